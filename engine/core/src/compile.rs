@@ -1,0 +1,540 @@
+//! Layer 2 of validation: what a definition means. Compiling and checking are one pass,
+//! so every expression is compiled exactly once and every error knows its pointer.
+
+use crate::definition::{
+    parse_iso_duration, Action, Approver, Branch, Branches, Definition, Quorum, Stage, StageKind,
+};
+use crate::expr::Expr;
+use crate::plugin::{PluginCatalog, PluginRef, World};
+use crate::source::escape_pointer_segment;
+use crate::validate::{structure, ValidationError};
+use crate::workflow::{
+    CompiledAction, CompiledBranch, CompiledKind, CompiledLevel, CompiledStage, Deadline, Workflow,
+};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+struct Checker<'a> {
+    by_name: HashMap<String, usize>,
+    catalog: Option<&'a dyn PluginCatalog>,
+    errors: Vec<ValidationError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ValidationError::new(pointer, message));
+    }
+
+    fn expr(&mut self, pointer: &str, source: &str) -> Option<Expr> {
+        match Expr::compile(source) {
+            Ok(e) => Some(e),
+            Err(message) => {
+                self.error(pointer, message);
+                None
+            }
+        }
+    }
+
+    fn branch(&mut self, pointer: &str, branch: &Branch) -> Option<CompiledBranch> {
+        let to = self.by_name.get(&branch.to).copied();
+        if to.is_none() {
+            self.error(
+                format!("{pointer}/to"),
+                format!("no stage named '{}'{}", branch.to, self.suggest(&branch.to)),
+            );
+        }
+        let when = match &branch.when {
+            Some(w) => Some(self.expr(&format!("{pointer}/when"), w)?),
+            None => None,
+        };
+        Some(CompiledBranch { to: to?, when })
+    }
+
+    fn branches(&mut self, pointer: &str, branches: &Branches) -> Vec<CompiledBranch> {
+        let items = branches.as_slice();
+        let pointer_of = |i: usize| match branches {
+            Branches::One(_) => pointer.to_owned(),
+            Branches::Many(_) => format!("{pointer}/{i}"),
+        };
+        self.check_shadowed(items, pointer_of);
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| self.branch(&pointer_of(i), b))
+            .collect()
+    }
+
+    /// A branch after an unconditional one can never be taken; say so rather than let an
+    /// administrator wonder why it never fires.
+    fn check_shadowed(&mut self, items: &[Branch], pointer_of: impl Fn(usize) -> String) {
+        if let Some(first_open) = items.iter().position(|b| b.when.is_none()) {
+            for i in first_open + 1..items.len() {
+                self.error(
+                    pointer_of(i),
+                    format!(
+                        "this branch is never taken: branch {first_open} before it has no `when` and always matches"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn events(
+        &mut self,
+        pointer: &str,
+        on: &BTreeMap<String, Branches>,
+    ) -> HashMap<String, Vec<CompiledBranch>> {
+        on.iter()
+            .map(|(name, b)| {
+                let p = format!("{pointer}/{}", escape_pointer_segment(name));
+                (name.clone(), self.branches(&p, b))
+            })
+            .collect()
+    }
+
+    fn plugin(&mut self, pointer: String, text: &str, world: World) -> Option<PluginRef> {
+        let reference = match PluginRef::parse(text) {
+            Ok(r) => r,
+            Err(m) => {
+                self.error(pointer, m);
+                return None;
+            }
+        };
+        if let Some(catalog) = self.catalog {
+            match catalog.world_of(&reference) {
+                None => self.error(pointer, format!("no plugin '{reference}' is registered")),
+                Some(w) if w != world => self.error(
+                    pointer,
+                    format!(
+                        "plugin '{reference}' implements the {w} world, but this action needs a {world}"
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        Some(reference)
+    }
+
+    fn suggest(&self, name: &str) -> String {
+        let mut best: Option<(&str, usize)> = None;
+        for candidate in self.by_name.keys() {
+            let d = edit_distance(name, candidate);
+            if d <= 2 && best.is_none_or(|(_, bd)| d < bd) {
+                best = Some((candidate, d));
+            }
+        }
+        best.map(|(c, _)| format!(" (did you mean '{c}'?)"))
+            .unwrap_or_default()
+    }
+
+    fn actions(&mut self, pointer: &str, actions: &[Action]) -> Vec<CompiledAction> {
+        let mut out = Vec::with_capacity(actions.len());
+        for (i, action) in actions.iter().enumerate() {
+            let p = format!("{pointer}/{i}");
+            let optional_input = |c: &mut Self, input: &Option<String>| {
+                input
+                    .as_ref()
+                    .and_then(|src| c.expr(&format!("{p}/input"), src))
+            };
+            match action {
+                Action::Set { set } => {
+                    let assignments = set
+                        .iter()
+                        .filter_map(|(var, src)| {
+                            let e = self
+                                .expr(&format!("{p}/set/{}", escape_pointer_segment(var)), src)?;
+                            Some((var.clone(), e))
+                        })
+                        .collect();
+                    out.push(CompiledAction::Set(assignments));
+                }
+                Action::Call {
+                    call,
+                    input,
+                    result,
+                } => {
+                    let input = optional_input(self, input);
+                    if let Some(plugin) = self.plugin(format!("{p}/call"), call, World::Scorer) {
+                        out.push(CompiledAction::Call {
+                            plugin,
+                            input,
+                            result: result.clone(),
+                        });
+                    }
+                }
+                Action::Notify { notify, input } => {
+                    let input = optional_input(self, input);
+                    if let Some(plugin) =
+                        self.plugin(format!("{p}/notify"), notify, World::Notifier)
+                    {
+                        out.push(CompiledAction::Notify { plugin, input });
+                    }
+                }
+                Action::Tag { tag } => out.push(CompiledAction::Tag(tag.clone())),
+            }
+        }
+        out
+    }
+
+    fn stage(&mut self, name: &str, stage: &Stage) -> Option<CompiledStage> {
+        let p = format!("/stages/{}", escape_pointer_segment(name));
+        let deadline = stage.deadline.as_ref().and_then(|d| {
+            let pointer = format!("{p}/deadline");
+            if d.starts_with('P') {
+                match parse_iso_duration(d) {
+                    Ok(delta) if delta > chrono::TimeDelta::zero() => Some(Deadline::After(delta)),
+                    Ok(_) => {
+                        self.error(pointer, "a deadline must be longer than zero");
+                        None
+                    }
+                    Err(e) => {
+                        self.error(pointer, e.to_string());
+                        None
+                    }
+                }
+            } else {
+                self.expr(&pointer, d).map(Deadline::At)
+            }
+        });
+        let at_risk = stage
+            .at_risk
+            .as_ref()
+            .and_then(|a| match parse_iso_duration(a) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.error(format!("{p}/at_risk"), e.to_string());
+                    None
+                }
+            });
+        if stage.deadline.is_none() {
+            if stage.at_risk.is_some() {
+                self.error(
+                    format!("{p}/at_risk"),
+                    "at_risk counts back from the deadline, but this stage has no deadline",
+                );
+            }
+            if stage.timeout.is_some() {
+                self.error(
+                    format!("{p}/timeout"),
+                    "a timeout fires at the deadline, but this stage has no deadline",
+                );
+            }
+        }
+        if let (Some(Deadline::After(d)), Some(r)) = (&deadline, at_risk) {
+            if r >= *d {
+                self.error(
+                    format!("{p}/at_risk"),
+                    format!("at_risk ({}) must be shorter than the deadline ({}), or the stage is at risk from the moment it starts",
+                        stage.at_risk.as_deref().unwrap_or_default(), stage.deadline.as_deref().unwrap_or_default()),
+                );
+            }
+        }
+        let timeout = stage
+            .timeout
+            .as_ref()
+            .map(|t| self.branches(&format!("{p}/timeout"), t))
+            .unwrap_or_default();
+        let on_error = stage
+            .on_error
+            .as_ref()
+            .map(|t| self.branches(&format!("{p}/on_error"), t))
+            .unwrap_or_default();
+        let has_plugin_action = stage
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Call { .. } | Action::Notify { .. }));
+        if stage.on_error.is_some() && !has_plugin_action {
+            self.error(
+                format!("{p}/on_error"),
+                "on_error is never taken: this stage has no call or notify action that could fail",
+            );
+        }
+        let actions = self.actions(&format!("{p}/actions"), &stage.actions);
+        let kind = match &stage.kind {
+            StageKind::Task { transitions } => {
+                let pointer_of = |i: usize| format!("{p}/transitions/{i}");
+                self.check_shadowed(transitions, pointer_of);
+                let transitions = transitions
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, b)| self.branch(&format!("{p}/transitions/{i}"), b))
+                    .collect();
+                CompiledKind::Task { transitions }
+            }
+            StageKind::Wait { on } => {
+                if on.is_empty() && stage.timeout.is_none() {
+                    self.error(
+                        p.clone(),
+                        "a wait stage needs events under `on` or a `timeout`; otherwise an instance here waits forever",
+                    );
+                }
+                CompiledKind::Wait {
+                    on: self.events(&format!("{p}/on"), on),
+                }
+            }
+            StageKind::Approval {
+                levels,
+                on_approve,
+                on_reject,
+                on,
+            } => {
+                let mut compiled = Vec::with_capacity(levels.len());
+                let mut seen = HashSet::new();
+                for (i, level) in levels.iter().enumerate() {
+                    let lp = format!("{p}/levels/{i}");
+                    let level_name = level
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("level-{}", i + 1));
+                    if !seen.insert(level_name.clone()) {
+                        self.error(
+                            format!("{lp}/name"),
+                            format!("two levels of this stage are called '{level_name}'"),
+                        );
+                    }
+                    if level.approvers.is_empty() {
+                        self.error(
+                            format!("{lp}/approvers"),
+                            "an approval level needs at least one approver",
+                        );
+                    }
+                    let mut distinct = HashSet::new();
+                    for (j, a) in level.approvers.iter().enumerate() {
+                        if !distinct.insert(a) {
+                            self.error(
+                                format!("{lp}/approvers/{j}"),
+                                format!("{a} is listed twice in this level"),
+                            );
+                        }
+                    }
+                    if let Quorum::Count(n) = level.quorum {
+                        let only_users = level
+                            .approvers
+                            .iter()
+                            .all(|a| matches!(a, Approver::User(_)));
+                        if only_users && n as usize > level.approvers.len() {
+                            self.error(
+                                format!("{lp}/quorum"),
+                                format!(
+                                    "quorum {n} can never be met: only {} named users may decide",
+                                    level.approvers.len()
+                                ),
+                            );
+                        }
+                    }
+                    let skip_when = level
+                        .skip_when
+                        .as_ref()
+                        .and_then(|s| self.expr(&format!("{lp}/skip_when"), s));
+                    compiled.push(CompiledLevel {
+                        name: level_name,
+                        approvers: level.approvers.clone(),
+                        quorum: level.quorum,
+                        skip_when,
+                    });
+                }
+                CompiledKind::Approval {
+                    levels: compiled,
+                    on_approve: self.branches(&format!("{p}/on_approve"), on_approve),
+                    on_reject: self.branches(&format!("{p}/on_reject"), on_reject),
+                    on: self.events(&format!("{p}/on"), on),
+                }
+            }
+            StageKind::End { outcome } => CompiledKind::End {
+                outcome: outcome.clone(),
+            },
+        };
+        Some(CompiledStage {
+            name: name.to_owned(),
+            kind,
+            deadline,
+            at_risk,
+            timeout,
+            on_error,
+            actions,
+        })
+    }
+}
+
+/// Checks the meaning of `definition` and compiles it.
+pub(crate) fn compile(
+    definition: Definition,
+    catalog: Option<&dyn PluginCatalog>,
+) -> Result<Workflow, Vec<ValidationError>> {
+    let by_name: HashMap<String, usize> = definition
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| (name.clone(), i))
+        .collect();
+    let mut checker = Checker {
+        by_name,
+        catalog,
+        errors: Vec::new(),
+    };
+
+    let input_schema = match &definition.input_schema {
+        None => None,
+        Some(schema) => match structure::compile_user_schema(schema) {
+            Ok(v) => Some(v),
+            Err(m) => {
+                checker.error("/input_schema", m);
+                None
+            }
+        },
+    };
+    let start = checker.by_name.get(&definition.start).copied();
+    if start.is_none() {
+        let hint = checker.suggest(&definition.start);
+        checker.error(
+            "/start",
+            format!(
+                "the start stage '{}' is not among the stages{hint}",
+                definition.start
+            ),
+        );
+    }
+    if !definition
+        .stages
+        .iter()
+        .any(|(_, s)| matches!(s.kind, StageKind::End { .. }))
+    {
+        checker.error(
+            "/stages",
+            "the workflow has no end stage, so no instance can ever finish",
+        );
+    }
+
+    let stages: Vec<Option<CompiledStage>> = definition
+        .stages
+        .iter()
+        .map(|(name, stage)| checker.stage(name, stage))
+        .collect();
+
+    check_graph(&definition, &checker.by_name, start, &mut checker.errors);
+
+    let Checker {
+        by_name, errors, ..
+    } = checker;
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let stages = stages
+        .into_iter()
+        .map(|s| s.expect("no errors means every stage compiled"))
+        .collect();
+    Ok(Workflow {
+        definition,
+        version: 0,
+        stages,
+        by_name,
+        start: start.expect("no errors means start exists"),
+        input_schema,
+    })
+}
+
+/// Every stage named by a branch of `stage`, in order.
+pub(crate) fn successors<'a>(stage: &'a Stage) -> Vec<&'a str> {
+    let mut out: Vec<&'a str> = Vec::new();
+    let mut add = |b: &'a Branches| out.extend(b.as_slice().iter().map(|b| b.to.as_str()));
+    if let Some(t) = &stage.timeout {
+        add(t);
+    }
+    if let Some(e) = &stage.on_error {
+        add(e);
+    }
+    match &stage.kind {
+        StageKind::Task { transitions } => out.extend(transitions.iter().map(|b| b.to.as_str())),
+        StageKind::Wait { on } => on.values().for_each(&mut add),
+        StageKind::Approval {
+            on_approve,
+            on_reject,
+            on,
+            ..
+        } => {
+            add(on_approve);
+            add(on_reject);
+            on.values().for_each(&mut add);
+        }
+        StageKind::End { .. } => {}
+    }
+    out
+}
+
+/// Reachability: from `start` forwards, and from the end stages backwards.
+fn check_graph(
+    definition: &Definition,
+    by_name: &HashMap<String, usize>,
+    start: Option<usize>,
+    errors: &mut Vec<ValidationError>,
+) {
+    let n = definition.stages.len();
+    let mut forward: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut backward: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, (_, stage)) in definition.stages.iter().enumerate() {
+        for to in successors(stage) {
+            if let Some(&j) = by_name.get(to) {
+                forward[i].push(j);
+                backward[j].push(i);
+            }
+        }
+    }
+    let Some(start) = start else { return };
+    let reachable = flood(&forward, [start]);
+    let ends = definition
+        .stages
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, s))| matches!(s.kind, StageKind::End { .. }))
+        .map(|(i, _)| i);
+    let finishing = flood(&backward, ends);
+    let start_name = &definition.start;
+    for (i, (name, _)) in definition.stages.iter().enumerate() {
+        let p = format!("/stages/{}", escape_pointer_segment(name));
+        if !reachable[i] {
+            errors.push(ValidationError::new(
+                p,
+                format!("stage '{name}' cannot be reached from the start stage '{start_name}'"),
+            ));
+        } else if !finishing[i] {
+            errors.push(ValidationError::new(
+                p,
+                format!("no path from stage '{name}' leads to an end stage; an instance here could never finish"),
+            ));
+        }
+    }
+}
+
+fn flood(edges: &[Vec<usize>], from: impl IntoIterator<Item = usize>) -> Vec<bool> {
+    let mut seen = vec![false; edges.len()];
+    let mut queue: VecDeque<usize> = VecDeque::new();
+    for s in from {
+        if !seen[s] {
+            seen[s] = true;
+            queue.push_back(s);
+        }
+    }
+    while let Some(i) = queue.pop_front() {
+        for &j in &edges[i] {
+            if !seen[j] {
+                seen[j] = true;
+                queue.push_back(j);
+            }
+        }
+    }
+    seen
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

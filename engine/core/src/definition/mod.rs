@@ -1,0 +1,297 @@
+//! The workflow definition as administrators write it: plain serde types that mirror
+//! `schemas/workflow.schema.json` one to one. Nothing here is compiled or checked for
+//! meaning; see [`crate::validate`] and [`crate::Workflow`] for that.
+
+pub(crate) mod duration;
+
+pub use duration::{format_iso_duration, parse_iso_duration, DurationError};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A workflow definition, as uploaded. Stage order is preserved (`serde_json` keeps key
+/// order) so graphs and error lists follow the author's layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Definition {
+    /// Stable identifier, e.g. `order-quick-response`. Versions are assigned by the server.
+    pub id: String,
+    /// Human title shown on boards.
+    pub title: String,
+    /// Longer explanation for administrators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema every start payload must satisfy. Defaults to "any object".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+    /// Name of the stage a new instance enters first.
+    pub start: String,
+    /// Stages by name, in the author's order.
+    pub stages: indexmap_like::OrderedStages,
+}
+
+/// Stage maps keep the author's order; a `BTreeMap` would sort them and a `HashMap` would
+/// shuffle them, and both would make graphs and error lists harder to read.
+pub mod indexmap_like {
+    use super::Stage;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Stages in document order.
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct OrderedStages(pub Vec<(String, Stage)>);
+
+    impl OrderedStages {
+        /// The stage called `name`, if any.
+        pub fn get(&self, name: &str) -> Option<&Stage> {
+            self.0.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+        }
+        /// Iterates `(name, stage)` in document order.
+        pub fn iter(&self) -> impl Iterator<Item = (&String, &Stage)> {
+            self.0.iter().map(|(n, s)| (n, s))
+        }
+        /// Number of stages.
+        pub fn len(&self) -> usize {
+            self.0.len()
+        }
+        /// True when there are no stages.
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+
+    impl Serialize for OrderedStages {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        }
+    }
+
+    impl<'de> Deserialize<'de> for OrderedStages {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+            let mut out = Vec::with_capacity(map.len());
+            for (name, value) in map {
+                let stage = Stage::deserialize(value).map_err(serde::de::Error::custom)?;
+                out.push((name, stage));
+            }
+            Ok(OrderedStages(out))
+        }
+    }
+}
+
+/// One stage: the fields every kind shares, plus the kind's own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    /// Short human title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// What happens here and why, for people reading the board.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The role that owns the stage: nobody's step is nobody's problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// When the stage is due: an ISO 8601 duration from entry (`PT4H`) or a CEL expression
+    /// yielding a timestamp (`timestamp(input.promised_at) - duration("36h")`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// How long before the deadline the stage turns "at risk" (an ISO 8601 duration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_risk: Option<String>,
+    /// Branches considered when the deadline passes; the first whose `when` holds is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Branches>,
+    /// Branches taken when a plugin call of this stage fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<Branches>,
+    /// Actions run, in order, when the stage is entered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
+    /// What kind of stage this is, with the kind's own fields.
+    #[serde(flatten)]
+    pub kind: StageKind,
+}
+
+/// The four stage kinds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StageKind {
+    /// Runs its actions, then takes the first transition whose `when` holds.
+    Task {
+        /// Candidate transitions, in order.
+        transitions: Vec<Branch>,
+    },
+    /// Waits for named events.
+    Wait {
+        /// Accepted events and where each leads.
+        #[serde(default)]
+        on: BTreeMap<String, Branches>,
+    },
+    /// Collects decisions level by level.
+    Approval {
+        /// Approval levels, decided in order.
+        levels: Vec<ApprovalLevel>,
+        /// Where to go once every level approved.
+        on_approve: Branches,
+        /// Where to go when any level rejects.
+        on_reject: Branches,
+        /// Events accepted while approvals are open (for example a withdrawal).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        on: BTreeMap<String, Branches>,
+    },
+    /// Finishes the instance.
+    End {
+        /// The outcome recorded on the instance (`resolved`, `rejected`, ...).
+        outcome: String,
+    },
+}
+
+impl StageKind {
+    /// The kind's name as written in definitions.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StageKind::Task { .. } => "task",
+            StageKind::Wait { .. } => "wait",
+            StageKind::Approval { .. } => "approval",
+            StageKind::End { .. } => "end",
+        }
+    }
+}
+
+/// A guarded edge to another stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Branch {
+    /// Target stage name.
+    pub to: String,
+    /// CEL condition; a branch without one always holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+/// One branch or an ordered list of them (first match wins).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Branches {
+    /// A single, possibly guarded, branch.
+    One(Branch),
+    /// Several branches, tried in order.
+    Many(Vec<Branch>),
+}
+
+impl Branches {
+    /// The branches in order.
+    pub fn as_slice(&self) -> &[Branch] {
+        match self {
+            Branches::One(b) => std::slice::from_ref(b),
+            Branches::Many(v) => v,
+        }
+    }
+}
+
+/// One approval level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalLevel {
+    /// Level name, unique within the stage (defaults to `level-N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Who may decide: roles and named users.
+    pub approvers: Vec<Approver>,
+    /// How many approvals pass the level.
+    #[serde(default)]
+    pub quorum: Quorum,
+    /// CEL condition under which the level is skipped entirely.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_when: Option<String>,
+}
+
+/// Someone allowed to decide a level.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Approver {
+    /// Anyone holding the role.
+    Role(String),
+    /// One named user.
+    User(String),
+}
+
+impl std::fmt::Display for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Approver::Role(r) => write!(f, "role {r}"),
+            Approver::User(u) => write!(f, "user {u}"),
+        }
+    }
+}
+
+/// How many approvals a level needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quorum {
+    /// One approval from any listed approver.
+    #[default]
+    Any,
+    /// One approval from each listed approver.
+    All,
+    /// This many approvals from distinct deciders.
+    Count(u32),
+}
+
+impl Serialize for Quorum {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Quorum::Any => s.serialize_str("any"),
+            Quorum::All => s.serialize_str("all"),
+            Quorum::Count(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Quorum {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) if s == "any" => Ok(Quorum::Any),
+            Value::String(s) if s == "all" => Ok(Quorum::All),
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n >= 1)
+                .map(Quorum::Count)
+                .ok_or_else(|| serde::de::Error::custom("quorum must be a whole number >= 1")),
+            other => Err(serde::de::Error::custom(format!(
+                "quorum must be \"any\", \"all\" or a number, not {other}"
+            ))),
+        }
+    }
+}
+
+/// An on-entry action. Exactly one of the verbs is present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Action {
+    /// Assign variables from CEL expressions.
+    Set {
+        /// Variable name to expression.
+        set: BTreeMap<String, String>,
+    },
+    /// Call a scorer plugin and keep its result in a variable.
+    Call {
+        /// Plugin reference: `name` (newest) or `name@sha256:<hex>` (pinned).
+        call: String,
+        /// CEL expression building the plugin's JSON input; default `{input, vars}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<String>,
+        /// Variable that receives the result.
+        result: String,
+    },
+    /// Ask a notifier plugin to render messages; the engine delivers them.
+    Notify {
+        /// Plugin reference.
+        notify: String,
+        /// CEL expression building the plugin's JSON input; default `{input, vars}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        input: Option<String>,
+    },
+    /// Tag the instance (searchable, e.g. `special-approval`).
+    Tag {
+        /// The tag.
+        tag: String,
+    },
+}

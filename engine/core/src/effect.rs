@@ -1,0 +1,253 @@
+//! What `apply` asks the outside to do, as data: the driver performs these and commits them
+//! with the new state in one atomic write.
+
+use crate::definition::Approver;
+use crate::plugin::{FailureKind, PluginRef, World};
+use crate::state::{ApprovalTask, SlaState, Timer, TimerPurpose};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A side effect requested by the state machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Run a plugin and feed the result back as [`crate::Input::PluginResult`].
+    CallPlugin(PluginCall),
+    /// Fire [`crate::Input::TimerFired`] at `timer.due` (at once if already past).
+    ArmTimer(Timer),
+    /// The timer is no longer wanted.
+    CancelTimer {
+        /// Its id.
+        timer_id: String,
+    },
+    /// List this task in the approvers' inboxes.
+    OpenApproval(ApprovalTask),
+    /// Take this task out of the inboxes.
+    CloseApproval {
+        /// Its id.
+        task_id: String,
+    },
+    /// Deliver a message through the outbox.
+    Enqueue(OutboundMessage),
+    /// Append to the instance history.
+    History(HistoryEntry),
+}
+
+/// A plugin call request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginCall {
+    /// Correlates the result.
+    pub call_id: String,
+    /// Which plugin.
+    pub plugin: PluginRef,
+    /// Which world it must implement.
+    pub world: World,
+    /// Its JSON input.
+    pub input: Value,
+}
+
+/// A rendered message to deliver. `id` is stable, so receivers can drop duplicates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// `<instance id>.m<n>`.
+    pub id: String,
+    /// The instance that sent it.
+    pub instance_id: String,
+    /// Delivery channel (`email`, `webhook`, `log`, ...).
+    pub channel: String,
+    /// Address on that channel.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: String,
+    /// Body text.
+    pub body: String,
+    /// Anything else the notifier attached.
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+/// One line of an instance's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: HistoryEvent,
+}
+
+/// Why an instance moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A task stage's transition.
+    Transition,
+    /// A named event.
+    Event,
+    /// The approval stage approved.
+    Approved,
+    /// The approval stage rejected.
+    Rejected,
+    /// The stage's deadline passed.
+    Timeout,
+    /// A plugin call failed and `on_error` routed it.
+    Error,
+}
+
+/// Everything the history records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HistoryEvent {
+    /// The instance started.
+    Started {
+        /// Workflow id.
+        workflow: String,
+        /// Version.
+        version: u32,
+        /// Start payload.
+        input: Value,
+    },
+    /// Entered a stage.
+    Entered {
+        /// The stage.
+        stage: String,
+    },
+    /// Left a stage for another.
+    Transitioned {
+        /// From.
+        from: String,
+        /// To.
+        to: String,
+        /// Why.
+        cause: Cause,
+    },
+    /// Variables assigned.
+    VariablesSet {
+        /// New values.
+        vars: Map<String, Value>,
+    },
+    /// A tag was added.
+    Tagged {
+        /// The tag.
+        tag: String,
+    },
+    /// A plugin call was requested.
+    PluginCalled {
+        /// Call id.
+        call_id: String,
+        /// Plugin.
+        plugin: String,
+        /// World.
+        world: World,
+    },
+    /// A plugin call returned.
+    PluginReturned {
+        /// Call id.
+        call_id: String,
+        /// Output.
+        output: Value,
+        /// Measurements.
+        #[serde(flatten)]
+        metrics: crate::input::CallMetrics,
+    },
+    /// A plugin call failed.
+    PluginFailed {
+        /// Call id.
+        call_id: String,
+        /// Failure kind.
+        kind: FailureKind,
+        /// Details.
+        message: String,
+        /// Measurements.
+        #[serde(flatten)]
+        metrics: crate::input::CallMetrics,
+    },
+    /// A timer was armed.
+    TimerArmed {
+        /// Timer id.
+        timer_id: String,
+        /// Purpose.
+        purpose: TimerPurpose,
+        /// Due time.
+        due: DateTime<Utc>,
+    },
+    /// A timer fired after its stage was left; nothing changed.
+    TimerIgnored {
+        /// Timer id.
+        timer_id: String,
+        /// Why nothing happened.
+        reason: String,
+    },
+    /// The SLA state of the current stage changed.
+    SlaChanged {
+        /// Stage.
+        stage: String,
+        /// New state.
+        sla: SlaState,
+    },
+    /// A named event was accepted.
+    EventReceived {
+        /// Event name.
+        name: String,
+        /// Payload.
+        data: Value,
+    },
+    /// An approval task opened.
+    ApprovalOpened {
+        /// Task id.
+        task_id: String,
+        /// Level name.
+        level: String,
+        /// Who may decide.
+        approver: Approver,
+    },
+    /// A level was skipped by its `skip_when`.
+    LevelSkipped {
+        /// Level name.
+        level: String,
+        /// The condition that held.
+        because: String,
+    },
+    /// Someone decided a task.
+    Decided {
+        /// Task id.
+        task_id: String,
+        /// Level name.
+        level: String,
+        /// Who.
+        decider: String,
+        /// Approve or reject.
+        decision: String,
+        /// Their comment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
+    /// A message went to the outbox.
+    MessageQueued {
+        /// Message id.
+        message_id: String,
+        /// Channel.
+        channel: String,
+        /// Recipient.
+        recipient: String,
+    },
+    /// Reached an end stage.
+    Completed {
+        /// Outcome.
+        outcome: String,
+    },
+    /// Failed with a reason.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Cancelled.
+    Cancelled {
+        /// By whom.
+        by: String,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}

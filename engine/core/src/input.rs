@@ -1,0 +1,93 @@
+//! What can happen to an instance, as data handed to [`crate::apply`].
+
+use crate::plugin::PluginFailure;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Who decides an approval task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decider {
+    /// User id, recorded in the history.
+    pub id: String,
+    /// Approver roles the user holds (`manager`, not `approver:manager`).
+    pub roles: Vec<String>,
+}
+
+/// Measurements of a plugin call, taken by the driver and kept in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CallMetrics {
+    /// Hex SHA-256 of the JSON input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_digest: Option<String>,
+    /// Wall time of the call in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_us: Option<u64>,
+    /// Fuel the guest consumed, where metered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Lines the guest logged through the host `log` import.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+}
+
+/// A command or occurrence applied to a running instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Input {
+    /// A named event from outside (`replied`, `payment_received`, ...).
+    Event {
+        /// Event name, matched against the stage's `on`.
+        name: String,
+        /// Event payload, visible to expressions as `event.data`.
+        #[serde(default)]
+        data: Value,
+    },
+    /// An approval decision.
+    Decision {
+        /// The task decided.
+        task_id: String,
+        /// Who decided.
+        decider: Decider,
+        /// Approve (true) or reject (false).
+        approve: bool,
+        /// Free text recorded in the history.
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    /// A timer came due.
+    TimerFired {
+        /// The timer's id.
+        timer_id: String,
+    },
+    /// The result of a requested plugin call.
+    PluginResult {
+        /// The call's id, from the request.
+        call_id: String,
+        /// The plugin's JSON output, or why there is none.
+        outcome: Result<Value, PluginFailure>,
+        /// Measurements for the history.
+        #[serde(default)]
+        metrics: CallMetrics,
+    },
+    /// Stop the instance.
+    Cancel {
+        /// Who cancelled.
+        by: String,
+        /// Why.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+impl Input {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Input::Event { .. } => "event",
+            Input::Decision { .. } => "decision",
+            Input::TimerFired { .. } => "timer",
+            Input::PluginResult { .. } => "plugin_result",
+            Input::Cancel { .. } => "cancel",
+        }
+    }
+}

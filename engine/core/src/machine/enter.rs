@@ -1,0 +1,197 @@
+//! Entering a stage: arm its deadline, run its actions, then settle by kind. Leaving one:
+//! cancel its timers and close its tasks. Failing: park the instance with the reason.
+
+use super::{Run, MAX_ENTRIES_PER_STEP};
+use crate::effect::{Cause, Effect, HistoryEvent, PluginCall};
+use crate::expr::EvalError;
+use crate::plugin::World;
+use crate::state::{PendingCall, Sla, Status};
+use crate::workflow::{CompiledAction, CompiledBranch, CompiledKind};
+use serde_json::{json, Value};
+
+impl<'w> Run<'w> {
+    /// Moves to stage `to` for `cause`. Always the last thing its caller does.
+    pub(super) fn go(&mut self, to: usize, cause: Cause) {
+        let from = std::mem::take(&mut self.state.stage);
+        self.leave_stage();
+        self.history(HistoryEvent::Transitioned {
+            from,
+            to: self.wf.stages[to].name.clone(),
+            cause,
+        });
+        self.enter(to);
+    }
+
+    /// Cancels the current stage's timers and closes its tasks.
+    pub(super) fn leave_stage(&mut self) {
+        for timer in std::mem::take(&mut self.state.timers) {
+            self.effects
+                .push(Effect::CancelTimer { timer_id: timer.id });
+        }
+        if let Some(progress) = self.state.approval.take() {
+            for task in progress.open {
+                self.effects
+                    .push(Effect::CloseApproval { task_id: task.id });
+            }
+        }
+        self.state.sla = Sla::default();
+        self.state.pending = None;
+    }
+
+    pub(super) fn enter(&mut self, index: usize) {
+        let stage = &self.wf.stages[index];
+        self.state.stage.clone_from(&stage.name);
+        self.state.stage_entered_at = self.now;
+        self.entries += 1;
+        if self.entries > MAX_ENTRIES_PER_STEP {
+            return self.fail(format!(
+                "entered {MAX_ENTRIES_PER_STEP} stages in one step without resting; stage '{}' is part of a loop of task stages",
+                stage.name
+            ));
+        }
+        self.history(HistoryEvent::Entered {
+            stage: stage.name.clone(),
+        });
+        if let Err(e) = self.arm_deadline(stage) {
+            return self.fail(format!("deadline of stage '{}': {e}", stage.name));
+        }
+        self.run_actions(0);
+    }
+
+    /// Runs the current stage's actions from `from`, pausing at a plugin call.
+    pub(super) fn run_actions(&mut self, from: usize) {
+        let (_, stage) = self.current();
+        for (i, action) in stage.actions.iter().enumerate().skip(from) {
+            let outcome = match action {
+                CompiledAction::Set(assignments) => self.set_vars(assignments),
+                CompiledAction::Tag(tag) => {
+                    if self.state.tags.insert(tag.clone()) {
+                        self.history(HistoryEvent::Tagged { tag: tag.clone() });
+                    }
+                    Ok(())
+                }
+                CompiledAction::Call { plugin, input, .. }
+                | CompiledAction::Notify { plugin, input } => {
+                    let world = if matches!(action, CompiledAction::Call { .. }) {
+                        World::Scorer
+                    } else {
+                        World::Notifier
+                    };
+                    let payload = match input {
+                        Some(e) => e.eval(&self.scope(None)),
+                        None => Ok(self.default_plugin_input()),
+                    };
+                    match payload {
+                        Ok(payload) => {
+                            let call_id = self.state.next_id('c');
+                            self.state.pending = Some(PendingCall {
+                                call_id: call_id.clone(),
+                                action: i,
+                            });
+                            self.history(HistoryEvent::PluginCalled {
+                                call_id: call_id.clone(),
+                                plugin: plugin.to_string(),
+                                world,
+                            });
+                            self.effects.push(Effect::CallPlugin(PluginCall {
+                                call_id,
+                                plugin: plugin.clone(),
+                                world,
+                                input: payload,
+                            }));
+                            return;
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            if let Err(e) = outcome {
+                return self.fail(format!("action {i} of stage '{}': {e}", stage.name));
+            }
+        }
+        self.settle();
+    }
+
+    fn set_vars(&mut self, assignments: &[(String, crate::expr::Expr)]) -> Result<(), EvalError> {
+        // Evaluate all first, so `set: {a: .., b: vars.a}` reads the old `a`, like a
+        // simultaneous assignment; then store.
+        let mut values = serde_json::Map::new();
+        for (name, expr) in assignments {
+            values.insert(name.clone(), expr.eval(&self.scope(None))?);
+        }
+        for (name, value) in &values {
+            self.state.vars.insert(name.clone(), value.clone());
+        }
+        self.history(HistoryEvent::VariablesSet { vars: values });
+        Ok(())
+    }
+
+    fn default_plugin_input(&self) -> Value {
+        let s = &self.state;
+        json!({
+            "input": s.input,
+            "vars": s.vars,
+            "instance": {"id": s.id, "workflow": s.workflow, "version": s.version, "stage": s.stage, "tags": s.tags},
+            "now": self.now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        })
+    }
+
+    /// After the actions: what the stage's kind does next.
+    fn settle(&mut self) {
+        let (_, stage) = self.current();
+        match &stage.kind {
+            CompiledKind::Task { transitions } => match self.choose(transitions, None) {
+                Ok(Some(to)) => self.go(to, Cause::Transition),
+                Ok(None) => self.fail(format!(
+                    "no transition of task stage '{}' holds; add one without `when` as the default",
+                    stage.name
+                )),
+                Err(e) => self.fail(format!("stage '{}': {e}", stage.name)),
+            },
+            CompiledKind::Approval { .. } => self.open_level(0),
+            CompiledKind::Wait { .. } => {}
+            CompiledKind::End { outcome } => {
+                self.leave_stage();
+                self.state.status = Status::Completed;
+                self.state.outcome = Some(outcome.clone());
+                self.history(HistoryEvent::Completed {
+                    outcome: outcome.clone(),
+                });
+            }
+        }
+    }
+
+    /// The first branch whose `when` holds.
+    pub(super) fn choose(
+        &self,
+        branches: &[CompiledBranch],
+        event: Option<&Value>,
+    ) -> Result<Option<usize>, EvalError> {
+        for b in branches {
+            let holds = match &b.when {
+                None => true,
+                Some(w) => w.eval_bool(&self.scope(event))?,
+            };
+            if holds {
+                return Ok(Some(b.to));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Parks the instance as failed, with the reason, keeping its stage for the record.
+    pub(super) fn fail(&mut self, reason: String) {
+        let stage = self.state.stage.clone();
+        self.leave_stage();
+        self.state.stage = stage;
+        self.state.status = Status::Failed;
+        self.state.failure = Some(reason.clone());
+        self.history(HistoryEvent::Failed { reason });
+    }
+
+    pub(super) fn current(&self) -> (usize, &'w crate::workflow::CompiledStage) {
+        let wf: &'w crate::workflow::Workflow = self.wf;
+        wf.stage(&self.state.stage)
+            .expect("an instance's stage exists in the version it runs on")
+    }
+}

@@ -1,0 +1,195 @@
+//! Events, cancellation and plugin results.
+
+use super::{Rejection, Run};
+use crate::effect::{Cause, Effect, HistoryEvent, OutboundMessage};
+use crate::input::CallMetrics;
+use crate::plugin::{FailureKind, PluginFailure};
+use crate::state::Status;
+use crate::workflow::{CompiledAction, CompiledKind};
+use serde_json::{json, Value};
+
+impl<'w> Run<'w> {
+    pub(super) fn event(&mut self, name: String, data: Value) -> Result<(), Rejection> {
+        self.require_running()?;
+        let (_, stage) = self.current();
+        let on = match &stage.kind {
+            CompiledKind::Wait { on } | CompiledKind::Approval { on, .. } => Some(on),
+            _ => None,
+        };
+        let Some(branches) = on.and_then(|on| on.get(&name)) else {
+            let mut accepted: Vec<String> = on
+                .map(|on| on.keys().cloned().collect())
+                .unwrap_or_default();
+            accepted.sort();
+            return Err(Rejection::EventNotAccepted {
+                event: name,
+                stage: stage.name.clone(),
+                accepted,
+            });
+        };
+        let event = json!({"type": name, "data": data});
+        let to = match self.choose(branches, Some(&event)) {
+            Ok(Some(to)) => to,
+            Ok(None) => {
+                return Err(Rejection::NoBranchMatched {
+                    event: name,
+                    stage: stage.name.clone(),
+                })
+            }
+            Err(e) => {
+                // The event is accepted, but its condition cannot be evaluated on this data.
+                self.history(HistoryEvent::EventReceived { name, data });
+                self.fail(format!("event branch of stage '{}': {e}", stage.name));
+                return Ok(());
+            }
+        };
+        let Value::Object(mut event) = event else {
+            unreachable!()
+        };
+        self.history(HistoryEvent::EventReceived {
+            name,
+            data: event.remove("data").unwrap_or_default(),
+        });
+        self.go(to, Cause::Event);
+        Ok(())
+    }
+
+    pub(super) fn cancel(&mut self, by: String, reason: Option<String>) -> Result<(), Rejection> {
+        if self.state.status != Status::Running {
+            return Err(Rejection::NotRunning(self.state.status));
+        }
+        let stage = self.state.stage.clone();
+        self.leave_stage();
+        self.state.stage = stage;
+        self.state.status = Status::Cancelled;
+        self.history(HistoryEvent::Cancelled { by, reason });
+        Ok(())
+    }
+
+    pub(super) fn plugin_result(
+        &mut self,
+        call_id: String,
+        outcome: Result<Value, PluginFailure>,
+        metrics: CallMetrics,
+    ) -> Result<(), Rejection> {
+        let action_index = match &self.state.pending {
+            Some(p) if p.call_id == call_id && self.state.status == Status::Running => p.action,
+            _ => return Err(Rejection::UnexpectedPluginResult(call_id)),
+        };
+        self.state.pending = None;
+        let (_, stage) = self.current();
+        let action = &stage.actions[action_index];
+        let outcome = outcome.and_then(|output| match action {
+            CompiledAction::Call { result, .. } => {
+                self.state.vars.insert(result.clone(), output.clone());
+                Ok(output)
+            }
+            CompiledAction::Notify { .. } => match parse_messages(&output) {
+                Ok(messages) => {
+                    for m in messages {
+                        self.queue(m);
+                    }
+                    Ok(output)
+                }
+                Err(message) => Err(PluginFailure {
+                    kind: FailureKind::BadOutput,
+                    message,
+                }),
+            },
+            _ => unreachable!("only call and notify actions wait for plugins"),
+        });
+        match outcome {
+            Ok(output) => {
+                self.history(HistoryEvent::PluginReturned {
+                    call_id,
+                    output,
+                    metrics,
+                });
+                self.run_actions(action_index + 1);
+            }
+            Err(failure) => {
+                self.history(HistoryEvent::PluginFailed {
+                    call_id,
+                    kind: failure.kind,
+                    message: failure.message.clone(),
+                    metrics,
+                });
+                let plugin = match action {
+                    CompiledAction::Call { plugin, .. } | CompiledAction::Notify { plugin, .. } => {
+                        plugin.to_string()
+                    }
+                    _ => unreachable!(),
+                };
+                let error =
+                    json!({"plugin": plugin, "kind": failure.kind, "message": failure.message});
+                self.state.vars.insert("error".to_owned(), error.clone());
+                let event = json!({"type": "error", "data": error});
+                match self.choose(&stage.on_error, Some(&event)) {
+                    Ok(Some(to)) => self.go(to, Cause::Error),
+                    Ok(None) => self.fail(format!(
+                        "plugin '{plugin}' failed in stage '{}': {failure}",
+                        stage.name
+                    )),
+                    Err(e) => self.fail(format!("on_error of stage '{}': {e}", stage.name)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn queue(&mut self, m: MessageFields) {
+        let message = OutboundMessage {
+            id: self.state.next_id('m'),
+            instance_id: self.state.id.clone(),
+            channel: m.channel,
+            recipient: m.recipient,
+            subject: m.subject,
+            body: m.body,
+            metadata: m.metadata,
+        };
+        self.history(HistoryEvent::MessageQueued {
+            message_id: message.id.clone(),
+            channel: message.channel.clone(),
+            recipient: message.recipient.clone(),
+        });
+        self.effects.push(Effect::Enqueue(message));
+    }
+}
+
+struct MessageFields {
+    channel: String,
+    recipient: String,
+    subject: String,
+    body: String,
+    metadata: serde_json::Map<String, Value>,
+}
+
+/// A notifier's output: `{"messages": [{channel, recipient, subject, body, metadata?}]}`.
+fn parse_messages(output: &Value) -> Result<Vec<MessageFields>, String> {
+    let list = output
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or("a notifier must return {\"messages\": [...]}")?;
+    list.iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let field = |name: &str| {
+                m.get(name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("message {i} has no string '{name}'"))
+            };
+            Ok(MessageFields {
+                channel: field("channel")?,
+                recipient: field("recipient")?,
+                subject: field("subject")?,
+                body: field("body")?,
+                metadata: m
+                    .get("metadata")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}

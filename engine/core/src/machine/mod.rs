@@ -1,0 +1,252 @@
+//! The pure state machine: `apply(workflow, state, input, now) -> (state, effects)`.
+//!
+//! Nothing here performs IO or reads a clock. Each call runs the instance forward until it
+//! rests (waits for an event, a decision or a timer), ends, fails, or needs a plugin result
+//! (an [`Effect::CallPlugin`]); the driver then feeds that result back in.
+
+mod approval;
+mod enter;
+mod inputs;
+mod timers;
+
+use crate::effect::{Effect, HistoryEntry, HistoryEvent};
+use crate::expr::{InstanceView, Scope};
+use crate::input::Input;
+use crate::state::{InstanceState, Sla, Status};
+use crate::validate::ValidationError;
+use crate::workflow::Workflow;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// How many stages one step may enter before it is taken to be a loop of task stages.
+pub const MAX_ENTRIES_PER_STEP: u32 = 256;
+
+/// The outcome of [`apply`] or [`start`]: the new state and what to do about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The instance after the input.
+    pub state: InstanceState,
+    /// Side effects to perform and commit with the state, in order.
+    pub effects: Vec<Effect>,
+}
+
+/// Why an input was refused. A refused input changes nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    /// The start payload does not satisfy the workflow's `input_schema`.
+    #[error("the input does not match the workflow's input_schema")]
+    InvalidInput(Vec<ValidationError>),
+    /// The instance is not running.
+    #[error("instance is {status}, not running", status = .0.as_str())]
+    NotRunning(Status),
+    /// The current stage does not accept this event.
+    #[error("stage '{stage}' does not accept event '{event}'{}", accepted_list(.accepted))]
+    EventNotAccepted {
+        /// The event.
+        event: String,
+        /// The current stage.
+        stage: String,
+        /// Events it does accept.
+        accepted: Vec<String>,
+    },
+    /// The event is accepted here, but no branch's `when` held for its data.
+    #[error(
+        "stage '{stage}' accepts event '{event}', but no branch's condition holds for its data"
+    )]
+    NoBranchMatched {
+        /// The event.
+        event: String,
+        /// The current stage.
+        stage: String,
+    },
+    /// No open task has this id (never existed, or already closed).
+    #[error("no open approval task '{0}' on this instance")]
+    UnknownTask(String),
+    /// The decider is not an approver of the task.
+    #[error("{decider} may not decide task '{task_id}': it is for {approver}")]
+    NotAnApprover {
+        /// The task.
+        task_id: String,
+        /// Who tried.
+        decider: String,
+        /// Who may.
+        approver: String,
+    },
+    /// The decider already decided at this level.
+    #[error("{decider} has already approved at level '{level}'")]
+    AlreadyDecided {
+        /// Who.
+        decider: String,
+        /// The level.
+        level: String,
+    },
+    /// The instance is waiting for a plugin result and takes nothing else meanwhile.
+    #[error("instance is waiting for plugin call '{0}'")]
+    AwaitingPlugin(String),
+    /// A plugin result nobody asked for.
+    #[error("no plugin call '{0}' is pending")]
+    UnexpectedPluginResult(String),
+}
+
+fn accepted_list(accepted: &[String]) -> String {
+    if accepted.is_empty() {
+        "; it accepts no events".to_owned()
+    } else {
+        format!("; it accepts: {}", accepted.join(", "))
+    }
+}
+
+impl Rejection {
+    /// A stable machine-readable code, for API problem types and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::InvalidInput(_) => "invalid-input",
+            Rejection::NotRunning(_) => "not-running",
+            Rejection::EventNotAccepted { .. } => "event-not-accepted",
+            Rejection::NoBranchMatched { .. } => "no-branch-matched",
+            Rejection::UnknownTask(_) => "unknown-task",
+            Rejection::NotAnApprover { .. } => "not-an-approver",
+            Rejection::AlreadyDecided { .. } => "already-decided",
+            Rejection::AwaitingPlugin(_) => "awaiting-plugin",
+            Rejection::UnexpectedPluginResult(_) => "unexpected-plugin-result",
+        }
+    }
+}
+
+/// Starts a new instance `id` of `workflow` with `input`, at `now`.
+///
+/// # Errors
+/// [`Rejection::InvalidInput`] when `input` does not satisfy the `input_schema`.
+pub fn start(
+    workflow: &Workflow,
+    id: String,
+    input: Value,
+    now: DateTime<Utc>,
+) -> Result<Step, Rejection> {
+    workflow
+        .check_input(&input)
+        .map_err(Rejection::InvalidInput)?;
+    let state = InstanceState {
+        id,
+        workflow: workflow.definition.id.clone(),
+        version: workflow.version,
+        status: Status::Running,
+        stage: workflow.start_stage().to_owned(),
+        input,
+        vars: serde_json::Map::new(),
+        sla: Sla::default(),
+        timers: Vec::new(),
+        approval: None,
+        tags: Default::default(),
+        pending: None,
+        outcome: None,
+        failure: None,
+        started_at: now,
+        stage_entered_at: now,
+        updated_at: now,
+        seq: 0,
+    };
+    let mut run = Run::new(workflow, state, now);
+    run.history(HistoryEvent::Started {
+        workflow: workflow.definition.id.clone(),
+        version: workflow.version,
+        input: run.state.input.clone(),
+    });
+    run.enter(workflow.start);
+    Ok(run.finish())
+}
+
+/// Applies `input` to `state` at `now`.
+///
+/// # Errors
+/// A [`Rejection`] when the input does not fit the instance as it is; nothing changes then.
+pub fn apply(
+    workflow: &Workflow,
+    state: InstanceState,
+    input: Input,
+    now: DateTime<Utc>,
+) -> Result<Step, Rejection> {
+    let mut run = Run::new(workflow, state, now);
+    match input {
+        Input::TimerFired { timer_id } => run.timer_fired(&timer_id)?,
+        Input::Cancel { by, reason } => run.cancel(by, reason)?,
+        Input::PluginResult {
+            call_id,
+            outcome,
+            metrics,
+        } => run.plugin_result(call_id, outcome, metrics)?,
+        Input::Event { name, data } => run.event(name, data)?,
+        Input::Decision {
+            task_id,
+            decider,
+            approve,
+            comment,
+        } => run.decision(&task_id, decider, approve, comment)?,
+    }
+    Ok(run.finish())
+}
+
+/// One step in progress: the state being changed and the effects collected so far.
+pub(crate) struct Run<'w> {
+    wf: &'w Workflow,
+    state: InstanceState,
+    now: DateTime<Utc>,
+    effects: Vec<Effect>,
+    entries: u32,
+}
+
+impl<'w> Run<'w> {
+    fn new(wf: &'w Workflow, state: InstanceState, now: DateTime<Utc>) -> Self {
+        Run {
+            wf,
+            state,
+            now,
+            effects: Vec::with_capacity(8),
+            entries: 0,
+        }
+    }
+
+    fn finish(mut self) -> Step {
+        self.state.updated_at = self.now;
+        Step {
+            state: self.state,
+            effects: self.effects,
+        }
+    }
+
+    fn history(&mut self, event: HistoryEvent) {
+        self.effects.push(Effect::History(HistoryEntry {
+            at: self.now,
+            event,
+        }));
+    }
+
+    fn require_running(&self) -> Result<(), Rejection> {
+        if self.state.status != Status::Running {
+            return Err(Rejection::NotRunning(self.state.status));
+        }
+        match &self.state.pending {
+            Some(p) => Err(Rejection::AwaitingPlugin(p.call_id.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The expression scope over the current state.
+    fn scope<'a>(&'a self, event: Option<&'a Value>) -> Scope<'a> {
+        let s = &self.state;
+        Scope {
+            input: &s.input,
+            vars: &s.vars,
+            event,
+            now: self.now,
+            instance: InstanceView {
+                id: &s.id,
+                workflow: &s.workflow,
+                version: s.version,
+                stage: &s.stage,
+                started_at: s.started_at,
+                tags: &s.tags,
+            },
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Deadlines: armed on entry (with an at-risk timer before them), fired by the driver.
+//! A timer whose stage was left changes nothing and says so in the history.
+
+use super::{Rejection, Run};
+use crate::effect::{Cause, Effect, HistoryEvent};
+use crate::expr::EvalError;
+use crate::state::{SlaState, Status, Timer, TimerPurpose};
+use crate::workflow::{CompiledStage, Deadline};
+use serde_json::json;
+
+impl<'w> Run<'w> {
+    pub(super) fn arm_deadline(&mut self, stage: &CompiledStage) -> Result<(), EvalError> {
+        let due = match &stage.deadline {
+            None => return Ok(()),
+            Some(Deadline::After(delta)) => self.now + *delta,
+            Some(Deadline::At(expr)) => expr.eval_time(&self.scope(None))?,
+        };
+        self.state.sla.deadline = Some(due);
+        if let Some(before) = stage.at_risk {
+            let at = due - before;
+            self.state.sla.at_risk_at = Some(at);
+            self.arm(TimerPurpose::AtRisk, at, &stage.name);
+        }
+        self.arm(TimerPurpose::Deadline, due, &stage.name);
+        Ok(())
+    }
+
+    fn arm(&mut self, purpose: TimerPurpose, due: chrono::DateTime<chrono::Utc>, stage: &str) {
+        let timer = Timer {
+            id: self.state.next_id('t'),
+            due,
+            purpose,
+            stage: stage.to_owned(),
+        };
+        self.history(HistoryEvent::TimerArmed {
+            timer_id: timer.id.clone(),
+            purpose,
+            due,
+        });
+        self.effects.push(Effect::ArmTimer(timer.clone()));
+        self.state.timers.push(timer);
+    }
+
+    pub(super) fn timer_fired(&mut self, timer_id: &str) -> Result<(), Rejection> {
+        let Some(pos) = self.state.timers.iter().position(|t| t.id == timer_id) else {
+            let reason = if self.state.status == Status::Running {
+                format!(
+                    "its stage was already left; the instance is in '{}'",
+                    self.state.stage
+                )
+            } else {
+                format!("the instance is already {}", self.state.status.as_str())
+            };
+            self.history(HistoryEvent::TimerIgnored {
+                timer_id: timer_id.to_owned(),
+                reason,
+            });
+            return Ok(());
+        };
+        if let Some(p) = &self.state.pending {
+            return Err(Rejection::AwaitingPlugin(p.call_id.clone()));
+        }
+        let timer = self.state.timers.remove(pos);
+        let stage_name = timer.stage.clone();
+        match timer.purpose {
+            TimerPurpose::AtRisk => {
+                if self.state.sla.state == SlaState::OnTime {
+                    self.set_sla(SlaState::AtRisk);
+                }
+            }
+            TimerPurpose::Deadline => {
+                self.set_sla(SlaState::Breached);
+                let (_, stage) = self.current();
+                let event = json!({"type": "timeout", "data": {"stage": stage_name, "deadline": timer.due}});
+                match self.choose(&stage.timeout, Some(&event)) {
+                    Ok(Some(to)) => self.go(to, Cause::Timeout),
+                    Ok(None) => {} // stays, breached: the board shows it red
+                    Err(e) => self.fail(format!("timeout of stage '{stage_name}': {e}")),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_sla(&mut self, sla: SlaState) {
+        self.state.sla.state = sla;
+        self.history(HistoryEvent::SlaChanged {
+            stage: self.state.stage.clone(),
+            sla,
+        });
+    }
+}

@@ -1,0 +1,200 @@
+//! What an instance is at rest: plain data, serialized as JSON by the stores.
+
+use crate::definition::{Approver, Quorum};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+/// Lifecycle of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Moving or waiting.
+    Running,
+    /// Reached an end stage (see `outcome`).
+    Completed,
+    /// Stopped by an error it could not route (see `failure`).
+    Failed,
+    /// Cancelled by an operator.
+    Cancelled,
+}
+
+impl Status {
+    /// The name used in the API and indexes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Where the current stage stands against its deadline: the board's green, yellow, red.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaState {
+    /// Before the at-risk threshold, or no deadline.
+    #[default]
+    OnTime,
+    /// Past the at-risk threshold, before the deadline.
+    AtRisk,
+    /// Past the deadline.
+    Breached,
+}
+
+impl SlaState {
+    /// The name used in the API and indexes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaState::OnTime => "on_time",
+            SlaState::AtRisk => "at_risk",
+            SlaState::Breached => "breached",
+        }
+    }
+}
+
+/// The SLA of the current stage.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Sla {
+    /// On time, at risk or breached.
+    pub state: SlaState,
+    /// When the current stage is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    /// When the current stage turns at risk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_risk_at: Option<DateTime<Utc>>,
+}
+
+/// Why a timer exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerPurpose {
+    /// Turns the stage at risk.
+    AtRisk,
+    /// The stage deadline: breach, then the timeout branches.
+    Deadline,
+}
+
+/// An armed timer. Its id is unique across all instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    /// `<instance id>.t<n>`.
+    pub id: String,
+    /// When it fires.
+    pub due: DateTime<Utc>,
+    /// What it does.
+    pub purpose: TimerPurpose,
+    /// The stage it belongs to; leaving the stage cancels it.
+    pub stage: String,
+}
+
+/// An open approval task: one approver entry of one level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalTask {
+    /// `<instance id>.a<n>`, unique across all instances.
+    pub id: String,
+    /// The instance it belongs to.
+    pub instance_id: String,
+    /// The approval stage.
+    pub stage: String,
+    /// The level's name.
+    pub level: String,
+    /// Who may decide it.
+    pub approver: Approver,
+    /// When it opened.
+    pub opened_at: DateTime<Utc>,
+}
+
+/// One decision recorded at the current level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelApproval {
+    /// The task decided.
+    pub task_id: String,
+    /// Who approved.
+    pub decider: String,
+}
+
+/// Progress through an approval stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalProgress {
+    /// Index of the current level.
+    pub level: usize,
+    /// Its name.
+    pub level_name: String,
+    /// Its quorum.
+    pub quorum: Quorum,
+    /// Tasks still open at this level.
+    pub open: Vec<ApprovalTask>,
+    /// Approvals so far at this level.
+    pub approvals: Vec<LevelApproval>,
+}
+
+/// A plugin call the instance is waiting for, and where to resume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCall {
+    /// `<instance id>.c<n>`.
+    pub call_id: String,
+    /// Index of the action in the current stage's action list.
+    pub action: usize,
+}
+
+/// An instance of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceState {
+    /// Unique id.
+    pub id: String,
+    /// Workflow id.
+    pub workflow: String,
+    /// Definition version; the instance stays on it to the end.
+    pub version: u32,
+    /// Lifecycle.
+    pub status: Status,
+    /// Current stage name.
+    pub stage: String,
+    /// The start payload.
+    pub input: Value,
+    /// Variables set by actions and plugin results.
+    pub vars: Map<String, Value>,
+    /// SLA of the current stage.
+    pub sla: Sla,
+    /// Armed timers.
+    pub timers: Vec<Timer>,
+    /// Open approval progress, in an approval stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalProgress>,
+    /// Tags (searchable).
+    pub tags: BTreeSet<String>,
+    /// A plugin call in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingCall>,
+    /// The end stage's outcome, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Why the instance failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it entered the current stage.
+    pub stage_entered_at: DateTime<Utc>,
+    /// When anything last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Counter for ids of timers, tasks, calls and messages.
+    pub seq: u64,
+}
+
+impl InstanceState {
+    pub(crate) fn next_id(&mut self, prefix: char) -> String {
+        self.seq += 1;
+        format!("{}.{prefix}{}", self.id, self.seq)
+    }
+
+    /// Open approval tasks (empty outside approval stages).
+    pub fn open_tasks(&self) -> &[ApprovalTask] {
+        self.approval.as_ref().map_or(&[], |a| a.open.as_slice())
+    }
+}

@@ -1,0 +1,170 @@
+//! A validated, compiled workflow: stage names resolved to indices, expressions compiled,
+//! durations parsed, the input schema compiled. Built once per definition version by
+//! [`Workflow::from_text`] or [`Workflow::from_value`] and shared by every instance.
+
+use crate::definition::{Approver, Definition, Quorum};
+use crate::expr::Expr;
+use crate::plugin::{PluginCatalog, PluginRef};
+use crate::source::parse_json;
+use crate::validate::{structure, ValidationError};
+use chrono::TimeDelta;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// A workflow ready to run.
+pub struct Workflow {
+    /// The definition as uploaded.
+    pub definition: Definition,
+    /// The version the store assigned (0 until stored).
+    pub version: u32,
+    pub(crate) stages: Vec<CompiledStage>,
+    pub(crate) by_name: HashMap<String, usize>,
+    pub(crate) start: usize,
+    pub(crate) input_schema: Option<jsonschema::Validator>,
+}
+
+impl std::fmt::Debug for Workflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflow")
+            .field("id", &self.definition.id)
+            .field("version", &self.version)
+            .field("stages", &self.stages.len())
+            .finish()
+    }
+}
+
+pub(crate) struct CompiledStage {
+    pub name: String,
+    pub kind: CompiledKind,
+    pub deadline: Option<Deadline>,
+    pub at_risk: Option<TimeDelta>,
+    pub timeout: Vec<CompiledBranch>,
+    pub on_error: Vec<CompiledBranch>,
+    pub actions: Vec<CompiledAction>,
+}
+
+pub(crate) enum CompiledKind {
+    Task {
+        transitions: Vec<CompiledBranch>,
+    },
+    Wait {
+        on: HashMap<String, Vec<CompiledBranch>>,
+    },
+    Approval {
+        levels: Vec<CompiledLevel>,
+        on_approve: Vec<CompiledBranch>,
+        on_reject: Vec<CompiledBranch>,
+        on: HashMap<String, Vec<CompiledBranch>>,
+    },
+    End {
+        outcome: String,
+    },
+}
+
+pub(crate) enum Deadline {
+    After(TimeDelta),
+    At(Expr),
+}
+
+pub(crate) struct CompiledBranch {
+    pub to: usize,
+    pub when: Option<Expr>,
+}
+
+pub(crate) struct CompiledLevel {
+    pub name: String,
+    pub approvers: Vec<Approver>,
+    pub quorum: Quorum,
+    pub skip_when: Option<Expr>,
+}
+
+pub(crate) enum CompiledAction {
+    Set(Vec<(String, Expr)>),
+    Call {
+        plugin: PluginRef,
+        input: Option<Expr>,
+        result: String,
+    },
+    Notify {
+        plugin: PluginRef,
+        input: Option<Expr>,
+    },
+    Tag(String),
+}
+
+impl Workflow {
+    /// Parses, validates and compiles definition text.
+    ///
+    /// `catalog` answers which plugins exist; with `None`, plugin references are checked
+    /// for form only.
+    ///
+    /// # Errors
+    /// Every problem found, each with its JSON pointer (or line and column for malformed
+    /// JSON). Structural problems are reported without the meaning checks, which need a
+    /// well-formed document.
+    pub fn from_text(
+        text: &str,
+        catalog: Option<&dyn PluginCatalog>,
+    ) -> Result<Workflow, Vec<ValidationError>> {
+        let value = parse_json(text)?;
+        Workflow::from_value(&value, catalog)
+    }
+
+    /// Validates and compiles an already parsed definition.
+    ///
+    /// # Errors
+    /// As [`Workflow::from_text`].
+    pub fn from_value(
+        value: &Value,
+        catalog: Option<&dyn PluginCatalog>,
+    ) -> Result<Workflow, Vec<ValidationError>> {
+        let errors = structure::check(value);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let definition: Definition = serde_json::from_value(value.clone()).map_err(|e| {
+            vec![ValidationError::new(
+                "",
+                format!("definition does not match the schema's model: {e}"),
+            )]
+        })?;
+        crate::compile::compile(definition, catalog)
+    }
+
+    /// The workflow id.
+    pub fn id(&self) -> &str {
+        &self.definition.id
+    }
+
+    /// The name of the start stage.
+    pub fn start_stage(&self) -> &str {
+        &self.stages[self.start].name
+    }
+
+    /// Stage names in document order.
+    pub fn stage_names(&self) -> impl Iterator<Item = &str> {
+        self.stages.iter().map(|s| s.name.as_str())
+    }
+
+    pub(crate) fn stage(&self, name: &str) -> Option<(usize, &CompiledStage)> {
+        self.by_name.get(name).map(|&i| (i, &self.stages[i]))
+    }
+
+    /// Checks a start payload against the definition's `input_schema`.
+    ///
+    /// # Errors
+    /// Each violation, pointed into the payload.
+    pub fn check_input(&self, input: &Value) -> Result<(), Vec<ValidationError>> {
+        match &self.input_schema {
+            None => Ok(()),
+            Some(v) => {
+                let errors = structure::check_against(v, input);
+                if errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(errors)
+                }
+            }
+        }
+    }
+}

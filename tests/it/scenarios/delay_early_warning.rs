@@ -1,0 +1,1 @@
+//! Scenarios of the delay_early_warning workflow (to be written).

@@ -1,0 +1,1 @@
+//! Scenarios of the delay_emergency_response workflow (to be written).

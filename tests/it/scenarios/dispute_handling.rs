@@ -1,0 +1,1 @@
+//! Scenarios of the dispute_handling workflow (to be written).

@@ -1,0 +1,8 @@
+//! Playbook scenarios driven through the pure core with a fake clock and fake plugins.
+
+mod approval_flow;
+mod delay_early_warning;
+mod delay_emergency_response;
+mod dispute_handling;
+mod order_quick_response;
+mod samples;

@@ -1,0 +1,1 @@
+//! Scenarios of the order_quick_response workflow (to be written).

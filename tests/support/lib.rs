@@ -1,0 +1,113 @@
+//! Helpers shared by Waystation's end-to-end, golden and scenario tests: where the
+//! repository is, the reference workflows and their samples, the plugin catalog of the
+//! example plugins, and the real `waystation` binary.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use waystation_core::{PluginCatalog, PluginRef, Workflow, World};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The example plugins of `plugins/` and their worlds, as a registry would report them.
+pub struct ExamplePlugins;
+
+/// Names and worlds of the example plugins.
+pub const EXAMPLE_PLUGINS: [(&str, World); 4] = [
+    ("order-health-score", World::Scorer),
+    ("order-priority", World::Scorer),
+    ("dispute-classifier", World::Scorer),
+    ("tiered-notifier", World::Notifier),
+];
+
+impl PluginCatalog for ExamplePlugins {
+    fn world_of(&self, reference: &PluginRef) -> Option<World> {
+        EXAMPLE_PLUGINS
+            .iter()
+            .find(|(n, _)| *n == reference.name)
+            .map(|(_, w)| *w)
+    }
+}
+
+/// Loads and compiles `workflows/<id>.json` against the example plugins.
+///
+/// # Panics
+/// With every validation error, if the workflow is invalid.
+pub fn load_workflow(id: &str) -> Workflow {
+    let path = root().join("workflows").join(format!("{id}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Workflow::from_text(&text, Some(&ExamplePlugins)).unwrap_or_else(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        panic!("{} is invalid:\n{}", path.display(), lines.join("\n"))
+    })
+}
+
+/// Reads `workflows/<id>.samples/<name>.json`.
+///
+/// # Panics
+/// If the sample is missing or not JSON.
+pub fn sample(id: &str, name: &str) -> Value {
+    let path = root()
+        .join("workflows")
+        .join(format!("{id}.samples"))
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Parses an RFC 3339 time.
+///
+/// # Panics
+/// If `text` is not RFC 3339.
+pub fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("RFC 3339 time")
+        .with_timezone(&Utc)
+}
+
+/// The `waystation` binary, built once per test run with the same profile as the tests.
+///
+/// # Panics
+/// If cargo cannot build it.
+pub fn waystation_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        // The test executable lives in target/<profile>/deps; the binary in target/<profile>.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut build = Command::new(cargo);
+        build.current_dir(root()).args([
+            "build",
+            "--quiet",
+            "-p",
+            "waystation-server",
+            "--bin",
+            "waystation",
+        ]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build of the waystation binary failed"
+        );
+        let bin = profile_dir.join(format!("waystation{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
