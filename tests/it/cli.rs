@@ -1,1 +1,142 @@
-//! CLI tests (to be written).
+//! The real `waystation` binary: validate, graph, and serve with a health check.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use waystation_tests::{root, waystation_bin};
+
+fn waystation(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(waystation_bin())
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn validate_accepts_the_reference_workflows_and_exits_zero() {
+    let (code, out, _) = waystation(&["validate", "workflows/approval-flow.json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "workflows/approval-flow.json: valid (4 stages)\n");
+}
+
+#[test]
+fn validate_prints_each_error_with_file_and_pointer_and_exits_one() {
+    let dir = std::env::temp_dir().join(format!("waystation-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"id": "bad", "title": "Bad", "start": "review", "stages": {
+            "review": {"kind": "task", "transitions": [{"to": "aproved"}]},
+            "approved": {"kind": "end", "outcome": "approved"}}}"#,
+    )
+    .unwrap();
+    let bad = bad.to_str().unwrap();
+    let (code, out, _) = waystation(&["validate", "workflows/approval-flow.json", bad]);
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "workflows/approval-flow.json: valid (4 stages)");
+    assert!(
+        lines.contains(&format!("{bad}: /stages/review/transitions/0/to: no stage named 'aproved' (did you mean 'approved'?)").as_str()),
+        "{out}"
+    );
+}
+
+#[test]
+fn validate_reports_malformed_json_with_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("waystation-cli-m-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("malformed.json");
+    std::fs::write(
+        &bad,
+        "{\n  \"id\": \"x\",\n  \"title\": \"y\"\n  \"start\": \"a\"\n}\n",
+    )
+    .unwrap();
+    let (code, out, _) = waystation(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains(": line 4, column 3: malformed JSON: expected `,` or `}`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn graph_prints_a_mermaid_flowchart_of_stages_and_transitions() {
+    let (code, out, _) = waystation(&["graph", "workflows/approval-flow.json"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("flowchart TD\n"), "{out}");
+    assert!(out.contains("start((start)) --> s_review"), "{out}");
+    assert!(
+        out.contains(r#"s_review -->|"approved (any): input.amount > 10000"| s_manager"#),
+        "{out}"
+    );
+    assert!(
+        out.contains(r#"s_manager -->|"rejected"| s_rejected"#),
+        "{out}"
+    );
+}
+
+#[test]
+fn serve_answers_health_checks_over_http_and_stops_cleanly_on_sigterm() {
+    let mut child = Command::new(waystation_bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let address = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the server never said where it listens"
+        );
+        let line = lines.next().expect("server output").unwrap();
+        let line = strip_ansi(&line);
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let mut stream = TcpStream::connect(&address).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""status":"ok""#), "{response}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -138,8 +138,11 @@ pub struct ApprovalProgress {
 pub struct PendingCall {
     /// `<instance id>.c<n>`.
     pub call_id: String,
-    /// Index of the action in the current stage's action list.
+        /// Index of the action in the current stage's action list.
     pub action: usize,
+    /// The event being handled when the call was made, restored for the actions after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<serde_json::Value>,
 }
 
 /// An instance of a workflow.
@@ -185,6 +188,9 @@ pub struct InstanceState {
     pub updated_at: DateTime<Utc>,
     /// Counter for ids of timers, tasks, calls and messages.
     pub seq: u64,
+    /// How many history entries the instance has: the next entry's sequence number.
+    #[serde(default)]
+    pub history_len: u64,
 }
 
 impl InstanceState {

@@ -136,6 +136,16 @@ impl Workflow {
         &self.definition.id
     }
 
+    /// True when some stage calls a plugin (`call` or `notify`): drivers then run steps
+    /// where blocking is allowed.
+    pub fn calls_plugins(&self) -> bool {
+        self.stages.iter().any(|s| {
+            s.actions
+                .iter()
+                .any(|a| matches!(a, CompiledAction::Call { .. } | CompiledAction::Notify { .. }))
+        })
+    }
+
     /// The name of the start stage.
     pub fn start_stage(&self) -> &str {
         &self.stages[self.start].name

@@ -6,3 +6,4 @@ mod delay_emergency_response;
 mod dispute_handling;
 mod order_quick_response;
 mod samples;
+mod semantics;

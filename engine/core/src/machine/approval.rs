@@ -22,7 +22,7 @@ impl<'w> Run<'w> {
         };
         for (index, level) in levels.iter().enumerate().skip(from) {
             if let Some(skip) = &level.skip_when {
-                match skip.eval_bool(&self.scope(None)) {
+                match skip.eval_bool(&self.scope()) {
                     Ok(true) => {
                         self.history(HistoryEvent::LevelSkipped {
                             level: level.name.clone(),
@@ -64,9 +64,12 @@ impl<'w> Run<'w> {
             return;
         }
         // Every level passed or was skipped.
-        self.state.approval = None;
-        let event = json!({"type": "approved"});
-        match self.choose(on_approve, Some(&event)) {
+                self.state.approval = None;
+        if self.event.as_ref().and_then(|e| e.get("type")).is_none_or(|t| t != "approved") {
+            // Every level was skipped: the stage approves itself.
+            self.event = Some(json!({"type": "approved", "data": {"skipped": true}}));
+        }
+        match self.choose(on_approve) {
             Ok(Some(to)) => self.go(to, Cause::Approved),
             Ok(None) => self.fail(format!(
                 "stage '{}' was approved, but no on_approve branch holds",
@@ -115,7 +118,7 @@ impl<'w> Run<'w> {
         let level_name = progress.level_name.clone();
         self.history(HistoryEvent::Decided {
             task_id: task_id.to_owned(),
-            level: level_name,
+            level: level_name.clone(),
             decider: decider.id.clone(),
             decision: if approve { "approve" } else { "reject" }.to_owned(),
             comment: comment.clone(),
@@ -124,9 +127,10 @@ impl<'w> Run<'w> {
         let CompiledKind::Approval { on_reject, .. } = &stage.kind else {
             unreachable!("approval progress only exists in approval stages")
         };
+                let kind = if approve { "approved" } else { "rejected" };
+        self.event = Some(json!({"type": kind, "data": {"by": decider.id, "comment": comment, "level": level_name}}));
         if !approve {
-            let event = json!({"type": "rejected", "data": {"by": decider.id, "comment": comment}});
-            match self.choose(on_reject, Some(&event)) {
+            match self.choose(on_reject) {
                 Ok(Some(to)) => self.go(to, Cause::Rejected),
                 Ok(None) => self.fail(format!(
                     "stage '{}' was rejected, but no on_reject branch holds",

@@ -49,12 +49,7 @@ impl<'w> Run<'w> {
                 stage.name
             ));
         }
-        self.history(HistoryEvent::Entered {
-            stage: stage.name.clone(),
-        });
-        if let Err(e) = self.arm_deadline(stage) {
-            return self.fail(format!("deadline of stage '{}': {e}", stage.name));
-        }
+                self.history(HistoryEvent::Entered { stage: stage.name.clone() });
         self.run_actions(0);
     }
 
@@ -78,7 +73,7 @@ impl<'w> Run<'w> {
                         World::Notifier
                     };
                     let payload = match input {
-                        Some(e) => e.eval(&self.scope(None)),
+                        Some(e) => e.eval(&self.scope()),
                         None => Ok(self.default_plugin_input()),
                     };
                     match payload {
@@ -87,6 +82,7 @@ impl<'w> Run<'w> {
                             self.state.pending = Some(PendingCall {
                                 call_id: call_id.clone(),
                                 action: i,
+                                event: self.event.clone(),
                             });
                             self.history(HistoryEvent::PluginCalled {
                                 call_id: call_id.clone(),
@@ -117,7 +113,7 @@ impl<'w> Run<'w> {
         // simultaneous assignment; then store.
         let mut values = serde_json::Map::new();
         for (name, expr) in assignments {
-            values.insert(name.clone(), expr.eval(&self.scope(None))?);
+            values.insert(name.clone(), expr.eval(&self.scope())?);
         }
         for (name, value) in &values {
             self.state.vars.insert(name.clone(), value.clone());
@@ -140,7 +136,7 @@ impl<'w> Run<'w> {
     fn settle(&mut self) {
         let (_, stage) = self.current();
         match &stage.kind {
-            CompiledKind::Task { transitions } => match self.choose(transitions, None) {
+            CompiledKind::Task { transitions } => match self.choose(transitions) {
                 Ok(Some(to)) => self.go(to, Cause::Transition),
                 Ok(None) => self.fail(format!(
                     "no transition of task stage '{}' holds; add one without `when` as the default",
@@ -148,8 +144,15 @@ impl<'w> Run<'w> {
                 )),
                 Err(e) => self.fail(format!("stage '{}': {e}", stage.name)),
             },
-            CompiledKind::Approval { .. } => self.open_level(0),
-            CompiledKind::Wait { .. } => {}
+                        CompiledKind::Approval { .. } | CompiledKind::Wait { .. } => {
+                // Armed after the actions, so a deadline may use variables they set.
+                if let Err(e) = self.arm_deadline(stage) {
+                    return self.fail(format!("deadline of stage '{}': {e}", stage.name));
+                }
+                if matches!(stage.kind, CompiledKind::Approval { .. }) {
+                    self.open_level(0);
+                }
+            }
             CompiledKind::End { outcome } => {
                 self.leave_stage();
                 self.state.status = Status::Completed;
@@ -161,16 +164,12 @@ impl<'w> Run<'w> {
         }
     }
 
-    /// The first branch whose `when` holds.
-    pub(super) fn choose(
-        &self,
-        branches: &[CompiledBranch],
-        event: Option<&Value>,
-    ) -> Result<Option<usize>, EvalError> {
+        /// The first branch whose `when` holds, over the current event.
+    pub(super) fn choose(&self, branches: &[CompiledBranch]) -> Result<Option<usize>, EvalError> {
         for b in branches {
             let holds = match &b.when {
                 None => true,
-                Some(w) => w.eval_bool(&self.scope(event))?,
+                Some(w) => w.eval_bool(&self.scope())?,
             };
             if holds {
                 return Ok(Some(b.to));

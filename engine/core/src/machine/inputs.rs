@@ -27,8 +27,8 @@ impl<'w> Run<'w> {
                 accepted,
             });
         };
-        let event = json!({"type": name, "data": data});
-        let to = match self.choose(branches, Some(&event)) {
+                self.event = Some(json!({"type": name, "data": data}));
+        let to = match self.choose(branches) {
             Ok(Some(to)) => to,
             Ok(None) => {
                 return Err(Rejection::NoBranchMatched {
@@ -36,20 +36,11 @@ impl<'w> Run<'w> {
                     stage: stage.name.clone(),
                 })
             }
-            Err(e) => {
-                // The event is accepted, but its condition cannot be evaluated on this data.
-                self.history(HistoryEvent::EventReceived { name, data });
-                self.fail(format!("event branch of stage '{}': {e}", stage.name));
-                return Ok(());
+                        Err(e) => {
+                return Err(Rejection::EventDataUnfit { event: name, stage: stage.name.clone(), message: e.message })
             }
         };
-        let Value::Object(mut event) = event else {
-            unreachable!()
-        };
-        self.history(HistoryEvent::EventReceived {
-            name,
-            data: event.remove("data").unwrap_or_default(),
-        });
+        self.history(HistoryEvent::EventReceived { name, data });
         self.go(to, Cause::Event);
         Ok(())
     }
@@ -76,7 +67,8 @@ impl<'w> Run<'w> {
             Some(p) if p.call_id == call_id && self.state.status == Status::Running => p.action,
             _ => return Err(Rejection::UnexpectedPluginResult(call_id)),
         };
-        self.state.pending = None;
+                // The event that led here stays visible to the rest of the stage's actions.
+        self.event = self.state.pending.take().and_then(|p| p.event);
         let (_, stage) = self.current();
         let action = &stage.actions[action_index];
         let outcome = outcome.and_then(|output| match action {
@@ -122,9 +114,9 @@ impl<'w> Run<'w> {
                 };
                 let error =
                     json!({"plugin": plugin, "kind": failure.kind, "message": failure.message});
-                self.state.vars.insert("error".to_owned(), error.clone());
-                let event = json!({"type": "error", "data": error});
-                match self.choose(&stage.on_error, Some(&event)) {
+                                self.state.vars.insert("error".to_owned(), error.clone());
+                self.event = Some(json!({"type": "error", "data": error}));
+                match self.choose(&stage.on_error) {
                     Ok(Some(to)) => self.go(to, Cause::Error),
                     Ok(None) => self.fail(format!(
                         "plugin '{plugin}' failed in stage '{}': {failure}",

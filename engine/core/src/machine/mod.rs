@@ -53,11 +53,22 @@ pub enum Rejection {
     #[error(
         "stage '{stage}' accepts event '{event}', but no branch's condition holds for its data"
     )]
-    NoBranchMatched {
+        NoBranchMatched {
         /// The event.
         event: String,
         /// The current stage.
         stage: String,
+    },
+    /// A branch condition of the event could not be evaluated on the data sent (a missing
+    /// field, a wrong type): the data does not fit what the stage expects.
+    #[error("stage '{stage}' cannot evaluate event '{event}' on the data sent: {message}")]
+    EventDataUnfit {
+        /// The event.
+        event: String,
+        /// The current stage.
+        stage: String,
+        /// What failed, in CEL's words.
+        message: String,
     },
     /// No open task has this id (never existed, or already closed).
     #[error("no open approval task '{0}' on this instance")]
@@ -104,6 +115,7 @@ impl Rejection {
             Rejection::NotRunning(_) => "not-running",
             Rejection::EventNotAccepted { .. } => "event-not-accepted",
             Rejection::NoBranchMatched { .. } => "no-branch-matched",
+            Rejection::EventDataUnfit { .. } => "event-data-unfit",
             Rejection::UnknownTask(_) => "unknown-task",
             Rejection::NotAnApprover { .. } => "not-an-approver",
             Rejection::AlreadyDecided { .. } => "already-decided",
@@ -145,6 +157,7 @@ pub fn start(
         stage_entered_at: now,
         updated_at: now,
         seq: 0,
+        history_len: 0,
     };
     let mut run = Run::new(workflow, state, now);
     run.history(HistoryEvent::Started {
@@ -191,8 +204,11 @@ pub(crate) struct Run<'w> {
     wf: &'w Workflow,
     state: InstanceState,
     now: DateTime<Utc>,
-    effects: Vec<Effect>,
+        effects: Vec<Effect>,
     entries: u32,
+    /// The event being handled (`{type, data}`): visible to every expression of the step,
+    /// including the entry actions of the stages it leads into.
+    event: Option<Value>,
 }
 
 impl<'w> Run<'w> {
@@ -203,6 +219,7 @@ impl<'w> Run<'w> {
             now,
             effects: Vec::with_capacity(8),
             entries: 0,
+            event: None,
         }
     }
 
@@ -215,6 +232,7 @@ impl<'w> Run<'w> {
     }
 
     fn history(&mut self, event: HistoryEvent) {
+        self.state.history_len += 1;
         self.effects.push(Effect::History(HistoryEntry {
             at: self.now,
             event,
@@ -231,13 +249,13 @@ impl<'w> Run<'w> {
         }
     }
 
-    /// The expression scope over the current state.
-    fn scope<'a>(&'a self, event: Option<&'a Value>) -> Scope<'a> {
+        /// The expression scope over the current state and event.
+    fn scope(&self) -> Scope<'_> {
         let s = &self.state;
         Scope {
             input: &s.input,
             vars: &s.vars,
-            event,
+            event: self.event.as_ref(),
             now: self.now,
             instance: InstanceView {
                 id: &s.id,

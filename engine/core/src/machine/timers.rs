@@ -12,14 +12,19 @@ impl<'w> Run<'w> {
     pub(super) fn arm_deadline(&mut self, stage: &CompiledStage) -> Result<(), EvalError> {
         let due = match &stage.deadline {
             None => return Ok(()),
-            Some(Deadline::After(delta)) => self.now + *delta,
-            Some(Deadline::At(expr)) => expr.eval_time(&self.scope(None))?,
+            Some(Deadline::After(delta)) => self.state.stage_entered_at + *delta,
+            Some(Deadline::At(expr)) => expr.eval_time(&self.scope())?,
         };
         self.state.sla.deadline = Some(due);
         if let Some(before) = stage.at_risk {
             let at = due - before;
-            self.state.sla.at_risk_at = Some(at);
-            self.arm(TimerPurpose::AtRisk, at, &stage.name);
+                        self.state.sla.at_risk_at = Some(at);
+            if at <= self.now {
+                // Entered already inside the at-risk window: yellow from the start.
+                self.set_sla(SlaState::AtRisk);
+            } else {
+                self.arm(TimerPurpose::AtRisk, at, &stage.name);
+            }
         }
         self.arm(TimerPurpose::Deadline, due, &stage.name);
         Ok(())
@@ -71,8 +76,8 @@ impl<'w> Run<'w> {
             TimerPurpose::Deadline => {
                 self.set_sla(SlaState::Breached);
                 let (_, stage) = self.current();
-                let event = json!({"type": "timeout", "data": {"stage": stage_name, "deadline": timer.due}});
-                match self.choose(&stage.timeout, Some(&event)) {
+                self.event = Some(json!({"type": "timeout", "data": {"stage": stage_name, "deadline": timer.due}}));
+                match self.choose(&stage.timeout) {
                     Ok(Some(to)) => self.go(to, Cause::Timeout),
                     Ok(None) => {} // stays, breached: the board shows it red
                     Err(e) => self.fail(format!("timeout of stage '{stage_name}': {e}")),

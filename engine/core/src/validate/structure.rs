@@ -84,3 +84,37 @@ fn short(message: &str) -> String {
         message.to_owned()
     }
 }
+
+#[cfg(test)]
+mod debug_tmp {
+    use super::*;
+    fn dump(e: &jsonschema::ValidationError<'_>, depth: usize) {
+        use jsonschema::error::ValidationErrorKind as K;
+        let pad = "  ".repeat(depth);
+        println!("{pad}kind={:?} inst={} schema={} eval={} :: {}", std::mem::discriminant(e.kind()), e.instance_path(), e.schema_path(), e.evaluation_path(), e);
+        match e.kind() {
+            K::AnyOf { context } | K::OneOfNotValid { context } | K::OneOfMultipleValid { context } => {
+                for (i, branch) in context.iter().enumerate() {
+                    println!("{pad} branch {i}:");
+                    for c in branch { dump(c, depth + 2); }
+                }
+            }
+            K::PropertyNames { error } => dump(error, depth + 1),
+            _ => {}
+        }
+    }
+    #[test]
+    fn dump_golden() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/golden/invalid");
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+        files.sort();
+        for f in files {
+            let Ok(v) = serde_json::from_str::<Value>(&std::fs::read_to_string(&f).unwrap()) else { continue };
+            println!("=== {}", f.display());
+            for e in VALIDATOR.iter_errors(&v) { dump(&e, 1); }
+            if let Some(s) = v.get("input_schema") {
+                if let Err(e) = jsonschema::draft202012::new(s) { dump(&e, 1); }
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Group commit: commands apply their batches, then wait here for a flush that covers them.
+//! One flusher thread takes every waiter queued so far, flushes once, and answers them all,
+//! so concurrent commands share one fsync and no reply goes out before its data is on disk.
+
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use waystation_store::{Store, StoreError};
+
+type Waiter = oneshot::Sender<Result<(), StoreError>>;
+
+/// The flusher's queue.
+pub struct GroupCommit {
+    queue: mpsc::UnboundedSender<Waiter>,
+}
+
+impl GroupCommit {
+    /// Starts the flusher thread for `store`. It stops when the `GroupCommit` is dropped.
+    ///
+    /// # Panics
+    /// If the OS refuses to start a thread.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (queue, mut rx) = mpsc::unbounded_channel::<Waiter>();
+        std::thread::Builder::new()
+            .name("waystation-flush".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut waiters = vec![first];
+                    while let Ok(w) = rx.try_recv() {
+                        waiters.push(w);
+                    }
+                    let result = store.flush();
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, "flush failed; commands are not acknowledged");
+                    }
+                    tracing::trace!(batch = waiters.len(), "group flush");
+                    for w in waiters {
+                        let _ = w.send(result.clone());
+                    }
+                }
+            })
+            .expect("start the flush thread");
+        GroupCommit { queue }
+    }
+
+    /// Waits until everything committed before this call is durable.
+    ///
+    /// # Errors
+    /// The flush's error; the commit is then visible but may not survive a crash.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.queue
+            .send(tx)
+            .map_err(|_| StoreError::Backend("the flusher has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Backend("the flusher has stopped".into()))?
+    }
+}

@@ -1,0 +1,167 @@
+//! The Waystation driver (DESIGN.md section 2): for each command it takes the instance's
+//! lock, loops the pure core until the instance rests (running plugin calls in between),
+//! writes everything in ONE atomic store commit, waits for a group flush, and only then
+//! answers. A scheduler fires timers from the store's due-time index.
+//!
+//! Guarantees (see ARCHITECTURE.md): an `Ok` means durable; one writer per instance;
+//! a timer's effect happens exactly once; an idempotency key replays the first answer.
+
+mod commands;
+pub use commands::Applied;
+mod error;
+mod group_commit;
+mod ids;
+mod locks;
+mod metrics;
+mod queries;
+mod scheduler;
+mod workflows;
+
+pub use error::RuntimeError;
+pub use metrics::Metrics;
+pub use workflows::DefinitionOutcome;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+use waystation_core::{Clock, InstanceState, PluginCatalog, PluginInvoker, SlaState, Status};
+use waystation_store::Store;
+
+/// What runs plugins and answers which exist: the wasmtime host, or a fake in tests.
+pub trait Plugins: PluginInvoker + PluginCatalog + Send + Sync {}
+impl<T: PluginInvoker + PluginCatalog + Send + Sync> Plugins for T {}
+
+/// A plugin host with no plugins: every call fails as not found.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPlugins;
+
+impl PluginInvoker for NoPlugins {
+    fn invoke(
+        &self,
+        plugin: &waystation_core::PluginRef,
+        world: waystation_core::World,
+        _input: &serde_json::Value,
+    ) -> Result<serde_json::Value, waystation_core::PluginFailure> {
+        Err(waystation_core::PluginFailure {
+            kind: waystation_core::FailureKind::NotFound,
+            message: format!("no {world} plugin '{plugin}' is registered"),
+        })
+    }
+}
+
+impl PluginCatalog for NoPlugins {
+    fn world_of(&self, _: &waystation_core::PluginRef) -> Option<waystation_core::World> {
+        None
+    }
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The answer to a command: where the instance stands now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceSummary {
+    /// Instance id.
+    pub id: String,
+    /// Workflow id.
+    pub workflow: String,
+    /// Definition version.
+    pub version: u32,
+    /// Current stage.
+    pub stage: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// SLA state of the current stage.
+    pub sla: SlaState,
+    /// The outcome, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// The reason, once failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl From<&InstanceState> for InstanceSummary {
+    fn from(s: &InstanceState) -> Self {
+        InstanceSummary {
+            id: s.id.clone(),
+            workflow: s.workflow.clone(),
+            version: s.version,
+            stage: s.stage.clone(),
+            status: s.status,
+            sla: s.sla.state,
+            outcome: s.outcome.clone(),
+            failure: s.failure.clone(),
+        }
+    }
+}
+
+/// The engine: store, plugins, clock, and the machinery between them.
+pub struct Runtime {
+    store: Arc<dyn Store>,
+    plugins: Arc<dyn Plugins>,
+    clock: Arc<dyn Clock>,
+    workflows: workflows::WorkflowCache,
+    locks: locks::InstanceLocks,
+    durability: group_commit::GroupCommit,
+    ids: ids::IdGenerator,
+    /// Wakes the scheduler when a timer is armed earlier than it planned to wake.
+    timers_changed: Notify,
+    /// When the scheduler plans to wake next (ms since the epoch; i64::MAX when idle).
+    scheduler_wakes_at: AtomicI64,
+    metrics: Metrics,
+}
+
+impl Runtime {
+    /// An engine over `store`. Starts the flusher thread; call [`Runtime::run_scheduler`]
+    /// to fire timers.
+    pub fn new(store: Arc<dyn Store>, plugins: Arc<dyn Plugins>, clock: Arc<dyn Clock>) -> Arc<Runtime> {
+        Arc::new(Runtime {
+            durability: group_commit::GroupCommit::start(store.clone()),
+            store,
+            plugins,
+            clock,
+            workflows: workflows::WorkflowCache::default(),
+            locks: locks::InstanceLocks::new(4096),
+            ids: ids::IdGenerator::default(),
+            timers_changed: Notify::new(),
+            scheduler_wakes_at: AtomicI64::new(i64::MAX),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// The store, for read-only use.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The plugin host.
+    pub fn plugins(&self) -> &Arc<dyn Plugins> {
+        &self.plugins
+    }
+
+    /// Counters and histograms.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The engine's time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn timer_armed(&self, due: DateTime<Utc>) {
+        if due.timestamp_millis() < self.scheduler_wakes_at.load(Ordering::Acquire) {
+            self.timers_changed.notify_one();
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The read side: instances, histories, queries, inboxes. Reads see committed data.
+
+use crate::{Runtime, RuntimeError};
+use waystation_core::definition::Approver;
+use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
+use waystation_store::{Counts, InstanceQuery, Page};
+
+impl Runtime {
+    /// Instance `id`.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFound`]; store errors.
+    pub fn instance(&self, id: &str) -> Result<InstanceState, RuntimeError> {
+        self.store.instance(id)?.ok_or_else(|| RuntimeError::NotFound { what: "instance", id: id.to_owned() })
+    }
+
+    /// Up to `limit` history entries of `id` from sequence number `from`.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFound`]; store errors.
+    pub fn history(&self, id: &str, from: u64, limit: usize) -> Result<Vec<(u64, HistoryEntry)>, RuntimeError> {
+        self.instance(id)?;
+        Ok(self.store.history(id, from, limit)?)
+    }
+
+    /// Instances matching `query`.
+    ///
+    /// # Errors
+    /// Store errors, including a bad cursor.
+    pub fn query(&self, query: &InstanceQuery) -> Result<Page<InstanceState>, RuntimeError> {
+        Ok(self.store.query(query)?)
+    }
+
+    /// Counts by stage and SLA state of `workflow`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn counts(&self, workflow: &str) -> Result<Counts, RuntimeError> {
+        Ok(self.store.counts(workflow)?)
+    }
+
+    /// Open tasks any of `approvers` may decide, up to `limit`, oldest instance first per
+    /// approver.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub fn open_tasks(&self, approvers: &[Approver], limit: usize) -> Result<Vec<ApprovalTask>, RuntimeError> {
+        let mut out: Vec<ApprovalTask> = Vec::new();
+        for approver in approvers {
+            let page = self.store.open_tasks(approver, None, limit.saturating_sub(out.len()).max(1))?;
+            for task in page.items {
+                if out.len() < limit && !out.iter().any(|t| t.id == task.id) {
+                    out.push(task);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,78 @@
+//! The timer scheduler: sleeps until the soonest timer in the store's due-time index, or
+//! until a command arms an earlier one; fires everything due, concurrently, so firings
+//! share group flushes. After a restart, overdue timers are simply due: they fire at once.
+
+use crate::{Runtime, RuntimeError};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// How many due timers one round reads and fires at most.
+const ROUND: usize = 512;
+
+impl Runtime {
+    /// Fires every timer due now, in rounds; returns how many fired.
+    ///
+    /// # Errors
+    /// Store errors reading the index (failures of single timers are logged).
+    pub async fn fire_due_timers(self: &Arc<Self>) -> Result<usize, RuntimeError> {
+        let mut fired = 0;
+        loop {
+            let due = self.store.due_timers(self.now(), ROUND)?;
+            let count = due.len();
+            let mut set = JoinSet::new();
+            for timer in due {
+                let rt = self.clone();
+                set.spawn(async move {
+                    if let Err(e) = rt.fire_timer(&timer).await {
+                        tracing::error!(timer = %timer.timer_id, error = %e, "timer failed to fire");
+                    }
+                });
+            }
+            while set.join_next().await.is_some() {}
+            fired += count;
+            if count < ROUND {
+                return Ok(fired);
+            }
+        }
+    }
+
+    /// Runs the scheduler until `shutdown` completes.
+    pub async fn run_scheduler(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.fire_due_timers().await {
+                tracing::error!(error = %e, "reading due timers failed; retrying in 1 s");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    () = &mut shutdown => return,
+                }
+            }
+            let now = self.now();
+            let next = match self.store.next_due() {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the next timer failed");
+                    None
+                }
+            };
+            let wake_ms = next.map_or(i64::MAX, |t| t.timestamp_millis());
+            self.scheduler_wakes_at.store(wake_ms, Ordering::Release);
+            // Re-check after publishing the wake time: a timer armed in between may have
+            // seen the old value and not notified.
+            if let Ok(Some(again)) = self.store.next_due() {
+                if again.timestamp_millis() < wake_ms {
+                    continue;
+                }
+            }
+            let sleep = next.map_or(Duration::from_secs(3600), |t| (t - now).to_std().unwrap_or(Duration::ZERO));
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = self.timers_changed.notified() => {}
+                () = &mut shutdown => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! One command's changes, turned into one atomic batch: the state, its history, timers,
+//! approval tasks, outbox messages, indexes and idempotency record together.
+
+use crate::index::index_keys;
+use crate::keys;
+use crate::kv::Mutation;
+use crate::records::{IdempotencyRecord, OutboxRecord, OutboxStatus};
+use crate::StoreError;
+use std::collections::HashSet;
+use waystation_core::{Effect, InstanceState};
+
+/// Everything one command changed.
+#[derive(Debug, Clone, Copy)]
+pub struct Commit<'a> {
+    /// The instance before the command (`None` for a start).
+    pub before: Option<&'a InstanceState>,
+    /// The instance after it.
+    pub after: &'a InstanceState,
+    /// The effects the core returned (history and messages are taken from here; timers,
+    /// tasks and indexes are derived from the two states).
+    pub effects: &'a [Effect],
+    /// A timer that fired: its index key goes even if the state no longer knew it.
+    pub fired_timer: Option<(chrono::DateTime<chrono::Utc>, &'a str)>,
+    /// The idempotency record to keep, under its key.
+    pub idempotency: Option<(&'a str, &'a IdempotencyRecord)>,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(format!("cannot encode a record: {e}")))
+}
+
+/// The batch for `commit`.
+///
+/// # Errors
+/// Only if a record cannot be encoded as JSON.
+pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError> {
+    let after = commit.after;
+    let mut batch = Vec::with_capacity(16 + commit.effects.len());
+    batch.push(Mutation::Put(keys::instance(&after.id), json(after)?));
+
+    // History: the entries take the sequence numbers just below the new length.
+    let entries: Vec<_> = commit
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::History(h) => Some(h),
+            _ => None,
+        })
+        .collect();
+    let first = after.history_len - entries.len() as u64;
+    for (i, entry) in entries.into_iter().enumerate() {
+        batch.push(Mutation::Put(
+            keys::history(&after.id, first + i as u64),
+            json(entry)?,
+        ));
+    }
+
+    for e in commit.effects {
+        if let Effect::Enqueue(message) = e {
+            let record = OutboxRecord {
+                message: message.clone(),
+                status: OutboxStatus::Pending,
+                attempts: 0,
+                enqueued_at: after.updated_at,
+                last_error: None,
+            };
+            batch.push(Mutation::Put(keys::outbox(&message.id), json(&record)?));
+            batch.push(Mutation::Put(
+                keys::outbox_queue("pending", after.updated_at, &message.id),
+                Vec::new(),
+            ));
+        }
+    }
+
+    // Timers: the due index follows the state's armed timers.
+    let old_timers = commit
+        .before
+        .map(|b| b.timers.as_slice())
+        .unwrap_or_default();
+    let new_ids: HashSet<&str> = after.timers.iter().map(|t| t.id.as_str()).collect();
+    let old_ids: HashSet<&str> = old_timers.iter().map(|t| t.id.as_str()).collect();
+    for t in old_timers
+        .iter()
+        .filter(|t| !new_ids.contains(t.id.as_str()))
+    {
+        batch.push(Mutation::Delete(keys::timer(t.due, &t.id)));
+    }
+    if let Some((due, id)) = commit.fired_timer {
+        batch.push(Mutation::Delete(keys::timer(due, id)));
+    }
+    for t in after
+        .timers
+        .iter()
+        .filter(|t| !old_ids.contains(t.id.as_str()))
+    {
+        batch.push(Mutation::Put(
+            keys::timer(t.due, &t.id),
+            after.id.as_bytes().to_vec(),
+        ));
+    }
+
+    // Approval tasks and inboxes follow the state's open tasks.
+    let old_tasks = commit
+        .before
+        .map(InstanceState::open_tasks)
+        .unwrap_or_default();
+    let new_tasks = after.open_tasks();
+    for t in old_tasks
+        .iter()
+        .filter(|t| !new_tasks.iter().any(|n| n.id == t.id))
+    {
+        batch.push(Mutation::Delete(keys::task(&t.id)));
+        batch.push(Mutation::Delete(keys::inbox(&t.approver, &t.id)));
+    }
+    for t in new_tasks
+        .iter()
+        .filter(|t| !old_tasks.iter().any(|o| o.id == t.id))
+    {
+        batch.push(Mutation::Put(keys::task(&t.id), json(t)?));
+        batch.push(Mutation::Put(keys::inbox(&t.approver, &t.id), Vec::new()));
+    }
+
+    // Query indexes.
+    let new_ix = index_keys(after);
+    let old_ix = commit.before.map(index_keys).unwrap_or_default();
+    for k in old_ix.difference(&new_ix) {
+        batch.push(Mutation::Delete(k.clone()));
+    }
+    for k in new_ix.difference(&old_ix) {
+        batch.push(Mutation::Put(k.clone(), Vec::new()));
+    }
+
+    if let Some((key, record)) = commit.idempotency {
+        batch.push(Mutation::Put(keys::idempotency(key), json(record)?));
+    }
+    Ok(batch)
+}

@@ -1,0 +1,103 @@
+//! The key layout, in one place. Parts are joined by a 0 byte; numbers are big-endian so
+//! keys sort by them; times are milliseconds with the sign bit flipped so they sort too.
+//!
+//! | key | value |
+//! | --- | --- |
+//! | `def/{workflow}/{version}` | definition JSON |
+//! | `deflatest/{workflow}` | newest version |
+//! | `inst/{instance}` | instance state JSON |
+//! | `hist/{instance}/{seq}` | history entry JSON |
+//! | `timer/{due}/{timer}` | instance id |
+//! | `task/{task}` | approval task JSON |
+//! | `inbox/{role or user}/{name}/{task}` | (empty) |
+//! | `outbox/{message}` | outbox record JSON |
+//! | `outq/{status}/{enqueued}/{message}` | (empty) |
+//! | `idem/{key}` | idempotency record JSON |
+//! | `ix/{index}/.../{instance}` | (empty): the query indexes |
+
+use chrono::{DateTime, TimeZone, Utc};
+
+/// Joins parts with the separator.
+pub fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// A prefix: the parts and a trailing separator, so `a` does not match `ab`.
+pub fn prefix(parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = key(parts);
+    k.push(0);
+    k
+}
+
+/// A time as 8 sortable bytes.
+pub fn time(t: DateTime<Utc>) -> [u8; 8] {
+    ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The inverse of [`time`].
+pub fn parse_time(b: &[u8]) -> Option<DateTime<Utc>> {
+    let raw: [u8; 8] = b.get(..8)?.try_into().ok()?;
+    let ms = (u64::from_be_bytes(raw) ^ (1 << 63)) as i64;
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+/// Definition `workflow` at `version`.
+pub fn definition(workflow: &str, version: u32) -> Vec<u8> {
+    key(&[b"def", workflow.as_bytes(), &version.to_be_bytes()])
+}
+
+/// The newest version of `workflow`.
+pub fn latest(workflow: &str) -> Vec<u8> {
+    key(&[b"deflatest", workflow.as_bytes()])
+}
+
+/// Instance state.
+pub fn instance(id: &str) -> Vec<u8> {
+    key(&[b"inst", id.as_bytes()])
+}
+
+/// History entry `seq` of an instance.
+pub fn history(id: &str, seq: u64) -> Vec<u8> {
+    key(&[b"hist", id.as_bytes(), &seq.to_be_bytes()])
+}
+
+/// A timer in the due-time index.
+pub fn timer(due: DateTime<Utc>, timer_id: &str) -> Vec<u8> {
+    key(&[b"timer", &time(due), timer_id.as_bytes()])
+}
+
+/// An approval task.
+pub fn task(id: &str) -> Vec<u8> {
+    key(&[b"task", id.as_bytes()])
+}
+
+/// An approval task in an approver's inbox.
+pub fn inbox(approver: &waystation_core::definition::Approver, task_id: &str) -> Vec<u8> {
+    use waystation_core::definition::Approver;
+    match approver {
+        Approver::Role(r) => key(&[b"inbox", b"role", r.as_bytes(), task_id.as_bytes()]),
+        Approver::User(u) => key(&[b"inbox", b"user", u.as_bytes(), task_id.as_bytes()]),
+    }
+}
+
+/// An outbox message.
+pub fn outbox(id: &str) -> Vec<u8> {
+    key(&[b"outbox", id.as_bytes()])
+}
+
+/// An outbox message in its status queue.
+pub fn outbox_queue(status: &str, enqueued: DateTime<Utc>, id: &str) -> Vec<u8> {
+    key(&[b"outq", status.as_bytes(), &time(enqueued), id.as_bytes()])
+}
+
+/// An idempotency record.
+pub fn idempotency(k: &str) -> Vec<u8> {
+    key(&[b"idem", k.as_bytes()])
+}

@@ -1,0 +1,46 @@
+//! The ordered key-value backend under every collection. Two implementations: in memory
+//! (a `BTreeMap`) and sled. Everything above this trait is written once.
+
+use crate::StoreError;
+
+/// One change in an atomic batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mutation {
+    /// Set `key` to `value`.
+    Put(Vec<u8>, Vec<u8>),
+    /// Remove `key`.
+    Delete(Vec<u8>),
+}
+
+/// An ordered map of bytes to bytes with atomic batches.
+pub trait Kv: Send + Sync + 'static {
+    /// The value at `key`.
+    ///
+    /// # Errors
+    /// Backend IO errors.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Visits entries whose key starts with `prefix`, in key order, starting after `after`
+    /// (exclusive) when given, until `visit` returns false.
+    ///
+    /// # Errors
+    /// Backend IO errors.
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError>;
+
+    /// Applies every mutation or none: after a crash the batch is wholly there or wholly not.
+    ///
+    /// # Errors
+    /// Backend IO errors; nothing was applied then.
+    fn apply(&self, batch: Vec<Mutation>) -> Result<(), StoreError>;
+
+    /// Makes every applied batch durable.
+    ///
+    /// # Errors
+    /// Backend IO errors.
+    fn flush(&self) -> Result<(), StoreError>;
+}

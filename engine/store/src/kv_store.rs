@@ -1,0 +1,459 @@
+//! Every collection trait, implemented once over a [`Kv`] backend with the layout of
+//! [`crate::keys`].
+
+use crate::commit::{mutations, Commit};
+use crate::index::name;
+use crate::keys::{self, key, parse_time, prefix, time};
+use crate::kv::{Kv, Mutation};
+use crate::query::{Counts, InstanceQuery, Page};
+use crate::records::{
+    DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus, PutDefinition, StoredDefinition,
+};
+use crate::{
+    ApprovalStore, DefinitionStore, HistoryStore, IdempotencyStore, InstanceStore, OutboxStore,
+    QueryStore, Store, StoreError, TimerStore,
+};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::Mutex;
+use waystation_core::definition::Approver;
+use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
+
+/// A key and its value.
+type Entry = (Vec<u8>, Vec<u8>);
+
+/// The collections over one backend.
+pub struct KvStore<B: Kv> {
+    kv: B,
+    // Version numbers are read-then-written; uploads are rare, so one lock suffices.
+    definitions: Mutex<()>,
+}
+
+impl<B: Kv + Default> Default for KvStore<B> {
+    fn default() -> Self {
+        KvStore::new(B::default())
+    }
+}
+
+impl<B: Kv> KvStore<B> {
+    /// Collections over `kv`.
+    pub fn new(kv: B) -> Self {
+        KvStore {
+            kv,
+            definitions: Mutex::new(()),
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.kv
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, k: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.kv.get(k)? {
+            None => Ok(None),
+            Some(bytes) => decode(k, &bytes).map(Some),
+        }
+    }
+
+    /// Up to `n` entries under `prefix` after `after`, collected so no backend lock is held
+    /// while the caller reads further.
+    fn collect(&self, prefix: &[u8], after: Option<&[u8]>, n: usize) -> Result<Vec<Entry>, StoreError> {
+        let mut out = Vec::new();
+        self.kv.scan(prefix, after, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            out.len() < n
+        })?;
+        Ok(out)
+    }
+
+    /// A page of whatever `load` makes of each entry under `prefix`; `None` skips one.
+    fn page<T>(
+        &self,
+        prefix: &[u8],
+        cursor: Option<&str>,
+        limit: usize,
+        mut load: impl FnMut(&[u8], &[u8]) -> Result<Option<T>, StoreError>,
+        mut stop: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Page<T>, StoreError> {
+        let limit = match limit {
+            0 => 100,
+            n => n.min(1000),
+        };
+        let mut after = cursor.map(|c| decode_cursor(c, prefix)).transpose()?;
+        let mut items: Vec<(Vec<u8>, T)> = Vec::new();
+        loop {
+            let chunk = self.collect(prefix, after.as_deref(), 256)?;
+            let exhausted = chunk.len() < 256;
+            for (k, v) in chunk {
+                if stop(&k) {
+                    return Ok(finish(items, limit));
+                }
+                if let Some(item) = load(&k, &v)? {
+                    items.push((k.clone(), item));
+                    if items.len() > limit {
+                        return Ok(finish(items, limit));
+                    }
+                }
+                after = Some(k);
+            }
+            if exhausted {
+                return Ok(finish(items, limit));
+            }
+        }
+    }
+}
+
+fn finish<T>(mut items: Vec<(Vec<u8>, T)>, limit: usize) -> Page<T> {
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|(k, _)| hex(k))
+    } else {
+        None
+    };
+    Page {
+        items: items.into_iter().map(|(_, t)| t).collect(),
+        next_cursor,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, StoreError> {
+    if cursor.len() % 2 != 0 || cursor.len() > 2048 {
+        return Err(StoreError::BadCursor);
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).map_err(|_| StoreError::BadCursor))
+        .collect::<Result<Vec<u8>, _>>()?;
+    if bytes.starts_with(prefix) {
+        Ok(bytes)
+    } else {
+        Err(StoreError::BadCursor)
+    }
+}
+
+fn decode<T: DeserializeOwned>(k: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "record at {}: {e}",
+            String::from_utf8_lossy(k).replace('\0', "/")
+        ))
+    })
+}
+
+fn utf8(b: &[u8]) -> Result<String, StoreError> {
+    String::from_utf8(b.to_vec()).map_err(|_| StoreError::Corrupt("a key is not UTF-8".to_owned()))
+}
+
+impl<B: Kv> DefinitionStore for KvStore<B> {
+    fn put_definition(
+        &self,
+        id: &str,
+        definition: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<PutDefinition, StoreError> {
+        let _guard = self
+            .definitions
+            .lock()
+            .map_err(|_| StoreError::Backend("definition lock poisoned".into()))?;
+        let latest = self.latest_definition(id)?;
+        if let Some(latest) = &latest {
+            if latest.definition == *definition {
+                return Ok(PutDefinition {
+                    version: latest.version,
+                    created: false,
+                });
+            }
+        }
+        let version = latest.map_or(1, |l| l.version + 1);
+        let record = StoredDefinition {
+            id: id.to_owned(),
+            version,
+            definition: definition.clone(),
+            stored_at: now,
+        };
+        let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.kv.apply(vec![
+            Mutation::Put(keys::definition(id, version), bytes),
+            Mutation::Put(keys::latest(id), version.to_be_bytes().to_vec()),
+        ])?;
+        Ok(PutDefinition {
+            version,
+            created: true,
+        })
+    }
+
+    fn definition(&self, id: &str, version: u32) -> Result<Option<StoredDefinition>, StoreError> {
+        self.get_json(&keys::definition(id, version))
+    }
+
+    fn latest_definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError> {
+        match self.kv.get(&keys::latest(id))? {
+            None => Ok(None),
+            Some(v) => {
+                let version = u32::from_be_bytes(
+                    v.as_slice()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt(format!("latest version of {id}")))?,
+                );
+                self.definition(id, version)
+            }
+        }
+    }
+
+    fn list_definitions(&self) -> Result<Vec<(String, u32)>, StoreError> {
+        let p = prefix(&[b"deflatest"]);
+        let mut out = Vec::new();
+        for (k, v) in self.collect(&p, None, usize::MAX)? {
+            let version = v
+                .as_slice()
+                .try_into()
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("version".into()))?;
+            out.push((utf8(&k[p.len()..])?, version));
+        }
+        Ok(out)
+    }
+}
+
+impl<B: Kv> InstanceStore for KvStore<B> {
+    fn instance(&self, id: &str) -> Result<Option<InstanceState>, StoreError> {
+        self.get_json(&keys::instance(id))
+    }
+}
+
+impl<B: Kv> HistoryStore for KvStore<B> {
+    fn history(
+        &self,
+        id: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, HistoryEntry)>, StoreError> {
+        let p = prefix(&[b"hist", id.as_bytes()]);
+        let start = from.checked_sub(1).map(|before| keys::history(id, before));
+        self.collect(&p, start.as_deref(), limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                let seq = k[p.len()..]
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("history key".into()))?;
+                Ok((seq, decode(&k, &v)?))
+            })
+            .collect()
+    }
+}
+
+impl<B: Kv> TimerStore for KvStore<B> {
+    fn due_timers(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<DueTimer>, StoreError> {
+        let p = prefix(&[b"timer"]);
+        let until = time(until);
+        let mut out = Vec::new();
+        let mut corrupt = None;
+        self.kv.scan(&p, None, &mut |k, v| {
+            let rest = &k[p.len()..];
+            if rest.len() < 9 || rest[..8] > until[..] {
+                return false;
+            }
+            match (parse_time(rest), utf8(&rest[9..]), utf8(v)) {
+                (Some(due), Ok(timer_id), Ok(instance_id)) => out.push(DueTimer {
+                    due,
+                    timer_id,
+                    instance_id,
+                }),
+                _ => corrupt = Some(StoreError::Corrupt("a timer key".into())),
+            }
+            out.len() < limit && corrupt.is_none()
+        })?;
+        match corrupt {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let p = prefix(&[b"timer"]);
+        let mut next = None;
+        self.kv.scan(&p, None, &mut |k, _| {
+            next = parse_time(&k[p.len()..]);
+            false
+        })?;
+        Ok(next)
+    }
+}
+
+impl<B: Kv> ApprovalStore for KvStore<B> {
+    fn task(&self, id: &str) -> Result<Option<ApprovalTask>, StoreError> {
+        self.get_json(&keys::task(id))
+    }
+
+    fn open_tasks(
+        &self,
+        approver: &Approver,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ApprovalTask>, StoreError> {
+        let p = match approver {
+            Approver::Role(r) => prefix(&[b"inbox", b"role", r.as_bytes()]),
+            Approver::User(u) => prefix(&[b"inbox", b"user", u.as_bytes()]),
+        };
+        let plen = p.len();
+        self.page(
+            &p,
+            cursor,
+            limit,
+            |k, _| self.task(&utf8(&k[plen..])?),
+            |_| false,
+        )
+    }
+}
+
+impl<B: Kv> OutboxStore for KvStore<B> {
+    fn outbox(
+        &self,
+        status: OutboxStatus,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<OutboxRecord>, StoreError> {
+        let p = prefix(&[b"outq", status.as_str().as_bytes()]);
+        let plen = p.len();
+        self.page(
+            &p,
+            cursor,
+            limit,
+            |k, _| self.get_json(&keys::outbox(&utf8(&k[plen + 9..])?)),
+            |_| false,
+        )
+    }
+}
+
+impl<B: Kv> IdempotencyStore for KvStore<B> {
+    fn idempotency(&self, k: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.get_json(&keys::idempotency(k))
+    }
+}
+
+fn matches(q: &InstanceQuery, s: &InstanceState) -> bool {
+    q.workflow.as_ref().is_none_or(|w| *w == s.workflow)
+        && q.version.is_none_or(|v| v == s.version)
+        && q.stage.as_ref().is_none_or(|st| *st == s.stage)
+        && q.status.is_none_or(|st| st == s.status)
+        && q.sla
+            .is_none_or(|sla| sla == s.sla.state && s.status == waystation_core::Status::Running)
+        && q.tag.as_ref().is_none_or(|t| s.tags.contains(t))
+        && q.updated_before.is_none_or(|t| s.updated_at < t)
+}
+
+impl<B: Kv> QueryStore for KvStore<B> {
+    fn query(&self, q: &InstanceQuery) -> Result<Page<InstanceState>, StoreError> {
+        let ix = |parts: &[&[u8]]| {
+            let mut all: Vec<&[u8]> = vec![b"ix"];
+            all.extend_from_slice(parts);
+            prefix(&all)
+        };
+        let version_bytes = q.version.map(u32::to_be_bytes);
+        let sla = q.sla.map(|s| s.as_str().as_bytes());
+        let status = q.status.map(|s| s.as_str().as_bytes());
+        // The most selective index the filters allow; the rest are checked on each state.
+        let (p, time_prefixed) = match (
+            &q.tag,
+            &q.workflow,
+            &q.stage,
+            version_bytes,
+            q.updated_before,
+            sla,
+            status,
+        ) {
+            (Some(tag), ..) => (ix(&[name::TAG, tag.as_bytes()]), false),
+            (None, Some(wf), Some(stage), ..) => {
+                (ix(&[name::STAGE, wf.as_bytes(), stage.as_bytes()]), false)
+            }
+            (None, Some(wf), None, Some(v), ..) => (ix(&[name::VERSION, wf.as_bytes(), &v]), false),
+            (None, _, _, _, Some(_), ..) => (ix(&[name::UPDATED]), true),
+            (None, Some(wf), _, _, None, Some(sla), _) => {
+                (ix(&[name::WORKFLOW_SLA, wf.as_bytes(), sla]), false)
+            }
+            (None, None, _, _, None, Some(sla), _) => (ix(&[name::SLA, sla]), false),
+            (None, None, _, _, None, None, Some(st)) => (ix(&[name::STATUS, st]), false),
+            (None, Some(wf), ..) => (ix(&[name::WORKFLOW, wf.as_bytes()]), false),
+            _ => (prefix(&[b"inst"]), false),
+        };
+        let plen = p.len();
+        let instances = p.starts_with(b"inst\0");
+        let before = q.updated_before.map(time);
+        self.page(
+            &p,
+            q.cursor.as_deref(),
+            q.limit,
+            |k, v| {
+                let state: InstanceState = if instances {
+                    decode(k, v)?
+                } else {
+                    let id = if time_prefixed {
+                        &k[plen + 9..]
+                    } else {
+                        &k[plen..]
+                    };
+                    match self.instance(&utf8(id)?)? {
+                        Some(s) => s,
+                        None => return Ok(None),
+                    }
+                };
+                Ok(matches(q, &state).then_some(state))
+            },
+            |k| time_prefixed && before.is_some_and(|b| k[plen..plen + 8] >= b[..]),
+        )
+    }
+
+    fn counts(&self, workflow: &str) -> Result<Counts, StoreError> {
+        let mut counts = Counts::default();
+        for (index, target) in [
+            (name::STAGE, &mut counts.by_stage),
+            (name::WORKFLOW_SLA, &mut counts.by_sla),
+        ] {
+            let p = key(&[b"ix", index, workflow.as_bytes(), b""]);
+            let mut bad = false;
+            self.kv.scan(&p, None, &mut |k, _| {
+                let rest = &k[p.len()..];
+                match rest
+                    .iter()
+                    .position(|b| *b == 0)
+                    .map(|i| String::from_utf8(rest[..i].to_vec()))
+                {
+                    Some(Ok(group)) => *target.entry(group).or_default() += 1,
+                    _ => bad = true,
+                }
+                !bad
+            })?;
+            if bad {
+                return Err(StoreError::Corrupt("an index key".into()));
+            }
+        }
+        Ok(counts)
+    }
+}
+
+impl<B: Kv> Store for KvStore<B> {
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        self.kv.apply(mutations(commit)?)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.kv.flush()
+    }
+}
+
+impl KvStore<crate::SledKv> {
+    /// Opens the sled store in directory `path`.
+    ///
+    /// # Errors
+    /// As [`crate::SledKv::open`].
+    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(KvStore::new(crate::SledKv::open(path)?))
+    }
+}

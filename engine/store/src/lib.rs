@@ -1,0 +1,205 @@
+//! Durable storage for Waystation.
+//!
+//! A trait per collection (definitions, instances, history, timers, approvals, outbox,
+//! idempotency records, query indexes) and [`Store::commit`], which writes everything one
+//! command changed as one atomic batch. [`KvStore`] implements them all once, over an
+//! ordered key-value [`Kv`] backend with two implementations: [`MemoryStore`] for fast logic
+//! tests and [`SledStore`], the embedded default. A PostgreSQL store would implement the
+//! collection traits directly.
+//!
+//! Visibility and durability are separate steps: a committed batch is visible at once and
+//! durable after the next [`Store::flush`], so a driver can batch flushes across concurrent
+//! commands (group commit) and still acknowledge nothing before it is on disk.
+
+mod commit;
+pub mod conformance;
+mod index;
+pub mod keys;
+mod kv;
+mod kv_store;
+mod memory;
+pub mod query;
+pub mod records;
+mod sled_kv;
+
+pub use commit::Commit;
+pub use kv::{Kv, Mutation};
+pub use kv_store::KvStore;
+pub use memory::MemoryKv;
+pub use query::{Counts, InstanceQuery, Page};
+pub use records::{
+    DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus, PutDefinition, StoredDefinition,
+};
+pub use sled_kv::SledKv;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use waystation_core::definition::Approver;
+use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
+
+/// The in-memory store.
+pub type MemoryStore = KvStore<MemoryKv>;
+/// The sled store.
+pub type SledStore = KvStore<SledKv>;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (IO, locked files, ...).
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// A stored record could not be decoded: the data is damaged or from an unknown version.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// A pagination cursor that this store did not hand out.
+    #[error("the cursor is not one this server handed out")]
+    BadCursor,
+}
+
+/// Workflow definitions, versioned.
+pub trait DefinitionStore {
+    /// Stores `definition` as the newest version of `id`, unless it equals the newest.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn put_definition(
+        &self,
+        id: &str,
+        definition: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<PutDefinition, StoreError>;
+    /// Version `version` of `id`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn definition(&self, id: &str, version: u32) -> Result<Option<StoredDefinition>, StoreError>;
+    /// The newest version of `id`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn latest_definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError>;
+    /// Every workflow id with its newest version.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn list_definitions(&self) -> Result<Vec<(String, u32)>, StoreError>;
+}
+
+/// Instance states.
+pub trait InstanceStore {
+    /// The instance `id`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn instance(&self, id: &str) -> Result<Option<InstanceState>, StoreError>;
+}
+
+/// Instance histories, append-only.
+pub trait HistoryStore {
+    /// Up to `limit` entries of instance `id` from sequence number `from`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn history(
+        &self,
+        id: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, HistoryEntry)>, StoreError>;
+}
+
+/// The durable timer index, ordered by due time.
+pub trait TimerStore {
+    /// Up to `limit` timers due at or before `until`, soonest first.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn due_timers(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<DueTimer>, StoreError>;
+    /// When the soonest timer is due.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+}
+
+/// Open approval tasks.
+pub trait ApprovalStore {
+    /// The open task `id`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn task(&self, id: &str) -> Result<Option<ApprovalTask>, StoreError>;
+    /// Open tasks for `approver`, a page at a time.
+    ///
+    /// # Errors
+    /// Backend errors, or a bad cursor.
+    fn open_tasks(
+        &self,
+        approver: &Approver,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ApprovalTask>, StoreError>;
+}
+
+/// Messages to deliver.
+pub trait OutboxStore {
+    /// Messages with `status`, oldest first, a page at a time.
+    ///
+    /// # Errors
+    /// Backend errors, or a bad cursor.
+    fn outbox(
+        &self,
+        status: OutboxStatus,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<OutboxRecord>, StoreError>;
+}
+
+/// Answers to commands sent with an `Idempotency-Key`.
+pub trait IdempotencyStore {
+    /// The record kept under `key`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+}
+
+/// Instance queries on the secondary indexes.
+pub trait QueryStore {
+    /// Instances matching `query`, a page at a time.
+    ///
+    /// # Errors
+    /// Backend errors, or a bad cursor.
+    fn query(&self, query: &InstanceQuery) -> Result<Page<InstanceState>, StoreError>;
+    /// Counts by stage and SLA state for `workflow`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn counts(&self, workflow: &str) -> Result<Counts, StoreError>;
+}
+
+/// Everything a driver needs.
+pub trait Store:
+    DefinitionStore
+    + InstanceStore
+    + HistoryStore
+    + TimerStore
+    + ApprovalStore
+    + OutboxStore
+    + IdempotencyStore
+    + QueryStore
+    + Send
+    + Sync
+{
+    /// Applies one command's changes atomically. Visible at once; durable after
+    /// [`Store::flush`].
+    ///
+    /// # Errors
+    /// Backend errors; nothing was applied then.
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError>;
+    /// Makes every commit so far durable.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn flush(&self) -> Result<(), StoreError>;
+}
