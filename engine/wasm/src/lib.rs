@@ -1,0 +1,1 @@
+//! The wasmtime component host (being written).
