@@ -13,13 +13,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-type PluginFn = Box<dyn Fn(&Value) -> Result<Value, PluginFailure>>;
+type PluginFn = Box<dyn Fn(&Value) -> Result<Value, PluginFailure> + Send + Sync>;
 
 /// Plugins as closures, registered by name and world.
 #[derive(Default)]
 pub struct FakePlugins {
     plugins: HashMap<String, (World, PluginFn)>,
-    calls: std::cell::RefCell<Vec<(String, Value)>>,
+    // A std Mutex so the fakes can serve a multi-threaded runtime too.
+    calls: std::sync::Mutex<Vec<(String, Value)>>,
 }
 
 impl FakePlugins {
@@ -29,22 +30,14 @@ impl FakePlugins {
     }
 
     /// Registers a scorer.
-    pub fn scorer(
-        mut self,
-        name: &str,
-        f: impl Fn(&Value) -> Result<Value, PluginFailure> + 'static,
-    ) -> Self {
+    pub fn scorer(mut self, name: &str, f: impl Fn(&Value) -> Result<Value, PluginFailure> + Send + Sync + 'static) -> Self {
         self.plugins
             .insert(name.to_owned(), (World::Scorer, Box::new(f)));
         self
     }
 
     /// Registers a notifier.
-    pub fn notifier(
-        mut self,
-        name: &str,
-        f: impl Fn(&Value) -> Result<Value, PluginFailure> + 'static,
-    ) -> Self {
+    pub fn notifier(mut self, name: &str, f: impl Fn(&Value) -> Result<Value, PluginFailure> + Send + Sync + 'static) -> Self {
         self.plugins
             .insert(name.to_owned(), (World::Notifier, Box::new(f)));
         self
@@ -52,7 +45,7 @@ impl FakePlugins {
 
     /// Every call made so far: plugin name and input.
     pub fn calls(&self) -> Vec<(String, Value)> {
-        self.calls.borrow().clone()
+        self.calls.lock().expect("calls lock").clone()
     }
 }
 
@@ -63,9 +56,7 @@ impl PluginInvoker for FakePlugins {
         world: World,
         input: &Value,
     ) -> Result<Value, PluginFailure> {
-        self.calls
-            .borrow_mut()
-            .push((plugin.name.clone(), input.clone()));
+        self.calls.lock().expect("calls lock").push((plugin.name.clone(), input.clone()));
         match self.plugins.get(&plugin.name) {
             Some((w, f)) if *w == world => f(input),
             _ => Err(PluginFailure {

@@ -8,9 +8,20 @@ use waystation_store::{Store, StoreError};
 
 type Waiter = oneshot::Sender<Result<(), StoreError>>;
 
-/// The flusher's queue.
+/// The flusher's queue and thread.
 pub struct GroupCommit {
-    queue: mpsc::UnboundedSender<Waiter>,
+    queue: Option<mpsc::UnboundedSender<Waiter>>,
+    // Joined on drop, so the store (and sled's file lock) is released when the engine is.
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl GroupCommit {
@@ -20,7 +31,7 @@ impl GroupCommit {
     /// If the OS refuses to start a thread.
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (queue, mut rx) = mpsc::unbounded_channel::<Waiter>();
-        std::thread::Builder::new()
+                let thread = std::thread::Builder::new()
             .name("waystation-flush".into())
             .spawn(move || {
                 while let Some(first) = rx.blocking_recv() {
@@ -38,8 +49,8 @@ impl GroupCommit {
                     }
                 }
             })
-            .expect("start the flush thread");
-        GroupCommit { queue }
+                        .expect("start the flush thread");
+        GroupCommit { queue: Some(queue), thread: Some(thread) }
     }
 
     /// Waits until everything committed before this call is durable.
@@ -48,7 +59,9 @@ impl GroupCommit {
     /// The flush's error; the commit is then visible but may not survive a crash.
     pub async fn durable(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.queue
+                self.queue
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the flusher has stopped".into()))?
             .send(tx)
             .map_err(|_| StoreError::Backend("the flusher has stopped".into()))?;
         rx.await.map_err(|_| StoreError::Backend("the flusher has stopped".into()))?
