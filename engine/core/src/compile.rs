@@ -28,7 +28,7 @@ impl Checker<'_> {
         match Expr::compile(source) {
             Ok(e) => Some(e),
             Err(message) => {
-                self.error(pointer, message);
+                self.error(pointer, expression_error(source, &message));
                 None
             }
         }
@@ -71,7 +71,7 @@ impl Checker<'_> {
                 self.error(
                     pointer_of(i),
                     format!(
-                        "this branch is never taken: branch {first_open} before it has no `when` and always matches"
+                        "this branch is never taken: branch {first_open} comes before it and has no `when`, so it always matches first"
                     ),
                 );
             }
@@ -191,6 +191,9 @@ impl Checker<'_> {
                         None
                     }
                 }
+            } else if let Some(hint) = duration_lookalike(d) {
+                self.error(pointer, hint);
+                None
             } else {
                 self.expr(&pointer, d).map(Deadline::At)
             }
@@ -286,9 +289,15 @@ impl Checker<'_> {
                         .clone()
                         .unwrap_or_else(|| format!("level-{}", i + 1));
                     if !seen.insert(level_name.clone()) {
+                        // An unnamed level is called level-N; point at it, not at a missing name.
+                        let at = if level.name.is_some() {
+                            format!("{lp}/name")
+                        } else {
+                            lp.clone()
+                        };
                         self.error(
-                            format!("{lp}/name"),
-                            format!("two levels of this stage are called '{level_name}'"),
+                            at,
+                            format!("two levels of this stage are called '{level_name}'; level names must be unique"),
                         );
                     }
                     if level.approvers.is_empty() {
@@ -315,8 +324,9 @@ impl Checker<'_> {
                             self.error(
                                 format!("{lp}/quorum"),
                                 format!(
-                                    "quorum {n} can never be met: only {} named users may decide",
-                                    level.approvers.len()
+                                    "quorum {n} can never be met: only {} named user{} may decide",
+                                    level.approvers.len(),
+                                    if level.approvers.len() == 1 { "" } else { "s" }
                                 ),
                             );
                         }
@@ -374,10 +384,10 @@ pub(crate) fn compile(
 
     let input_schema = match &definition.input_schema {
         None => None,
-        Some(schema) => match structure::compile_user_schema(schema) {
+        Some(schema) => match structure::compile_user_schema(schema, "/input_schema") {
             Ok(v) => Some(v),
-            Err(m) => {
-                checker.error("/input_schema", m);
+            Err(errors) => {
+                checker.errors.extend(errors);
                 None
             }
         },
@@ -485,23 +495,112 @@ fn check_graph(
         .iter()
         .enumerate()
         .filter(|(_, (_, s))| matches!(s.kind, StageKind::End { .. }))
-        .map(|(i, _)| i);
+        .map(|(i, _)| i)
+        .collect::<Vec<_>>();
+    // Without any end stage, or at a wait stage already reported as never left, "no path
+    // to an end" would only repeat an error given more precisely.
+    let has_end = !ends.is_empty();
     let finishing = flood(&backward, ends);
     let start_name = &definition.start;
-    for (i, (name, _)) in definition.stages.iter().enumerate() {
+    for (i, (name, stage)) in definition.stages.iter().enumerate() {
         let p = format!("/stages/{}", escape_pointer_segment(name));
         if !reachable[i] {
             errors.push(ValidationError::new(
                 p,
                 format!("stage '{name}' cannot be reached from the start stage '{start_name}'"),
             ));
-        } else if !finishing[i] {
+        } else if !finishing[i] && has_end && !waits_forever(stage) {
             errors.push(ValidationError::new(
                 p,
                 format!("no path from stage '{name}' leads to an end stage; an instance here could never finish"),
             ));
         }
     }
+}
+
+/// A wait stage with neither events nor a timeout: it can never be left.
+fn waits_forever(stage: &Stage) -> bool {
+    matches!(&stage.kind, StageKind::Wait { on } if on.is_empty()) && stage.timeout.is_none()
+}
+
+/// An expression's compile error as one line. CEL's parser reports each problem on three
+/// lines (message, source, caret) followed by the errors it cascades into; keep the first,
+/// with its position, in words.
+fn expression_error(source: &str, message: &str) -> String {
+    let one_line = |text: &str| text.replace(['\r', '\n'], " ");
+    let Err(parse) = cel::Program::compile(source) else {
+        // Not a syntax error (an unknown root, say): the message is already one line.
+        return one_line(message);
+    };
+    let Some(first) = parse.errors.first() else {
+        return one_line(message);
+    };
+    let (line, column) = first.pos;
+    let at = if source.contains('\n') {
+        format!("line {line}, column {column}")
+    } else {
+        format!("column {column}")
+    };
+    format!(
+        "CEL syntax error at {at} of `{}`: {}",
+        one_line(source),
+        parse_error_in_words(&first.msg)
+    )
+}
+
+/// CEL's (ANTLR's) parse messages list every token the grammar would accept; say what was
+/// found instead.
+fn parse_error_in_words(message: &str) -> String {
+    let message = message.strip_prefix("Syntax error: ").unwrap_or(message);
+    let quoted = |rest: &str| -> String {
+        // "'x' expecting {...}" -> "x"
+        let rest = rest.strip_prefix('\'').unwrap_or(rest);
+        match rest.find("' expecting") {
+            Some(end) => rest[..end].to_owned(),
+            None => rest.trim_end_matches('\'').to_owned(),
+        }
+    };
+    for lead in ["mismatched input ", "extraneous input "] {
+        if let Some(rest) = message.strip_prefix(lead) {
+            let token = quoted(rest);
+            return if token == "<EOF>" {
+                "the expression ends where more was expected".to_owned()
+            } else {
+                format!("unexpected '{token}'")
+            };
+        }
+    }
+    if let Some(rest) = message.strip_prefix("token recognition error at: ") {
+        let token = quoted(rest);
+        return if token.starts_with(['\'', '"']) {
+            "a string starts here but is never closed".to_owned()
+        } else {
+            format!("'{token}' is not part of the CEL language")
+        };
+    }
+    if let Some(rest) = message.strip_prefix("no viable alternative at input ") {
+        return format!("cannot read '{}'", quoted(rest));
+    }
+    match message.find(" expecting ") {
+        Some(cut) => message[..cut].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A deadline that is not CEL but a duration written loosely (`pt4h`, `4h`, `36 hours`):
+/// say how to write it rather than report a CEL error.
+fn duration_lookalike(text: &str) -> Option<String> {
+    let upper = text.to_ascii_uppercase();
+    if text.starts_with('p') && parse_iso_duration(&upper).is_ok() {
+        return Some(format!("'{text}' must be written in capitals: {upper}"));
+    }
+    let numeric = text.trim().parse::<f64>().is_ok();
+    if text.starts_with(|c: char| c.is_ascii_digit()) && (numeric || Expr::compile(text).is_err()) {
+        return Some(format!(
+            "'{text}' is not an ISO 8601 duration such as PT4H, P3D or PT1H30M (durations start with P), nor a CEL expression yielding a timestamp"
+        ));
+    }
+    None
 }
 
 fn flood(edges: &[Vec<usize>], from: impl IntoIterator<Item = usize>) -> Vec<bool> {
@@ -524,7 +623,8 @@ fn flood(edges: &[Vec<usize>], from: impl IntoIterator<Item = usize>) -> Vec<boo
     seen
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance, for "did you mean" hints.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

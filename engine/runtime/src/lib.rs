@@ -12,7 +12,7 @@ mod error;
 mod group_commit;
 mod ids;
 mod locks;
-mod metrics;
+pub mod metrics;
 mod queries;
 mod scheduler;
 mod workflows;

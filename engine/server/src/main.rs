@@ -15,11 +15,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server.
+    /// Run the server (data in ./waystation-data, on 127.0.0.1:8080, unless configured).
     Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080", env = "WAYSTATION_LISTEN")]
-        listen: SocketAddr,
+        /// Address to listen on [default: 127.0.0.1:8080; env WAYSTATION_LISTEN].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Data directory [default: ./waystation-data; env WAYSTATION_DATA].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// TOML configuration file [env WAYSTATION_CONFIG].
+        #[arg(long, env = "WAYSTATION_CONFIG")]
+        config: Option<PathBuf>,
+        /// Log format: text or json [env WAYSTATION_LOG_FORMAT].
+        #[arg(long)]
+        log_format: Option<String>,
     },
     /// Validate workflow definition files; prints `FILE: /pointer: message` per error and
     /// exits 1 if any file is invalid. Plugin references are checked for form only.
@@ -46,7 +55,7 @@ fn main() -> ExitCode {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         ),
-        Command::Serve { listen } => serve(listen),
+        Command::Serve { listen, data, config, log_format } => serve(listen, data, config, log_format),
     };
     result.unwrap_or_else(|e| {
         eprintln!("waystation: {e}");
@@ -54,20 +63,68 @@ fn main() -> ExitCode {
     })
 }
 
-fn serve(listen: SocketAddr) -> std::io::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+fn serve(
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    config_file: Option<PathBuf>,
+    log_format: Option<String>,
+) -> std::io::Result<ExitCode> {
+    use waystation_server::config::{Config, LogFormat};
+    let mut config = match &config_file {
+        Some(path) => match Config::from_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("waystation: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => Config::default(),
+    };
+    if let Err(e) = config.apply_env(|k| std::env::var(k).ok()) {
+        eprintln!("waystation: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    if let Some(l) = listen {
+        config.listen = l;
+    }
+    if let Some(d) = data {
+        config.data = d;
+    }
+    match log_format.as_deref() {
+        None => {}
+        Some("json") => config.log.format = LogFormat::Json,
+        Some("text") => config.log.format = LogFormat::Text,
+        Some(other) => {
+            eprintln!("waystation: --log-format takes text or json, not {other}");
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    match config.log.format {
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
+    let engine = match waystation_server::open(&config, std::env::var("WAYSTATION_BOOTSTRAP_TOKEN").ok()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("waystation: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Some(secret) = &engine.bootstrap_secret {
+        // Printed once, on the first start of a fresh data directory.
+        println!("admin token (shown once, store it now): {secret}");
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        tracing::info!(address = %listener.local_addr()?, "waystation listening (only /healthz at this stage)");
-        waystation_server::run(listener, shutdown_signal()).await?;
-        tracing::info!("waystation stopped");
-        Ok(ExitCode::SUCCESS)
-    })
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        tracing::info!(address = %listener.local_addr()?, data = %config.data.display(), "waystation listening");
+        waystation_server::run(listener, engine.runtime.clone(), config.clone(), shutdown_signal()).await?;
+        Ok::<_, std::io::Error>(())
+    })?;
+    drop(engine);
+    tracing::info!("waystation stopped; everything acknowledged is on disk");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Completes on ctrl-c or SIGTERM.

@@ -213,10 +213,28 @@ pub fn queries_use_the_indexes_and_paginate(store: &dyn Store) {
     assert_eq!(counts.by_sla.get("on_time"), Some(&20));
 }
 
+/// Tokens are found by the hash of their secret, listed, and revoked.
+pub fn tokens_are_found_by_hash_and_revoked(store: &dyn Store) {
+    let token = crate::TokenRecord {
+        id: "t1".into(),
+        name: "ci".into(),
+        roles: vec!["operator".into()],
+        secret_sha256: "ab".repeat(32),
+        created_at: t0(),
+    };
+    store.put_token(&token).unwrap();
+    assert_eq!(store.token_by_hash(&"ab".repeat(32)).unwrap(), Some(token.clone()));
+    assert_eq!(store.tokens().unwrap(), vec![token]);
+    assert!(store.delete_token("t1").unwrap());
+    assert!(!store.delete_token("t1").unwrap());
+    assert_eq!(store.token_by_hash(&"ab".repeat(32)).unwrap(), None);
+}
+
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
+        ("tokens_are_found_by_hash_and_revoked", tokens_are_found_by_hash_and_revoked),
         ("definitions_are_versioned", definitions_are_versioned),
         ("a_commit_writes_state_history_and_timers", a_commit_writes_state_history_and_timers),
         ("leaving_a_stage_cancels_its_timers", leaving_a_stage_cancels_its_timers),

@@ -434,7 +434,22 @@ impl<B: Kv> QueryStore for KvStore<B> {
                 return Err(StoreError::Corrupt("an index key".into()));
             }
         }
-        Ok(counts)
+                Ok(counts)
+    }
+
+    fn count_status(&self, status: waystation_core::Status) -> Result<u64, StoreError> {
+        self.count_keys(&prefix(&[b"ix", name::STATUS, status.as_str().as_bytes()]))
+    }
+}
+
+impl<B: Kv> KvStore<B> {
+    fn count_keys(&self, p: &[u8]) -> Result<u64, StoreError> {
+        let mut n = 0;
+        self.kv.scan(p, None, &mut |_, _| {
+            n += 1;
+            true
+        })?;
+        Ok(n)
     }
 }
 

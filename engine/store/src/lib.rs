@@ -21,6 +21,7 @@ mod memory;
 pub mod query;
 pub mod records;
 mod sled_kv;
+mod tokens;
 
 pub use commit::Commit;
 pub use kv::{Kv, Mutation};
@@ -31,6 +32,7 @@ pub use records::{
     DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus, PutDefinition, StoredDefinition,
 };
 pub use sled_kv::SledKv;
+pub use tokens::{TokenRecord, TokenStore};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -175,7 +177,12 @@ pub trait QueryStore {
     ///
     /// # Errors
     /// Backend errors.
-    fn counts(&self, workflow: &str) -> Result<Counts, StoreError>;
+        fn counts(&self, workflow: &str) -> Result<Counts, StoreError>;
+    /// How many instances have `status`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn count_status(&self, status: waystation_core::Status) -> Result<u64, StoreError>;
 }
 
 /// Everything a driver needs.
@@ -188,6 +195,7 @@ pub trait Store:
     + OutboxStore
     + IdempotencyStore
     + QueryStore
+    + TokenStore
     + Send
     + Sync
 {

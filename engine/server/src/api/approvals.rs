@@ -1,0 +1,68 @@
+//! Approvers' inbox and decisions. The decider's identity (the token's name) and roles go
+//! into the history with the decision.
+
+use super::error::{ApiError, FieldError};
+use super::extract::{IdempotencyKey, JsonBody};
+use super::instances::applied;
+use super::AppState;
+use crate::auth::Caller;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use waystation_core::definition::Approver;
+use waystation_core::Decider;
+
+/// Body of `POST /v1/approvals/{task_id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// `approve` or `reject`.
+    pub decision: String,
+    /// Recorded in the history.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// `GET /v1/approvals`: open tasks for the caller's approver roles (and its name as a user).
+pub async fn list(State(app): State<AppState>, Extension(caller): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+    let mut approvers: Vec<Approver> = caller.approver_roles().into_iter().map(Approver::Role).collect();
+    approvers.push(Approver::User(caller.name.clone()));
+    let tasks = app.runtime.open_tasks(&approvers, 500)?;
+    let items: Vec<Value> = tasks
+        .iter()
+        .map(|t| {
+            let (role, user) = match &t.approver {
+                Approver::Role(r) => (Some(r.as_str()), None),
+                Approver::User(u) => (None, Some(u.as_str())),
+            };
+            json!({"id": t.id, "instance_id": t.instance_id, "stage": t.stage, "level": t.level, "role": role, "user": user, "opened_at": t.opened_at})
+        })
+        .collect();
+    Ok(Json(json!({"items": items})))
+}
+
+/// `POST /v1/approvals/{task_id}`.
+pub async fn decide(
+    State(app): State<AppState>,
+    Path(task_id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    IdempotencyKey(key): IdempotencyKey,
+    JsonBody(body): JsonBody<Decision>,
+) -> Result<Response, ApiError> {
+    let approve = match body.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        other => {
+            return Err(ApiError::invalid(
+                "unknown decision",
+                vec![FieldError::at("/decision", format!("expected \"approve\" or \"reject\", got \"{other}\""))],
+            ))
+        }
+    };
+    let decider = Decider { id: caller.name.clone(), roles: caller.approver_roles() };
+    let done = app.runtime.decide(&task_id, decider, approve, body.comment, key.as_deref()).await?;
+    Ok(applied(StatusCode::OK, done))
+}

@@ -1,0 +1,177 @@
+//! Errors as RFC 9457 `application/problem+json`, each with a stable `type`, a `title`,
+//! the `status`, a `detail`, and where it fits `errors: [{pointer, message}]`.
+//! 5xx bodies never carry internals; those go to the log.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+use waystation_core::{Rejection, ValidationError};
+use waystation_runtime::RuntimeError;
+use waystation_store::StoreError;
+
+/// One located problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON pointer into the request body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// Query or path parameter name, for problems outside the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// Line and column, for malformed JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// See `line`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+impl FieldError {
+    /// A problem at `pointer` in the body.
+    pub fn at(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { pointer: Some(pointer.into()), parameter: None, message: message.into(), line: None, column: None }
+    }
+
+    /// A problem with parameter `name`.
+    pub fn param(name: &str, message: impl Into<String>) -> Self {
+        FieldError { pointer: None, parameter: Some(name.to_owned()), message: message.into(), line: None, column: None }
+    }
+
+    /// Validation errors, their pointers placed under `prefix` (e.g. `/input`).
+    pub fn from_validation(errors: &[ValidationError], prefix: &str) -> Vec<FieldError> {
+        errors
+            .iter()
+            .map(|e| FieldError {
+                pointer: Some(format!("{prefix}{}", e.pointer)),
+                parameter: None,
+                message: e.message.clone(),
+                line: e.line.map(|l| l.0),
+                column: e.line.map(|l| l.1),
+            })
+            .collect()
+    }
+}
+
+/// An API error.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable problem type slug (`https://waystation.dev/problems/<slug>`).
+    pub kind: &'static str,
+    /// Human summary of the problem type.
+    pub title: &'static str,
+    /// This occurrence.
+    pub detail: String,
+    /// Located problems.
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        ApiError { status, kind, title, detail: detail.into(), errors: Vec::new() }
+    }
+
+    /// With located problems.
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// 400: the request cannot be read.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad-request", "The request cannot be read", detail)
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    /// 422: the request is well-formed but invalid.
+    pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "The request is invalid", detail).with_errors(errors)
+    }
+
+    /// 500, with the cause logged and not shown.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server failed to handle the request; it was logged, nothing was changed",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::BadCursor => ApiError::bad_request("the cursor is not one this server handed out")
+                .with_errors(vec![FieldError::param("cursor", "not a cursor from a previous page")]),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<RuntimeError> for ApiError {
+    fn from(e: RuntimeError) -> Self {
+        let conflict = |kind, detail: String| ApiError::new(StatusCode::CONFLICT, kind, "The instance cannot take this now", detail);
+        match e {
+            RuntimeError::NotFound { what, id } => ApiError::not_found(format!("no {what} '{id}'")),
+            RuntimeError::InvalidDefinition(errors) => ApiError::invalid(
+                format!("the definition has {} error(s)", errors.len()),
+                FieldError::from_validation(&errors, ""),
+            ),
+            RuntimeError::IdempotencyConflict(key) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                format!("Idempotency-Key '{key}' was already used for a different request; use a new key"),
+            ),
+            RuntimeError::Store(e) => e.into(),
+            RuntimeError::ShuttingDown => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", "the server is shutting down; retry")
+            }
+            RuntimeError::Rejected(r) => {
+                let detail = r.to_string();
+                match r {
+                    Rejection::InvalidInput(errors) => ApiError::invalid(
+                        "the input does not match the workflow's input_schema",
+                        FieldError::from_validation(&errors, "/input"),
+                    ),
+                    Rejection::NotAnApprover { .. } => {
+                        ApiError::new(StatusCode::FORBIDDEN, "not-an-approver", "Not an approver of this task", detail)
+                    }
+                    Rejection::EventDataUnfit { .. } => conflict("event-data-unfit", detail)
+                        .with_errors(vec![FieldError::at("/data", "the data does not fit the stage's conditions")]),
+                    other => conflict(other.code(), detail),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("https://waystation.dev/problems/{}", self.kind),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();
+        }
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+    }
+}

@@ -1,0 +1,124 @@
+//! Request extractors whose rejections are problem+json like every other error:
+//! 415 for a wrong content type, 413 for a body over the limit, 400 for malformed JSON
+//! (with line and column), 422 for JSON of the wrong shape (with the JSON pointer).
+
+use super::error::{ApiError, FieldError};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Reads the body as bytes after checking its content type against `accepted`.
+async fn body_of(req: Request, accepted: &[&str], state: &()) -> Result<Bytes, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let ok = content_type
+        .as_deref()
+        .is_some_and(|ct| accepted.iter().any(|a| ct == *a || (*a == "application/json" && ct.ends_with("+json"))));
+    if !ok {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!(
+                "send the body as {} (got {})",
+                accepted.join(" or "),
+                content_type.as_deref().unwrap_or("no Content-Type")
+            ),
+        ));
+    }
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "The body is too large",
+                "the body is larger than this server accepts (see limits in the configuration)",
+            )
+        } else {
+            ApiError::bad_request(format!("the body could not be read: {rejection}"))
+        }
+    })
+}
+
+/// A JSON body parsed into a value: checks content type and size, reports malformed JSON
+/// with line and column, and duplicate keys with their pointer.
+pub struct JsonValue(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonValue {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_of(req, &["application/json"], &()).await?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+        waystation_core::source::parse_json(text).map(JsonValue).map_err(|errors| {
+            let malformed = errors.iter().any(|e| e.line.is_some());
+            let fields = FieldError::from_validation(&errors, "");
+            if malformed {
+                ApiError::bad_request("the body is not valid JSON").with_errors(fields)
+            } else {
+                ApiError::invalid("the body repeats a key", fields)
+            }
+        })
+    }
+}
+
+/// A JSON body of type `T`; a shape mismatch is a 422 naming the pointer.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonValue(value) = JsonValue::from_request(req, state).await?;
+        serde_path_to_error::deserialize(value).map(JsonBody).map_err(|e| {
+            let pointer = pointer_of(e.path());
+            let message = e.inner().to_string();
+            ApiError::invalid(format!("the body does not have the expected shape: {message}"), vec![FieldError::at(pointer, message)])
+        })
+    }
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(format!("/{index}")),
+            Segment::Map { key } => Some(format!("/{}", waystation_core::source::escape_pointer_segment(key))),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// A raw body of `application/wasm`.
+pub struct WasmBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for WasmBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        body_of(req, &["application/wasm"], &()).await.map(WasmBody)
+    }
+}
+
+/// The optional `Idempotency-Key` header.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("idempotency-key") else { return Ok(IdempotencyKey(None)) };
+        let key = value.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)));
+        match key {
+            Some(k) => Ok(IdempotencyKey(Some(k.to_owned()))),
+            None => Err(ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+                .with_errors(vec![FieldError::param("Idempotency-Key", "1 to 255 visible ASCII characters")])),
+        }
+    }
+}

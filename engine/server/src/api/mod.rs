@@ -1,0 +1,296 @@
+//! The HTTP API, versioned under `/v1`.
+//!
+//! Every route is declared once in [`routes`]: method, path, who may call it, what it takes
+//! and answers, and its handler. The router, the authorization check, the OpenAPI document
+//! and the role-matrix test are all derived from that one table, so they cannot drift.
+
+mod approvals;
+pub mod error;
+pub mod extract;
+mod http_metrics;
+mod instances;
+pub mod openapi;
+mod ops;
+mod tokens;
+mod workflows;
+
+use crate::auth::{self, Caller};
+use crate::config::Config;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+use error::ApiError;
+pub use http_metrics::HttpMetrics;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+use tracing::Instrument;
+use waystation_runtime::Runtime;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, no token.
+    Public,
+    /// A token holding one of these roles.
+    Roles(&'static [&'static str]),
+    /// A token holding any `approver:<role>` role.
+    Approver,
+}
+
+impl Access {
+    /// True when `caller` may call.
+    pub fn allows(self, caller: &Caller) -> bool {
+        match self {
+            Access::Public => true,
+            Access::Roles(roles) => roles.iter().any(|r| caller.has(r)),
+            Access::Approver => !caller.approver_roles().is_empty(),
+        }
+    }
+}
+
+/// What a route takes as its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// Nothing.
+    None,
+    /// JSON matching the named schema of the OpenAPI document.
+    Json(&'static str),
+    /// `application/wasm` bytes.
+    Wasm,
+}
+
+/// One route of the API.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, with `{param}` placeholders.
+    pub path: &'static str,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+    /// OpenAPI tag.
+    pub tag: &'static str,
+    /// Who may call.
+    pub access: Access,
+    /// What it takes.
+    pub body: Body,
+    /// The success status.
+    pub ok: u16,
+    /// Error statuses it can answer besides 401/403 (and 5xx).
+    pub errors: &'static [u16],
+}
+
+const ADMIN: Access = Access::Roles(&["admin"]);
+const DEVELOPER: Access = Access::Roles(&["developer"]);
+const OPERATOR: Access = Access::Roles(&["operator"]);
+const READ_WORKFLOWS: Access = Access::Roles(&["admin", "operator", "developer"]);
+const READ_INSTANCES: Access = Access::Roles(&["operator", "admin"]);
+const READ_PLUGINS: Access = Access::Roles(&["developer", "admin"]);
+
+#[allow(clippy::too_many_arguments)]
+fn route(
+    method: Method,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    access: Access,
+    body: Body,
+    ok: u16,
+    errors: &'static [u16],
+    handler: MethodRouter<AppState>,
+) -> (Route, MethodRouter<AppState>) {
+    (Route { method, path, summary, tag, access, body, ok, errors }, handler)
+}
+
+/// The API: every route with its handler.
+pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
+    use Method as M;
+    vec![
+        // Operations.
+        route(M::GET, "/healthz", "Liveness: the process serves HTTP", "operations", Access::Public, Body::None, 200, &[], on(MethodFilter::GET, ops::healthz)),
+        route(M::GET, "/readyz", "Readiness: the store is open and the scheduler runs", "operations", Access::Public, Body::None, 200, &[503], on(MethodFilter::GET, ops::readyz)),
+        route(M::GET, "/metrics", "Prometheus metrics", "operations", Access::Public, Body::None, 200, &[], on(MethodFilter::GET, ops::metrics)),
+        route(M::GET, "/v1/openapi.json", "This API's OpenAPI 3.1 document", "operations", Access::Public, Body::None, 200, &[], on(MethodFilter::GET, openapi::serve)),
+        // Administrators: definitions.
+        route(M::PUT, "/v1/workflows/{id}", "Upload a workflow definition: 201 for a new version, 200 when unchanged", "workflows", ADMIN, Body::Json("WorkflowDefinition"), 201, &[200, 400, 413, 415, 422], on(MethodFilter::PUT, workflows::put)),
+        route(M::POST, "/v1/workflows/validate", "Validate a definition without storing it", "workflows", ADMIN, Body::Json("WorkflowDefinition"), 200, &[400, 413, 415, 422], on(MethodFilter::POST, workflows::validate)),
+        route(M::GET, "/v1/workflows", "List workflows with their newest version", "workflows", READ_WORKFLOWS, Body::None, 200, &[], on(MethodFilter::GET, workflows::list)),
+        route(M::GET, "/v1/workflows/{id}", "The newest version of a workflow", "workflows", READ_WORKFLOWS, Body::None, 200, &[404], on(MethodFilter::GET, workflows::get_latest)),
+        route(M::GET, "/v1/workflows/{id}/versions/{version}", "One version of a workflow", "workflows", READ_WORKFLOWS, Body::None, 200, &[400, 404], on(MethodFilter::GET, workflows::get_version)),
+        route(M::GET, "/v1/workflows/{id}/graph", "Mermaid flowchart of a workflow (text/plain)", "workflows", READ_WORKFLOWS, Body::None, 200, &[404], on(MethodFilter::GET, workflows::graph)),
+        // Operators: instances.
+        route(M::POST, "/v1/workflows/{id}/instances", "Start an instance of the newest version", "instances", OPERATOR, Body::Json("StartInstance"), 201, &[400, 404, 413, 415, 422], on(MethodFilter::POST, instances::start)),
+        route(M::GET, "/v1/instances", "List instances by workflow, stage, status, SLA, tag or staleness", "instances", READ_INSTANCES, Body::None, 200, &[400], on(MethodFilter::GET, instances::list)),
+        route(M::GET, "/v1/instances/{id}", "One instance: stage, status, variables, SLA, tasks, timers, tags", "instances", READ_INSTANCES, Body::None, 200, &[404], on(MethodFilter::GET, instances::get)),
+        route(M::GET, "/v1/instances/{id}/history", "An instance's append-only history", "instances", READ_INSTANCES, Body::None, 200, &[400, 404], on(MethodFilter::GET, instances::history)),
+        route(M::POST, "/v1/instances/{id}/events", "Send a named event to an instance", "instances", OPERATOR, Body::Json("Event"), 200, &[400, 404, 409, 413, 415, 422], on(MethodFilter::POST, instances::event)),
+        route(M::POST, "/v1/instances/{id}/cancel", "Cancel an instance", "instances", OPERATOR, Body::Json("Cancel"), 200, &[400, 404, 409, 413, 415, 422], on(MethodFilter::POST, instances::cancel)),
+        route(M::GET, "/v1/stats/{workflow}", "Instance counts by stage and SLA state", "instances", READ_INSTANCES, Body::None, 200, &[], on(MethodFilter::GET, instances::stats)),
+        // Approvers.
+        route(M::GET, "/v1/approvals", "Open approval tasks for the caller's approver roles", "approvals", Access::Approver, Body::None, 200, &[], on(MethodFilter::GET, approvals::list)),
+        route(M::POST, "/v1/approvals/{task_id}", "Approve or reject a task", "approvals", Access::Approver, Body::Json("Decision"), 200, &[400, 403, 404, 409, 413, 415, 422], on(MethodFilter::POST, approvals::decide)),
+        // Administrators: tokens.
+        route(M::POST, "/v1/tokens", "Create a token; its secret is shown once", "tokens", ADMIN, Body::Json("NewToken"), 201, &[400, 413, 415, 422], on(MethodFilter::POST, tokens::create)),
+        route(M::GET, "/v1/tokens", "List tokens (never their secrets)", "tokens", ADMIN, Body::None, 200, &[], on(MethodFilter::GET, tokens::list)),
+        route(M::DELETE, "/v1/tokens/{id}", "Revoke a token", "tokens", ADMIN, Body::None, 204, &[404], on(MethodFilter::DELETE, tokens::revoke)),
+    ]
+    .into_iter()
+    .chain(plugin_routes())
+    .collect()
+}
+
+fn plugin_routes() -> Vec<(Route, MethodRouter<AppState>)> {
+    let _ = (DEVELOPER, READ_PLUGINS);
+    Vec::new()
+}
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+pub struct Shared {
+    /// The engine.
+    pub runtime: Arc<Runtime>,
+    /// The configuration in force.
+    pub config: Config,
+    /// HTTP latency by route.
+    pub http: HttpMetrics,
+    /// False until the scheduler runs, and again once shutdown began.
+    pub ready: AtomicBool,
+    // Authenticated tokens by secret hash: a request costs no store read. Cleared on revoke.
+    callers: RwLock<HashMap<String, Caller>>,
+}
+
+impl AppState {
+    /// State over `runtime`.
+    pub fn new(runtime: Arc<Runtime>, config: Config) -> Self {
+        AppState(Arc::new(Shared {
+            runtime,
+            config,
+            http: HttpMetrics::default(),
+            ready: AtomicBool::new(false),
+            callers: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    /// Marks the server ready (or not) for `/readyz`.
+    pub fn set_ready(&self, ready: bool) {
+        self.0.ready.store(ready, Ordering::Release);
+    }
+
+    async fn caller(&self, secret: &str) -> Result<Option<Caller>, ApiError> {
+        let hash = auth::sha256_hex(secret.as_bytes());
+        if let Some(c) = self.0.callers.read().expect("callers lock").get(&hash) {
+            return Ok(Some(c.clone()));
+        }
+        let found = auth::authenticate(self.runtime.store(), secret)?;
+        if let Some(c) = &found {
+            self.0.callers.write().expect("callers lock").insert(hash, c.clone());
+        }
+        Ok(found)
+    }
+
+    fn forget_callers(&self) {
+        self.0.callers.write().expect("callers lock").clear();
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// Builds the application: every route of [`routes`] behind its access check, request
+/// observation, body limits, and problem+json for unknown routes and methods.
+pub fn router(state: AppState) -> Router {
+    let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
+    for (spec, handler) in routes() {
+        let limit = match spec.body {
+            Body::Wasm => state.config.limits.wasm_body_bytes,
+            _ => state.config.limits.json_body_bytes,
+        };
+        let guarded = handler
+            .layer(DefaultBodyLimit::max(limit))
+            .route_layer(middleware::from_fn_with_state((state.clone(), spec.access), authorize));
+        let entry = by_path.remove(spec.path).unwrap_or_default();
+        by_path.insert(spec.path, entry.merge(guarded));
+    }
+    let mut router = Router::new();
+    for (path, methods) in by_path {
+        router = router.route(path, methods);
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(state.clone(), observe))
+        .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not take that method; see /v1/openapi.json")
+        })
+        .with_state(state)
+}
+
+fn unauthorized(detail: &str) -> Response {
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail).into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+async fn authorize(State((app, access)): State<(AppState, Access)>, mut req: Request, next: Next) -> Response {
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let secret = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let Some(secret) = secret else {
+        return unauthorized("send a token as `Authorization: Bearer <token>`");
+    };
+    let caller = match app.caller(secret).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return unauthorized("the token is unknown or revoked"),
+        Err(e) => return e.into_response(),
+    };
+    if !access.allows(&caller) {
+        let needed = match access {
+            Access::Roles(r) => r.join(" or "),
+            Access::Approver => "an approver:<role> role".to_owned(),
+            Access::Public => String::new(),
+        };
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", format!("this needs {needed}; the token has {}", caller.roles.join(", ")))
+            .into_response();
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// A span per request, a log line per answer, latency by route.
+async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!("request", %method, %route);
+    let response = next.run(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    app.http.record(method.as_str(), &route, status, elapsed);
+    span.in_scope(|| {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::warn!(status, ms, "answered");
+        } else {
+            tracing::debug!(status, ms, "answered");
+        }
+    });
+    response
+}

@@ -1,0 +1,108 @@
+//! The OpenAPI 3.1 document, generated from the route table: every route is in it because
+//! the router is built from the same table.
+
+use super::{routes, Access, AppState, Body};
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+fn schemas() -> Value {
+    let workflow: Value = serde_json::from_str(waystation_core::WORKFLOW_SCHEMA).unwrap_or_default();
+    json!({
+        "WorkflowDefinition": workflow,
+        "StartInstance": {"type": "object", "required": ["input"], "additionalProperties": false,
+            "properties": {"input": {"description": "The start payload, checked against the workflow's input_schema."}}},
+        "Event": {"type": "object", "required": ["type"], "additionalProperties": false,
+            "properties": {"type": {"type": "string"}, "data": {}}},
+        "Cancel": {"type": "object", "additionalProperties": false, "properties": {"reason": {"type": "string"}}},
+        "Decision": {"type": "object", "required": ["decision"], "additionalProperties": false,
+            "properties": {"decision": {"enum": ["approve", "reject"]}, "comment": {"type": "string"}}},
+        "NewToken": {"type": "object", "required": ["name", "roles"], "additionalProperties": false,
+            "properties": {"name": {"type": "string"}, "roles": {"type": "array", "minItems": 1,
+                "items": {"type": "string", "pattern": "^(admin|developer|operator|approver:[A-Za-z0-9_-]+)$"}}}},
+        "InstanceSummary": {"type": "object", "properties": {
+            "id": {"type": "string"}, "workflow": {"type": "string"}, "version": {"type": "integer"},
+            "stage": {"type": "string"}, "status": {"enum": ["running", "completed", "failed", "cancelled"]},
+            "sla": {"enum": ["on_time", "at_risk", "breached"]}, "outcome": {"type": "string"}, "failure": {"type": "string"}}},
+        "Problem": {"type": "object", "description": "RFC 9457 problem details", "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "properties": {
+                "pointer": {"type": "string"}, "parameter": {"type": "string"}, "message": {"type": "string"},
+                "line": {"type": "integer"}, "column": {"type": "integer"}}}}}},
+    })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for (route, _) in routes() {
+        let mut op = json!({
+            "summary": route.summary,
+            "tags": [route.tag],
+            "operationId": format!("{} {}", route.method, route.path),
+        });
+        let params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut parameters = params;
+        if route.method != axum::http::Method::GET && route.method != axum::http::Method::DELETE {
+            parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "A repeat with the same key returns the first answer and applies nothing twice.",
+                "schema": {"type": "string", "maxLength": 255}}));
+        }
+        if !parameters.is_empty() {
+            op["parameters"] = Value::Array(parameters);
+        }
+        match route.body {
+            Body::None => {}
+            Body::Json(schema) => {
+                op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+            }
+            Body::Wasm => {
+                op["requestBody"] = json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}});
+            }
+        }
+        let mut responses = Map::new();
+        responses.insert(route.ok.to_string(), json!({"description": "Success"}));
+        let mut errors: Vec<u16> = route.errors.to_vec();
+        if route.access != Access::Public {
+            errors.extend([401, 403]);
+            op["security"] = json!([{"bearer": []}]);
+            let who = match route.access {
+                Access::Roles(r) => r.join(", "),
+                Access::Approver => "approver:<role>".to_owned(),
+                Access::Public => String::new(),
+            };
+            op["description"] = json!(format!("Roles: {who}."));
+        }
+        for code in errors {
+            let description = if code < 300 { "Success" } else { "Problem" };
+            let mut r = json!({"description": description});
+            if code >= 400 {
+                r["content"] = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
+            }
+            responses.insert(code.to_string(), r);
+        }
+        op["responses"] = Value::Object(responses);
+        let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
+        entry[route.method.as_str().to_ascii_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Waystation", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Workflow engine API: definitions, plugins, instances, approvals."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        },
+    })
+}
+
+/// `GET /v1/openapi.json`.
+pub async fn serve(State(_): State<AppState>) -> Json<Value> {
+    Json(document())
+}

@@ -1,0 +1,97 @@
+//! Bearer tokens with roles. Secrets are random, shown once, and stored only as SHA-256.
+
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use waystation_store::{Store, StoreError, TokenRecord};
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// Token id.
+    pub token_id: String,
+    /// Token name: the identity recorded in histories (deciders, cancellers).
+    pub name: String,
+    /// Roles.
+    pub roles: Vec<String>,
+}
+
+impl Caller {
+    /// True when the caller holds `role`.
+    pub fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// The approver roles held, without the `approver:` prefix.
+    pub fn approver_roles(&self) -> Vec<String> {
+        self.roles.iter().filter_map(|r| r.strip_prefix("approver:").map(str::to_owned)).collect()
+    }
+}
+
+/// Checks a role name: `admin`, `developer`, `operator` or `approver:<role>`.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn check_role(role: &str) -> Result<(), String> {
+    let ok = matches!(role, "admin" | "developer" | "operator")
+        || role
+            .strip_prefix("approver:")
+            .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{role}' is not a role; use admin, developer, operator or approver:<role>"))
+    }
+}
+
+/// Hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Creates a token; returns its record and the secret (shown to the caller once).
+///
+/// # Errors
+/// Store errors.
+pub fn create_token(store: &dyn Store, name: &str, roles: Vec<String>, secret: Option<String>) -> Result<(TokenRecord, String), StoreError> {
+    let secret = secret.unwrap_or_else(|| format!("ws_{}", random_hex(32)));
+    let record = TokenRecord {
+        id: format!("tok_{}", random_hex(8)),
+        name: name.to_owned(),
+        roles,
+        secret_sha256: sha256_hex(secret.as_bytes()),
+        created_at: Utc::now(),
+    };
+    store.put_token(&record)?;
+    store.flush()?;
+    Ok((record, secret))
+}
+
+/// The caller a bearer secret belongs to.
+///
+/// # Errors
+/// Store errors.
+pub fn authenticate(store: &dyn Store, secret: &str) -> Result<Option<Caller>, StoreError> {
+    Ok(store
+        .token_by_hash(&sha256_hex(secret.as_bytes()))?
+        .map(|t| Caller { token_id: t.id, name: t.name, roles: t.roles }))
+}
+
+/// On a store with no tokens, creates the first admin token: from `preset` (the
+/// `WAYSTATION_BOOTSTRAP_TOKEN` variable) or a new random secret. Returns the secret when
+/// one was made, for the caller to print once.
+///
+/// # Errors
+/// Store errors.
+pub fn bootstrap(store: &dyn Store, preset: Option<String>) -> Result<Option<String>, StoreError> {
+    if !store.tokens()?.is_empty() {
+        return Ok(None);
+    }
+    let (_, secret) = create_token(store, "bootstrap-admin", vec!["admin".into()], preset)?;
+    Ok(Some(secret))
+}

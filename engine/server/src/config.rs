@@ -1,0 +1,238 @@
+//! Server configuration: defaults, then a TOML file (`--config`), then environment
+//! variables, then command-line flags; each later source overrides the earlier.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data = "./waystation-data"
+//! [limits]
+//! json_body_bytes = 1048576      # 1 MiB
+//! wasm_body_bytes = 52428800     # 50 MiB
+//! [plugins]
+//! time_budget_ms = 100
+//! memory_mib = 64
+//! [log]
+//! format = "text"                # or "json"
+//! ```
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything the server can be configured with.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory: the sled store and the plugin registry live below it.
+    pub data: PathBuf,
+    /// Request size limits.
+    pub limits: Limits,
+    /// Default sandbox limits for plugins.
+    pub plugins: PluginDefaults,
+    /// Logging.
+    pub log: Log,
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest JSON body accepted (413 beyond).
+    pub json_body_bytes: usize,
+    /// Largest plugin upload accepted (413 beyond).
+    pub wasm_body_bytes: usize,
+}
+
+/// Default sandbox limits for plugins.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginDefaults {
+    /// Time budget per call, in milliseconds.
+    pub time_budget_ms: u64,
+    /// Memory cap per call, in MiB.
+    pub memory_mib: u64,
+}
+
+/// Log output.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("./waystation-data"),
+            limits: Limits::default(),
+            plugins: PluginDefaults::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { json_body_bytes: 1024 * 1024, wasm_body_bytes: 50 * 1024 * 1024 }
+    }
+}
+
+impl Default for PluginDefaults {
+    fn default() -> Self {
+        PluginDefaults { time_budget_ms: 100, memory_mib: 64 }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log { format: LogFormat::Text }
+    }
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// An environment variable has an unusable value.
+    #[error("environment variable {name}={value:?}: {message}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads the TOML file at `path`.
+    ///
+    /// # Errors
+    /// Unreadable file, or TOML that does not fit (unknown keys included).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string().trim().to_owned() })
+    }
+
+    /// Applies `WAYSTATION_*` variables from `env` (a lookup, so tests need not touch the
+    /// process environment).
+    ///
+    /// # Errors
+    /// A variable whose value does not parse.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e: T::Err| ConfigError::Env { name, message: e.to_string(), value })
+        }
+        if let Some(v) = env("WAYSTATION_LISTEN") {
+            self.listen = parse("WAYSTATION_LISTEN", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_DATA") {
+            self.data = PathBuf::from(v);
+        }
+        if let Some(v) = env("WAYSTATION_JSON_BODY_BYTES") {
+            self.limits.json_body_bytes = parse("WAYSTATION_JSON_BODY_BYTES", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_WASM_BODY_BYTES") {
+            self.limits.wasm_body_bytes = parse("WAYSTATION_WASM_BODY_BYTES", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_PLUGIN_TIME_BUDGET_MS") {
+            self.plugins.time_budget_ms = parse("WAYSTATION_PLUGIN_TIME_BUDGET_MS", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_PLUGIN_MEMORY_MIB") {
+            self.plugins.memory_mib = parse("WAYSTATION_PLUGIN_MEMORY_MIB", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_LOG_FORMAT") {
+            self.log.format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "WAYSTATION_LOG_FORMAT",
+                        value: v,
+                        message: "expected text or json".into(),
+                    })
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Where the sled store lives.
+    pub fn store_dir(&self) -> PathBuf {
+        self.data.join("store")
+    }
+
+    /// Where the plugin registry lives.
+    pub fn plugin_dir(&self) -> PathBuf {
+        self.data.join("plugins")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_then_the_environment_override_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("ws-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("waystation.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[limits]\njson_body_bytes = 2048\n").unwrap();
+        let mut config = Config::from_file(&file).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.limits.json_body_bytes, 2048);
+        assert_eq!(config.limits.wasm_body_bytes, 50 * 1024 * 1024, "unset keys keep their defaults");
+        config
+            .apply_env(|k| (k == "WAYSTATION_LISTEN").then(|| "127.0.0.1:7000".to_owned()))
+            .unwrap();
+        assert_eq!(config.listen.port(), 7000);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = std::env::temp_dir().join(format!("ws-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "[limits]\njson_body = 1\n").unwrap();
+        let err = Config::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("json_body"), "{err}");
+        let err = Config::default()
+            .apply_env(|k| (k == "WAYSTATION_PLUGIN_MEMORY_MIB").then(|| "lots".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("WAYSTATION_PLUGIN_MEMORY_MIB"), "{err}");
+    }
+}

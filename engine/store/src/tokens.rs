@@ -1,0 +1,93 @@
+//! API tokens, stored by the SHA-256 of the secret: the secret itself is never kept.
+
+use crate::keys::{key, prefix};
+use crate::kv::{Kv, Mutation};
+use crate::{KvStore, StoreError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A token as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Public id (for listing and revoking).
+    pub id: String,
+    /// What it is for, e.g. `ci-deployer`.
+    pub name: String,
+    /// Roles: `admin`, `developer`, `operator`, `approver:<role>`.
+    pub roles: Vec<String>,
+    /// Hex SHA-256 of the secret.
+    pub secret_sha256: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Token records.
+pub trait TokenStore {
+    /// Stores a token, durable after the next flush.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// The token whose secret hashes to `secret_sha256`.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Every token.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Revokes token `id`; false if there was none.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+fn record_key(id: &str) -> Vec<u8> {
+    key(&[b"token", id.as_bytes()])
+}
+
+fn hash_key(hash: &str) -> Vec<u8> {
+    key(&[b"tokenhash", hash.as_bytes()])
+}
+
+impl<B: Kv> TokenStore for KvStore<B> {
+    fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.backend().apply(vec![
+            Mutation::Put(record_key(&token.id), bytes),
+            Mutation::Put(hash_key(&token.secret_sha256), token.id.as_bytes().to_vec()),
+        ])
+    }
+
+    fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let Some(id) = self.backend().get(&hash_key(secret_sha256))? else { return Ok(None) };
+        let id = String::from_utf8(id).map_err(|_| StoreError::Corrupt("token id".into()))?;
+        match self.backend().get(&record_key(&id))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt(e.to_string())),
+        }
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut bad = None;
+        self.backend().scan(&prefix(&[b"token"]), None, &mut |_, v| {
+            match serde_json::from_slice(v) {
+                Ok(t) => out.push(t),
+                Err(e) => bad = Some(StoreError::Corrupt(e.to_string())),
+            }
+            bad.is_none()
+        })?;
+        bad.map_or(Ok(out), Err)
+    }
+
+    fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
+        let Some(bytes) = self.backend().get(&record_key(id))? else { return Ok(false) };
+        let token: TokenRecord = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.backend().apply(vec![Mutation::Delete(record_key(id)), Mutation::Delete(hash_key(&token.secret_sha256))])?;
+        Ok(true)
+    }
+}
