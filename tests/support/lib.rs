@@ -2,6 +2,8 @@
 //! repository is, the reference workflows and their samples, the plugin catalog of the
 //! example plugins, and the real `waystation` binary.
 
+pub mod server;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
