@@ -162,9 +162,8 @@ fn acknowledged_commands_survive_kill_9_exactly_once_and_timers_fire_once() {
             .map(|i| (i["id"].as_str().unwrap().to_owned(), i))
             .collect();
         for ack in &acked {
-            if let Ack::Started { id } | Ack::Timed { id } | Ack::Decided { id, .. } = ack {
-                assert!(listed.contains_key(id), "round {round}: acknowledged {id} lost");
-            }
+                        let (Ack::Started { id } | Ack::Timed { id } | Ack::Decided { id, .. }) = ack;
+            assert!(listed.contains_key(id), "round {round}: acknowledged {id} lost");
         }
         // ...and what this round acknowledged is there exactly once, in full.
         for ack in &acked[verified..] {
