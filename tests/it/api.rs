@@ -17,7 +17,11 @@ fn call(client: &Client, method: &waystation_server::api::Method, path: &str, bo
         ("GET", _) => client.get(path).0,
         ("DELETE", _) => client.delete(path).0,
         (m, Body::Wasm) => client.send(m, path, "application/wasm", Vec::new(), &[]).0,
-        (m, _) => client.send(m, path, "application/json", b"{}".to_vec(), &[]).0,
+        (m, _) => {
+            client
+                .send(m, path, "application/json", b"{}".to_vec(), &[])
+                .0
+        }
     }
 }
 
@@ -25,30 +29,63 @@ fn call(client: &Client, method: &waystation_server::api::Method, path: &str, bo
 fn every_endpoint_answers_401_without_a_token_and_403_to_the_wrong_role() {
     let server = Server::start();
     let roles = ["admin", "developer", "operator", "approver:reviewer"];
-    let clients: Vec<(&str, Client)> = roles.iter().map(|r| (*r, server.token(&format!("as-{r}"), &[r]))).collect();
+    let clients: Vec<(&str, Client)> = roles
+        .iter()
+        .map(|r| (*r, server.token(&format!("as-{r}"), &[r])))
+        .collect();
     let anonymous = server.client(None);
     let bogus = server.client(Some("ws_not_a_real_token"));
     let mut checked = 0;
     for (route, _) in routes() {
         let path = fill(route.path);
         if route.access == Access::Public {
-            assert_eq!(call(&anonymous, &route.method, &path, route.body), route.ok, "{} {}", route.method, route.path);
+            assert_eq!(
+                call(&anonymous, &route.method, &path, route.body),
+                route.ok,
+                "{} {}",
+                route.method,
+                route.path
+            );
             continue;
         }
-        assert_eq!(call(&anonymous, &route.method, &path, route.body), 401, "{} {} without a token", route.method, route.path);
-        assert_eq!(call(&bogus, &route.method, &path, route.body), 401, "{} {} with an unknown token", route.method, route.path);
+        assert_eq!(
+            call(&anonymous, &route.method, &path, route.body),
+            401,
+            "{} {} without a token",
+            route.method,
+            route.path
+        );
+        assert_eq!(
+            call(&bogus, &route.method, &path, route.body),
+            401,
+            "{} {} with an unknown token",
+            route.method,
+            route.path
+        );
         for (role, client) in &clients {
-            let caller = waystation_server::auth::Caller { token_id: String::new(), name: String::new(), roles: vec![(*role).to_owned()] };
+            let caller = waystation_server::auth::Caller {
+                token_id: String::new(),
+                name: String::new(),
+                roles: vec![(*role).to_owned()],
+            };
             let status = call(client, &route.method, &path, route.body);
             if route.access.allows(&caller) {
-                assert!(status != 401 && status != 403, "{} {} as {role}: {status}", route.method, route.path);
+                assert!(
+                    status != 401 && status != 403,
+                    "{} {} as {role}: {status}",
+                    route.method,
+                    route.path
+                );
             } else {
                 assert_eq!(status, 403, "{} {} as {role}", route.method, route.path);
             }
             checked += 1;
         }
     }
-    assert!(checked >= 60, "every protected route against every role ({checked} checks)");
+    assert!(
+        checked >= 60,
+        "every protected route against every role ({checked} checks)"
+    );
 }
 
 #[test]
@@ -59,8 +96,18 @@ fn the_openapi_document_lists_every_route() {
     assert_eq!(doc["openapi"], "3.1.0");
     for (route, _) in routes() {
         let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
-        assert!(op.is_object(), "{} {} is missing from the OpenAPI document", route.method, route.path);
-        assert!(op["responses"][route.ok.to_string()].is_object(), "{} {}", route.method, route.path);
+        assert!(
+            op.is_object(),
+            "{} {} is missing from the OpenAPI document",
+            route.method,
+            route.path
+        );
+        assert!(
+            op["responses"][route.ok.to_string()].is_object(),
+            "{} {}",
+            route.method,
+            route.path
+        );
     }
 }
 
@@ -75,24 +122,42 @@ fn bad_requests_get_problem_details_with_a_fitting_status_and_change_nothing() {
     admin.upload_workflow("approval-flow");
     let ops = operator(&server);
 
-    let (s, p) = ops.send("POST", "/v1/workflows/approval-flow/instances", "application/json", b"{\"input\": {\"amount\": }".to_vec(), &[]);
+    let (s, p) = ops.send(
+        "POST",
+        "/v1/workflows/approval-flow/instances",
+        "application/json",
+        b"{\"input\": {\"amount\": }".to_vec(),
+        &[],
+    );
     assert_eq!(s, 400, "{p}");
     assert_eq!(p["errors"][0]["line"], 1);
     assert!(p["errors"][0]["column"].as_u64().unwrap() > 20, "{p}");
 
-    let (s, _) = ops.send("POST", "/v1/workflows/approval-flow/instances", "text/plain", b"{}".to_vec(), &[]);
+    let (s, _) = ops.send(
+        "POST",
+        "/v1/workflows/approval-flow/instances",
+        "text/plain",
+        b"{}".to_vec(),
+        &[],
+    );
     assert_eq!(s, 415);
 
     let big = json!({"input": {"request_id": "x".repeat(5000), "amount": 1}});
     let (s, p) = ops.post("/v1/workflows/approval-flow/instances", &big);
     assert_eq!(s, 413, "{p}");
 
-    let (s, p) = ops.post("/v1/workflows/approval-flow/instances", &json!({"input": {"request_id": "R", "amount": -5}}));
+    let (s, p) = ops.post(
+        "/v1/workflows/approval-flow/instances",
+        &json!({"input": {"request_id": "R", "amount": -5}}),
+    );
     assert_eq!(s, 422);
     assert_eq!(p["errors"][0]["pointer"], "/input/amount", "{p}");
     assert_eq!(p["type"], "https://waystation.dev/problems/invalid");
 
-    let (s, p) = ops.post("/v1/workflows/approval-flow/instances", &json!({"inputs": {}}));
+    let (s, p) = ops.post(
+        "/v1/workflows/approval-flow/instances",
+        &json!({"inputs": {}}),
+    );
     assert_eq!(s, 422, "{p}");
 
     let (s, _) = ops.post("/v1/workflows/nope/instances", &json!({"input": {}}));
@@ -104,13 +169,29 @@ fn bad_requests_get_problem_details_with_a_fitting_status_and_change_nothing() {
 
     let (s, p) = ops.get("/v1/instances?workflow=approval-flow");
     assert_eq!(s, 200);
-    assert_eq!(p["items"].as_array().unwrap().len(), 0, "no refused request left anything behind");
+    assert_eq!(
+        p["items"].as_array().unwrap().len(),
+        0,
+        "no refused request left anything behind"
+    );
 
     let (s, p) = admin.put("/v1/workflows/broken", &json!({"id": "broken", "title": "B", "start": "a", "stages": {"a": {"kind": "task", "transitions": [{"to": "b"}]}}}));
     assert_eq!(s, 422);
-    let pointers: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["pointer"].as_str().unwrap()).collect();
+    let pointers: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
     assert!(pointers.contains(&"/stages/a/transitions/0/to"), "{p}");
-    let (s, _) = admin.put("/v1/workflows/other-id", &serde_json::from_str::<Value>(&std::fs::read_to_string(waystation_tests::root().join("workflows/approval-flow.json")).unwrap()).unwrap());
+    let (s, _) = admin.put(
+        "/v1/workflows/other-id",
+        &serde_json::from_str::<Value>(
+            &std::fs::read_to_string(waystation_tests::root().join("workflows/approval-flow.json"))
+                .unwrap(),
+        )
+        .unwrap(),
+    );
     assert_eq!(s, 422, "the URL and the body must name the same workflow");
 }
 
@@ -129,40 +210,97 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
 fn the_quick_start_runs_an_approval_to_its_end_over_http() {
     let server = Server::start();
     let admin = server.admin();
-    let (s, v) = admin.put("/v1/workflows/approval-flow", &serde_json::from_str(&std::fs::read_to_string(waystation_tests::root().join("workflows/approval-flow.json")).unwrap()).unwrap());
+    let (s, v) = admin.put(
+        "/v1/workflows/approval-flow",
+        &serde_json::from_str(
+            &std::fs::read_to_string(waystation_tests::root().join("workflows/approval-flow.json"))
+                .unwrap(),
+        )
+        .unwrap(),
+    );
     assert_eq!((s, v["version"].as_u64()), (201, Some(1)));
     let ops = operator(&server);
     let reviewer = server.token("rui", &["approver:reviewer"]);
     let manager = server.token("mei", &["approver:manager"]);
 
-    let (s, started) = ops.post_once("/v1/workflows/approval-flow/instances", &json!({"input": {"request_id": "REQ-7", "amount": 25000}}), "start-REQ-7");
+    let (s, started) = ops.post_once(
+        "/v1/workflows/approval-flow/instances",
+        &json!({"input": {"request_id": "REQ-7", "amount": 25000}}),
+        "start-REQ-7",
+    );
     assert_eq!(s, 201, "{started}");
     let id = started["id"].as_str().unwrap().to_owned();
-    let (s, again) = ops.post_once("/v1/workflows/approval-flow/instances", &json!({"input": {"request_id": "REQ-7", "amount": 25000}}), "start-REQ-7");
-    assert_eq!((s, &again["id"]), (201, &started["id"]), "the same key starts nothing new");
+    let (s, again) = ops.post_once(
+        "/v1/workflows/approval-flow/instances",
+        &json!({"input": {"request_id": "REQ-7", "amount": 25000}}),
+        "start-REQ-7",
+    );
+    assert_eq!(
+        (s, &again["id"]),
+        (201, &started["id"]),
+        "the same key starts nothing new"
+    );
 
     let (_, inbox) = reviewer.get("/v1/approvals");
     let task = inbox["items"][0].clone();
-    assert_eq!((task["instance_id"].as_str(), task["role"].as_str()), (Some(id.as_str()), Some("reviewer")));
-    assert_eq!(manager.get("/v1/approvals").1["items"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        (task["instance_id"].as_str(), task["role"].as_str()),
+        (Some(id.as_str()), Some("reviewer"))
+    );
+    assert_eq!(
+        manager.get("/v1/approvals").1["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 
-    let (s, p) = manager.post(&format!("/v1/approvals/{}", task["id"].as_str().unwrap()), &json!({"decision": "approve"}));
+    let (s, p) = manager.post(
+        &format!("/v1/approvals/{}", task["id"].as_str().unwrap()),
+        &json!({"decision": "approve"}),
+    );
     assert_eq!(s, 403, "a manager cannot decide the reviewer's task: {p}");
-    let (s, after) = reviewer.post(&format!("/v1/approvals/{}", task["id"].as_str().unwrap()), &json!({"decision": "approve", "comment": "looks right"}));
-    assert_eq!((s, after["stage"].as_str()), (200, Some("manager")), "{after}");
-    let (s, p) = reviewer.post(&format!("/v1/approvals/{}", task["id"].as_str().unwrap()), &json!({"decision": "approve"}));
+    let (s, after) = reviewer.post(
+        &format!("/v1/approvals/{}", task["id"].as_str().unwrap()),
+        &json!({"decision": "approve", "comment": "looks right"}),
+    );
+    assert_eq!(
+        (s, after["stage"].as_str()),
+        (200, Some("manager")),
+        "{after}"
+    );
+    let (s, p) = reviewer.post(
+        &format!("/v1/approvals/{}", task["id"].as_str().unwrap()),
+        &json!({"decision": "approve"}),
+    );
     assert_eq!(s, 409, "a decision on a closed task: {p}");
 
     let (_, inbox) = manager.get("/v1/approvals");
     let task = inbox["items"][0]["id"].as_str().unwrap().to_owned();
-    let (s, done) = manager.post(&format!("/v1/approvals/{task}"), &json!({"decision": "approve"}));
+    let (s, done) = manager.post(
+        &format!("/v1/approvals/{task}"),
+        &json!({"decision": "approve"}),
+    );
     assert_eq!((s, done["outcome"].as_str()), (200, Some("approved")));
 
     let (_, history) = ops.get(&format!("/v1/instances/{id}/history"));
-    let deciders: Vec<&str> = history["items"].as_array().unwrap().iter().filter(|h| h["type"] == "decided").map(|h| h["decider"].as_str().unwrap()).collect();
-    assert_eq!(deciders, ["rui", "mei"], "deciders' identities are in the history");
+    let deciders: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["type"] == "decided")
+        .map(|h| h["decider"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        deciders,
+        ["rui", "mei"],
+        "deciders' identities are in the history"
+    );
 
-    let (s, p) = ops.post(&format!("/v1/instances/{id}/events"), &json!({"type": "shipped"}));
+    let (s, p) = ops.post(
+        &format!("/v1/instances/{id}/events"),
+        &json!({"type": "shipped"}),
+    );
     assert_eq!(s, 409, "{p}");
 }
 
@@ -176,18 +314,42 @@ const CONFIRM: &str = r#"{"id": "confirm-fast", "title": "Confirm within a secon
 #[test]
 fn an_unconfirmed_order_escalates_when_its_deadline_fires_over_http() {
     let server = Server::start();
-    server.admin().put("/v1/workflows/confirm-fast", &serde_json::from_str(CONFIRM).unwrap());
+    server.admin().put(
+        "/v1/workflows/confirm-fast",
+        &serde_json::from_str(CONFIRM).unwrap(),
+    );
     let ops = operator(&server);
-    let (_, a) = ops.post("/v1/workflows/confirm-fast/instances", &json!({"input": {}}));
-    let (_, b) = ops.post("/v1/workflows/confirm-fast/instances", &json!({"input": {}}));
-    let (s, _) = ops.post(&format!("/v1/instances/{}/events", b["id"].as_str().unwrap()), &json!({"type": "confirmed"}));
+    let (_, a) = ops.post(
+        "/v1/workflows/confirm-fast/instances",
+        &json!({"input": {}}),
+    );
+    let (_, b) = ops.post(
+        "/v1/workflows/confirm-fast/instances",
+        &json!({"input": {}}),
+    );
+    let (s, _) = ops.post(
+        &format!("/v1/instances/{}/events", b["id"].as_str().unwrap()),
+        &json!({"type": "confirmed"}),
+    );
     assert_eq!(s, 200);
     let a = a["id"].as_str().unwrap().to_owned();
-    wait_for("the escalation", Duration::from_secs(10), || ops.get(&format!("/v1/instances/{a}")).1["stage"] == "escalated");
+    wait_for("the escalation", Duration::from_secs(10), || {
+        ops.get(&format!("/v1/instances/{a}")).1["stage"] == "escalated"
+    });
     let (_, breached) = ops.get("/v1/instances?workflow=confirm-fast&stage=escalated");
-    assert_eq!(breached["items"].as_array().unwrap().len(), 1, "the confirmed one did not escalate");
+    assert_eq!(
+        breached["items"].as_array().unwrap().len(),
+        1,
+        "the confirmed one did not escalate"
+    );
     let (_, metrics) = server.client(None).get("/metrics");
-    assert!(metrics.as_str().unwrap().contains("waystation_timer_lag_seconds_count 1"), "one timer fired");
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("waystation_timer_lag_seconds_count 1"),
+        "one timer fired"
+    );
 }
 
 #[test]
@@ -197,29 +359,70 @@ fn a_restart_in_the_middle_of_an_approval_resumes_where_it_stood() {
     let ops = operator(&server);
     let reviewer = server.token("rui", &["approver:reviewer"]);
     let manager = server.token("mei", &["approver:manager"]);
-    let (_, started) = ops.post("/v1/workflows/approval-flow/instances", &json!({"input": {"request_id": "R", "amount": 50000}}));
+    let (_, started) = ops.post(
+        "/v1/workflows/approval-flow/instances",
+        &json!({"input": {"request_id": "R", "amount": 50000}}),
+    );
     let id = started["id"].as_str().unwrap().to_owned();
-    let task = reviewer.get("/v1/approvals").1["items"][0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(reviewer.post(&format!("/v1/approvals/{task}"), &json!({"decision": "approve"})).0, 200);
+    let task = reviewer.get("/v1/approvals").1["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        reviewer
+            .post(
+                &format!("/v1/approvals/{task}"),
+                &json!({"decision": "approve"})
+            )
+            .0,
+        200
+    );
 
     assert!(server.terminate().success(), "SIGTERM drains and exits 0");
     server.restart();
-    let task = manager.get("/v1/approvals").1["items"][0]["id"].as_str().unwrap().to_owned();
+    let task = manager.get("/v1/approvals").1["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     server.kill9();
     server.restart();
-    let (s, done) = manager.post(&format!("/v1/approvals/{task}"), &json!({"decision": "reject", "comment": "no budget"}));
-    assert_eq!((s, done["outcome"].as_str()), (200, Some("rejected")), "{done}");
-    assert_eq!(ops.get(&format!("/v1/instances/{id}")).1["status"], "completed");
+    let (s, done) = manager.post(
+        &format!("/v1/approvals/{task}"),
+        &json!({"decision": "reject", "comment": "no budget"}),
+    );
+    assert_eq!(
+        (s, done["outcome"].as_str()),
+        (200, Some("rejected")),
+        "{done}"
+    );
+    assert_eq!(
+        ops.get(&format!("/v1/instances/{id}")).1["status"],
+        "completed"
+    );
 }
 
 #[test]
 fn a_revoked_token_is_refused_at_once() {
     let server = Server::start();
-    let (_, created) = server.admin().post("/v1/tokens", &json!({"name": "temp", "roles": ["operator"]}));
+    let (_, created) = server.admin().post(
+        "/v1/tokens",
+        &json!({"name": "temp", "roles": ["operator"]}),
+    );
     let temp = server.client(Some(created["token"].as_str().unwrap()));
     assert_eq!(temp.get("/v1/instances").0, 200);
-    assert_eq!(server.admin().delete(&format!("/v1/tokens/{}", created["id"].as_str().unwrap())).0, 204);
+    assert_eq!(
+        server
+            .admin()
+            .delete(&format!("/v1/tokens/{}", created["id"].as_str().unwrap()))
+            .0,
+        204
+    );
     assert_eq!(temp.get("/v1/instances").0, 401);
-    let (s, p) = server.admin().post("/v1/tokens", &json!({"name": "x", "roles": ["root"]}));
-    assert_eq!((s, p["errors"][0]["pointer"].as_str()), (422, Some("/roles/0")));
+    let (s, p) = server
+        .admin()
+        .post("/v1/tokens", &json!({"name": "x", "roles": ["root"]}));
+    assert_eq!(
+        (s, p["errors"][0]["pointer"].as_str()),
+        (422, Some("/roles/0"))
+    );
 }

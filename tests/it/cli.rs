@@ -85,9 +85,15 @@ fn graph_prints_a_mermaid_flowchart_of_stages_and_transitions() {
 
 #[test]
 fn serve_answers_health_checks_over_http_and_stops_cleanly_on_sigterm() {
-        let data = std::env::temp_dir().join(format!("waystation-cli-serve-{}", std::process::id()));
+    let data = std::env::temp_dir().join(format!("waystation-cli-serve-{}", std::process::id()));
     let mut child = Command::new(waystation_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().unwrap(),
+        ])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())

@@ -20,9 +20,18 @@ const TIMED: &str = r#"{"id": "crash-timers", "title": "Expires after a second",
 /// What the server acknowledged with a 2xx.
 #[derive(Debug, Clone)]
 enum Ack {
-    Started { id: String },
-    Decided { id: String, task: String, key: String, answer: Value },
-    Timed { id: String },
+    Started {
+        id: String,
+    },
+    Decided {
+        id: String,
+        task: String,
+        key: String,
+        answer: Value,
+    },
+    Timed {
+        id: String,
+    },
 }
 
 struct Rng(u64);
@@ -38,22 +47,39 @@ impl Rng {
     }
 }
 
-fn load(ops: Client, reviewer: Client, acks: Arc<Mutex<Vec<Ack>>>, stop: Arc<AtomicBool>, worker: u64, round: u64) {
+fn load(
+    ops: Client,
+    reviewer: Client,
+    acks: Arc<Mutex<Vec<Ack>>>,
+    stop: Arc<AtomicBool>,
+    worker: u64,
+    round: u64,
+) {
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let tag = format!("r{round}-w{worker}-n{n}");
         if n % 3 == 0 {
-            let (s, v) = ops.post_once("/v1/workflows/crash-timers/instances", &json!({"input": {}}), &format!("timer-{tag}"));
+            let (s, v) = ops.post_once(
+                "/v1/workflows/crash-timers/instances",
+                &json!({"input": {}}),
+                &format!("timer-{tag}"),
+            );
             match s {
-                201 => acks.lock().unwrap().push(Ack::Timed { id: v["id"].as_str().unwrap().to_owned() }),
+                201 => acks.lock().unwrap().push(Ack::Timed {
+                    id: v["id"].as_str().unwrap().to_owned(),
+                }),
                 0 => return,
                 _ => {}
             }
             continue;
         }
         let amount = if n % 2 == 0 { 5_000 } else { 50_000 };
-        let (s, v) = ops.post_once("/v1/workflows/approval-flow/instances", &json!({"input": {"request_id": tag, "amount": amount}}), &format!("start-{tag}"));
+        let (s, v) = ops.post_once(
+            "/v1/workflows/approval-flow/instances",
+            &json!({"input": {"request_id": tag, "amount": amount}}),
+            &format!("start-{tag}"),
+        );
         if s == 0 {
             return;
         }
@@ -68,9 +94,18 @@ fn load(ops: Client, reviewer: Client, acks: Arc<Mutex<Vec<Ack>>>, stop: Arc<Ato
         }
         let task = inst["approvals"][0]["id"].as_str().unwrap().to_owned();
         let key = format!("decide-{tag}");
-        let (s, answer) = reviewer.post_once(&format!("/v1/approvals/{task}"), &json!({"decision": "approve"}), &key);
+        let (s, answer) = reviewer.post_once(
+            &format!("/v1/approvals/{task}"),
+            &json!({"decision": "approve"}),
+            &key,
+        );
         match s {
-            200 => acks.lock().unwrap().push(Ack::Decided { id, task, key, answer }),
+            200 => acks.lock().unwrap().push(Ack::Decided {
+                id,
+                task,
+                key,
+                answer,
+            }),
             0 => return,
             _ => {}
         }
@@ -81,7 +116,9 @@ fn all_instances(ops: &Client, workflow: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (s, page) = ops.get(&format!("/v1/instances?workflow={workflow}&limit=1000{cursor}"));
+        let (s, page) = ops.get(&format!(
+            "/v1/instances?workflow={workflow}&limit=1000{cursor}"
+        ));
         assert_eq!(s, 200, "{page}");
         out.extend(page["items"].as_array().unwrap().iter().cloned());
         match page["next_cursor"].as_str() {
@@ -111,29 +148,58 @@ fn check_consistent(ops: &Client, listed: &Value) {
         }
     };
     for (i, entry) in h.iter().enumerate() {
-        assert_eq!(entry["seq"].as_u64(), Some(i as u64), "{id}: history has a gap");
+        assert_eq!(
+            entry["seq"].as_u64(),
+            Some(i as u64),
+            "{id}: history has a gap"
+        );
     }
-    let last_entered = h.iter().rev().find(|e| e["type"] == "entered").map(|e| e["stage"].clone());
-    assert_eq!(last_entered.as_ref(), Some(&instance["stage"]), "{id}: state and history disagree");
+    let last_entered = h
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "entered")
+        .map(|e| e["stage"].clone());
+    assert_eq!(
+        last_entered.as_ref(),
+        Some(&instance["stage"]),
+        "{id}: state and history disagree"
+    );
     let mut decided: HashMap<String, u32> = HashMap::new();
     for e in h.iter().filter(|e| e["type"] == "decided") {
-        *decided.entry(e["task_id"].as_str().unwrap().to_owned()).or_default() += 1;
+        *decided
+            .entry(e["task_id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
-    assert!(decided.values().all(|n| *n == 1), "{id}: a decision applied twice: {decided:?}");
+    assert!(
+        decided.values().all(|n| *n == 1),
+        "{id}: a decision applied twice: {decided:?}"
+    );
 }
 
 #[test]
 fn acknowledged_commands_survive_kill_9_exactly_once_and_timers_fire_once() {
-    let seed = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
     eprintln!("crash test seed {seed}");
     let mut rng = Rng(seed);
     let mut server = Server::start();
     let admin = server.admin();
     admin.upload_workflow("approval-flow");
-    assert_eq!(admin.put("/v1/workflows/crash-timers", &serde_json::from_str(TIMED).unwrap()).0, 201);
+    assert_eq!(
+        admin
+            .put(
+                "/v1/workflows/crash-timers",
+                &serde_json::from_str(TIMED).unwrap()
+            )
+            .0,
+        201
+    );
     let ops = server.token("ops", &["operator"]);
     let reviewer = server.token("rui", &["approver:reviewer"]);
-        let acks: Arc<Mutex<Vec<Ack>>> = Arc::default();
+    let acks: Arc<Mutex<Vec<Ack>>> = Arc::default();
     let mut verified = 0;
     // Instance id -> the updated_at it had when last checked for consistency.
     let mut checked: HashMap<String, Value> = HashMap::new();
@@ -142,7 +208,8 @@ fn acknowledged_commands_survive_kill_9_exactly_once_and_timers_fire_once() {
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..4)
             .map(|w| {
-                let (ops, reviewer, acks, stop) = (ops.clone(), reviewer.clone(), acks.clone(), stop.clone());
+                let (ops, reviewer, acks, stop) =
+                    (ops.clone(), reviewer.clone(), acks.clone(), stop.clone());
                 std::thread::spawn(move || load(ops, reviewer, acks, stop, w, round))
             })
             .collect();
@@ -154,7 +221,7 @@ fn acknowledged_commands_survive_kill_9_exactly_once_and_timers_fire_once() {
         }
         server.restart();
 
-                let acked = acks.lock().unwrap().clone();
+        let acked = acks.lock().unwrap().clone();
         // Everything acknowledged in any round is still listed...
         let listed: HashMap<String, Value> = all_instances(&ops, "approval-flow")
             .into_iter()
@@ -162,26 +229,52 @@ fn acknowledged_commands_survive_kill_9_exactly_once_and_timers_fire_once() {
             .map(|i| (i["id"].as_str().unwrap().to_owned(), i))
             .collect();
         for ack in &acked {
-                        let (Ack::Started { id } | Ack::Timed { id } | Ack::Decided { id, .. }) = ack;
-            assert!(listed.contains_key(id), "round {round}: acknowledged {id} lost");
+            let (Ack::Started { id } | Ack::Timed { id } | Ack::Decided { id, .. }) = ack;
+            assert!(
+                listed.contains_key(id),
+                "round {round}: acknowledged {id} lost"
+            );
         }
         // ...and what this round acknowledged is there exactly once, in full.
         for ack in &acked[verified..] {
             match ack {
                 Ack::Started { id } | Ack::Timed { id } => {
-                    assert_eq!(ops.get(&format!("/v1/instances/{id}")).0, 200, "round {round}: acknowledged start of {id} lost");
+                    assert_eq!(
+                        ops.get(&format!("/v1/instances/{id}")).0,
+                        200,
+                        "round {round}: acknowledged start of {id} lost"
+                    );
                 }
-                Ack::Decided { id, task, key, answer } => {
+                Ack::Decided {
+                    id,
+                    task,
+                    key,
+                    answer,
+                } => {
                     let h = history(&ops, id);
-                    let n = h.iter().filter(|e| e["type"] == "decided" && e["task_id"] == task.as_str()).count();
-                    assert_eq!(n, 1, "round {round}: acknowledged decision on {task} applied {n} times");
+                    let n = h
+                        .iter()
+                        .filter(|e| e["type"] == "decided" && e["task_id"] == task.as_str())
+                        .count();
+                    assert_eq!(
+                        n, 1,
+                        "round {round}: acknowledged decision on {task} applied {n} times"
+                    );
                     // Retrying with the same key replays the first answer.
-                    let (s, replay) = reviewer.post_once(&format!("/v1/approvals/{task}"), &json!({"decision": "approve"}), key);
-                    assert_eq!((s, &replay), (200, answer), "round {round}: replay of {key}");
+                    let (s, replay) = reviewer.post_once(
+                        &format!("/v1/approvals/{task}"),
+                        &json!({"decision": "approve"}),
+                        key,
+                    );
+                    assert_eq!(
+                        (s, &replay),
+                        (200, answer),
+                        "round {round}: replay of {key}"
+                    );
                 }
             }
         }
-                verified = acked.len();
+        verified = acked.len();
         // Nothing half-visible: every instance that changed since the last check, acknowledged
         // or not, is internally consistent.
         for (id, instance) in &listed {
@@ -190,15 +283,24 @@ fn acknowledged_commands_survive_kill_9_exactly_once_and_timers_fire_once() {
                 checked.insert(id.clone(), instance["updated_at"].clone());
             }
         }
-        eprintln!("round {round}: {} acknowledged so far, all there", acked.len());
+        eprintln!(
+            "round {round}: {} acknowledged so far, all there",
+            acked.len()
+        );
     }
-    assert!(acks.lock().unwrap().len() >= 50, "the load was too light to prove anything");
+    assert!(
+        acks.lock().unwrap().len() >= 50,
+        "the load was too light to prove anything"
+    );
 
     // Every armed timer fires exactly once, including those armed before a kill.
     let timed = all_instances(&ops, "crash-timers");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let waiting = all_instances(&ops, "crash-timers").iter().filter(|i| i["status"] == "running").count();
+        let waiting = all_instances(&ops, "crash-timers")
+            .iter()
+            .filter(|i| i["status"] == "running")
+            .count();
         if waiting == 0 {
             break;
         }
@@ -208,11 +310,29 @@ fn acknowledged_commands_survive_kill_9_exactly_once_and_timers_fire_once() {
     for instance in &timed {
         let id = instance["id"].as_str().unwrap();
         let h = history(&ops, id);
-        let breaches = h.iter().filter(|e| e["type"] == "sla_changed" && e["sla"] == "breached").count();
-        let timeouts = h.iter().filter(|e| e["type"] == "transitioned" && e["cause"] == "timeout").count();
-        assert_eq!((breaches, timeouts), (1, 1), "{id}: the deadline fired {breaches} times");
-        assert_eq!(ops.get(&format!("/v1/instances/{id}")).1["outcome"], "expired");
+        let breaches = h
+            .iter()
+            .filter(|e| e["type"] == "sla_changed" && e["sla"] == "breached")
+            .count();
+        let timeouts = h
+            .iter()
+            .filter(|e| e["type"] == "transitioned" && e["cause"] == "timeout")
+            .count();
+        assert_eq!(
+            (breaches, timeouts),
+            (1, 1),
+            "{id}: the deadline fired {breaches} times"
+        );
+        assert_eq!(
+            ops.get(&format!("/v1/instances/{id}")).1["outcome"],
+            "expired"
+        );
     }
-    let timed_acks = acks.lock().unwrap().iter().filter(|a| matches!(a, Ack::Timed { .. })).count();
+    let timed_acks = acks
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| matches!(a, Ack::Timed { .. }))
+        .count();
     assert!(timed.len() >= timed_acks);
 }

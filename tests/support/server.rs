@@ -49,7 +49,10 @@ impl Server {
             child: None,
             addr: String::new(),
             data: data.clone(),
-            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             _dir: Some(tempfile_dir::TempDir(data)),
         };
         server.spawn();
@@ -62,8 +65,12 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-                // A restart listens where the first start did, so existing clients keep working.
-        let listen = if self.addr.is_empty() { "127.0.0.1:0".to_owned() } else { self.addr.clone() };
+        // A restart listens where the first start did, so existing clients keep working.
+        let listen = if self.addr.is_empty() {
+            "127.0.0.1:0".to_owned()
+        } else {
+            self.addr.clone()
+        };
         let mut cmd = Command::new(waystation_bin());
         cmd.args(["serve", "--listen", &listen, "--data"])
             .arg(&self.data)
@@ -86,14 +93,21 @@ impl Server {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if !sent {
                     if let Some(rest) = line.split("address=").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or("").trim_matches('"').to_owned();
+                        let addr = rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .trim_matches('"')
+                            .to_owned();
                         let _ = tx.send(addr);
                         sent = true;
                     }
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the server says where it listens");
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server says where it listens");
         self.addr = addr;
         self.child = Some(child);
         self.wait_ready();
@@ -123,7 +137,10 @@ impl Server {
 
     /// Creates a token with `roles`; returns a client using it.
     pub fn token(&self, name: &str, roles: &[&str]) -> Client {
-        let (status, body) = self.admin().post("/v1/tokens", &serde_json::json!({"name": name, "roles": roles}));
+        let (status, body) = self.admin().post(
+            "/v1/tokens",
+            &serde_json::json!({"name": name, "roles": roles}),
+        );
         assert_eq!(status, 201, "{body}");
         self.client(Some(body["token"].as_str().expect("token")))
     }
@@ -139,7 +156,9 @@ impl Server {
     /// SIGTERM, then waits for the exit.
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         child.wait().expect("wait for exit")
     }
 
@@ -175,7 +194,11 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
-        Client { agent, base: format!("http://{addr}"), token: token.map(str::to_owned) }
+        Client {
+            agent,
+            base: format!("http://{addr}"),
+            token: token.map(str::to_owned),
+        }
     }
 
     fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
@@ -190,7 +213,10 @@ impl Client {
             Ok(mut r) => {
                 let status = r.status().as_u16();
                 let text = r.body_mut().read_to_string().unwrap_or_default();
-                (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+                (
+                    status,
+                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                )
             }
             Err(e) => (0, Value::String(e.to_string())),
         }
@@ -198,31 +224,62 @@ impl Client {
 
     /// GET.
     pub fn get(&self, path: &str) -> Answer {
-        Self::read(self.auth(self.agent.get(&format!("{}{path}", self.base))).call())
+        Self::read(
+            self.auth(self.agent.get(&format!("{}{path}", self.base)))
+                .call(),
+        )
     }
 
     /// DELETE.
     pub fn delete(&self, path: &str) -> Answer {
-        Self::read(self.auth(self.agent.delete(&format!("{}{path}", self.base))).call())
+        Self::read(
+            self.auth(self.agent.delete(&format!("{}{path}", self.base)))
+                .call(),
+        )
     }
 
     /// POST JSON.
     pub fn post(&self, path: &str, body: &Value) -> Answer {
-        self.send("POST", path, "application/json", body.to_string().into_bytes(), &[])
+        self.send(
+            "POST",
+            path,
+            "application/json",
+            body.to_string().into_bytes(),
+            &[],
+        )
     }
 
     /// POST JSON with an `Idempotency-Key`.
     pub fn post_once(&self, path: &str, body: &Value, key: &str) -> Answer {
-        self.send("POST", path, "application/json", body.to_string().into_bytes(), &[("Idempotency-Key", key)])
+        self.send(
+            "POST",
+            path,
+            "application/json",
+            body.to_string().into_bytes(),
+            &[("Idempotency-Key", key)],
+        )
     }
 
     /// PUT JSON.
     pub fn put(&self, path: &str, body: &Value) -> Answer {
-        self.send("PUT", path, "application/json", body.to_string().into_bytes(), &[])
+        self.send(
+            "PUT",
+            path,
+            "application/json",
+            body.to_string().into_bytes(),
+            &[],
+        )
     }
 
     /// Any method with a raw body and content type.
-    pub fn send(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Answer {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let url = format!("{}{path}", self.base);
         let mut req = match method {
             "POST" => self.agent.post(&url),
@@ -238,8 +295,13 @@ impl Client {
 
     /// Uploads `workflows/<id>.json`; asserts it is accepted.
     pub fn upload_workflow(&self, id: &str) {
-        let text = std::fs::read_to_string(crate::root().join("workflows").join(format!("{id}.json"))).unwrap();
-        let (status, body) = self.put(&format!("/v1/workflows/{id}"), &serde_json::from_str(&text).unwrap());
+        let text =
+            std::fs::read_to_string(crate::root().join("workflows").join(format!("{id}.json")))
+                .unwrap();
+        let (status, body) = self.put(
+            &format!("/v1/workflows/{id}"),
+            &serde_json::from_str(&text).unwrap(),
+        );
         assert!(status == 201 || status == 200, "{id}: {status} {body}");
     }
 }

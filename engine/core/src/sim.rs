@@ -30,14 +30,22 @@ impl FakePlugins {
     }
 
     /// Registers a scorer.
-    pub fn scorer(mut self, name: &str, f: impl Fn(&Value) -> Result<Value, PluginFailure> + Send + Sync + 'static) -> Self {
+    pub fn scorer(
+        mut self,
+        name: &str,
+        f: impl Fn(&Value) -> Result<Value, PluginFailure> + Send + Sync + 'static,
+    ) -> Self {
         self.plugins
             .insert(name.to_owned(), (World::Scorer, Box::new(f)));
         self
     }
 
     /// Registers a notifier.
-    pub fn notifier(mut self, name: &str, f: impl Fn(&Value) -> Result<Value, PluginFailure> + Send + Sync + 'static) -> Self {
+    pub fn notifier(
+        mut self,
+        name: &str,
+        f: impl Fn(&Value) -> Result<Value, PluginFailure> + Send + Sync + 'static,
+    ) -> Self {
         self.plugins
             .insert(name.to_owned(), (World::Notifier, Box::new(f)));
         self
@@ -56,7 +64,10 @@ impl PluginInvoker for FakePlugins {
         world: World,
         input: &Value,
     ) -> Result<Value, PluginFailure> {
-        self.calls.lock().expect("calls lock").push((plugin.name.clone(), input.clone()));
+        self.calls
+            .lock()
+            .expect("calls lock")
+            .push((plugin.name.clone(), input.clone()));
         match self.plugins.get(&plugin.name) {
             Some((w, f)) if *w == world => f(input),
             _ => Err(PluginFailure {

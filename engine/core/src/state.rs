@@ -138,7 +138,7 @@ pub struct ApprovalProgress {
 pub struct PendingCall {
     /// `<instance id>.c<n>`.
     pub call_id: String,
-        /// Index of the action in the current stage's action list.
+    /// Index of the action in the current stage's action list.
     pub action: usize,
     /// The event being handled when the call was made, restored for the actions after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

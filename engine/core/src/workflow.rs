@@ -140,9 +140,12 @@ impl Workflow {
     /// where blocking is allowed.
     pub fn calls_plugins(&self) -> bool {
         self.stages.iter().any(|s| {
-            s.actions
-                .iter()
-                .any(|a| matches!(a, CompiledAction::Call { .. } | CompiledAction::Notify { .. }))
+            s.actions.iter().any(|a| {
+                matches!(
+                    a,
+                    CompiledAction::Call { .. } | CompiledAction::Notify { .. }
+                )
+            })
         })
     }
 

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use tracing::Instrument;
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
-use waystation_core::{Decider, Effect, HistoryEvent, Input, InstanceState, PluginInvoker, Rejection, Step, Workflow};
+use waystation_core::{
+    Decider, Effect, HistoryEvent, Input, InstanceState, PluginInvoker, Rejection, Step, Workflow,
+};
 use waystation_store::{Commit, DueTimer, IdempotencyRecord};
 
 /// A command's answer.
@@ -23,7 +26,10 @@ pub struct Applied {
 }
 
 fn fingerprint(kind: &str, target: &str, body: &Value) -> String {
-    format!("{kind}:{target}:{:016x}", fnv1a(body.to_string().as_bytes()))
+    format!(
+        "{kind}:{target}:{:016x}",
+        fnv1a(body.to_string().as_bytes())
+    )
 }
 
 impl Runtime {
@@ -32,7 +38,12 @@ impl Runtime {
     /// # Errors
     /// [`RuntimeError::NotFound`] for an unknown workflow; [`RuntimeError::Rejected`] with
     /// [`Rejection::InvalidInput`] when `input` does not match the `input_schema`.
-    pub async fn start(&self, workflow: &str, input: Value, idempotency_key: Option<&str>) -> Result<Applied, RuntimeError> {
+    pub async fn start(
+        &self,
+        workflow: &str,
+        input: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
         let fp = fingerprint("start", workflow, &input);
         let wf = self.workflow(workflow, None)?;
         let now = self.now();
@@ -47,20 +58,43 @@ impl Runtime {
                 self.durability.durable().await?;
                 return Ok(replay);
             }
-            let step = self.drive(&wf, move |wf, plugins| start_until_quiet(wf, id, input, now, plugins)).await?;
+            let step = self
+                .drive(&wf, move |wf, plugins| {
+                    start_until_quiet(wf, id, input, now, plugins)
+                })
+                .await?;
             self.commit(None, &step, None, idempotency_key.map(|k| (k, fp.as_str())))?
         };
         self.durability.durable().await?;
-        Ok(Applied { instance: summary, replayed: false })
+        tracing::debug!(instance = %summary.id, workflow, stage = %summary.stage, "started");
+        Ok(Applied {
+            instance: summary,
+            replayed: false,
+        })
     }
 
     /// Sends event `name` with `data` to instance `id`.
     ///
     /// # Errors
     /// [`RuntimeError::NotFound`]; [`RuntimeError::Rejected`] when the stage does not accept it.
-    pub async fn event(&self, id: &str, name: &str, data: Value, idempotency_key: Option<&str>) -> Result<Applied, RuntimeError> {
+    pub async fn event(
+        &self,
+        id: &str,
+        name: &str,
+        data: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
         let fp = fingerprint("event", id, &json!([name, data]));
-        self.command(id, idempotency_key, fp, Input::Event { name: name.to_owned(), data }).await
+        self.command(
+            id,
+            idempotency_key,
+            fp,
+            Input::Event {
+                name: name.to_owned(),
+                data,
+            },
+        )
+        .await
     }
 
     /// Decides approval task `task_id`.
@@ -81,12 +115,24 @@ impl Runtime {
         let instance = match self.store.task(task_id)? {
             Some(task) => task.instance_id,
             None => match task_id.rsplit_once('.') {
-                Some((instance, _)) if self.store.instance(instance)?.is_some() => instance.to_owned(),
-                _ => return Err(RuntimeError::NotFound { what: "approval task", id: task_id.to_owned() }),
+                Some((instance, _)) if self.store.instance(instance)?.is_some() => {
+                    instance.to_owned()
+                }
+                _ => {
+                    return Err(RuntimeError::NotFound {
+                        what: "approval task",
+                        id: task_id.to_owned(),
+                    })
+                }
             },
         };
         let fp = fingerprint("decision", task_id, &json!([decider, approve, comment]));
-        let input = Input::Decision { task_id: task_id.to_owned(), decider, approve, comment };
+        let input = Input::Decision {
+            task_id: task_id.to_owned(),
+            decider,
+            approve,
+            comment,
+        };
         self.command(&instance, idempotency_key, fp, input).await
     }
 
@@ -94,9 +140,24 @@ impl Runtime {
     ///
     /// # Errors
     /// [`RuntimeError::NotFound`]; [`RuntimeError::Rejected`] when it is not running.
-    pub async fn cancel(&self, id: &str, by: &str, reason: Option<String>, idempotency_key: Option<&str>) -> Result<Applied, RuntimeError> {
+    pub async fn cancel(
+        &self,
+        id: &str,
+        by: &str,
+        reason: Option<String>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
         let fp = fingerprint("cancel", id, &json!([by, reason]));
-        self.command(id, idempotency_key, fp, Input::Cancel { by: by.to_owned(), reason }).await
+        self.command(
+            id,
+            idempotency_key,
+            fp,
+            Input::Cancel {
+                by: by.to_owned(),
+                reason,
+            },
+        )
+        .await
     }
 
     /// Fires a due timer. Its index key goes in the same commit as its effect, so the
@@ -113,16 +174,28 @@ impl Runtime {
             };
             let wf = self.workflow(&before.workflow, Some(before.version))?;
             let now = self.now();
-            let input = Input::TimerFired { timer_id: timer.timer_id.clone() };
+            let input = Input::TimerFired {
+                timer_id: timer.timer_id.clone(),
+            };
             let state = before.clone();
-            let step = match self.drive(&wf, move |wf, p| apply_until_quiet(wf, state, input, now, p)).await {
+            let step = match self
+                .drive(&wf, move |wf, p| {
+                    apply_until_quiet(wf, state, input, now, p)
+                })
+                .await
+            {
                 Ok(step) => step,
                 Err(e) => {
                     tracing::error!(timer = %timer.timer_id, error = %e, "timer refused");
                     return Ok(());
                 }
             };
-            self.commit(Some(&before), &step, Some((timer.due, &timer.timer_id)), None)?;
+            self.commit(
+                Some(&before),
+                &step,
+                Some((timer.due, &timer.timer_id)),
+                None,
+            )?;
             let lag = (now - timer.due).num_milliseconds().max(0) as u64;
             self.metrics.record_timer_lag(lag);
         }
@@ -130,7 +203,26 @@ impl Runtime {
         Ok(())
     }
 
-    async fn command(&self, id: &str, idempotency_key: Option<&str>, fp: String, input: Input) -> Result<Applied, RuntimeError> {
+    async fn command(
+        &self,
+        id: &str,
+        idempotency_key: Option<&str>,
+        fp: String,
+        input: Input,
+    ) -> Result<Applied, RuntimeError> {
+        let span = tracing::info_span!("step", instance = %id, input = input.kind());
+        self.command_in_span(id, idempotency_key, fp, input)
+            .instrument(span)
+            .await
+    }
+
+    async fn command_in_span(
+        &self,
+        id: &str,
+        idempotency_key: Option<&str>,
+        fp: String,
+        input: Input,
+    ) -> Result<Applied, RuntimeError> {
         let summary = {
             let _guard = self.locks.lock(id).await;
             if let Some(replay) = self.replay(idempotency_key, &fp)? {
@@ -141,15 +233,30 @@ impl Runtime {
             let before = self
                 .store
                 .instance(id)?
-                .ok_or_else(|| RuntimeError::NotFound { what: "instance", id: id.to_owned() })?;
+                .ok_or_else(|| RuntimeError::NotFound {
+                    what: "instance",
+                    id: id.to_owned(),
+                })?;
             let wf = self.workflow(&before.workflow, Some(before.version))?;
             let now = self.now();
             let state = before.clone();
-            let step = self.drive(&wf, move |wf, p| apply_until_quiet(wf, state, input, now, p)).await?;
-            self.commit(Some(&before), &step, None, idempotency_key.map(|k| (k, fp.as_str())))?
+            let step = self
+                .drive(&wf, move |wf, p| {
+                    apply_until_quiet(wf, state, input, now, p)
+                })
+                .await?;
+            self.commit(
+                Some(&before),
+                &step,
+                None,
+                idempotency_key.map(|k| (k, fp.as_str())),
+            )?
         };
         self.durability.durable().await?;
-        Ok(Applied { instance: summary, replayed: false })
+        Ok(Applied {
+            instance: summary,
+            replayed: false,
+        })
     }
 
     /// The stored answer for `key`, if this exact request was seen before.
@@ -157,11 +264,17 @@ impl Runtime {
         let Some(key) = key else { return Ok(None) };
         match self.store.idempotency(key)? {
             None => Ok(None),
-            Some(record) if record.fingerprint != fp => Err(RuntimeError::IdempotencyConflict(key.to_owned())),
+            Some(record) if record.fingerprint != fp => {
+                Err(RuntimeError::IdempotencyConflict(key.to_owned()))
+            }
             Some(record) => {
-                let instance = serde_json::from_value(record.response)
-                    .map_err(|e| waystation_store::StoreError::Corrupt(format!("idempotency record {key}: {e}")))?;
-                Ok(Some(Applied { instance, replayed: true }))
+                let instance = serde_json::from_value(record.response).map_err(|e| {
+                    waystation_store::StoreError::Corrupt(format!("idempotency record {key}: {e}"))
+                })?;
+                Ok(Some(Applied {
+                    instance,
+                    replayed: true,
+                }))
             }
         }
     }
@@ -186,7 +299,9 @@ impl Runtime {
             f(wf, invoker)
         };
         result.map_err(|r| {
-            self.metrics.commands_refused.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .commands_refused
+                .fetch_add(1, Ordering::Relaxed);
             RuntimeError::Rejected(r)
         })
     }
@@ -200,7 +315,13 @@ impl Runtime {
     ) -> Result<InstanceSummary, RuntimeError> {
         let summary = InstanceSummary::from(&step.state);
         let record = idempotency.map(|(key, fp)| {
-            (key, IdempotencyRecord { fingerprint: fp.to_owned(), response: serde_json::to_value(&summary).unwrap_or_default() })
+            (
+                key,
+                IdempotencyRecord {
+                    fingerprint: fp.to_owned(),
+                    response: serde_json::to_value(&summary).unwrap_or_default(),
+                },
+            )
         });
         self.store.commit(&Commit {
             before,
@@ -217,9 +338,12 @@ impl Runtime {
                     HistoryEvent::Entered { .. } => {
                         self.metrics.transitions.fetch_add(1, Ordering::Relaxed);
                     }
-                    HistoryEvent::PluginReturned { metrics, .. } | HistoryEvent::PluginFailed { metrics, .. } => {
+                    HistoryEvent::PluginReturned { metrics, .. }
+                    | HistoryEvent::PluginFailed { metrics, .. } => {
                         self.metrics.plugin_calls.fetch_add(1, Ordering::Relaxed);
-                        self.metrics.plugin_call_us.fetch_add(metrics.duration_us.unwrap_or(0), Ordering::Relaxed);
+                        self.metrics
+                            .plugin_call_us
+                            .fetch_add(metrics.duration_us.unwrap_or(0), Ordering::Relaxed);
                         if matches!(h.event, HistoryEvent::PluginFailed { .. }) {
                             self.metrics.plugin_failures.fetch_add(1, Ordering::Relaxed);
                         }

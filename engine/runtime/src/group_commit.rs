@@ -31,7 +31,7 @@ impl GroupCommit {
     /// If the OS refuses to start a thread.
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (queue, mut rx) = mpsc::unbounded_channel::<Waiter>();
-                let thread = std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("waystation-flush".into())
             .spawn(move || {
                 while let Some(first) = rx.blocking_recv() {
@@ -49,8 +49,11 @@ impl GroupCommit {
                     }
                 }
             })
-                        .expect("start the flush thread");
-        GroupCommit { queue: Some(queue), thread: Some(thread) }
+            .expect("start the flush thread");
+        GroupCommit {
+            queue: Some(queue),
+            thread: Some(thread),
+        }
     }
 
     /// Waits until everything committed before this call is durable.
@@ -59,11 +62,12 @@ impl GroupCommit {
     /// The flush's error; the commit is then visible but may not survive a crash.
     pub async fn durable(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-                self.queue
+        self.queue
             .as_ref()
             .ok_or_else(|| StoreError::Backend("the flusher has stopped".into()))?
             .send(tx)
             .map_err(|_| StoreError::Backend("the flusher has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Backend("the flusher has stopped".into()))?
+        rx.await
+            .map_err(|_| StoreError::Backend("the flusher has stopped".into()))?
     }
 }

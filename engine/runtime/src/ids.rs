@@ -13,8 +13,12 @@ pub struct IdGenerator {
 impl Default for IdGenerator {
     fn default() -> Self {
         // Seed the counter randomly so two processes started in the same millisecond differ.
-        let seed = std::collections::hash_map::RandomState::new().build_hasher().finish() as u32;
-        IdGenerator { counter: AtomicU32::new(seed) }
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32;
+        IdGenerator {
+            counter: AtomicU32::new(seed),
+        }
     }
 }
 
@@ -29,5 +33,7 @@ impl IdGenerator {
 /// FNV-1a: a stable hash for lock striping and request fingerprints (stable across
 /// processes and Rust versions, unlike `DefaultHasher`).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

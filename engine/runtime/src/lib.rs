@@ -124,7 +124,11 @@ pub struct Runtime {
 impl Runtime {
     /// An engine over `store`. Starts the flusher thread; call [`Runtime::run_scheduler`]
     /// to fire timers.
-    pub fn new(store: Arc<dyn Store>, plugins: Arc<dyn Plugins>, clock: Arc<dyn Clock>) -> Arc<Runtime> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        plugins: Arc<dyn Plugins>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Runtime> {
         Arc::new(Runtime {
             durability: group_commit::GroupCommit::start(store.clone()),
             store,

@@ -14,7 +14,9 @@ pub struct InstanceLocks {
 impl InstanceLocks {
     /// `n` stripes.
     pub fn new(n: usize) -> Self {
-        InstanceLocks { stripes: (0..n.max(1)).map(|_| Mutex::new(())).collect() }
+        InstanceLocks {
+            stripes: (0..n.max(1)).map(|_| Mutex::new(())).collect(),
+        }
     }
 
     /// Waits for the lock of `key` (an instance id, or an idempotency key for starts).

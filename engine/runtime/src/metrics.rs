@@ -30,7 +30,10 @@ pub struct Metrics {
 impl Metrics {
     /// Records how late a timer fired.
     pub fn record_timer_lag(&self, lag_ms: u64) {
-        let i = LAG_BUCKETS_MS.iter().position(|b| lag_ms <= *b).unwrap_or(LAG_BUCKETS_MS.len());
+        let i = LAG_BUCKETS_MS
+            .iter()
+            .position(|b| lag_ms <= *b)
+            .unwrap_or(LAG_BUCKETS_MS.len());
         self.lag[i].fetch_add(1, Ordering::Relaxed);
         self.lag_sum_ms.fetch_add(lag_ms, Ordering::Relaxed);
         self.timers_fired.fetch_add(1, Ordering::Relaxed);
@@ -38,6 +41,9 @@ impl Metrics {
 
     /// Timer lag: per-bucket counts (not cumulative) and the sum in ms.
     pub fn timer_lag(&self) -> (Vec<u64>, u64) {
-        (self.lag.iter().map(|c| c.load(Ordering::Relaxed)).collect(), self.lag_sum_ms.load(Ordering::Relaxed))
+        (
+            self.lag.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
+            self.lag_sum_ms.load(Ordering::Relaxed),
+        )
     }
 }

@@ -11,14 +11,24 @@ impl Runtime {
     /// # Errors
     /// [`RuntimeError::NotFound`]; store errors.
     pub fn instance(&self, id: &str) -> Result<InstanceState, RuntimeError> {
-        self.store.instance(id)?.ok_or_else(|| RuntimeError::NotFound { what: "instance", id: id.to_owned() })
+        self.store
+            .instance(id)?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "instance",
+                id: id.to_owned(),
+            })
     }
 
     /// Up to `limit` history entries of `id` from sequence number `from`.
     ///
     /// # Errors
     /// [`RuntimeError::NotFound`]; store errors.
-    pub fn history(&self, id: &str, from: u64, limit: usize) -> Result<Vec<(u64, HistoryEntry)>, RuntimeError> {
+    pub fn history(
+        &self,
+        id: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, HistoryEntry)>, RuntimeError> {
         self.instance(id)?;
         Ok(self.store.history(id, from, limit)?)
     }
@@ -44,10 +54,16 @@ impl Runtime {
     ///
     /// # Errors
     /// Store errors.
-    pub fn open_tasks(&self, approvers: &[Approver], limit: usize) -> Result<Vec<ApprovalTask>, RuntimeError> {
+    pub fn open_tasks(
+        &self,
+        approvers: &[Approver],
+        limit: usize,
+    ) -> Result<Vec<ApprovalTask>, RuntimeError> {
         let mut out: Vec<ApprovalTask> = Vec::new();
         for approver in approvers {
-            let page = self.store.open_tasks(approver, None, limit.saturating_sub(out.len()).max(1))?;
+            let page =
+                self.store
+                    .open_tasks(approver, None, limit.saturating_sub(out.len()).max(1))?;
             for task in page.items {
                 if out.len() < limit && !out.iter().any(|t| t.id == task.id) {
                     out.push(task);

@@ -67,7 +67,9 @@ impl Runtime {
                     continue;
                 }
             }
-            let sleep = next.map_or(Duration::from_secs(3600), |t| (t - now).to_std().unwrap_or(Duration::ZERO));
+            let sleep = next.map_or(Duration::from_secs(3600), |t| {
+                (t - now).to_std().unwrap_or(Duration::ZERO)
+            });
             tokio::select! {
                 () = tokio::time::sleep(sleep) => {}
                 () = self.timers_changed.notified() => {}

@@ -25,19 +25,36 @@ pub struct DefinitionOutcome {
 }
 
 impl WorkflowCache {
-    fn get(&self, store: &dyn Store, id: &str, version: u32) -> Result<Arc<Workflow>, RuntimeError> {
-        if let Some(wf) = self.compiled.read().expect("cache lock").get(&(id.to_owned(), version)) {
+    fn get(
+        &self,
+        store: &dyn Store,
+        id: &str,
+        version: u32,
+    ) -> Result<Arc<Workflow>, RuntimeError> {
+        if let Some(wf) = self
+            .compiled
+            .read()
+            .expect("cache lock")
+            .get(&(id.to_owned(), version))
+        {
             return Ok(wf.clone());
         }
         let stored = store
             .definition(id, version)?
-            .ok_or_else(|| RuntimeError::NotFound { what: "workflow version", id: format!("{id}@{version}") })?;
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "workflow version",
+                id: format!("{id}@{version}"),
+            })?;
         // Validated with the plugin registry at upload; compiled again here without it, so a
         // plugin removed since cannot strand the instances already running on this version.
-        let mut wf = Workflow::from_value(&stored.definition, None).map_err(RuntimeError::InvalidDefinition)?;
+        let mut wf = Workflow::from_value(&stored.definition, None)
+            .map_err(RuntimeError::InvalidDefinition)?;
         wf.version = version;
         let wf = Arc::new(wf);
-        self.compiled.write().expect("cache lock").insert((id.to_owned(), version), wf.clone());
+        self.compiled
+            .write()
+            .expect("cache lock")
+            .insert((id.to_owned(), version), wf.clone());
         Ok(wf)
     }
 
@@ -46,10 +63,17 @@ impl WorkflowCache {
         let version = match known {
             Some(v) => v,
             None => {
-                let stored = store
-                    .latest_definition(id)?
-                    .ok_or_else(|| RuntimeError::NotFound { what: "workflow", id: id.to_owned() })?;
-                self.latest.write().expect("cache lock").insert(id.to_owned(), stored.version);
+                let stored =
+                    store
+                        .latest_definition(id)?
+                        .ok_or_else(|| RuntimeError::NotFound {
+                            what: "workflow",
+                            id: id.to_owned(),
+                        })?;
+                self.latest
+                    .write()
+                    .expect("cache lock")
+                    .insert(id.to_owned(), stored.version);
                 stored.version
             }
         };
@@ -63,14 +87,28 @@ impl Runtime {
     ///
     /// # Errors
     /// [`RuntimeError::InvalidDefinition`] with every problem found; store errors.
-    pub async fn put_definition(&self, definition: &Value) -> Result<(String, DefinitionOutcome), RuntimeError> {
+    pub async fn put_definition(
+        &self,
+        definition: &Value,
+    ) -> Result<(String, DefinitionOutcome), RuntimeError> {
         let catalog: &dyn PluginCatalog = self.plugins.as_ref();
-        let wf = Workflow::from_value(definition, Some(catalog)).map_err(RuntimeError::InvalidDefinition)?;
+        let wf = Workflow::from_value(definition, Some(catalog))
+            .map_err(RuntimeError::InvalidDefinition)?;
         let id = wf.id().to_owned();
         let put = self.store.put_definition(&id, definition, self.now())?;
         self.durability.durable().await?;
-        self.workflows.latest.write().expect("cache lock").insert(id.clone(), put.version);
-        Ok((id, DefinitionOutcome { version: put.version, created: put.created }))
+        self.workflows
+            .latest
+            .write()
+            .expect("cache lock")
+            .insert(id.clone(), put.version);
+        Ok((
+            id,
+            DefinitionOutcome {
+                version: put.version,
+                created: put.created,
+            },
+        ))
     }
 
     /// The compiled workflow `id` at `version`, or its newest version.

@@ -23,7 +23,10 @@ impl Caller {
 
     /// The approver roles held, without the `approver:` prefix.
     pub fn approver_roles(&self) -> Vec<String> {
-        self.roles.iter().filter_map(|r| r.strip_prefix("approver:").map(str::to_owned)).collect()
+        self.roles
+            .iter()
+            .filter_map(|r| r.strip_prefix("approver:").map(str::to_owned))
+            .collect()
     }
 }
 
@@ -33,19 +36,26 @@ impl Caller {
 /// A message naming the accepted forms.
 pub fn check_role(role: &str) -> Result<(), String> {
     let ok = matches!(role, "admin" | "developer" | "operator")
-        || role
-            .strip_prefix("approver:")
-            .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        || role.strip_prefix("approver:").is_some_and(|r| {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
     if ok {
         Ok(())
     } else {
-        Err(format!("'{role}' is not a role; use admin, developer, operator or approver:<role>"))
+        Err(format!(
+            "'{role}' is not a role; use admin, developer, operator or approver:<role>"
+        ))
     }
 }
 
 /// Hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -58,7 +68,12 @@ fn random_hex(bytes: usize) -> String {
 ///
 /// # Errors
 /// Store errors.
-pub fn create_token(store: &dyn Store, name: &str, roles: Vec<String>, secret: Option<String>) -> Result<(TokenRecord, String), StoreError> {
+pub fn create_token(
+    store: &dyn Store,
+    name: &str,
+    roles: Vec<String>,
+    secret: Option<String>,
+) -> Result<(TokenRecord, String), StoreError> {
     let secret = secret.unwrap_or_else(|| format!("ws_{}", random_hex(32)));
     let record = TokenRecord {
         id: format!("tok_{}", random_hex(8)),
@@ -79,7 +94,11 @@ pub fn create_token(store: &dyn Store, name: &str, roles: Vec<String>, secret: O
 pub fn authenticate(store: &dyn Store, secret: &str) -> Result<Option<Caller>, StoreError> {
     Ok(store
         .token_by_hash(&sha256_hex(secret.as_bytes()))?
-        .map(|t| Caller { token_id: t.id, name: t.name, roles: t.roles }))
+        .map(|t| Caller {
+            token_id: t.id,
+            name: t.name,
+            roles: t.roles,
+        }))
 }
 
 /// On a store with no tokens, creates the first admin token: from `preset` (the

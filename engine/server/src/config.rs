@@ -87,19 +87,27 @@ impl Default for Config {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { json_body_bytes: 1024 * 1024, wasm_body_bytes: 50 * 1024 * 1024 }
+        Limits {
+            json_body_bytes: 1024 * 1024,
+            wasm_body_bytes: 50 * 1024 * 1024,
+        }
     }
 }
 
 impl Default for PluginDefaults {
     fn default() -> Self {
-        PluginDefaults { time_budget_ms: 100, memory_mib: 64 }
+        PluginDefaults {
+            time_budget_ms: 100,
+            memory_mib: 64,
+        }
     }
 }
 
 impl Default for Log {
     fn default() -> Self {
-        Log { format: LogFormat::Text }
+        Log {
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -140,8 +148,14 @@ impl Config {
     /// # Errors
     /// Unreadable file, or TOML that does not fit (unknown keys included).
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string().trim().to_owned() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim().to_owned(),
+        })
     }
 
     /// Applies `WAYSTATION_*` variables from `env` (a lookup, so tests need not touch the
@@ -154,7 +168,11 @@ impl Config {
         where
             T::Err: std::fmt::Display,
         {
-            value.parse().map_err(|e: T::Err| ConfigError::Env { name, message: e.to_string(), value })
+            value.parse().map_err(|e: T::Err| ConfigError::Env {
+                name,
+                message: e.to_string(),
+                value,
+            })
         }
         if let Some(v) = env("WAYSTATION_LISTEN") {
             self.listen = parse("WAYSTATION_LISTEN", v)?;
@@ -210,11 +228,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ws-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("waystation.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n[limits]\njson_body_bytes = 2048\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[limits]\njson_body_bytes = 2048\n",
+        )
+        .unwrap();
         let mut config = Config::from_file(&file).unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.limits.json_body_bytes, 2048);
-        assert_eq!(config.limits.wasm_body_bytes, 50 * 1024 * 1024, "unset keys keep their defaults");
+        assert_eq!(
+            config.limits.wasm_body_bytes,
+            50 * 1024 * 1024,
+            "unset keys keep their defaults"
+        );
         config
             .apply_env(|k| (k == "WAYSTATION_LISTEN").then(|| "127.0.0.1:7000".to_owned()))
             .unwrap();

@@ -29,13 +29,20 @@ pub struct Engine {
 /// # Errors
 /// When the store cannot be opened (missing permissions, another process holds it).
 pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine> {
-    std::fs::create_dir_all(&config.data)
-        .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", config.data.display()))?;
+    std::fs::create_dir_all(&config.data).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the data directory {}: {e}",
+            config.data.display()
+        )
+    })?;
     let store = Arc::new(SledStore::open(&config.store_dir())?);
     let bootstrap_secret = auth::bootstrap(store.as_ref(), bootstrap)?;
     let plugins: Arc<dyn Plugins> = Arc::new(NoPlugins);
     let runtime = Runtime::new(store, plugins, Arc::new(SystemClock));
-    Ok(Engine { runtime, bootstrap_secret })
+    Ok(Engine {
+        runtime,
+        bootstrap_secret,
+    })
 }
 
 /// Serves the API on `listener` and runs the scheduler until `shutdown` completes; then

@@ -55,7 +55,12 @@ fn main() -> ExitCode {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         ),
-        Command::Serve { listen, data, config, log_format } => serve(listen, data, config, log_format),
+        Command::Serve {
+            listen,
+            data,
+            config,
+            log_format,
+        } => serve(listen, data, config, log_format),
     };
     result.unwrap_or_else(|e| {
         eprintln!("waystation: {e}");
@@ -99,18 +104,23 @@ fn serve(
             return Ok(ExitCode::from(2));
         }
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     match config.log.format {
-        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
     }
-    let engine = match waystation_server::open(&config, std::env::var("WAYSTATION_BOOTSTRAP_TOKEN").ok()) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("waystation: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+    let engine =
+        match waystation_server::open(&config, std::env::var("WAYSTATION_BOOTSTRAP_TOKEN").ok()) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("waystation: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
     if let Some(secret) = &engine.bootstrap_secret {
         // Printed once, on the first start of a fresh data directory.
         println!("admin token (shown once, store it now): {secret}");

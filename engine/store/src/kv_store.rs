@@ -59,7 +59,12 @@ impl<B: Kv> KvStore<B> {
 
     /// Up to `n` entries under `prefix` after `after`, collected so no backend lock is held
     /// while the caller reads further.
-    fn collect(&self, prefix: &[u8], after: Option<&[u8]>, n: usize) -> Result<Vec<Entry>, StoreError> {
+    fn collect(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        n: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
         let mut out = Vec::new();
         self.kv.scan(prefix, after, &mut |k, v| {
             out.push((k.to_vec(), v.to_vec()));
@@ -434,7 +439,7 @@ impl<B: Kv> QueryStore for KvStore<B> {
                 return Err(StoreError::Corrupt("an index key".into()));
             }
         }
-                Ok(counts)
+        Ok(counts)
     }
 
     fn count_status(&self, status: waystation_core::Status) -> Result<u64, StoreError> {

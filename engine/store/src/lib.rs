@@ -177,7 +177,7 @@ pub trait QueryStore {
     ///
     /// # Errors
     /// Backend errors.
-        fn counts(&self, workflow: &str) -> Result<Counts, StoreError>;
+    fn counts(&self, workflow: &str) -> Result<Counts, StoreError>;
     /// How many instances have `status`.
     ///
     /// # Errors

@@ -63,31 +63,42 @@ impl<B: Kv> TokenStore for KvStore<B> {
     }
 
     fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let Some(id) = self.backend().get(&hash_key(secret_sha256))? else { return Ok(None) };
+        let Some(id) = self.backend().get(&hash_key(secret_sha256))? else {
+            return Ok(None);
+        };
         let id = String::from_utf8(id).map_err(|_| StoreError::Corrupt("token id".into()))?;
         match self.backend().get(&record_key(&id))? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StoreError::Corrupt(e.to_string())),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
         }
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let mut out = Vec::new();
         let mut bad = None;
-        self.backend().scan(&prefix(&[b"token"]), None, &mut |_, v| {
-            match serde_json::from_slice(v) {
-                Ok(t) => out.push(t),
-                Err(e) => bad = Some(StoreError::Corrupt(e.to_string())),
-            }
-            bad.is_none()
-        })?;
+        self.backend()
+            .scan(&prefix(&[b"token"]), None, &mut |_, v| {
+                match serde_json::from_slice(v) {
+                    Ok(t) => out.push(t),
+                    Err(e) => bad = Some(StoreError::Corrupt(e.to_string())),
+                }
+                bad.is_none()
+            })?;
         bad.map_or(Ok(out), Err)
     }
 
     fn delete_token(&self, id: &str) -> Result<bool, StoreError> {
-        let Some(bytes) = self.backend().get(&record_key(id))? else { return Ok(false) };
-        let token: TokenRecord = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.backend().apply(vec![Mutation::Delete(record_key(id)), Mutation::Delete(hash_key(&token.secret_sha256))])?;
+        let Some(bytes) = self.backend().get(&record_key(id))? else {
+            return Ok(false);
+        };
+        let token: TokenRecord =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.backend().apply(vec![
+            Mutation::Delete(record_key(id)),
+            Mutation::Delete(hash_key(&token.secret_sha256)),
+        ])?;
         Ok(true)
     }
 }

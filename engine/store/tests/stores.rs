@@ -29,6 +29,9 @@ fn flushed_commits_are_there_after_reopening_the_sled_files() {
     let store = SledStore::open(dir.path()).unwrap();
     use waystation_store::{HistoryStore, InstanceStore, TimerStore};
     let state = store.instance("a").unwrap().expect("the instance survived");
-    assert_eq!(store.history("a", 0, 1000).unwrap().len() as u64, state.history_len);
+    assert_eq!(
+        store.history("a", 0, 1000).unwrap().len() as u64,
+        state.history_len
+    );
     assert!(store.next_due().unwrap().is_some(), "its timers survived");
 }

@@ -28,7 +28,8 @@ fn a_reason_sent_with_an_event_is_kept_by_the_next_stages_actions() {
     let wf = workflow(ESCALATION);
     let mut sim = Simulation::new(&wf, FakePlugins::new(), at("2024-05-01T09:00:00Z"));
     let id = sim.start(json!({})).unwrap();
-    sim.event(&id, "late", json!({"reason": "carrier strike"})).unwrap();
+    sim.event(&id, "late", json!({"reason": "carrier strike"}))
+        .unwrap();
     assert_eq!(sim.state(&id).status, Status::Completed);
     assert_eq!(sim.state(&id).vars["reason"], json!("carrier strike"));
 }
@@ -39,9 +40,14 @@ fn an_event_whose_data_does_not_fit_the_stages_conditions_is_refused_and_changes
     let mut sim = Simulation::new(&wf, FakePlugins::new(), at("2024-05-01T09:00:00Z"));
     let id = sim.start(json!({})).unwrap();
     let before = sim.state(&id).clone();
-    let err = sim.event(&id, "late", json!({"note": "no reason field"})).unwrap_err();
+    let err = sim
+        .event(&id, "late", json!({"note": "no reason field"}))
+        .unwrap_err();
     assert!(matches!(err, Rejection::EventDataUnfit { .. }), "{err}");
-    assert!(err.to_string().contains("cannot evaluate event 'late'"), "{err}");
+    assert!(
+        err.to_string().contains("cannot evaluate event 'late'"),
+        "{err}"
+    );
     assert_eq!(sim.state(&id), &before);
 }
 
@@ -50,13 +56,24 @@ fn a_deadline_may_use_a_variable_the_stages_own_actions_set() {
     let wf = workflow(ESCALATION);
     let mut sim = Simulation::new(&wf, FakePlugins::new(), at("2024-05-01T09:00:00Z"));
     let id = sim.start(json!({})).unwrap();
-    assert_eq!(sim.state(&id).sla.deadline, Some(at("2024-05-01T10:00:00Z")));
+    assert_eq!(
+        sim.state(&id).sla.deadline,
+        Some(at("2024-05-01T10:00:00Z"))
+    );
     sim.advance(TimeDelta::minutes(44));
     assert_eq!(sim.state(&id).sla.state, SlaState::OnTime);
     sim.advance(TimeDelta::minutes(1));
-    assert_eq!(sim.state(&id).sla.state, SlaState::AtRisk, "yellow 15 minutes before the deadline");
+    assert_eq!(
+        sim.state(&id).sla.state,
+        SlaState::AtRisk,
+        "yellow 15 minutes before the deadline"
+    );
     sim.advance(TimeDelta::minutes(15));
-    assert_eq!(sim.state(&id).stage, "supervisor", "escalated at the deadline");
+    assert_eq!(
+        sim.state(&id).stage,
+        "supervisor",
+        "escalated at the deadline"
+    );
 }
 
 #[test]
@@ -66,25 +83,40 @@ fn a_stage_entered_inside_its_at_risk_window_is_at_risk_at_once() {
     let id = sim.start(json!({})).unwrap();
     sim.advance(TimeDelta::hours(1));
     assert_eq!(sim.state(&id).stage, "supervisor");
-    assert_eq!(sim.state(&id).sla.state, SlaState::AtRisk, "due 30 minutes after entry, with a 1-hour warning");
+    assert_eq!(
+        sim.state(&id).sla.state,
+        SlaState::AtRisk,
+        "due 30 minutes after entry, with a 1-hour warning"
+    );
 }
 
 #[test]
 fn a_timer_for_a_stage_already_left_changes_nothing_and_says_so_in_the_history() {
     let wf = workflow(ESCALATION);
-    let start = waystation_core::start(&wf, "i".into(), json!({}), at("2024-05-01T09:00:00Z")).unwrap();
+    let start =
+        waystation_core::start(&wf, "i".into(), json!({}), at("2024-05-01T09:00:00Z")).unwrap();
     let timer = start.state.timers[0].id.clone();
     let left = waystation_core::apply(
         &wf,
         start.state,
-        Input::Event { name: "confirmed".into(), data: json!({}) },
+        Input::Event {
+            name: "confirmed".into(),
+            data: json!({}),
+        },
         at("2024-05-01T09:10:00Z"),
     )
     .unwrap();
-    let late = waystation_core::apply(&wf, left.state.clone(), Input::TimerFired { timer_id: timer }, at("2024-05-01T10:00:00Z"))
-        .unwrap();
+    let late = waystation_core::apply(
+        &wf,
+        left.state.clone(),
+        Input::TimerFired { timer_id: timer },
+        at("2024-05-01T10:00:00Z"),
+    )
+    .unwrap();
     assert_eq!(late.state.stage, left.state.stage);
     assert_eq!(late.state.status, left.state.status);
-    assert!(matches!(&late.effects[..], [waystation_core::Effect::History(h)]
-        if matches!(&h.event, HistoryEvent::TimerIgnored { reason, .. } if reason.contains("already completed"))));
+    assert!(
+        matches!(&late.effects[..], [waystation_core::Effect::History(h)]
+        if matches!(&h.event, HistoryEvent::TimerIgnored { reason, .. } if reason.contains("already completed")))
+    );
 }

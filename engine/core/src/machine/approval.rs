@@ -64,8 +64,13 @@ impl<'w> Run<'w> {
             return;
         }
         // Every level passed or was skipped.
-                self.state.approval = None;
-        if self.event.as_ref().and_then(|e| e.get("type")).is_none_or(|t| t != "approved") {
+        self.state.approval = None;
+        if self
+            .event
+            .as_ref()
+            .and_then(|e| e.get("type"))
+            .is_none_or(|t| t != "approved")
+        {
             // Every level was skipped: the stage approves itself.
             self.event = Some(json!({"type": "approved", "data": {"skipped": true}}));
         }
@@ -127,8 +132,10 @@ impl<'w> Run<'w> {
         let CompiledKind::Approval { on_reject, .. } = &stage.kind else {
             unreachable!("approval progress only exists in approval stages")
         };
-                let kind = if approve { "approved" } else { "rejected" };
-        self.event = Some(json!({"type": kind, "data": {"by": decider.id, "comment": comment, "level": level_name}}));
+        let kind = if approve { "approved" } else { "rejected" };
+        self.event = Some(
+            json!({"type": kind, "data": {"by": decider.id, "comment": comment, "level": level_name}}),
+        );
         if !approve {
             match self.choose(on_reject) {
                 Ok(Some(to)) => self.go(to, Cause::Rejected),

@@ -49,7 +49,9 @@ impl<'w> Run<'w> {
                 stage.name
             ));
         }
-                self.history(HistoryEvent::Entered { stage: stage.name.clone() });
+        self.history(HistoryEvent::Entered {
+            stage: stage.name.clone(),
+        });
         self.run_actions(0);
     }
 
@@ -144,7 +146,7 @@ impl<'w> Run<'w> {
                 )),
                 Err(e) => self.fail(format!("stage '{}': {e}", stage.name)),
             },
-                        CompiledKind::Approval { .. } | CompiledKind::Wait { .. } => {
+            CompiledKind::Approval { .. } | CompiledKind::Wait { .. } => {
                 // Armed after the actions, so a deadline may use variables they set.
                 if let Err(e) = self.arm_deadline(stage) {
                     return self.fail(format!("deadline of stage '{}': {e}", stage.name));
@@ -164,7 +166,7 @@ impl<'w> Run<'w> {
         }
     }
 
-        /// The first branch whose `when` holds, over the current event.
+    /// The first branch whose `when` holds, over the current event.
     pub(super) fn choose(&self, branches: &[CompiledBranch]) -> Result<Option<usize>, EvalError> {
         for b in branches {
             let holds = match &b.when {

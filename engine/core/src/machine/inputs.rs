@@ -27,7 +27,7 @@ impl<'w> Run<'w> {
                 accepted,
             });
         };
-                self.event = Some(json!({"type": name, "data": data}));
+        self.event = Some(json!({"type": name, "data": data}));
         let to = match self.choose(branches) {
             Ok(Some(to)) => to,
             Ok(None) => {
@@ -36,8 +36,12 @@ impl<'w> Run<'w> {
                     stage: stage.name.clone(),
                 })
             }
-                        Err(e) => {
-                return Err(Rejection::EventDataUnfit { event: name, stage: stage.name.clone(), message: e.message })
+            Err(e) => {
+                return Err(Rejection::EventDataUnfit {
+                    event: name,
+                    stage: stage.name.clone(),
+                    message: e.message,
+                })
             }
         };
         self.history(HistoryEvent::EventReceived { name, data });
@@ -67,7 +71,7 @@ impl<'w> Run<'w> {
             Some(p) if p.call_id == call_id && self.state.status == Status::Running => p.action,
             _ => return Err(Rejection::UnexpectedPluginResult(call_id)),
         };
-                // The event that led here stays visible to the rest of the stage's actions.
+        // The event that led here stays visible to the rest of the stage's actions.
         self.event = self.state.pending.take().and_then(|p| p.event);
         let (_, stage) = self.current();
         let action = &stage.actions[action_index];
@@ -114,7 +118,7 @@ impl<'w> Run<'w> {
                 };
                 let error =
                     json!({"plugin": plugin, "kind": failure.kind, "message": failure.message});
-                                self.state.vars.insert("error".to_owned(), error.clone());
+                self.state.vars.insert("error".to_owned(), error.clone());
                 self.event = Some(json!({"type": "error", "data": error}));
                 match self.choose(&stage.on_error) {
                     Ok(Some(to)) => self.go(to, Cause::Error),

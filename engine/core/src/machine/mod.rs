@@ -53,7 +53,7 @@ pub enum Rejection {
     #[error(
         "stage '{stage}' accepts event '{event}', but no branch's condition holds for its data"
     )]
-        NoBranchMatched {
+    NoBranchMatched {
         /// The event.
         event: String,
         /// The current stage.
@@ -204,7 +204,7 @@ pub(crate) struct Run<'w> {
     wf: &'w Workflow,
     state: InstanceState,
     now: DateTime<Utc>,
-        effects: Vec<Effect>,
+    effects: Vec<Effect>,
     entries: u32,
     /// The event being handled (`{type, data}`): visible to every expression of the step,
     /// including the entry actions of the stages it leads into.
@@ -249,7 +249,7 @@ impl<'w> Run<'w> {
         }
     }
 
-        /// The expression scope over the current state and event.
+    /// The expression scope over the current state and event.
     fn scope(&self) -> Scope<'_> {
         let s = &self.state;
         Scope {

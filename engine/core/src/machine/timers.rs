@@ -18,7 +18,7 @@ impl<'w> Run<'w> {
         self.state.sla.deadline = Some(due);
         if let Some(before) = stage.at_risk {
             let at = due - before;
-                        self.state.sla.at_risk_at = Some(at);
+            self.state.sla.at_risk_at = Some(at);
             if at <= self.now {
                 // Entered already inside the at-risk window: yellow from the start.
                 self.set_sla(SlaState::AtRisk);
@@ -76,7 +76,9 @@ impl<'w> Run<'w> {
             TimerPurpose::Deadline => {
                 self.set_sla(SlaState::Breached);
                 let (_, stage) = self.current();
-                self.event = Some(json!({"type": "timeout", "data": {"stage": stage_name, "deadline": timer.due}}));
+                self.event = Some(
+                    json!({"type": "timeout", "data": {"stage": stage_name, "deadline": timer.due}}),
+                );
                 match self.choose(&stage.timeout) {
                     Ok(Some(to)) => self.go(to, Cause::Timeout),
                     Ok(None) => {} // stays, breached: the board shows it red

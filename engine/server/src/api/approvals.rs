@@ -27,8 +27,15 @@ pub struct Decision {
 }
 
 /// `GET /v1/approvals`: open tasks for the caller's approver roles (and its name as a user).
-pub async fn list(State(app): State<AppState>, Extension(caller): Extension<Caller>) -> Result<Json<Value>, ApiError> {
-    let mut approvers: Vec<Approver> = caller.approver_roles().into_iter().map(Approver::Role).collect();
+pub async fn list(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    let mut approvers: Vec<Approver> = caller
+        .approver_roles()
+        .into_iter()
+        .map(Approver::Role)
+        .collect();
     approvers.push(Approver::User(caller.name.clone()));
     let tasks = app.runtime.open_tasks(&approvers, 500)?;
     let items: Vec<Value> = tasks
@@ -58,11 +65,20 @@ pub async fn decide(
         other => {
             return Err(ApiError::invalid(
                 "unknown decision",
-                vec![FieldError::at("/decision", format!("expected \"approve\" or \"reject\", got \"{other}\""))],
+                vec![FieldError::at(
+                    "/decision",
+                    format!("expected \"approve\" or \"reject\", got \"{other}\""),
+                )],
             ))
         }
     };
-    let decider = Decider { id: caller.name.clone(), roles: caller.approver_roles() };
-    let done = app.runtime.decide(&task_id, decider, approve, body.comment, key.as_deref()).await?;
+    let decider = Decider {
+        id: caller.name.clone(),
+        roles: caller.approver_roles(),
+    };
+    let done = app
+        .runtime
+        .decide(&task_id, decider, approve, body.comment, key.as_deref())
+        .await?;
     Ok(applied(StatusCode::OK, done))
 }

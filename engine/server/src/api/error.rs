@@ -32,12 +32,24 @@ pub struct FieldError {
 impl FieldError {
     /// A problem at `pointer` in the body.
     pub fn at(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { pointer: Some(pointer.into()), parameter: None, message: message.into(), line: None, column: None }
+        FieldError {
+            pointer: Some(pointer.into()),
+            parameter: None,
+            message: message.into(),
+            line: None,
+            column: None,
+        }
     }
 
     /// A problem with parameter `name`.
     pub fn param(name: &str, message: impl Into<String>) -> Self {
-        FieldError { pointer: None, parameter: Some(name.to_owned()), message: message.into(), line: None, column: None }
+        FieldError {
+            pointer: None,
+            parameter: Some(name.to_owned()),
+            message: message.into(),
+            line: None,
+            column: None,
+        }
     }
 
     /// Validation errors, their pointers placed under `prefix` (e.g. `/input`).
@@ -72,8 +84,19 @@ pub struct ApiError {
 
 impl ApiError {
     /// A new error.
-    pub fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, kind, title, detail: detail.into(), errors: Vec::new() }
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            kind,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     /// With located problems.
@@ -84,7 +107,12 @@ impl ApiError {
 
     /// 400: the request cannot be read.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad-request", "The request cannot be read", detail)
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "The request cannot be read",
+            detail,
+        )
     }
 
     /// 404.
@@ -94,7 +122,13 @@ impl ApiError {
 
     /// 422: the request is well-formed but invalid.
     pub fn invalid(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "The request is invalid", detail).with_errors(errors)
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "The request is invalid",
+            detail,
+        )
+        .with_errors(errors)
     }
 
     /// 500, with the cause logged and not shown.
@@ -112,8 +146,13 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::BadCursor => ApiError::bad_request("the cursor is not one this server handed out")
-                .with_errors(vec![FieldError::param("cursor", "not a cursor from a previous page")]),
+            StoreError::BadCursor => ApiError::bad_request(
+                "the cursor is not one this server handed out",
+            )
+            .with_errors(vec![FieldError::param(
+                "cursor",
+                "not a cursor from a previous page",
+            )]),
             other => ApiError::internal(&other),
         }
     }
@@ -121,7 +160,14 @@ impl From<StoreError> for ApiError {
 
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
-        let conflict = |kind, detail: String| ApiError::new(StatusCode::CONFLICT, kind, "The instance cannot take this now", detail);
+        let conflict = |kind, detail: String| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                kind,
+                "The instance cannot take this now",
+                detail,
+            )
+        };
         match e {
             RuntimeError::NotFound { what, id } => ApiError::not_found(format!("no {what} '{id}'")),
             RuntimeError::InvalidDefinition(errors) => ApiError::invalid(
@@ -169,9 +215,10 @@ impl IntoResponse for ApiError {
             body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();
         }
         let mut response = (self.status, axum::Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         response
     }
 }

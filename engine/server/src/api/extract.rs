@@ -16,10 +16,18 @@ async fn body_of(req: Request, accepted: &[&str], state: &()) -> Result<Bytes, A
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    let ok = content_type
-        .as_deref()
-        .is_some_and(|ct| accepted.iter().any(|a| ct == *a || (*a == "application/json" && ct.ends_with("+json"))));
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let ok = content_type.as_deref().is_some_and(|ct| {
+        accepted
+            .iter()
+            .any(|a| ct == *a || (*a == "application/json" && ct.ends_with("+json")))
+    });
     if !ok {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -55,16 +63,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonValue {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_of(req, &["application/json"], &()).await?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
-        waystation_core::source::parse_json(text).map(JsonValue).map_err(|errors| {
-            let malformed = errors.iter().any(|e| e.line.is_some());
-            let fields = FieldError::from_validation(&errors, "");
-            if malformed {
-                ApiError::bad_request("the body is not valid JSON").with_errors(fields)
-            } else {
-                ApiError::invalid("the body repeats a key", fields)
-            }
-        })
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| ApiError::bad_request("the body is not UTF-8"))?;
+        waystation_core::source::parse_json(text)
+            .map(JsonValue)
+            .map_err(|errors| {
+                let malformed = errors.iter().any(|e| e.line.is_some());
+                let fields = FieldError::from_validation(&errors, "");
+                if malformed {
+                    ApiError::bad_request("the body is not valid JSON").with_errors(fields)
+                } else {
+                    ApiError::invalid("the body repeats a key", fields)
+                }
+            })
     }
 }
 
@@ -76,11 +87,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let JsonValue(value) = JsonValue::from_request(req, state).await?;
-        serde_path_to_error::deserialize(value).map(JsonBody).map_err(|e| {
-            let pointer = pointer_of(e.path());
-            let message = e.inner().to_string();
-            ApiError::invalid(format!("the body does not have the expected shape: {message}"), vec![FieldError::at(pointer, message)])
-        })
+        serde_path_to_error::deserialize(value)
+            .map(JsonBody)
+            .map_err(|e| {
+                let pointer = pointer_of(e.path());
+                let message = e.inner().to_string();
+                ApiError::invalid(
+                    format!("the body does not have the expected shape: {message}"),
+                    vec![FieldError::at(pointer, message)],
+                )
+            })
     }
 }
 
@@ -89,7 +105,10 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
     path.iter()
         .filter_map(|s| match s {
             Segment::Seq { index } => Some(format!("/{index}")),
-            Segment::Map { key } => Some(format!("/{}", waystation_core::source::escape_pointer_segment(key))),
+            Segment::Map { key } => Some(format!(
+                "/{}",
+                waystation_core::source::escape_pointer_segment(key)
+            )),
             Segment::Enum { .. } | Segment::Unknown => None,
         })
         .collect()
@@ -113,12 +132,21 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get("idempotency-key") else { return Ok(IdempotencyKey(None)) };
-        let key = value.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)));
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
+        let key = value.to_str().ok().filter(|k| {
+            !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b))
+        });
         match key {
             Some(k) => Ok(IdempotencyKey(Some(k.to_owned()))),
-            None => Err(ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
-                .with_errors(vec![FieldError::param("Idempotency-Key", "1 to 255 visible ASCII characters")])),
+            None => Err(ApiError::bad_request(
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+            .with_errors(vec![FieldError::param(
+                "Idempotency-Key",
+                "1 to 255 visible ASCII characters",
+            )])),
         }
     }
 }

@@ -47,9 +47,16 @@ pub struct Cancel {
 
 /// A command's answer: the instance summary, flagged when replayed.
 pub fn applied(status: StatusCode, applied: Applied) -> Response {
-    let mut response = (status, Json(serde_json::to_value(&applied.instance).unwrap_or_default())).into_response();
+    let mut response = (
+        status,
+        Json(serde_json::to_value(&applied.instance).unwrap_or_default()),
+    )
+        .into_response();
     if applied.replayed {
-        response.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
     }
     response
 }
@@ -61,7 +68,10 @@ pub async fn start(
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<StartInstance>,
 ) -> Result<Response, ApiError> {
-    let done = app.runtime.start(&workflow, body.input, key.as_deref()).await?;
+    let done = app
+        .runtime
+        .start(&workflow, body.input, key.as_deref())
+        .await?;
     Ok(applied(StatusCode::CREATED, done))
 }
 
@@ -73,9 +83,15 @@ pub async fn event(
     JsonBody(body): JsonBody<Event>,
 ) -> Result<Response, ApiError> {
     if body.kind.is_empty() {
-        return Err(ApiError::invalid("the event has no type", vec![FieldError::at("/type", "an event name is required")]));
+        return Err(ApiError::invalid(
+            "the event has no type",
+            vec![FieldError::at("/type", "an event name is required")],
+        ));
     }
-    let done = app.runtime.event(&id, &body.kind, body.data, key.as_deref()).await?;
+    let done = app
+        .runtime
+        .event(&id, &body.kind, body.data, key.as_deref())
+        .await?;
     Ok(applied(StatusCode::OK, done))
 }
 
@@ -87,16 +103,26 @@ pub async fn cancel(
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<Cancel>,
 ) -> Result<Response, ApiError> {
-    let done = app.runtime.cancel(&id, &caller.name, body.reason, key.as_deref()).await?;
+    let done = app
+        .runtime
+        .cancel(&id, &caller.name, body.reason, key.as_deref())
+        .await?;
     Ok(applied(StatusCode::OK, done))
 }
 
-fn parse<T>(params: &HashMap<String, String>, name: &str, f: impl Fn(&str) -> Option<T>, expected: &str) -> Result<Option<T>, ApiError> {
+fn parse<T>(
+    params: &HashMap<String, String>,
+    name: &str,
+    f: impl Fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>, ApiError> {
     match params.get(name) {
         None => Ok(None),
-        Some(v) => f(v)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad_request(format!("bad value for {name}")).with_errors(vec![FieldError::param(name, format!("expected {expected}, got '{v}'"))])),
+        Some(v) => f(v).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!("bad value for {name}")).with_errors(vec![
+                FieldError::param(name, format!("expected {expected}, got '{v}'")),
+            ])
+        }),
     }
 }
 
@@ -109,14 +135,40 @@ fn summary(s: &InstanceState) -> Value {
 }
 
 /// `GET /v1/instances?workflow=&version=&stage=&status=&sla=&tag=&updated_before=&cursor=&limit=`.
-pub async fn list(State(app): State<AppState>, Query(params): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
-    const KNOWN: [&str; 9] = ["workflow", "version", "stage", "status", "sla", "tag", "updated_before", "cursor", "limit"];
+pub async fn list(
+    State(app): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    const KNOWN: [&str; 9] = [
+        "workflow",
+        "version",
+        "stage",
+        "status",
+        "sla",
+        "tag",
+        "updated_before",
+        "cursor",
+        "limit",
+    ];
     if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!("unknown filter '{unknown}'"))
-            .with_errors(vec![FieldError::param(unknown, format!("filters are {}", KNOWN.join(", ")))]));
+        return Err(
+            ApiError::bad_request(format!("unknown filter '{unknown}'")).with_errors(vec![
+                FieldError::param(unknown, format!("filters are {}", KNOWN.join(", "))),
+            ]),
+        );
     }
-    let status = parse(&params, "status", |v| serde_json::from_value::<Status>(json!(v)).ok(), "running, completed, failed or cancelled")?;
-    let sla = parse(&params, "sla", |v| serde_json::from_value::<SlaState>(json!(v)).ok(), "on_time, at_risk or breached")?;
+    let status = parse(
+        &params,
+        "status",
+        |v| serde_json::from_value::<Status>(json!(v)).ok(),
+        "running, completed, failed or cancelled",
+    )?;
+    let sla = parse(
+        &params,
+        "sla",
+        |v| serde_json::from_value::<SlaState>(json!(v)).ok(),
+        "on_time, at_risk or breached",
+    )?;
     let query = InstanceQuery {
         workflow: params.get("workflow").cloned(),
         version: parse(&params, "version", |v| v.parse().ok(), "a whole number")?,
@@ -124,23 +176,52 @@ pub async fn list(State(app): State<AppState>, Query(params): Query<HashMap<Stri
         status,
         sla,
         tag: params.get("tag").cloned(),
-        updated_before: parse(&params, "updated_before", |v| DateTime::parse_from_rfc3339(v).ok().map(|t| t.with_timezone(&Utc)), "an RFC 3339 time")?,
+        updated_before: parse(
+            &params,
+            "updated_before",
+            |v| {
+                DateTime::parse_from_rfc3339(v)
+                    .ok()
+                    .map(|t| t.with_timezone(&Utc))
+            },
+            "an RFC 3339 time",
+        )?,
         cursor: params.get("cursor").cloned(),
-        limit: parse(&params, "limit", |v| v.parse().ok().filter(|n| (1..=1000).contains(n)), "1 to 1000")?.unwrap_or(100),
+        limit: parse(
+            &params,
+            "limit",
+            |v| v.parse().ok().filter(|n| (1..=1000).contains(n)),
+            "1 to 1000",
+        )?
+        .unwrap_or(100),
     };
     if query.stage.is_some() && query.workflow.is_none() {
-        return Err(ApiError::bad_request("stage needs workflow").with_errors(vec![FieldError::param("stage", "stage names belong to a workflow; add workflow=")]));
+        return Err(
+            ApiError::bad_request("stage needs workflow").with_errors(vec![FieldError::param(
+                "stage",
+                "stage names belong to a workflow; add workflow=",
+            )]),
+        );
     }
     let page = app.runtime.query(&query)?;
-    Ok(Json(json!({"items": page.items.iter().map(summary).collect::<Vec<_>>(), "next_cursor": page.next_cursor})))
+    Ok(Json(
+        json!({"items": page.items.iter().map(summary).collect::<Vec<_>>(), "next_cursor": page.next_cursor}),
+    ))
 }
 
 /// `GET /v1/instances/{id}`: everything an operator needs to know where it stands.
-pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let s = app.runtime.instance(&id)?;
     let wf = app.runtime.workflow(&s.workflow, Some(s.version))?;
     let stage = wf.definition.stages.get(&s.stage);
-    let tasks: Vec<Value> = s.open_tasks().iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect();
+    let tasks: Vec<Value> = s
+        .open_tasks()
+        .iter()
+        .map(|t| serde_json::to_value(t).unwrap_or_default())
+        .collect();
     Ok(Json(json!({
         "id": s.id, "workflow": s.workflow, "version": s.version,
         "stage": s.stage, "stage_title": stage.and_then(|st| st.title.clone()),
@@ -153,11 +234,23 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>) -> Result<
 }
 
 /// `GET /v1/instances/{id}/history?from=&limit=`.
-pub async fn history(State(app): State<AppState>, Path(id): Path<String>, Query(params): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+pub async fn history(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     let from = parse(&params, "from", |v| v.parse::<u64>().ok(), "a whole number")?.unwrap_or(0);
-    let limit = parse(&params, "limit", |v| v.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)), "1 to 1000")?.unwrap_or(500);
+    let limit = parse(
+        &params,
+        "limit",
+        |v| v.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)),
+        "1 to 1000",
+    )?
+    .unwrap_or(500);
     let entries = app.runtime.history(&id, from, limit)?;
-    let next = (entries.len() == limit).then(|| entries.last().map(|(seq, _)| seq + 1)).flatten();
+    let next = (entries.len() == limit)
+        .then(|| entries.last().map(|(seq, _)| seq + 1))
+        .flatten();
     let items: Vec<Value> = entries
         .into_iter()
         .map(|(seq, entry)| {
@@ -175,7 +268,10 @@ pub async fn history(State(app): State<AppState>, Path(id): Path<String>, Query(
 }
 
 /// `GET /v1/stats/{workflow}`.
-pub async fn stats(State(app): State<AppState>, Path(workflow): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn stats(
+    State(app): State<AppState>,
+    Path(workflow): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let counts = app.runtime.counts(&workflow)?;
     Ok(Json(serde_json::to_value(counts).unwrap_or_default()))
 }

@@ -105,7 +105,19 @@ fn route(
     errors: &'static [u16],
     handler: MethodRouter<AppState>,
 ) -> (Route, MethodRouter<AppState>) {
-    (Route { method, path, summary, tag, access, body, ok, errors }, handler)
+    (
+        Route {
+            method,
+            path,
+            summary,
+            tag,
+            access,
+            body,
+            ok,
+            errors,
+        },
+        handler,
+    )
 }
 
 /// The API: every route with its handler.
@@ -113,32 +125,252 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
     use Method as M;
     vec![
         // Operations.
-        route(M::GET, "/healthz", "Liveness: the process serves HTTP", "operations", Access::Public, Body::None, 200, &[], on(MethodFilter::GET, ops::healthz)),
-        route(M::GET, "/readyz", "Readiness: the store is open and the scheduler runs", "operations", Access::Public, Body::None, 200, &[503], on(MethodFilter::GET, ops::readyz)),
-        route(M::GET, "/metrics", "Prometheus metrics", "operations", Access::Public, Body::None, 200, &[], on(MethodFilter::GET, ops::metrics)),
-        route(M::GET, "/v1/openapi.json", "This API's OpenAPI 3.1 document", "operations", Access::Public, Body::None, 200, &[], on(MethodFilter::GET, openapi::serve)),
+        route(
+            M::GET,
+            "/healthz",
+            "Liveness: the process serves HTTP",
+            "operations",
+            Access::Public,
+            Body::None,
+            200,
+            &[],
+            on(MethodFilter::GET, ops::healthz),
+        ),
+        route(
+            M::GET,
+            "/readyz",
+            "Readiness: the store is open and the scheduler runs",
+            "operations",
+            Access::Public,
+            Body::None,
+            200,
+            &[503],
+            on(MethodFilter::GET, ops::readyz),
+        ),
+        route(
+            M::GET,
+            "/metrics",
+            "Prometheus metrics",
+            "operations",
+            Access::Public,
+            Body::None,
+            200,
+            &[],
+            on(MethodFilter::GET, ops::metrics),
+        ),
+        route(
+            M::GET,
+            "/v1/openapi.json",
+            "This API's OpenAPI 3.1 document",
+            "operations",
+            Access::Public,
+            Body::None,
+            200,
+            &[],
+            on(MethodFilter::GET, openapi::serve),
+        ),
         // Administrators: definitions.
-        route(M::PUT, "/v1/workflows/{id}", "Upload a workflow definition: 201 for a new version, 200 when unchanged", "workflows", ADMIN, Body::Json("WorkflowDefinition"), 201, &[200, 400, 413, 415, 422], on(MethodFilter::PUT, workflows::put)),
-        route(M::POST, "/v1/workflows/validate", "Validate a definition without storing it", "workflows", ADMIN, Body::Json("WorkflowDefinition"), 200, &[400, 413, 415, 422], on(MethodFilter::POST, workflows::validate)),
-        route(M::GET, "/v1/workflows", "List workflows with their newest version", "workflows", READ_WORKFLOWS, Body::None, 200, &[], on(MethodFilter::GET, workflows::list)),
-        route(M::GET, "/v1/workflows/{id}", "The newest version of a workflow", "workflows", READ_WORKFLOWS, Body::None, 200, &[404], on(MethodFilter::GET, workflows::get_latest)),
-        route(M::GET, "/v1/workflows/{id}/versions/{version}", "One version of a workflow", "workflows", READ_WORKFLOWS, Body::None, 200, &[400, 404], on(MethodFilter::GET, workflows::get_version)),
-        route(M::GET, "/v1/workflows/{id}/graph", "Mermaid flowchart of a workflow (text/plain)", "workflows", READ_WORKFLOWS, Body::None, 200, &[404], on(MethodFilter::GET, workflows::graph)),
+        route(
+            M::PUT,
+            "/v1/workflows/{id}",
+            "Upload a workflow definition: 201 for a new version, 200 when unchanged",
+            "workflows",
+            ADMIN,
+            Body::Json("WorkflowDefinition"),
+            201,
+            &[200, 400, 413, 415, 422],
+            on(MethodFilter::PUT, workflows::put),
+        ),
+        route(
+            M::POST,
+            "/v1/workflows/validate",
+            "Validate a definition without storing it",
+            "workflows",
+            ADMIN,
+            Body::Json("WorkflowDefinition"),
+            200,
+            &[400, 413, 415, 422],
+            on(MethodFilter::POST, workflows::validate),
+        ),
+        route(
+            M::GET,
+            "/v1/workflows",
+            "List workflows with their newest version",
+            "workflows",
+            READ_WORKFLOWS,
+            Body::None,
+            200,
+            &[],
+            on(MethodFilter::GET, workflows::list),
+        ),
+        route(
+            M::GET,
+            "/v1/workflows/{id}",
+            "The newest version of a workflow",
+            "workflows",
+            READ_WORKFLOWS,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::GET, workflows::get_latest),
+        ),
+        route(
+            M::GET,
+            "/v1/workflows/{id}/versions/{version}",
+            "One version of a workflow",
+            "workflows",
+            READ_WORKFLOWS,
+            Body::None,
+            200,
+            &[400, 404],
+            on(MethodFilter::GET, workflows::get_version),
+        ),
+        route(
+            M::GET,
+            "/v1/workflows/{id}/graph",
+            "Mermaid flowchart of a workflow (text/plain)",
+            "workflows",
+            READ_WORKFLOWS,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::GET, workflows::graph),
+        ),
         // Operators: instances.
-        route(M::POST, "/v1/workflows/{id}/instances", "Start an instance of the newest version", "instances", OPERATOR, Body::Json("StartInstance"), 201, &[400, 404, 413, 415, 422], on(MethodFilter::POST, instances::start)),
-        route(M::GET, "/v1/instances", "List instances by workflow, stage, status, SLA, tag or staleness", "instances", READ_INSTANCES, Body::None, 200, &[400], on(MethodFilter::GET, instances::list)),
-        route(M::GET, "/v1/instances/{id}", "One instance: stage, status, variables, SLA, tasks, timers, tags", "instances", READ_INSTANCES, Body::None, 200, &[404], on(MethodFilter::GET, instances::get)),
-        route(M::GET, "/v1/instances/{id}/history", "An instance's append-only history", "instances", READ_INSTANCES, Body::None, 200, &[400, 404], on(MethodFilter::GET, instances::history)),
-        route(M::POST, "/v1/instances/{id}/events", "Send a named event to an instance", "instances", OPERATOR, Body::Json("Event"), 200, &[400, 404, 409, 413, 415, 422], on(MethodFilter::POST, instances::event)),
-        route(M::POST, "/v1/instances/{id}/cancel", "Cancel an instance", "instances", OPERATOR, Body::Json("Cancel"), 200, &[400, 404, 409, 413, 415, 422], on(MethodFilter::POST, instances::cancel)),
-        route(M::GET, "/v1/stats/{workflow}", "Instance counts by stage and SLA state", "instances", READ_INSTANCES, Body::None, 200, &[], on(MethodFilter::GET, instances::stats)),
+        route(
+            M::POST,
+            "/v1/workflows/{id}/instances",
+            "Start an instance of the newest version",
+            "instances",
+            OPERATOR,
+            Body::Json("StartInstance"),
+            201,
+            &[400, 404, 413, 415, 422],
+            on(MethodFilter::POST, instances::start),
+        ),
+        route(
+            M::GET,
+            "/v1/instances",
+            "List instances by workflow, stage, status, SLA, tag or staleness",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[400],
+            on(MethodFilter::GET, instances::list),
+        ),
+        route(
+            M::GET,
+            "/v1/instances/{id}",
+            "One instance: stage, status, variables, SLA, tasks, timers, tags",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::GET, instances::get),
+        ),
+        route(
+            M::GET,
+            "/v1/instances/{id}/history",
+            "An instance's append-only history",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[400, 404],
+            on(MethodFilter::GET, instances::history),
+        ),
+        route(
+            M::POST,
+            "/v1/instances/{id}/events",
+            "Send a named event to an instance",
+            "instances",
+            OPERATOR,
+            Body::Json("Event"),
+            200,
+            &[400, 404, 409, 413, 415, 422],
+            on(MethodFilter::POST, instances::event),
+        ),
+        route(
+            M::POST,
+            "/v1/instances/{id}/cancel",
+            "Cancel an instance",
+            "instances",
+            OPERATOR,
+            Body::Json("Cancel"),
+            200,
+            &[400, 404, 409, 413, 415, 422],
+            on(MethodFilter::POST, instances::cancel),
+        ),
+        route(
+            M::GET,
+            "/v1/stats/{workflow}",
+            "Instance counts by stage and SLA state",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[],
+            on(MethodFilter::GET, instances::stats),
+        ),
         // Approvers.
-        route(M::GET, "/v1/approvals", "Open approval tasks for the caller's approver roles", "approvals", Access::Approver, Body::None, 200, &[], on(MethodFilter::GET, approvals::list)),
-        route(M::POST, "/v1/approvals/{task_id}", "Approve or reject a task", "approvals", Access::Approver, Body::Json("Decision"), 200, &[400, 403, 404, 409, 413, 415, 422], on(MethodFilter::POST, approvals::decide)),
+        route(
+            M::GET,
+            "/v1/approvals",
+            "Open approval tasks for the caller's approver roles",
+            "approvals",
+            Access::Approver,
+            Body::None,
+            200,
+            &[],
+            on(MethodFilter::GET, approvals::list),
+        ),
+        route(
+            M::POST,
+            "/v1/approvals/{task_id}",
+            "Approve or reject a task",
+            "approvals",
+            Access::Approver,
+            Body::Json("Decision"),
+            200,
+            &[400, 403, 404, 409, 413, 415, 422],
+            on(MethodFilter::POST, approvals::decide),
+        ),
         // Administrators: tokens.
-        route(M::POST, "/v1/tokens", "Create a token; its secret is shown once", "tokens", ADMIN, Body::Json("NewToken"), 201, &[400, 413, 415, 422], on(MethodFilter::POST, tokens::create)),
-        route(M::GET, "/v1/tokens", "List tokens (never their secrets)", "tokens", ADMIN, Body::None, 200, &[], on(MethodFilter::GET, tokens::list)),
-        route(M::DELETE, "/v1/tokens/{id}", "Revoke a token", "tokens", ADMIN, Body::None, 204, &[404], on(MethodFilter::DELETE, tokens::revoke)),
+        route(
+            M::POST,
+            "/v1/tokens",
+            "Create a token; its secret is shown once",
+            "tokens",
+            ADMIN,
+            Body::Json("NewToken"),
+            201,
+            &[400, 413, 415, 422],
+            on(MethodFilter::POST, tokens::create),
+        ),
+        route(
+            M::GET,
+            "/v1/tokens",
+            "List tokens (never their secrets)",
+            "tokens",
+            ADMIN,
+            Body::None,
+            200,
+            &[],
+            on(MethodFilter::GET, tokens::list),
+        ),
+        route(
+            M::DELETE,
+            "/v1/tokens/{id}",
+            "Revoke a token",
+            "tokens",
+            ADMIN,
+            Body::None,
+            204,
+            &[404],
+            on(MethodFilter::DELETE, tokens::revoke),
+        ),
     ]
     .into_iter()
     .chain(plugin_routes())
@@ -192,7 +424,11 @@ impl AppState {
         }
         let found = auth::authenticate(self.runtime.store(), secret)?;
         if let Some(c) = &found {
-            self.0.callers.write().expect("callers lock").insert(hash, c.clone());
+            self.0
+                .callers
+                .write()
+                .expect("callers lock")
+                .insert(hash, c.clone());
         }
         Ok(found)
     }
@@ -218,9 +454,9 @@ pub fn router(state: AppState) -> Router {
             Body::Wasm => state.config.limits.wasm_body_bytes,
             _ => state.config.limits.json_body_bytes,
         };
-        let guarded = handler
-            .layer(DefaultBodyLimit::max(limit))
-            .route_layer(middleware::from_fn_with_state((state.clone(), spec.access), authorize));
+        let guarded = handler.layer(DefaultBodyLimit::max(limit)).route_layer(
+            middleware::from_fn_with_state((state.clone(), spec.access), authorize),
+        );
         let entry = by_path.remove(spec.path).unwrap_or_default();
         by_path.insert(spec.path, entry.merge(guarded));
     }
@@ -232,18 +468,35 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), observe))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not take that method; see /v1/openapi.json")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not take that method; see /v1/openapi.json",
+            )
         })
         .with_state(state)
 }
 
 fn unauthorized(detail: &str) -> Response {
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required", detail).into_response();
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let mut response = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Authentication required",
+        detail,
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
 
-async fn authorize(State((app, access)): State<(AppState, Access)>, mut req: Request, next: Next) -> Response {
+async fn authorize(
+    State((app, access)): State<(AppState, Access)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if access == Access::Public {
         return next.run(req).await;
     }
@@ -268,8 +521,16 @@ async fn authorize(State((app, access)): State<(AppState, Access)>, mut req: Req
             Access::Approver => "an approver:<role> role".to_owned(),
             Access::Public => String::new(),
         };
-        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", format!("this needs {needed}; the token has {}", caller.roles.join(", ")))
-            .into_response();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Not allowed",
+            format!(
+                "this needs {needed}; the token has {}",
+                caller.roles.join(", ")
+            ),
+        )
+        .into_response();
     }
     req.extensions_mut().insert(caller);
     next.run(req).await
@@ -279,7 +540,10 @@ async fn authorize(State((app, access)): State<(AppState, Access)>, mut req: Req
 async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let span = tracing::info_span!("request", %method, %route);
     let response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();

@@ -7,7 +7,8 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 fn schemas() -> Value {
-    let workflow: Value = serde_json::from_str(waystation_core::WORKFLOW_SCHEMA).unwrap_or_default();
+    let workflow: Value =
+        serde_json::from_str(waystation_core::WORKFLOW_SCHEMA).unwrap_or_default();
     json!({
         "WorkflowDefinition": workflow,
         "StartInstance": {"type": "object", "required": ["input"], "additionalProperties": false,
@@ -87,7 +88,9 @@ pub fn document() -> Value {
             responses.insert(code.to_string(), r);
         }
         op["responses"] = Value::Object(responses);
-        let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
         entry[route.method.as_str().to_ascii_lowercase()] = op;
     }
     json!({

@@ -11,7 +11,6 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use waystation_runtime::metrics::LAG_BUCKETS_MS;
 
-
 /// The process is up and serving HTTP.
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
@@ -22,7 +21,10 @@ pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     if app.ready.load(Ordering::Acquire) {
         (StatusCode::OK, Json(json!({"status": "ready"})))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not ready"})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready"})),
+        )
     }
 }
 
@@ -32,13 +34,41 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
     let rt = &app.runtime;
     let m = rt.metrics();
     let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
     };
-    counter(&mut out, "waystation_commands_total", "Commands applied.", m.commands_ok.load(Ordering::Relaxed));
-    counter(&mut out, "waystation_commands_refused_total", "Commands refused by the state machine.", m.commands_refused.load(Ordering::Relaxed));
-    counter(&mut out, "waystation_transitions_total", "Stage entries.", m.transitions.load(Ordering::Relaxed));
-    counter(&mut out, "waystation_plugin_calls_total", "Plugin calls.", m.plugin_calls.load(Ordering::Relaxed));
-    counter(&mut out, "waystation_plugin_failures_total", "Plugin calls that failed.", m.plugin_failures.load(Ordering::Relaxed));
+    counter(
+        &mut out,
+        "waystation_commands_total",
+        "Commands applied.",
+        m.commands_ok.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "waystation_commands_refused_total",
+        "Commands refused by the state machine.",
+        m.commands_refused.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "waystation_transitions_total",
+        "Stage entries.",
+        m.transitions.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "waystation_plugin_calls_total",
+        "Plugin calls.",
+        m.plugin_calls.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "waystation_plugin_failures_total",
+        "Plugin calls that failed.",
+        m.plugin_failures.load(Ordering::Relaxed),
+    );
     let _ = writeln!(
         out,
         "# HELP waystation_plugin_call_seconds_total Time spent in plugin calls.\n# TYPE waystation_plugin_call_seconds_total counter\nwaystation_plugin_call_seconds_total {}",
@@ -50,27 +80,52 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
     let mut cumulative = 0;
     for (i, count) in buckets.iter().enumerate() {
         cumulative += count;
-        let le = LAG_BUCKETS_MS.get(i).map_or_else(|| "+Inf".to_owned(), |ms| format!("{}", *ms as f64 / 1000.0));
-        let _ = writeln!(out, "waystation_timer_lag_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+        let le = LAG_BUCKETS_MS.get(i).map_or_else(
+            || "+Inf".to_owned(),
+            |ms| format!("{}", *ms as f64 / 1000.0),
+        );
+        let _ = writeln!(
+            out,
+            "waystation_timer_lag_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+        );
     }
-    let _ = writeln!(out, "waystation_timer_lag_seconds_sum {}\nwaystation_timer_lag_seconds_count {cumulative}", sum_ms as f64 / 1000.0);
+    let _ = writeln!(
+        out,
+        "waystation_timer_lag_seconds_sum {}\nwaystation_timer_lag_seconds_count {cumulative}",
+        sum_ms as f64 / 1000.0
+    );
 
     let _ = writeln!(out, "# HELP waystation_instances Instances by workflow and stage, and running ones by SLA state.\n# TYPE waystation_instances gauge");
     for (workflow, _) in rt.store().list_definitions()? {
         let counts = rt.counts(&workflow)?;
         for (stage, n) in counts.by_stage {
-            let _ = writeln!(out, "waystation_instances{{workflow=\"{workflow}\",stage=\"{stage}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "waystation_instances{{workflow=\"{workflow}\",stage=\"{stage}\"}} {n}"
+            );
         }
         for (sla, n) in counts.by_sla {
-            let _ = writeln!(out, "waystation_instances_running_by_sla{{workflow=\"{workflow}\",sla=\"{sla}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "waystation_instances_running_by_sla{{workflow=\"{workflow}\",sla=\"{sla}\"}} {n}"
+            );
         }
     }
     let _ = writeln!(out, "# HELP waystation_instances_by_status Instances by status.\n# TYPE waystation_instances_by_status gauge");
-    for status in [waystation_core::Status::Running, waystation_core::Status::Completed, waystation_core::Status::Failed, waystation_core::Status::Cancelled] {
+    for status in [
+        waystation_core::Status::Running,
+        waystation_core::Status::Completed,
+        waystation_core::Status::Failed,
+        waystation_core::Status::Cancelled,
+    ] {
         let n = rt.store().count_status(status)?;
-        let _ = writeln!(out, "waystation_instances_by_status{{status=\"{}\"}} {n}", status.as_str());
+        let _ = writeln!(
+            out,
+            "waystation_instances_by_status{{status=\"{}\"}} {n}",
+            status.as_str()
+        );
     }
-    
+
     app.http.render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

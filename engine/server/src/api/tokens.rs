@@ -22,7 +22,10 @@ pub struct NewToken {
 }
 
 /// `POST /v1/tokens`: 201 `{id, token}`; the secret is never shown again.
-pub async fn create(State(app): State<AppState>, JsonBody(body): JsonBody<NewToken>) -> Result<impl IntoResponse, ApiError> {
+pub async fn create(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<NewToken>,
+) -> Result<impl IntoResponse, ApiError> {
     let mut errors = Vec::new();
     if body.name.trim().is_empty() || body.name.len() > 100 {
         errors.push(FieldError::at("/name", "a name of 1 to 100 characters"));
@@ -39,7 +42,10 @@ pub async fn create(State(app): State<AppState>, JsonBody(body): JsonBody<NewTok
         return Err(ApiError::invalid("the token request is invalid", errors));
     }
     let (record, secret) = auth::create_token(app.runtime.store(), &body.name, body.roles, None)?;
-    Ok((StatusCode::CREATED, Json(json!({"id": record.id, "name": record.name, "roles": record.roles, "token": secret}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": record.id, "name": record.name, "roles": record.roles, "token": secret})),
+    ))
 }
 
 /// `GET /v1/tokens`.
@@ -55,7 +61,10 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> 
 }
 
 /// `DELETE /v1/tokens/{id}`: 204, or 404.
-pub async fn revoke(State(app): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn revoke(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let store = app.runtime.store();
     if !store.delete_token(&id)? {
         return Err(ApiError::not_found(format!("no token '{id}'")));

@@ -12,28 +12,50 @@ use waystation_core::{PluginCatalog, Workflow};
 
 /// `PUT /v1/workflows/{id}`: 201 with `{id, version}` for a new version, 200 when the
 /// body equals the newest version, 422 with every error.
-pub async fn put(State(app): State<AppState>, Path(id): Path<String>, JsonValue(definition): JsonValue) -> Result<impl IntoResponse, ApiError> {
+pub async fn put(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    JsonValue(definition): JsonValue,
+) -> Result<impl IntoResponse, ApiError> {
     match definition.get("id").and_then(Value::as_str) {
         Some(body_id) if body_id != id => {
             return Err(ApiError::invalid(
                 "the definition's id does not match the URL",
-                vec![FieldError::at("/id", format!("the definition says '{body_id}' but the URL says '{id}'"))],
+                vec![FieldError::at(
+                    "/id",
+                    format!("the definition says '{body_id}' but the URL says '{id}'"),
+                )],
             ))
         }
         _ => {}
     }
     let (id, outcome) = app.runtime.put_definition(&definition).await?;
-    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({"id": id, "version": outcome.version, "created": outcome.created}))))
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({"id": id, "version": outcome.version, "created": outcome.created})),
+    ))
 }
 
 /// `POST /v1/workflows/validate`: 200 `{valid: true, ...}` or 422 with every error.
-pub async fn validate(State(app): State<AppState>, JsonValue(definition): JsonValue) -> Result<Json<Value>, ApiError> {
+pub async fn validate(
+    State(app): State<AppState>,
+    JsonValue(definition): JsonValue,
+) -> Result<Json<Value>, ApiError> {
     let catalog: &dyn PluginCatalog = app.runtime.plugins().as_ref();
     let wf = Workflow::from_value(&definition, Some(catalog)).map_err(|errors| {
-        ApiError::invalid(format!("the definition has {} error(s)", errors.len()), FieldError::from_validation(&errors, ""))
+        ApiError::invalid(
+            format!("the definition has {} error(s)", errors.len()),
+            FieldError::from_validation(&errors, ""),
+        )
     })?;
-    Ok(Json(json!({"valid": true, "id": wf.id(), "stages": wf.stage_names().collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"valid": true, "id": wf.id(), "stages": wf.stage_names().collect::<Vec<_>>()}),
+    ))
 }
 
 /// `GET /v1/workflows`.
@@ -60,24 +82,39 @@ fn stored(app: &AppState, id: &str, version: Option<u32>) -> Result<Value, ApiEr
         Some(v) => ApiError::not_found(format!("workflow '{id}' has no version {v}")),
         None => ApiError::not_found(format!("no workflow '{id}'")),
     })?;
-    Ok(json!({"id": d.id, "version": d.version, "stored_at": d.stored_at, "definition": d.definition}))
+    Ok(
+        json!({"id": d.id, "version": d.version, "stored_at": d.stored_at, "definition": d.definition}),
+    )
 }
 
 /// `GET /v1/workflows/{id}`.
-pub async fn get_latest(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_latest(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     stored(&app, &id, None).map(Json)
 }
 
 /// `GET /v1/workflows/{id}/versions/{version}`.
-pub async fn get_version(State(app): State<AppState>, Path((id, version)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+pub async fn get_version(
+    State(app): State<AppState>,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let version: u32 = version.parse().map_err(|_| {
-        ApiError::bad_request("the version is a whole number").with_errors(vec![FieldError::param("version", "a whole number, from 1")])
+        ApiError::bad_request("the version is a whole number")
+            .with_errors(vec![FieldError::param("version", "a whole number, from 1")])
     })?;
     stored(&app, &id, Some(version)).map(Json)
 }
 
 /// `GET /v1/workflows/{id}/graph`: Mermaid text.
-pub async fn graph(State(app): State<AppState>, Path(id): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn graph(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
     let wf = app.runtime.workflow(&id, None)?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], waystation_core::graph::mermaid(&wf.definition)))
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        waystation_core::graph::mermaid(&wf.definition),
+    ))
 }

@@ -1,6 +1,7 @@
 //! Command-line subcommands other than `serve`.
 
 pub mod graph;
+pub mod plugin;
 pub mod validate;
 
 use std::path::Path;

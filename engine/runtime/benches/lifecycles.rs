@@ -1,0 +1,292 @@
+#![allow(missing_docs)]
+//! Issue 3, benchmark 1: durable `approval-flow` lifecycles per second.
+//!
+//! `WAYSTATION_BENCH_INSTANCES` instances (default 10,000), amounts alternating 5,000 and
+//! 50,000. Each is started, approved by a reviewer and, for 50,000, by a manager, through to
+//! its end: 2.5 commands per lifecycle on average. Every command returns only after the
+//! group flush that covers it; nothing is relaxed for the benchmark. The client finds the
+//! open task the way a caller without the task id would: by reading the instance.
+//!
+//! `WAYSTATION_BENCH_CONCURRENCY` (a list, default `1,16,64,256,1024`) is how many
+//! lifecycles are in flight at once; each value runs on a fresh sled store. Then the same
+//! workload runs over the in-memory store (no disk: a diagnostic of everything but sled),
+//! and the pure core alone on one thread (where a command's CPU goes).
+//! `WAYSTATION_BENCH_STORES` (default `sled,memory,core`) picks which of the three run.
+//!
+//! Run: `cargo bench -p waystation-runtime --bench lifecycles`
+
+mod common;
+
+use common::{ms, percentile};
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use waystation_core::drive::{apply_until_quiet, start_until_quiet};
+use waystation_core::{Decider, Input, Status, Workflow};
+use waystation_runtime::{NoPlugins, Runtime, SystemClock};
+use waystation_store::Store;
+
+/// One run's figures.
+struct Run {
+    label: String,
+    concurrency: usize,
+    elapsed: Duration,
+    cpu: Duration,
+    lifecycles: usize,
+    commands: u64,
+    /// Per-command latency, microseconds, sorted.
+    latencies: Vec<u64>,
+    store: String,
+}
+
+fn decider(role: &str) -> Decider {
+    let id = if role == "manager" { "mei" } else { "rui" };
+    Decider {
+        id: id.into(),
+        roles: vec![role.into()],
+    }
+}
+
+/// One lifecycle: start, then approve every open task until the instance ends.
+async fn lifecycle(rt: &Runtime, n: usize, latencies: &mut Vec<u64>) -> u64 {
+    let amount = if n % 2 == 0 { 5_000 } else { 50_000 };
+    let began = Instant::now();
+    let started = rt
+        .start(
+            "approval-flow",
+            json!({"request_id": format!("R{n}"), "amount": amount}),
+            None,
+        )
+        .await
+        .unwrap();
+    latencies.push(began.elapsed().as_micros() as u64);
+    let id = started.instance.id;
+    let mut commands = 1;
+    let mut status = started.instance.status;
+    while status == Status::Running {
+        let began = Instant::now();
+        let state = rt.instance(&id).unwrap();
+        let task = state
+            .open_tasks()
+            .first()
+            .cloned()
+            .expect("a running approval-flow instance has an open task");
+        let role = match &task.approver {
+            waystation_core::definition::Approver::Role(r) => r.clone(),
+            waystation_core::definition::Approver::User(u) => u.clone(),
+        };
+        let decided = rt
+            .decide(&task.id, decider(&role), true, None, None)
+            .await
+            .unwrap();
+        latencies.push(began.elapsed().as_micros() as u64);
+        status = decided.instance.status;
+        commands += 1;
+    }
+    assert_eq!(status, Status::Completed);
+    commands
+}
+
+async fn run(
+    label: &str,
+    store: Arc<dyn Store>,
+    instances: usize,
+    concurrency: usize,
+) -> (Run, Arc<Runtime>) {
+    let rt = Runtime::new(store, Arc::new(NoPlugins), Arc::new(SystemClock));
+    rt.put_definition(&common::workflow_json("approval-flow"))
+        .await
+        .unwrap();
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu0 = common::cpu_time();
+    let began = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.min(instances) {
+        let rt = rt.clone();
+        let next = next.clone();
+        workers.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut commands = 0;
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= instances {
+                    return (latencies, commands);
+                }
+                commands += lifecycle(&rt, n, &mut latencies).await;
+            }
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut commands = 0;
+    while let Some(done) = workers.join_next().await {
+        let (l, c) = done.unwrap();
+        latencies.extend(l);
+        commands += c;
+    }
+    let elapsed = began.elapsed();
+    let cpu = common::cpu_time().saturating_sub(cpu0);
+    latencies.sort_unstable();
+    let r = Run {
+        label: label.to_owned(),
+        concurrency,
+        elapsed,
+        cpu,
+        lifecycles: instances,
+        commands,
+        latencies,
+        store: String::new(),
+    };
+    (r, rt)
+}
+
+fn print_runs(runs: &[Run]) {
+    println!(
+        "{:<8} {:>6} {:>10} {:>12} {:>10} {:>9} {:>9} {:>9} {:>10}",
+        "store",
+        "conc.",
+        "lifecycles",
+        "lifecycles/s",
+        "commands/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "CPU/wall"
+    );
+    for r in runs {
+        let secs = r.elapsed.as_secs_f64();
+        println!(
+            "{:<8} {:>6} {:>10} {:>12.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10.2}",
+            r.label,
+            r.concurrency,
+            r.lifecycles,
+            r.lifecycles as f64 / secs,
+            r.commands as f64 / secs,
+            ms(percentile(&r.latencies, 50.0)),
+            ms(percentile(&r.latencies, 99.0)),
+            ms(r.latencies.last().copied().unwrap_or(0)),
+            r.cpu.as_secs_f64() / secs,
+        );
+    }
+    for r in runs {
+        println!("  {} @ {}: {}", r.label, r.concurrency, r.store);
+    }
+}
+
+/// The pure core alone, one thread: start and decide `n` lifecycles, then encode each
+/// resulting state and history entry as the store would, and decode each state back.
+fn core_alone(n: usize) {
+    let wf = Workflow::from_value(&common::workflow_json("approval-flow"), None).unwrap();
+    let now = chrono::Utc::now();
+    let (mut apply_ns, mut encode_ns, mut decode_ns) = (0u128, 0u128, 0u128);
+    let (mut commands, mut state_bytes, mut history_bytes, mut history_entries) =
+        (0u64, 0usize, 0usize, 0usize);
+    for i in 0..n {
+        let amount = if i % 2 == 0 { 5_000 } else { 50_000 };
+        let t = Instant::now();
+        let mut step = start_until_quiet(
+            &wf,
+            format!("0190f3a2c41b-{i:08x}"),
+            json!({"request_id": format!("R{i}"), "amount": amount}),
+            now,
+            &NoPlugins,
+        )
+        .unwrap();
+        apply_ns += t.elapsed().as_nanos();
+        commands += 1;
+        loop {
+            let t = Instant::now();
+            let state = serde_json::to_vec(&step.state).unwrap();
+            let mut hist = 0;
+            for e in &step.effects {
+                if let waystation_core::Effect::History(h) = e {
+                    hist += serde_json::to_vec(h).unwrap().len();
+                    history_entries += 1;
+                }
+            }
+            encode_ns += t.elapsed().as_nanos();
+            state_bytes += state.len();
+            history_bytes += hist;
+            let t = Instant::now();
+            let back: waystation_core::InstanceState = serde_json::from_slice(&state).unwrap();
+            decode_ns += t.elapsed().as_nanos();
+            if back.status != Status::Running {
+                break;
+            }
+            let task = back.open_tasks()[0].clone();
+            let role = if back.stage == "manager" {
+                "manager"
+            } else {
+                "reviewer"
+            };
+            let input = Input::Decision {
+                task_id: task.id,
+                decider: decider(role),
+                approve: true,
+                comment: None,
+            };
+            let t = Instant::now();
+            step = apply_until_quiet(&wf, back, input, now, &NoPlugins).unwrap();
+            apply_ns += t.elapsed().as_nanos();
+            commands += 1;
+        }
+    }
+    let per = |ns: u128| ns as f64 / commands as f64 / 1e3;
+    println!(
+        "core alone, 1 thread, {n} lifecycles = {commands} commands: per command core apply {:.1} us, JSON encode (state + history) {:.1} us, \
+         JSON decode (state) {:.1} us; state {} B, {:.1} history entries of {} B per command",
+        per(apply_ns),
+        per(encode_ns),
+        per(decode_ns),
+        state_bytes / commands as usize,
+        history_entries as f64 / commands as f64,
+        history_bytes / history_entries.max(1),
+    );
+}
+
+fn main() {
+    let instances = common::env_usize("WAYSTATION_BENCH_INSTANCES", 10_000);
+    let concurrencies = common::env_list("WAYSTATION_BENCH_CONCURRENCY", &[1, 16, 64, 256, 1024]);
+    println!(
+        "# durable approval-flow lifecycles: {instances} instances; {}; load average {}",
+        common::machine(),
+        common::loadavg()
+    );
+    let tokio = common::tokio_runtime();
+    let mut runs = Vec::new();
+    let stores =
+        std::env::var("WAYSTATION_BENCH_STORES").unwrap_or_else(|_| "sled,memory,core".into());
+    let stores: Vec<&str> = stores.split(',').map(str::trim).collect();
+    for &c in concurrencies.iter().filter(|_| stores.contains(&"sled")) {
+        let dir = common::scratch_dir("lifecycles");
+        let store = common::open_sled(dir.path(), false);
+        let (mut r, rt) = tokio.block_on(run("sled", store.clone(), instances, c));
+        drop(rt);
+        let probe = store.backend();
+        r.store = format!(
+            "{}; on disk {:.1} MiB",
+            probe.summary(r.commands),
+            common::mib(probe.inner().size_on_disk().unwrap())
+        );
+        runs.push(r);
+        drop(store);
+        drop(dir);
+    }
+    for &c in concurrencies.iter().filter(|_| stores.contains(&"memory")) {
+        let store = common::memory();
+        let (mut r, _rt) = tokio.block_on(run("memory", store.clone(), instances, c));
+        r.store = store.backend().summary(r.commands);
+        runs.push(r);
+    }
+    print_runs(&runs);
+    if stores.contains(&"core") {
+        core_alone(instances);
+    }
+    let (rss, peak) = common::rss();
+    println!(
+        "process RSS {:.0} MiB (peak {:.0} MiB); load average at the end {}",
+        common::mib(rss),
+        common::mib(peak),
+        common::loadavg()
+    );
+}

@@ -1,0 +1,259 @@
+#![allow(missing_docs)]
+//! Issue 3, benchmark 2: a million armed timers. Disk and memory they take, and how late
+//! the real scheduler fires them.
+//!
+//! Workload: `WAYSTATION_BENCH_TIMERS` instances (default 1,000,000) of a one-stage workflow
+//! whose `wait` stage has the deadline `timestamp(input.due_at)` and a timeout branch to an
+//! end stage: one armed timer per instance, one durable command to fire it. The due times
+//! are spread evenly over a window of `WAYSTATION_BENCH_WINDOW_S` seconds (default 600,
+//! i.e. 1,667 timers due per second) that opens after every timer is armed. Arming runs
+//! `WAYSTATION_BENCH_CONCURRENCY` starts at once (default 512), through the runtime, durably.
+//! `Runtime::run_scheduler` with `SystemClock` runs from the beginning, as in production, and
+//! fires them.
+//!
+//! Lag per timer = when its effect was committed (visible) / when the group flush covering
+//! that commit returned (durable, when the runtime considers it done) minus its due time,
+//! taken at the key-value layer under the real store.
+//!
+//! Then a burst: `WAYSTATION_BENCH_BURST` timers (default 100,000) on a fresh store, all due
+//! at the same instant: the scheduler's top firing rate, and the lag a backlog produces.
+//!
+//! Run: `cargo bench -p waystation-runtime --bench timers`
+
+mod common;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::{mib, ms, percentile, ProbedSled};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use waystation_runtime::{NoPlugins, Runtime, SystemClock};
+
+fn workflow() -> Value {
+    json!({
+        "id": "bench-timer",
+        "title": "One deadline",
+        "start": "wait",
+        "stages": {
+            "wait": {
+                "kind": "wait",
+                "deadline": "timestamp(input.due_at)",
+                "on": {"done": {"to": "done"}},
+                "timeout": {"to": "expired"}
+            },
+            "done": {"kind": "end", "outcome": "resolved"},
+            "expired": {"kind": "end", "outcome": "expired"}
+        }
+    })
+}
+
+/// Starts `n` instances, the i-th due at `due(i)`, `concurrency` at a time.
+async fn arm(
+    rt: &Arc<Runtime>,
+    n: usize,
+    concurrency: usize,
+    due: Arc<dyn Fn(usize) -> DateTime<Utc> + Send + Sync>,
+) -> Duration {
+    let began = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.min(n) {
+        let (rt, next, due) = (rt.clone(), next.clone(), due.clone());
+        workers.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let at = due(i).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                rt.start("bench-timer", json!({"due_at": at}), None)
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(r) = workers.join_next().await {
+        r.unwrap();
+    }
+    began.elapsed()
+}
+
+/// Waits until `n` timers have fired durably (or `limit` passes), printing progress.
+async fn wait_fired(store: &ProbedSled, n: usize, limit: Duration) -> Duration {
+    let began = Instant::now();
+    let mut last_print = Instant::now();
+    loop {
+        let fired = store.backend().fired_durable.lock().unwrap().len();
+        if fired >= n || began.elapsed() > limit {
+            return began.elapsed();
+        }
+        if last_print.elapsed() > Duration::from_secs(30) {
+            eprintln!("  ... {fired} of {n} fired");
+            last_print = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn lag_row(name: &str, lags: &mut [u64]) {
+    lags.sort_unstable();
+    println!(
+        "{:<28} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>10.1}",
+        name,
+        lags.len(),
+        ms(percentile(lags, 50.0)),
+        ms(percentile(lags, 99.0)),
+        ms(percentile(lags, 99.9)),
+        ms(lags.last().copied().unwrap_or(0)),
+    );
+}
+
+struct Scenario {
+    name: &'static str,
+    timers: usize,
+    /// Seconds over which due times spread (0: all due at once).
+    window_s: f64,
+}
+
+fn run(tokio: &tokio::runtime::Runtime, s: &Scenario, concurrency: usize) {
+    let dir = common::scratch_dir("timers");
+    let store = common::open_sled(dir.path(), true);
+    let rt = Runtime::new(store.clone(), Arc::new(NoPlugins), Arc::new(SystemClock));
+    let (rss0, _) = common::rss();
+    let cpu0 = common::cpu_time();
+    tokio.block_on(async {
+        rt.put_definition(&workflow()).await.unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let scheduler = tokio::spawn(rt.clone().run_scheduler(async move {
+            let _ = stop_rx.await;
+        }));
+
+        // Calibrate: how fast does this machine arm? A throwaway store, 1% of the timers.
+        let calib_n = (s.timers / 100).clamp(1000, 20_000).min(s.timers);
+        let rate = {
+            let cdir = common::scratch_dir("timers-calibration");
+            let cstore = common::open_sled(cdir.path(), false);
+            let crt = Runtime::new(cstore, Arc::new(NoPlugins), Arc::new(SystemClock));
+            crt.put_definition(&workflow()).await.unwrap();
+            let far = Utc::now() + TimeDelta::days(365);
+            let took = arm(&crt, calib_n, concurrency, Arc::new(move |_| far)).await;
+            calib_n as f64 / took.as_secs_f64()
+        };
+        // The window opens after arming is expected to end, with a margin: stores slow
+        // down as they grow, so assume half the calibrated rate, plus 10 s.
+        let lead = Duration::from_secs_f64(s.timers as f64 / (rate / 2.0) + 10.0);
+        let opens = Utc::now() + TimeDelta::from_std(lead).unwrap();
+        let window = s.window_s;
+        let n = s.timers;
+        println!(
+            "## {}: {} timers, due {} from {} (calibrated arm rate {:.0}/s, lead {:.0} s)",
+            s.name,
+            n,
+            if window > 0.0 { format!("evenly over {window:.0} s ({:.0}/s)", n as f64 / window) } else { "all at once".to_owned() },
+            opens.format("%H:%M:%S"),
+            rate,
+            lead.as_secs_f64()
+        );
+        let due = Arc::new(move |i: usize| opens + TimeDelta::microseconds((window * 1e6 * i as f64 / n as f64) as i64));
+        let armed_in = arm(&rt, n, concurrency, due).await;
+        let arm_cpu = common::cpu_time().saturating_sub(cpu0);
+        let armed_at = Utc::now();
+        let (rss_armed, _) = common::rss();
+        let sled_size = store.backend().inner().size_on_disk().unwrap();
+        let du = common::disk_usage(dir.path());
+        let fired_early = store.backend().fired_durable.lock().unwrap().len();
+        println!(
+            "armed {n} in {:.1} s ({:.0} starts/s, CPU {:.0}%); arming ended {:.1} s before the first due time{}",
+            armed_in.as_secs_f64(),
+            n as f64 / armed_in.as_secs_f64(),
+            100.0 * arm_cpu.as_secs_f64() / armed_in.as_secs_f64(),
+            (opens - armed_at).num_milliseconds() as f64 / 1000.0,
+            if fired_early > 0 { format!(" ({fired_early} fired while arming)") } else { String::new() }
+        );
+        println!(
+            "with {n} timers armed: on disk {:.0} MiB (sled size_on_disk {:.0} MiB), {:.0} B per armed instance; \
+             RSS {:.0} MiB (+{:.0} MiB while arming; sled cache capacity 256 MiB)",
+            mib(du),
+            mib(sled_size),
+            du as f64 / n as f64,
+            mib(rss_armed),
+            mib(rss_armed.saturating_sub(rss0)),
+        );
+        println!("arming, store work: {}", store.backend().summary(n as u64));
+        store.backend().reset();
+        let fire_cpu0 = common::cpu_time();
+
+        // Fire: wait for the window, then until all have fired.
+        let until_open = (opens - Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(until_open).await;
+        let fire_began = Instant::now();
+        let took = wait_fired(&store, n - fired_early, Duration::from_secs_f64(window + 600.0 + n as f64 / 500.0)).await;
+        let fire_cpu = common::cpu_time().saturating_sub(fire_cpu0);
+        let mut applied = store.backend().fired_applied.lock().unwrap().clone();
+        let mut durable = store.backend().fired_durable.lock().unwrap().clone();
+        let fired = durable.len();
+        println!(
+            "fired {fired} of {n} in {:.1} s after the first came due ({:.0}/s; due rate {}); CPU {:.0}% of one core; store: {}",
+            took.as_secs_f64(),
+            fired as f64 / took.as_secs_f64(),
+            if window > 0.0 { format!("{:.0}/s", n as f64 / window) } else { "all at once".to_owned() },
+            100.0 * fire_cpu.as_secs_f64() / fire_began.elapsed().as_secs_f64(),
+            store.backend().summary(fired as u64),
+        );
+        println!("{:<28} {:>9} {:>9} {:>9} {:>9} {:>10}", "lag (due -> ...)", "timers", "p50 ms", "p99 ms", "p99.9 ms", "max ms");
+        lag_row("committed (visible)", &mut applied);
+        lag_row("flushed (durable, acked)", &mut durable);
+        let (buckets, _) = rt.metrics().timer_lag();
+        // The runtime's own histogram (clock read before the commit), buckets as in metrics.rs.
+        println!("runtime lag histogram, counts per bucket <= 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000, 30000, more ms: {buckets:?}");
+        let (rss_after, peak) = common::rss();
+        println!(
+            "after firing: on disk {:.0} MiB; RSS {:.0} MiB, peak {:.0} MiB",
+            mib(common::disk_usage(dir.path())),
+            mib(rss_after),
+            mib(peak)
+        );
+        let _ = stop_tx.send(());
+        scheduler.await.unwrap();
+    });
+    drop(rt);
+    drop(store);
+    drop(dir);
+}
+
+fn main() {
+    let timers = common::env_usize("WAYSTATION_BENCH_TIMERS", 1_000_000);
+    let window = common::env_usize("WAYSTATION_BENCH_WINDOW_S", 600);
+    let burst = common::env_usize("WAYSTATION_BENCH_BURST", 100_000);
+    let concurrency = common::env_usize("WAYSTATION_BENCH_CONCURRENCY", 512);
+    println!(
+        "# armed timers; {}; load average {}",
+        common::machine(),
+        common::loadavg()
+    );
+    let tokio = common::tokio_runtime();
+    if timers > 0 {
+        run(
+            &tokio,
+            &Scenario {
+                name: "spread",
+                timers,
+                window_s: window as f64,
+            },
+            concurrency,
+        );
+    }
+    if burst > 0 {
+        run(
+            &tokio,
+            &Scenario {
+                name: "burst",
+                timers: burst,
+                window_s: 0.0,
+            },
+            concurrency,
+        );
+    }
+    println!("load average at the end {}", common::loadavg());
+}

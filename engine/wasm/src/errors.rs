@@ -1,0 +1,267 @@
+//! Typed errors: why a component was refused ([`AddError`]), why a call produced no
+//! output ([`CallError`], mapped onto the core's [`FailureKind`]), and why the host or its
+//! registry could not be opened or changed ([`HostError`]).
+
+use std::path::PathBuf;
+use thiserror::Error;
+use waystation_core::{FailureKind, PluginFailure, World};
+
+/// Why a component was refused by `add`, `check` or `load`.
+#[derive(Debug, Error)]
+pub enum AddError {
+    /// Zero bytes.
+    #[error("the file is empty: a plugin is a WebAssembly component")]
+    Empty,
+    /// Not WebAssembly at all.
+    #[error(
+        "not WebAssembly: the bytes do not start with the `\\0asm` header \
+         (text .wat must be assembled first, e.g. `wasm-tools parse`)"
+    )]
+    NotWasm,
+    /// A core module rather than a component.
+    #[error(
+        "a core WebAssembly module, not a component: \
+         wrap it with `wasm-tools component new` against plugins/wit"
+    )]
+    NotAComponent,
+    /// Over the size ceiling.
+    #[error("the component is {size} bytes, over the {max}-byte limit")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The ceiling.
+        max: u64,
+    },
+    /// The registry name is malformed.
+    #[error("bad plugin name '{name}': lowercase letters, digits and '-', at most 63")]
+    BadName {
+        /// The rejected name.
+        name: String,
+    },
+    /// The bytes claim to be a component but do not validate or compile.
+    #[error("not a valid component: {message}")]
+    Invalid {
+        /// The validator's or compiler's message.
+        message: String,
+    },
+    /// Exports neither `score` nor `render`.
+    #[error(
+        "implements no known world: a scorer exports `score`, a notifier exports `render`; \
+         this component exports {}",
+        list_or_nothing(.exports)
+    )]
+    UnknownWorld {
+        /// What it exports instead.
+        exports: Vec<String>,
+    },
+    /// Has a world's export, but not with the world's type.
+    #[error("does not match the {world} world of waystation:plugin@0.1.0: {message}")]
+    WrongWorld {
+        /// The world it resembles.
+        world: World,
+        /// The type checker's message.
+        message: String,
+    },
+    /// Imports something the sandbox does not provide.
+    #[error("imports what the sandbox does not provide: {message}")]
+    Imports {
+        /// The linker's message.
+        message: String,
+    },
+    /// Fails at instantiation (start function trap, pool limits, memory over the cap).
+    #[error("fails to instantiate in the sandbox: {message}")]
+    Instantiate {
+        /// Why.
+        message: String,
+    },
+    /// Storing the bytes, the artifact or the index failed.
+    #[error("plugin storage: {0}")]
+    Storage(#[from] HostError),
+}
+
+impl AddError {
+    /// A stable snake_case code for APIs and scripts, e.g. `not_a_component`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AddError::Empty => "empty",
+            AddError::NotWasm => "not_wasm",
+            AddError::NotAComponent => "not_a_component",
+            AddError::TooLarge { .. } => "too_large",
+            AddError::BadName { .. } => "bad_name",
+            AddError::Invalid { .. } => "invalid",
+            AddError::UnknownWorld { .. } => "unknown_world",
+            AddError::WrongWorld { .. } => "wrong_world",
+            AddError::Imports { .. } => "unsupported_imports",
+            AddError::Instantiate { .. } => "instantiation_failed",
+            AddError::Storage(_) => "storage",
+        }
+    }
+
+    /// Whether the uploaded bytes are at fault (as opposed to the server's storage).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, AddError::Storage(_))
+    }
+}
+
+fn list_or_nothing(items: &[String]) -> String {
+    if items.is_empty() {
+        "nothing".to_owned()
+    } else {
+        items
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Why a call produced no usable output.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CallError {
+    /// Ran past its time budget and was interrupted.
+    #[error("ran past its {budget_ms} ms time budget and was stopped")]
+    Timeout {
+        /// The budget.
+        budget_ms: u64,
+    },
+    /// Tried to grow its memory past the cap.
+    #[error("tried to grow its memory to {desired} bytes, past its {cap} byte cap")]
+    OutOfMemory {
+        /// The size it asked for.
+        desired: u64,
+        /// The cap.
+        cap: u64,
+    },
+    /// Trapped: `unreachable`, a panic, an out-of-bounds access, `exit`, a stack overflow.
+    #[error("trapped: {message}")]
+    Trap {
+        /// The trap and what the guest wrote to stderr before it.
+        message: String,
+    },
+    /// Returned something the contract does not allow, or too much of it.
+    #[error("returned bad output: {reason}")]
+    BadOutput {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Returned its own `err`.
+    #[error("returned an error: {message}")]
+    PluginError {
+        /// The plugin's message.
+        message: String,
+    },
+    /// No such plugin, not that world, or its stored bytes could not be loaded.
+    #[error("{message}")]
+    NotFound {
+        /// Which reference and why.
+        message: String,
+    },
+}
+
+impl CallError {
+    /// The core's classification of this failure.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            CallError::Timeout { .. } => FailureKind::Timeout,
+            CallError::OutOfMemory { .. } => FailureKind::OutOfMemory,
+            CallError::Trap { .. } => FailureKind::Trap,
+            CallError::BadOutput { .. } => FailureKind::BadOutput,
+            CallError::PluginError { .. } => FailureKind::PluginError,
+            CallError::NotFound { .. } => FailureKind::NotFound,
+        }
+    }
+}
+
+impl From<CallError> for PluginFailure {
+    fn from(e: CallError) -> PluginFailure {
+        let kind = e.kind();
+        let message = match e {
+            CallError::Trap { message }
+            | CallError::PluginError { message }
+            | CallError::NotFound { message } => message,
+            CallError::BadOutput { reason } => reason,
+            other => other.to_string(),
+        };
+        PluginFailure { kind, message }
+    }
+}
+
+/// Why the host, its engine or its registry could not be set up or changed.
+#[derive(Debug, Error)]
+pub enum HostError {
+    /// The configuration does not hold together, or the engine rejected it.
+    #[error("plugin host configuration: {0}")]
+    Config(String),
+    /// A file operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "writing".
+        action: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The registry index does not parse.
+    #[error("the plugin index {} is corrupt: {message}", path.display())]
+    CorruptIndex {
+        /// The index file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A compiled artifact could not be produced or loaded.
+    #[error("compiled artifact for {digest}: {message}")]
+    Artifact {
+        /// Which component.
+        digest: String,
+        /// Why.
+        message: String,
+    },
+    /// No plugin of that name.
+    #[error("no plugin named '{0}' is registered")]
+    UnknownPlugin(String),
+    /// Limits out of range.
+    #[error("invalid limits: {0}")]
+    InvalidLimits(String),
+}
+
+impl HostError {
+    pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        HostError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_errors_map_onto_the_core_failure_kinds() {
+        let f: PluginFailure = CallError::Trap {
+            message: "boom".into(),
+        }
+        .into();
+        assert_eq!(f.kind, FailureKind::Trap);
+        assert_eq!(f.message, "boom");
+        let f: PluginFailure = CallError::Timeout { budget_ms: 100 }.into();
+        assert_eq!(f.kind, FailureKind::Timeout);
+        assert!(f.message.contains("100 ms"));
+    }
+
+    #[test]
+    fn unknown_world_lists_what_the_component_exports() {
+        let e = AddError::UnknownWorld {
+            exports: vec!["run".into()],
+        };
+        assert!(e.to_string().contains("exports `run`"));
+        assert_eq!(
+            AddError::UnknownWorld { exports: vec![] }.code(),
+            "unknown_world"
+        );
+    }
+}
