@@ -3,23 +3,27 @@
 # Idempotent: every step checks first and skips work that is already done, so a warm CI
 # machine gets through it in seconds. Run as `bash plugins/install-toolchains.sh`.
 #
-#   C           Debian clang-14, lld-14, wasi-libc, libclang-rt-14-dev-wasm32
-#               + crates.io wit-bindgen-cli 0.63.x and wasm-tools 1.263.x (cargo install --locked)
+#   C           Debian clang-14, lld-14, wasi-libc, libclang-rt-14-dev-wasm32; the C bindings
+#               are committed (order-health-score/bindings/) and the component is made with
+#               jco (below), so no cargo-installed tool is needed to build
 #   Python      PyPI componentize-py 0.25.*
 #   JavaScript  npm @bytecodealliance/componentize-js 0.23.0 (+ its peer preview2-shim 0.25.0)
 #               and @bytecodealliance/jco 1.35.0, pinned in plugins/js-toolchain/package-lock.json
-#               (npm install --no-save)
+#               (npm install --no-save); jco also serves the C build (`jco new`, `jco print`)
+#               and build-all.sh's checks (`jco wit`)
 #
 # Environment:
-#   SKIP_APT=1     do not touch apt (e.g. the packages are baked into the CI image)
-#   SKIP_CARGO=1   do not cargo-install wit-bindgen / wasm-tools
-#   SKIP_PY=1      do not pip-install componentize-py
-#   SKIP_JS=1      do not npm-install the JavaScript toolchain
+#   SKIP_APT=1              do not touch apt (e.g. the packages are baked into the CI image)
+#   SKIP_PY=1               do not pip-install componentize-py
+#   SKIP_JS=1               do not npm-install the JavaScript toolchain (the C build needs it too)
+#   INSTALL_WIT_BINDGEN=1   also `cargo install --locked wit-bindgen-cli@~0.63` (~6 min on 2
+#                           cores), needed only by order-health-score/regen-bindings.sh after a
+#                           change to plugins/wit; skipped when it is on PATH at that version
 set -euo pipefail
 cd "$(dirname "$0")"
 
-WIT_BINDGEN_VERSION=0.63      # matched as a prefix: any 0.63.x is accepted
-WASM_TOOLS_VERSION=1.263      # any 1.263.x
+WIT_BINDGEN_VERSION=0.63      # opt-in only; matched as a prefix: any 0.63.x is accepted
+                              # (keep in step with order-health-score/regen-bindings.sh)
 COMPONENTIZE_PY_VERSION=0.25  # any 0.25.*
 APT_PACKAGES=(clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32)
 
@@ -48,27 +52,16 @@ if [ "${SKIP_APT:-0}" != 1 ]; then
     fi
 fi
 
-# --- C: wit-bindgen and wasm-tools from crates.io ----------------------------------------
-# `$1 --version` prints e.g. "wit-bindgen-cli 0.63.0" / "wasm-tools 1.263.0 (...)".
-have_version() { # <binary> <version prefix>
-    command -v "$1" >/dev/null 2>&1 || return 1
-    local have
-    have="$("$1" --version 2>/dev/null | awk '{print $2}')"
-    [[ "$have" == "$2".* ]]
-}
-if [ "${SKIP_CARGO:-0}" != 1 ]; then
+# --- opt-in: wit-bindgen from crates.io, only to regenerate the C bindings ----------------
+# `wit-bindgen --version` prints e.g. "wit-bindgen-cli 0.63.0".
+if [ "${INSTALL_WIT_BINDGEN:-0}" = 1 ]; then
     export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-    if have_version wit-bindgen "$WIT_BINDGEN_VERSION"; then
-        say "wit-bindgen: $(wit-bindgen --version) already on PATH"
+    have="$(wit-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+    if [[ "$have" == "$WIT_BINDGEN_VERSION".* ]]; then
+        say "wit-bindgen: $have already on PATH"
     else
         say "cargo install wit-bindgen-cli@$WIT_BINDGEN_VERSION (several minutes)"
         cargo install --locked "wit-bindgen-cli@~$WIT_BINDGEN_VERSION"
-    fi
-    if have_version wasm-tools "$WASM_TOOLS_VERSION"; then
-        say "wasm-tools: $(wasm-tools --version) already on PATH"
-    else
-        say "cargo install wasm-tools@$WASM_TOOLS_VERSION (several minutes)"
-        cargo install --locked "wasm-tools@~$WASM_TOOLS_VERSION"
     fi
 fi
 

@@ -426,3 +426,118 @@ fn a_revoked_token_is_refused_at_once() {
         (422, Some("/roles/0"))
     );
 }
+
+#[test]
+fn a_developer_uploads_lists_and_dry_runs_a_plugin_and_bad_uploads_say_why() {
+    let server = Server::start();
+    let dev = server.token("dev", &["developer"]);
+    let wasm = waystation_tests::example_plugin("order-health-score");
+
+    let (s, added) = dev.send(
+        "PUT",
+        "/v1/plugins/order-health-score",
+        "application/wasm",
+        wasm.clone(),
+        &[],
+    );
+    assert_eq!(
+        (s, added["version"].as_u64(), added["world"].as_str()),
+        (201, Some(1), Some("scorer")),
+        "{added}"
+    );
+    assert_eq!(added["digest"].as_str().unwrap().len(), 64);
+    let (s, again) = dev.send(
+        "PUT",
+        "/v1/plugins/order-health-score",
+        "application/wasm",
+        wasm,
+        &[],
+    );
+    assert_eq!(
+        (s, &again["version"]),
+        (200, &added["version"]),
+        "the same bytes are no new version"
+    );
+
+    let (s, refused) = dev.send(
+        "PUT",
+        "/v1/plugins/not-a-plugin",
+        "application/wasm",
+        b"hello".to_vec(),
+        &[],
+    );
+    assert_eq!(s, 422, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("not_wasm"),
+        "{refused}"
+    );
+    let (s, refused) = dev.send(
+        "PUT",
+        "/v1/plugins/empty",
+        "application/wasm",
+        Vec::new(),
+        &[],
+    );
+    assert_eq!(s, 422, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("empty"),
+        "{refused}"
+    );
+    let (s, _) = dev.send(
+        "PUT",
+        "/v1/plugins/x",
+        "application/json",
+        b"{}".to_vec(),
+        &[],
+    );
+    assert_eq!(s, 415, "a plugin is application/wasm");
+
+    let (_, list) = dev.get("/v1/plugins");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["order-health-score"],
+        "refused uploads left nothing behind"
+    );
+    let (s, one) = dev.get("/v1/plugins/order-health-score");
+    assert_eq!(
+        (s, one["versions"].as_array().unwrap().len()),
+        (200, 1),
+        "{one}"
+    );
+    assert_eq!(dev.get("/v1/plugins/unknown").0, 404);
+
+    let (s, run) = dev.post(
+        "/v1/plugins/order-health-score/invoke",
+        &json!({"input": {"input": waystation_tests::sample("delay-early-warning", "late-regular"), "now": "2024-05-08T10:00:00Z"}}),
+    );
+    assert_eq!((s, run["outcome"].as_str()), (200, Some("ok")), "{run}");
+    assert!(run["output"]["score"].as_f64().unwrap() >= 0.0, "{run}");
+    assert!(!run["logs"].as_array().unwrap().is_empty(), "{run}");
+    let (s, run) = dev.post(
+        "/v1/plugins/order-health-score/invoke",
+        &json!({"input": "not an order"}),
+    );
+    assert_eq!(
+        (s, run["outcome"].as_str(), run["error"]["kind"].as_str()),
+        (200, Some("failed"), Some("plugin_error")),
+        "{run}"
+    );
+
+    let (s, p) = server.admin().put(
+        "/v1/workflows/uses-missing",
+        &json!({"id": "uses-missing", "title": "Scores with a plugin nobody uploaded", "start": "score",
+                "stages": {"score": {"kind": "task", "actions": [{"call": "no-such-scorer", "result": "s"}], "transitions": [{"to": "done"}]},
+                           "done": {"kind": "end", "outcome": "done"}}}),
+    );
+    assert_eq!(s, 422, "{p}");
+    assert!(
+        p.to_string().contains("no-such-scorer"),
+        "definition validation names the missing plugin: {p}"
+    );
+}

@@ -147,3 +147,67 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn plugin_check_prints_the_world_surface_size_and_digest_of_a_built_plugin() {
+    let (code, out, err) = waystation(&["plugin", "check", "plugins/dist/order-health-score.wasm"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for expected in [
+        "world:   scorer",
+        "size:    ",
+        "digest:  sha256:",
+        "waystation:plugin/types@0.1.0",
+        "log: func",
+        "score: func",
+    ] {
+        assert!(out.contains(expected), "{expected:?} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn plugin_check_refuses_a_file_that_is_not_wasm_and_exits_one_with_the_reason() {
+    let (code, out, _) = waystation(&["plugin", "check", "workflows/approval-flow.json"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("workflows/approval-flow.json: ") && out.contains("[not_wasm]"),
+        "{out}"
+    );
+}
+
+#[test]
+fn plugin_invoke_runs_the_c_scorer_in_the_sandbox_and_prints_output_logs_and_duration() {
+    let input = serde_json::json!({
+        "input": waystation_tests::sample("delay-early-warning", "late-regular"),
+        "vars": {},
+        "instance": {"id": "cli", "workflow": "delay-early-warning", "version": 1, "stage": "score", "tags": []},
+        "now": "2024-05-08T10:00:00Z"
+    })
+    .to_string();
+    let (code, out, err) = waystation(&[
+        "plugin",
+        "invoke",
+        "plugins/dist/order-health-score.wasm",
+        "--input",
+        &input,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"score\""), "{out}");
+    assert!(out.contains("logs:") && out.contains("[info]"), "{out}");
+    assert!(
+        out.contains("duration: ") && out.contains("budget 100 ms"),
+        "{out}"
+    );
+}
+
+#[test]
+fn plugin_invoke_with_input_that_is_not_json_exits_non_zero_naming_the_problem() {
+    let (code, out, err) = waystation(&[
+        "plugin",
+        "invoke",
+        "plugins/dist/order-health-score.wasm",
+        "--input",
+        "{not json",
+    ]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(format!("{out}{err}").contains("JSON"), "{out}{err}");
+}

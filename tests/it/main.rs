@@ -4,4 +4,6 @@ mod api;
 mod cli;
 mod crash;
 mod golden;
+mod outbox;
+mod playbooks;
 mod scenarios;

@@ -39,6 +39,20 @@ impl PluginCatalog for ExamplePlugins {
     }
 }
 
+/// The built component of example plugin `name` (`plugins/dist/<name>.wasm`).
+///
+/// # Panics
+/// When it has not been built, saying how to build it.
+pub fn example_plugin(name: &str) -> Vec<u8> {
+    let path = root().join("plugins/dist").join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the example plugins first: bash plugins/install-toolchains.sh && bash plugins/build-all.sh",
+            path.display()
+        )
+    })
+}
+
 /// Loads and compiles `workflows/<id>.json` against the example plugins.
 ///
 /// # Panics

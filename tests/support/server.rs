@@ -191,7 +191,9 @@ impl Client {
     pub fn new(addr: &str, token: Option<&str>) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
+            // Generous: uploading a plugin compiles it, which for the 18 MB Python example
+            // takes seconds on a quiet machine and much longer on a busy 2-core one.
+            .timeout_global(Some(Duration::from_secs(600)))
             .build()
             .into();
         Client {
@@ -291,6 +293,19 @@ impl Client {
             req = req.header(*k, *v);
         }
         Self::read(req.send(&body[..]))
+    }
+
+    /// Uploads the built example plugin `name`; asserts it is accepted.
+    pub fn upload_plugin(&self, name: &str) -> Value {
+        let (status, body) = self.send(
+            "PUT",
+            &format!("/v1/plugins/{name}"),
+            "application/wasm",
+            crate::example_plugin(name),
+            &[],
+        );
+        assert!(status == 201 || status == 200, "{name}: {status} {body}");
+        body
     }
 
     /// Uploads `workflows/<id>.json`; asserts it is accepted.

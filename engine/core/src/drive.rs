@@ -5,7 +5,7 @@
 use crate::effect::Effect;
 use crate::input::{CallMetrics, Input};
 use crate::machine::{apply, start, Rejection, Step};
-use crate::plugin::PluginInvoker;
+use crate::plugin::{CallOutcome, PluginInvoker};
 use crate::workflow::Workflow;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -72,18 +72,25 @@ fn settle(
         };
         calls += 1;
         let began = Instant::now();
-        let outcome = if calls > MAX_PLUGIN_CALLS_PER_COMMAND {
-            Err(crate::plugin::PluginFailure {
-                kind: crate::plugin::FailureKind::PluginError,
-                message: format!(
-                    "more than {MAX_PLUGIN_CALLS_PER_COMMAND} plugin calls in one command"
-                ),
-            })
+        let reported = if calls > MAX_PLUGIN_CALLS_PER_COMMAND {
+            CallOutcome {
+                result: Err(crate::plugin::PluginFailure {
+                    kind: crate::plugin::FailureKind::PluginError,
+                    message: format!(
+                        "more than {MAX_PLUGIN_CALLS_PER_COMMAND} plugin calls in one command"
+                    ),
+                }),
+                logs: Vec::new(),
+                input_digest: None,
+            }
         } else {
-            plugins.invoke(&call.plugin, call.world, &call.input)
+            plugins.invoke_reported(&call.plugin, call.world, &call.input)
         };
+        let outcome = reported.result;
         let metrics = CallMetrics {
             duration_us: Some(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX)),
+            input_digest: reported.input_digest,
+            logs: reported.logs,
             ..CallMetrics::default()
         };
         let input = Input::PluginResult {

@@ -232,6 +232,32 @@ pub enum HistoryEvent {
         /// Recipient.
         recipient: String,
     },
+    /// A delivery attempt of an outbox message ended (written by the outbox dispatcher).
+    DeliveryAttempted {
+        /// Message id.
+        message_id: String,
+        /// Channel.
+        channel: String,
+        /// Which attempt, from 1.
+        attempt: u32,
+        /// How it ended.
+        outcome: DeliveryOutcome,
+        /// Why it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// When the next attempt is due (outcome `retrying`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_attempt_at: Option<DateTime<Utc>>,
+        /// How long the attempt took.
+        duration_ms: u64,
+    },
+    /// An operator put a dead message back in the delivery queue.
+    DeliveryRetried {
+        /// Message id.
+        message_id: String,
+        /// Who asked.
+        by: String,
+    },
     /// Reached an end stage.
     Completed {
         /// Outcome.
@@ -250,4 +276,16 @@ pub enum HistoryEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The receiver accepted the message.
+    Delivered,
+    /// It failed; another attempt is scheduled.
+    Retrying,
+    /// It failed for good (attempts used up, or a failure no retry can fix).
+    Dead,
 }

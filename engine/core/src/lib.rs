@@ -30,7 +30,9 @@ pub use definition::Definition;
 pub use effect::{Cause, Effect, HistoryEntry, HistoryEvent, OutboundMessage, PluginCall};
 pub use input::{CallMetrics, Decider, Input};
 pub use machine::{apply, start, Rejection, Step, MAX_ENTRIES_PER_STEP};
-pub use plugin::{FailureKind, PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World};
+pub use plugin::{
+    CallOutcome, FailureKind, PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World,
+};
 pub use state::{ApprovalTask, InstanceState, SlaState, Status, Timer, TimerPurpose};
 pub use validate::ValidationError;
 pub use workflow::Workflow;

@@ -140,6 +140,28 @@ pub trait PluginInvoker {
         world: World,
         input: &Value,
     ) -> Result<Value, PluginFailure>;
+
+    /// As [`PluginInvoker::invoke`], with what the call left for the instance history:
+    /// the guest's log lines and a digest of the input. Hosts that have them override
+    /// this; the default reports none.
+    fn invoke_reported(&self, plugin: &PluginRef, world: World, input: &Value) -> CallOutcome {
+        CallOutcome {
+            result: self.invoke(plugin, world, input),
+            logs: Vec::new(),
+            input_digest: None,
+        }
+    }
+}
+
+/// A plugin call's result together with what it leaves in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOutcome {
+    /// The output, or why there is none.
+    pub result: Result<Value, PluginFailure>,
+    /// The guest's log lines, as `level: message`.
+    pub logs: Vec<String>,
+    /// Hex SHA-256 of the JSON input the plugin received.
+    pub input_digest: Option<String>,
 }
 
 #[cfg(test)]

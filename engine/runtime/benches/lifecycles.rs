@@ -1,17 +1,30 @@
 #![allow(missing_docs)]
 //! Issue 3, benchmark 1: durable `approval-flow` lifecycles per second.
 //!
-//! `WAYSTATION_BENCH_INSTANCES` instances (default 10,000), amounts alternating 5,000 and
-//! 50,000. Each is started, approved by a reviewer and, for 50,000, by a manager, through to
-//! its end: 2.5 commands per lifecycle on average. Every command returns only after the
-//! group flush that covers it; nothing is relaxed for the benchmark. The client finds the
-//! open task the way a caller without the task id would: by reading the instance.
+//! `WAYSTATION_BENCH_INSTANCES` instances (default 10,000) of `workflows/approval-flow.json`,
+//! amounts alternating 5,000 and 50,000. Each is started, approved by a reviewer and, for
+//! 50,000, by a manager, through to its end: 2.5 commands per lifecycle on average. They run
+//! through the real `Runtime` on the real sled store (`SledStore::open`): every command
+//! returns only after the group flush that covers it; nothing is relaxed for the benchmark.
+//! The client finds the open task the way a caller without the task id would: by reading
+//! the instance.
 //!
-//! `WAYSTATION_BENCH_CONCURRENCY` (a list, default `1,16,64,256,1024`) is how many
-//! lifecycles are in flight at once; each value runs on a fresh sled store. Then the same
-//! workload runs over the in-memory store (no disk: a diagnostic of everything but sled),
-//! and the pure core alone on one thread (where a command's CPU goes).
-//! `WAYSTATION_BENCH_STORES` (default `sled,memory,core`) picks which of the three run.
+//! `WAYSTATION_BENCH_CONCURRENCY` (a list, default `1,64,256,1024`) is how many lifecycles
+//! are in flight at once (tasks on a 2-worker tokio runtime, as the HTTP server would run
+//! them); each value runs on a fresh sled store.
+//!
+//! Then diagnostics, to see where the time goes (`WAYSTATION_BENCH_STORES`, default
+//! `sled,probe,memory,core`, picks what runs):
+//! - `probe`: the same on sled with a probe under the store that counts and times what the
+//!   store asks of sled (apply, get, flush), at `WAYSTATION_BENCH_PROBE_CONCURRENCY`
+//!   (default 256); then the batches of that run replayed on one thread into a fresh sled
+//!   database with no runtime around them: sled's own cost per batch, without and with
+//!   flushes;
+//! - `memory`: the runtime over the in-memory store (no disk, no sled);
+//! - `core`: the pure core alone on one thread, with the JSON the store would write.
+//!
+//! CPU is reported per command and per thread group (tokio workers, the runtime's flusher,
+//! sled's IO threads; threads that have exited are not counted there).
 //!
 //! Run: `cargo bench -p waystation-runtime --bench lifecycles`
 
@@ -25,7 +38,7 @@ use std::time::{Duration, Instant};
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
 use waystation_core::{Decider, Input, Status, Workflow};
 use waystation_runtime::{NoPlugins, Runtime, SystemClock};
-use waystation_store::Store;
+use waystation_store::{Kv, KvStore, Mutation, SledKv, SledStore, Store};
 
 /// One run's figures.
 struct Run {
@@ -37,6 +50,9 @@ struct Run {
     commands: u64,
     /// Per-command latency, microseconds, sorted.
     latencies: Vec<u64>,
+    /// CPU per command by thread group, microseconds.
+    threads: String,
+    /// What the store did (probe summary, disk use).
     store: String,
 }
 
@@ -99,6 +115,7 @@ async fn run(
         .await
         .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
+    let threads0 = common::thread_cpu();
     let cpu0 = common::cpu_time();
     let began = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -126,6 +143,7 @@ async fn run(
     }
     let elapsed = began.elapsed();
     let cpu = common::cpu_time().saturating_sub(cpu0);
+    let threads = common::thread_cpu_delta(&threads0, &common::thread_cpu(), commands);
     latencies.sort_unstable();
     let r = Run {
         label: label.to_owned(),
@@ -135,6 +153,7 @@ async fn run(
         lifecycles: instances,
         commands,
         latencies,
+        threads,
         store: String::new(),
     };
     (r, rt)
@@ -142,7 +161,7 @@ async fn run(
 
 fn print_runs(runs: &[Run]) {
     println!(
-        "{:<8} {:>6} {:>10} {:>12} {:>10} {:>9} {:>9} {:>9} {:>10}",
+        "{:<8} {:>6} {:>10} {:>12} {:>10} {:>9} {:>9} {:>9} {:>10} {:>12}",
         "store",
         "conc.",
         "lifecycles",
@@ -151,12 +170,13 @@ fn print_runs(runs: &[Run]) {
         "p50 ms",
         "p99 ms",
         "max ms",
-        "CPU/wall"
+        "CPU/wall",
+        "CPU us/cmd"
     );
     for r in runs {
         let secs = r.elapsed.as_secs_f64();
         println!(
-            "{:<8} {:>6} {:>10} {:>12.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10.2}",
+            "{:<8} {:>6} {:>10} {:>12.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>12.1}",
             r.label,
             r.concurrency,
             r.lifecycles,
@@ -166,10 +186,56 @@ fn print_runs(runs: &[Run]) {
             ms(percentile(&r.latencies, 99.0)),
             ms(r.latencies.last().copied().unwrap_or(0)),
             r.cpu.as_secs_f64() / secs,
+            r.cpu.as_secs_f64() * 1e6 / r.commands.max(1) as f64,
         );
     }
+    println!("(p50/p99/max: latency of one command, from the call until its durable answer)");
     for r in runs {
-        println!("  {} @ {}: {}", r.label, r.concurrency, r.store);
+        println!(
+            "  {} @ {}: CPU us per command by thread: {}",
+            r.label, r.concurrency, r.threads
+        );
+        if !r.store.is_empty() {
+            println!("  {} @ {}: {}", r.label, r.concurrency, r.store);
+        }
+    }
+}
+
+/// Sled alone: `batches` (recorded from a run) applied on one thread to a fresh sled
+/// database, without a flush, with one flush per 64 batches, and with one per batch.
+fn replay(batches: &[Vec<Mutation>]) {
+    let mutations: usize = batches.iter().map(Vec::len).sum();
+    println!(
+        "sled alone, one thread: the {} batches of that run ({:.1} mutations each) applied to a fresh sled database",
+        batches.len(),
+        mutations as f64 / batches.len().max(1) as f64
+    );
+    for (label, flush_every) in [
+        ("apply_batch, no flush", 0),
+        ("apply_batch, flush per 64 batches", 64),
+        ("apply_batch, flush per batch", 1),
+    ] {
+        let dir = common::scratch_dir("replay");
+        let kv = SledKv::open(dir.path()).unwrap();
+        let copy = batches.to_vec();
+        let n = copy.len();
+        let cpu0 = common::cpu_time();
+        let began = Instant::now();
+        for (i, b) in copy.into_iter().enumerate() {
+            kv.apply(b).unwrap();
+            if flush_every > 0 && (i + 1) % flush_every == 0 {
+                kv.flush().unwrap();
+            }
+        }
+        kv.flush().unwrap();
+        let wall = began.elapsed().as_secs_f64();
+        let cpu = common::cpu_time().saturating_sub(cpu0).as_secs_f64();
+        println!(
+            "  {label:<36} {:>8.0} batches/s; per batch {:>6.1} us wall, {:>6.1} us CPU (all threads)",
+            n as f64 / wall,
+            wall * 1e6 / n as f64,
+            cpu * 1e6 / n as f64,
+        );
     }
 }
 
@@ -246,7 +312,8 @@ fn core_alone(n: usize) {
 
 fn main() {
     let instances = common::env_usize("WAYSTATION_BENCH_INSTANCES", 10_000);
-    let concurrencies = common::env_list("WAYSTATION_BENCH_CONCURRENCY", &[1, 16, 64, 256, 1024]);
+    let concurrencies = common::env_list("WAYSTATION_BENCH_CONCURRENCY", &[1, 64, 256, 1024]);
+    let probe_concurrency = common::env_usize("WAYSTATION_BENCH_PROBE_CONCURRENCY", 256);
     println!(
         "# durable approval-flow lifecycles: {instances} instances; {}; load average {}",
         common::machine(),
@@ -254,20 +321,34 @@ fn main() {
     );
     let tokio = common::tokio_runtime();
     let mut runs = Vec::new();
-    let stores =
-        std::env::var("WAYSTATION_BENCH_STORES").unwrap_or_else(|_| "sled,memory,core".into());
+    let stores = std::env::var("WAYSTATION_BENCH_STORES")
+        .unwrap_or_else(|_| "sled,probe,memory,core".into());
     let stores: Vec<&str> = stores.split(',').map(str::trim).collect();
     for &c in concurrencies.iter().filter(|_| stores.contains(&"sled")) {
         let dir = common::scratch_dir("lifecycles");
-        let store = common::open_sled(dir.path(), false);
+        let store = Arc::new(SledStore::open(dir.path()).unwrap());
         let (mut r, rt) = tokio.block_on(run("sled", store.clone(), instances, c));
         drop(rt);
-        let probe = store.backend();
         r.store = format!(
-            "{}; on disk {:.1} MiB",
-            probe.summary(r.commands),
-            common::mib(probe.inner().size_on_disk().unwrap())
+            "on disk {:.1} MiB",
+            common::mib(common::disk_usage(dir.path()))
         );
+        runs.push(r);
+        drop(store);
+        drop(dir);
+    }
+    let mut recorded = Vec::new();
+    if stores.contains(&"probe") {
+        let dir = common::scratch_dir("lifecycles-probe");
+        let store = Arc::new(KvStore::new(
+            common::Probe::new(SledKv::open(dir.path()).unwrap(), false).recording_batches(),
+        ));
+        let (mut r, rt) =
+            tokio.block_on(run("probed", store.clone(), instances, probe_concurrency));
+        drop(rt);
+        let probe = store.backend();
+        r.store = probe.summary(r.commands);
+        recorded = std::mem::take(&mut *probe.recorded.as_ref().unwrap().lock().unwrap());
         runs.push(r);
         drop(store);
         drop(dir);
@@ -279,6 +360,9 @@ fn main() {
         runs.push(r);
     }
     print_runs(&runs);
+    if !recorded.is_empty() {
+        replay(&recorded);
+    }
     if stores.contains(&"core") {
         core_alone(instances);
     }

@@ -334,6 +334,7 @@ impl Runtime {
         for effect in &step.effects {
             match effect {
                 Effect::ArmTimer(t) => self.timer_armed(t.due),
+                Effect::Enqueue(_) => self.outbox_wake.notify_one(),
                 Effect::History(h) => match &h.event {
                     HistoryEvent::Entered { .. } => {
                         self.metrics.transitions.fetch_add(1, Ordering::Relaxed);

@@ -13,12 +13,16 @@ mod group_commit;
 mod ids;
 mod locks;
 pub mod metrics;
+mod outbox;
 mod queries;
 mod scheduler;
 mod workflows;
 
 pub use error::RuntimeError;
 pub use metrics::Metrics;
+pub use outbox::{
+    Channel, Channels, Delivery, DeliveryError, Outbox, OutboxError, Retried, RetryPolicy,
+};
 pub use workflows::DefinitionOutcome;
 
 use chrono::{DateTime, Utc};
@@ -118,6 +122,8 @@ pub struct Runtime {
     timers_changed: Notify,
     /// When the scheduler plans to wake next (ms since the epoch; i64::MAX when idle).
     scheduler_wakes_at: AtomicI64,
+    /// Wakes the outbox dispatcher when a commit queues messages.
+    outbox_wake: Notify,
     metrics: Metrics,
 }
 
@@ -139,6 +145,7 @@ impl Runtime {
             ids: ids::IdGenerator::default(),
             timers_changed: Notify::new(),
             scheduler_wakes_at: AtomicI64::new(i64::MAX),
+            outbox_wake: Notify::new(),
             metrics: Metrics::default(),
         })
     }

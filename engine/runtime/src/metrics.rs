@@ -23,6 +23,12 @@ pub struct Metrics {
     pub plugin_failures: AtomicU64,
     /// Total plugin call time in microseconds.
     pub plugin_call_us: AtomicU64,
+    /// Outbox messages delivered.
+    pub messages_delivered: AtomicU64,
+    /// Delivery attempts that failed (retried or not).
+    pub delivery_failures: AtomicU64,
+    /// Outbox messages given up (dead).
+    pub messages_dead: AtomicU64,
     lag: [AtomicU64; LAG_BUCKETS_MS.len() + 1],
     lag_sum_ms: AtomicU64,
 }

@@ -12,6 +12,10 @@
 //! memory_mib = 64
 //! [log]
 //! format = "text"                # or "json"
+//! [outbox.channels.email]        # where notifier messages go: see `delivery`
+//! kind = "email"
+//! host = "smtp.example.com"
+//! from = "orders@example.com"
 //! ```
 
 use serde::Deserialize;
@@ -32,6 +36,8 @@ pub struct Config {
     pub plugins: PluginDefaults,
     /// Logging.
     pub log: Log,
+    /// Outbox delivery: retries and channels (see [`crate::delivery`]).
+    pub outbox: crate::delivery::OutboxConfig,
 }
 
 /// Request size limits.
@@ -81,6 +87,7 @@ impl Default for Config {
             limits: Limits::default(),
             plugins: PluginDefaults::default(),
             log: Log::default(),
+            outbox: crate::delivery::OutboxConfig::default(),
         }
     }
 }
@@ -216,6 +223,17 @@ impl Config {
     /// Where the plugin registry lives.
     pub fn plugin_dir(&self) -> PathBuf {
         self.data.join("plugins")
+    }
+
+    /// The plugin sandbox's settings: the host defaults with this configuration's
+    /// per-call budget and memory cap, and its largest plugin upload.
+    pub fn host_config(&self) -> waystation_wasm::HostConfig {
+        let mut host = waystation_wasm::HostConfig::default();
+        host.default_limits.time_budget_ms = self.plugins.time_budget_ms;
+        host.default_limits.memory_bytes = self.plugins.memory_mib.saturating_mul(1 << 20);
+        host.max_memory_bytes = host.max_memory_bytes.max(host.default_limits.memory_bytes);
+        host.max_plugin_bytes = u64::try_from(self.limits.wasm_body_bytes).unwrap_or(u64::MAX);
+        host
     }
 }
 

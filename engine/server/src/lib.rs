@@ -7,21 +7,28 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
+pub mod delivery;
 
 use api::AppState;
 use config::Config;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use waystation_runtime::{NoPlugins, Plugins, Runtime, SystemClock};
+use waystation_runtime::{Plugins, Runtime, SystemClock};
 use waystation_store::SledStore;
+use waystation_wasm::{PluginHost, Sandbox};
 
 /// An opened engine: runtime over the sled store in the configured data directory.
 pub struct Engine {
     /// The runtime.
     pub runtime: Arc<Runtime>,
+    /// The plugin registry and sandbox; the runtime calls plugins through it.
+    pub plugins: Arc<PluginHost>,
     /// The admin secret made on first start, to print once.
     pub bootstrap_secret: Option<String>,
+    /// The outbox channels and retry policy, for the dispatcher.
+    pub outbox: waystation_runtime::Outbox,
 }
 
 /// Opens the store under `config.data`, creates the first admin token on a fresh store.
@@ -37,11 +44,29 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     })?;
     let store = Arc::new(SledStore::open(&config.store_dir())?);
     let bootstrap_secret = auth::bootstrap(store.as_ref(), bootstrap)?;
-    let plugins: Arc<dyn Plugins> = Arc::new(NoPlugins);
-    let runtime = Runtime::new(store, plugins, Arc::new(SystemClock));
+    let sandbox = Sandbox::new(config.host_config())
+        .map_err(|e| anyhow::anyhow!("cannot start the plugin sandbox: {e}"))?;
+    let plugins = Arc::new(PluginHost::open(config.plugin_dir(), sandbox).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the plugin registry in {}: {e}",
+            config.plugin_dir().display()
+        )
+    })?);
+    // Load every registered plugin now (from the compiled cache), so the first call after a
+    // restart pays no compile; a plugin that no longer loads is reported, not fatal.
+    for (info, error) in plugins.warm() {
+        tracing::error!(plugin = %info.name, version = info.version, "cannot load plugin: {error}");
+    }
+    // Channels are set up now: a bad URL or a missing secret stops the start.
+    let outbox = delivery::build(&config.outbox, &|k| std::env::var(k).ok())?;
+    tracing::info!(channels = ?outbox.channels.names(), "outbox channels");
+    let invoker: Arc<dyn Plugins> = plugins.clone();
+    let runtime = Runtime::new(store, invoker, Arc::new(SystemClock));
     Ok(Engine {
         runtime,
+        plugins,
         bootstrap_secret,
+        outbox,
     })
 }
 
@@ -52,17 +77,26 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
 /// IO errors from accepting connections.
 pub async fn run(
     listener: TcpListener,
-    runtime: Arc<Runtime>,
+    engine: &Engine,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(runtime.clone(), config);
+    let runtime = engine.runtime.clone();
+    let state = AppState::new(runtime.clone(), engine.plugins.clone(), config);
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
     let scheduler = tokio::spawn(runtime.clone().run_scheduler(async {
         let _ = scheduler_stopped.await;
     }));
+    let (stop_dispatcher, dispatcher_stopped) = tokio::sync::oneshot::channel::<()>();
+    let dispatcher = tokio::spawn(
+        runtime
+            .clone()
+            .run_dispatcher(engine.outbox.clone(), async {
+                let _ = dispatcher_stopped.await;
+            }),
+    );
     state.set_ready(true);
-    let app = api::router(state.clone());
+    let app = api::router(state.clone()).merge(dashboard::router());
     let drained = state.clone();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -73,5 +107,7 @@ pub async fn run(
         .await;
     let _ = stop_scheduler.send(());
     let _ = scheduler.await;
+    let _ = stop_dispatcher.send(());
+    let _ = dispatcher.await;
     result
 }

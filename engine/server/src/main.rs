@@ -42,6 +42,30 @@ enum Command {
         /// Definition file.
         file: PathBuf,
     },
+    /// Look at or run a plugin component under the server's sandbox, without a server.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Print the component's world, imports, exports, size and digest; exit 1 with the
+    /// reason when it is not a usable plugin.
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
+    },
+    /// Run the component once on INPUT under the default limits; print its output (or
+    /// typed failure), its log lines and the duration. Exit 1 when the call fails.
+    Invoke {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// The input JSON, or `@PATH` to read it from a file.
+        #[arg(long)]
+        input: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +79,19 @@ fn main() -> ExitCode {
             &mut std::io::stdout().lock(),
             &mut std::io::stderr().lock(),
         ),
+        Command::Plugin {
+            command: PluginCommand::Check { file },
+        } => waystation_server::cli::plugin::check(&file, &mut std::io::stdout().lock()),
+        Command::Plugin {
+            command: PluginCommand::Invoke { file, input },
+        } => match input.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path).and_then(|text| {
+                waystation_server::cli::plugin::invoke(&file, &text, &mut std::io::stdout().lock())
+            }),
+            None => {
+                waystation_server::cli::plugin::invoke(&file, &input, &mut std::io::stdout().lock())
+            }
+        },
         Command::Serve {
             listen,
             data,
@@ -129,7 +166,7 @@ fn serve(
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, data = %config.data.display(), "waystation listening");
-        waystation_server::run(listener, engine.runtime.clone(), config.clone(), shutdown_signal()).await?;
+        waystation_server::run(listener, &engine, config.clone(), shutdown_signal()).await?;
         Ok::<_, std::io::Error>(())
     })?;
     drop(engine);

@@ -4,7 +4,7 @@
 use crate::index::index_keys;
 use crate::keys;
 use crate::kv::Mutation;
-use crate::records::{IdempotencyRecord, OutboxRecord, OutboxStatus};
+use crate::records::{DeliveryUpdate, IdempotencyRecord, OutboxRecord, OutboxStatus};
 use crate::StoreError;
 use std::collections::HashSet;
 use waystation_core::{Effect, InstanceState};
@@ -57,17 +57,17 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
 
     for e in commit.effects {
         if let Effect::Enqueue(message) = e {
-            let record = OutboxRecord {
-                message: message.clone(),
-                status: OutboxStatus::Pending,
-                attempts: 0,
-                enqueued_at: after.updated_at,
-                last_error: None,
-            };
+            let record = OutboxRecord::queued(message.clone(), after.updated_at);
             batch.push(Mutation::Put(keys::outbox(&message.id), json(&record)?));
+            // The queue key carries the channel, so the dispatcher can pick messages for
+            // channels with free capacity without reading their records.
             batch.push(Mutation::Put(
-                keys::outbox_queue("pending", after.updated_at, &message.id),
-                Vec::new(),
+                keys::outbox_queue(
+                    OutboxStatus::Pending.as_str(),
+                    record.queue_time(),
+                    &message.id,
+                ),
+                message.channel.as_bytes().to_vec(),
             ));
         }
     }
@@ -131,6 +131,40 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
     }
 
     if let Some((key, record)) = commit.idempotency {
+        batch.push(Mutation::Put(keys::idempotency(key), json(record)?));
+    }
+    Ok(batch)
+}
+
+/// The batch for one outbox message's change and the history it adds.
+///
+/// # Errors
+/// Only if a record cannot be encoded as JSON.
+pub(crate) fn delivery_mutations(update: &DeliveryUpdate<'_>) -> Result<Vec<Mutation>, StoreError> {
+    let (before, after) = (update.before, update.after);
+    let id = &after.message.id;
+    let mut batch = Vec::with_capacity(4 + update.history.len());
+    batch.push(Mutation::Delete(keys::outbox_queue(
+        before.status.as_str(),
+        before.queue_time(),
+        &before.message.id,
+    )));
+    batch.push(Mutation::Put(
+        keys::outbox_queue(after.status.as_str(), after.queue_time(), id),
+        after.message.channel.as_bytes().to_vec(),
+    ));
+    batch.push(Mutation::Put(keys::outbox(id), json(after)?));
+    if let Some(instance) = update.instance {
+        batch.push(Mutation::Put(keys::instance(&instance.id), json(instance)?));
+        let first = instance.history_len - update.history.len() as u64;
+        for (i, entry) in update.history.iter().enumerate() {
+            batch.push(Mutation::Put(
+                keys::history(&instance.id, first + i as u64),
+                json(entry)?,
+            ));
+        }
+    }
+    if let Some((key, record)) = update.idempotency {
         batch.push(Mutation::Put(keys::idempotency(key), json(record)?));
     }
     Ok(batch)

@@ -205,11 +205,242 @@ pub fn notifications_land_in_the_outbox(store: &dyn Store) {
     let pending = store.outbox(OutboxStatus::Pending, None, 10).unwrap();
     assert_eq!(pending.items.len(), 1);
     assert_eq!(pending.items[0].message.instance_id, "a");
+    assert_eq!(pending.items[0].attempts, 0);
+    assert_eq!(
+        store
+            .outbox_message(&pending.items[0].message.id)
+            .unwrap()
+            .as_ref(),
+        Some(&pending.items[0])
+    );
     assert!(store
         .outbox(OutboxStatus::Delivered, None, 10)
         .unwrap()
         .items
         .is_empty());
+}
+
+/// Starts `n` tickets and escalates each at `t0 + i` minutes: one pending message each,
+/// queued in that order.
+fn queue_messages(store: &dyn Store, n: i64) -> Vec<crate::OutboxRecord> {
+    let wf = workflow();
+    for i in 0..n {
+        let id = format!("q{i:02}");
+        start(store, &wf, &id, t0());
+        apply(
+            store,
+            &wf,
+            &id,
+            event("escalate"),
+            t0() + TimeDelta::minutes(i),
+        );
+    }
+    let page = store.outbox(OutboxStatus::Pending, None, 1000).unwrap();
+    assert_eq!(page.items.len() as i64, n);
+    page.items
+}
+
+/// Records `after` for `before` with one history entry, as the dispatcher does.
+fn record(store: &dyn Store, before: &crate::OutboxRecord, after: &crate::OutboxRecord) {
+    let mut instance = store
+        .instance(&before.message.instance_id)
+        .unwrap()
+        .unwrap();
+    instance.history_len += 1;
+    let entry = waystation_core::HistoryEntry {
+        at: t0(),
+        event: waystation_core::HistoryEvent::DeliveryAttempted {
+            message_id: before.message.id.clone(),
+            channel: before.message.channel.clone(),
+            attempt: after.attempts,
+            outcome: match after.status {
+                OutboxStatus::Pending => waystation_core::effect::DeliveryOutcome::Retrying,
+                OutboxStatus::Delivered => waystation_core::effect::DeliveryOutcome::Delivered,
+                OutboxStatus::Dead => waystation_core::effect::DeliveryOutcome::Dead,
+            },
+            error: after.last_error.clone(),
+            next_attempt_at: after.next_attempt_at,
+            duration_ms: 1,
+        },
+    };
+    store
+        .update_message(&crate::DeliveryUpdate {
+            before,
+            after,
+            instance: Some(&instance),
+            history: &[entry],
+            idempotency: None,
+        })
+        .unwrap();
+}
+
+fn due_ids(store: &dyn Store, until: DateTime<Utc>) -> Vec<String> {
+    let mut ids = Vec::new();
+    store
+        .due_messages(until, None, &mut |m| {
+            assert!(m.due <= until);
+            assert_eq!(m.channel, "log");
+            ids.push(m.id);
+            true
+        })
+        .unwrap();
+    ids
+}
+
+/// Pending messages are due in order; a failed attempt moves one to its retry time, and the
+/// attempt lands in the instance history in the same write.
+pub fn retries_are_ordered_by_due_time(store: &dyn Store) {
+    let queued = queue_messages(store, 3);
+    let ids: Vec<String> = queued.iter().map(|r| r.message.id.clone()).collect();
+    assert_eq!(store.next_message_due().unwrap(), Some(t0()));
+    assert_eq!(due_ids(store, t0() + TimeDelta::hours(1)), ids);
+    assert_eq!(
+        due_ids(store, t0()),
+        ids[..1],
+        "only the first is due at t0"
+    );
+    let mut stop_after_one = Vec::new();
+    store
+        .due_messages(t0() + TimeDelta::hours(1), None, &mut |m| {
+            stop_after_one.push(m);
+            false
+        })
+        .unwrap();
+    assert_eq!(stop_after_one.len(), 1);
+    assert_eq!(stop_after_one[0].id, ids[0]);
+    let mut resumed = Vec::new();
+    store
+        .due_messages(
+            t0() + TimeDelta::hours(1),
+            Some(&stop_after_one[0]),
+            &mut |m| {
+                resumed.push(m.id);
+                true
+            },
+        )
+        .unwrap();
+    assert_eq!(resumed, ids[1..], "a read resumes after a message it saw");
+
+    // The first fails and is retried at +30m: the others are now due before it.
+    let first = &queued[0];
+    let history_before = store
+        .instance(&first.message.instance_id)
+        .unwrap()
+        .unwrap()
+        .history_len;
+    let retry = crate::OutboxRecord {
+        attempts: 1,
+        last_error: Some("HTTP 503".into()),
+        next_attempt_at: Some(t0() + TimeDelta::minutes(30)),
+        last_attempt_at: Some(t0()),
+        ..first.clone()
+    };
+    record(store, first, &retry);
+    assert_eq!(
+        due_ids(store, t0() + TimeDelta::hours(1)),
+        [ids[1].clone(), ids[2].clone(), ids[0].clone()]
+    );
+    assert_eq!(
+        store.next_message_due().unwrap(),
+        Some(t0() + TimeDelta::minutes(1))
+    );
+    assert_eq!(
+        store.outbox_message(&ids[0]).unwrap().as_ref(),
+        Some(&retry)
+    );
+    let pending = store.outbox(OutboxStatus::Pending, None, 10).unwrap();
+    assert_eq!(pending.items.len(), 3, "still pending, once");
+    assert_eq!(pending.items[2], retry, "listed by due time");
+
+    let instance = store.instance(&first.message.instance_id).unwrap().unwrap();
+    assert_eq!(instance.history_len, history_before + 1);
+    let history = store.history(&instance.id, 0, 1000).unwrap();
+    assert_eq!(history.len() as u64, instance.history_len);
+    assert!(matches!(
+        &history.last().unwrap().1.event,
+        waystation_core::HistoryEvent::DeliveryAttempted { attempt: 1, error: Some(e), .. } if e == "HTTP 503"
+    ));
+    assert!(store.outbox_message("nope").unwrap().is_none());
+}
+
+/// Delivered and dead messages leave the pending queue for their own, listed a page at a
+/// time; nothing is due once none is pending.
+pub fn finished_messages_are_listed_by_status_with_a_cursor(store: &dyn Store) {
+    let queued = queue_messages(store, 5);
+    for (i, r) in queued.iter().enumerate() {
+        let dead = i == 4;
+        let after = crate::OutboxRecord {
+            status: if dead {
+                OutboxStatus::Dead
+            } else {
+                OutboxStatus::Delivered
+            },
+            attempts: 1,
+            last_error: dead.then(|| "channel 'log' is not configured".to_owned()),
+            finished_at: Some(t0() + TimeDelta::hours(1) + TimeDelta::minutes(i as i64)),
+            ..r.clone()
+        };
+        record(store, r, &after);
+    }
+    assert!(due_ids(store, t0() + TimeDelta::days(1)).is_empty());
+    assert_eq!(store.next_message_due().unwrap(), None);
+    assert!(store
+        .outbox(OutboxStatus::Pending, None, 10)
+        .unwrap()
+        .items
+        .is_empty());
+    let dead = store.outbox(OutboxStatus::Dead, None, 10).unwrap();
+    assert_eq!(dead.items.len(), 1);
+    assert_eq!(dead.items[0].message.id, queued[4].message.id);
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .outbox(OutboxStatus::Delivered, cursor.as_deref(), 3)
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.into_iter().map(|r| r.message.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = queued[..4].iter().map(|r| r.message.id.clone()).collect();
+    assert_eq!(seen, expected, "every delivered message once, in order");
+    // A cursor of one status is not one for another.
+    let delivered_cursor = store
+        .outbox(OutboxStatus::Delivered, None, 1)
+        .unwrap()
+        .next_cursor
+        .unwrap();
+    assert_eq!(
+        store
+            .outbox(OutboxStatus::Dead, Some(&delivered_cursor), 1)
+            .unwrap_err(),
+        crate::StoreError::BadCursor
+    );
+
+    // Put back by an operator: pending again, due at once.
+    let dead_record = &dead.items[0];
+    let again = crate::OutboxRecord {
+        status: OutboxStatus::Pending,
+        attempts: 0,
+        next_attempt_at: Some(t0() + TimeDelta::days(1)),
+        finished_at: None,
+        retries: 1,
+        ..dead_record.clone()
+    };
+    record(store, dead_record, &again);
+    assert!(store
+        .outbox(OutboxStatus::Dead, None, 10)
+        .unwrap()
+        .items
+        .is_empty());
+    assert_eq!(
+        due_ids(store, t0() + TimeDelta::days(1)),
+        std::slice::from_ref(&dead_record.message.id)
+    );
 }
 
 /// An idempotency record is kept with its command's commit.
@@ -274,6 +505,12 @@ pub fn queries_use_the_indexes_and_paginate(store: &dyn Store) {
     assert_eq!(q(&|x| x.sla = Some(SlaState::OnTime)).len(), 20);
     assert_eq!(q(&|x| x.tag = Some("support".into())).len(), 25);
     assert_eq!(q(&|x| x.tag = Some("nothing".into())).len(), 0);
+    assert_eq!(
+        q(&|x| x.untouched = Some(true)).len(),
+        20,
+        "nobody acted in triage"
+    );
+    assert_eq!(q(&|x| x.untouched = Some(false)).len(), 0);
     let stale = q(&|x| x.updated_before = Some(t0() + TimeDelta::minutes(10)));
     assert_eq!(
         stale.len(),
@@ -341,7 +578,7 @@ pub fn tokens_are_found_by_hash_and_revoked(store: &dyn Store) {
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 8] = [
+    let cases: [Case; 10] = [
         (
             "tokens_are_found_by_hash_and_revoked",
             tokens_are_found_by_hash_and_revoked,
@@ -362,6 +599,14 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
         (
             "notifications_land_in_the_outbox",
             notifications_land_in_the_outbox,
+        ),
+        (
+            "retries_are_ordered_by_due_time",
+            retries_are_ordered_by_due_time,
+        ),
+        (
+            "finished_messages_are_listed_by_status_with_a_cursor",
+            finished_messages_are_listed_by_status_with_a_cursor,
         ),
         (
             "idempotency_records_are_kept_with_the_commit",

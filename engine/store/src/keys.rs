@@ -11,7 +11,7 @@
 //! | `task/{task}` | approval task JSON |
 //! | `inbox/{role or user}/{name}/{task}` | (empty) |
 //! | `outbox/{message}` | outbox record JSON |
-//! | `outq/{status}/{enqueued}/{message}` | (empty) |
+//! | `outq/{status}/{time}/{message}` | channel name; `time` is when the next attempt is due while pending, when it finished otherwise |
 //! | `idem/{key}` | idempotency record JSON |
 //! | `ix/{index}/.../{instance}` | (empty): the query indexes |
 
@@ -92,9 +92,10 @@ pub fn outbox(id: &str) -> Vec<u8> {
     key(&[b"outbox", id.as_bytes()])
 }
 
-/// An outbox message in its status queue.
-pub fn outbox_queue(status: &str, enqueued: DateTime<Utc>, id: &str) -> Vec<u8> {
-    key(&[b"outq", status.as_bytes(), &time(enqueued), id.as_bytes()])
+/// An outbox message in its status queue, at `at` (see
+/// [`crate::OutboxRecord::queue_time`]).
+pub fn outbox_queue(status: &str, at: DateTime<Utc>, id: &str) -> Vec<u8> {
+    key(&[b"outq", status.as_bytes(), &time(at), id.as_bytes()])
 }
 
 /// An idempotency record.

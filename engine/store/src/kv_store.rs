@@ -1,13 +1,14 @@
 //! Every collection trait, implemented once over a [`Kv`] backend with the layout of
 //! [`crate::keys`].
 
-use crate::commit::{mutations, Commit};
+use crate::commit::{delivery_mutations, mutations, Commit};
 use crate::index::name;
 use crate::keys::{self, key, parse_time, prefix, time};
 use crate::kv::{Kv, Mutation};
 use crate::query::{Counts, InstanceQuery, Page};
 use crate::records::{
-    DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus, PutDefinition, StoredDefinition,
+    DeliveryUpdate, DueMessage, DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus,
+    PutDefinition, StoredDefinition,
 };
 use crate::{
     ApprovalStore, DefinitionStore, HistoryStore, IdempotencyStore, InstanceStore, OutboxStore,
@@ -335,6 +336,72 @@ impl<B: Kv> OutboxStore for KvStore<B> {
             |_| false,
         )
     }
+
+    fn outbox_message(&self, id: &str) -> Result<Option<OutboxRecord>, StoreError> {
+        self.get_json(&keys::outbox(id))
+    }
+
+    fn due_messages(
+        &self,
+        until: DateTime<Utc>,
+        after: Option<&DueMessage>,
+        visit: &mut dyn FnMut(DueMessage) -> bool,
+    ) -> Result<(), StoreError> {
+        let p = prefix(&[b"outq", OutboxStatus::Pending.as_str().as_bytes()]);
+        let until = time(until);
+        // Collected a chunk at a time, so no backend lock is held while `visit` runs.
+        let mut after: Option<Vec<u8>> =
+            after.map(|m| keys::outbox_queue(OutboxStatus::Pending.as_str(), m.due, &m.id));
+        loop {
+            let chunk = self.collect(&p, after.as_deref(), 256)?;
+            let exhausted = chunk.len() < 256;
+            for (k, v) in chunk {
+                let rest = &k[p.len()..];
+                if rest.len() < 9 || rest[..8] > until[..] {
+                    return Ok(());
+                }
+                let due = parse_time(rest)
+                    .ok_or_else(|| StoreError::Corrupt("an outbox queue key".into()))?;
+                let id = utf8(&rest[9..])?;
+                let channel = self.queued_channel(&id, &v)?;
+                if !visit(DueMessage { due, id, channel }) {
+                    return Ok(());
+                }
+                after = Some(k);
+            }
+            if exhausted {
+                return Ok(());
+            }
+        }
+    }
+
+    fn next_message_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let p = prefix(&[b"outq", OutboxStatus::Pending.as_str().as_bytes()]);
+        let mut next = None;
+        self.kv.scan(&p, None, &mut |k, _| {
+            next = parse_time(&k[p.len()..]);
+            false
+        })?;
+        Ok(next)
+    }
+
+    fn update_message(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError> {
+        self.kv.apply(delivery_mutations(update)?)
+    }
+}
+
+impl<B: Kv> KvStore<B> {
+    /// The channel of a queue entry: the key's value, or the record's for entries written
+    /// before queue keys carried it.
+    fn queued_channel(&self, id: &str, value: &[u8]) -> Result<String, StoreError> {
+        if !value.is_empty() {
+            return utf8(value);
+        }
+        Ok(self
+            .outbox_message(id)?
+            .map(|r| r.message.channel)
+            .unwrap_or_default())
+    }
 }
 
 impl<B: Kv> IdempotencyStore for KvStore<B> {
@@ -352,6 +419,16 @@ fn matches(q: &InstanceQuery, s: &InstanceState) -> bool {
             .is_none_or(|sla| sla == s.sla.state && s.status == waystation_core::Status::Running)
         && q.tag.as_ref().is_none_or(|t| s.tags.contains(t))
         && q.updated_before.is_none_or(|t| s.updated_at < t)
+        && q.untouched
+            .is_none_or(|u| s.status == waystation_core::Status::Running && u == untouched(s))
+}
+
+/// Nobody has acted in the current stage: no approval recorded, and the open level is the
+/// one that opened when the stage was entered (a decided level opens the next one later).
+fn untouched(s: &InstanceState) -> bool {
+    s.approval.as_ref().is_none_or(|a| {
+        a.approvals.is_empty() && a.open.iter().all(|t| t.opened_at <= s.stage_entered_at)
+    })
 }
 
 impl<B: Kv> QueryStore for KvStore<B> {

@@ -29,7 +29,8 @@ pub use kv_store::KvStore;
 pub use memory::MemoryKv;
 pub use query::{Counts, InstanceQuery, Page};
 pub use records::{
-    DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus, PutDefinition, StoredDefinition,
+    DeliveryUpdate, DueMessage, DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus,
+    PutDefinition, StoredDefinition,
 };
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
@@ -145,7 +146,8 @@ pub trait ApprovalStore {
 
 /// Messages to deliver.
 pub trait OutboxStore {
-    /// Messages with `status`, oldest first, a page at a time.
+    /// Messages with `status`, a page at a time: pending ones by when their next attempt is
+    /// due, delivered and dead ones by when they got there, oldest first.
     ///
     /// # Errors
     /// Backend errors, or a bad cursor.
@@ -155,6 +157,35 @@ pub trait OutboxStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<OutboxRecord>, StoreError>;
+    /// The message `id`, whatever its status.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn outbox_message(&self, id: &str) -> Result<Option<OutboxRecord>, StoreError>;
+    /// Visits pending messages due at or before `until`, soonest first, starting after
+    /// `after` (a message visited before) when given, until `visit` returns false. `visit`
+    /// must not write to the store.
+    ///
+    /// # Errors
+    /// Backend errors; a damaged queue key.
+    fn due_messages(
+        &self,
+        until: DateTime<Utc>,
+        after: Option<&DueMessage>,
+        visit: &mut dyn FnMut(DueMessage) -> bool,
+    ) -> Result<(), StoreError>;
+    /// When the soonest pending message is due.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn next_message_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Writes one message's change and its history atomically. The caller holds the
+    /// instance's lock and changes nothing of the instance but `history_len`.
+    /// Durable after [`Store::flush`].
+    ///
+    /// # Errors
+    /// Backend errors; nothing was written then.
+    fn update_message(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError>;
 }
 
 /// Answers to commands sent with an `Idempotency-Key`.

@@ -22,6 +22,11 @@ pub struct InstanceQuery {
     pub tag: Option<String>,
     /// Not updated since this time (`updated_at` before it).
     pub updated_before: Option<DateTime<Utc>>,
+    /// Running, and nobody has acted in the current stage yet (`true`: no approval decided
+    /// since the stage was entered) or somebody has (`false`). With `sla = at_risk` it
+    /// answers the board's "deadline near and work not started".
+    #[serde(default)]
+    pub untouched: Option<bool>,
     /// Where the previous page ended.
     pub cursor: Option<String>,
     /// Page size (1..=1000; 0 means the default of 100).

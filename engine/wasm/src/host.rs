@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use waystation_core::{PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World};
+use waystation_core::{CallOutcome, PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World};
 
 /// Counters for tests and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +249,19 @@ impl PluginInvoker for PluginHost {
         self.invoke_with_logs(plugin, world, input)
             .result
             .map_err(PluginFailure::from)
+    }
+
+    fn invoke_reported(&self, plugin: &PluginRef, world: World, input: &Value) -> CallOutcome {
+        let report = self.invoke_with_logs(plugin, world, input);
+        CallOutcome {
+            result: report.result.map_err(PluginFailure::from),
+            logs: report
+                .logs
+                .iter()
+                .map(|line| format!("{}: {}", line.level, line.message))
+                .collect(),
+            input_digest: Some(inspect::digest(input.to_string().as_bytes())),
+        }
     }
 }
 

@@ -59,7 +59,9 @@ impl Sandbox {
     /// thread (call it from a blocking thread, not an async task) and waits first when
     /// `max_concurrent_calls` calls are already running.
     pub fn call(&self, plugin: &LoadedPlugin, input: &Value, limits: &Limits) -> CallReport {
-        let input = input.to_string();
+        // Straight into one buffer: `Value::to_string` goes through `fmt::Display`, a
+        // formatter call per token, and cost a tenth of a small plugin's call.
+        let input = serde_json::to_string(input).expect("a JSON value always serializes");
         let slot = self.acquire_slot();
         let ticks_before = self.epoch_ticks();
         let started = Instant::now();
@@ -76,8 +78,8 @@ impl Sandbox {
         };
         let duration = started.elapsed();
         let result = match raw {
-            Ok(Raw::Assessment(Ok(a))) => json::assessment(&a),
-            Ok(Raw::Messages(Ok(m))) => json::messages(&m),
+            Ok(Raw::Assessment(Ok(a))) => json::assessment(a),
+            Ok(Raw::Messages(Ok(m))) => json::messages(m),
             Ok(Raw::Assessment(Err(mut message)) | Raw::Messages(Err(mut message))) => {
                 truncate_at_char(&mut message, MAX_ERROR_BYTES);
                 Err(CallError::PluginError { message })

@@ -157,6 +157,18 @@ impl Sandbox {
         &self.inner.key
     }
 
+    /// Bytes that idle pool slots keep resident for their next call: the pages earlier
+    /// calls wrote, reset to the component's initial contents, at most
+    /// [`HostConfig::keep_resident_bytes`] per memory and table.
+    pub fn idle_resident_bytes(&self) -> u64 {
+        self.inner
+            .engine
+            .pooling_allocator_metrics()
+            .map_or(0, |m| {
+                (m.unused_memory_bytes_resident() + m.unused_table_bytes_resident()) as u64
+            })
+    }
+
     pub(crate) fn engine(&self) -> &Engine {
         &self.inner.engine
     }

@@ -13,7 +13,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Store data of one call. Never reused: each call gets a fresh one.
 pub(crate) struct State {
-    wasi: WasiCtx,
+    /// Built by the call's first WASI import, if it makes one: plugins that import only
+    /// `log` (the C and JavaScript examples) never pay for the context and its seeded
+    /// random generators.
+    wasi: Option<WasiCtx>,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) logs: LogBuffer,
@@ -27,36 +30,41 @@ impl State {
     /// A fresh state for a call of `plugin` under `limits`, starting now.
     pub(crate) fn new(config: &HostConfig, limits: &Limits, plugin: Arc<str>) -> State {
         let started = Instant::now();
-        let stdout = MemoryOutputPipe::new(config.stdio_capture_bytes);
-        let stderr = MemoryOutputPipe::new(config.stdio_capture_bytes);
-        // No preopened directories, no environment, no arguments, stdin closed, no
-        // sockets or name lookups, a frozen wall clock; stdout and stderr are captured.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .wall_clock(FrozenWallClock)
-            .monotonic_clock(CallClock { started })
-            .build();
         State {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(limits.memory_bytes),
             logs: LogBuffer::new(plugin, config.max_log_lines, config.max_log_line_bytes),
             started,
             deadline: started + limits.time_budget(),
-            stdout,
-            stderr,
+            stdout: MemoryOutputPipe::new(config.stdio_capture_bytes),
+            stderr: MemoryOutputPipe::new(config.stdio_capture_bytes),
         }
     }
 }
 
+/// The WASI context of a call: no preopened directories, no environment, no arguments,
+/// stdin closed, no sockets or name lookups, a frozen wall clock and a monotonic clock
+/// counting from the start of the call; stdout and stderr are captured.
+fn wasi_context(stdout: &MemoryOutputPipe, stderr: &MemoryOutputPipe, started: Instant) -> WasiCtx {
+    WasiCtxBuilder::new()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .wall_clock(FrozenWallClock)
+        .monotonic_clock(CallClock { started })
+        .build()
+}
+
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let ctx = self
+            .wasi
+            .get_or_insert_with(|| wasi_context(&self.stdout, &self.stderr, self.started));
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx,
             table: &mut self.table,
         }
     }

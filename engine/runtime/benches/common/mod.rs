@@ -137,6 +137,58 @@ pub fn cpu_time() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// CPU time (user + system) used so far by this process's live threads, summed by thread
+/// name with any trailing number dropped (`sled-io-3` counts as `sled-io`), largest first.
+/// Threads that have exited are missing: compare the sum with [`cpu_time`].
+pub fn thread_cpu() -> Vec<(String, Duration)> {
+    let mut by_name: std::collections::BTreeMap<String, Duration> = Default::default();
+    for entry in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("", |(_, n)| n);
+        let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '#');
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        *by_name.entry(name.to_owned()).or_default() +=
+            Duration::from_millis((ticks(11) + ticks(12)) * 10);
+    }
+    let mut out: Vec<_> = by_name.into_iter().collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.1));
+    out
+}
+
+/// The CPU each thread group used between two [`thread_cpu`] readings, per `per` units of
+/// work, in microseconds: `"tokio-rt-worker 61.0, waystation-flush 9.1, ..."`.
+pub fn thread_cpu_delta(
+    before: &[(String, Duration)],
+    after: &[(String, Duration)],
+    per: u64,
+) -> String {
+    after
+        .iter()
+        .filter_map(|(name, t)| {
+            let b = before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(Duration::ZERO, |(_, t)| *t);
+            let us = t.saturating_sub(b).as_secs_f64() * 1e6 / per.max(1) as f64;
+            (us >= 0.05).then(|| format!("{name} {us:.1}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The 1, 5 and 15 minute load averages: other work on the machine skews every figure.
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -201,6 +253,8 @@ pub struct Probe<B> {
     /// ... and until the group flush covering that batch returned (durable).
     pub fired_durable: Mutex<Vec<u64>>,
     record_fired: bool,
+    /// Every batch applied, when recording (for replaying them on sled alone).
+    pub recorded: Option<Mutex<Vec<Vec<Mutation>>>>,
 }
 
 impl<B> Probe<B> {
@@ -222,7 +276,14 @@ impl<B> Probe<B> {
             fired_applied: Mutex::new(Vec::new()),
             fired_durable: Mutex::new(Vec::new()),
             record_fired,
+            recorded: None,
         }
+    }
+
+    /// Also keeps a copy of every batch applied.
+    pub fn recording_batches(mut self) -> Self {
+        self.recorded = Some(Mutex::new(Vec::new()));
+        self
     }
 
     /// The wrapped backend.
@@ -326,6 +387,9 @@ impl<B: Kv> Kv for Probe<B> {
                 Mutation::Delete(k) => k.len(),
             })
             .sum();
+        if let Some(recorded) = &self.recorded {
+            recorded.lock().unwrap().push(batch.clone());
+        }
         let began = Instant::now();
         let out = self.inner.apply(batch);
         self.apply_ns
@@ -354,7 +418,11 @@ impl<B: Kv> Kv for Probe<B> {
             Vec::new()
         };
         let began = Instant::now();
-        let out = self.inner.flush();
+        let out = if std::env::var_os("XX_NOSYNC").is_some() {
+            Ok(())
+        } else {
+            self.inner.flush()
+        };
         self.flush_ns
             .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.flushes.fetch_add(1, Ordering::Relaxed);

@@ -134,12 +134,12 @@ fn summary(s: &InstanceState) -> Value {
     })
 }
 
-/// `GET /v1/instances?workflow=&version=&stage=&status=&sla=&tag=&updated_before=&cursor=&limit=`.
+/// `GET /v1/instances?workflow=&version=&stage=&status=&sla=&tag=&updated_before=&untouched=&cursor=&limit=`.
 pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    const KNOWN: [&str; 9] = [
+    const KNOWN: [&str; 10] = [
         "workflow",
         "version",
         "stage",
@@ -147,6 +147,7 @@ pub async fn list(
         "sla",
         "tag",
         "updated_before",
+        "untouched",
         "cursor",
         "limit",
     ];
@@ -186,6 +187,7 @@ pub async fn list(
             },
             "an RFC 3339 time",
         )?,
+        untouched: parse(&params, "untouched", |v| v.parse().ok(), "true or false")?,
         cursor: params.get("cursor").cloned(),
         limit: parse(
             &params,

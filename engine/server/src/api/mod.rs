@@ -11,6 +11,8 @@ mod http_metrics;
 mod instances;
 pub mod openapi;
 mod ops;
+mod outbox;
+mod plugins;
 mod tokens;
 mod workflows;
 
@@ -374,12 +376,58 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
     ]
     .into_iter()
     .chain(plugin_routes())
+    .chain(outbox::outbox_routes())
     .collect()
 }
 
 fn plugin_routes() -> Vec<(Route, MethodRouter<AppState>)> {
-    let _ = (DEVELOPER, READ_PLUGINS);
-    Vec::new()
+    use Method as M;
+    vec![
+        route(
+            M::PUT,
+            "/v1/plugins/{name}",
+            "Upload a plugin component: a new version, or 200 when these bytes are known",
+            "plugins",
+            DEVELOPER,
+            Body::Wasm,
+            201,
+            &[400, 413, 415, 422],
+            on(MethodFilter::PUT, plugins::put),
+        ),
+        route(
+            M::GET,
+            "/v1/plugins",
+            "List plugins with their newest version",
+            "plugins",
+            READ_PLUGINS,
+            Body::None,
+            200,
+            &[],
+            on(MethodFilter::GET, plugins::list),
+        ),
+        route(
+            M::GET,
+            "/v1/plugins/{name}",
+            "A plugin's versions, world and limits",
+            "plugins",
+            READ_PLUGINS,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::GET, plugins::get),
+        ),
+        route(
+            M::POST,
+            "/v1/plugins/{name}/invoke",
+            "Run a plugin once in its sandbox (a dry run): output or typed failure, logs, duration",
+            "plugins",
+            DEVELOPER,
+            Body::Json("PluginInvoke"),
+            200,
+            &[400, 404, 413, 415, 422],
+            on(MethodFilter::POST, plugins::invoke),
+        ),
+    ]
 }
 
 /// State shared by every handler.
@@ -390,6 +438,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     /// The engine.
     pub runtime: Arc<Runtime>,
+    /// The plugin registry and sandbox.
+    pub plugins: Arc<waystation_wasm::PluginHost>,
     /// The configuration in force.
     pub config: Config,
     /// HTTP latency by route.
@@ -402,9 +452,14 @@ pub struct Shared {
 
 impl AppState {
     /// State over `runtime`.
-    pub fn new(runtime: Arc<Runtime>, config: Config) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        plugins: Arc<waystation_wasm::PluginHost>,
+        config: Config,
+    ) -> Self {
         AppState(Arc::new(Shared {
             runtime,
+            plugins,
             config,
             http: HttpMetrics::default(),
             ready: AtomicBool::new(false),

@@ -15,6 +15,8 @@ fn schemas() -> Value {
             "properties": {"input": {"description": "The start payload, checked against the workflow's input_schema."}}},
         "Event": {"type": "object", "required": ["type"], "additionalProperties": false,
             "properties": {"type": {"type": "string"}, "data": {}}},
+        "PluginInvoke": {"type": "object", "required": ["input"], "additionalProperties": false,
+            "properties": {"input": {"description": "The JSON the plugin receives, as given."}}},
         "Cancel": {"type": "object", "additionalProperties": false, "properties": {"reason": {"type": "string"}}},
         "Decision": {"type": "object", "required": ["decision"], "additionalProperties": false,
             "properties": {"decision": {"enum": ["approve", "reject"]}, "comment": {"type": "string"}}},

@@ -69,6 +69,24 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
         "Plugin calls that failed.",
         m.plugin_failures.load(Ordering::Relaxed),
     );
+    counter(
+        &mut out,
+        "waystation_outbox_delivered_total",
+        "Outbox messages delivered.",
+        m.messages_delivered.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "waystation_outbox_failed_attempts_total",
+        "Outbox delivery attempts that failed (retried or dead).",
+        m.delivery_failures.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "waystation_outbox_dead_total",
+        "Outbox messages given up (dead letters).",
+        m.messages_dead.load(Ordering::Relaxed),
+    );
     let _ = writeln!(
         out,
         "# HELP waystation_plugin_call_seconds_total Time spent in plugin calls.\n# TYPE waystation_plugin_call_seconds_total counter\nwaystation_plugin_call_seconds_total {}",

@@ -1,0 +1,167 @@
+//! An operator puts a dead message back in the queue: pending again, due at once, with a
+//! fresh budget of attempts. The retry and who asked for it go into the instance history.
+
+use crate::ids::fnv1a;
+use crate::{Runtime, RuntimeError};
+use chrono::{DateTime, Utc};
+use waystation_core::{HistoryEntry, HistoryEvent};
+use waystation_store::{IdempotencyRecord, OutboxRecord, OutboxStatus, StoreError};
+
+/// Why a retry was refused. Nothing was changed in any case.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OutboxError {
+    /// No message has this id.
+    #[error("no outbox message '{0}'")]
+    NotFound(String),
+    /// Only dead messages are retried: a pending one is retried anyway, a delivered one
+    /// needs nothing.
+    #[error("{}", not_dead(id, *status, *next_attempt_at))]
+    NotDead {
+        /// The message.
+        id: String,
+        /// Its status.
+        status: OutboxStatus,
+        /// When its next attempt is due, if pending.
+        next_attempt_at: Option<DateTime<Utc>>,
+    },
+    /// The runtime or the store failed, or an `Idempotency-Key` was reused.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+fn not_dead(id: &str, status: OutboxStatus, next: Option<DateTime<Utc>>) -> String {
+    match (status, next) {
+        (OutboxStatus::Pending, Some(t)) => format!(
+            "message '{id}' is pending: its next attempt is due at {}; only dead messages are retried",
+            t.to_rfc3339()
+        ),
+        (OutboxStatus::Pending, None) => {
+            format!("message '{id}' is pending and due now; only dead messages are retried")
+        }
+        _ => format!(
+            "message '{id}' is {}; only dead messages are retried",
+            status.as_str()
+        ),
+    }
+}
+
+impl From<StoreError> for OutboxError {
+    fn from(e: StoreError) -> Self {
+        OutboxError::Runtime(RuntimeError::Store(e))
+    }
+}
+
+/// The answer to a retry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retried {
+    /// The message after the retry.
+    pub record: OutboxRecord,
+    /// True when this is the stored answer to an earlier request with the same
+    /// `Idempotency-Key`; nothing was changed again.
+    pub replayed: bool,
+}
+
+impl Runtime {
+    /// Puts dead message `id` back in the queue, due at once, with a fresh budget of
+    /// attempts; `by` is recorded in the history. Durable when it returns.
+    ///
+    /// # Errors
+    /// [`OutboxError::NotFound`]; [`OutboxError::NotDead`] when it is pending or delivered;
+    /// [`RuntimeError::IdempotencyConflict`] for a key used for another request; store
+    /// errors.
+    pub async fn retry_message(
+        &self,
+        id: &str,
+        by: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Retried, OutboxError> {
+        let found = self
+            .store
+            .outbox_message(id)?
+            .ok_or_else(|| OutboxError::NotFound(id.to_owned()))?;
+        let fp = format!("retry:{id}:{:016x}", fnv1a(by.as_bytes()));
+        let record = {
+            let _guard = self.locks.lock(&found.message.instance_id).await;
+            if let Some(key) = idempotency_key {
+                if let Some(seen) = self.store.idempotency(key)? {
+                    drop(_guard);
+                    return self.replay_retry(key, &fp, seen).await;
+                }
+            }
+            let current = self
+                .store
+                .outbox_message(id)?
+                .ok_or_else(|| OutboxError::NotFound(id.to_owned()))?;
+            if current.status != OutboxStatus::Dead {
+                return Err(OutboxError::NotDead {
+                    id: id.to_owned(),
+                    status: current.status,
+                    next_attempt_at: current.next_attempt_at,
+                });
+            }
+            let now = self.now();
+            let after = OutboxRecord {
+                status: OutboxStatus::Pending,
+                attempts: 0,
+                next_attempt_at: Some(now),
+                finished_at: None,
+                retries: current.retries + 1,
+                ..current.clone()
+            };
+            let entry = HistoryEntry {
+                at: now,
+                event: HistoryEvent::DeliveryRetried {
+                    message_id: id.to_owned(),
+                    by: by.to_owned(),
+                },
+            };
+            let idempotency = idempotency_key.map(|k| {
+                (
+                    k,
+                    IdempotencyRecord {
+                        fingerprint: fp.clone(),
+                        response: serde_json::to_value(&after).unwrap_or_default(),
+                    },
+                )
+            });
+            self.write_message(
+                &current,
+                &after,
+                entry,
+                idempotency.as_ref().map(|(k, r)| (*k, r)),
+            )?;
+            after
+        };
+        self.outbox_wake.notify_one();
+        self.durability
+            .durable()
+            .await
+            .map_err(RuntimeError::from)?;
+        tracing::info!(message = %id, by, "outbox: dead message put back in the queue");
+        Ok(Retried {
+            record,
+            replayed: false,
+        })
+    }
+
+    async fn replay_retry(
+        &self,
+        key: &str,
+        fp: &str,
+        seen: IdempotencyRecord,
+    ) -> Result<Retried, OutboxError> {
+        if seen.fingerprint != fp {
+            return Err(RuntimeError::IdempotencyConflict(key.to_owned()).into());
+        }
+        let record = serde_json::from_value(seen.response)
+            .map_err(|e| StoreError::Corrupt(format!("idempotency record {key}: {e}")))?;
+        self.durability
+            .durable()
+            .await
+            .map_err(RuntimeError::from)?;
+        Ok(Retried {
+            record,
+            replayed: true,
+        })
+    }
+}

@@ -1,0 +1,170 @@
+//! Plugin developers' endpoints: upload a component, list and read the registry, and run
+//! a plugin once in the sandbox (a dry run that touches no instance).
+
+use super::error::{ApiError, FieldError};
+use super::extract::{JsonBody, WasmBody};
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use waystation_core::PluginRef;
+use waystation_wasm::{AddError, PluginInfo};
+
+/// `PUT /v1/plugins/{name}` with `application/wasm`: 201 with the new version, its digest
+/// and world; 200 when these exact bytes are already registered under `name`; 422 with
+/// the reason (and a stable `code`) when the bytes are not a usable plugin.
+pub async fn put(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    WasmBody(bytes): WasmBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let host = app.plugins.clone();
+    let added = tokio::task::spawn_blocking(move || {
+        let digest = waystation_wasm::digest(&bytes);
+        let known = host
+            .list()
+            .into_iter()
+            .any(|p| p.name == name && p.digest == digest);
+        host.add(&name, &bytes).map(|info| (info, !known))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    match added {
+        Ok((info, created)) => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let mut body = describe(&info);
+            body["created"] = Value::Bool(created);
+            Ok((status, Json(body)))
+        }
+        Err(AddError::Storage(e)) => Err(ApiError::internal(&e)),
+        Err(e) => {
+            let at = if matches!(e, AddError::BadName { .. }) {
+                "name"
+            } else {
+                "body"
+            };
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unusable-plugin",
+                "Not a usable plugin",
+                format!("the upload is not a usable plugin ({}): {e}", e.code()),
+            )
+            .with_errors(vec![FieldError::param(at, e.to_string())]))
+        }
+    }
+}
+
+/// `GET /v1/plugins`: every plugin name with its newest version and how many there are.
+pub async fn list(State(app): State<AppState>) -> Json<Value> {
+    let mut newest: BTreeMap<String, (PluginInfo, u32)> = BTreeMap::new();
+    for info in app.plugins.list() {
+        let entry = newest.entry(info.name.clone()).or_insert((info.clone(), 0));
+        entry.1 += 1;
+        if info.version > entry.0.version {
+            entry.0 = info;
+        }
+    }
+    let items: Vec<Value> = newest
+        .into_values()
+        .map(|(info, versions)| {
+            let mut item = describe(&info);
+            item["versions"] = json!(versions);
+            item
+        })
+        .collect();
+    Json(json!({ "items": items }))
+}
+
+/// `GET /v1/plugins/{name}`: every version of `name`, newest first, and its limits.
+pub async fn get(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mut versions: Vec<PluginInfo> = app
+        .plugins
+        .list()
+        .into_iter()
+        .filter(|p| p.name == name)
+        .collect();
+    if versions.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no plugin named '{name}' is registered"
+        )));
+    }
+    versions.sort_by_key(|p| std::cmp::Reverse(p.version));
+    let newest = describe(&versions[0]);
+    Ok(Json(json!({
+        "name": name,
+        "world": newest["world"],
+        "newest": newest,
+        "versions": versions.iter().map(describe).collect::<Vec<_>>(),
+        "limits": app.plugins.limits(&name),
+    })))
+}
+
+/// The body of `POST /v1/plugins/{name}/invoke`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invoke {
+    /// The JSON the plugin receives, exactly as given.
+    pub input: Value,
+}
+
+/// `POST /v1/plugins/{name}/invoke`: runs the newest version of `name` (or the pinned
+/// `name@sha256:...`) once under its sandbox limits. 200 with the output, or with the typed
+/// failure, plus the guest's log lines and the duration; 404 for an unknown plugin.
+pub async fn invoke(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<Invoke>,
+) -> Result<Json<Value>, ApiError> {
+    let reference = PluginRef::parse(&name)
+        .map_err(|e| ApiError::not_found(format!("'{name}' is not a plugin reference: {e}")))?;
+    let Some(info) = app.plugins.resolve(&reference) else {
+        return Err(ApiError::not_found(format!(
+            "no plugin '{reference}' is registered"
+        )));
+    };
+    let host = app.plugins.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        host.invoke_with_logs(&reference, info.world, &body.input)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    let (outcome, output, error) = match report.result {
+        Ok(output) => ("ok", output, Value::Null),
+        Err(e) => (
+            "failed",
+            Value::Null,
+            json!({"kind": e.kind(), "message": e.to_string()}),
+        ),
+    };
+    Ok(Json(json!({
+        "outcome": outcome,
+        "output": output,
+        "error": error,
+        "logs": report.logs,
+        "duration_us": u64::try_from(report.duration.as_micros()).unwrap_or(u64::MAX),
+        "plugin": report.plugin.as_ref().map(describe),
+        "limits": report.limits,
+    })))
+}
+
+fn describe(info: &PluginInfo) -> Value {
+    json!({
+        "name": info.name,
+        "version": info.version,
+        "world": info.world,
+        "digest": info.digest,
+        "pinned": info.pinned().to_string(),
+        "size": info.size,
+        "added_at": info.added_at,
+    })
+}

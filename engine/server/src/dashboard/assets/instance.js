@@ -1,0 +1,181 @@
+// One instance: where it stands in its workflow's graph, its variables, armed timers with
+// countdowns, open approval tasks, and its history as a timeline of who did what, when.
+
+import { api } from './api.js';
+import { h, replace, badge, state, deadline, time, problem, pretty, icon } from './dom.js';
+import { poll } from './poll.js';
+import { graph, edges } from './graph.js';
+
+const REFRESH_MS = 3000;
+
+export function mount(root, route, ctx) {
+  const id = route.args[0] || '';
+  const path = `/v1/instances/${encodeURIComponent(id)}`;
+  let def = null;
+  let defKey = '';
+  let lastInstance = '';
+  let nextFrom = 0;
+  const entered = new Set();
+
+  const head = h('div', { class: 'page-head' }, h('h1', {}, 'Instance ', h('code', {}, id)));
+  const error = h('div');
+  const facts = h('div', { class: 'facts' });
+  const figure = h('div', { class: 'graph-wrap', tabindex: '0', role: 'region', 'aria-label': 'Workflow graph (scrolls)' });
+  const textGraph = h('div');
+  const tasks = h('div');
+  const timers = h('div');
+  const vars = h('div');
+  const timeline = h('ol', { class: 'timeline', 'aria-label': 'History, oldest first' });
+  const historyNote = h('p', { class: 'muted' });
+
+  root.append(head, error, facts,
+    h('div', { class: 'instance-grid' },
+      h('section', { class: 'panel wide', 'aria-labelledby': 'h-graph' }, h('h2', { id: 'h-graph' }, 'Where it stands'), figure, textGraph),
+      h('section', { class: 'panel', 'aria-labelledby': 'h-tasks' }, h('h2', { id: 'h-tasks' }, 'Open tasks'), tasks),
+      h('section', { class: 'panel', 'aria-labelledby': 'h-timers' }, h('h2', { id: 'h-timers' }, 'Armed timers'), timers),
+      h('section', { class: 'panel wide', 'aria-labelledby': 'h-vars' }, h('h2', { id: 'h-vars' }, 'Variables'), vars),
+      h('section', { class: 'panel wide', 'aria-labelledby': 'h-history' }, h('h2', { id: 'h-history' }, 'History'), historyNote, timeline)));
+
+  async function refresh(signal) {
+    try {
+      const inst = await api(path, { signal });
+      const key = `${inst.workflow}@${inst.version}`;
+      if (key !== defKey) {
+        const d = await api(`/v1/workflows/${encodeURIComponent(inst.workflow)}/versions/${inst.version}`, { signal });
+        def = d.definition;
+        defKey = key;
+        lastInstance = '';
+      }
+      // New history entries only: the history is append-only.
+      let added = [];
+      for (;;) {
+        const page = await api(`${path}/history?from=${nextFrom}&limit=500`, { signal });
+        added = added.concat(page.items);
+        if (page.items.length) nextFrom = page.items[page.items.length - 1].seq + 1;
+        if (page.next_from == null) break;
+      }
+      for (const e of added) if (e.type === 'entered') entered.add(e.stage);
+      replace(error);
+      appendHistory(added);
+      const sig = JSON.stringify(inst);
+      if (sig !== lastInstance || added.length) {
+        lastInstance = sig;
+        render(inst);
+      }
+    } catch (err) {
+      if (err.name === 'AbortError') throw err;
+      replace(error, problem(err, { onSignIn: ctx.signOut }));
+      throw err;
+    }
+  }
+
+  function render(inst) {
+    const stage = def.stages[inst.stage] || {};
+    const st = state(inst);
+    document.title = `${id} · Waystation`;
+    replace(facts,
+      h('p', { class: 'fact-line' }, badge(inst),
+        ' in ', h('strong', {}, inst.stage_title || stage.title || inst.stage), ' ', h('code', {}, inst.stage),
+        inst.owner ? [' · owner ', h('strong', {}, inst.owner)] : null,
+        inst.status === 'running' && inst.sla && inst.sla.deadline ? [' · ', icon('clock'), ' ', deadline(inst.sla.deadline)] : null),
+      h('dl', { class: 'kv' },
+        h('dt', {}, 'Workflow'), h('dd', {}, h('a', { href: `#/board?workflow=${encodeURIComponent(inst.workflow)}` }, inst.workflow), ` version ${inst.version}`),
+        h('dt', {}, 'Status'), h('dd', {}, inst.status, inst.outcome ? ` (${inst.outcome})` : '', inst.failure ? [': ', h('span', { class: 'error' }, inst.failure)] : ''),
+        h('dt', {}, 'Started'), h('dd', {}, time(inst.started_at)),
+        h('dt', {}, 'In this stage since'), h('dd', {}, time(inst.stage_entered_at), ' (', time(inst.stage_entered_at, { rel: true }), ')'),
+        h('dt', {}, 'Last update'), h('dd', {}, time(inst.updated_at, { rel: true })),
+        inst.sla && inst.sla.at_risk_at ? [h('dt', {}, 'At risk from'), h('dd', {}, time(inst.sla.at_risk_at))] : null,
+        inst.sla && inst.sla.deadline ? [h('dt', {}, 'Deadline'), h('dd', {}, time(inst.sla.deadline))] : null,
+        h('dt', {}, 'Tags'), h('dd', {}, inst.tags && inst.tags.length ? h('span', { class: 'tags' }, inst.tags.map((t) => h('span', { class: 'tag' }, t))) : h('span', { class: 'muted' }, 'none'))));
+
+    const svg = graph(def, { current: inst.stage, sla: st.cls, label: st.label, visited: entered });
+    replace(figure, svg);
+    replace(textGraph, h('details', {}, h('summary', {}, 'Stages and transitions as text'),
+      h('ul', { class: 'text-graph' }, Object.entries(def.stages).map(([name, s]) => h('li', {},
+        name === inst.stage ? h('strong', {}, `${s.title || name} (${name}) — current`) : `${s.title || name} (${name})`,
+        ` [${s.kind}]`,
+        h('ul', {}, edges(def).filter((e) => e.from === name).map((e) => h('li', {}, `→ ${e.to}${e.label ? `: ${e.label}` : ''}`))))))));
+
+    const open = inst.approvals || [];
+    replace(tasks, open.length
+      ? h('ul', { class: 'plain' }, open.map((t) => h('li', { class: 'task' },
+        h('strong', {}, `Level ${t.level}`), ' · ', approverText(t.approver), ' · opened ', time(t.opened_at, { rel: true }),
+        h('br'), h('a', { href: '#/inbox' }, 'Decide in the approvals inbox'), ' ', h('code', { class: 'muted' }, t.id))))
+      : h('p', { class: 'muted' }, 'No open approval tasks.'));
+
+    const armed = inst.timers || [];
+    replace(timers, armed.length
+      ? h('ul', { class: 'plain' }, armed.map((t) => h('li', { class: 'timer', dataset: { purpose: t.purpose } },
+        icon('clock'), ' ', h('strong', {}, t.purpose === 'at_risk' ? 'Turns at risk' : 'Deadline'), ' of ', h('code', {}, t.stage), ': ',
+        deadline(t.due), h('br'), h('span', { class: 'muted' }, time(t.due)))))
+      : h('p', { class: 'muted' }, 'No timers armed.'));
+
+    const entries = Object.entries(inst.vars || {});
+    replace(vars,
+      entries.length
+        ? h('table', { class: 'vars' }, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Variable'), h('th', { scope: 'col' }, 'Value'))),
+          h('tbody', {}, entries.map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, h('code', {}, k)), h('td', {}, h('pre', {}, pretty(v)))))))
+        : h('p', { class: 'muted' }, 'No variables set.'),
+      h('details', {}, h('summary', {}, 'Start input'), h('pre', {}, pretty(inst.input))));
+  }
+
+  function appendHistory(items) {
+    for (const e of items) {
+      const d = describe(e);
+      timeline.append(h('li', { class: `event ev-${e.type}${d.cls ? ` ${d.cls}` : ''}`, dataset: { seq: e.seq, type: e.type } },
+        h('span', { class: 'when' }, time(e.at)),
+        h('span', { class: 'who' }, d.who),
+        h('span', { class: 'what' }, d.what),
+        d.comment ? h('blockquote', { class: 'comment' }, d.comment) : null,
+        d.detail !== undefined ? h('details', { class: 'detail' }, h('summary', {}, 'Details'), h('pre', {}, pretty(d.detail))) : null));
+    }
+    replace(historyNote, `${timeline.children.length} entr${timeline.children.length === 1 ? 'y' : 'ies'}; new ones appear at the end.`);
+  }
+
+  const poller = poll(refresh, REFRESH_MS);
+  return { unmount: () => poller.stop() };
+}
+
+function approverText(a) {
+  if (!a) return '';
+  if (a.role) return `role ${a.role}`;
+  if (a.user) return `user ${a.user}`;
+  return JSON.stringify(a);
+}
+
+const CAUSES = { transition: 'transition', event: 'event', approved: 'approved', rejected: 'rejected', timeout: 'deadline passed', error: 'plugin error' };
+const SLA = { on_time: 'on time', at_risk: 'at risk', breached: 'breached' };
+
+/** Who did it and what happened, in words. */
+function describe(e) {
+  switch (e.type) {
+    case 'started': return { who: 'operator', what: `Started ${e.workflow} version ${e.version}`, detail: e.input };
+    case 'entered': return { who: 'engine', what: `Entered stage ${e.stage}` };
+    case 'transitioned': return { who: 'engine', what: `Moved from ${e.from} to ${e.to} (${CAUSES[e.cause] || e.cause})` };
+    case 'variables_set': return { who: 'engine', what: `Set ${Object.keys(e.vars || {}).join(', ')}`, detail: e.vars };
+    case 'tagged': return { who: 'engine', what: `Tagged ${e.tag}` };
+    case 'plugin_called': return { who: 'plugin', what: `Called plugin ${typeof e.plugin === 'string' ? e.plugin : JSON.stringify(e.plugin)} (${e.world})` };
+    case 'plugin_returned': return { who: 'plugin', what: `Plugin call ${e.call_id} returned`, detail: e };
+    case 'plugin_failed': return { who: 'plugin', what: `Plugin call ${e.call_id} failed: ${e.kind}: ${e.message}`, cls: 'bad', detail: e };
+    case 'timer_armed': return { who: 'engine', what: `Armed the ${e.purpose === 'at_risk' ? 'at-risk' : 'deadline'} timer for ${new Date(e.due).toLocaleString()}` };
+    case 'timer_ignored': return { who: 'timer', what: `A timer fired with nothing to do: ${e.reason}` };
+    case 'sla_changed': return { who: 'timer', what: `Stage ${e.stage} is now ${SLA[e.sla] || e.sla}`, cls: `st-${e.sla}` };
+    case 'event_received': return { who: 'operator', what: `Event ${e.name}`, detail: e.data };
+    case 'approval_opened': return { who: 'engine', what: `Approval task opened at level ${e.level} for ${approverText(e.approver)}` };
+    case 'level_skipped': return { who: 'engine', what: `Level ${e.level} skipped: ${e.because}` };
+    case 'decided': return {
+      who: e.decider,
+      what: `${e.decision === 'approve' ? 'Approved' : e.decision === 'reject' ? 'Rejected' : e.decision} at level ${e.level}`,
+      comment: e.comment,
+      cls: e.decision === 'reject' ? 'bad' : 'good',
+    };
+    case 'message_queued': return { who: 'engine', what: `Message to ${e.recipient} by ${e.channel} queued` };
+    case 'completed': return { who: 'engine', what: `Completed: ${e.outcome}`, cls: 'good' };
+    case 'failed': return { who: 'engine', what: `Failed: ${e.reason}`, cls: 'bad' };
+    case 'cancelled': return { who: e.by, what: `Cancelled${e.reason ? `: ${e.reason}` : ''}`, cls: 'bad' };
+    default: {
+      const { seq, at, type, ...rest } = e;
+      return { who: 'engine', what: String(type).replace(/_/g, ' '), detail: rest };
+    }
+  }
+}

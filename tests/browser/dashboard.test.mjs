@@ -1,0 +1,281 @@
+// The dashboard in a real headless Chromium against the real `waystation` binary.
+//
+// Run through run.sh, which starts the server and sets WS_URL, WS_ADMIN, CHROMIUM and
+// SHOTS. The story: an administrator uploads a workflow (first with mistakes, shown next to
+// their lines), an operator's instances fill the board, one breaches its two-second
+// deadline and turns red, the views answer the playbook questions, a reviewer approves a
+// task in the inbox, and the instance's timeline shows who did it. Screenshots of every
+// page go to SHOTS.
+
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const base = process.env.WS_URL;
+const admin = process.env.WS_ADMIN;
+const shots = process.env.SHOTS || join(here, '..', '..', 'target', 'screenshots');
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+assert.ok(base && admin, 'run through tests/browser/run.sh (WS_URL and WS_ADMIN unset)');
+mkdirSync(shots, { recursive: true });
+
+const definitionText = readFileSync(join(here, 'fixtures', 'dashboard-check.json'), 'utf8');
+const RED = 'rgb(220, 38, 38)';
+const YELLOW = 'rgb(217, 119, 6)';
+const GREEN = 'rgb(22, 163, 74)';
+
+let step = '';
+const log = (s) => { step = s; console.log(`- ${s}`); };
+
+async function call(method, path, token, body) {
+  const headers = { authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function until(what, check, timeout = 20000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  // Root in a container cannot use Chromium's sandbox.
+  chromiumSandbox: typeof process.getuid === 'function' && process.getuid() !== 0,
+});
+const pageErrors = [];
+
+async function newPage(width = 1280, height = 900) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+  page.on('pageerror', (e) => pageErrors.push(`${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[134]|status of 422/.test(m.text())) pageErrors.push(m.text()); });
+  return page;
+}
+
+async function signIn(page, token) {
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#token');
+  await page.fill('#token', token);
+  await page.click('form.signin button[type=submit]');
+  await page.waitForFunction(() => !location.hash.startsWith('#/signin'));
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+try {
+  // ---------------------------------------------------------------- sign-in
+  const adminPage = await newPage();
+  log('the sign-in screen refuses an unknown token with a 401');
+  await adminPage.goto(`${base}/`);
+  await adminPage.waitForSelector('#token');
+  assert.match(adminPage.url(), /#\/signin/);
+  await shot(adminPage, 'signin');
+  await adminPage.fill('#token', 'ws_not_a_real_token');
+  await adminPage.click('form.signin button[type=submit]');
+  const refused = await adminPage.locator('.problem-401').textContent();
+  assert.match(refused, /401/);
+
+  // ---------------------------------------------------------------- workflows
+  log('an administrator uploads a definition with mistakes: each error sits under its line');
+  await signIn(adminPage, admin);
+  await adminPage.goto(`${base}/#/workflows`);
+  await adminPage.waitForSelector('#definition');
+  const broken = definitionText
+    .replace('"on_reject": { "to": "rejected" }', '"on_reject": { "to": "rejectd" }')
+    .replace('"deadline": "PT4H"', '"deadline": "P4X"');
+  const lines = broken.split('\n');
+  const typoLine = lines.findIndex((l) => l.includes('"rejectd"')) + 1;
+  const durationLine = lines.findIndex((l) => l.includes('"P4X"')) + 1;
+  await adminPage.fill('#definition', broken);
+  await adminPage.click('form.upload button[type=submit]');
+  await adminPage.waitForSelector('.src-error');
+  const typo = await adminPage.locator(`.src-error[data-line="${typoLine}"]`).textContent();
+  assert.match(typo, /rejectd/, `the unknown stage is reported under line ${typoLine}`);
+  assert.match(typo, /\/stages\/review\/on_reject\/to/);
+  const dur = await adminPage.locator(`.src-error[data-line="${durationLine}"]`).textContent();
+  assert.match(dur, /P4X/, `the bad duration is reported under line ${durationLine}`);
+  assert.equal(await adminPage.locator(`.src-line.has-error[data-line="${typoLine}"]`).count(), 1);
+  await shot(adminPage, 'workflows-errors');
+
+  log('the corrected definition is stored as version 1 and listed with its graph');
+  await adminPage.fill('#definition', definitionText);
+  await adminPage.click('form.upload button[type=submit]');
+  await adminPage.waitForSelector('.upload-result .ok');
+  assert.match(await adminPage.locator('.upload-result .ok').textContent(), /Stored dashboard-check as version 1/);
+  const row = adminPage.locator('tr[data-workflow="dashboard-check"]');
+  await row.waitFor();
+  assert.match(await row.textContent(), /v1/);
+  await row.locator('button', { hasText: 'Definition' }).click();
+  await adminPage.waitForSelector('.detail-row svg.graph');
+  assert.equal(await adminPage.locator('.detail-row svg.graph .node').count(), 7);
+  await shot(adminPage, 'workflows');
+
+  // ---------------------------------------------------------------- plugins
+  log('the plugins page lists the registry and shows why an upload is refused');
+  await adminPage.goto(`${base}/#/plugins`);
+  await adminPage.waitForSelector('#plugin-file');
+  await adminPage.setInputFiles('#plugin-file', { name: 'not-a-plugin.wasm', mimeType: 'application/wasm', buffer: Buffer.from('this is not WebAssembly') });
+  await adminPage.fill('#plugin-name', 'not-a-plugin');
+  await adminPage.click('form.upload button[type=submit]');
+  await adminPage.waitForSelector('.upload-result .problem');
+  assert.match(await adminPage.locator('.upload-result .problem').textContent(), /422|4\d\d/);
+  await shot(adminPage, 'plugins');
+
+  // ---------------------------------------------------------------- instances
+  log('an operator starts four instances; the urgent one breaches its 2 s deadline');
+  const ops = (await call('POST', '/v1/tokens', admin, { name: 'olga', roles: ['operator'] })).token;
+  const rui = (await call('POST', '/v1/tokens', admin, { name: 'rui', roles: ['approver:reviewer'] })).token;
+  const start = (lane) => call('POST', '/v1/workflows/dashboard-check/instances', ops, { input: { ref: `ORD-${lane}`, lane } });
+  const calm = (await start('calm')).id;
+  const soon = (await start('soon')).id;
+  const urgent = (await start('urgent')).id;
+  const special = (await start('special')).id;
+  await until('the urgent instance to breach', async () => (await call('GET', `/v1/instances/${urgent}`, ops)).sla.state === 'breached');
+
+  // ---------------------------------------------------------------- board
+  log('the board shows red, yellow and green cards with words and icons, and counts per column');
+  const board = await newPage();
+  await signIn(board, ops);
+  assert.match(board.url(), /#\/board/);
+  await board.click('.tile >> text=Dashboard check');
+  const card = (id) => board.locator(`.card[data-key="${id}"]`);
+  await card(urgent).waitFor();
+  await card(soon).waitFor();
+  await card(calm).waitFor();
+  const look = (id) => card(id).evaluate((el) => ({
+    border: getComputedStyle(el).borderLeftColor,
+    label: el.querySelector('.badge').textContent.trim(),
+    icon: Boolean(el.querySelector('.badge svg.icon')),
+  }));
+  const red = await look(urgent);
+  assert.deepEqual(red, { border: RED, label: 'Breached', icon: true });
+  const yellow = await look(soon);
+  assert.deepEqual(yellow, { border: YELLOW, label: 'At risk', icon: true });
+  const green = await look(calm);
+  assert.deepEqual(green, { border: GREEN, label: 'On time', icon: true });
+  const count = (stage) => board.locator(`.column[data-stage="${stage}"] .count`).textContent();
+  assert.equal(await count('review'), '2');
+  assert.equal(await count('urgent_review'), '1');
+  assert.equal(await count('approved'), '0');
+  assert.match(await board.locator('.column[data-stage="urgent_review"] .col-states').textContent(), /1 breached/);
+  await shot(board, 'board');
+
+  log('one-click views: special-approval, deadline near and not started, no update for 24 h');
+  await board.click('button.view[data-view="special"]');
+  await board.waitForFunction(() => document.querySelectorAll('.card').length === 1);
+  assert.equal(await card(special).count(), 1);
+  await board.click('button.view[data-view="near"]');
+  await board.waitForFunction((id) => document.querySelectorAll('.card').length === 1 && document.querySelector(`.card[data-key="${id}"]`), soon);
+  await shot(board, 'board-view-deadline-near');
+  await board.click('button.view[data-view="stale"]');
+  await board.waitForFunction(() => document.querySelector('.summary').textContent.includes('None match'));
+  assert.equal(await board.locator('.card').count(), 0);
+  await board.click('button.view[data-view="stale"]'); // off again: the full board
+  await card(calm).waitFor();
+
+  log('filters: breached only');
+  await board.selectOption('select[name="sla"]', 'breached');
+  await board.waitForFunction((id) => document.querySelectorAll('.card').length === 1 && document.querySelector(`.card[data-key="${id}"]`), urgent);
+  await board.click('button.clear');
+  await card(calm).waitFor();
+
+  log('live: a new instance appears without a reload');
+  const late = (await start('calm')).id;
+  await card(late).waitFor({ timeout: 15000 });
+
+  log('keyboard: arrows move between cards, Enter opens the instance');
+  await card(urgent).focus();
+  await board.keyboard.press('ArrowLeft');
+  const focusedKey = await board.evaluate(() => document.activeElement.dataset.key);
+  assert.ok([calm, special, late, soon].includes(focusedKey), 'focus moved to a neighbouring column');
+  await card(urgent).focus();
+  await board.keyboard.press('Enter');
+  await board.waitForSelector('svg.graph .node.current');
+  assert.equal(await board.locator('svg.graph .node.current').getAttribute('data-stage'), 'urgent_review');
+  assert.match(await board.locator('svg.graph .node.current').getAttribute('class'), /st-breached/);
+  assert.match(await board.locator('.facts .badge').textContent(), /Breached/);
+  await board.waitForSelector('.timeline .ev-sla_changed');
+  await shot(board, 'instance-breached');
+
+  log('the at-risk instance has an armed deadline timer with a live countdown');
+  await board.goto(`${base}/#/instance/${soon}`);
+  const countdown = board.locator('.timer[data-purpose="deadline"] .countdown');
+  await countdown.waitFor();
+  const before = await countdown.textContent();
+  assert.match(before, /^due in (29|30)m/);
+  await board.waitForFunction((t) => document.querySelector('.timer[data-purpose="deadline"] .countdown').textContent !== t, before, { timeout: 5000 });
+
+  log('phone width: the board stacks its columns and nothing scrolls sideways');
+  const phone = await newPage(390, 844);
+  await signIn(phone, ops);
+  await phone.goto(`${base}/#/board?workflow=dashboard-check`);
+  await phone.locator(`.card[data-key="${urgent}"]`).waitFor();
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
+  await shot(phone, 'board-phone');
+
+  // ---------------------------------------------------------------- inbox
+  log('a reviewer sees the five open tasks and approves one with a comment');
+  const inbox = await newPage();
+  await signIn(inbox, rui);
+  assert.match(inbox.url(), /#\/inbox/, 'an approver lands on the inbox');
+  await inbox.waitForFunction(() => document.querySelectorAll('.task-card').length === 5);
+  await shot(inbox, 'inbox');
+  const task = inbox.locator(`.task-card[data-instance="${calm}"]`);
+  await task.locator('textarea').fill('within budget');
+  await task.locator('button.approve').click();
+  await inbox.waitForSelector('.decided-line');
+  assert.match(await inbox.locator('.decided-line').textContent(), /Approved .* completed \(approved\)/);
+  assert.equal(await inbox.locator(`.task-card[data-instance="${calm}"]`).count(), 0);
+
+  log('the reviewer may not read the board: the 403 is shown as such');
+  await inbox.goto(`${base}/#/board`);
+  const forbidden = await inbox.locator('.problem-403').first().textContent();
+  assert.match(forbidden, /403/);
+  assert.match(forbidden, /the token has approver:reviewer/);
+
+  // ---------------------------------------------------------------- timeline
+  log('the instance timeline shows who approved, with the comment, and the end');
+  await board.goto(`${base}/#/instance/${calm}`);
+  const decided = board.locator('.timeline .ev-decided');
+  await decided.waitFor();
+  assert.match(await decided.locator('.who').textContent(), /^rui$/);
+  assert.match(await decided.locator('.what').textContent(), /Approved at level reviewer/);
+  assert.match(await decided.locator('.comment').textContent(), /within budget/);
+  await board.locator('.timeline .ev-completed').waitFor();
+  assert.equal(await board.locator('svg.graph .node.current').getAttribute('data-stage'), 'approved');
+  await shot(board, 'instance');
+
+  assert.deepEqual(pageErrors, [], 'no script errors in the pages');
+  console.log(`ok: dashboard browser test passed; screenshots in ${shots}`);
+} catch (e) {
+  console.error(`FAILED at: ${step}\n${e.stack || e}`);
+  // What each open page showed when it failed.
+  let n = 0;
+  for (const context of browser.contexts()) {
+    for (const p of context.pages()) {
+      n += 1;
+      await p.screenshot({ path: join(shots, `failure-${n}.png`), fullPage: true }).catch(() => {});
+      console.error(`failure-${n}.png: ${p.url()}`);
+    }
+  }
+  if (pageErrors.length) console.error(`page errors:\n${pageErrors.join('\n')}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
