@@ -65,6 +65,8 @@ const RESTART: &str = "WAYSTATION_BENCH_RESTART_CHILD";
 const RESULT: &str = "restart-result";
 /// The line a child prints when the parent may kill it.
 const KILL_ME: &str = "kill me now";
+/// Prefix of a child's line that belongs under its result row, not before it.
+const FOOTNOTE: &str = "footnote:";
 
 fn decider(role: &str) -> Decider {
     let id = if role == "manager" { "mei" } else { "rui" };
@@ -184,7 +186,7 @@ fn restart_child(dir: &Path) {
         let began = Instant::now();
         let served = tokio.block_on(serve(&rt, load));
         println!(
-            "  (then served {served} commands in {:.0} s before stopping)",
+            "{FOOTNOTE}  (then served {served} commands in {:.0} s before stopping)",
             began.elapsed().as_secs_f64()
         );
     }
@@ -241,9 +243,10 @@ async fn serve(rt: &Arc<Runtime>, commands: usize) -> usize {
 }
 
 /// Runs this benchmark binary as a child with `envs`, passes its output through, and
-/// returns the line starting with [`RESULT`], if any. A child that prints [`KILL_ME`] is
-/// killed with SIGKILL; any other must exit successfully.
-fn child(envs: &[(&str, &std::ffi::OsStr)]) -> Option<String> {
+/// returns the line starting with [`RESULT`], if any, and the lines starting with
+/// [`FOOTNOTE`] (without it), to be printed after the result. A child that prints
+/// [`KILL_ME`] is killed with SIGKILL; any other must exit successfully.
+fn child(envs: &[(&str, &std::ffi::OsStr)]) -> (Option<String>, Vec<String>) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     for (k, v) in envs {
         cmd.env(k, v);
@@ -251,6 +254,7 @@ fn child(envs: &[(&str, &std::ffi::OsStr)]) -> Option<String> {
     let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut result = None;
+    let mut footnotes = Vec::new();
     let mut killed = false;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
@@ -261,6 +265,8 @@ fn child(envs: &[(&str, &std::ffi::OsStr)]) -> Option<String> {
         }
         if line.starts_with(RESULT) {
             result = Some(line);
+        } else if let Some(note) = line.strip_prefix(FOOTNOTE) {
+            footnotes.push(note.to_string());
         } else {
             println!("{line}");
         }
@@ -271,7 +277,7 @@ fn child(envs: &[(&str, &std::ffi::OsStr)]) -> Option<String> {
         !killed,
         "child {envs:?} ended with {status}"
     );
-    result
+    (result, footnotes)
 }
 
 /// Drops every file of `dir` from the OS page cache (after writing back dirty pages).
@@ -414,11 +420,11 @@ fn main() {
             if cold {
                 evict_page_cache(&dir);
             }
-            let line = child(&[
+            let (line, footnotes) = child(&[
                 (RESTART, dir.as_os_str()),
                 ("WAYSTATION_BENCH_RESTART_STOP", stop.as_ref()),
-            ])
-            .expect("the restart child reports");
+            ]);
+            let line = line.expect("the restart child reports");
             std::fs::write(&last_stop, stop).unwrap();
             let f: Vec<&str> = line.split_whitespace().skip(1).collect();
             let ready = Duration::from_micros(f[3].parse().unwrap());
@@ -440,6 +446,9 @@ fn main() {
                 ms(f[3]),
                 mib(f[4].parse().unwrap()),
             );
+            for note in footnotes {
+                println!("{note}");
+            }
         }
     }
     // Not part of any restart: check the count from the status index.

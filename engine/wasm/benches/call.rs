@@ -11,10 +11,11 @@
 //! What one measured call is: `PluginHost::invoke_with_logs` on a sample from
 //! `workflows/*.samples` wrapped in the engine's envelope, timed from the caller's side.
 //! That is everything the engine pays per call: registry lookup, input JSON to text, a
-//! fresh store and WASI context, instantiation of the pre-instantiated component, the
-//! guest's own work, lifting and checking the result, log lines. Nothing is reused
-//! between calls. The `in sandbox` column is the host's own `CallReport::duration`
-//! (store creation, instantiation and the call only).
+//! fresh store (and WASI context, for a plugin that imports WASI), instantiation of the
+//! pre-instantiated component, the guest's own work, lifting and checking the result, log
+//! lines, and tearing the instance down. Nothing is reused between calls. The
+//! `sandbox p50` column is the host's own `CallReport::duration` (store creation,
+//! instantiation and the call only).
 //!
 //! The `host-only` row is the host's own test scorer (`tests/fixtures/scorer.wat`, which
 //! reads nothing and returns a fixed assessment) on the C plugin's input: the cost of a
@@ -39,7 +40,7 @@ use serde_json::{json, Value};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use waystation_core::{PluginRef, World};
 use waystation_wasm::{HostConfig, PluginHost, Sandbox};
@@ -277,7 +278,7 @@ fn warm_host(dir: &Path, examples: &[Example]) -> PluginHost {
     host
 }
 
-fn measure(host: &Arc<PluginHost>, e: &Example, threads: usize, smoke: bool) -> Figures {
+fn measure(host: &PluginHost, e: &Example, threads: usize, smoke: bool) -> Figures {
     let plugin = PluginRef::parse(e.name).unwrap();
     let resident_before = host.sandbox().idle_resident_bytes();
     // A failed call is counted and reported, not hidden; its time counts like any other.
@@ -549,7 +550,7 @@ fn main() {
         }
     );
     let dir = tempfile::tempdir().unwrap();
-    let host = Arc::new(warm_host(&dir.path().join("plugins"), &examples));
+    let host = warm_host(&dir.path().join("plugins"), &examples);
     println!(
         "keep_resident_bytes = {} (per memory and table, with PAGEMAP_SCAN)\n",
         host.sandbox().config().keep_resident_bytes
