@@ -236,6 +236,11 @@ try {
   assert.match(inbox.url(), /#\/inbox/, 'an approver lands on the inbox');
   await inbox.waitForFunction(() => document.querySelectorAll('.task-card').length === 5);
   await shot(inbox, 'inbox');
+  assert.match(await inbox.locator('.task-card h2').first().textContent(), /^dashboard-check · /,
+    'each task names its workflow');
+  const overdue = inbox.locator('.task-card', { has: inbox.locator('.badge.st-breached') });
+  assert.equal(await overdue.count(), 1, 'the task whose stage is past its deadline shows it as breached');
+  assert.match(await overdue.textContent(), /overdue by/);
   const task = inbox.locator(`.task-card[data-instance="${calm}"]`);
   await task.locator('textarea').fill('within budget');
   await task.locator('button.approve').click();

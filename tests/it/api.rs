@@ -247,6 +247,16 @@ fn the_quick_start_runs_an_approval_to_its_end_over_http() {
         (task["instance_id"].as_str(), task["role"].as_str()),
         (Some(id.as_str()), Some("reviewer"))
     );
+    // What the reviewer needs to choose what to decide first, without opening the instance.
+    assert_eq!(
+        (
+            task["workflow"].as_str(),
+            task["version"].as_u64(),
+            task["sla"].as_str()
+        ),
+        (Some("approval-flow"), Some(1), Some("on_time")),
+        "{task}"
+    );
     assert_eq!(
         manager.get("/v1/approvals").1["items"]
             .as_array()

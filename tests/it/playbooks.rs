@@ -77,15 +77,20 @@ impl Desk {
                 .token(&format!("{role}-lead"), &[&format!("approver:{role}")])
         });
         let (_, inbox) = approver.get("/v1/approvals?limit=500");
-        let task = inbox["items"]
+        let item = inbox["items"]
             .as_array()
             .unwrap()
             .iter()
             .find(|t| t["instance_id"] == id && t["role"] == role)
-            .unwrap_or_else(|| panic!("no open {role} task on {id} in {inbox}"))["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .unwrap_or_else(|| panic!("no open {role} task on {id} in {inbox}"));
+        // The inbox shows which workflow the task is from and when its stage is due.
+        let instance = self.instance(id);
+        assert_eq!(
+            (&item["workflow"], &item["deadline"]),
+            (&instance["workflow"], &instance["sla"]["deadline"]),
+            "{item}"
+        );
+        let task = item["id"].as_str().unwrap().to_owned();
         let (status, body) = approver.post(
             &format!("/v1/approvals/{task}"),
             &json!({"decision": decision, "comment": format!("{decision}d by the {role}")}),

@@ -41,6 +41,18 @@ pub fn escape_pointer_segment(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
+/// The JSON pointer of the place `serde_path_to_error` stopped at (`""` for the document).
+pub fn pointer_of_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(format!("/{index}")),
+            Segment::Map { key } => Some(format!("/{}", escape_pointer_segment(key))),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
 struct ValueSeed<'a> {
     pointer: String,
     duplicates: &'a RefCell<Vec<ValidationError>>,

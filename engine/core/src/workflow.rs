@@ -122,12 +122,15 @@ impl Workflow {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let definition: Definition = serde_json::from_value(value.clone()).map_err(|e| {
-            vec![ValidationError::new(
-                "",
-                format!("definition does not match the schema's model: {e}"),
-            )]
-        })?;
+        // The schema admits a few values the model cannot hold (a number too large for its
+        // field, say); the path says which one.
+        let definition: Definition =
+            serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+                vec![ValidationError::new(
+                    crate::source::pointer_of_path(e.path()),
+                    e.inner().to_string(),
+                )]
+            })?;
         crate::compile::compile(definition, catalog)
     }
 

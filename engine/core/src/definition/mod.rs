@@ -249,12 +249,23 @@ impl<'de> Deserialize<'de> for Quorum {
         match Value::deserialize(d)? {
             Value::String(s) if s == "any" => Ok(Quorum::Any),
             Value::String(s) if s == "all" => Ok(Quorum::All),
+            // JSON Schema counts 2.0 as the integer 2, so the model does too.
             Value::Number(n) => n
                 .as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f <= f64::from(u32::MAX))
+                        .map(|f| f as u64)
+                })
                 .and_then(|n| u32::try_from(n).ok())
                 .filter(|n| *n >= 1)
                 .map(Quorum::Count)
-                .ok_or_else(|| serde::de::Error::custom("quorum must be a whole number >= 1")),
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "quorum must be a whole number from 1 to {}, not {n}",
+                        u32::MAX
+                    ))
+                }),
             other => Err(serde::de::Error::custom(format!(
                 "quorum must be \"any\", \"all\" or a number, not {other}"
             ))),
@@ -294,4 +305,28 @@ pub enum Action {
         /// The tag.
         tag: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quorum;
+    use serde_json::json;
+
+    #[test]
+    fn a_quorum_written_as_two_point_zero_counts_two_approvals_as_json_schema_reads_it() {
+        let q: Quorum = serde_json::from_value(json!(2.0)).unwrap();
+        assert_eq!(q, Quorum::Count(2));
+    }
+
+    #[test]
+    fn a_quorum_of_two_and_a_half_or_beyond_any_count_is_refused_with_the_value() {
+        for bad in [json!(2.5), json!(0), json!(5_000_000_000u64), json!(1e23)] {
+            let err = serde_json::from_value::<Quorum>(bad.clone()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("quorum must be a whole number from 1 to 4294967295"),
+                "{bad}: {err}"
+            );
+        }
+    }
 }

@@ -164,7 +164,7 @@ fn humanize(
             one(
                 at,
                 format!(
-                    "quorum must be \"any\", \"all\" or a whole number of at least 1, not {}",
+                    "quorum must be \"any\", \"all\" or a whole number from 1 to 4294967295, not {}",
                     render(e.instance())
                 ),
             )

@@ -26,7 +26,9 @@ pub struct Decision {
     pub comment: Option<String>,
 }
 
-/// `GET /v1/approvals`: open tasks for the caller's approver roles (and its name as a user).
+/// `GET /v1/approvals`: open tasks for the caller's approver roles (and its name as a user),
+/// each with what an approver needs to choose what to decide first: the workflow and
+/// version of the instance, and its SLA state and deadline.
 pub async fn list(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -38,16 +40,22 @@ pub async fn list(
         .collect();
     approvers.push(Approver::User(caller.name.clone()));
     let tasks = app.runtime.open_tasks(&approvers, 500)?;
-    let items: Vec<Value> = tasks
-        .iter()
-        .map(|t| {
-            let (role, user) = match &t.approver {
-                Approver::Role(r) => (Some(r.as_str()), None),
-                Approver::User(u) => (None, Some(u.as_str())),
-            };
-            json!({"id": t.id, "instance_id": t.instance_id, "stage": t.stage, "level": t.level, "role": role, "user": user, "opened_at": t.opened_at})
-        })
-        .collect();
+    let mut items: Vec<Value> = Vec::with_capacity(tasks.len());
+    for t in &tasks {
+        let (role, user) = match &t.approver {
+            Approver::Role(r) => (Some(r.as_str()), None),
+            Approver::User(u) => (None, Some(u.as_str())),
+        };
+        // A task and its instance are written in the same commit, so the instance is there.
+        let instance = app.runtime.instance(&t.instance_id)?;
+        items.push(json!({
+            "id": t.id, "instance_id": t.instance_id,
+            "workflow": instance.workflow, "version": instance.version,
+            "stage": t.stage, "level": t.level, "role": role, "user": user,
+            "opened_at": t.opened_at,
+            "sla": instance.sla.state, "deadline": instance.sla.deadline,
+        }));
+    }
     Ok(Json(json!({"items": items})))
 }
 

@@ -90,7 +90,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         serde_path_to_error::deserialize(value)
             .map(JsonBody)
             .map_err(|e| {
-                let pointer = pointer_of(e.path());
+                let pointer = waystation_core::source::pointer_of_path(e.path());
                 let message = e.inner().to_string();
                 ApiError::invalid(
                     format!("the body does not have the expected shape: {message}"),
@@ -98,20 +98,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 )
             })
     }
-}
-
-fn pointer_of(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    path.iter()
-        .filter_map(|s| match s {
-            Segment::Seq { index } => Some(format!("/{index}")),
-            Segment::Map { key } => Some(format!(
-                "/{}",
-                waystation_core::source::escape_pointer_segment(key)
-            )),
-            Segment::Enum { .. } | Segment::Unknown => None,
-        })
-        .collect()
 }
 
 /// A raw body of `application/wasm`.
