@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use waystation_server::api::{routes, Access, Body};
+use waystation_server::api::{query_parameters, routes, Access, Body};
 use waystation_tests::server::{Client, Server};
 
 fn fill(path: &str) -> String {
@@ -107,6 +107,55 @@ fn the_openapi_document_lists_every_route() {
             "{} {}",
             route.method,
             route.path
+        );
+        let documented: Vec<&str> = op["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter(|p| p["in"] == "query")
+                    .filter_map(|p| p["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let read: Vec<&str> = query_parameters(&route.method, route.path)
+            .iter()
+            .map(|q| q.name)
+            .collect();
+        assert_eq!(documented, read, "{} {}", route.method, route.path);
+    }
+    let filters = &doc["paths"]["/v1/instances"]["get"]["parameters"];
+    let sla = filters
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sla")
+        .unwrap();
+    assert_eq!(
+        sla["schema"]["enum"],
+        json!(["on_time", "at_risk", "breached"])
+    );
+}
+
+#[test]
+fn a_query_parameter_the_route_does_not_read_is_refused_by_name() {
+    let server = Server::start();
+    let ops = operator(&server);
+    let reviewer = server.token("rui", &["approver:reviewer"]);
+    for (caller, path) in [
+        (&ops, "/v1/instances?stauts=running"),
+        (
+            &ops,
+            "/v1/instances/01ARZ3NDEKTSV4RRFFQ69G5FAV/history?form=3",
+        ),
+        (&ops, "/v1/outbox?state=dead"),
+        (&reviewer, "/v1/approvals?limt=5"),
+    ] {
+        let (s, p) = caller.get(path);
+        let unknown = path.split('?').nth(1).unwrap().split('=').next().unwrap();
+        assert_eq!(
+            (s, p["errors"][0]["parameter"].as_str()),
+            (400, Some(unknown)),
+            "{path}: {p}"
         );
     }
 }

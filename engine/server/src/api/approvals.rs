@@ -4,14 +4,15 @@
 use super::error::{ApiError, FieldError};
 use super::extract::{IdempotencyKey, JsonBody};
 use super::instances::applied;
-use super::AppState;
+use super::{refuse_unknown_parameters, AppState, QueryParam};
 use crate::auth::Caller;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use waystation_core::definition::Approver;
 use waystation_core::Decider;
 
@@ -26,20 +27,41 @@ pub struct Decision {
     pub comment: Option<String>,
 }
 
+/// The parameters of `GET /v1/approvals`.
+pub const LIST_QUERY: &[QueryParam] = &[QueryParam {
+    name: "limit",
+    schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 500}"#,
+    description: "At most this many tasks.",
+}];
+
 /// `GET /v1/approvals`: open tasks for the caller's approver roles (and its name as a user),
 /// each with what an approver needs to choose what to decide first: the workflow and
 /// version of the instance, and its SLA state and deadline.
 pub async fn list(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
+    refuse_unknown_parameters(&params, LIST_QUERY)?;
+    let limit = match params.get("limit") {
+        None => 500,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("bad value for limit: '{v}'")).with_errors(vec![
+                    FieldError::param("limit", format!("expected 1 to 1000, got '{v}'")),
+                ])
+            })?,
+    };
     let mut approvers: Vec<Approver> = caller
         .approver_roles()
         .into_iter()
         .map(Approver::Role)
         .collect();
     approvers.push(Approver::User(caller.name.clone()));
-    let tasks = app.runtime.open_tasks(&approvers, 500)?;
+    let tasks = app.runtime.open_tasks(&approvers, limit)?;
     let mut items: Vec<Value> = Vec::with_capacity(tasks.len());
     for t in &tasks {
         let (role, user) = match &t.approver {

@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, FieldError};
 use super::extract::{IdempotencyKey, JsonBody};
-use super::AppState;
+use super::{refuse_unknown_parameters, AppState, QueryParam};
 use crate::auth::Caller;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -134,30 +134,80 @@ fn summary(s: &InstanceState) -> Value {
     })
 }
 
+/// The filters of `GET /v1/instances`; all given must hold.
+pub const LIST_QUERY: &[QueryParam] = &[
+    QueryParam {
+        name: "workflow",
+        schema: r#"{"type": "string"}"#,
+        description: "Instances of this workflow.",
+    },
+    QueryParam {
+        name: "version",
+        schema: r#"{"type": "integer", "minimum": 1}"#,
+        description: "Started on this version of the workflow (with workflow).",
+    },
+    QueryParam {
+        name: "stage",
+        schema: r#"{"type": "string"}"#,
+        description: "At this stage (needs workflow: stage names belong to a workflow).",
+    },
+    QueryParam {
+        name: "status",
+        schema: r#"{"enum": ["running", "completed", "failed", "cancelled"]}"#,
+        description: "In this status.",
+    },
+    QueryParam {
+        name: "sla",
+        schema: r#"{"enum": ["on_time", "at_risk", "breached"]}"#,
+        description: "In this SLA state.",
+    },
+    QueryParam {
+        name: "tag",
+        schema: r#"{"type": "string"}"#,
+        description: "Carrying this tag.",
+    },
+    QueryParam {
+        name: "updated_before",
+        schema: r#"{"type": "string", "format": "date-time"}"#,
+        description: "Not updated since this time (RFC 3339).",
+    },
+    QueryParam {
+        name: "untouched",
+        schema: r#"{"type": "boolean"}"#,
+        description: "true: nobody has acted in the current stage since it was entered.",
+    },
+    QueryParam {
+        name: "cursor",
+        schema: r#"{"type": "string"}"#,
+        description: "The next_cursor of the previous page.",
+    },
+    QueryParam {
+        name: "limit",
+        schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}"#,
+        description: "Page size.",
+    },
+];
+
+/// The parameters of `GET /v1/instances/{id}/history`.
+pub const HISTORY_QUERY: &[QueryParam] = &[
+    QueryParam {
+        name: "from",
+        schema: r#"{"type": "integer", "minimum": 0, "default": 0}"#,
+        description: "First sequence number (the next_from of the previous page).",
+    },
+    QueryParam {
+        name: "limit",
+        schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 500}"#,
+        description: "Page size.",
+    },
+];
+
 /// `GET /v1/instances?workflow=&version=&stage=&status=&sla=&tag=&updated_before=&untouched=&cursor=&limit=`.
 pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    const KNOWN: [&str; 10] = [
-        "workflow",
-        "version",
-        "stage",
-        "status",
-        "sla",
-        "tag",
-        "updated_before",
-        "untouched",
-        "cursor",
-        "limit",
-    ];
-    if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(
-            ApiError::bad_request(format!("unknown filter '{unknown}'")).with_errors(vec![
-                FieldError::param(unknown, format!("filters are {}", KNOWN.join(", "))),
-            ]),
-        );
-    }
+    refuse_unknown_parameters(&params, LIST_QUERY)?;
     let status = parse(
         &params,
         "status",
@@ -241,6 +291,7 @@ pub async fn history(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
+    refuse_unknown_parameters(&params, HISTORY_QUERY)?;
     let from = parse(&params, "from", |v| v.parse::<u64>().ok(), "a whole number")?.unwrap_or(0);
     let limit = parse(
         &params,

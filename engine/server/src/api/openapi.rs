@@ -51,6 +51,11 @@ pub fn document() -> Value {
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         let mut parameters = params;
+        for q in super::query_parameters(&route.method, route.path) {
+            parameters.push(json!({"name": q.name, "in": "query", "required": false,
+                "description": q.description,
+                "schema": serde_json::from_str::<Value>(q.schema).unwrap_or_default()}));
+        }
         if route.method != axum::http::Method::GET && route.method != axum::http::Method::DELETE {
             parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
                 "description": "A repeat with the same key returns the first answer and applies nothing twice.",

@@ -2,7 +2,10 @@
 
 use super::error::{ApiError, FieldError};
 use super::extract::IdempotencyKey;
-use super::{route, AppState, Body, Method, Route, OPERATOR, READ_INSTANCES};
+use super::{
+    refuse_unknown_parameters, route, AppState, Body, Method, QueryParam, Route, OPERATOR,
+    READ_INSTANCES,
+};
 use crate::auth::Caller;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -64,20 +67,32 @@ fn bad_param(name: &str, value: &str, expected: &str) -> ApiError {
     )])
 }
 
+/// The parameters of `GET /v1/outbox`.
+pub const LIST_QUERY: &[QueryParam] = &[
+    QueryParam {
+        name: "status",
+        schema: r#"{"enum": ["pending", "delivered", "dead"], "default": "pending"}"#,
+        description: "Messages in this delivery state.",
+    },
+    QueryParam {
+        name: "cursor",
+        schema: r#"{"type": "string"}"#,
+        description: "The next_cursor of the previous page.",
+    },
+    QueryParam {
+        name: "limit",
+        schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}"#,
+        description: "Page size.",
+    },
+];
+
 /// `GET /v1/outbox?status=pending|delivered|dead&cursor=&limit=` (status defaults to
 /// pending).
 pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    const KNOWN: [&str; 3] = ["status", "cursor", "limit"];
-    if let Some(unknown) = params.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(
-            ApiError::bad_request(format!("unknown parameter '{unknown}'")).with_errors(vec![
-                FieldError::param(unknown, format!("parameters are {}", KNOWN.join(", "))),
-            ]),
-        );
-    }
+    refuse_unknown_parameters(&params, LIST_QUERY)?;
     let status = match params.get("status").map(String::as_str) {
         None | Some("pending") => OutboxStatus::Pending,
         Some("delivered") => OutboxStatus::Delivered,
