@@ -13,6 +13,7 @@ pub mod delivery;
 use api::AppState;
 use config::Config;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use waystation_runtime::{Plugins, Runtime, SystemClock};
@@ -95,6 +96,26 @@ pub async fn run(
                 let _ = dispatcher_stopped.await;
             }),
     );
+    // The instance counts of /metrics and the board are kept by the store once built; build
+    // them now, in the background, a chunk at a time (commits go on in between): with a
+    // million instances that scan takes seconds.
+    let stop_counting = Arc::new(AtomicBool::new(false));
+    let counting = {
+        let runtime = runtime.clone();
+        let stop = stop_counting.clone();
+        tokio::task::spawn_blocking(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match runtime.store().build_counts_step() {
+                    Ok(true) => break,
+                    Ok(false) => std::thread::yield_now(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot count the instances for /metrics");
+                        break;
+                    }
+                }
+            }
+        })
+    };
     state.set_ready(true);
     let app = api::router(state.clone()).merge(dashboard::router());
     let drained = state.clone();
@@ -105,6 +126,8 @@ pub async fn run(
             tracing::info!("shutting down: draining requests in flight");
         })
         .await;
+    stop_counting.store(true, Ordering::Relaxed);
+    let _ = counting.await;
     let _ = stop_scheduler.send(());
     let _ = scheduler.await;
     let _ = stop_dispatcher.send(());

@@ -575,10 +575,90 @@ pub fn tokens_are_found_by_hash_and_revoked(store: &dyn Store) {
     assert_eq!(store.token_by_hash(&"ab".repeat(32)).unwrap(), None);
 }
 
+/// The counts `/metrics` and the board read follow every commit: starts, stage changes,
+/// an instance turning at risk, an end. Asked for before anything exists (so they are kept
+/// from then on, not scanned at the end) and checked after each step.
+pub fn counts_follow_every_commit(store: &dyn Store) {
+    let wf = workflow();
+    let counts = |store: &dyn Store| {
+        let c = store.counts("ticket").unwrap();
+        let n = |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied();
+        (
+            [
+                n(&c.by_stage, "triage"),
+                n(&c.by_stage, "approve"),
+                n(&c.by_stage, "closed"),
+            ],
+            [n(&c.by_sla, "on_time"), n(&c.by_sla, "at_risk")],
+            [
+                store.count_status(Status::Running).unwrap(),
+                store.count_status(Status::Completed).unwrap(),
+            ],
+        )
+    };
+    assert_eq!(counts(store), ([None; 3], [None; 2], [0, 0]), "nothing yet");
+
+    for i in 0..10 {
+        start(store, &wf, &format!("i{i}"), t0());
+    }
+    assert_eq!(
+        counts(store),
+        ([Some(10), None, None], [Some(10), None], [10, 0])
+    );
+
+    for i in 0..3 {
+        apply(store, &wf, &format!("i{i}"), event("close"), t0());
+    }
+    for i in 3..5 {
+        apply(store, &wf, &format!("i{i}"), event("escalate"), t0());
+    }
+    assert_eq!(
+        counts(store),
+        ([Some(5), Some(2), Some(3)], [Some(7), None], [7, 3]),
+        "closed ones leave the SLA counts; escalated ones change stage"
+    );
+
+    // i5's at-risk timer fires: one running instance moves from on time to at risk.
+    let timer = store
+        .due_timers(t0() + TimeDelta::hours(3), 100)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.instance_id == "i5")
+        .expect("i5 has an at-risk timer at +3h");
+    let before = store.instance("i5").unwrap().unwrap();
+    let step = waystation_core::apply(
+        &wf,
+        before.clone(),
+        Input::TimerFired {
+            timer_id: timer.timer_id.clone(),
+        },
+        timer.due,
+    )
+    .unwrap();
+    assert_eq!(step.state.sla.state, SlaState::AtRisk);
+    commit(
+        store,
+        Some(&before),
+        &step,
+        Some((timer.due, &timer.timer_id)),
+    );
+    assert_eq!(
+        counts(store),
+        ([Some(5), Some(2), Some(3)], [Some(6), Some(1)], [7, 3])
+    );
+
+    apply(store, &wf, "i5", event("close"), t0() + TimeDelta::hours(3));
+    assert_eq!(
+        counts(store),
+        ([Some(4), Some(2), Some(4)], [Some(6), None], [6, 4]),
+        "a group that empties is gone, as from a scan of the index"
+    );
+}
+
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 10] = [
+    let cases: [Case; 11] = [
         (
             "tokens_are_found_by_hash_and_revoked",
             tokens_are_found_by_hash_and_revoked,
@@ -616,6 +696,7 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
             "queries_use_the_indexes_and_paginate",
             queries_use_the_indexes_and_paginate,
         ),
+        ("counts_follow_every_commit", counts_follow_every_commit),
     ];
     for (name, case) in cases {
         let store = fresh();

@@ -3,13 +3,14 @@
 
 use crate::commit::{delivery_mutations, mutations, Commit};
 use crate::index::name;
-use crate::keys::{self, key, parse_time, prefix, time};
+use crate::keys::{self, parse_time, prefix, time};
 use crate::kv::{Kv, Mutation};
 use crate::query::{Counts, InstanceQuery, Page};
 use crate::records::{
     DeliveryUpdate, DueMessage, DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus,
     PutDefinition, StoredDefinition,
 };
+use crate::tally::{Tally, TallyState};
 use crate::{
     ApprovalStore, DefinitionStore, HistoryStore, IdempotencyStore, InstanceStore, OutboxStore,
     QueryStore, Store, StoreError, TimerStore,
@@ -17,7 +18,7 @@ use crate::{
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use waystation_core::definition::Approver;
 use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
 
@@ -29,6 +30,10 @@ pub struct KvStore<B: Kv> {
     kv: B,
     // Version numbers are read-then-written; uploads are rare, so one lock suffices.
     definitions: Mutex<()>,
+    // Counts for metrics and dashboards; `None` until first asked for. Held while a commit
+    // is applied, so a commit is either in the scan that builds it or recorded after it,
+    // never both (the backends serialise batches anyway: sled takes a global write lock).
+    tally: Mutex<TallyState>,
 }
 
 impl<B: Kv + Default> Default for KvStore<B> {
@@ -43,6 +48,20 @@ impl<B: Kv> KvStore<B> {
         KvStore {
             kv,
             definitions: Mutex::new(()),
+            tally: Mutex::new(TallyState::Unbuilt),
+        }
+    }
+
+    /// `f` of the counts. The first time since open they are built by a scan, a chunk at a
+    /// time, letting commits in between chunks.
+    fn with_tally<R>(&self, f: impl FnOnce(&Tally) -> R) -> Result<R, StoreError> {
+        loop {
+            let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+            if tally.advance(&self.kv)? {
+                return Ok(f(tally.ready().expect("advance said ready")));
+            }
+            drop(tally);
+            std::thread::yield_now(); // let waiting commits take the lock
         }
     }
 
@@ -493,51 +512,28 @@ impl<B: Kv> QueryStore for KvStore<B> {
     }
 
     fn counts(&self, workflow: &str) -> Result<Counts, StoreError> {
-        let mut counts = Counts::default();
-        for (index, target) in [
-            (name::STAGE, &mut counts.by_stage),
-            (name::WORKFLOW_SLA, &mut counts.by_sla),
-        ] {
-            let p = key(&[b"ix", index, workflow.as_bytes(), b""]);
-            let mut bad = false;
-            self.kv.scan(&p, None, &mut |k, _| {
-                let rest = &k[p.len()..];
-                match rest
-                    .iter()
-                    .position(|b| *b == 0)
-                    .map(|i| String::from_utf8(rest[..i].to_vec()))
-                {
-                    Some(Ok(group)) => *target.entry(group).or_default() += 1,
-                    _ => bad = true,
-                }
-                !bad
-            })?;
-            if bad {
-                return Err(StoreError::Corrupt("an index key".into()));
-            }
-        }
-        Ok(counts)
+        self.with_tally(|t| t.counts(workflow))
     }
 
     fn count_status(&self, status: waystation_core::Status) -> Result<u64, StoreError> {
-        self.count_keys(&prefix(&[b"ix", name::STATUS, status.as_str().as_bytes()]))
+        self.with_tally(|t| t.status(status))
     }
-}
 
-impl<B: Kv> KvStore<B> {
-    fn count_keys(&self, p: &[u8]) -> Result<u64, StoreError> {
-        let mut n = 0;
-        self.kv.scan(p, None, &mut |_, _| {
-            n += 1;
-            true
-        })?;
-        Ok(n)
+    fn build_counts_step(&self) -> Result<bool, StoreError> {
+        self.tally
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .advance(&self.kv)
     }
 }
 
 impl<B: Kv> Store for KvStore<B> {
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        self.kv.apply(mutations(commit)?)
+        let batch = mutations(commit)?;
+        let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        self.kv.apply(batch)?;
+        tally.record(commit.before, commit.after);
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

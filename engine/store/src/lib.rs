@@ -21,6 +21,7 @@ mod memory;
 pub mod query;
 pub mod records;
 mod sled_kv;
+mod tally;
 mod tokens;
 
 pub use commit::Commit;
@@ -214,6 +215,16 @@ pub trait QueryStore {
     /// # Errors
     /// Backend errors.
     fn count_status(&self, status: waystation_core::Status) -> Result<u64, StoreError>;
+    /// One bounded step of building the counts that [`QueryStore::counts`] and
+    /// [`QueryStore::count_status`] answer from (built on first use otherwise); true once
+    /// they are built. Lets a server build them in the background after it starts, and
+    /// stop in between steps.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn build_counts_step(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// Everything a driver needs.

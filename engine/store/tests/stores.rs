@@ -35,3 +35,31 @@ fn flushed_commits_are_there_after_reopening_the_sled_files() {
     );
     assert!(store.next_due().unwrap().is_some(), "its timers survived");
 }
+
+#[test]
+fn counts_kept_while_running_equal_the_counts_scanned_after_a_reopen() {
+    use waystation_core::Status;
+    use waystation_store::QueryStore;
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = |store: &SledStore| {
+        let statuses: Vec<u64> = [
+            Status::Running,
+            Status::Completed,
+            Status::Failed,
+            Status::Cancelled,
+        ]
+        .iter()
+        .map(|s| store.count_status(*s).unwrap())
+        .collect();
+        (store.counts("ticket").unwrap(), statuses)
+    };
+    let kept = {
+        let store = SledStore::open(dir.path()).unwrap();
+        // Counts asked for first, then moved by every commit of the case.
+        conformance::counts_follow_every_commit(&store);
+        store.flush().unwrap();
+        snapshot(&store)
+    };
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(snapshot(&store), kept);
+}
