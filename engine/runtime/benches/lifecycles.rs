@@ -110,6 +110,9 @@ async fn run(
     instances: usize,
     concurrency: usize,
 ) -> (Run, Arc<Runtime>) {
+    // As `waystation serve` does at start: build the instance counts, so every commit of
+    // the run also keeps them.
+    store.count_status(Status::Running).unwrap();
     let rt = Runtime::new(store, Arc::new(NoPlugins), Arc::new(SystemClock));
     rt.put_definition(&common::workflow_json("approval-flow"))
         .await

@@ -1,7 +1,7 @@
 //! The shared test suite every [`Store`] implementation must pass. The store's own tests
 //! call [`run_all`] with a fresh store per case, for the in-memory and the sled backend.
 
-use crate::records::IdempotencyRecord;
+use crate::records::{DueTimer, IdempotencyRecord};
 use crate::{Commit, InstanceQuery, OutboxStatus, Store};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
@@ -82,6 +82,27 @@ fn apply(
     step.state
 }
 
+/// Fires `timer` as the scheduler does: its effect and the removal of its key in one commit.
+fn fire(store: &dyn Store, wf: &Workflow, timer: &DueTimer) -> InstanceState {
+    let before = store.instance(&timer.instance_id).unwrap().unwrap();
+    let step = waystation_core::apply(
+        wf,
+        before.clone(),
+        Input::TimerFired {
+            timer_id: timer.timer_id.clone(),
+        },
+        timer.due,
+    )
+    .unwrap();
+    commit(
+        store,
+        Some(&before),
+        &step,
+        Some((timer.due, &timer.timer_id)),
+    );
+    step.state
+}
+
 fn event(name: &str) -> Input {
     Input::Event {
         name: name.to_owned(),
@@ -144,22 +165,7 @@ pub fn leaving_a_stage_cancels_its_timers(store: &dyn Store) {
         .due_timers(t0() + TimeDelta::hours(9), 1)
         .unwrap()
         .remove(0);
-    let before = store.instance("b").unwrap().unwrap();
-    let step = waystation_core::apply(
-        &wf,
-        before.clone(),
-        Input::TimerFired {
-            timer_id: timer.timer_id.clone(),
-        },
-        timer.due,
-    )
-    .unwrap();
-    commit(
-        store,
-        Some(&before),
-        &step,
-        Some((timer.due, &timer.timer_id)),
-    );
+    fire(store, &wf, &timer);
     let left = store.due_timers(t0() + TimeDelta::hours(9), 10).unwrap();
     assert_eq!(left.len(), 1, "only the deadline timer is left");
     assert_ne!(left[0].timer_id, timer.timer_id);
@@ -625,23 +631,7 @@ pub fn counts_follow_every_commit(store: &dyn Store) {
         .into_iter()
         .find(|t| t.instance_id == "i5")
         .expect("i5 has an at-risk timer at +3h");
-    let before = store.instance("i5").unwrap().unwrap();
-    let step = waystation_core::apply(
-        &wf,
-        before.clone(),
-        Input::TimerFired {
-            timer_id: timer.timer_id.clone(),
-        },
-        timer.due,
-    )
-    .unwrap();
-    assert_eq!(step.state.sla.state, SlaState::AtRisk);
-    commit(
-        store,
-        Some(&before),
-        &step,
-        Some((timer.due, &timer.timer_id)),
-    );
+    assert_eq!(fire(store, &wf, &timer).sla.state, SlaState::AtRisk);
     assert_eq!(
         counts(store),
         ([Some(5), Some(2), Some(3)], [Some(6), Some(1)], [7, 3])

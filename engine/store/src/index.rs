@@ -30,7 +30,13 @@ pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
         &s.version.to_be_bytes(),
         id,
     ]));
-    keys.extend(counted_keys(s));
+    keys.insert(key(&[b"ix", name::STAGE, wf, s.stage.as_bytes(), id]));
+    keys.insert(key(&[
+        b"ix",
+        name::STATUS,
+        s.status.as_str().as_bytes(),
+        id,
+    ]));
     if s.status == Status::Running {
         // SLA colours only mean something for work still in progress.
         keys.insert(key(&[
@@ -39,26 +45,7 @@ pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
             s.sla.state.as_str().as_bytes(),
             id,
         ]));
-    }
-    for tag in &s.tags {
-        keys.insert(key(&[b"ix", name::TAG, tag.as_bytes(), id]));
-    }
-    keys.insert(key(&[b"ix", name::UPDATED, &time(s.updated_at), id]));
-    keys
-}
-
-/// The index keys of `s` that the counts of `tally` are taken from, in the order the counts
-/// are scanned: its stage key, its status key and, while running, its workflow-SLA key.
-/// The same keys as [`index_keys`] writes for those indexes.
-pub(crate) fn counted_keys(s: &InstanceState) -> Vec<Vec<u8>> {
-    let id = s.id.as_bytes();
-    let wf = s.workflow.as_bytes();
-    let mut keys = vec![
-        key(&[b"ix", name::STAGE, wf, s.stage.as_bytes(), id]),
-        key(&[b"ix", name::STATUS, s.status.as_str().as_bytes(), id]),
-    ];
-    if s.status == Status::Running {
-        keys.push(key(&[
+        keys.insert(key(&[
             b"ix",
             name::WORKFLOW_SLA,
             wf,
@@ -66,5 +53,9 @@ pub(crate) fn counted_keys(s: &InstanceState) -> Vec<Vec<u8>> {
             id,
         ]));
     }
+    for tag in &s.tags {
+        keys.insert(key(&[b"ix", name::TAG, tag.as_bytes(), id]));
+    }
+    keys.insert(key(&[b"ix", name::UPDATED, &time(s.updated_at), id]));
     keys
 }

@@ -30,9 +30,9 @@ pub struct KvStore<B: Kv> {
     kv: B,
     // Version numbers are read-then-written; uploads are rare, so one lock suffices.
     definitions: Mutex<()>,
-    // Counts for metrics and dashboards; `None` until first asked for. Held while a commit
-    // is applied, so a commit is either in the scan that builds it or recorded after it,
-    // never both (the backends serialise batches anyway: sled takes a global write lock).
+    // Counts for metrics and dashboards, built when first asked for. Held while a commit's
+    // batch is applied, so each commit is counted once: by the scan that builds them or by
+    // its own moves (the backends serialise batches anyway: sled takes a global write lock).
     tally: Mutex<TallyState>,
 }
 
@@ -531,8 +531,9 @@ impl<B: Kv> Store for KvStore<B> {
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
         let batch = mutations(commit)?;
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        let moves = tally.moves_of(&batch);
         self.kv.apply(batch)?;
-        tally.record(commit.before, commit.after);
+        tally.record(&moves);
         Ok(())
     }
 

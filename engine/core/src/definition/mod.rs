@@ -252,9 +252,10 @@ impl<'de> Deserialize<'de> for Quorum {
             // JSON Schema counts 2.0 as the integer 2, so the model does too.
             Value::Number(n) => n
                 .as_u64()
+                // `as` saturates: a huge whole number fails the range check below.
                 .or_else(|| {
                     n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f <= f64::from(u32::MAX))
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0)
                         .map(|f| f as u64)
                 })
                 .and_then(|n| u32::try_from(n).ok())

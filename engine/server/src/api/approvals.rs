@@ -4,7 +4,8 @@
 use super::error::{ApiError, FieldError};
 use super::extract::{IdempotencyKey, JsonBody};
 use super::instances::applied;
-use super::{refuse_unknown_parameters, AppState, QueryParam};
+use super::params::{self, QueryParam, LONG_LIMIT, LONG_PAGE};
+use super::AppState;
 use crate::auth::Caller;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -28,11 +29,7 @@ pub struct Decision {
 }
 
 /// The parameters of `GET /v1/approvals`.
-pub const LIST_QUERY: &[QueryParam] = &[QueryParam {
-    name: "limit",
-    schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 500}"#,
-    description: "At most this many tasks.",
-}];
+pub const LIST_QUERY: &[QueryParam] = &[LONG_LIMIT];
 
 /// `GET /v1/approvals`: open tasks for the caller's approver roles (and its name as a user),
 /// each with what an approver needs to choose what to decide first: the workflow and
@@ -42,19 +39,8 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    refuse_unknown_parameters(&params, LIST_QUERY)?;
-    let limit = match params.get("limit") {
-        None => 500,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("bad value for limit: '{v}'")).with_errors(vec![
-                    FieldError::param("limit", format!("expected 1 to 1000, got '{v}'")),
-                ])
-            })?,
-    };
+    params::refuse_unknown(&params, LIST_QUERY)?;
+    let limit = params::limit(&params, LONG_PAGE)?;
     let mut approvers: Vec<Approver> = caller
         .approver_roles()
         .into_iter()

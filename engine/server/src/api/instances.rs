@@ -2,7 +2,8 @@
 
 use super::error::{ApiError, FieldError};
 use super::extract::{IdempotencyKey, JsonBody};
-use super::{refuse_unknown_parameters, AppState, QueryParam};
+use super::params::{self, parse, QueryParam, CURSOR, LIMIT, LONG_LIMIT, LONG_PAGE, PAGE};
+use super::AppState;
 use crate::auth::Caller;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -110,22 +111,6 @@ pub async fn cancel(
     Ok(applied(StatusCode::OK, done))
 }
 
-fn parse<T>(
-    params: &HashMap<String, String>,
-    name: &str,
-    f: impl Fn(&str) -> Option<T>,
-    expected: &str,
-) -> Result<Option<T>, ApiError> {
-    match params.get(name) {
-        None => Ok(None),
-        Some(v) => f(v).map(Some).ok_or_else(|| {
-            ApiError::bad_request(format!("bad value for {name}")).with_errors(vec![
-                FieldError::param(name, format!("expected {expected}, got '{v}'")),
-            ])
-        }),
-    }
-}
-
 fn summary(s: &InstanceState) -> Value {
     json!({
         "id": s.id, "workflow": s.workflow, "version": s.version, "stage": s.stage,
@@ -136,70 +121,54 @@ fn summary(s: &InstanceState) -> Value {
 
 /// The filters of `GET /v1/instances`; all given must hold.
 pub const LIST_QUERY: &[QueryParam] = &[
-    QueryParam {
-        name: "workflow",
-        schema: r#"{"type": "string"}"#,
-        description: "Instances of this workflow.",
-    },
-    QueryParam {
-        name: "version",
-        schema: r#"{"type": "integer", "minimum": 1}"#,
-        description: "Started on this version of the workflow (with workflow).",
-    },
-    QueryParam {
-        name: "stage",
-        schema: r#"{"type": "string"}"#,
-        description: "At this stage (needs workflow: stage names belong to a workflow).",
-    },
-    QueryParam {
-        name: "status",
-        schema: r#"{"enum": ["running", "completed", "failed", "cancelled"]}"#,
-        description: "In this status.",
-    },
-    QueryParam {
-        name: "sla",
-        schema: r#"{"enum": ["on_time", "at_risk", "breached"]}"#,
-        description: "In this SLA state.",
-    },
-    QueryParam {
-        name: "tag",
-        schema: r#"{"type": "string"}"#,
-        description: "Carrying this tag.",
-    },
-    QueryParam {
-        name: "updated_before",
-        schema: r#"{"type": "string", "format": "date-time"}"#,
-        description: "Not updated since this time (RFC 3339).",
-    },
-    QueryParam {
-        name: "untouched",
-        schema: r#"{"type": "boolean"}"#,
-        description: "true: nobody has acted in the current stage since it was entered.",
-    },
-    QueryParam {
-        name: "cursor",
-        schema: r#"{"type": "string"}"#,
-        description: "The next_cursor of the previous page.",
-    },
-    QueryParam {
-        name: "limit",
-        schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}"#,
-        description: "Page size.",
-    },
+    QueryParam::new(
+        "workflow",
+        r#"{"type": "string"}"#,
+        "Instances of this workflow.",
+    ),
+    QueryParam::new(
+        "version",
+        r#"{"type": "integer", "minimum": 1}"#,
+        "Started on this version of the workflow (with workflow).",
+    ),
+    QueryParam::new(
+        "stage",
+        r#"{"type": "string"}"#,
+        "At this stage (needs workflow: stage names belong to a workflow).",
+    ),
+    QueryParam::new(
+        "status",
+        r#"{"enum": ["running", "completed", "failed", "cancelled"]}"#,
+        "In this status.",
+    ),
+    QueryParam::new(
+        "sla",
+        r#"{"enum": ["on_time", "at_risk", "breached"]}"#,
+        "In this SLA state.",
+    ),
+    QueryParam::new("tag", r#"{"type": "string"}"#, "Carrying this tag."),
+    QueryParam::new(
+        "updated_before",
+        r#"{"type": "string", "format": "date-time"}"#,
+        "Not updated since this time (RFC 3339).",
+    ),
+    QueryParam::new(
+        "untouched",
+        r#"{"type": "boolean"}"#,
+        "true: nobody has acted in the current stage since it was entered.",
+    ),
+    CURSOR,
+    LIMIT,
 ];
 
 /// The parameters of `GET /v1/instances/{id}/history`.
 pub const HISTORY_QUERY: &[QueryParam] = &[
-    QueryParam {
-        name: "from",
-        schema: r#"{"type": "integer", "minimum": 0, "default": 0}"#,
-        description: "First sequence number (the next_from of the previous page).",
-    },
-    QueryParam {
-        name: "limit",
-        schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 500}"#,
-        description: "Page size.",
-    },
+    QueryParam::new(
+        "from",
+        r#"{"type": "integer", "minimum": 0, "default": 0}"#,
+        "First sequence number (the next_from of the previous page).",
+    ),
+    LONG_LIMIT,
 ];
 
 /// `GET /v1/instances?workflow=&version=&stage=&status=&sla=&tag=&updated_before=&untouched=&cursor=&limit=`.
@@ -207,7 +176,7 @@ pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    refuse_unknown_parameters(&params, LIST_QUERY)?;
+    params::refuse_unknown(&params, LIST_QUERY)?;
     let status = parse(
         &params,
         "status",
@@ -239,13 +208,7 @@ pub async fn list(
         )?,
         untouched: parse(&params, "untouched", |v| v.parse().ok(), "true or false")?,
         cursor: params.get("cursor").cloned(),
-        limit: parse(
-            &params,
-            "limit",
-            |v| v.parse().ok().filter(|n| (1..=1000).contains(n)),
-            "1 to 1000",
-        )?
-        .unwrap_or(100),
+        limit: params::limit(&params, PAGE)?,
     };
     if query.stage.is_some() && query.workflow.is_none() {
         return Err(
@@ -291,15 +254,9 @@ pub async fn history(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    refuse_unknown_parameters(&params, HISTORY_QUERY)?;
+    params::refuse_unknown(&params, HISTORY_QUERY)?;
     let from = parse(&params, "from", |v| v.parse::<u64>().ok(), "a whole number")?.unwrap_or(0);
-    let limit = parse(
-        &params,
-        "limit",
-        |v| v.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)),
-        "1 to 1000",
-    )?
-    .unwrap_or(500);
+    let limit = params::limit(&params, LONG_PAGE)?;
     let entries = app.runtime.history(&id, from, limit)?;
     let next = (entries.len() == limit)
         .then(|| entries.last().map(|(seq, _)| seq + 1))

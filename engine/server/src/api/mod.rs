@@ -12,6 +12,7 @@ mod instances;
 pub mod openapi;
 mod ops;
 mod outbox;
+mod params;
 mod plugins;
 mod tokens;
 mod workflows;
@@ -27,6 +28,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use error::ApiError;
 pub use http_metrics::HttpMetrics;
+pub use params::{query_parameters, QueryParam};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -65,50 +67,6 @@ pub enum Body {
     Json(&'static str),
     /// `application/wasm` bytes.
     Wasm,
-}
-
-/// A query parameter a route reads: the handler refuses any other, and the OpenAPI document
-/// lists these, so the two cannot drift apart.
-#[derive(Debug, Clone, Copy)]
-pub struct QueryParam {
-    /// Its name.
-    pub name: &'static str,
-    /// Its JSON Schema, as JSON text.
-    pub schema: &'static str,
-    /// What it does.
-    pub description: &'static str,
-}
-
-/// A 400 naming the first parameter of `params` that is not in `known`.
-fn refuse_unknown_parameters(
-    params: &std::collections::HashMap<String, String>,
-    known: &[QueryParam],
-) -> Result<(), error::ApiError> {
-    match params.keys().find(|k| !known.iter().any(|q| q.name == *k)) {
-        None => Ok(()),
-        Some(unknown) => {
-            let names: Vec<&str> = known.iter().map(|q| q.name).collect();
-            Err(
-                error::ApiError::bad_request(format!("unknown parameter '{unknown}'")).with_errors(
-                    vec![error::FieldError::param(
-                        unknown,
-                        format!("parameters are {}", names.join(", ")),
-                    )],
-                ),
-            )
-        }
-    }
-}
-
-/// The query parameters of the route `method path`.
-pub fn query_parameters(method: &Method, path: &str) -> &'static [QueryParam] {
-    match (method.as_str(), path) {
-        ("GET", "/v1/instances") => instances::LIST_QUERY,
-        ("GET", "/v1/instances/{id}/history") => instances::HISTORY_QUERY,
-        ("GET", "/v1/outbox") => outbox::LIST_QUERY,
-        ("GET", "/v1/approvals") => approvals::LIST_QUERY,
-        _ => &[],
-    }
 }
 
 /// One route of the API.

@@ -1,11 +1,9 @@
 //! The outbox: messages by delivery status, and an operator's retry of a dead one.
 
-use super::error::{ApiError, FieldError};
+use super::error::ApiError;
 use super::extract::IdempotencyKey;
-use super::{
-    refuse_unknown_parameters, route, AppState, Body, Method, QueryParam, Route, OPERATOR,
-    READ_INSTANCES,
-};
+use super::params::{self, QueryParam, CURSOR, LIMIT, PAGE};
+use super::{route, AppState, Body, Method, Route, OPERATOR, READ_INSTANCES};
 use crate::auth::Caller;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -60,30 +58,15 @@ fn item(r: &OutboxRecord) -> Value {
     })
 }
 
-fn bad_param(name: &str, value: &str, expected: &str) -> ApiError {
-    ApiError::bad_request(format!("bad value for {name}")).with_errors(vec![FieldError::param(
-        name,
-        format!("expected {expected}, got '{value}'"),
-    )])
-}
-
 /// The parameters of `GET /v1/outbox`.
 pub const LIST_QUERY: &[QueryParam] = &[
-    QueryParam {
-        name: "status",
-        schema: r#"{"enum": ["pending", "delivered", "dead"], "default": "pending"}"#,
-        description: "Messages in this delivery state.",
-    },
-    QueryParam {
-        name: "cursor",
-        schema: r#"{"type": "string"}"#,
-        description: "The next_cursor of the previous page.",
-    },
-    QueryParam {
-        name: "limit",
-        schema: r#"{"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}"#,
-        description: "Page size.",
-    },
+    QueryParam::new(
+        "status",
+        r#"{"enum": ["pending", "delivered", "dead"], "default": "pending"}"#,
+        "Messages in this delivery state.",
+    ),
+    CURSOR,
+    LIMIT,
 ];
 
 /// `GET /v1/outbox?status=pending|delivered|dead&cursor=&limit=` (status defaults to
@@ -92,21 +75,20 @@ pub async fn list(
     State(app): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    refuse_unknown_parameters(&params, LIST_QUERY)?;
-    let status = match params.get("status").map(String::as_str) {
-        None | Some("pending") => OutboxStatus::Pending,
-        Some("delivered") => OutboxStatus::Delivered,
-        Some("dead") => OutboxStatus::Dead,
-        Some(other) => return Err(bad_param("status", other, "pending, delivered or dead")),
-    };
-    let limit = match params.get("limit") {
-        None => 100,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| bad_param("limit", v, "1 to 1000"))?,
-    };
+    params::refuse_unknown(&params, LIST_QUERY)?;
+    let status = params::parse(
+        &params,
+        "status",
+        |v| match v {
+            "pending" => Some(OutboxStatus::Pending),
+            "delivered" => Some(OutboxStatus::Delivered),
+            "dead" => Some(OutboxStatus::Dead),
+            _ => None,
+        },
+        "pending, delivered or dead",
+    )?
+    .unwrap_or(OutboxStatus::Pending);
+    let limit = params::limit(&params, PAGE)?;
     let page =
         app.runtime
             .store()
