@@ -13,8 +13,14 @@ use crate::workflow::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
+/// How many unknown stage names get a "did you mean" hint. Each hint compares the name
+/// with every stage name; past this many, a definition full of misspellings would make
+/// validation quadratic in its size, and the first hints already show the pattern.
+const MAX_HINTS: usize = 32;
+
 struct Checker<'a> {
     by_name: HashMap<String, usize>,
+    hints_left: usize,
     catalog: Option<&'a dyn PluginCatalog>,
     errors: Vec<ValidationError>,
 }
@@ -28,7 +34,7 @@ impl Checker<'_> {
         match Expr::compile(source) {
             Ok(e) => Some(e),
             Err(message) => {
-                self.error(pointer, expression_error(source, &message));
+                self.error(pointer, message);
                 None
             }
         }
@@ -37,9 +43,10 @@ impl Checker<'_> {
     fn branch(&mut self, pointer: &str, branch: &Branch) -> Option<CompiledBranch> {
         let to = self.by_name.get(&branch.to).copied();
         if to.is_none() {
+            let hint = self.suggest(&branch.to);
             self.error(
                 format!("{pointer}/to"),
-                format!("no stage named '{}'{}", branch.to, self.suggest(&branch.to)),
+                format!("no stage named '{}'{hint}", branch.to),
             );
         }
         let when = match &branch.when {
@@ -114,9 +121,18 @@ impl Checker<'_> {
         Some(reference)
     }
 
-    fn suggest(&self, name: &str) -> String {
+    fn suggest(&mut self, name: &str) -> String {
+        if self.hints_left == 0 {
+            return String::new();
+        }
+        self.hints_left -= 1;
         let mut best: Option<(&str, usize)> = None;
+        let length = name.chars().count();
         for candidate in self.by_name.keys() {
+            // The distance is at least the difference in length.
+            if candidate.chars().count().abs_diff(length) > 2 {
+                continue;
+            }
             let d = edit_distance(name, candidate);
             if d <= 2 && best.is_none_or(|(_, bd)| d < bd) {
                 best = Some((candidate, d));
@@ -378,6 +394,7 @@ pub(crate) fn compile(
         .collect();
     let mut checker = Checker {
         by_name,
+        hints_left: MAX_HINTS,
         catalog,
         errors: Vec::new(),
     };
@@ -521,70 +538,6 @@ fn check_graph(
 /// A wait stage with neither events nor a timeout: it can never be left.
 fn waits_forever(stage: &Stage) -> bool {
     matches!(&stage.kind, StageKind::Wait { on } if on.is_empty()) && stage.timeout.is_none()
-}
-
-/// An expression's compile error as one line. CEL's parser reports each problem on three
-/// lines (message, source, caret) followed by the errors it cascades into; keep the first,
-/// with its position, in words.
-fn expression_error(source: &str, message: &str) -> String {
-    let one_line = |text: &str| text.replace(['\r', '\n'], " ");
-    let Err(parse) = cel::Program::compile(source) else {
-        // Not a syntax error (an unknown root, say): the message is already one line.
-        return one_line(message);
-    };
-    let Some(first) = parse.errors.first() else {
-        return one_line(message);
-    };
-    let (line, column) = first.pos;
-    let at = if source.contains('\n') {
-        format!("line {line}, column {column}")
-    } else {
-        format!("column {column}")
-    };
-    format!(
-        "CEL syntax error at {at} of `{}`: {}",
-        one_line(source),
-        parse_error_in_words(&first.msg)
-    )
-}
-
-/// CEL's (ANTLR's) parse messages list every token the grammar would accept; say what was
-/// found instead.
-fn parse_error_in_words(message: &str) -> String {
-    let message = message.strip_prefix("Syntax error: ").unwrap_or(message);
-    let quoted = |rest: &str| -> String {
-        // "'x' expecting {...}" -> "x"
-        let rest = rest.strip_prefix('\'').unwrap_or(rest);
-        match rest.find("' expecting") {
-            Some(end) => rest[..end].to_owned(),
-            None => rest.trim_end_matches('\'').to_owned(),
-        }
-    };
-    for lead in ["mismatched input ", "extraneous input "] {
-        if let Some(rest) = message.strip_prefix(lead) {
-            let token = quoted(rest);
-            return if token == "<EOF>" {
-                "the expression ends where more was expected".to_owned()
-            } else {
-                format!("unexpected '{token}'")
-            };
-        }
-    }
-    if let Some(rest) = message.strip_prefix("token recognition error at: ") {
-        let token = quoted(rest);
-        return if token.starts_with(['\'', '"']) {
-            "a string starts here but is never closed".to_owned()
-        } else {
-            format!("'{token}' is not part of the CEL language")
-        };
-    }
-    if let Some(rest) = message.strip_prefix("no viable alternative at input ") {
-        return format!("cannot read '{}'", quoted(rest));
-    }
-    match message.find(" expecting ") {
-        Some(cut) => message[..cut].to_owned(),
-        None => message.to_owned(),
-    }
 }
 
 /// A deadline that is not CEL but a duration written loosely (`pt4h`, `4h`, `36 hours`):

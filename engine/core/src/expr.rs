@@ -2,13 +2,51 @@
 //! roots `input`, `vars`, `event`, `now` and `instance`.
 //!
 //! JSON has no timestamp type, so a JSON string in RFC 3339 form (`2024-05-03T18:00:00Z`)
-//! is a CEL `timestamp` inside expressions: `input.promised_at - duration("36h")` works
-//! on the order's JSON as written. A timestamp or duration an expression returns is stored
-//! back as an RFC 3339 string or an ISO 8601 duration string.
+//! is a CEL `timestamp` inside expressions, in UTC whatever offset it was written with:
+//! `input.promised_at - duration("PT36H")` works on the order's JSON as written, and
+//! `getHours()` means the same hour for every spelling of one instant. A timestamp or
+//! duration an expression returns is stored back as an RFC 3339 string (UTC) or an ISO 8601
+//! duration string.
+//!
+//! **Numbers.** Every JSON number is a CEL `double`, as the CEL specification maps JSON
+//! (`google.protobuf.Value`): `{"amount": 5000}` and `{"amount": 5000.0}` are one value, so
+//! `input.amount * 0.02` is `100.0` for both and `input.amount / 2.0` is `2500.5` for 5001.
+//! Where an `int` meets a `double` in arithmetic the int is promoted (`input.amount * 2`,
+//! `vars.notices + 1`), which plain CEL refuses; two ints stay ints (`7 / 2` is `3`), so
+//! `input.count / 2` with `{"count": 5001}` is `2500.5` however the count was written.
+//! Comparisons mix freely (`input.amount > 10000`).
+//! A number whose magnitude is 2^53 or more cannot be kept exactly as a double and is
+//! refused where it enters ([`unrepresentable_numbers`]). Integral results within that
+//! range are stored back as JSON integers.
+//!
+//! **Functions beyond the standard library.** `duration()` reads ISO 8601 (`PT1H`, the form
+//! the engine writes) as well as CEL's own `1h30m`. `nonblank(x)` is true only for a string
+//! holding something other than whitespace: `null`, numbers, booleans, lists, maps, `""` and
+//! `"   "` are all false, and so is a field that is missing (`nonblank(event.data.reason)`
+//! reads like `has(event.data.reason) && ...`).
+//!
+//! **Limits.** An expression can neither crash nor stall the engine. At compile time (so
+//! `validate` reports them, at the expression's pointer): at most [`MAX_EXPRESSION_BYTES`]
+//! bytes, [`MAX_TOKENS`] tokens, [`MAX_NESTING`] levels of nesting and [`MAX_AST_NODES`]
+//! syntax nodes, and comprehensions (`all`, `exists`, `exists_one`, `map`, `filter`) nested at
+//! most [`MAX_COMPREHENSION_NESTING`] deep. Parsing runs on a thread with a stack sized for
+//! the longest expression allowed. At run time, each evaluation has a budget: at most
+//! [`MAX_ITERATIONS`] comprehension iterations and [`MAX_BUILT_BYTES`] bytes of values built
+//! (strings joined or replaced, lists and maps assembled); going over fails the step with an
+//! [`EvalError`] of kind [`EvalErrorKind::Budget`] before the memory is taken.
 
-use crate::definition::duration::format_iso_duration;
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use crate::definition::duration::{format_iso_duration, parse_iso_duration};
+use crate::validate::ValidationError;
+use cel::common::ast::{CallExpr, EntryExpr, Expr as E, IdedExpr, ListExpr, SelectExpr};
+use cel::common::types::{
+    CelBool, CelDouble, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelString, CelUInt,
+    DYN_TYPE,
+};
+use cel::common::value::{CowVal, Val};
+use cel::ExecutionError;
+use chrono::{DateTime, Datelike, FixedOffset, SecondsFormat, Utc};
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -16,19 +54,358 @@ use std::sync::{Arc, LazyLock};
 /// The names an expression may start from.
 pub const ROOTS: [&str; 5] = ["input", "vars", "event", "now", "instance"];
 
+/// The longest expression accepted, in bytes of its source.
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+/// The most tokens (names, literals, operators, brackets) an expression may have: checked
+/// before parsing, without recursion, so no input can overflow the parser.
+pub const MAX_TOKENS: usize = 1024;
+/// The deepest nesting of brackets, and of operators in the parsed expression
+/// (`a + b + c` nests two deep, `f(g(x))` two, `a.b.c` two).
+pub const MAX_NESTING: usize = 32;
+/// The most syntax nodes an expression may have once its macros are expanded.
+pub const MAX_AST_NODES: usize = 1024;
+/// How deep comprehensions (`all`, `exists`, `exists_one`, `map`, `filter`) may nest inside
+/// one another's bodies: the work of nested loops multiplies.
+pub const MAX_COMPREHENSION_NESTING: usize = 3;
+/// The most comprehension iterations one evaluation may run, all loops together.
+pub const MAX_ITERATIONS: u64 = 100_000;
+/// The most bytes of values one evaluation may build (strings concatenated, replaced or
+/// joined, list and map elements assembled), measured before they are built.
+pub const MAX_BUILT_BYTES: u64 = 16 * 1024 * 1024;
+/// The stack of the thread that parses and checks expressions: enough for the deepest
+/// parse [`MAX_EXPRESSION_BYTES`] allows, with room to spare.
+const COMPILE_STACK_BYTES: usize = 256 * 1024 * 1024;
+/// Expressions nested deeper than this (after the engine's rewriting) are evaluated on a
+/// thread of their own with [`EVAL_STACK_BYTES`] of stack: the evaluator recurses once per
+/// level, and an unoptimised build spends up to 60 KiB of stack per level. Shallower ones,
+/// nearly all, run on the caller's thread within 1 MiB.
+const INLINE_EVAL_DEPTH: usize = 12;
+/// The stack of a thread evaluating a deep expression: room for [`MAX_NESTING`] levels
+/// and the engine's wrappers many times over.
+const EVAL_STACK_BYTES: usize = 32 * 1024 * 1024;
+/// JSON numbers at or beyond this magnitude are refused: a double cannot hold every
+/// integer past 2^53, so the number would silently change.
+pub const MAX_EXACT_NUMBER: f64 = 9_007_199_254_740_992.0;
+
+/// What each evaluation may still spend: set before it runs, read after.
+#[derive(Clone, Copy)]
+struct Budget {
+    iterations: u64,
+    bytes: u64,
+    exceeded: Option<&'static str>,
+}
+
+thread_local! {
+    static BUDGET: Cell<Budget> = const { Cell::new(Budget {
+        iterations: MAX_ITERATIONS,
+        bytes: MAX_BUILT_BYTES,
+        exceeded: None,
+    }) };
+    /// True on a thread started by [`on_compile_stack`].
+    static ON_COMPILE_STACK: Cell<bool> = const { Cell::new(false) };
+}
+
+const ITERATIONS_EXCEEDED: &str =
+    "it ran more than 100000 comprehension iterations (exists, all, map, filter) in one evaluation";
+const BYTES_EXCEEDED: &str =
+    "it built more than 16 MiB of strings, lists and maps in one evaluation";
+
 static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| {
     let mut env = cel::Env::stdlib();
     // The strings extension (lowerAscii, split, ...) is part of the documented language.
     let _ = env.add_extension(cel::extensions::strings);
+    // The engine's own functions, named with '@' so no expression can call them directly:
+    // the compiler rewrites calls to them (see `rewrite`).
+    let ours: [(&str, usize, cel::common::functions::Function); 11] = [
+        ("@add", 2, add),
+        ("@sub", 2, sub),
+        ("@mul", 2, mul),
+        ("@div", 2, div),
+        ("@mod", 2, rem),
+        ("@iterate", 1, iterate),
+        ("@grow", 1, grow),
+        ("@replace", 3, replace),
+        ("@replace", 4, replace),
+        ("@duration", 1, duration),
+        ("@nonblank", 1, nonblank),
+    ];
+    for (name, arity, op) in ours {
+        env.add_overload(
+            name,
+            &format!("{name}/{arity}"),
+            (0..arity).map(|_| DYN_TYPE).collect(),
+            op,
+        )
+        .expect("the engine's functions are declared once");
+    }
     Arc::new(env)
 });
+
+fn over_budget(which: &'static str) -> ExecutionError {
+    BUDGET.with(|b| {
+        let mut budget = b.get();
+        budget.exceeded.get_or_insert(which);
+        b.set(budget);
+    });
+    ExecutionError::function_error("budget", which)
+}
+
+fn charge_iterations(n: u64) -> Result<(), ExecutionError> {
+    BUDGET
+        .with(|b| {
+            let mut budget = b.get();
+            if budget.exceeded.is_some() || n > budget.iterations {
+                return Err(());
+            }
+            budget.iterations -= n;
+            b.set(budget);
+            Ok(())
+        })
+        .map_err(|()| over_budget(ITERATIONS_EXCEEDED))
+}
+
+fn charge_bytes(n: u64) -> Result<(), ExecutionError> {
+    BUDGET
+        .with(|b| {
+            let mut budget = b.get();
+            if budget.exceeded.is_some() || n > budget.bytes {
+                return Err(());
+            }
+            budget.bytes -= n;
+            b.set(budget);
+            Ok(())
+        })
+        .map_err(|()| over_budget(BYTES_EXCEEDED))
+}
+
+fn bytes_left() -> u64 {
+    BUDGET.with(|b| b.get().bytes)
+}
+
+/// The bytes `value` occupies, roughly: 16 per value plus the text of strings. Stops
+/// counting past `limit`, so measuring costs no more than the budget it checks.
+fn size_of(value: &dyn Val, limit: u64) -> u64 {
+    let mut total = 0u64;
+    let mut stack: Vec<&dyn Val> = vec![value];
+    while let Some(v) = stack.pop() {
+        total += 16;
+        if let Some(s) = v.downcast_ref::<CelString>() {
+            total += s.inner().len() as u64;
+        } else if let Some(list) = v.downcast_ref::<CelList>() {
+            stack.extend(list.inner().iter().map(|b| &**b));
+        } else if let Some(map) = v.downcast_ref::<CelMap>() {
+            for (k, v) in map.inner() {
+                if let CelMapKey::String(s) = k {
+                    total += s.inner().len() as u64;
+                }
+                stack.push(&**v);
+            }
+        }
+        if total > limit {
+            break;
+        }
+    }
+    total
+}
+
+fn one_arg<'b, 'v>(mut args: Vec<CowVal<'b, 'v>>) -> CowVal<'b, 'v> {
+    args.pop().expect("declared with one argument")
+}
+
+/// An int or uint beside a double becomes a double, so JSON numbers (doubles) and int
+/// literals meet in arithmetic.
+fn promote<'b, 'v>(value: CowVal<'b, 'v>, other: &CowVal<'b, 'v>) -> CowVal<'b, 'v> {
+    if other.downcast_ref::<CelDouble>().is_none() {
+        return value;
+    }
+    if let Some(i) = value.downcast_ref::<CelInt>() {
+        return CowVal::owned(CelDouble::from(*i.inner() as f64));
+    }
+    if let Some(u) = value.downcast_ref::<CelUInt>() {
+        return CowVal::owned(CelDouble::from(*u.inner() as f64));
+    }
+    value
+}
+
+/// `@add(a, b)` and its siblings: CEL's arithmetic with ints promoted beside doubles, and a
+/// sum of strings, lists or maps charged by its size before it is built.
+fn arithmetic<'b, 'v>(
+    op: &'static str,
+    mut args: Vec<CowVal<'b, 'v>>,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let rhs = args.pop().expect("declared with two arguments");
+    let lhs = args.pop().expect("declared with two arguments");
+    let lhs = promote(lhs, &rhs);
+    let rhs = promote(rhs, &lhs);
+    let unsupported = || {
+        ExecutionError::function_error(
+            op,
+            format!(
+                "no '{op}' for {} and {}",
+                lhs.get_type().name(),
+                rhs.get_type().name()
+            ),
+        )
+    };
+    let out = match op {
+        "+" => {
+            if lhs.downcast_ref::<CelString>().is_some()
+                || lhs.downcast_ref::<CelList>().is_some()
+                || lhs.downcast_ref::<CelMap>().is_some()
+            {
+                let left = bytes_left();
+                let size = size_of(&*lhs, left).saturating_add(size_of(&*rhs, left));
+                charge_bytes(size)?;
+            }
+            lhs.as_adder()
+                .ok_or_else(unsupported)?
+                .add(&*rhs)?
+                .into_owned()
+        }
+        "-" => lhs
+            .as_subtractor()
+            .ok_or_else(unsupported)?
+            .sub(&*rhs)?
+            .into_owned(),
+        "*" => lhs
+            .as_multiplier()
+            .ok_or_else(unsupported)?
+            .mul(&*rhs)?
+            .into_owned(),
+        "/" => lhs
+            .as_divider()
+            .ok_or_else(unsupported)?
+            .div(&*rhs)?
+            .into_owned(),
+        _ => lhs
+            .as_modder()
+            .ok_or_else(unsupported)?
+            .modulo(&*rhs)?
+            .into_owned(),
+    };
+    Ok(CowVal::Owned(out))
+}
+
+fn add<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    arithmetic("+", args)
+}
+
+fn sub<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    arithmetic("-", args)
+}
+
+fn mul<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    arithmetic("*", args)
+}
+
+fn div<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    arithmetic("/", args)
+}
+
+fn rem<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    arithmetic("%", args)
+}
+
+/// `@iterate(range)`: the range of a comprehension, charged one iteration per element.
+fn iterate<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let range = one_arg(args);
+    if let Some(sizer) = range.as_sizer() {
+        charge_iterations(u64::try_from(*sizer.size().inner()).unwrap_or(0))?;
+    }
+    Ok(range)
+}
+
+/// `@grow(value)`: a value about to be built into a larger one, charged by its size.
+fn grow<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let value = one_arg(args);
+    let left = bytes_left();
+    charge_bytes(size_of(&*value, left))?;
+    Ok(value)
+}
+
+/// `@replace(s, from, to[, n])`: the strings extension's `s.replace(from, to[, n])`, with the
+/// size of the result charged before it is built.
+fn replace<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let text = |i: usize| -> Result<&str, ExecutionError> {
+        args[i]
+            .downcast_ref::<CelString>()
+            .map(CelString::inner)
+            .ok_or_else(|| {
+                ExecutionError::function_error(
+                    "replace",
+                    "replace takes strings: s.replace(from, to)",
+                )
+            })
+    };
+    let (s, from, to) = (text(0)?, text(1)?, text(2)?);
+    let limit = match args.get(3) {
+        None => None,
+        Some(n) => match n.downcast_ref::<CelInt>() {
+            Some(n) => usize::try_from(*n.inner()).ok(),
+            None => {
+                return Err(ExecutionError::function_error(
+                    "replace",
+                    "the count of replace(from, to, n) is an int",
+                ))
+            }
+        },
+    };
+    let occurrences = if from.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(from).count()
+    };
+    let occurrences = limit.map_or(occurrences, |n| n.min(occurrences));
+    let size =
+        (s.len() as u64).saturating_add((occurrences as u64).saturating_mul(to.len() as u64));
+    charge_bytes(size.saturating_add(16))?;
+    let out = match limit {
+        Some(n) => s.replacen(from, to, n),
+        None => s.replace(from, to),
+    };
+    Ok(CowVal::owned(CelString::from(out)))
+}
+
+/// `@duration(text)`: `duration()` reading ISO 8601 (`PT1H`, `-P1D`) as well as CEL's form.
+fn duration<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    if let Some(text) = args[0].downcast_ref::<CelString>() {
+        let text = text.inner();
+        let (negative, iso) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        if iso.starts_with('P') {
+            let delta = parse_iso_duration(iso)
+                .map_err(|e| ExecutionError::function_error("duration", e.to_string()))?;
+            let delta = if negative { -delta } else { delta };
+            return Ok(CowVal::owned(CelDuration::from(delta)));
+        }
+    }
+    match ENV.find_overload("duration", &args) {
+        Some(op) => op(args),
+        None => Err(ExecutionError::function_error(
+            "duration",
+            "duration takes a string such as 'PT1H' or '1h30m'",
+        )),
+    }
+}
+
+/// `@nonblank(x)`: true for a string with something other than whitespace in it.
+fn nonblank<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let holds = args[0]
+        .downcast_ref::<CelString>()
+        .is_some_and(|s| !s.inner().trim().is_empty());
+    Ok(CowVal::owned(CelBool::from(holds)))
+}
 
 /// A compiled CEL expression with the roots it reads.
 #[derive(Clone)]
 pub struct Expr {
     source: Arc<str>,
-    program: Arc<cel::Program>,
+    program: Arc<IdedExpr>,
     roots: u8,
+    /// How deep the evaluator will recurse, at most.
+    depth: usize,
 }
 
 impl fmt::Debug for Expr {
@@ -37,10 +414,27 @@ impl fmt::Debug for Expr {
     }
 }
 
+/// What kind of failure an [`EvalError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalErrorKind {
+    /// CEL could not evaluate the expression on this data: a missing key, a type mismatch,
+    /// a division by zero, an overflow.
+    Runtime,
+    /// The evaluation went over its budget ([`MAX_ITERATIONS`], [`MAX_BUILT_BYTES`]).
+    Budget,
+    /// The result is not what the place needs (a condition that is not a bool, a deadline
+    /// that is not a timestamp) or has no JSON form.
+    Result,
+    /// The evaluator itself failed; the expression is stopped and reported.
+    Internal,
+}
+
 /// Why an expression could not be evaluated.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("expression `{expression}` failed: {message}")]
 pub struct EvalError {
+    /// What kind of failure this is.
+    pub kind: EvalErrorKind,
     /// The expression as written.
     pub expression: String,
     /// What went wrong, in CEL's words.
@@ -104,38 +498,15 @@ impl InstanceView<'_> {
 }
 
 impl Expr {
-    /// Compiles `source`.
+    /// Compiles `source`, checking it against the compile-time limits (see the module
+    /// documentation) on a thread whose stack fits the deepest parse those limits allow.
     ///
     /// # Errors
-    /// A message a person can act on: the CEL syntax error, or the unknown root named.
+    /// A message a person can act on: the limit passed and by how much, the CEL syntax
+    /// error with its position, or the unknown root named.
     pub fn compile(source: &str) -> Result<Expr, String> {
-        let program = ENV.compile(source).map_err(|e| {
-            let text = e.to_string();
-            format!("CEL syntax error in `{source}`: {}", text.trim())
-        })?;
-        let mut roots = 0u8;
-        let mut free = std::collections::BTreeSet::new();
-        free_variables(program.expression(), &mut Vec::new(), &mut free);
-        let mut unknown: Vec<&str> = Vec::new();
-        for name in free {
-            match ROOTS.iter().position(|r| *r == name) {
-                Some(i) => roots |= 1 << i,
-                None => unknown.push(name),
-            }
-        }
-        if !unknown.is_empty() {
-            unknown.sort_unstable();
-            return Err(format!(
-                "`{source}` uses unknown name{} {}; expressions start from one of input, vars, event, now, instance",
-                if unknown.len() > 1 { "s" } else { "" },
-                unknown.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        Ok(Expr {
-            source: source.into(),
-            program: Arc::new(program),
-            roots,
-        })
+        on_compile_stack(|| compile_checked(source))
+            .unwrap_or_else(|| Err("the expression could not be compiled: no thread could be started to parse it; try again".to_owned()))
     }
 
     /// The expression as written.
@@ -148,6 +519,30 @@ impl Expr {
     }
 
     fn run(&self, scope: &Scope<'_>) -> Result<cel::Value, EvalError> {
+        if self.depth <= INLINE_EVAL_DEPTH {
+            return self.run_here(scope);
+        }
+        std::thread::scope(|s| {
+            let worker = std::thread::Builder::new()
+                .name("waystation-eval".to_owned())
+                .stack_size(EVAL_STACK_BYTES)
+                .spawn_scoped(s, || self.run_here(scope));
+            match worker {
+                Ok(worker) => worker.join().unwrap_or_else(|_| {
+                    Err(self.error(
+                        EvalErrorKind::Internal,
+                        "the expression evaluator failed on this data".to_owned(),
+                    ))
+                }),
+                Err(e) => Err(self.error(
+                    EvalErrorKind::Internal,
+                    format!("no thread could be started to evaluate this deep expression: {e}"),
+                )),
+            }
+        })
+    }
+
+    fn run_here(&self, scope: &Scope<'_>) -> Result<cel::Value, EvalError> {
         let mut ctx = cel::Context::with_env(ENV.clone());
         if self.reads(0) {
             ctx.add_variable_from_value("input", json_to_cel(scope.input));
@@ -164,13 +559,38 @@ impl Expr {
         if self.reads(4) {
             ctx.add_variable_from_value("instance", scope.instance.to_cel());
         }
-        self.program
-            .execute(&ctx)
-            .map_err(|e| self.error(e.to_string()))
+        BUDGET.with(|b| {
+            b.set(Budget {
+                iterations: MAX_ITERATIONS,
+                bytes: MAX_BUILT_BYTES,
+                exceeded: None,
+            });
+        });
+        // The evaluator is a library: should it panic on some input, this expression fails
+        // and the engine carries on.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cel::Value::resolve(&self.program, &ctx)
+        }));
+        // Whatever the evaluator made of an error inside a loop (`exists` may absorb one),
+        // a budget spent is a budget spent.
+        if let Some(which) = BUDGET.with(|b| b.get().exceeded) {
+            return Err(self.error(
+                EvalErrorKind::Budget,
+                format!("the expression went over its evaluation budget: {which}"),
+            ));
+        }
+        match outcome {
+            Ok(result) => result.map_err(|e| self.error(EvalErrorKind::Runtime, e.to_string())),
+            Err(_) => Err(self.error(
+                EvalErrorKind::Internal,
+                "the expression evaluator failed on this data".to_owned(),
+            )),
+        }
     }
 
-    fn error(&self, message: String) -> EvalError {
+    fn error(&self, kind: EvalErrorKind, message: String) -> EvalError {
         EvalError {
+            kind,
             expression: self.source.to_string(),
             message,
         }
@@ -182,7 +602,7 @@ impl Expr {
     /// CEL runtime errors (missing keys, type mismatches) and values JSON cannot hold.
     pub fn eval(&self, scope: &Scope<'_>) -> Result<Value, EvalError> {
         let value = self.run(scope)?;
-        cel_to_json(&value).map_err(|m| self.error(m))
+        cel_to_json(&value).map_err(|m| self.error(EvalErrorKind::Result, m))
     }
 
     /// Evaluates a condition.
@@ -192,10 +612,13 @@ impl Expr {
     pub fn eval_bool(&self, scope: &Scope<'_>) -> Result<bool, EvalError> {
         match self.run(scope)? {
             cel::Value::Bool(b) => Ok(b),
-            other => Err(self.error(format!(
-                "a condition must be true or false, but this gave {}",
-                describe(&other)
-            ))),
+            other => Err(self.error(
+                EvalErrorKind::Result,
+                format!(
+                    "a condition must be true or false, but this gave {}",
+                    describe(&other)
+                ),
+            )),
         }
     }
 
@@ -205,12 +628,466 @@ impl Expr {
     /// As [`Expr::eval`], and when the result is not a time.
     pub fn eval_time(&self, scope: &Scope<'_>) -> Result<DateTime<Utc>, EvalError> {
         match self.run(scope)? {
-            cel::Value::Timestamp(t) => Ok(t.with_timezone(&Utc)),
-            other => Err(self.error(format!(
-                "a deadline must be a timestamp, but this gave {}",
-                describe(&other)
-            ))),
+            cel::Value::Timestamp(t) if (1..=9999).contains(&t.with_timezone(&Utc).year()) => {
+                Ok(t.with_timezone(&Utc))
+            }
+            cel::Value::Timestamp(_) => Err(self.error(
+                EvalErrorKind::Result,
+                "a deadline must fall within the years 0001-9999 (UTC)".to_owned(),
+            )),
+            other => Err(self.error(
+                EvalErrorKind::Result,
+                format!(
+                    "a deadline must be a timestamp, but this gave {}",
+                    describe(&other)
+                ),
+            )),
         }
+    }
+}
+
+/// Runs `f` on a thread whose stack fits the deepest parse the limits allow, or directly
+/// when already on one. `None` when no thread could be started.
+pub(crate) fn on_compile_stack<R: Send>(f: impl FnOnce() -> R + Send) -> Option<R> {
+    if ON_COMPILE_STACK.with(Cell::get) {
+        return Some(f());
+    }
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("waystation-compile".to_owned())
+            .stack_size(COMPILE_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                ON_COMPILE_STACK.with(|c| c.set(true));
+                f()
+            })
+            .ok()?;
+        match worker.join() {
+            Ok(r) => Some(r),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Compiles on the current thread, which must have a compile stack.
+fn compile_checked(source: &str) -> Result<Expr, String> {
+    precheck(source)?;
+    let parsed = std::panic::catch_unwind(|| ENV.compile(source));
+    let program = match parsed {
+        Ok(Ok(program)) => program,
+        Ok(Err(errors)) => return Err(syntax_error(source, &errors)),
+        Err(_) => return Err(format!("CEL cannot parse `{}`", one_line(source))),
+    };
+    let mut expression = program.expression().clone();
+    drop(program);
+    let shape = measure(&expression);
+    let limit = |what: &str, found: usize, max: usize| {
+        format!(
+            "`{}` is too complex: {what} {found}, at most {max}; split the work across stages or variables",
+            abbreviate(source)
+        )
+    };
+    if shape.depth > MAX_NESTING {
+        return Err(limit("it nests", shape.depth, MAX_NESTING));
+    }
+    if shape.nodes > MAX_AST_NODES {
+        return Err(limit("its syntax nodes number", shape.nodes, MAX_AST_NODES));
+    }
+    if shape.comprehensions > MAX_COMPREHENSION_NESTING {
+        return Err(limit(
+            "it nests comprehensions (all, exists, map, filter) ",
+            shape.comprehensions,
+            MAX_COMPREHENSION_NESTING,
+        ));
+    }
+    let mut free = std::collections::BTreeSet::new();
+    free_variables(&expression, &mut Vec::new(), &mut free);
+    let mut roots = 0u8;
+    let mut unknown: Vec<&str> = Vec::new();
+    for name in &free {
+        match ROOTS.iter().position(|r| r == name) {
+            Some(i) => roots |= 1 << i,
+            None => unknown.push(name),
+        }
+    }
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        return Err(format!(
+            "`{source}` uses unknown name{} {}; expressions start from one of input, vars, event, now, instance",
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    rewrite(&mut expression);
+    let depth = measure(&expression).depth;
+    Ok(Expr {
+        source: source.into(),
+        program: Arc::new(expression),
+        roots,
+        depth,
+    })
+}
+
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+/// The expression for a message: whole when short, its start otherwise.
+fn abbreviate(source: &str) -> String {
+    let line = one_line(source);
+    if line.chars().count() <= 80 {
+        line
+    } else {
+        format!("{}...", line.chars().take(77).collect::<String>())
+    }
+}
+
+/// The limits that can be checked without parsing, and without recursion: length, tokens,
+/// bracket nesting. After this, the parse is bounded by [`MAX_TOKENS`].
+fn precheck(source: &str) -> Result<(), String> {
+    let too = |what: String| {
+        Err(format!(
+            "`{}` is too long or deep: {what}; split the work across stages or variables",
+            abbreviate(source)
+        ))
+    };
+    if source.len() > MAX_EXPRESSION_BYTES {
+        return too(format!(
+            "{} bytes, at most {MAX_EXPRESSION_BYTES}",
+            source.len()
+        ));
+    }
+    let b = source.as_bytes();
+    let mut tokens = 0usize;
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    let mut i = 0;
+    // The name just read, when it ends right before this byte: `r` and `b` prefix strings.
+    let mut name_end = usize::MAX;
+    let mut name_start = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
+                i += 1;
+            }
+            name_start = start;
+            name_end = i;
+            tokens += 1;
+            continue;
+        }
+        if c == b'\'' || c == b'"' {
+            let raw = name_end == i
+                && source[name_start..name_end]
+                    .to_ascii_lowercase()
+                    .contains('r')
+                && name_end - name_start <= 2;
+            let triple = b.len() >= i + 3 && b[i + 1] == c && b[i + 2] == c;
+            let quote_len = if triple { 3 } else { 1 };
+            i += quote_len;
+            loop {
+                if i >= b.len() {
+                    break;
+                }
+                if !raw && b[i] == b'\\' {
+                    i += 2;
+                    continue;
+                }
+                if b[i] == c && (!triple || (b.len() >= i + 3 && b[i + 1] == c && b[i + 2] == c)) {
+                    i += quote_len;
+                    break;
+                }
+                i += 1;
+            }
+            tokens += 1;
+            continue;
+        }
+        match c {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        tokens += 1;
+        i += 1;
+    }
+    if deepest > MAX_NESTING {
+        return too(format!(
+            "brackets nest {deepest} deep, at most {MAX_NESTING}"
+        ));
+    }
+    if tokens > MAX_TOKENS {
+        return too(format!("{tokens} tokens, at most {MAX_TOKENS}"));
+    }
+    Ok(())
+}
+
+/// The shape of a parsed expression, for the limits.
+struct Shape {
+    depth: usize,
+    nodes: usize,
+    comprehensions: usize,
+}
+
+/// Measures `expr` without recursion: its parse may be as deep as [`MAX_TOKENS`].
+fn measure(expr: &IdedExpr) -> Shape {
+    let mut shape = Shape {
+        depth: 0,
+        nodes: 0,
+        comprehensions: 0,
+    };
+    // (node, depth, comprehensions around it)
+    let mut stack: Vec<(&IdedExpr, usize, usize)> = vec![(expr, 1, 0)];
+    while let Some((e, depth, loops)) = stack.pop() {
+        shape.nodes += 1;
+        shape.depth = shape.depth.max(depth);
+        shape.comprehensions = shape.comprehensions.max(loops);
+        let d = depth + 1;
+        match &e.expr {
+            E::Unspecified | E::Literal(_) | E::Ident(_) => {}
+            E::Select(s) => stack.push((&s.operand, d, loops)),
+            E::Call(call) => {
+                if let Some(t) = &call.target {
+                    stack.push((t, d, loops));
+                }
+                stack.extend(call.args.iter().map(|a| (a, d, loops)));
+            }
+            E::List(list) => stack.extend(list.elements.iter().map(|a| (a, d, loops))),
+            E::Map(cel::common::ast::MapExpr { entries })
+            | E::Struct(cel::common::ast::StructExpr { entries, .. }) => {
+                for entry in entries {
+                    match &entry.expr {
+                        EntryExpr::StructField(f) => stack.push((&f.value, d, loops)),
+                        EntryExpr::MapEntry(m) => {
+                            stack.push((&m.key, d, loops));
+                            stack.push((&m.value, d, loops));
+                        }
+                    }
+                }
+            }
+            E::Comprehension(c) => {
+                // A macro's expansion is one construct as written: its parts count one
+                // level deeper, its body one comprehension deeper.
+                stack.push((&c.iter_range, d, loops));
+                stack.push((&c.accu_init, d, loops));
+                stack.push((&c.loop_cond, d, loops + 1));
+                stack.push((&c.loop_step, d, loops + 1));
+                stack.push((&c.result, d, loops + 1));
+            }
+        }
+    }
+    shape
+}
+
+fn call(name: &str, target: Option<IdedExpr>, args: Vec<IdedExpr>) -> IdedExpr {
+    IdedExpr {
+        id: 0,
+        expr: E::Call(CallExpr {
+            func_name: name.to_owned(),
+            target: target.map(Box::new),
+            args,
+        }),
+    }
+}
+
+/// Wraps `e` in `@grow(e)` unless it is a literal, whose size the source already bounds.
+fn charged(e: IdedExpr) -> IdedExpr {
+    if matches!(e.expr, E::Literal(_)) {
+        e
+    } else {
+        call("@grow", None, vec![e])
+    }
+}
+
+/// Puts the engine's budget and functions into a checked expression:
+/// - a comprehension's range goes through `@iterate`, charged per element;
+/// - arithmetic goes through `@add`, `@sub`, `@mul`, `@div`, `@mod`: ints meet doubles,
+///   and a sum of strings, lists or maps is charged by its size before it is built;
+/// - values built into larger ones (list and map elements, what `map` collects, `join`
+///   and `format` results) go through `@grow`, charged by size;
+/// - `s.replace(..)` becomes `@replace(s, ..)`, charged before it allocates;
+/// - `duration(x)` becomes `@duration(x)`, which also reads ISO 8601;
+/// - `nonblank(a.b)` becomes `has(a.b) && @nonblank(a.b)`, `nonblank(x)` `@nonblank(x)`.
+fn rewrite(e: &mut IdedExpr) {
+    let taken = std::mem::take(&mut e.expr);
+    e.expr = match taken {
+        E::Call(mut c) => {
+            if let Some(t) = c.target.as_mut() {
+                rewrite(t);
+            }
+            // `@result + [x]` is how `map` and `filter` collect: charge the element, and
+            // keep the shape the evaluator appends in place.
+            let collects = c.func_name == "_+_"
+                && matches!(c.args.first().map(|a| &a.expr), Some(E::Ident(n)) if n.starts_with('@'));
+            if collects {
+                for arg in &mut c.args {
+                    if let E::List(list) = &mut arg.expr {
+                        for el in std::mem::take(&mut list.elements) {
+                            let mut el = el;
+                            rewrite(&mut el);
+                            list.elements.push(charged(el));
+                        }
+                    } else {
+                        rewrite(arg);
+                    }
+                }
+                E::Call(c)
+            } else {
+                c.args.iter_mut().for_each(rewrite);
+                match (c.func_name.as_str(), c.target.is_some(), c.args.len()) {
+                    ("_+_", false, 2) => call("@add", None, c.args).expr,
+                    ("_-_", false, 2) => call("@sub", None, c.args).expr,
+                    ("_*_", false, 2) => call("@mul", None, c.args).expr,
+                    ("_/_", false, 2) => call("@div", None, c.args).expr,
+                    ("_%_", false, 2) => call("@mod", None, c.args).expr,
+                    ("join" | "format", true, _) => {
+                        call(
+                            "@grow",
+                            None,
+                            vec![IdedExpr {
+                                id: e.id,
+                                expr: E::Call(c),
+                            }],
+                        )
+                        .expr
+                    }
+                    ("replace", true, 2 | 3) => {
+                        let target = *c.target.take().expect("checked above");
+                        let mut args = vec![target];
+                        args.extend(c.args);
+                        call("@replace", None, args).expr
+                    }
+                    ("duration", false, 1) => call("@duration", None, c.args).expr,
+                    ("nonblank", false, 1) => {
+                        let arg = c.args.pop().expect("checked above");
+                        match &arg.expr {
+                            E::Select(s) if !s.test => {
+                                let present = IdedExpr {
+                                    id: 0,
+                                    expr: E::Select(SelectExpr {
+                                        operand: s.operand.clone(),
+                                        field: s.field.clone(),
+                                        test: true,
+                                    }),
+                                };
+                                call(
+                                    "_&&_",
+                                    None,
+                                    vec![present, call("@nonblank", None, vec![arg])],
+                                )
+                                .expr
+                            }
+                            _ => call("@nonblank", None, vec![arg]).expr,
+                        }
+                    }
+                    _ => E::Call(c),
+                }
+            }
+        }
+        E::Select(mut s) => {
+            rewrite(&mut s.operand);
+            E::Select(s)
+        }
+        E::List(ListExpr {
+            elements,
+            optional_indices,
+        }) => E::List(ListExpr {
+            elements: elements
+                .into_iter()
+                .map(|mut el| {
+                    rewrite(&mut el);
+                    charged(el)
+                })
+                .collect(),
+            optional_indices,
+        }),
+        E::Map(mut m) => {
+            for entry in &mut m.entries {
+                if let EntryExpr::MapEntry(me) = &mut entry.expr {
+                    rewrite(&mut me.key);
+                    rewrite(&mut me.value);
+                    let value = std::mem::take(&mut me.value);
+                    me.value = charged(value);
+                }
+            }
+            E::Map(m)
+        }
+        E::Comprehension(mut c) => {
+            rewrite(&mut c.iter_range);
+            let range = std::mem::take(&mut c.iter_range);
+            c.iter_range = call("@iterate", None, vec![range]);
+            rewrite(&mut c.accu_init);
+            rewrite(&mut c.loop_cond);
+            rewrite(&mut c.loop_step);
+            rewrite(&mut c.result);
+            E::Comprehension(c)
+        }
+        other => other,
+    };
+}
+
+/// An expression's parse errors as one line: the first, with its position, in words.
+/// CEL's parser reports each problem on three lines (message, source, caret) followed by
+/// the errors it cascades into.
+fn syntax_error(source: &str, errors: &cel::ParseErrors) -> String {
+    let Some(first) = errors.errors.first() else {
+        return format!("CEL syntax error in `{}`", one_line(source));
+    };
+    let (line, column) = first.pos;
+    let at = if source.contains('\n') {
+        format!("line {line}, column {column}")
+    } else {
+        format!("column {column}")
+    };
+    format!(
+        "CEL syntax error at {at} of `{}`: {}",
+        one_line(source),
+        parse_error_in_words(&first.msg)
+    )
+}
+
+/// CEL's (ANTLR's) parse messages list every token the grammar would accept; say what was
+/// found instead.
+fn parse_error_in_words(message: &str) -> String {
+    let message = message.strip_prefix("Syntax error: ").unwrap_or(message);
+    let quoted = |rest: &str| -> String {
+        // "'x' expecting {...}" -> "x"
+        let rest = rest.strip_prefix('\'').unwrap_or(rest);
+        match rest.find("' expecting") {
+            Some(end) => rest[..end].to_owned(),
+            None => rest.trim_end_matches('\'').to_owned(),
+        }
+    };
+    for lead in ["mismatched input ", "extraneous input "] {
+        if let Some(rest) = message.strip_prefix(lead) {
+            let token = quoted(rest);
+            return if token == "<EOF>" {
+                "the expression ends where more was expected".to_owned()
+            } else {
+                format!("unexpected '{token}'")
+            };
+        }
+    }
+    if let Some(rest) = message.strip_prefix("token recognition error at: ") {
+        let token = quoted(rest);
+        return if token.starts_with(['\'', '"']) {
+            "a string starts here but is never closed".to_owned()
+        } else {
+            format!("'{token}' is not part of the CEL language")
+        };
+    }
+    if let Some(rest) = message.strip_prefix("no viable alternative at input ") {
+        return format!("cannot read '{}'", quoted(rest));
+    }
+    match message.find(" expecting ") {
+        Some(cut) => message[..cut].to_owned(),
+        None => message.to_owned(),
     }
 }
 
@@ -286,31 +1163,25 @@ fn describe(v: &cel::Value) -> String {
     }
 }
 
-/// Parses an RFC 3339 timestamp, rejecting cheaply anything that cannot be one.
+/// Parses an RFC 3339 timestamp, rejecting cheaply anything that cannot be one. The result
+/// is in UTC whatever offset was written, and within the years 0001-9999 (UTC).
 pub fn parse_timestamp(s: &str) -> Option<DateTime<FixedOffset>> {
     let b = s.as_bytes();
     if b.len() < 20 || b.len() > 40 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't')
     {
         return None;
     }
-    DateTime::parse_from_rfc3339(s).ok()
+    let utc = DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc);
+    (1..=9999).contains(&utc.year()).then(|| utc.fixed_offset())
 }
 
-/// JSON to CEL. Integral numbers become `int` (or `uint` past `i64`), others `double`;
-/// RFC 3339 strings become timestamps.
+/// JSON to CEL. Every number becomes a `double` (see the module documentation); RFC 3339
+/// strings become timestamps in UTC.
 pub fn json_to_cel(v: &Value) -> cel::Value {
     match v {
         Value::Null => cel::Value::Null,
         Value::Bool(b) => cel::Value::Bool(*b),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                cel::Value::Int(i)
-            } else if let Some(u) = n.as_u64() {
-                cel::Value::UInt(u)
-            } else {
-                cel::Value::Float(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
+        Value::Number(n) => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
         Value::String(s) => match parse_timestamp(s) {
             Some(t) => cel::Value::Timestamp(t),
             None => cel::Value::String(Arc::new(s.clone())),
@@ -318,6 +1189,49 @@ pub fn json_to_cel(v: &Value) -> cel::Value {
         Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(json_to_cel).collect())),
         Value::Object(map) => map_to_cel(map),
     }
+}
+
+/// Every number in `value` a double cannot hold exactly: integers of magnitude 2^53 or
+/// more (`12345678901234567890123`), each at its JSON pointer under `prefix`. Such numbers
+/// are refused where data enters (start input, event data) rather than silently rounded;
+/// send them as strings.
+pub fn unrepresentable_numbers(value: &Value, prefix: &str) -> Vec<ValidationError> {
+    let mut errors = Vec::new();
+    // Iterative: data may nest as deep as its parser allowed.
+    let mut stack: Vec<(&Value, String)> = vec![(value, prefix.to_owned())];
+    while let Some((v, pointer)) = stack.pop() {
+        match v {
+            Value::Number(n) => {
+                let exact = match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                    (Some(i), _, _) => i.unsigned_abs() < 1 << 53,
+                    (_, Some(u), _) => u < 1 << 53,
+                    (_, _, Some(f)) => f.is_finite() && f.abs() < MAX_EXACT_NUMBER,
+                    _ => false,
+                };
+                if !exact {
+                    errors.push(ValidationError::new(
+                        pointer,
+                        format!("{n} cannot be kept exactly: numbers must lie within ±9007199254740991 (2^53 - 1); send larger ones as strings"),
+                    ));
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate().rev() {
+                    stack.push((item, format!("{pointer}/{i}")));
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map.iter().rev() {
+                    stack.push((
+                        item,
+                        format!("{pointer}/{}", crate::source::escape_pointer_segment(k)),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    errors
 }
 
 fn map_to_cel(map: &Map<String, Value>) -> cel::Value {
@@ -341,6 +1255,11 @@ pub fn cel_to_json(v: &cel::Value) -> Result<Value, String> {
         cel::Value::Bool(b) => Value::Bool(*b),
         cel::Value::Int(i) => Value::from(*i),
         cel::Value::UInt(u) => Value::from(*u),
+        // A whole double is written as an integer: `5000.0 * 2.0` stores 10000, which
+        // reads back as the same double.
+        cel::Value::Float(x) if x.fract() == 0.0 && x.abs() < MAX_EXACT_NUMBER => {
+            Value::from(*x as i64)
+        }
         cel::Value::Float(x) => serde_json::Number::from_f64(*x)
             .map(Value::Number)
             .ok_or_else(|| format!("the number {x} cannot be stored as JSON"))?,

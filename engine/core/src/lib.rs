@@ -29,7 +29,7 @@ pub use clock::{Clock, ManualClock};
 pub use definition::Definition;
 pub use effect::{Cause, Effect, HistoryEntry, HistoryEvent, OutboundMessage, PluginCall};
 pub use input::{CallMetrics, Decider, Input};
-pub use machine::{apply, start, Rejection, Step, MAX_ENTRIES_PER_STEP};
+pub use machine::{apply, start, DeadlineError, Rejection, Step, MAX_ENTRIES_PER_STEP};
 pub use plugin::{
     CallOutcome, FailureKind, PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World,
 };

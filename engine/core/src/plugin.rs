@@ -90,7 +90,7 @@ impl fmt::Display for PluginRef {
 }
 
 /// What validation may ask about plugins: does this reference resolve, and to which world?
-pub trait PluginCatalog {
+pub trait PluginCatalog: Sync {
     /// The world of the plugin `reference` resolves to, or `None` when nothing matches.
     fn world_of(&self, reference: &PluginRef) -> Option<World>;
 }

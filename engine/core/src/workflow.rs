@@ -112,9 +112,24 @@ impl Workflow {
 
     /// Validates and compiles an already parsed definition.
     ///
+    /// Runs on a thread of its own, whose stack fits the deepest expression parse the
+    /// limits allow (see [`crate::expr`]); the caller's thread only waits.
+    ///
     /// # Errors
     /// As [`Workflow::from_text`].
     pub fn from_value(
+        value: &Value,
+        catalog: Option<&dyn PluginCatalog>,
+    ) -> Result<Workflow, Vec<ValidationError>> {
+        crate::expr::on_compile_stack(|| Workflow::from_value_here(value, catalog)).unwrap_or_else(|| {
+            Err(vec![ValidationError::new(
+                "",
+                "the definition could not be checked: no thread could be started to compile it; try again",
+            )])
+        })
+    }
+
+    fn from_value_here(
         value: &Value,
         catalog: Option<&dyn PluginCatalog>,
     ) -> Result<Workflow, Vec<ValidationError>> {

@@ -1,8 +1,18 @@
 //! ISO 8601 durations (`PT4H`, `P3D`, `PT1H30M`, `P1DT12H`), the form used by stage
 //! deadlines and at-risk thresholds. Years and months are refused: their length depends
 //! on the calendar, and an SLA must mean the same number of hours every time.
+//!
+//! The grammar is ISO 8601's, without the calendar units:
+//! `P[nW][nD][T[nH][nM][n[.fff]S]]`: each unit at most once and in this order, whole
+//! numbers of ASCII digits, a fraction (one to three digits, milliseconds) on seconds only.
+//! The whole duration is at most [`MAX_DURATION_DAYS`] days, so adding it to any time
+//! between the years 0001 and 9999 cannot overflow.
 
 use chrono::TimeDelta;
+
+/// The longest duration accepted, in days (about 100 years). A deadline further away than
+/// this is a mistake, and the bound keeps every sum of a time and a duration in range.
+pub const MAX_DURATION_DAYS: i64 = 36_525;
 
 /// Why a duration did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,11 +24,22 @@ pub struct DurationError {
     pub reason: &'static str,
 }
 
+/// The units in the only order they may appear: (designator, in the time part, ms).
+const UNITS: [(char, bool, i128); 5] = [
+    ('W', false, 7 * 86_400_000),
+    ('D', false, 86_400_000),
+    ('H', true, 3_600_000),
+    ('M', true, 60_000),
+    ('S', true, 1_000),
+];
+
 /// Parses `P[nW][nD][T[nH][nM][nS]]` into a time delta.
 ///
 /// # Errors
-/// Returns [`DurationError`] for anything else, including years and months (`P1Y`, `P1M`),
-/// an empty duration (`P`, `PT`), and fractions other than on seconds.
+/// Returns [`DurationError`] for anything else: years and months (`P1Y`, `P1M`), an empty
+/// duration (`P`, `PT`), a unit repeated or out of order (`PT1H1H`, `PT30M1H`), a malformed
+/// fraction (`PT.5S`, `PT5.S`) or one on another unit than seconds, more than three
+/// fraction digits, and anything longer than [`MAX_DURATION_DAYS`].
 pub fn parse_iso_duration(text: &str) -> Result<TimeDelta, DurationError> {
     let err = |reason| DurationError {
         text: text.to_owned(),
@@ -30,59 +51,107 @@ pub fn parse_iso_duration(text: &str) -> Result<TimeDelta, DurationError> {
     if rest.is_empty() {
         return Err(err("it names no amount"));
     }
-    let mut total_ms: i64 = 0;
+    let bytes = rest.as_bytes();
+    let max_ms = i128::from(MAX_DURATION_DAYS) * 86_400_000;
+    let mut total_ms: i128 = 0;
     let mut in_time = false;
-    let mut number = String::new();
-    let mut saw_unit = false;
     let mut saw_time_unit = false;
-    for c in rest.chars() {
-        match c {
-            '0'..='9' | '.' => number.push(c),
-            'T' if !in_time && number.is_empty() => in_time = true,
-            unit => {
-                if number.is_empty() {
-                    return Err(err("a unit has no number before it"));
-                }
-                let value: f64 = number.parse().map_err(|_| err("a number is malformed"))?;
-                if number.contains('.') && !(in_time && unit == 'S') {
-                    return Err(err("only seconds may have a fraction"));
-                }
-                let unit_ms: f64 = match (in_time, unit) {
-                    (false, 'W') => 7.0 * 86_400_000.0,
-                    (false, 'D') => 86_400_000.0,
-                    (true, 'H') => 3_600_000.0,
-                    (true, 'M') => 60_000.0,
-                    (true, 'S') => 1_000.0,
-                    (false, 'Y') | (false, 'M') => {
-                        return Err(err("years and months have no fixed length; use days"))
-                    }
-                    _ => {
-                        return Err(err(
-                            "it has an unknown unit (use W, D, then T with H, M, S)",
-                        ))
-                    }
-                };
-                let ms = value * unit_ms;
-                if !ms.is_finite() || ms > 1.0e15 {
-                    return Err(err("it is too long"));
-                }
-                total_ms += ms as i64;
-                number.clear();
-                saw_unit = true;
-                saw_time_unit |= in_time;
+    // Index into UNITS of the next unit allowed: units appear once each, in order.
+    let mut next_unit = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'T' {
+            if in_time {
+                return Err(err("'T' appears twice"));
             }
+            in_time = true;
+            next_unit = next_unit.max(2);
+            i += 1;
+            continue;
         }
-    }
-    if !number.is_empty() {
-        return Err(err("a number has no unit after it"));
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        let whole = &rest[start..i];
+        let mut fraction = None;
+        if i < bytes.len() && (bytes[i] == b'.' || bytes[i] == b',') {
+            i += 1;
+            let f = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            fraction = Some(&rest[f..i]);
+        }
+        let Some(&unit) = bytes.get(i) else {
+            return Err(err("a number has no unit after it"));
+        };
+        i += 1;
+        if whole.is_empty() {
+            return Err(if fraction.is_some() {
+                err("a fraction needs a digit before its point, as in PT0.5S")
+            } else {
+                err("a unit has no number before it")
+            });
+        }
+        if whole.len() > 15 {
+            return Err(err("it is too long: at most 36525 days"));
+        }
+        let unit = char::from(unit);
+        let Some(pos) = UNITS
+            .iter()
+            .position(|(u, time, _)| *u == unit && *time == in_time)
+        else {
+            return Err(match (in_time, unit) {
+                (false, 'Y' | 'M') => err("years and months have no fixed length; use days"),
+                (false, 'H' | 'S') => err("hours, minutes and seconds come after 'T', as in PT4H"),
+                (true, 'D' | 'W') => err("weeks and days come before 'T', as in P1DT4H"),
+                _ => err("it has an unknown unit (use W, D, then T with H, M, S)"),
+            });
+        };
+        if pos < next_unit {
+            return Err(err(
+                "each unit may appear once, in the order W, D, T, H, M, S",
+            ));
+        }
+        next_unit = pos + 1;
+        let unit_ms = UNITS[pos].2;
+        // `whole` has at most 15 digits: it fits, and so does its product with a unit.
+        let mut ms = whole
+            .parse::<i128>()
+            .map_err(|_| err("a number is malformed"))?
+            * unit_ms;
+        if let Some(fraction) = fraction {
+            if unit != 'S' {
+                return Err(err("only seconds may have a fraction"));
+            }
+            if fraction.is_empty() {
+                return Err(err(
+                    "a fraction needs a digit after its point, as in PT5.5S",
+                ));
+            }
+            if fraction.len() > 3 {
+                return Err(err(
+                    "seconds have at most three fraction digits (milliseconds)",
+                ));
+            }
+            let digits: i128 = fraction.parse().map_err(|_| err("a number is malformed"))?;
+            ms += digits * 10i128.pow(3 - fraction.len() as u32);
+        }
+        total_ms += ms;
+        if total_ms > max_ms {
+            return Err(err("it is too long: at most 36525 days"));
+        }
+        saw_time_unit |= in_time;
     }
     if in_time && !saw_time_unit {
         return Err(err("'T' must be followed by hours, minutes or seconds"));
     }
-    if !saw_unit {
+    if next_unit == 0 {
         return Err(err("it names no amount"));
     }
-    Ok(TimeDelta::milliseconds(total_ms))
+    let ms = i64::try_from(total_ms).map_err(|_| err("it is too long: at most 36525 days"))?;
+    Ok(TimeDelta::milliseconds(ms))
 }
 
 /// Writes a delta as an ISO 8601 duration (`PT36H`, `P2DT4H30M`, `PT0S`).
@@ -147,6 +216,52 @@ mod tests {
             let e = parse_iso_duration(bad).unwrap_err();
             assert!(e.to_string().contains(bad), "{e}");
         }
+    }
+
+    #[test]
+    fn a_unit_written_twice_or_out_of_order_is_refused() {
+        for bad in ["PT1H1H", "PT30M1H", "P1D1D", "P1D2W", "PT1S1M", "P1DT1HT1M"] {
+            let e = parse_iso_duration(bad).unwrap_err();
+            assert!(
+                e.reason.contains("once, in the order") || e.reason.contains("twice"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fraction_needs_digits_on_both_sides_of_its_point() {
+        for bad in ["PT.5S", "PT5.S", "PT.S"] {
+            let e = parse_iso_duration(bad).unwrap_err();
+            assert!(e.reason.contains("fraction"), "{bad}: {e}");
+        }
+        assert_eq!(
+            parse_iso_duration("PT1,5S").unwrap(),
+            TimeDelta::milliseconds(1500)
+        );
+        assert!(parse_iso_duration("PT0.0001S").is_err());
+    }
+
+    #[test]
+    fn a_duration_beyond_a_hundred_years_is_refused_however_it_is_written() {
+        let nine_times = "P1653439W".repeat(9);
+        for bad in [
+            "P1653439W",
+            nine_times.as_str(),
+            "PT999999999999S",
+            "P36526D",
+            "PT9999999999999999999999S",
+        ] {
+            let e = parse_iso_duration(bad).unwrap_err();
+            assert!(
+                e.reason.contains("too long") || e.reason.contains("once"),
+                "{bad}: {e}"
+            );
+        }
+        assert_eq!(
+            parse_iso_duration("P36525D").unwrap(),
+            TimeDelta::days(MAX_DURATION_DAYS)
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 pub(crate) mod duration;
 
-pub use duration::{format_iso_duration, parse_iso_duration, DurationError};
+pub use duration::{format_iso_duration, parse_iso_duration, DurationError, MAX_DURATION_DAYS};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

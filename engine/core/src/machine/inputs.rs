@@ -11,6 +11,10 @@ use serde_json::{json, Value};
 impl<'w> Run<'w> {
     pub(super) fn event(&mut self, name: String, data: Value) -> Result<(), Rejection> {
         self.require_running()?;
+        let unfit = crate::expr::unrepresentable_numbers(&data, "");
+        if !unfit.is_empty() {
+            return Err(Rejection::InvalidEventData(unfit));
+        }
         let (_, stage) = self.current();
         let on = match &stage.kind {
             CompiledKind::Wait { on } | CompiledKind::Approval { on, .. } => Some(on),

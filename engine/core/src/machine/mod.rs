@@ -9,6 +9,8 @@ mod enter;
 mod inputs;
 mod timers;
 
+pub use timers::DeadlineError;
+
 use crate::effect::{Effect, HistoryEntry, HistoryEvent};
 use crate::expr::{InstanceView, Scope};
 use crate::input::Input;
@@ -36,6 +38,10 @@ pub enum Rejection {
     /// The start payload does not satisfy the workflow's `input_schema`.
     #[error("the input does not match the workflow's input_schema")]
     InvalidInput(Vec<ValidationError>),
+    /// The event's data holds a value the engine cannot keep as sent (a number beyond
+    /// ±2^53 - 1), each at its pointer into the data.
+    #[error("the event data holds values that cannot be kept exactly")]
+    InvalidEventData(Vec<ValidationError>),
     /// The instance is not running.
     #[error("instance is {status}, not running", status = .0.as_str())]
     NotRunning(Status),
@@ -112,6 +118,7 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Rejection::InvalidInput(_) => "invalid-input",
+            Rejection::InvalidEventData(_) => "invalid-event-data",
             Rejection::NotRunning(_) => "not-running",
             Rejection::EventNotAccepted { .. } => "event-not-accepted",
             Rejection::NoBranchMatched { .. } => "no-branch-matched",
@@ -128,7 +135,8 @@ impl Rejection {
 /// Starts a new instance `id` of `workflow` with `input`, at `now`.
 ///
 /// # Errors
-/// [`Rejection::InvalidInput`] when `input` does not satisfy the `input_schema`.
+/// [`Rejection::InvalidInput`] when `input` does not satisfy the `input_schema`, or holds a
+/// number a double cannot keep exactly (see [`crate::expr::unrepresentable_numbers`]).
 pub fn start(
     workflow: &Workflow,
     id: String,
@@ -138,6 +146,10 @@ pub fn start(
     workflow
         .check_input(&input)
         .map_err(Rejection::InvalidInput)?;
+    let unfit = crate::expr::unrepresentable_numbers(&input, "");
+    if !unfit.is_empty() {
+        return Err(Rejection::InvalidInput(unfit));
+    }
     let state = InstanceState {
         id,
         workflow: workflow.definition.id.clone(),

@@ -6,18 +6,66 @@ use crate::effect::{Cause, Effect, HistoryEvent};
 use crate::expr::EvalError;
 use crate::state::{SlaState, Status, Timer, TimerPurpose};
 use crate::workflow::{CompiledStage, Deadline};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde_json::json;
 
+/// Why a stage's deadline could not be armed. The instance fails with this as its reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeadlineError {
+    /// The deadline expression failed.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// The deadline or its at-risk time falls outside the years 0001-9999, which RFC 3339
+    /// (and so every client) can write.
+    #[error("the {what} {from} {sign} {delta} falls outside the years 0001-9999")]
+    OutOfRange {
+        /// "deadline" or "at-risk time".
+        what: &'static str,
+        /// The time counted from (RFC 3339).
+        from: String,
+        /// "+" or "-".
+        sign: char,
+        /// The duration added or taken away (ISO 8601).
+        delta: String,
+    },
+}
+
+/// `from + delta` (or `-`), when it stays within the years RFC 3339 can write.
+///
+/// # Errors
+/// [`DeadlineError::OutOfRange`] when the sum overflows or leaves 0001-9999.
+pub(crate) fn shift(
+    what: &'static str,
+    from: DateTime<Utc>,
+    delta: TimeDelta,
+    forward: bool,
+) -> Result<DateTime<Utc>, DeadlineError> {
+    let sum = if forward {
+        from.checked_add_signed(delta)
+    } else {
+        from.checked_sub_signed(delta)
+    };
+    sum.filter(|t| (1..=9999).contains(&t.year()))
+        .ok_or_else(|| DeadlineError::OutOfRange {
+            what,
+            from: from.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            sign: if forward { '+' } else { '-' },
+            delta: crate::definition::format_iso_duration(delta),
+        })
+}
+
 impl<'w> Run<'w> {
-    pub(super) fn arm_deadline(&mut self, stage: &CompiledStage) -> Result<(), EvalError> {
+    pub(super) fn arm_deadline(&mut self, stage: &CompiledStage) -> Result<(), DeadlineError> {
         let due = match &stage.deadline {
             None => return Ok(()),
-            Some(Deadline::After(delta)) => self.state.stage_entered_at + *delta,
+            Some(Deadline::After(delta)) => {
+                shift("deadline", self.state.stage_entered_at, *delta, true)?
+            }
             Some(Deadline::At(expr)) => expr.eval_time(&self.scope())?,
         };
-        self.state.sla.deadline = Some(due);
         if let Some(before) = stage.at_risk {
-            let at = due - before;
+            let at = shift("at-risk time", due, before, false)?;
+            self.state.sla.deadline = Some(due);
             self.state.sla.at_risk_at = Some(at);
             if at <= self.now {
                 // Entered already inside the at-risk window: yellow from the start.
@@ -26,6 +74,7 @@ impl<'w> Run<'w> {
                 self.arm(TimerPurpose::AtRisk, at, &stage.name);
             }
         }
+        self.state.sla.deadline = Some(due);
         self.arm(TimerPurpose::Deadline, due, &stage.name);
         Ok(())
     }

@@ -191,6 +191,10 @@ impl From<RuntimeError> for ApiError {
                         "the input does not match the workflow's input_schema",
                         FieldError::from_validation(&errors, "/input"),
                     ),
+                    Rejection::InvalidEventData(errors) => ApiError::invalid(
+                        "the event data holds values that cannot be kept exactly",
+                        FieldError::from_validation(&errors, "/data"),
+                    ),
                     Rejection::NotAnApprover { .. } => {
                         ApiError::new(StatusCode::FORBIDDEN, "not-an-approver", "Not an approver of this task", detail)
                     }
