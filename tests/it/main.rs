@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod crash;
 mod golden;
+mod hostile_definitions;
 mod outbox;
 mod playbooks;
 mod scenarios;

@@ -680,23 +680,28 @@ fn compile_checked(source: &str) -> Result<Expr, String> {
     let mut expression = program.expression().clone();
     drop(program);
     let shape = measure(&expression);
-    let limit = |what: &str, found: usize, max: usize| {
-        format!(
-            "`{}` is too complex: {what} {found}, at most {max}; split the work across stages or variables",
+    let complex = |what: String| {
+        Err(format!(
+            "`{}` is too complex: {what}; split the work across stages or variables",
             abbreviate(source)
-        )
+        ))
     };
     if shape.depth > MAX_NESTING {
-        return Err(limit("it nests", shape.depth, MAX_NESTING));
+        return complex(format!(
+            "it nests {} deep, at most {MAX_NESTING}",
+            shape.depth
+        ));
     }
     if shape.nodes > MAX_AST_NODES {
-        return Err(limit("its syntax nodes number", shape.nodes, MAX_AST_NODES));
+        return complex(format!(
+            "it has {} syntax nodes, at most {MAX_AST_NODES}",
+            shape.nodes
+        ));
     }
     if shape.comprehensions > MAX_COMPREHENSION_NESTING {
-        return Err(limit(
-            "it nests comprehensions (all, exists, map, filter) ",
-            shape.comprehensions,
-            MAX_COMPREHENSION_NESTING,
+        return complex(format!(
+            "comprehensions (all, exists, map, filter) nest {} deep, at most {MAX_COMPREHENSION_NESTING}",
+            shape.comprehensions
         ));
     }
     let mut free = std::collections::BTreeSet::new();

@@ -100,7 +100,7 @@ fn the_deepest_member_chain_the_length_allows_is_refused_without_overflowing() {
     // Within the token limit but past the nesting limit: the parse runs, the check refuses.
     let chain = format!("input{}", ".a".repeat(400));
     let e = compile_error(&chain);
-    assert!(e.contains("it nests 401, at most 32"), "{e}");
+    assert!(e.contains("it nests 401 deep, at most 32"), "{e}");
 }
 
 #[test]
@@ -136,7 +136,7 @@ fn comprehensions_nested_four_deep_are_refused_when_compiled() {
         format!("{ten}.all(a, {ten}.all(b, {ten}.all(c, {ten}.all(d, a + b + c + d >= 0))))");
     let e = compile_error(&four);
     assert!(
-        e.contains("nests comprehensions") && e.contains("at most 3"),
+        e.contains("comprehensions (all, exists, map, filter) nest 4 deep, at most 3"),
         "{e}"
     );
     let three = format!("{ten}.all(a, {ten}.all(b, {ten}.all(c, a + b + c >= 0)))");
