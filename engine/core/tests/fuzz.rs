@@ -6,7 +6,7 @@
 //! Run longer: `WAYSTATION_FUZZ_CASES=100000 cargo test -p waystation-core --release --test
 //! fuzz` (fixed seeds, more of them), or a random search for a time:
 //! `ARBTEST_BUDGET_MS=600000 cargo test -p waystation-core --release --test fuzz --
-//! --ignored`. See `engine/core/README-fuzz.md` for what was run and found.
+//! --ignored`. See `tests/README.md` for what was run and found.
 
 use arbitrary::Unstructured;
 use chrono::{DateTime, TimeDelta, Utc};
