@@ -39,8 +39,8 @@ use crate::definition::duration::{format_iso_duration, parse_iso_duration};
 use crate::validate::ValidationError;
 use cel::common::ast::{CallExpr, EntryExpr, Expr as E, IdedExpr, ListExpr, SelectExpr};
 use cel::common::types::{
-    CelBool, CelDouble, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelString, CelUInt,
-    DYN_TYPE,
+    CelBool, CelDouble, CelDuration, CelInt, CelList, CelMap, CelMapKey, CelString, CelTimestamp,
+    CelUInt, DYN_TYPE,
 };
 use cel::common::value::{CowVal, Val};
 use cel::ExecutionError;
@@ -116,7 +116,8 @@ static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| {
     let _ = env.add_extension(cel::extensions::strings);
     // The engine's own functions, named with '@' so no expression can call them directly:
     // the compiler rewrites calls to them (see `rewrite`).
-    let ours: [(&str, usize, cel::common::functions::Function); 11] = [
+    let ours: [(&str, usize, cel::common::functions::Function); 12] = [
+        ("@timestamp", 1, timestamp),
         ("@add", 2, add),
         ("@sub", 2, sub),
         ("@mul", 2, mul),
@@ -387,6 +388,24 @@ fn duration<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Executi
             "duration",
             "duration takes a string such as 'PT1H' or '1h30m'",
         )),
+    }
+}
+
+/// `@timestamp(x)`: CEL's `timestamp()`, the result in UTC so that `getHours()` and the
+/// other accessors without a time zone mean UTC whatever offset the text was written with.
+fn timestamp<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let Some(op) = ENV.find_overload("timestamp", &args) else {
+        return Err(ExecutionError::function_error(
+            "timestamp",
+            "timestamp takes an RFC 3339 string such as '2024-05-10T12:00:00Z'",
+        ));
+    };
+    let value = op(args)?;
+    match value.downcast_ref::<CelTimestamp>() {
+        Some(t) => Ok(CowVal::owned(CelTimestamp::from(
+            t.inner().with_timezone(&Utc).fixed_offset(),
+        ))),
+        None => Ok(value),
     }
 }
 
@@ -918,6 +937,7 @@ fn charged(e: IdedExpr) -> IdedExpr {
 ///   and `format` results) go through `@grow`, charged by size;
 /// - `s.replace(..)` becomes `@replace(s, ..)`, charged before it allocates;
 /// - `duration(x)` becomes `@duration(x)`, which also reads ISO 8601;
+/// - `timestamp(x)` becomes `@timestamp(x)`, whose result is in UTC;
 /// - `nonblank(a.b)` becomes `has(a.b) && @nonblank(a.b)`, `nonblank(x)` `@nonblank(x)`.
 fn rewrite(e: &mut IdedExpr) {
     let taken = std::mem::take(&mut e.expr);
@@ -969,6 +989,7 @@ fn rewrite(e: &mut IdedExpr) {
                         call("@replace", None, args).expr
                     }
                     ("duration", false, 1) => call("@duration", None, c.args).expr,
+                    ("timestamp", false, 1) => call("@timestamp", None, c.args).expr,
                     ("nonblank", false, 1) => {
                         let arg = c.args.pop().expect("checked above");
                         match &arg.expr {

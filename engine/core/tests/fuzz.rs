@@ -27,7 +27,11 @@ fn cases(default: u64) -> u64 {
 
 /// Runs `property` over `n` fixed seeds of `size` bytes each (arbtest's seed layout: the
 /// size in the low half, the generator's state in the high half).
-fn fixed_cases(n: u64, size: u32, mut property: impl FnMut(&mut Unstructured<'_>) -> arbitrary::Result<()>) {
+fn fixed_cases(
+    n: u64,
+    size: u32,
+    mut property: impl FnMut(&mut Unstructured<'_>) -> arbitrary::Result<()>,
+) {
     for i in 0..n {
         let state = (i.wrapping_mul(0x9E37_79B9) as u32) | 1;
         let seed = (u64::from(state) << 32) | u64::from(size);
@@ -72,14 +76,86 @@ fn iso_durations_random_search() {
 /// Token soup: mostly not CEL, which the parser must refuse without crashing.
 fn token_soup(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
     const TOKENS: &[&str] = &[
-        "input", "vars", "event", "now", "instance", ".", "a", "b", "items", "s", "(", ")", "[",
-        "]", "{", "}", ",", ":", "+", "-", "*", "/", "%", "==", "!=", "<", ">=", "&&", "||", "!",
-        "?", "1", "2.5", "0", "-1", "9223372036854775807", "18446744073709551615u", "1e308",
-        "'x'", "'PT1H'", "'2024-01-01T00:00:00Z'", "\"", "'", "'''", "r'", "b'", "\\", "true",
-        "null", "size", "exists", "all", "map", "filter", "exists_one", "x", "y", "replace",
-        "duration", "timestamp", "nonblank", "string", "int", "uint", "double", "in", "has",
-        "getHours", "join", "split", "format", "lowerAscii", "matches", "'.*'", "@result",
-        "`", "#", "\n", "é", "\u{0}",
+        "input",
+        "vars",
+        "event",
+        "now",
+        "instance",
+        ".",
+        "a",
+        "b",
+        "items",
+        "s",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "==",
+        "!=",
+        "<",
+        ">=",
+        "&&",
+        "||",
+        "!",
+        "?",
+        "1",
+        "2.5",
+        "0",
+        "-1",
+        "9223372036854775807",
+        "18446744073709551615u",
+        "1e308",
+        "'x'",
+        "'PT1H'",
+        "'2024-01-01T00:00:00Z'",
+        "\"",
+        "'",
+        "'''",
+        "r'",
+        "b'",
+        "\\",
+        "true",
+        "null",
+        "size",
+        "exists",
+        "all",
+        "map",
+        "filter",
+        "exists_one",
+        "x",
+        "y",
+        "replace",
+        "duration",
+        "timestamp",
+        "nonblank",
+        "string",
+        "int",
+        "uint",
+        "double",
+        "in",
+        "has",
+        "getHours",
+        "join",
+        "split",
+        "format",
+        "lowerAscii",
+        "matches",
+        "'.*'",
+        "@result",
+        "`",
+        "#",
+        "\n",
+        "é",
+        "\u{0}",
     ];
     let len = u.int_in_range(0..=80)?;
     let mut out = String::new();
@@ -95,11 +171,40 @@ fn token_soup(u: &mut Unstructured<'_>) -> arbitrary::Result<String> {
 /// Grammar-shaped expressions: mostly CEL, which must evaluate or fail with a typed error.
 fn grammar(u: &mut Unstructured<'_>, depth: u32) -> arbitrary::Result<String> {
     const LEAVES: &[&str] = &[
-        "input.a", "input.b", "input.items", "input.s", "input.at", "input.map", "vars.n",
-        "event", "now", "instance.tags", "1", "2", "0", "-3", "2.5", "1e300", "'x'", "''",
-        "'   '", "'PT1H'", "'36h'", "true", "false", "null", "[]", "{}", "[1, 2, 3]",
-        "9223372036854775807", "-9223372036854775808", "duration('PT1H')",
-        "timestamp('9999-12-31T23:59:59Z')", "timestamp('0001-01-01T00:00:00Z')", "x", "y",
+        "input.a",
+        "input.b",
+        "input.items",
+        "input.s",
+        "input.at",
+        "input.map",
+        "vars.n",
+        "event",
+        "now",
+        "instance.tags",
+        "1",
+        "2",
+        "0",
+        "-3",
+        "2.5",
+        "1e300",
+        "'x'",
+        "''",
+        "'   '",
+        "'PT1H'",
+        "'36h'",
+        "true",
+        "false",
+        "null",
+        "[]",
+        "{}",
+        "[1, 2, 3]",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "duration('PT1H')",
+        "timestamp('9999-12-31T23:59:59Z')",
+        "timestamp('0001-01-01T00:00:00Z')",
+        "x",
+        "y",
     ];
     if depth == 0 || u.ratio(1, 4)? {
         return Ok((*u.choose(LEAVES)?).to_owned());
@@ -212,7 +317,11 @@ fn replacement(u: &mut Unstructured<'_>) -> arbitrary::Result<Value> {
     Ok(match u.int_in_range(0..=9)? {
         0 => Value::Null,
         1 => json!(u.arbitrary::<i64>()?),
-        2 => json!(u.arbitrary::<f64>().ok().filter(|f| f.is_finite()).unwrap_or(0.5)),
+        2 => json!(u
+            .arbitrary::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .unwrap_or(0.5)),
         3 => json!(duration_text(u)?),
         4 => json!(grammar(u, 3)?),
         5 => json!(token_soup(u)?),
@@ -228,7 +337,11 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
             for (k, item) in m {
-                pointers(item, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                pointers(
+                    item,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
             }
         }
         Value::Array(items) => {
