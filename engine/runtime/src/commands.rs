@@ -295,10 +295,9 @@ impl Runtime {
         let mut moved = before.clone();
         let mut without = before.clone();
         without.timers.retain(|t| t.id != timer.timer_id);
-        match moved.timers.iter_mut().find(|t| t.id == timer.timer_id) {
-            Some(t) => t.due = due,
-            // The state no longer knows the timer: dropping its key is all there is to do.
-            None => {}
+        // A timer the state no longer knows only has its key dropped.
+        if let Some(t) = moved.timers.iter_mut().find(|t| t.id == timer.timer_id) {
+            t.due = due;
         }
         self.store.commit(&Commit {
             before: Some(&without),

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use waystation_core::plugin::{PluginFailure, PluginRef, World};
-use waystation_core::{HistoryEvent, ManualClock, PluginCatalog, PluginInvoker, SlaState, Status};
+use waystation_core::{HistoryEvent, ManualClock, PluginCatalog, PluginInvoker, Status};
 use waystation_runtime::{Options, Runtime, RuntimeError, StepRetry};
 use waystation_store::{InstanceQuery, MemoryStore};
 

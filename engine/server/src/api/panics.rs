@@ -50,7 +50,7 @@ mod tests {
             ..HostConfig::default()
         })
         .unwrap();
-        let plugins = Arc::new(PluginHost::open(dir.to_owned(), sandbox).unwrap());
+        let plugins = Arc::new(PluginHost::open(dir, sandbox).unwrap());
         AppState::new(runtime, plugins, Config::default())
     }
 
