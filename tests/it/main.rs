@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod golden;
 mod hostile_definitions;
+mod hostile_requests;
 mod outbox;
 mod playbooks;
 mod scenarios;

@@ -9,6 +9,7 @@
 //! 3. [`drive`] loops `apply` through a [`PluginInvoker`] until the instance rests;
 //! 4. [`sim::Simulation`] is an in-memory engine over all of it, for tests and benchmarks.
 
+pub mod abandon;
 pub mod clock;
 mod compile;
 pub mod definition;

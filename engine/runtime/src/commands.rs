@@ -25,6 +25,29 @@ pub struct Applied {
     pub replayed: bool,
 }
 
+/// The lock name of an idempotency key: one namespace, whatever the command's target.
+pub(crate) fn idempotency_lock(key: &str) -> String {
+    format!("idempotency:{key}")
+}
+
+/// Bytes of `value` as compact JSON, counted without building the text.
+fn json_size<T: Serialize + ?Sized>(value: &T) -> Result<usize, RuntimeError> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)
+        .map_err(|e| RuntimeError::Engine(format!("measuring a JSON value: {e}")))?;
+    Ok(count.0)
+}
+
 fn fingerprint(kind: &str, target: &str, body: &Value) -> String {
     format!(
         "{kind}:{target}:{:016x}",
@@ -44,13 +67,14 @@ impl Runtime {
         input: Value,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        self.check_data_size(&input, "the start's input", "/input")?;
         let fp = fingerprint("start", workflow, &input);
-        let wf = self.workflow(workflow, None)?;
+        let wf = self.workflow(workflow, None).await?;
         let now = self.now();
         let id = self.ids.next(now.timestamp_millis());
         let summary = {
             let _guard = match idempotency_key {
-                Some(k) => Some(self.locks.lock(&format!("idempotency:{k}")).await),
+                Some(k) => Some(self.locks.lock(&idempotency_lock(k)).await),
                 None => None,
             };
             if let Some(replay) = self.replay(idempotency_key, &fp)? {
@@ -63,6 +87,7 @@ impl Runtime {
                     start_until_quiet(wf, id, input, now, plugins)
                 })
                 .await?;
+            self.check_step(&step, false)?;
             self.commit(None, &step, None, idempotency_key.map(|k| (k, fp.as_str())))?
         };
         self.durability.durable().await?;
@@ -84,6 +109,7 @@ impl Runtime {
         data: Value,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        self.check_data_size(&data, "the event's data", "/data")?;
         let fp = fingerprint("event", id, &json!([name, data]));
         self.command(
             id,
@@ -163,8 +189,16 @@ impl Runtime {
     /// Fires a due timer. Its index key goes in the same commit as its effect, so the
     /// effect happens exactly once, whatever crashes in between.
     ///
+    /// A firing that fails in the engine - a panic, a definition that no longer compiles,
+    /// a refusal by the core, a step over the instance limits, a store error - is recorded
+    /// once: the timer is moved [`crate::StepRetry::backoff`] into the future and counted
+    /// in `step_failures`; after [`crate::StepRetry::attempts`] failures the instance is
+    /// failed with the reason in its history. Never retried in a hot loop, and a restart
+    /// finds the timer at its moved time.
+    ///
     /// # Errors
-    /// Store errors.
+    /// Store errors that kept even the retry or the failure from being recorded (the
+    /// scheduler then backs off).
     pub async fn fire_timer(&self, timer: &DueTimer) -> Result<(), RuntimeError> {
         {
             let _guard = self.locks.lock(&timer.instance_id).await;
@@ -172,35 +206,115 @@ impl Runtime {
                 tracing::warn!(timer = %timer.timer_id, instance = %timer.instance_id, "timer of an unknown instance");
                 return Ok(());
             };
-            let wf = self.workflow(&before.workflow, Some(before.version))?;
             let now = self.now();
-            let input = Input::TimerFired {
-                timer_id: timer.timer_id.clone(),
+            let fired = Some((timer.due, timer.timer_id.as_str()));
+            let outcome = match self.timer_step(&before, timer, now).await {
+                Ok(step) => self.commit(Some(&before), &step, fired, None).map(drop),
+                Err(e) => Err(e),
             };
-            let state = before.clone();
-            let step = match self
-                .drive(&wf, move |wf, p| {
-                    apply_until_quiet(wf, state, input, now, p)
-                })
-                .await
-            {
-                Ok(step) => step,
-                Err(e) => {
-                    tracing::error!(timer = %timer.timer_id, error = %e, "timer refused");
-                    return Ok(());
+            match outcome {
+                Ok(()) => {
+                    self.forget_failures(&timer.timer_id);
+                    let lag = (now - timer.due).num_milliseconds().max(0) as u64;
+                    self.metrics.record_timer_lag(lag);
                 }
-            };
-            self.commit(
-                Some(&before),
-                &step,
-                Some((timer.due, &timer.timer_id)),
-                None,
-            )?;
-            let lag = (now - timer.due).num_milliseconds().max(0) as u64;
-            self.metrics.record_timer_lag(lag);
+                Err(e) => self.timer_failed(&before, timer, now, &e)?,
+            }
         }
         self.durability.durable().await?;
         Ok(())
+    }
+
+    /// The step of firing `timer` on `before`, within the instance limits.
+    async fn timer_step(
+        &self,
+        before: &InstanceState,
+        timer: &DueTimer,
+        now: DateTime<Utc>,
+    ) -> Result<Step, RuntimeError> {
+        let wf = self
+            .workflow(&before.workflow, Some(before.version))
+            .await?;
+        let input = Input::TimerFired {
+            timer_id: timer.timer_id.clone(),
+        };
+        let state = before.clone();
+        let step = self
+            .drive(&wf, move |wf, p| {
+                apply_until_quiet(wf, state, input, now, p)
+            })
+            .await?;
+        match self.check_step(&step, false) {
+            Ok(()) => Ok(step),
+            // Over a bound through the workflow's own doing: failing the instance is the
+            // answer, not a retry.
+            Err(RuntimeError::OverLimit { message, .. }) => Ok(waystation_core::abandon::abandon(
+                before.clone(),
+                message,
+                now,
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records a failed firing: moves the timer later, or gives up on the instance.
+    fn timer_failed(
+        &self,
+        before: &InstanceState,
+        timer: &DueTimer,
+        now: DateTime<Utc>,
+        error: &RuntimeError,
+    ) -> Result<(), RuntimeError> {
+        self.metrics.step_failures.fetch_add(1, Ordering::Relaxed);
+        let failures = {
+            let mut all = self.step_failures.lock().expect("step failures lock");
+            let n = all.entry(timer.timer_id.clone()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let retry = self.options.step_retry;
+        let fired = Some((timer.due, timer.timer_id.as_str()));
+        if failures >= retry.attempts {
+            tracing::error!(instance = %before.id, timer = %timer.timer_id, failures, error = %error, "timer keeps failing in the engine; failing the instance");
+            let reason = format!(
+                "timer '{}' could not be fired: {error} (tried {failures} times)",
+                timer.timer_id
+            );
+            let step = waystation_core::abandon::abandon(before.clone(), reason, now);
+            self.commit(Some(before), &step, fired, None)?;
+            self.forget_failures(&timer.timer_id);
+            self.metrics.steps_abandoned.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let backoff = retry.backoff(failures);
+        let due = now
+            + chrono::Duration::from_std(backoff).unwrap_or_else(|_| chrono::Duration::hours(1));
+        tracing::warn!(instance = %before.id, timer = %timer.timer_id, failures, retry_in = ?backoff, error = %error, "timer failed in the engine; retrying later");
+        // The index follows the state's timers by id: the commit sees the timer as armed
+        // anew at `due` (absent before, present after) and its old key as fired.
+        let mut moved = before.clone();
+        let mut without = before.clone();
+        without.timers.retain(|t| t.id != timer.timer_id);
+        // A timer the state no longer knows only has its key dropped.
+        if let Some(t) = moved.timers.iter_mut().find(|t| t.id == timer.timer_id) {
+            t.due = due;
+        }
+        self.store.commit(&Commit {
+            before: Some(&without),
+            after: &moved,
+            effects: &[],
+            fired_timer: fired,
+            idempotency: None,
+        })?;
+        self.timer_armed(due);
+        Ok(())
+    }
+
+    fn forget_failures(&self, timer_id: &str) {
+        let mut all = self.step_failures.lock().expect("step failures lock");
+        if !all.is_empty() {
+            all.remove(timer_id);
+        }
     }
 
     async fn command(
@@ -223,10 +337,12 @@ impl Runtime {
         fp: String,
         input: Input,
     ) -> Result<Applied, RuntimeError> {
+        let cancel = matches!(input, Input::Cancel { .. });
+        let key_lock = idempotency_key.map(idempotency_lock);
         let summary = {
-            let _guard = self.locks.lock(id).await;
+            let _guards = self.locks.lock_both(id, key_lock.as_deref()).await;
             if let Some(replay) = self.replay(idempotency_key, &fp)? {
-                drop(_guard);
+                drop(_guards);
                 self.durability.durable().await?;
                 return Ok(replay);
             }
@@ -237,7 +353,9 @@ impl Runtime {
                     what: "instance",
                     id: id.to_owned(),
                 })?;
-            let wf = self.workflow(&before.workflow, Some(before.version))?;
+            let wf = self
+                .workflow(&before.workflow, Some(before.version))
+                .await?;
             let now = self.now();
             let state = before.clone();
             let step = self
@@ -245,6 +363,7 @@ impl Runtime {
                     apply_until_quiet(wf, state, input, now, p)
                 })
                 .await?;
+            self.check_step(&step, cancel)?;
             self.commit(
                 Some(&before),
                 &step,
@@ -280,7 +399,9 @@ impl Runtime {
     }
 
     /// Runs `f` where plugin calls may block: on the blocking pool when the workflow calls
-    /// plugins, inline otherwise (microseconds of pure computation).
+    /// plugins, inline otherwise (microseconds of pure computation, bounded by the core's
+    /// expression budgets). A panic in the core is caught on either path and becomes
+    /// [`RuntimeError::Engine`]: the step is not applied, the server goes on.
     async fn drive<F>(&self, wf: &Arc<Workflow>, f: F) -> Result<Step, RuntimeError>
     where
         F: FnOnce(&Workflow, &dyn PluginInvoker) -> Result<Step, Rejection> + Send + 'static,
@@ -293,17 +414,102 @@ impl Runtime {
                 f(&wf, invoker)
             })
             .await
-            .map_err(|_| RuntimeError::ShuttingDown)?
+            .map_err(|e| RuntimeError::from_join("running a step", e))
         } else {
             let invoker: &dyn PluginInvoker = self.plugins.as_ref();
-            f(wf, invoker)
+            // AssertUnwindSafe: after a panic nothing `f` touched is used again (the state
+            // it moved is dropped, the workflow is immutable).
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(wf, invoker))).map_err(
+                |payload| {
+                    RuntimeError::Engine(format!(
+                        "running a step: it panicked: {}",
+                        crate::contain::panic_text(payload.as_ref())
+                    ))
+                },
+            )
         };
+        let result = result.inspect_err(|e| {
+            if matches!(e, RuntimeError::Engine(_)) {
+                self.metrics.panics.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(workflow = %wf.id(), error = %e, "a step panicked in the engine");
+            }
+        })?;
         result.map_err(|r| {
             self.metrics
                 .commands_refused
                 .fetch_add(1, Ordering::Relaxed);
             RuntimeError::Rejected(r)
         })
+    }
+
+    /// Caller data `value` within [`crate::Limits::event_data_bytes`].
+    fn check_data_size(
+        &self,
+        value: &Value,
+        what: &'static str,
+        pointer: &'static str,
+    ) -> Result<(), RuntimeError> {
+        let limit = self.options.limits.event_data_bytes;
+        let size = json_size(value)?;
+        if size > limit {
+            return Err(RuntimeError::TooLarge {
+                what,
+                pointer,
+                size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// A definition within [`crate::Limits::definition_bytes`].
+    pub(crate) fn check_definition_size(&self, definition: &Value) -> Result<(), RuntimeError> {
+        let limit = self.options.limits.definition_bytes;
+        let size = json_size(definition)?;
+        if size > limit {
+            return Err(RuntimeError::TooLarge {
+                what: "the definition",
+                pointer: "",
+                size,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The instance after `step` within the history and variables bounds. `ending`: the
+    /// step is a cancel, which may always end an instance, whatever its history length.
+    fn check_step(&self, step: &Step, ending: bool) -> Result<(), RuntimeError> {
+        let limits = self.options.limits;
+        let entries = step.state.history_len;
+        if !ending && entries > limits.history_entries {
+            return Err(RuntimeError::OverLimit {
+                pointer: "/history",
+                message: format!(
+                    "the instance's history would have {entries} entries, over the limit of {}; cancel it or start a new one",
+                    limits.history_entries
+                ),
+            });
+        }
+        let vars_changed = step.effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::History(h) if matches!(h.event, HistoryEvent::VariablesSet { .. })
+            )
+        });
+        if vars_changed {
+            let size = json_size(&step.state.vars)?;
+            if size > limits.vars_bytes {
+                return Err(RuntimeError::OverLimit {
+                    pointer: "/vars",
+                    message: format!(
+                        "the instance's variables would be {size} bytes, over the limit of {} bytes",
+                        limits.vars_bytes
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn commit(
@@ -314,15 +520,20 @@ impl Runtime {
         idempotency: Option<(&str, &str)>,
     ) -> Result<InstanceSummary, RuntimeError> {
         let summary = InstanceSummary::from(&step.state);
-        let record = idempotency.map(|(key, fp)| {
-            (
-                key,
-                IdempotencyRecord {
-                    fingerprint: fp.to_owned(),
-                    response: serde_json::to_value(&summary).unwrap_or_default(),
-                },
-            )
-        });
+        let record = idempotency
+            .map(|(key, fp)| {
+                let response = serde_json::to_value(&summary).map_err(|e| {
+                    RuntimeError::Engine(format!("recording the answer to key '{key}': {e}"))
+                })?;
+                Ok::<_, RuntimeError>((
+                    key,
+                    IdempotencyRecord {
+                        fingerprint: fp.to_owned(),
+                        response,
+                    },
+                ))
+            })
+            .transpose()?;
         self.store.commit(&Commit {
             before,
             after: &step.state,

@@ -29,4 +29,45 @@ pub enum RuntimeError {
     /// The runtime is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The engine itself failed to carry out the step - a panic in the core, a stored
+    /// definition that no longer compiles - not the caller's input nor the workflow's
+    /// logic. Nothing was changed; the message is for the log and the instance history.
+    #[error("the engine failed {0}")]
+    Engine(String),
+    /// Caller data over a configured size limit (see [`crate::Limits`]).
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// What is too large, e.g. "the event's data".
+        what: &'static str,
+        /// Where, as a JSON pointer into the request body (`/data`, `/input`, ``).
+        pointer: &'static str,
+        /// Its size in bytes (serialized JSON).
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The command would take the instance over a configured bound (its variables' size,
+    /// its history's length); it was refused and nothing changed.
+    #[error("{message}")]
+    OverLimit {
+        /// Where, as a JSON pointer into the instance (`/vars`, `/history`).
+        pointer: &'static str,
+        /// What and by how much.
+        message: String,
+    },
+}
+
+impl RuntimeError {
+    /// A blocking task that did not finish: a panic becomes [`RuntimeError::Engine`] with
+    /// the panic's message and `doing` (e.g. "compiling a definition"); a cancelled task
+    /// means the runtime is going away.
+    pub fn from_join(doing: &str, e: tokio::task::JoinError) -> RuntimeError {
+        match e.try_into_panic() {
+            Ok(payload) => RuntimeError::Engine(format!(
+                "{doing}: it panicked: {}",
+                crate::contain::panic_text(payload.as_ref())
+            )),
+            Err(_) => RuntimeError::ShuttingDown,
+        }
+    }
 }

@@ -7,12 +7,15 @@
 //! a timer's effect happens exactly once; an idempotency key replays the first answer.
 
 mod commands;
+pub mod contain;
 pub use commands::Applied;
 mod error;
 mod group_commit;
 mod ids;
 mod locks;
 pub mod metrics;
+mod once;
+mod options;
 mod outbox;
 mod queries;
 mod scheduler;
@@ -20,6 +23,8 @@ mod workflows;
 
 pub use error::RuntimeError;
 pub use metrics::Metrics;
+pub use once::{FirstAnswer, KeyLock, Seen};
+pub use options::{Limits, Options, StepRetry};
 pub use outbox::{
     Channel, Channels, Delivery, DeliveryError, Outbox, OutboxError, Retried, RetryPolicy,
 };
@@ -125,6 +130,10 @@ pub struct Runtime {
     /// Wakes the outbox dispatcher when a commit queues messages.
     outbox_wake: Notify,
     metrics: Metrics,
+    options: Options,
+    /// Failures so far of timer firings that failed in the engine, by timer id. In memory:
+    /// after a restart a failing timer gets its attempts again, at its moved due time.
+    step_failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
 }
 
 impl Runtime {
@@ -134,6 +143,16 @@ impl Runtime {
         store: Arc<dyn Store>,
         plugins: Arc<dyn Plugins>,
         clock: Arc<dyn Clock>,
+    ) -> Arc<Runtime> {
+        Runtime::with_options(store, plugins, clock, Options::default())
+    }
+
+    /// An engine over `store` with `options` (limits, retries) instead of the defaults.
+    pub fn with_options(
+        store: Arc<dyn Store>,
+        plugins: Arc<dyn Plugins>,
+        clock: Arc<dyn Clock>,
+        options: Options,
     ) -> Arc<Runtime> {
         Arc::new(Runtime {
             durability: group_commit::GroupCommit::start(store.clone()),
@@ -147,6 +166,8 @@ impl Runtime {
             scheduler_wakes_at: AtomicI64::new(i64::MAX),
             outbox_wake: Notify::new(),
             metrics: Metrics::default(),
+            options,
+            step_failures: std::sync::Mutex::default(),
         })
     }
 
@@ -163,6 +184,11 @@ impl Runtime {
     /// Counters and histograms.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &Options {
+        &self.options
     }
 
     /// The engine's time.

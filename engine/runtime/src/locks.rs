@@ -19,9 +19,31 @@ impl InstanceLocks {
         }
     }
 
+    fn stripe(&self, key: &str) -> usize {
+        (fnv1a(key.as_bytes()) % self.stripes.len() as u64) as usize
+    }
+
     /// Waits for the lock of `key` (an instance id, or an idempotency key for starts).
     pub async fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
-        let i = (fnv1a(key.as_bytes()) % self.stripes.len() as u64) as usize;
-        self.stripes[i].lock().await
+        self.stripes[self.stripe(key)].lock().await
+    }
+
+    /// Waits for the locks of `key` and, when given, `also` - an instance and the
+    /// idempotency key of the command on it, so that one key is checked and recorded by
+    /// one command at a time whatever instance each targets. Stripes are always taken in
+    /// ascending order (one guard when both keys share a stripe), so two commands taking
+    /// two locks each cannot deadlock.
+    pub async fn lock_both(&self, key: &str, also: Option<&str>) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes = vec![self.stripe(key)];
+        if let Some(other) = also {
+            stripes.push(self.stripe(other));
+        }
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for i in stripes {
+            guards.push(self.stripes[i].lock().await);
+        }
+        guards
     }
 }

@@ -29,6 +29,13 @@ pub struct Metrics {
     pub delivery_failures: AtomicU64,
     /// Outbox messages given up (dead).
     pub messages_dead: AtomicU64,
+    /// Timer firings that failed in the engine (panic, definition that no longer compiles,
+    /// store error); each is retried later or gives up on its instance.
+    pub step_failures: AtomicU64,
+    /// Instances failed because a step kept failing in the engine.
+    pub steps_abandoned: AtomicU64,
+    /// Commands and request handlers that panicked (answered 500; nothing changed).
+    pub panics: AtomicU64,
     lag: [AtomicU64; LAG_BUCKETS_MS.len() + 1],
     lag_sum_ms: AtomicU64,
 }

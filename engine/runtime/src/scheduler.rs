@@ -16,7 +16,10 @@ impl Runtime {
     /// Fires every timer due now, in rounds; returns how many fired.
     ///
     /// # Errors
-    /// Store errors reading the index (failures of single timers are logged).
+    /// Store errors reading the index; [`RuntimeError::Engine`] when a timer of the round
+    /// could not be fired nor its failure recorded (the store refused both), so the
+    /// scheduler backs off instead of reading the same due timers again at once. A timer
+    /// that fails in the engine is not an error here: [`Runtime::fire_timer`] records it.
     pub async fn fire_due_timers(self: &Arc<Self>) -> Result<usize, RuntimeError> {
         let mut fired = 0;
         loop {
@@ -26,13 +29,30 @@ impl Runtime {
             for timer in due {
                 let rt = self.clone();
                 set.spawn(async move {
-                    if let Err(e) = rt.fire_timer(&timer).await {
+                    let result = rt.fire_timer(&timer).await;
+                    if let Err(e) = &result {
                         tracing::error!(timer = %timer.timer_id, error = %e, "timer failed to fire");
                     }
+                    result.is_ok()
                 });
             }
-            while set.join_next().await.is_some() {}
+            let mut stuck = 0;
+            while let Some(done) = set.join_next().await {
+                match done {
+                    Ok(true) => {}
+                    Ok(false) => stuck += 1,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a timer firing task panicked");
+                        stuck += 1;
+                    }
+                }
+            }
             fired += count;
+            if stuck > 0 {
+                return Err(RuntimeError::Engine(format!(
+                    "firing timers: {stuck} of {count} could not be fired nor their failure recorded"
+                )));
+            }
             if count < ROUND {
                 return Ok(fired);
             }

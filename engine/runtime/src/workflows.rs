@@ -25,60 +25,47 @@ pub struct DefinitionOutcome {
 }
 
 impl WorkflowCache {
-    fn get(
-        &self,
-        store: &dyn Store,
-        id: &str,
-        version: u32,
-    ) -> Result<Arc<Workflow>, RuntimeError> {
-        if let Some(wf) = self
-            .compiled
+    fn cached(&self, id: &str, version: u32) -> Option<Arc<Workflow>> {
+        self.compiled
             .read()
             .expect("cache lock")
             .get(&(id.to_owned(), version))
-        {
-            return Ok(wf.clone());
-        }
-        let stored = store
-            .definition(id, version)?
-            .ok_or_else(|| RuntimeError::NotFound {
-                what: "workflow version",
-                id: format!("{id}@{version}"),
-            })?;
-        // Validated with the plugin registry at upload; compiled again here without it, so a
-        // plugin removed since cannot strand the instances already running on this version.
-        let mut wf = Workflow::from_value(&stored.definition, None)
-            .map_err(RuntimeError::InvalidDefinition)?;
-        wf.version = version;
-        let wf = Arc::new(wf);
-        self.compiled
-            .write()
-            .expect("cache lock")
-            .insert((id.to_owned(), version), wf.clone());
-        Ok(wf)
+            .cloned()
     }
 
-    fn latest(&self, store: &dyn Store, id: &str) -> Result<Arc<Workflow>, RuntimeError> {
-        let known = self.latest.read().expect("cache lock").get(id).copied();
-        let version = match known {
-            Some(v) => v,
-            None => {
-                let stored =
-                    store
-                        .latest_definition(id)?
-                        .ok_or_else(|| RuntimeError::NotFound {
-                            what: "workflow",
-                            id: id.to_owned(),
-                        })?;
-                self.latest
-                    .write()
-                    .expect("cache lock")
-                    .insert(id.to_owned(), stored.version);
-                stored.version
-            }
-        };
-        self.get(store, id, version)
+    fn latest_version(&self, store: &dyn Store, id: &str) -> Result<u32, RuntimeError> {
+        if let Some(v) = self.latest.read().expect("cache lock").get(id).copied() {
+            return Ok(v);
+        }
+        let stored = store
+            .latest_definition(id)?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "workflow",
+                id: id.to_owned(),
+            })?;
+        self.latest
+            .write()
+            .expect("cache lock")
+            .insert(id.to_owned(), stored.version);
+        Ok(stored.version)
     }
+}
+
+/// Validates and compiles `definition` on the blocking pool: a definition is caller input
+/// of up to the size limit, and its validation is recursive and can take long (a 10,000
+/// stage definition took a minute on an async worker and stalled `/healthz` for as long).
+/// A panic in the core comes back as [`RuntimeError::Engine`].
+pub(crate) async fn compile_off_workers(
+    definition: Value,
+    catalog: Option<Arc<dyn crate::Plugins>>,
+) -> Result<Workflow, RuntimeError> {
+    tokio::task::spawn_blocking(move || {
+        let catalog = catalog.as_deref().map(|c| c as &dyn PluginCatalog);
+        Workflow::from_value(&definition, catalog)
+    })
+    .await
+    .map_err(|e| RuntimeError::from_join("compiling a definition", e))?
+    .map_err(RuntimeError::InvalidDefinition)
 }
 
 impl Runtime {
@@ -91,9 +78,8 @@ impl Runtime {
         &self,
         definition: &Value,
     ) -> Result<(String, DefinitionOutcome), RuntimeError> {
-        let catalog: &dyn PluginCatalog = self.plugins.as_ref();
-        let wf = Workflow::from_value(definition, Some(catalog))
-            .map_err(RuntimeError::InvalidDefinition)?;
+        self.check_definition_size(definition)?;
+        let wf = compile_off_workers(definition.clone(), Some(self.plugins.clone())).await?;
         let id = wf.id().to_owned();
         let put = self.store.put_definition(&id, definition, self.now())?;
         self.durability.durable().await?;
@@ -111,14 +97,52 @@ impl Runtime {
         ))
     }
 
-    /// The compiled workflow `id` at `version`, or its newest version.
+    /// Validates `definition` (with the plugin registry) without storing it, off the async
+    /// workers.
     ///
     /// # Errors
-    /// [`RuntimeError::NotFound`]; store errors.
-    pub fn workflow(&self, id: &str, version: Option<u32>) -> Result<Arc<Workflow>, RuntimeError> {
-        match version {
-            Some(v) => self.workflows.get(self.store.as_ref(), id, v),
-            None => self.workflows.latest(self.store.as_ref(), id),
+    /// [`RuntimeError::InvalidDefinition`] with every problem found;
+    /// [`RuntimeError::TooLarge`] over the definition size limit.
+    pub async fn validate_definition(&self, definition: &Value) -> Result<Workflow, RuntimeError> {
+        self.check_definition_size(definition)?;
+        compile_off_workers(definition.clone(), Some(self.plugins.clone())).await
+    }
+
+    /// The compiled workflow `id` at `version`, or its newest version. Compiled once per
+    /// version (off the async workers) and cached.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFound`]; store errors; [`RuntimeError::InvalidDefinition`] when a
+    /// stored version no longer compiles.
+    pub async fn workflow(
+        &self,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<Arc<Workflow>, RuntimeError> {
+        let version = match version {
+            Some(v) => v,
+            None => self.workflows.latest_version(self.store.as_ref(), id)?,
+        };
+        if let Some(wf) = self.workflows.cached(id, version) {
+            return Ok(wf);
         }
+        let stored = self
+            .store
+            .definition(id, version)?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "workflow version",
+                id: format!("{id}@{version}"),
+            })?;
+        // Validated with the plugin registry at upload; compiled again here without it, so a
+        // plugin removed since cannot strand the instances already running on this version.
+        let mut wf = compile_off_workers(stored.definition, None).await?;
+        wf.version = version;
+        let wf = Arc::new(wf);
+        self.workflows
+            .compiled
+            .write()
+            .expect("cache lock")
+            .insert((id.to_owned(), version), wf.clone());
+        Ok(wf)
     }
 }

@@ -74,6 +74,14 @@ pub fn create_token(
     roles: Vec<String>,
     secret: Option<String>,
 ) -> Result<(TokenRecord, String), StoreError> {
+    let (record, secret) = mint_token(name, roles, secret);
+    store.put_token(&record)?;
+    store.flush()?;
+    Ok((record, secret))
+}
+
+/// A new token record and its secret (`secret`, or a fresh random one), not yet stored.
+pub fn mint_token(name: &str, roles: Vec<String>, secret: Option<String>) -> (TokenRecord, String) {
     let secret = secret.unwrap_or_else(|| format!("ws_{}", random_hex(32)));
     let record = TokenRecord {
         id: format!("tok_{}", random_hex(8)),
@@ -82,9 +90,7 @@ pub fn create_token(
         secret_sha256: sha256_hex(secret.as_bytes()),
         created_at: Utc::now(),
     };
-    store.put_token(&record)?;
-    store.flush()?;
-    Ok((record, secret))
+    (record, secret)
 }
 
 /// The caller a bearer secret belongs to.

@@ -7,6 +7,14 @@
 //! [limits]
 //! json_body_bytes = 1048576      # 1 MiB
 //! wasm_body_bytes = 52428800     # 50 MiB
+//! definition_bytes = 524288      # 512 KiB: 413 on upload/validate beyond
+//! event_data_bytes = 65536       # 64 KiB: an event's data or a start's input, 413 beyond
+//! vars_bytes = 262144            # 256 KiB: an instance's vars after a step
+//! history_entries = 10000        # per instance
+//! [steps]                        # a timer firing that fails in the engine
+//! retry_attempts = 5             # then the instance is failed with the reason
+//! retry_first_backoff_ms = 1000  # doubling after each failure
+//! retry_max_backoff_ms = 300000
 //! [plugins]
 //! time_budget_ms = 100
 //! memory_mib = 64
@@ -34,6 +42,8 @@ pub struct Config {
     pub limits: Limits,
     /// Default sandbox limits for plugins.
     pub plugins: PluginDefaults,
+    /// Retries of steps that fail in the engine.
+    pub steps: Steps,
     /// Logging.
     pub log: Log,
     /// Outbox delivery: retries and channels (see [`crate::delivery`]).
@@ -48,6 +58,39 @@ pub struct Limits {
     pub json_body_bytes: usize,
     /// Largest plugin upload accepted (413 beyond).
     pub wasm_body_bytes: usize,
+    /// Largest workflow definition, serialized, in bytes (413 beyond). See
+    /// [`waystation_runtime::Limits`] for this and the three below.
+    pub definition_bytes: usize,
+    /// Largest event `data` or start `input`, serialized, in bytes (413 beyond).
+    pub event_data_bytes: usize,
+    /// Largest `vars` of an instance after a step, serialized, in bytes.
+    pub vars_bytes: usize,
+    /// Most history entries per instance.
+    pub history_entries: u64,
+}
+
+/// How a timer firing that fails in the engine is retried (see
+/// [`waystation_runtime::StepRetry`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Steps {
+    /// Failures after which the instance is failed with the reason.
+    pub retry_attempts: u32,
+    /// Delay after the first failure, in milliseconds; doubles after each.
+    pub retry_first_backoff_ms: u64,
+    /// Longest delay, in milliseconds.
+    pub retry_max_backoff_ms: u64,
+}
+
+impl Default for Steps {
+    fn default() -> Self {
+        let d = waystation_runtime::StepRetry::default();
+        Steps {
+            retry_attempts: d.attempts,
+            retry_first_backoff_ms: u64::try_from(d.first_backoff.as_millis()).unwrap_or(u64::MAX),
+            retry_max_backoff_ms: u64::try_from(d.max_backoff.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// Default sandbox limits for plugins.
@@ -86,6 +129,7 @@ impl Default for Config {
             data: PathBuf::from("./waystation-data"),
             limits: Limits::default(),
             plugins: PluginDefaults::default(),
+            steps: Steps::default(),
             log: Log::default(),
             outbox: crate::delivery::OutboxConfig::default(),
         }
@@ -94,9 +138,14 @@ impl Default for Config {
 
 impl Default for Limits {
     fn default() -> Self {
+        let engine = waystation_runtime::Limits::default();
         Limits {
             json_body_bytes: 1024 * 1024,
             wasm_body_bytes: 50 * 1024 * 1024,
+            definition_bytes: engine.definition_bytes,
+            event_data_bytes: engine.event_data_bytes,
+            vars_bytes: engine.vars_bytes,
+            history_entries: engine.history_entries,
         }
     }
 }
@@ -193,6 +242,27 @@ impl Config {
         if let Some(v) = env("WAYSTATION_WASM_BODY_BYTES") {
             self.limits.wasm_body_bytes = parse("WAYSTATION_WASM_BODY_BYTES", v)?;
         }
+        if let Some(v) = env("WAYSTATION_DEFINITION_BYTES") {
+            self.limits.definition_bytes = parse("WAYSTATION_DEFINITION_BYTES", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_EVENT_DATA_BYTES") {
+            self.limits.event_data_bytes = parse("WAYSTATION_EVENT_DATA_BYTES", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_VARS_BYTES") {
+            self.limits.vars_bytes = parse("WAYSTATION_VARS_BYTES", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_HISTORY_ENTRIES") {
+            self.limits.history_entries = parse("WAYSTATION_HISTORY_ENTRIES", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_STEP_RETRY_ATTEMPTS") {
+            self.steps.retry_attempts = parse("WAYSTATION_STEP_RETRY_ATTEMPTS", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_STEP_RETRY_FIRST_BACKOFF_MS") {
+            self.steps.retry_first_backoff_ms = parse("WAYSTATION_STEP_RETRY_FIRST_BACKOFF_MS", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_STEP_RETRY_MAX_BACKOFF_MS") {
+            self.steps.retry_max_backoff_ms = parse("WAYSTATION_STEP_RETRY_MAX_BACKOFF_MS", v)?;
+        }
         if let Some(v) = env("WAYSTATION_PLUGIN_TIME_BUDGET_MS") {
             self.plugins.time_budget_ms = parse("WAYSTATION_PLUGIN_TIME_BUDGET_MS", v)?;
         }
@@ -223,6 +293,24 @@ impl Config {
     /// Where the plugin registry lives.
     pub fn plugin_dir(&self) -> PathBuf {
         self.data.join("plugins")
+    }
+
+    /// The runtime's limits and retries, from `[limits]` and `[steps]`.
+    pub fn options(&self) -> waystation_runtime::Options {
+        use std::time::Duration;
+        waystation_runtime::Options {
+            limits: waystation_runtime::Limits {
+                definition_bytes: self.limits.definition_bytes,
+                event_data_bytes: self.limits.event_data_bytes,
+                vars_bytes: self.limits.vars_bytes,
+                history_entries: self.limits.history_entries,
+            },
+            step_retry: waystation_runtime::StepRetry {
+                attempts: self.steps.retry_attempts.max(1),
+                first_backoff: Duration::from_millis(self.steps.retry_first_backoff_ms),
+                max_backoff: Duration::from_millis(self.steps.retry_max_backoff_ms),
+            },
+        }
     }
 
     /// The plugin sandbox's settings: the host defaults with this configuration's

@@ -62,7 +62,7 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     let outbox = delivery::build(&config.outbox, &|k| std::env::var(k).ok())?;
     tracing::info!(channels = ?outbox.channels.names(), "outbox channels");
     let invoker: Arc<dyn Plugins> = plugins.clone();
-    let runtime = Runtime::new(store, invoker, Arc::new(SystemClock));
+    let runtime = Runtime::with_options(store, invoker, Arc::new(SystemClock), config.options());
     Ok(Engine {
         runtime,
         plugins,
@@ -117,9 +117,13 @@ pub async fn run(
         })
     };
     state.set_ready(true);
-    let app = api::router(state.clone()).merge(dashboard::router());
+    // Outermost: a panic anywhere below (a handler, an extractor, the dashboard) answers
+    // 500 problem+json and the connection lives on.
+    let app = api::router(state.clone()).merge(dashboard::router()).layer(
+        axum::middleware::from_fn_with_state(state.clone(), api::panics::contain),
+    );
     let drained = state.clone();
-    let result = axum::serve(listener, app)
+    let result = axum::serve(api::wire::ProblemListener(listener), app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             drained.set_ready(false);

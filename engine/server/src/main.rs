@@ -105,6 +105,14 @@ fn main() -> ExitCode {
     })
 }
 
+/// Stack of every thread the server runs work on: tokio's async workers and its blocking
+/// pool (where definitions are validated and compiled and plugin-calling steps run).
+/// Expressions and JSON from callers are walked recursively; the core bounds their depth,
+/// and this stack is what those bounds are sized against. 8 MiB, the size of a Linux main
+/// thread, is four times tokio's default of 2 MiB; it is address space, and only the pages
+/// a deep walk touches become resident.
+const THREAD_STACK_BYTES: usize = 8 << 20;
+
 fn serve(
     listen: Option<SocketAddr>,
     data: Option<PathBuf>,
@@ -162,7 +170,10 @@ fn serve(
         // Printed once, on the first start of a fresh data directory.
         println!("admin token (shown once, store it now): {secret}");
     }
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, data = %config.data.display(), "waystation listening");

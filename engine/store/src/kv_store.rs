@@ -147,14 +147,27 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A cursor back to the key it names. Cursors are the lowercase hex this store hands out
+/// ([`hex`]); anything else - odd length, non-hex or non-ASCII characters, uppercase, a
+/// sign - is [`StoreError::BadCursor`]. Reads bytes, never slices the string, so no input
+/// can land between the bytes of a character.
 fn decode_cursor(cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, StoreError> {
-    if cursor.len() % 2 != 0 || cursor.len() > 2048 {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let text = cursor.as_bytes();
+    if text.len() % 2 != 0 || text.len() > 2048 {
         return Err(StoreError::BadCursor);
     }
-    let bytes = (0..cursor.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16).map_err(|_| StoreError::BadCursor))
-        .collect::<Result<Vec<u8>, _>>()?;
+    let bytes = text
+        .chunks_exact(2)
+        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or(StoreError::BadCursor)?;
     if bytes.starts_with(prefix) {
         Ok(bytes)
     } else {
@@ -426,6 +439,13 @@ impl<B: Kv> KvStore<B> {
 impl<B: Kv> IdempotencyStore for KvStore<B> {
     fn idempotency(&self, k: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.get_json(&keys::idempotency(k))
+    }
+
+    fn put_idempotency(&self, k: &str, record: &IdempotencyRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(record)
+            .map_err(|e| StoreError::Corrupt(format!("idempotency record {k}: {e}")))?;
+        self.kv
+            .apply(vec![Mutation::Put(keys::idempotency(k), bytes)])
     }
 }
 

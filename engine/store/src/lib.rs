@@ -196,6 +196,14 @@ pub trait IdempotencyStore {
     /// # Errors
     /// Backend errors.
     fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Keeps `record` under `key`, for answers that are not an instance commit (a stored
+    /// definition, an uploaded plugin); durable after the next flush. The caller holds the
+    /// key's lock from its check to this write.
+    ///
+    /// # Errors
+    /// Backend errors; nothing was written then.
+    fn put_idempotency(&self, key: &str, record: &IdempotencyRecord) -> Result<(), StoreError>;
 }
 
 /// Instance queries on the secondary indexes.

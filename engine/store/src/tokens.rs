@@ -28,6 +28,18 @@ pub trait TokenStore {
     /// # Errors
     /// Backend errors.
     fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// Stores a token and, in the same atomic batch, the idempotency record of the request
+    /// that made it: a crash leaves both or neither, so a retried creation can never mint
+    /// a second live token.
+    ///
+    /// # Errors
+    /// Backend errors; nothing was written then.
+    fn put_token_once(
+        &self,
+        token: &TokenRecord,
+        key: &str,
+        record: &crate::IdempotencyRecord,
+    ) -> Result<(), StoreError>;
     /// The token whose secret hashes to `secret_sha256`.
     ///
     /// # Errors
@@ -59,6 +71,21 @@ impl<B: Kv> TokenStore for KvStore<B> {
         self.backend().apply(vec![
             Mutation::Put(record_key(&token.id), bytes),
             Mutation::Put(hash_key(&token.secret_sha256), token.id.as_bytes().to_vec()),
+        ])
+    }
+
+    fn put_token_once(
+        &self,
+        token: &TokenRecord,
+        idempotency_key: &str,
+        record: &crate::IdempotencyRecord,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let answer = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.backend().apply(vec![
+            Mutation::Put(record_key(&token.id), bytes),
+            Mutation::Put(hash_key(&token.secret_sha256), token.id.as_bytes().to_vec()),
+            Mutation::Put(crate::keys::idempotency(idempotency_key), answer),
         ])
     }
 

@@ -74,6 +74,13 @@ pub enum AddError {
         /// Why.
         message: String,
     },
+    /// Declares more than the sandbox can ever give: an initial memory or table over the
+    /// pool's ceiling. Every call would fail, so the upload is refused.
+    #[error("declares more than the sandbox allows: {message}")]
+    OverLimits {
+        /// Which memory or table, what it declares, and the limit it passes.
+        message: String,
+    },
     /// Storing the bytes, the artifact or the index failed.
     #[error("plugin storage: {0}")]
     Storage(#[from] HostError),
@@ -93,6 +100,7 @@ impl AddError {
             AddError::WrongWorld { .. } => "wrong_world",
             AddError::Imports { .. } => "unsupported_imports",
             AddError::Instantiate { .. } => "instantiation_failed",
+            AddError::OverLimits { .. } => "over_limits",
             AddError::Storage(_) => "storage",
         }
     }

@@ -80,7 +80,7 @@ impl PluginHost {
                 })
             }
         }
-        inspect::check_header(bytes, self.sandbox.config().max_plugin_bytes)?;
+        self.sandbox.check(bytes)?;
         let digest = inspect::digest(bytes);
         if let Some(existing) = self.registry.find(name, &digest) {
             return Ok(existing);

@@ -71,6 +71,74 @@ pub fn check_header(bytes: &[u8], max_bytes: u64) -> Result<(), AddError> {
     Ok(())
 }
 
+/// The sandbox's ceilings on what a component may declare.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ceilings {
+    /// Largest linear memory, in bytes (the pool's slot size).
+    pub memory_bytes: u64,
+    /// Most elements of one table.
+    pub table_elements: u64,
+}
+
+/// Every core module's memories and tables, nested ones included, against `ceilings`:
+/// an initial size beyond them would fail every instantiation, so it is refused before
+/// compiling, naming the memory or table and the limit. (Left to wasmtime, the refusal
+/// came when the compiled artifact was mapped, and read as a storage failure: a 500.)
+///
+/// # Errors
+/// [`AddError::OverLimits`]; [`AddError::Invalid`] when the bytes do not parse.
+pub(crate) fn check_limits(bytes: &[u8], ceilings: Ceilings) -> Result<(), AddError> {
+    use wasmparser::{Parser, Payload};
+    let (mut module, mut memories, mut tables) = (0usize, 0usize, 0usize);
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| AddError::Invalid {
+            message: e.to_string(),
+        })?;
+        match payload {
+            Payload::ModuleSection { .. } => {
+                module += 1;
+                (memories, tables) = (0, 0);
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    let memory = memory.map_err(|e| AddError::Invalid {
+                        message: e.to_string(),
+                    })?;
+                    let page = 1u64 << memory.page_size_log2.unwrap_or(16);
+                    let bytes = memory.initial.saturating_mul(page);
+                    if bytes > ceilings.memory_bytes {
+                        return Err(AddError::OverLimits {
+                            message: format!(
+                                "memory {memories} of core module {module} starts at {bytes} bytes ({} pages), over the limit of {} bytes per memory",
+                                memory.initial, ceilings.memory_bytes
+                            ),
+                        });
+                    }
+                    memories += 1;
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    let table = table.map_err(|e| AddError::Invalid {
+                        message: e.to_string(),
+                    })?;
+                    if table.ty.initial > ceilings.table_elements {
+                        return Err(AddError::OverLimits {
+                            message: format!(
+                                "table {tables} of core module {module} starts with {} elements, over the limit of {} elements per table",
+                                table.ty.initial, ceilings.table_elements
+                            ),
+                        });
+                    }
+                    tables += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Which world the component's exports point at, before type-checking them.
 pub(crate) fn world_by_exports(exports: &[String]) -> Result<World, AddError> {
     let has = |name: &str| exports.iter().any(|n| n == name);

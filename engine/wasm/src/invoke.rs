@@ -57,7 +57,7 @@ enum Raw {
 impl Sandbox {
     /// Runs `plugin` on `input` in a fresh instance under `limits`. Blocks the calling
     /// thread (call it from a blocking thread, not an async task) and waits first when
-    /// `max_concurrent_calls` calls are already running.
+    /// `max_running_calls` calls are already running; the time budget starts after that.
     pub fn call(&self, plugin: &LoadedPlugin, input: &Value, limits: &Limits) -> CallReport {
         // Straight into one buffer: `Value::to_string` goes through `fmt::Display`, a
         // formatter call per token, and cost a tenth of a small plugin's call.

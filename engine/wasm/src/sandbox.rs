@@ -49,7 +49,9 @@ impl std::fmt::Debug for LoadedPlugin {
     }
 }
 
-/// Counts free call slots; a call waits for one (the pool has room for that many).
+/// Counts free call slots: `max_running_calls` (never more than the pool has room for). A
+/// call waits for one before its store - and so its time budget - exists: the budget is
+/// admission-based, spent while the call has a core rather than while it queues for one.
 struct Slots {
     free: Mutex<u32>,
     freed: Condvar,
@@ -139,7 +141,7 @@ impl Sandbox {
                 scorer,
                 notifier,
                 slots: Slots {
-                    free: Mutex::new(config.max_concurrent_calls),
+                    free: Mutex::new(config.max_running_calls.min(config.max_concurrent_calls)),
                     freed: Condvar::new(),
                 },
                 config,
@@ -181,9 +183,26 @@ impl Sandbox {
         self.inner.slots.acquire()
     }
 
+    /// The cheap checks before compiling: the header and size, then the memories and
+    /// tables the component declares against the pool's ceilings.
+    ///
+    /// # Errors
+    /// As [`inspect::check_header`] and [`inspect::check_limits`].
+    pub(crate) fn check(&self, bytes: &[u8]) -> Result<(), AddError> {
+        let config = &self.inner.config;
+        inspect::check_header(bytes, config.max_plugin_bytes)?;
+        inspect::check_limits(
+            bytes,
+            inspect::Ceilings {
+                memory_bytes: config.max_memory_bytes,
+                table_elements: u64::try_from(config.max_table_elements).unwrap_or(u64::MAX),
+            },
+        )
+    }
+
     /// Compiles `bytes` in memory after the header checks.
     pub(crate) fn compile(&self, bytes: &[u8]) -> Result<Component, AddError> {
-        inspect::check_header(bytes, self.inner.config.max_plugin_bytes)?;
+        self.check(bytes)?;
         Component::new(&self.inner.engine, bytes).map_err(|e| AddError::Invalid {
             message: format!("{e:#}"),
         })

@@ -309,9 +309,20 @@ impl Runtime {
         let result = match outbox.channels.get(channel) {
             None => Err(outbox.channels.unconfigured(channel)),
             Some(slot) => {
-                let delivery = slot.channel.deliver(&record.message, attempt);
+                // A channel that panics fails this attempt like any other error, retried
+                // by the policy and dead in the end; the task unwinding instead would leave
+                // the message due at once and read again in a loop.
+                let delivery = crate::contain::CatchUnwind::new(
+                    slot.channel.deliver(&record.message, attempt),
+                );
                 match tokio::time::timeout(slot.timeout, delivery).await {
-                    Ok(result) => result,
+                    Ok(Ok(result)) => result,
+                    Ok(Err(panic)) => {
+                        tracing::error!(message = %record.message.id, channel = %channel, "outbox: the channel panicked: {panic}");
+                        Err(DeliveryError::transient(format!(
+                            "the channel failed: {panic}"
+                        )))
+                    }
                     Err(_) => Err(DeliveryError::transient(format!(
                         "no answer within {} ms",
                         slot.timeout.as_millis()

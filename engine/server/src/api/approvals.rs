@@ -3,17 +3,17 @@
 
 use super::error::{ApiError, FieldError};
 use super::extract::{IdempotencyKey, JsonBody};
+use super::extract::{Path, Query};
 use super::instances::applied;
 use super::params::{self, QueryParam, LONG_LIMIT, LONG_PAGE};
 use super::AppState;
 use crate::auth::Caller;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use waystation_core::definition::Approver;
 use waystation_core::Decider;
 
@@ -37,7 +37,7 @@ pub const LIST_QUERY: &[QueryParam] = &[LONG_LIMIT];
 pub async fn list(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query,
 ) -> Result<Json<Value>, ApiError> {
     params::refuse_unknown(&params, LIST_QUERY)?;
     let limit = params::limit(&params, LONG_PAGE)?;

@@ -5,7 +5,6 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
 use waystation_core::{Rejection, ValidationError};
 use waystation_runtime::RuntimeError;
 use waystation_store::StoreError;
@@ -181,6 +180,21 @@ impl From<RuntimeError> for ApiError {
                 format!("Idempotency-Key '{key}' was already used for a different request; use a new key"),
             ),
             RuntimeError::Store(e) => e.into(),
+            RuntimeError::Engine(cause) => ApiError::internal(&cause),
+            e @ RuntimeError::TooLarge { pointer, .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Over a size limit",
+                e.to_string(),
+            )
+            .with_errors(vec![FieldError::at(pointer, e.to_string())]),
+            RuntimeError::OverLimit { pointer, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "instance-limit",
+                "The instance would go over a limit",
+                message.clone(),
+            )
+            .with_errors(vec![FieldError::at(pointer, message)]),
             RuntimeError::ShuttingDown => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", "the server is shutting down; retry")
             }
@@ -207,18 +221,50 @@ impl From<RuntimeError> for ApiError {
     }
 }
 
+/// The body of every error answer (RFC 9457), typed so nothing is lost on the way out.
+#[derive(Debug, Serialize)]
+pub struct Problem<'a> {
+    /// `https://waystation.dev/problems/<kind>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Human summary of the problem type.
+    pub title: &'a str,
+    /// HTTP status, as in the status line.
+    pub status: u16,
+    /// This occurrence.
+    pub detail: &'a str,
+    /// Located problems, when there are any.
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    pub errors: &'a [FieldError],
+}
+
+impl<'a> Problem<'a> {
+    /// The body for `status` with problem type `kind`.
+    pub fn new(status: StatusCode, kind: &str, title: &'a str, detail: &'a str) -> Self {
+        Problem {
+            kind: format!("https://waystation.dev/problems/{kind}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            errors: &[],
+        }
+    }
+
+    /// The JSON text. A problem is strings and numbers only, so this cannot fail; the
+    /// fallback is a fixed body rather than an empty one.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot serialise a problem body");
+            r#"{"type":"https://waystation.dev/problems/internal","title":"Internal error","status":500}"#.to_owned()
+        })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "type": format!("https://waystation.dev/problems/{}", self.kind),
-            "title": self.title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-        });
-        if !self.errors.is_empty() {
-            body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();
-        }
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut problem = Problem::new(self.status, self.kind, self.title, &self.detail);
+        problem.errors = &self.errors;
+        let mut response = (self.status, problem.to_json()).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

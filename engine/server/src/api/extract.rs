@@ -136,3 +136,94 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
         }
     }
 }
+
+/// Path parameters of type `T`, like axum's `Path`, whose rejection is a 400 problem+json
+/// naming the parameter: a `%FF` (not UTF-8 once decoded) or a value of the wrong type.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let message = e.body_text();
+                let errors = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key } => {
+                        vec![FieldError::param(key, "not UTF-8 once percent-decoded")]
+                    }
+                    ErrorKind::ParseErrorAtKey {
+                        key, expected_type, ..
+                    } => vec![FieldError::param(key, format!("expected {expected_type}"))],
+                    ErrorKind::DeserializeError { key, message, .. } => {
+                        vec![FieldError::param(key, message.clone())]
+                    }
+                    _ => Vec::new(),
+                };
+                Err(
+                    ApiError::bad_request(format!("a path parameter cannot be read: {message}"))
+                        .with_errors(errors),
+                )
+            }
+            Err(other) => Err(ApiError::bad_request(format!(
+                "the path cannot be read: {}",
+                other.body_text()
+            ))),
+        }
+    }
+}
+
+/// The query string as name-value pairs; a query string that cannot be read is a 400
+/// problem+json. A name given twice is a 400 naming it: which of two values a filter
+/// means would be a guess.
+pub struct Query(pub std::collections::HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).map_err(|e| {
+                ApiError::bad_request(format!("the query string cannot be read: {e}"))
+            })?;
+        query_map(pairs).map(Query)
+    }
+}
+
+/// `pairs` as a map; a 400 naming the first name given twice.
+pub fn query_map(
+    pairs: Vec<(String, String)>,
+) -> Result<std::collections::HashMap<String, String>, ApiError> {
+    let mut map = std::collections::HashMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if map.contains_key(&name) {
+            return Err(
+                ApiError::bad_request(format!("parameter '{name}' is given twice"))
+                    .with_errors(vec![FieldError::param(&name, "give it once")]),
+            );
+        }
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+/// The answer to a request made with an `Idempotency-Key`: the first answer, flagged with
+/// `idempotent-replayed: true` when this is a retry that changed nothing.
+pub fn first_answer(
+    answer: waystation_runtime::FirstAnswer,
+    replayed: bool,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, axum::Json(answer.body)).into_response();
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    response
+}

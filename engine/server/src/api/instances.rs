@@ -2,17 +2,17 @@
 
 use super::error::{ApiError, FieldError};
 use super::extract::{IdempotencyKey, JsonBody};
+use super::extract::{Path, Query};
 use super::params::{self, parse, QueryParam, CURSOR, LIMIT, LONG_LIMIT, LONG_PAGE, PAGE};
 use super::AppState;
 use crate::auth::Caller;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 use waystation_core::{InstanceState, SlaState, Status};
 use waystation_runtime::Applied;
 use waystation_store::InstanceQuery;
@@ -174,7 +174,7 @@ pub const HISTORY_QUERY: &[QueryParam] = &[
 /// `GET /v1/instances?workflow=&version=&stage=&status=&sla=&tag=&updated_before=&untouched=&cursor=&limit=`.
 pub async fn list(
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query,
 ) -> Result<Json<Value>, ApiError> {
     params::refuse_unknown(&params, LIST_QUERY)?;
     let status = parse(
@@ -230,7 +230,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let s = app.runtime.instance(&id)?;
-    let wf = app.runtime.workflow(&s.workflow, Some(s.version))?;
+    let wf = app.runtime.workflow(&s.workflow, Some(s.version)).await?;
     let stage = wf.definition.stages.get(&s.stage);
     let tasks: Vec<Value> = s
         .open_tasks()
@@ -252,7 +252,7 @@ pub async fn get(
 pub async fn history(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query,
 ) -> Result<Json<Value>, ApiError> {
     params::refuse_unknown(&params, HISTORY_QUERY)?;
     let from = parse(&params, "from", |v| v.parse::<u64>().ok(), "a whole number")?.unwrap_or(0);

@@ -12,9 +12,11 @@ mod instances;
 pub mod openapi;
 mod ops;
 mod outbox;
+pub mod panics;
 mod params;
 mod plugins;
 mod tokens;
+pub mod wire;
 mod workflows;
 
 use crate::auth::{self, Caller};
@@ -503,7 +505,8 @@ impl std::ops::Deref for AppState {
 }
 
 /// Builds the application: every route of [`routes`] behind its access check, request
-/// observation, body limits, and problem+json for unknown routes and methods.
+/// observation, body limits, and problem+json for unknown routes and methods. Serve it
+/// behind [`panics::contain`] (as [`crate::run`] does) so a panicking handler answers 500.
 pub fn router(state: AppState) -> Router {
     let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
     for (spec, handler) in routes() {

@@ -56,7 +56,16 @@ pub fn document() -> Value {
                 "description": q.description,
                 "schema": serde_json::from_str::<Value>(q.schema).unwrap_or_default()}));
         }
-        if route.method != axum::http::Method::GET && route.method != axum::http::Method::DELETE {
+        // Every route that changes something honours the key; the dry runs (validate,
+        // invoke) change nothing, so a key would mean nothing there.
+        let dry_run = matches!(
+            route.path,
+            "/v1/workflows/validate" | "/v1/plugins/{name}/invoke"
+        );
+        if route.method != axum::http::Method::GET
+            && route.method != axum::http::Method::DELETE
+            && !dry_run
+        {
             parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
                 "description": "A repeat with the same key returns the first answer and applies nothing twice.",
                 "schema": {"type": "string", "maxLength": 255}}));

@@ -87,6 +87,24 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
         "Outbox messages given up (dead letters).",
         m.messages_dead.load(Ordering::Relaxed),
     );
+    counter(
+        &mut out,
+        "waystation_step_failures_total",
+        "Timer firings that failed in the engine (each retried later with backoff, or failing its instance).",
+        m.step_failures.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "waystation_steps_abandoned_total",
+        "Instances failed because a step kept failing in the engine.",
+        m.steps_abandoned.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "waystation_panics_total",
+        "Steps and request handlers that panicked (contained: answered 500 or retried).",
+        m.panics.load(Ordering::Relaxed),
+    );
     let _ = writeln!(
         out,
         "# HELP waystation_plugin_call_seconds_total Time spent in plugin calls.\n# TYPE waystation_plugin_call_seconds_total counter\nwaystation_plugin_call_seconds_total {}",

@@ -2,16 +2,16 @@
 
 use super::error::ApiError;
 use super::extract::IdempotencyKey;
+use super::extract::{Path, Query};
 use super::params::{self, QueryParam, CURSOR, LIMIT, PAGE};
 use super::{route, AppState, Body, Method, Route, OPERATOR, READ_INSTANCES};
 use crate::auth::Caller;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use waystation_runtime::OutboxError;
 use waystation_store::{OutboxRecord, OutboxStatus};
 
@@ -73,7 +73,7 @@ pub const LIST_QUERY: &[QueryParam] = &[
 /// pending).
 pub async fn list(
     State(app): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query,
 ) -> Result<Json<Value>, ApiError> {
     params::refuse_unknown(&params, LIST_QUERY)?;
     let status = params::parse(

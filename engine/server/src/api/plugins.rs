@@ -2,24 +2,57 @@
 //! a plugin once in the sandbox (a dry run that touches no instance).
 
 use super::error::{ApiError, FieldError};
-use super::extract::{JsonBody, WasmBody};
+use super::extract::Path;
+use super::extract::{first_answer, IdempotencyKey, JsonBody, WasmBody};
 use super::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use waystation_core::PluginRef;
+use waystation_runtime::{FirstAnswer, Seen};
 use waystation_wasm::{AddError, PluginInfo};
 
 /// `PUT /v1/plugins/{name}` with `application/wasm`: 201 with the new version, its digest
 /// and world; 200 when these exact bytes are already registered under `name`; 422 with
-/// the reason (and a stable `code`) when the bytes are not a usable plugin.
+/// the reason (and a stable `code`) when the bytes are not a usable plugin. With an
+/// `Idempotency-Key`, a verbatim retry gets the first answer (201, not 200) and the same
+/// key with other bytes or another name is a 422.
 pub async fn put(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
     WasmBody(bytes): WasmBody,
+) -> Result<Response, ApiError> {
+    let Some(key) = key else {
+        return upload(&app, name, bytes)
+            .await
+            .map(IntoResponse::into_response);
+    };
+    let lock = match app
+        .runtime
+        .idempotent(&key, "plugin", &name, &bytes)
+        .await?
+    {
+        Seen::Replay(first) => return Ok(first_answer(first, true)),
+        Seen::New(lock) => lock,
+    };
+    let (status, Json(body)) = upload(&app, name, bytes).await?;
+    let answer = FirstAnswer {
+        status: status.as_u16(),
+        body,
+    };
+    lock.record(&app.runtime, &answer).await?;
+    Ok(first_answer(answer, false))
+}
+
+async fn upload(
+    app: &AppState,
+    name: String,
+    bytes: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let host = app.plugins.clone();
     let added = tokio::task::spawn_blocking(move || {

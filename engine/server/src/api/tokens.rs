@@ -1,15 +1,18 @@
 //! Administrators' tokens: create (secret shown once), list, revoke.
 
 use super::error::{ApiError, FieldError};
-use super::extract::JsonBody;
+use super::extract::Path;
+use super::extract::{first_answer, IdempotencyKey, JsonBody};
 use super::AppState;
 use crate::auth;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use waystation_runtime::{FirstAnswer, Seen};
+use waystation_store::TokenRecord;
 
 /// Body of `POST /v1/tokens`.
 #[derive(Debug, Deserialize)]
@@ -21,11 +24,30 @@ pub struct NewToken {
     pub roles: Vec<String>,
 }
 
-/// `POST /v1/tokens`: 201 `{id, token}`; the secret is never shown again.
+/// The answer to `POST /v1/tokens`.
+#[derive(Debug, Serialize)]
+pub struct TokenCreated {
+    /// Public id, for listing and revoking.
+    pub id: String,
+    /// What it is for.
+    pub name: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// The secret: shown in this answer only (and in its replays, see `create`).
+    pub token: String,
+}
+
+/// `POST /v1/tokens`: 201 `{id, name, roles, token}`; the secret is never listed again.
+///
+/// With an `Idempotency-Key`, the token and the first answer are stored in one atomic
+/// write, so a retried creation never mints a second live token: a verbatim retry gets the
+/// first answer (the same token and secret; keep keys as secret as the tokens), the same
+/// key with another body is a 422.
 pub async fn create(
     State(app): State<AppState>,
+    IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<NewToken>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
     if body.name.trim().is_empty() || body.name.len() > 100 {
         errors.push(FieldError::at("/name", "a name of 1 to 100 characters"));
@@ -41,11 +63,34 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::invalid("the token request is invalid", errors));
     }
-    let (record, secret) = auth::create_token(app.runtime.store(), &body.name, body.roles, None)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": record.id, "name": record.name, "roles": record.roles, "token": secret})),
-    ))
+    let created = |record: TokenRecord, secret: String| TokenCreated {
+        id: record.id,
+        name: record.name,
+        roles: record.roles,
+        token: secret,
+    };
+    let Some(key) = key else {
+        let (record, secret) =
+            auth::create_token(app.runtime.store(), &body.name, body.roles, None)?;
+        return Ok((StatusCode::CREATED, Json(created(record, secret))).into_response());
+    };
+    let request =
+        serde_json::to_vec(&(&body.name, &body.roles)).map_err(|e| ApiError::internal(&e))?;
+    let lock = match app.runtime.idempotent(&key, "token", "", &request).await? {
+        Seen::Replay(first) => return Ok(first_answer(first, true)),
+        Seen::New(lock) => lock,
+    };
+    let (record, secret) = auth::mint_token(&body.name, body.roles, None);
+    let answer = FirstAnswer {
+        status: StatusCode::CREATED.as_u16(),
+        body: serde_json::to_value(created(record.clone(), secret))
+            .map_err(|e| ApiError::internal(&e))?,
+    };
+    let (key, kept) = lock.record_of(&answer)?;
+    app.runtime.store().put_token_once(&record, key, &kept)?;
+    app.runtime.durable().await?;
+    drop(lock);
+    Ok(first_answer(answer, false))
 }
 
 /// `GET /v1/tokens`.

@@ -1,22 +1,66 @@
 //! Administrators' definitions: upload (versioned), validate, list, read, graph.
 
 use super::error::{ApiError, FieldError};
-use super::extract::JsonValue;
+use super::extract::Path;
+use super::extract::{first_answer, IdempotencyKey, JsonValue};
 use super::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
-use waystation_core::{PluginCatalog, Workflow};
+use waystation_runtime::{FirstAnswer, Seen};
 
 /// `PUT /v1/workflows/{id}`: 201 with `{id, version}` for a new version, 200 when the
-/// body equals the newest version, 422 with every error.
+/// body equals the newest version, 422 with every error, 413 over the definition size
+/// limit. With an `Idempotency-Key`, a verbatim retry gets the first answer (the 201 of
+/// the version it made) and the same key with another body is a 422.
 pub async fn put(
     State(app): State<AppState>,
     Path(id): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
     JsonValue(definition): JsonValue,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
+    let Some(key) = key else {
+        return store(&app, id, definition)
+            .await
+            .map(IntoResponse::into_response);
+    };
+    let request = serde_json::to_vec(&definition).map_err(|e| ApiError::internal(&e))?;
+    let lock = match app
+        .runtime
+        .idempotent(&key, "definition", &id, &request)
+        .await?
+    {
+        Seen::Replay(first) => return Ok(first_answer(first, true)),
+        Seen::New(lock) => lock,
+    };
+    let (status, Json(body)) = store(&app, id, definition).await?;
+    let answer = FirstAnswer {
+        status: status.as_u16(),
+        body: serde_json::to_value(body).map_err(|e| ApiError::internal(&e))?,
+    };
+    lock.record(&app.runtime, &answer).await?;
+    Ok(first_answer(answer, false))
+}
+
+/// The answer to storing a definition.
+#[derive(Debug, Serialize)]
+pub struct Stored {
+    /// Workflow id.
+    pub id: String,
+    /// The version the definition has.
+    pub version: u32,
+    /// True when this upload made that version.
+    pub created: bool,
+}
+
+async fn store(
+    app: &AppState,
+    id: String,
+    definition: Value,
+) -> Result<(StatusCode, Json<Stored>), ApiError> {
     match definition.get("id").and_then(Value::as_str) {
         Some(body_id) if body_id != id => {
             return Err(ApiError::invalid(
@@ -37,7 +81,11 @@ pub async fn put(
     };
     Ok((
         status,
-        Json(json!({"id": id, "version": outcome.version, "created": outcome.created})),
+        Json(Stored {
+            id,
+            version: outcome.version,
+            created: outcome.created,
+        }),
     ))
 }
 
@@ -46,13 +94,8 @@ pub async fn validate(
     State(app): State<AppState>,
     JsonValue(definition): JsonValue,
 ) -> Result<Json<Value>, ApiError> {
-    let catalog: &dyn PluginCatalog = app.runtime.plugins().as_ref();
-    let wf = Workflow::from_value(&definition, Some(catalog)).map_err(|errors| {
-        ApiError::invalid(
-            format!("the definition has {} error(s)", errors.len()),
-            FieldError::from_validation(&errors, ""),
-        )
-    })?;
+    // Off the async workers: validating a large definition takes long (see the runtime).
+    let wf = app.runtime.validate_definition(&definition).await?;
     Ok(Json(
         json!({"valid": true, "id": wf.id(), "stages": wf.stage_names().collect::<Vec<_>>()}),
     ))
@@ -112,7 +155,7 @@ pub async fn graph(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let wf = app.runtime.workflow(&id, None)?;
+    let wf = app.runtime.workflow(&id, None).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         waystation_core::graph::mermaid(&wf.definition),
