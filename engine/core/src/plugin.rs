@@ -90,6 +90,8 @@ impl fmt::Display for PluginRef {
 }
 
 /// What validation may ask about plugins: does this reference resolve, and to which world?
+///
+/// `Sync` because validation runs on a thread of its own (see [`crate::Workflow::from_value`]).
 pub trait PluginCatalog: Sync {
     /// The world of the plugin `reference` resolves to, or `None` when nothing matches.
     fn world_of(&self, reference: &PluginRef) -> Option<World>;

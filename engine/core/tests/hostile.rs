@@ -486,3 +486,18 @@ fn a_definition_of_10000_stages_with_misspelt_targets_validates_and_names_each()
         errors[0]
     );
 }
+
+#[test]
+fn a_plan_due_twice_the_response_hours_from_now_is_two_hours_for_high_priority() {
+    // order-quick-response: `response_hours` is stored as the JSON number 1 and read back
+    // as a double.
+    let mut vars = Map::new();
+    vars.insert("response_hours".into(), json!(1));
+    let due = eval_with(
+        "now + duration(string(2 * vars.response_hours) + 'h')",
+        &json!({}),
+        &vars,
+    )
+    .unwrap();
+    assert_eq!(due, json!("2024-05-01T02:00:00Z"));
+}
