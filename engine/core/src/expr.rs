@@ -143,6 +143,15 @@ impl Expr {
         &self.source
     }
 
+    /// The roots this expression reads, in [`ROOTS`] order.
+    pub fn roots(&self) -> impl Iterator<Item = &'static str> + '_ {
+        ROOTS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.reads(*i))
+            .map(|(_, r)| *r)
+    }
+
     fn reads(&self, root: usize) -> bool {
         self.roots & (1 << root) != 0
     }
