@@ -21,7 +21,25 @@ impl InstanceLocks {
 
     /// Waits for the lock of `key` (an instance id, or an idempotency key for starts).
     pub async fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
-        let i = (fnv1a(key.as_bytes()) % self.stripes.len() as u64) as usize;
-        self.stripes[i].lock().await
+        self.stripes[self.stripe(key)].lock().await
+    }
+
+    fn stripe(&self, key: &str) -> usize {
+        (fnv1a(key.as_bytes()) % self.stripes.len() as u64) as usize
+    }
+
+    /// Waits for the locks of all `keys` (a start's idempotency key and business key).
+    /// Stripes are taken in ascending order, each once, so two callers holding some and
+    /// waiting for others can never wait for each other; a one-key caller holds one stripe
+    /// and waits for nothing else.
+    pub async fn lock_all(&self, keys: &[&str]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = keys.iter().map(|k| self.stripe(k)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for i in stripes {
+            guards.push(self.stripes[i].lock().await);
+        }
+        guards
     }
 }
