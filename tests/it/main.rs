@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod crash;
 mod golden;
+mod identity;
 mod outbox;
 mod playbooks;
 mod scenarios;

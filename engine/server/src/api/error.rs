@@ -80,6 +80,9 @@ pub struct ApiError {
     pub detail: String,
     /// Located problems.
     pub errors: Vec<FieldError>,
+    /// The instance the problem is about, when naming it helps the caller (the running
+    /// instance that holds a business key).
+    pub instance: Option<String>,
 }
 
 impl ApiError {
@@ -96,6 +99,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            instance: None,
         }
     }
 
@@ -180,6 +184,16 @@ impl From<RuntimeError> for ApiError {
                 "Idempotency-Key reused",
                 format!("Idempotency-Key '{key}' was already used for a different request; use a new key"),
             ),
+            RuntimeError::KeyInUse { workflow, key, instance } => {
+                let mut e = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "key-in-use",
+                    "The business key is in use",
+                    format!("instance '{instance}' of workflow '{workflow}' is running with key '{key}'; send events to it, or start again once it ends"),
+                );
+                e.instance = Some(instance);
+                e
+            }
             RuntimeError::Store(e) => e.into(),
             RuntimeError::ShuttingDown => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", "the server is shutting down; retry")
@@ -191,6 +205,20 @@ impl From<RuntimeError> for ApiError {
                         "the input does not match the workflow's input_schema",
                         FieldError::from_validation(&errors, "/input"),
                     ),
+                    Rejection::KeyUnfit { .. } => ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "key-unfit",
+                        "The input gives no usable business key",
+                        detail.clone(),
+                    )
+                    .with_errors(vec![FieldError::at("/input", detail)]),
+                    Rejection::FieldUnfit { field, message } => ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "field-unfit",
+                        "A field cannot hold the value this gives it",
+                        detail,
+                    )
+                    .with_errors(vec![FieldError::at(format!("/fields/{field}"), message)]),
                     Rejection::NotAnApprover { .. } => {
                         ApiError::new(StatusCode::FORBIDDEN, "not-an-approver", "Not an approver of this task", detail)
                     }
@@ -213,6 +241,9 @@ impl IntoResponse for ApiError {
         });
         if !self.errors.is_empty() {
             body["errors"] = serde_json::to_value(&self.errors).unwrap_or_default();
+        }
+        if let Some(instance) = self.instance {
+            body["instance"] = serde_json::Value::String(instance);
         }
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().insert(

@@ -41,7 +41,27 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::invalid("the token request is invalid", errors));
     }
-    let (record, secret) = auth::create_token(app.runtime.store(), &body.name, body.roles, None)?;
+    // The name is who the history says acted, so two tokens may not share one. Checked
+    // and written under one lock: two requests with the same name cannot both pass.
+    static NAMES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let (record, secret) = {
+        let _names = NAMES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(existing) = app.runtime.store().token_by_name(&body.name)? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "token-name-taken",
+                "The token name is taken",
+                format!(
+                    "token '{}' is already called '{}'; histories name who acted by token name, so names are unique (revoke it first to reuse the name)",
+                    existing.id, body.name
+                ),
+            )
+            .with_errors(vec![FieldError::at("/name", "already in use")]));
+        }
+        auth::create_token(app.runtime.store(), &body.name, body.roles, None)?
+    };
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": record.id, "name": record.name, "roles": record.roles, "token": secret})),
