@@ -143,8 +143,8 @@ pub const LIST_QUERY: &[QueryParam] = &[
     ),
     QueryParam::new(
         "sla",
-        r#"{"type": "string", "pattern": "^(on_time|at_risk|breached)(,(on_time|at_risk|breached))*$"}"#,
-        "In this SLA state now, or any of several separated by commas (at_risk,breached).",
+        r#"{"type": "array", "items": {"enum": ["on_time", "at_risk", "breached"]}, "minItems": 1}"#,
+        "In this SLA state now, or in any of several separated by commas (sla=at_risk,breached).",
     ),
     QueryParam::new(
         "breached",

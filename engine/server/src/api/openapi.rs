@@ -60,9 +60,16 @@ pub fn document() -> Value {
             .collect();
         let mut parameters = params;
         for q in super::params::query_parameters(&route.method, route.path) {
-            parameters.push(json!({"name": q.name, "in": "query", "required": false,
-                "description": q.description,
-                "schema": serde_json::from_str::<Value>(q.schema).unwrap_or_default()}));
+            let schema = serde_json::from_str::<Value>(q.schema).unwrap_or_default();
+            let mut param = json!({"name": q.name, "in": "query", "required": false,
+                "description": q.description});
+            // A list is one parameter with its values separated by commas.
+            if schema["type"] == "array" {
+                param["style"] = json!("form");
+                param["explode"] = json!(false);
+            }
+            param["schema"] = schema;
+            parameters.push(param);
         }
         if route.method != axum::http::Method::GET && route.method != axum::http::Method::DELETE {
             parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
