@@ -157,25 +157,28 @@ impl Expr {
     }
 
     fn run(&self, scope: &Scope<'_>) -> Result<cel::Value, EvalError> {
-        let mut ctx = cel::Context::with_env(ENV.clone());
-        if self.reads(0) {
-            ctx.add_variable_from_value("input", json_to_cel(scope.input));
-        }
-        if self.reads(1) {
-            ctx.add_variable_from_value("vars", map_to_cel(scope.vars));
-        }
-        if self.reads(2) {
-            ctx.add_variable_from_value("event", scope.event.map_or(cel::Value::Null, json_to_cel));
-        }
-        if self.reads(3) {
-            ctx.add_variable_from_value("now", cel::Value::Timestamp(scope.now.fixed_offset()));
-        }
-        if self.reads(4) {
-            ctx.add_variable_from_value("instance", scope.instance.to_cel());
-        }
         self.program
-            .execute(&ctx)
+            .execute(&context(self.roots, scope))
             .map_err(|e| self.error(e.to_string()))
+    }
+
+    /// Evaluates each of `exprs` to JSON over one `scope`, converting every root they read
+    /// once rather than once per expression: the fields of a definition are evaluated
+    /// together after every command, and converting the start payload to CEL is most of
+    /// an evaluation's cost.
+    pub fn eval_all(exprs: &[&Expr], scope: &Scope<'_>) -> Vec<Result<Value, EvalError>> {
+        let roots = exprs.iter().fold(0, |r, e| r | e.roots);
+        let ctx = context(roots, scope);
+        exprs
+            .iter()
+            .map(|e| {
+                let value = e
+                    .program
+                    .execute(&ctx)
+                    .map_err(|x| e.error(x.to_string()))?;
+                cel_to_json(&value).map_err(|m| e.error(m))
+            })
+            .collect()
     }
 
     fn error(&self, message: String) -> EvalError {
@@ -221,6 +224,28 @@ impl Expr {
             ))),
         }
     }
+}
+
+/// A CEL context holding the roots in the bit set `roots` (bit i: [`ROOTS`]\[i\]).
+fn context(roots: u8, scope: &Scope<'_>) -> cel::Context<'static, 'static> {
+    let reads = |i: usize| roots & (1 << i) != 0;
+    let mut ctx = cel::Context::with_env(ENV.clone());
+    if reads(0) {
+        ctx.add_variable_from_value("input", json_to_cel(scope.input));
+    }
+    if reads(1) {
+        ctx.add_variable_from_value("vars", map_to_cel(scope.vars));
+    }
+    if reads(2) {
+        ctx.add_variable_from_value("event", scope.event.map_or(cel::Value::Null, json_to_cel));
+    }
+    if reads(3) {
+        ctx.add_variable_from_value("now", cel::Value::Timestamp(scope.now.fixed_offset()));
+    }
+    if reads(4) {
+        ctx.add_variable_from_value("instance", scope.instance.to_cel());
+    }
+    ctx
 }
 
 /// The identifiers `expr` reads that no comprehension (`exists`, `map`, ...) binds.

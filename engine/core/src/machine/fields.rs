@@ -10,11 +10,12 @@ impl Run<'_> {
     fn computed_fields(&self) -> Vec<(String, Result<Option<FieldValue>, String>)> {
         let s = &self.state;
         let scope = scope(&s.input, &s.vars, self.now);
-        self.wf
-            .fields
-            .iter()
-            .map(|f| {
-                let value = match f.value.eval(&scope) {
+        let exprs: Vec<&crate::expr::Expr> = self.wf.fields.iter().map(|f| &f.value).collect();
+        crate::expr::Expr::eval_all(&exprs, &scope)
+            .into_iter()
+            .zip(&self.wf.fields)
+            .map(|(result, f)| {
+                let value = match result {
                     Ok(json) => FieldValue::from_json(f.kind, &json),
                     Err(_) => Ok(None),
                 };
