@@ -140,7 +140,13 @@ try {
   log('an operator starts four instances; the urgent one breaches its 2 s deadline');
   const ops = (await call('POST', '/v1/tokens', admin, { name: 'olga', roles: ['operator'] })).token;
   const rui = (await call('POST', '/v1/tokens', admin, { name: 'rui', roles: ['approver:reviewer'] })).token;
-  const start = (lane) => call('POST', '/v1/workflows/dashboard-check/instances', ops, { input: { ref: `ORD-${lane}`, lane } });
+  // Each order has its own number (the business key): one running instance per number.
+  let orders = 0;
+  const start = (lane) => {
+    orders += 1;
+    return call('POST', '/v1/workflows/dashboard-check/instances', ops,
+      { input: { ref: `ORD-${lane}-${orders}`, lane, customer: `${lane === 'urgent' ? 'ACME Shenzhen' : 'Globex'} ${orders}`, amount: 1000 * orders } });
+  };
   const calm = (await start('calm')).id;
   const soon = (await start('soon')).id;
   const urgent = (await start('urgent')).id;
@@ -180,12 +186,33 @@ try {
   await board.waitForFunction(() => document.querySelectorAll('.card').length === 1);
   assert.equal(await card(special).count(), 1);
   await board.click('button.view[data-view="near"]');
-  await board.waitForFunction((id) => document.querySelectorAll('.card').length === 1 && document.querySelector(`.card[data-key="${id}"]`), soon);
+  // At risk or breached, and nobody has acted: the breached urgent order too.
+  await board.waitForFunction(([a, b]) => document.querySelectorAll('.card').length === 2
+    && document.querySelector(`.card[data-key="${a}"]`) && document.querySelector(`.card[data-key="${b}"]`), [soon, urgent]);
   await shot(board, 'board-view-deadline-near');
   await board.click('button.view[data-view="stale"]');
   await board.waitForFunction(() => document.querySelector('.summary').textContent.includes('None match'));
   assert.equal(await board.locator('.card').count(), 0);
   await board.click('button.view[data-view="stale"]'); // off again: the full board
+  await card(calm).waitFor();
+
+  log('a card shows the order number and the fields marked show');
+  assert.equal(await card(calm).locator('.card-key').textContent(), 'ORD-calm-1');
+  assert.equal(await card(calm).locator('.card-fields dd[data-field="customer"]').textContent(), 'Globex 1');
+  assert.equal(await card(calm).locator('.card-fields dd[data-field="amount"]').textContent(), (1000).toLocaleString('en-US'));
+  assert.equal(await card(calm).locator('.card-fields dd[data-field="lane"]').count(), 0, 'lane is not marked show');
+
+  log('the search box finds an order by its number and by a word of its customer');
+  await board.fill('#q', 'ORD-urgent-3');
+  await board.press('#q', 'Enter');
+  await board.waitForFunction((id) => location.hash.startsWith('#/search') && document.querySelectorAll('.search-results .card').length === 1
+    && document.querySelector(`.search-results .card[data-key="${id}"]`), urgent);
+  await board.fill('#q', 'acme');
+  await board.press('#q', 'Enter');
+  await board.waitForFunction((id) => document.querySelector('.summary').textContent.includes('acme')
+    && document.querySelectorAll('.search-results .card').length === 1 && document.querySelector(`.search-results .card[data-key="${id}"]`), urgent);
+  await shot(board, 'search');
+  await board.goto(`${base}/#/board?workflow=dashboard-check`);
   await card(calm).waitFor();
 
   log('filters: breached only');
@@ -236,8 +263,12 @@ try {
   assert.match(inbox.url(), /#\/inbox/, 'an approver lands on the inbox');
   await inbox.waitForFunction(() => document.querySelectorAll('.task-card').length === 5);
   await shot(inbox, 'inbox');
-  assert.match(await inbox.locator('.task-card h2').first().textContent(), /^dashboard-check · /,
-    'each task names its workflow');
+  assert.match(await inbox.locator('.task-card h2').first().textContent(), /^ORD-[a-z]+-\d+ · dashboard-check · /,
+    'each task names its order number and workflow');
+  const calmTask = inbox.locator(`.task-card[data-instance="${calm}"]`);
+  assert.equal(await calmTask.locator('.task-fields dd[data-field="amount"]').textContent(), (1000).toLocaleString('en-US'),
+    'the approver sees the amount before deciding');
+  assert.equal(await calmTask.locator('.task-fields dd[data-field="customer"]').textContent(), 'Globex 1');
   const overdue = inbox.locator('.task-card', { has: inbox.locator('.badge.st-breached') });
   assert.equal(await overdue.count(), 1, 'the task whose stage is past its deadline shows it as breached');
   assert.match(await overdue.textContent(), /overdue by/);
@@ -247,6 +278,14 @@ try {
   await inbox.waitForSelector('.decided-line');
   assert.match(await inbox.locator('.decided-line').textContent(), /Approved .* completed \(approved\)/);
   assert.equal(await inbox.locator(`.task-card[data-instance="${calm}"]`).count(), 0);
+
+  log('my work lists what a supervisor assigned to the reviewer');
+  await call('POST', `/v1/instances/${special}/assign`, ops, { to: 'rui' });
+  await inbox.goto(`${base}/#/work`);
+  await inbox.waitForFunction((id) => document.querySelectorAll('.my-work .card').length === 1
+    && document.querySelector(`.my-work .card[data-key="${id}"]`), special);
+  assert.match(await inbox.locator('.my-work .card').textContent(), /assigned to rui/);
+  await shot(inbox, 'my-work');
 
   log('the reviewer may not read the board: the 403 is shown as such');
   await inbox.goto(`${base}/#/board`);
@@ -262,6 +301,9 @@ try {
   assert.match(await decided.locator('.who').textContent(), /^rui$/);
   assert.match(await decided.locator('.what').textContent(), /Approved at level reviewer/);
   assert.match(await decided.locator('.comment').textContent(), /within budget/);
+  assert.match(await board.locator('.timeline .ev-started .who').textContent(), /^olga$/, 'the start names the token that sent it');
+  assert.equal(await board.locator('section[aria-labelledby="h-fields"] dd[data-field="lane"]').textContent(), 'calm', 'the instance page shows every field');
+  assert.match(await board.locator('h1 .instance-key').textContent(), /^ORD-calm-1$/);
   await board.locator('.timeline .ev-completed').waitFor();
   assert.equal(await board.locator('svg.graph .node.current').getAttribute('data-stage'), 'approved');
   await shot(board, 'instance');

@@ -130,9 +130,10 @@ fn the_openapi_document_lists_every_route() {
         .iter()
         .find(|p| p["name"] == "sla")
         .unwrap();
+    // One state or several, comma-separated (`sla=at_risk,breached`).
     assert_eq!(
-        sla["schema"]["enum"],
-        json!(["on_time", "at_risk", "breached"])
+        (&sla["schema"]["items"]["enum"], &sla["explode"]),
+        (&json!(["on_time", "at_risk", "breached"]), &json!(false))
     );
 }
 

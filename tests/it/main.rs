@@ -6,6 +6,7 @@ mod crash;
 mod golden;
 mod hostile_definitions;
 mod hostile_requests;
+mod identity;
 mod outbox;
 mod playbooks;
 mod scenarios;

@@ -228,6 +228,8 @@ fn mail_header(data: &str, name: &str) -> Option<String> {
 struct Desk {
     server: Server,
     ops: Client,
+    /// Orders started so far: each gets its own order number (the business key).
+    started: std::cell::Cell<u32>,
     _config: ConfigFile,
 }
 
@@ -257,6 +259,7 @@ impl Desk {
         Desk {
             server,
             ops,
+            started: std::cell::Cell::new(0),
             _config: config,
         }
     }
@@ -264,9 +267,15 @@ impl Desk {
     /// Starts an instance from `sample` and lets the investigation reply, which sends the
     /// customer notices; returns the instance id.
     fn notify(&self, sample_name: &str) -> String {
+        // One running order per order number: each start is another order.
+        let n = self.started.get() + 1;
+        self.started.set(n);
+        let mut input = sample(WORKFLOW, sample_name);
+        let month = input["order_id"].as_str().unwrap()[..7].to_owned();
+        input["order_id"] = json!(format!("{month}{:03}", n % 1000));
         let (status, body) = self.ops.post(
             &format!("/v1/workflows/{WORKFLOW}/instances"),
-            &json!({"input": sample(WORKFLOW, sample_name)}),
+            &json!({"input": input}),
         );
         assert_eq!(status, 201, "{body}");
         let id = body["id"].as_str().unwrap().to_owned();

@@ -367,7 +367,8 @@ fn spinning_scorer() -> Vec<u8> {
 #[test]
 fn a_priority_plugin_that_spins_forever_is_stopped_and_the_order_falls_back_to_high() {
     let desk = Desk::open(&[], &[]);
-    let developer = desk.server.token("dev", &["developer"]);
+    // Token names are unique: the desk's own developer is "dev".
+    let developer = desk.server.token("dev-spinner", &["developer"]);
     let (status, added) = developer.send(
         "PUT",
         "/v1/plugins/order-priority",
@@ -378,11 +379,11 @@ fn a_priority_plugin_that_spins_forever_is_stopped_and_the_order_falls_back_to_h
     assert_eq!(status, 201, "{added}");
     desk.server.admin().upload_workflow("order-quick-response");
 
-    for _ in 0..2 {
-        let id = desk.start(
-            "order-quick-response",
-            sample("order-quick-response", "vip-high"),
-        );
+    for n in 1..=2 {
+        // Two orders: each has its own order number (one running instance per number).
+        let mut order = sample("order-quick-response", "vip-high");
+        order["order_no"] = json!(format!("202405-90{n}"));
+        let id = desk.start("order-quick-response", order);
         let instance = desk.instance(&id);
         assert_eq!(
             (

@@ -40,6 +40,7 @@ pub fn abandon(mut state: InstanceState, reason: String, now: DateTime<Utc>) -> 
     effects.push(Effect::History(HistoryEntry {
         at: now,
         event: HistoryEvent::Failed { reason },
+        actor: None,
     }));
     Step { state, effects }
 }

@@ -53,7 +53,11 @@ impl Checker<'_> {
             Some(w) => Some(self.expr(&format!("{pointer}/when"), w)?),
             None => None,
         };
-        Some(CompiledBranch { to: to?, when })
+        Some(CompiledBranch {
+            to: to?,
+            when,
+            restart_deadline: branch.restart_deadline,
+        })
     }
 
     fn branches(&mut self, pointer: &str, branches: &Branches) -> Vec<CompiledBranch> {
@@ -191,6 +195,65 @@ impl Checker<'_> {
         out
     }
 
+    /// `restart_deadline` only means something on an event's branch back to its own stage;
+    /// anywhere else it would silently do nothing, so say so.
+    fn check_restart_deadline(&mut self, p: &str, name: &str, stage: &Stage) {
+        let mut misplaced: Vec<String> = Vec::new();
+        let mut add = |pointer: String, branches: &Branches| {
+            for (i, b) in branches.as_slice().iter().enumerate() {
+                if b.restart_deadline {
+                    misplaced.push(match branches {
+                        Branches::One(_) => format!("{pointer}/restart_deadline"),
+                        Branches::Many(_) => format!("{pointer}/{i}/restart_deadline"),
+                    });
+                }
+            }
+        };
+        if let Some(t) = &stage.timeout {
+            add(format!("{p}/timeout"), t);
+        }
+        if let Some(e) = &stage.on_error {
+            add(format!("{p}/on_error"), e);
+        }
+        match &stage.kind {
+            StageKind::Task { transitions } => {
+                for (i, b) in transitions.iter().enumerate() {
+                    if b.restart_deadline {
+                        misplaced.push(format!("{p}/transitions/{i}/restart_deadline"));
+                    }
+                }
+            }
+            StageKind::Approval {
+                on_approve,
+                on_reject,
+                ..
+            } => {
+                add(format!("{p}/on_approve"), on_approve);
+                add(format!("{p}/on_reject"), on_reject);
+            }
+            _ => {}
+        }
+        if let StageKind::Wait { on } | StageKind::Approval { on, .. } = &stage.kind {
+            for (event, branches) in on {
+                let ep = format!("{p}/on/{}", escape_pointer_segment(event));
+                for (i, b) in branches.as_slice().iter().enumerate() {
+                    if b.restart_deadline && b.to != name {
+                        misplaced.push(match branches {
+                            Branches::One(_) => format!("{ep}/restart_deadline"),
+                            Branches::Many(_) => format!("{ep}/{i}/restart_deadline"),
+                        });
+                    }
+                }
+            }
+        }
+        for pointer in misplaced {
+            self.error(
+                pointer,
+                format!("restart_deadline applies only to an event's branch back to its own stage ('{name}'); entering another stage always starts that stage's deadline"),
+            );
+        }
+    }
+
     fn stage(&mut self, name: &str, stage: &Stage) -> Option<CompiledStage> {
         let p = format!("/stages/{}", escape_pointer_segment(name));
         let deadline = stage.deadline.as_ref().and_then(|d| {
@@ -268,6 +331,7 @@ impl Checker<'_> {
             );
         }
         let actions = self.actions(&format!("{p}/actions"), &stage.actions);
+        self.check_restart_deadline(&p, name, stage);
         let kind = match &stage.kind {
             StageKind::Task { transitions } => {
                 let pointer_of = |i: usize| format!("{p}/transitions/{i}");
@@ -438,6 +502,7 @@ pub(crate) fn compile(
         .collect();
 
     check_graph(&definition, &checker.by_name, start, &mut checker.errors);
+    let (key, fields) = crate::fields::compile(&definition, &mut checker.errors);
 
     let Checker {
         by_name, errors, ..
@@ -456,6 +521,8 @@ pub(crate) fn compile(
         by_name,
         start: start.expect("no errors means start exists"),
         input_schema,
+        key,
+        fields,
     })
 }
 

@@ -75,6 +75,20 @@ pub struct HistoryEntry {
     /// What happened.
     #[serde(flatten)]
     pub event: HistoryEvent,
+    /// Who caused it: the token behind the request (a start, an event, a decision, a
+    /// cancellation, a retry). Absent for what the engine does on its own (timers, plugin
+    /// results, deliveries) and for entries written before actors were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+}
+
+/// Who sent a request: an API token's id and its (unique) name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The token's id (stable, never reused).
+    pub token_id: String,
+    /// The token's name: the person or system it was issued to.
+    pub name: String,
 }
 
 /// Why an instance moved.
@@ -256,6 +270,19 @@ pub enum HistoryEvent {
         /// Message id.
         message_id: String,
         /// Who asked.
+        by: String,
+    },
+    /// The current stage's work was given to someone, taken over, or released.
+    Assigned {
+        /// The stage.
+        stage: String,
+        /// Who owns it now; absent when released.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assignee: Option<String>,
+        /// Who owned it before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+        /// Who assigned.
         by: String,
     },
     /// Reached an end stage.

@@ -533,6 +533,15 @@ impl Expr {
         &self.source
     }
 
+    /// The roots this expression reads, in [`ROOTS`] order.
+    pub fn roots(&self) -> impl Iterator<Item = &'static str> + '_ {
+        ROOTS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.reads(*i))
+            .map(|(_, r)| *r)
+    }
+
     fn reads(&self, root: usize) -> bool {
         self.roots & (1 << root) != 0
     }
@@ -562,22 +571,12 @@ impl Expr {
     }
 
     fn run_here(&self, scope: &Scope<'_>) -> Result<cel::Value, EvalError> {
-        let mut ctx = cel::Context::with_env(ENV.clone());
-        if self.reads(0) {
-            ctx.add_variable_from_value("input", json_to_cel(scope.input));
-        }
-        if self.reads(1) {
-            ctx.add_variable_from_value("vars", map_to_cel(scope.vars));
-        }
-        if self.reads(2) {
-            ctx.add_variable_from_value("event", scope.event.map_or(cel::Value::Null, json_to_cel));
-        }
-        if self.reads(3) {
-            ctx.add_variable_from_value("now", cel::Value::Timestamp(scope.now.fixed_offset()));
-        }
-        if self.reads(4) {
-            ctx.add_variable_from_value("instance", scope.instance.to_cel());
-        }
+        self.resolve_in(&context(self.roots, scope))
+    }
+
+    /// Resolves the program in `ctx`, which holds every root it reads, within a fresh
+    /// evaluation budget.
+    fn resolve_in(&self, ctx: &cel::Context<'_, '_>) -> Result<cel::Value, EvalError> {
         BUDGET.with(|b| {
             b.set(Budget {
                 iterations: MAX_ITERATIONS,
@@ -588,7 +587,7 @@ impl Expr {
         // The evaluator is a library: should it panic on some input, this expression fails
         // and the engine carries on.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            cel::Value::resolve(&self.program, &ctx)
+            cel::Value::resolve(&self.program, ctx)
         }));
         // Whatever the evaluator made of an error inside a loop (`exists` may absorb one),
         // a budget spent is a budget spent.
@@ -605,6 +604,27 @@ impl Expr {
                 "the expression evaluator failed on this data".to_owned(),
             )),
         }
+    }
+
+    /// Evaluates each of `exprs` to JSON over one `scope`, converting every root they read
+    /// once rather than once per expression: the fields of a definition are evaluated
+    /// together after every command, and converting the start payload to CEL is most of
+    /// an evaluation's cost. Each expression has its own budget; one deeper than the inline
+    /// limit runs on its own stack as in [`Expr::eval`].
+    pub fn eval_all(exprs: &[&Expr], scope: &Scope<'_>) -> Vec<Result<Value, EvalError>> {
+        let roots = exprs.iter().fold(0, |r, e| r | e.roots);
+        let ctx = context(roots, scope);
+        exprs
+            .iter()
+            .map(|e| {
+                let value = if e.depth <= INLINE_EVAL_DEPTH {
+                    e.resolve_in(&ctx)?
+                } else {
+                    e.run(scope)?
+                };
+                cel_to_json(&value).map_err(|m| e.error(EvalErrorKind::Result, m))
+            })
+            .collect()
     }
 
     fn error(&self, kind: EvalErrorKind, message: String) -> EvalError {
@@ -1115,6 +1135,28 @@ fn parse_error_in_words(message: &str) -> String {
         Some(cut) => message[..cut].to_owned(),
         None => message.to_owned(),
     }
+}
+
+/// A CEL context holding the roots in the bit set `roots` (bit i: [`ROOTS`]\[i\]).
+fn context(roots: u8, scope: &Scope<'_>) -> cel::Context<'static, 'static> {
+    let reads = |i: usize| roots & (1 << i) != 0;
+    let mut ctx = cel::Context::with_env(ENV.clone());
+    if reads(0) {
+        ctx.add_variable_from_value("input", json_to_cel(scope.input));
+    }
+    if reads(1) {
+        ctx.add_variable_from_value("vars", map_to_cel(scope.vars));
+    }
+    if reads(2) {
+        ctx.add_variable_from_value("event", scope.event.map_or(cel::Value::Null, json_to_cel));
+    }
+    if reads(3) {
+        ctx.add_variable_from_value("now", cel::Value::Timestamp(scope.now.fixed_offset()));
+    }
+    if reads(4) {
+        ctx.add_variable_from_value("instance", scope.instance.to_cel());
+    }
+    ctx
 }
 
 /// The identifiers `expr` reads that no comprehension (`exists`, `map`, ...) binds.

@@ -69,6 +69,14 @@ pub enum Input {
         #[serde(default)]
         metrics: CallMetrics,
     },
+    /// Give the current stage's work to a named person, or take it back (`assignee: None`).
+    /// Who may do so is the driver's concern (roles live outside the core).
+    Assign {
+        /// The person (token name) who owns the stage's work from now on; `None` releases it.
+        assignee: Option<String>,
+        /// Who assigned (a supervisor, the person claiming, the engine).
+        by: String,
+    },
     /// Stop the instance.
     Cancel {
         /// Who cancelled.
@@ -88,6 +96,7 @@ impl Input {
             Input::TimerFired { .. } => "timer",
             Input::PluginResult { .. } => "plugin_result",
             Input::Cancel { .. } => "cancel",
+            Input::Assign { .. } => "assign",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod definition;
 pub mod drive;
 pub mod effect;
 pub mod expr;
+pub mod fields;
 pub mod graph;
 pub mod input;
 mod machine;
@@ -28,13 +29,14 @@ mod workflow;
 
 pub use clock::{Clock, ManualClock};
 pub use definition::Definition;
-pub use effect::{Cause, Effect, HistoryEntry, HistoryEvent, OutboundMessage, PluginCall};
+pub use effect::{Actor, Cause, Effect, HistoryEntry, HistoryEvent, OutboundMessage, PluginCall};
+pub use fields::FieldValue;
 pub use input::{CallMetrics, Decider, Input};
 pub use machine::{apply, start, DeadlineError, Rejection, Step, MAX_ENTRIES_PER_STEP};
 pub use plugin::{
     CallOutcome, FailureKind, PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World,
 };
-pub use state::{ApprovalTask, InstanceState, SlaState, Status, Timer, TimerPurpose};
+pub use state::{ApprovalTask, InstanceState, SlaState, StageSla, Status, Timer, TimerPurpose};
 pub use validate::ValidationError;
 pub use workflow::Workflow;
 

@@ -1,10 +1,11 @@
 //! What an instance is at rest: plain data, serialized as JSON by the stores.
 
 use crate::definition::{Approver, Quorum};
+use crate::fields::FieldValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Lifecycle of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -191,6 +192,76 @@ pub struct InstanceState {
     /// How many history entries the instance has: the next entry's sequence number.
     #[serde(default)]
     pub history_len: u64,
+    /// The business key (the definition's `key`), fixed at the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The definition's fields as last computed; an empty field is absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, FieldValue>,
+    /// When a person or an outside system last acted on the instance (its start, an
+    /// accepted event or decision, a cancellation). What the engine does on its own (SLA
+    /// changes, timers, plugin calls, deliveries) does not count: this is the board's
+    /// "no update" clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acted_at: Option<DateTime<Utc>>,
+    /// When an event or decision was last accepted: work done. Work counts for the stage it
+    /// was done in and for the stage it led into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worked_at: Option<DateTime<Utc>>,
+    /// The named person who owns the current stage's work; cleared when the stage is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Assignment>,
+    /// Stage visits that went at risk or breached, oldest first, kept after the stage is
+    /// left (at most [`MAX_SLA_RECORDS`]; the oldest go first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sla_record: Vec<StageSla>,
+}
+
+/// Who owns the current stage's work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The person (token name).
+    pub user: String,
+    /// Who assigned them (themselves when they claimed it).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The stage the work belongs to.
+    pub stage: String,
+}
+
+/// Most stage visits [`InstanceState::sla_record`] keeps.
+pub const MAX_SLA_RECORDS: usize = 64;
+
+/// How one visit of a stage fared against its deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageSla {
+    /// The stage.
+    pub stage: String,
+    /// When the visit began.
+    pub entered_at: DateTime<Utc>,
+    /// The stage's deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    /// When it went at risk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_risk_at: Option<DateTime<Utc>>,
+    /// When it breached (the deadline timer fired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breached_at: Option<DateTime<Utc>>,
+    /// When the stage was left; absent while the instance is still there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<DateTime<Utc>>,
+    /// By how much the stage overran its deadline, in seconds, once left after breaching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_seconds: Option<i64>,
+}
+
+impl StageSla {
+    /// True when the visit breached.
+    pub fn breached(&self) -> bool {
+        self.breached_at.is_some()
+    }
 }
 
 impl InstanceState {

@@ -21,6 +21,10 @@ pub struct Workflow {
     pub(crate) by_name: HashMap<String, usize>,
     pub(crate) start: usize,
     pub(crate) input_schema: Option<jsonschema::Validator>,
+    /// The business key's expression (over `input`).
+    pub(crate) key: Option<Expr>,
+    /// The fields, in the author's order.
+    pub(crate) fields: Vec<crate::fields::CompiledField>,
 }
 
 impl std::fmt::Debug for Workflow {
@@ -69,6 +73,7 @@ pub(crate) enum Deadline {
 pub(crate) struct CompiledBranch {
     pub to: usize,
     pub when: Option<Expr>,
+    pub restart_deadline: bool,
 }
 
 pub(crate) struct CompiledLevel {
@@ -179,6 +184,38 @@ impl Workflow {
 
     pub(crate) fn stage(&self, name: &str) -> Option<(usize, &CompiledStage)> {
         self.by_name.get(name).map(|&i| (i, &self.stages[i]))
+    }
+
+    /// The business key of an instance started with `input`: `None` when the definition
+    /// declares no `key`.
+    ///
+    /// # Errors
+    /// [`crate::Rejection::KeyUnfit`] when the expression fails on `input` or yields no
+    /// usable key (see [`crate::fields::key_from_json`]).
+    pub fn key_of(
+        &self,
+        input: &Value,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<String>, crate::Rejection> {
+        let Some(expr) = &self.key else {
+            return Ok(None);
+        };
+        let vars = serde_json::Map::new();
+        let unfit = |message: String| crate::Rejection::KeyUnfit {
+            expression: expr.source().to_owned(),
+            message,
+        };
+        let value = expr
+            .eval(&crate::fields::scope(input, &vars, now))
+            .map_err(|e| unfit(e.message))?;
+        crate::fields::key_from_json(&value)
+            .map(Some)
+            .map_err(unfit)
+    }
+
+    /// True when the definition declares a business key.
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
     }
 
     /// Checks a start payload against the definition's `input_schema`.

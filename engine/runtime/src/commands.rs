@@ -11,7 +11,8 @@ use std::sync::Arc;
 use tracing::Instrument;
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
 use waystation_core::{
-    Decider, Effect, HistoryEvent, Input, InstanceState, PluginInvoker, Rejection, Step, Workflow,
+    Actor, Decider, Effect, HistoryEvent, Input, InstanceState, PluginInvoker, Rejection, Step,
+    Workflow,
 };
 use waystation_store::{Commit, DueTimer, IdempotencyRecord};
 
@@ -48,6 +49,16 @@ fn json_size<T: Serialize + ?Sized>(value: &T) -> Result<usize, RuntimeError> {
     Ok(count.0)
 }
 
+/// Records `actor` on every history entry of `step`: all of them follow from the request.
+fn stamp(step: &mut Step, actor: Option<&Actor>) {
+    let Some(actor) = actor else { return };
+    for effect in &mut step.effects {
+        if let Effect::History(entry) = effect {
+            entry.actor = Some(actor.clone());
+        }
+    }
+}
+
 fn fingerprint(kind: &str, target: &str, body: &Value) -> String {
     format!(
         "{kind}:{target}:{:016x}",
@@ -67,27 +78,54 @@ impl Runtime {
         input: Value,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        self.start_by(None, workflow, input, idempotency_key).await
+    }
+
+    pub(crate) async fn start_by(
+        &self,
+        actor: Option<&Actor>,
+        workflow: &str,
+        input: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
         self.check_data_size(&input, "the start's input", "/input")?;
         let fp = fingerprint("start", workflow, &input);
         let wf = self.workflow(workflow, None).await?;
         let now = self.now();
+        let key = wf.key_of(&input, now).map_err(|r| self.refused(r))?;
         let id = self.ids.next(now.timestamp_millis());
         let summary = {
-            let _guard = match idempotency_key {
-                Some(k) => Some(self.locks.lock(&idempotency_lock(k)).await),
-                None => None,
-            };
+            // The idempotency key orders repeats of one request; the business key orders
+            // starts of one order, so two cannot both find it free.
+            let idempotency_lock = idempotency_key.map(idempotency_lock);
+            let key_lock = key.as_ref().map(|k| format!("key:{workflow}\0{k}"));
+            let names: Vec<&str> = idempotency_lock
+                .iter()
+                .chain(&key_lock)
+                .map(String::as_str)
+                .collect();
+            let _guards = self.locks.lock_all(&names).await;
             if let Some(replay) = self.replay(idempotency_key, &fp)? {
-                drop(_guard);
+                drop(_guards);
                 self.durability.durable().await?;
                 return Ok(replay);
             }
-            let step = self
+            if let Some(k) = &key {
+                if let Some(running) = self.store.running_with_key(workflow, k)? {
+                    return Err(RuntimeError::KeyInUse {
+                        workflow: workflow.to_owned(),
+                        key: k.clone(),
+                        instance: running,
+                    });
+                }
+            }
+            let mut step = self
                 .drive(&wf, move |wf, plugins| {
                     start_until_quiet(wf, id, input, now, plugins)
                 })
                 .await?;
             self.check_step(&step, false)?;
+            stamp(&mut step, actor);
             self.commit(None, &step, None, idempotency_key.map(|k| (k, fp.as_str())))?
         };
         self.durability.durable().await?;
@@ -109,9 +147,21 @@ impl Runtime {
         data: Value,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        self.event_by(None, id, name, data, idempotency_key).await
+    }
+
+    pub(crate) async fn event_by(
+        &self,
+        actor: Option<&Actor>,
+        id: &str,
+        name: &str,
+        data: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
         self.check_data_size(&data, "the event's data", "/data")?;
         let fp = fingerprint("event", id, &json!([name, data]));
         self.command(
+            actor,
             id,
             idempotency_key,
             fp,
@@ -130,6 +180,19 @@ impl Runtime {
     /// [`RuntimeError::Rejected`] when the task is closed or the decider may not decide it.
     pub async fn decide(
         &self,
+        task_id: &str,
+        decider: Decider,
+        approve: bool,
+        comment: Option<String>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
+        self.decide_by(None, task_id, decider, approve, comment, idempotency_key)
+            .await
+    }
+
+    pub(crate) async fn decide_by(
+        &self,
+        actor: Option<&Actor>,
         task_id: &str,
         decider: Decider,
         approve: bool,
@@ -159,7 +222,8 @@ impl Runtime {
             approve,
             comment,
         };
-        self.command(&instance, idempotency_key, fp, input).await
+        self.command(actor, &instance, idempotency_key, fp, input)
+            .await
     }
 
     /// Cancels instance `id`.
@@ -173,8 +237,20 @@ impl Runtime {
         reason: Option<String>,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        self.cancel_by(None, id, by, reason, idempotency_key).await
+    }
+
+    pub(crate) async fn cancel_by(
+        &self,
+        actor: Option<&Actor>,
+        id: &str,
+        by: &str,
+        reason: Option<String>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
         let fp = fingerprint("cancel", id, &json!([by, reason]));
         self.command(
+            actor,
             id,
             idempotency_key,
             fp,
@@ -184,6 +260,38 @@ impl Runtime {
             },
         )
         .await
+    }
+
+    /// Gives the current stage's work of instance `id` to `assignee` (`None`: releases it).
+    /// Who may is the caller's to check; this records `by` and notifies the assignee.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFound`]; [`RuntimeError::Rejected`] when it is not running.
+    pub async fn assign(
+        &self,
+        id: &str,
+        assignee: Option<String>,
+        by: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
+        self.assign_by(None, id, assignee, by, idempotency_key)
+            .await
+    }
+
+    pub(crate) async fn assign_by(
+        &self,
+        actor: Option<&Actor>,
+        id: &str,
+        assignee: Option<String>,
+        by: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
+        let fp = fingerprint("assign", id, &json!([assignee, by]));
+        let input = Input::Assign {
+            assignee,
+            by: by.to_owned(),
+        };
+        self.command(actor, id, idempotency_key, fp, input).await
     }
 
     /// Fires a due timer. Its index key goes in the same commit as its effect, so the
@@ -319,19 +427,21 @@ impl Runtime {
 
     async fn command(
         &self,
+        actor: Option<&Actor>,
         id: &str,
         idempotency_key: Option<&str>,
         fp: String,
         input: Input,
     ) -> Result<Applied, RuntimeError> {
         let span = tracing::info_span!("step", instance = %id, input = input.kind());
-        self.command_in_span(id, idempotency_key, fp, input)
+        self.command_in_span(actor, id, idempotency_key, fp, input)
             .instrument(span)
             .await
     }
 
     async fn command_in_span(
         &self,
+        actor: Option<&Actor>,
         id: &str,
         idempotency_key: Option<&str>,
         fp: String,
@@ -340,7 +450,8 @@ impl Runtime {
         let cancel = matches!(input, Input::Cancel { .. });
         let key_lock = idempotency_key.map(idempotency_lock);
         let summary = {
-            let _guards = self.locks.lock_both(id, key_lock.as_deref()).await;
+            let names: Vec<&str> = std::iter::once(id).chain(key_lock.as_deref()).collect();
+            let _guards = self.locks.lock_all(&names).await;
             if let Some(replay) = self.replay(idempotency_key, &fp)? {
                 drop(_guards);
                 self.durability.durable().await?;
@@ -358,12 +469,13 @@ impl Runtime {
                 .await?;
             let now = self.now();
             let state = before.clone();
-            let step = self
+            let mut step = self
                 .drive(&wf, move |wf, p| {
                     apply_until_quiet(wf, state, input, now, p)
                 })
                 .await?;
             self.check_step(&step, cancel)?;
+            stamp(&mut step, actor);
             self.commit(
                 Some(&before),
                 &step,
@@ -434,12 +546,15 @@ impl Runtime {
                 tracing::error!(workflow = %wf.id(), error = %e, "a step panicked in the engine");
             }
         })?;
-        result.map_err(|r| {
-            self.metrics
-                .commands_refused
-                .fetch_add(1, Ordering::Relaxed);
-            RuntimeError::Rejected(r)
-        })
+        result.map_err(|r| self.refused(r))
+    }
+
+    /// A refusal, counted.
+    fn refused(&self, r: Rejection) -> RuntimeError {
+        self.metrics
+            .commands_refused
+            .fetch_add(1, Ordering::Relaxed);
+        RuntimeError::Rejected(r)
     }
 
     /// Caller data `value` within [`crate::Limits::event_data_bytes`].

@@ -23,6 +23,16 @@ pub enum RuntimeError {
     /// An `Idempotency-Key` reused for a different command.
     #[error("Idempotency-Key '{0}' was already used for a different request")]
     IdempotencyConflict(String),
+    /// A start with a business key that a running instance of the workflow already has.
+    #[error("instance '{instance}' of workflow '{workflow}' is running with key '{key}'")]
+    KeyInUse {
+        /// The workflow.
+        workflow: String,
+        /// The business key.
+        key: String,
+        /// The running instance that has it.
+        instance: String,
+    },
     /// The store failed; the command may be retried.
     #[error("storage: {0}")]
     Store(#[from] StoreError),

@@ -6,8 +6,10 @@
 //! Guarantees (see ARCHITECTURE.md): an `Ok` means durable; one writer per instance;
 //! a timer's effect happens exactly once; an idempotency key replays the first answer.
 
+mod acting;
 mod commands;
 pub mod contain;
+pub use acting::Acting;
 pub use commands::Applied;
 mod error;
 mod group_commit;
@@ -97,6 +99,9 @@ pub struct InstanceSummary {
     /// The reason, once failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The business key, when the definition declares one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl From<&InstanceState> for InstanceSummary {
@@ -110,6 +115,7 @@ impl From<&InstanceState> for InstanceSummary {
             sla: s.sla.state,
             outcome: s.outcome.clone(),
             failure: s.failure.clone(),
+            key: s.key.clone(),
         }
     }
 }

@@ -19,25 +19,21 @@ impl InstanceLocks {
         }
     }
 
-    fn stripe(&self, key: &str) -> usize {
-        (fnv1a(key.as_bytes()) % self.stripes.len() as u64) as usize
-    }
-
     /// Waits for the lock of `key` (an instance id, or an idempotency key for starts).
     pub async fn lock(&self, key: &str) -> MutexGuard<'_, ()> {
         self.stripes[self.stripe(key)].lock().await
     }
 
-    /// Waits for the locks of `key` and, when given, `also` - an instance and the
-    /// idempotency key of the command on it, so that one key is checked and recorded by
-    /// one command at a time whatever instance each targets. Stripes are always taken in
-    /// ascending order (one guard when both keys share a stripe), so two commands taking
-    /// two locks each cannot deadlock.
-    pub async fn lock_both(&self, key: &str, also: Option<&str>) -> Vec<MutexGuard<'_, ()>> {
-        let mut stripes = vec![self.stripe(key)];
-        if let Some(other) = also {
-            stripes.push(self.stripe(other));
-        }
+    fn stripe(&self, key: &str) -> usize {
+        (fnv1a(key.as_bytes()) % self.stripes.len() as u64) as usize
+    }
+
+    /// Waits for the locks of all `keys` (a start's idempotency key and business key).
+    /// Stripes are taken in ascending order, each once, so two callers holding some and
+    /// waiting for others can never wait for each other; a one-key caller holds one stripe
+    /// and waits for nothing else.
+    pub async fn lock_all(&self, keys: &[&str]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = keys.iter().map(|k| self.stripe(k)).collect();
         stripes.sort_unstable();
         stripes.dedup();
         let mut guards = Vec::with_capacity(stripes.len());

@@ -33,6 +33,43 @@ impl Runtime {
         Ok(self.store.history(id, from, limit)?)
     }
 
+    /// The instance of `workflow` with business key `key`: the running one, or else the
+    /// newest that ended (ids are time-ordered, so the key index lists them oldest first).
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFound`] when no instance ever had the key; store errors.
+    pub fn instance_by_key(
+        &self,
+        workflow: &str,
+        key: &str,
+    ) -> Result<InstanceState, RuntimeError> {
+        if let Some(id) = self.store.running_with_key(workflow, key)? {
+            if let Some(s) = self.store.instance(&id)? {
+                return Ok(s);
+            }
+        }
+        let mut cursor = None;
+        let mut newest = None;
+        loop {
+            let page = self.store.query(&InstanceQuery {
+                workflow: Some(workflow.to_owned()),
+                key: Some(key.to_owned()),
+                cursor,
+                limit: 1000,
+                ..InstanceQuery::default()
+            })?;
+            newest = page.items.into_iter().last().or(newest);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        newest.ok_or_else(|| RuntimeError::NotFound {
+            what: "instance with key",
+            id: format!("{workflow}/{key}"),
+        })
+    }
+
     /// Instances matching `query`.
     ///
     /// # Errors

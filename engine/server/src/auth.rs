@@ -21,6 +21,14 @@ impl Caller {
         self.roles.iter().any(|r| r == role)
     }
 
+    /// The caller as history records it.
+    pub fn actor(&self) -> waystation_core::Actor {
+        waystation_core::Actor {
+            token_id: self.token_id.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// The approver roles held, without the `approver:` prefix.
     pub fn approver_roles(&self) -> Vec<String> {
         self.roles

@@ -268,6 +268,7 @@ fn record(store: &dyn Store, before: &crate::OutboxRecord, after: &crate::Outbox
             next_attempt_at: after.next_attempt_at,
             duration_ms: 1,
         },
+        actor: None,
     };
     store
         .update_message(&crate::DeliveryUpdate {

@@ -57,5 +57,59 @@ pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
         keys.insert(key(&[b"ix", name::TAG, tag.as_bytes(), id]));
     }
     keys.insert(key(&[b"ix", name::UPDATED, &time(s.updated_at), id]));
+    identity_keys(s, &mut keys);
     keys
+}
+
+/// The business key, field and deadline index keys of `s`.
+fn identity_keys(s: &InstanceState, keys: &mut BTreeSet<Vec<u8>>) {
+    use crate::keys::{field_value, index_name as ix};
+    let id = s.id.as_bytes();
+    let wf = s.workflow.as_bytes();
+    let running = s.status == Status::Running;
+    if let Some(k) = &s.key {
+        keys.insert(key(&[b"ix", ix::KEY, wf, k.as_bytes(), id]));
+        if running {
+            // Freed in the commit that ends the instance, so the key can start again.
+            keys.insert(key(&[b"ix", ix::RUNNING_KEY, wf, k.as_bytes(), id]));
+        }
+    }
+    for (field, value) in &s.fields {
+        let (index, bytes) = field_value(value);
+        match value {
+            waystation_core::FieldValue::Text(text) => {
+                for word in waystation_core::fields::words(text) {
+                    keys.insert(key(&[
+                        b"ix",
+                        index,
+                        wf,
+                        field.as_bytes(),
+                        word.as_bytes(),
+                        id,
+                    ]));
+                }
+            }
+            _ => {
+                keys.insert(key(&[b"ix", index, wf, field.as_bytes(), &bytes, id]));
+            }
+        }
+    }
+    if let (true, Some(deadline)) = (running, s.sla.deadline) {
+        keys.insert(key(&[b"ix", ix::DEADLINE, &time(deadline), id]));
+    }
+    for breach in s.sla_record.iter().filter(|r| r.breached()) {
+        keys.insert(key(&[b"ix", ix::BREACHED, wf, id]));
+        keys.insert(key(&[
+            b"ix",
+            ix::BREACHED_STAGE,
+            wf,
+            breach.stage.as_bytes(),
+            id,
+        ]));
+    }
+    if let (true, Some(a)) = (running, &s.assignee) {
+        keys.insert(key(&[b"ix", ix::ASSIGNEE, a.user.as_bytes(), id]));
+    }
+    let acted = s.acted_at.unwrap_or(s.started_at);
+    keys.insert(key(&[b"ix", ix::ACTED, &time(acted), id]));
 }

@@ -14,6 +14,17 @@
 //! | `outq/{status}/{time}/{message}` | channel name; `time` is when the next attempt is due while pending, when it finished otherwise |
 //! | `idem/{key}` | idempotency record JSON |
 //! | `ix/{index}/.../{instance}` | (empty): the query indexes |
+//! | `ix/key/{workflow}/{key}/{instance}` | (empty): every instance by business key |
+//! | `ix/rkey/{workflow}/{key}/{instance}` | (empty): running instances by business key (at most one per key) |
+//! | `ix/fk/{workflow}/{field}/{value}/{instance}` | (empty): keyword and boolean fields |
+//! | `ix/fn/{workflow}/{field}/{number}/{instance}` | (empty): number fields, [`number`] order |
+//! | `ix/ft/{workflow}/{field}/{time}/{instance}` | (empty): timestamp fields |
+//! | `ix/fw/{workflow}/{field}/{word}/{instance}` | (empty): each word of a text field |
+//! | `ix/dl/{deadline}/{instance}` | (empty): running instances by their stage deadline |
+//! | `ix/breach/{workflow}/{instance}` | (empty): instances that breached a stage at any point |
+//! | `ix/breachst/{workflow}/{stage}/{instance}` | (empty): instances by each stage they breached |
+//! | `ix/act/{time}/{instance}` | (empty): instances by when a person or system last acted |
+//! | `ix/asg/{user}/{instance}` | (empty): running instances by assignee |
 
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -46,6 +57,73 @@ pub fn parse_time(b: &[u8]) -> Option<DateTime<Utc>> {
     let raw: [u8; 8] = b.get(..8)?.try_into().ok()?;
     let ms = (u64::from_be_bytes(raw) ^ (1 << 63)) as i64;
     Utc.timestamp_millis_opt(ms).single()
+}
+
+/// A finite number as 8 bytes that sort as the numbers do (negative before positive).
+pub fn number(x: f64) -> [u8; 8] {
+    let bits = x.to_bits();
+    let sortable = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits ^ (1 << 63)
+    };
+    sortable.to_be_bytes()
+}
+
+/// The inverse of [`number`].
+pub fn parse_number(b: &[u8]) -> Option<f64> {
+    let raw: [u8; 8] = b.get(..8)?.try_into().ok()?;
+    let sortable = u64::from_be_bytes(raw);
+    let bits = if sortable >> 63 == 1 {
+        sortable ^ (1 << 63)
+    } else {
+        !sortable
+    };
+    Some(f64::from_bits(bits))
+}
+
+/// The index names of business keys, fields and deadlines (the second part of `ix` keys).
+pub mod index_name {
+    /// Every instance by workflow and business key.
+    pub const KEY: &[u8] = b"key";
+    /// Running instances by workflow and business key.
+    pub const RUNNING_KEY: &[u8] = b"rkey";
+    /// Keyword and boolean fields.
+    pub const KEYWORD: &[u8] = b"fk";
+    /// Number fields.
+    pub const NUMBER: &[u8] = b"fn";
+    /// Timestamp fields.
+    pub const TIMESTAMP: &[u8] = b"ft";
+    /// Words of text fields.
+    pub const WORD: &[u8] = b"fw";
+    /// Running instances by deadline.
+    pub const DEADLINE: &[u8] = b"dl";
+    /// Instances that breached some stage, at any point.
+    pub const BREACHED: &[u8] = b"breach";
+    /// Instances by each stage they breached.
+    pub const BREACHED_STAGE: &[u8] = b"breachst";
+    /// Instances by when a person or system last acted on them.
+    pub const ACTED: &[u8] = b"act";
+    /// Running instances by the person their current stage's work is assigned to.
+    pub const ASSIGNEE: &[u8] = b"asg";
+}
+
+/// `ix/{index}/{workflow}/{name}/`: where one key or field's entries of a workflow begin.
+pub fn field_prefix(index: &[u8], workflow: &str, name: &str) -> Vec<u8> {
+    prefix(&[b"ix", index, workflow.as_bytes(), name.as_bytes()])
+}
+
+/// The bytes a field value is indexed by, and the index it goes in.
+pub fn field_value(value: &waystation_core::FieldValue) -> (&'static [u8], Vec<u8>) {
+    use waystation_core::FieldValue as V;
+    match value {
+        V::Keyword(s) => (index_name::KEYWORD, s.as_bytes().to_vec()),
+        V::Boolean(b) => (index_name::KEYWORD, b.to_string().into_bytes()),
+        V::Number(n) => (index_name::NUMBER, number(*n).to_vec()),
+        V::Timestamp(t) => (index_name::TIMESTAMP, time(*t).to_vec()),
+        // Text is indexed by word; see `waystation_core::fields::words`.
+        V::Text(_) => (index_name::WORD, Vec::new()),
+    }
 }
 
 /// Definition `workflow` at `version`.

@@ -10,6 +10,7 @@ use crate::records::{
     DeliveryUpdate, DueMessage, DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus,
     PutDefinition, StoredDefinition,
 };
+use crate::search::Walk;
 use crate::tally::{Tally, TallyState};
 use crate::{
     ApprovalStore, DefinitionStore, HistoryStore, IdempotencyStore, InstanceStore, OutboxStore,
@@ -99,6 +100,19 @@ impl<B: Kv> KvStore<B> {
         prefix: &[u8],
         cursor: Option<&str>,
         limit: usize,
+        load: impl FnMut(&[u8], &[u8]) -> Result<Option<T>, StoreError>,
+        stop: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Page<T>, StoreError> {
+        self.page_from(prefix, None, cursor, limit, load, stop)
+    }
+
+    /// As [`KvStore::page`], starting after `start` (exclusive) when there is no cursor.
+    fn page_from<T>(
+        &self,
+        prefix: &[u8],
+        start: Option<Vec<u8>>,
+        cursor: Option<&str>,
+        limit: usize,
         mut load: impl FnMut(&[u8], &[u8]) -> Result<Option<T>, StoreError>,
         mut stop: impl FnMut(&[u8]) -> bool,
     ) -> Result<Page<T>, StoreError> {
@@ -106,7 +120,10 @@ impl<B: Kv> KvStore<B> {
             0 => 100,
             n => n.min(1000),
         };
-        let mut after = cursor.map(|c| decode_cursor(c, prefix)).transpose()?;
+        let mut after = match cursor {
+            Some(c) => Some(decode_cursor(c, prefix)?),
+            None => start,
+        };
         let mut items: Vec<(Vec<u8>, T)> = Vec::new();
         loop {
             let chunk = self.collect(prefix, after.as_deref(), 256)?;
@@ -460,18 +477,42 @@ fn matches(q: &InstanceQuery, s: &InstanceState) -> bool {
         && q.updated_before.is_none_or(|t| s.updated_at < t)
         && q.untouched
             .is_none_or(|u| s.status == waystation_core::Status::Running && u == untouched(s))
+        && crate::search::matches(q, s)
 }
 
 /// Nobody has acted in the current stage: no approval recorded, and the open level is the
 /// one that opened when the stage was entered (a decided level opens the next one later).
+///
+/// Work is an accepted event or decision (`worked_at`): one accepted in the stage, or the one
+/// that led into it, counts. Instances written before `worked_at` was kept are judged by
+/// their approvals alone.
 fn untouched(s: &InstanceState) -> bool {
-    s.approval.as_ref().is_none_or(|a| {
-        a.approvals.is_empty() && a.open.iter().all(|t| t.opened_at <= s.stage_entered_at)
-    })
+    s.worked_at.is_none_or(|w| w < s.stage_entered_at)
+        && s.approval.as_ref().is_none_or(|a| {
+            a.approvals.is_empty() && a.open.iter().all(|t| t.opened_at <= s.stage_entered_at)
+        })
 }
 
 impl<B: Kv> QueryStore for KvStore<B> {
     fn query(&self, q: &InstanceQuery) -> Result<Page<InstanceState>, StoreError> {
+        if let Some(walk) = crate::search::plan(q) {
+            return self.page_from(
+                &walk.prefix,
+                walk.start.clone(),
+                q.cursor.as_deref(),
+                q.limit,
+                |k, _| {
+                    let id = Walk::instance_of(k).ok_or_else(|| {
+                        StoreError::Corrupt("an index key names no instance".into())
+                    })?;
+                    let Some(state) = self.instance(&utf8(id)?)? else {
+                        return Ok(None);
+                    };
+                    Ok((matches(q, &state) && walk.counts(k, &state, q)).then_some(state))
+                },
+                |k| walk.past_end(k),
+            );
+        }
         let ix = |parts: &[&[u8]]| {
             let mut all: Vec<&[u8]> = vec![b"ix"];
             all.extend_from_slice(parts);
@@ -529,6 +570,19 @@ impl<B: Kv> QueryStore for KvStore<B> {
             },
             |k| time_prefixed && before.is_some_and(|b| k[plen..plen + 8] >= b[..]),
         )
+    }
+
+    fn running_with_key(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError> {
+        let p = prefix(&[
+            b"ix",
+            keys::index_name::RUNNING_KEY,
+            workflow.as_bytes(),
+            key.as_bytes(),
+        ]);
+        match self.collect(&p, None, 1)?.first() {
+            Some((k, _)) => Ok(Some(utf8(&k[p.len()..])?)),
+            None => Ok(None),
+        }
     }
 
     fn counts(&self, workflow: &str) -> Result<Counts, StoreError> {

@@ -20,6 +20,7 @@ mod kv_store;
 mod memory;
 pub mod query;
 pub mod records;
+mod search;
 mod sled_kv;
 mod tally;
 mod tokens;
@@ -28,7 +29,7 @@ pub use commit::Commit;
 pub use kv::{Kv, Mutation};
 pub use kv_store::KvStore;
 pub use memory::MemoryKv;
-pub use query::{Counts, InstanceQuery, Page};
+pub use query::{Bound, Counts, FieldFilter, FieldTest, InstanceQuery, Page, SortBy};
 pub use records::{
     DeliveryUpdate, DueMessage, DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus,
     PutDefinition, StoredDefinition,
@@ -218,6 +219,12 @@ pub trait QueryStore {
     /// # Errors
     /// Backend errors.
     fn counts(&self, workflow: &str) -> Result<Counts, StoreError>;
+    /// The running instance of `workflow` with business key `key`, if any (there is at
+    /// most one: the runtime checks under the key's lock before a start commits).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn running_with_key(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// How many instances have `status`.
     ///
     /// # Errors

@@ -45,6 +45,11 @@ pub trait TokenStore {
     /// # Errors
     /// Backend errors.
     fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// The token called `name` (names are unique: the API refuses a second one).
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Every token.
     ///
     /// # Errors
@@ -65,12 +70,17 @@ fn hash_key(hash: &str) -> Vec<u8> {
     key(&[b"tokenhash", hash.as_bytes()])
 }
 
+fn name_key(name: &str) -> Vec<u8> {
+    key(&[b"tokenname", name.as_bytes()])
+}
+
 impl<B: Kv> TokenStore for KvStore<B> {
     fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.backend().apply(vec![
             Mutation::Put(record_key(&token.id), bytes),
             Mutation::Put(hash_key(&token.secret_sha256), token.id.as_bytes().to_vec()),
+            Mutation::Put(name_key(&token.name), token.id.as_bytes().to_vec()),
         ])
     }
 
@@ -85,8 +95,22 @@ impl<B: Kv> TokenStore for KvStore<B> {
         self.backend().apply(vec![
             Mutation::Put(record_key(&token.id), bytes),
             Mutation::Put(hash_key(&token.secret_sha256), token.id.as_bytes().to_vec()),
+            Mutation::Put(name_key(&token.name), token.id.as_bytes().to_vec()),
             Mutation::Put(crate::keys::idempotency(idempotency_key), answer),
         ])
+    }
+
+    fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError> {
+        if let Some(id) = self.backend().get(&name_key(name))? {
+            let id = String::from_utf8(id).map_err(|_| StoreError::Corrupt("token id".into()))?;
+            if let Some(bytes) = self.backend().get(&record_key(&id))? {
+                return serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()));
+            }
+        }
+        // Tokens made before names were indexed.
+        Ok(self.tokens()?.into_iter().find(|t| t.name == name))
     }
 
     fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError> {
@@ -125,6 +149,7 @@ impl<B: Kv> TokenStore for KvStore<B> {
         self.backend().apply(vec![
             Mutation::Delete(record_key(id)),
             Mutation::Delete(hash_key(&token.secret_sha256)),
+            Mutation::Delete(name_key(&token.name)),
         ])?;
         Ok(true)
     }

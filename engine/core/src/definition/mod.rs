@@ -3,8 +3,10 @@
 //! meaning; see [`crate::validate`] and [`crate::Workflow`] for that.
 
 pub(crate) mod duration;
+mod fields;
 
 pub use duration::{format_iso_duration, parse_iso_duration, DurationError, MAX_DURATION_DAYS};
+pub use fields::{FieldDef, FieldType, OrderedFields};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,6 +26,13 @@ pub struct Definition {
     /// JSON Schema every start payload must satisfy. Defaults to "any object".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<Value>,
+    /// The business key: CEL over `input` (`input.order_no`), evaluated once at the start.
+    /// At most one running instance of the workflow has a given key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Named, typed values recomputed after every command, for search, cards and inboxes.
+    #[serde(default, skip_serializing_if = "OrderedFields::is_empty")]
+    pub fields: OrderedFields,
     /// Name of the stage a new instance enters first.
     pub start: String,
     /// Stages by name, in the author's order.
@@ -165,6 +174,11 @@ pub struct Branch {
     /// CEL condition; a branch without one always holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// On an event's branch back to its own stage: start the stage's deadline again. By
+    /// default such a self-loop keeps the deadline, its timers and its SLA state, so an
+    /// event cannot push an SLA back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart_deadline: bool,
 }
 
 /// One branch or an ordered list of them (first match wins).

@@ -121,6 +121,7 @@ impl<'w> Run<'w> {
         }
         let level = progress.level;
         let level_name = progress.level_name.clone();
+        self.worked();
         self.history(HistoryEvent::Decided {
             task_id: task_id.to_owned(),
             level: level_name.clone(),

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 impl<'w> Run<'w> {
     /// Moves to stage `to` for `cause`. Always the last thing its caller does.
     pub(super) fn go(&mut self, to: usize, cause: Cause) {
-        let from = std::mem::take(&mut self.state.stage);
         self.leave_stage();
+        let from = std::mem::take(&mut self.state.stage);
         self.history(HistoryEvent::Transitioned {
             from,
             to: self.wf.stages[to].name.clone(),
@@ -22,26 +22,35 @@ impl<'w> Run<'w> {
         self.enter(to);
     }
 
-    /// Cancels the current stage's timers and closes its tasks.
+    /// Cancels the current stage's timers and closes its tasks; closes its SLA record.
+    /// A self-loop that keeps the deadline keeps the timers, the SLA and the record.
     pub(super) fn leave_stage(&mut self) {
-        for timer in std::mem::take(&mut self.state.timers) {
-            self.effects
-                .push(Effect::CancelTimer { timer_id: timer.id });
-        }
         if let Some(progress) = self.state.approval.take() {
             for task in progress.open {
                 self.effects
                     .push(Effect::CloseApproval { task_id: task.id });
             }
         }
-        self.state.sla = Sla::default();
         self.state.pending = None;
+        if self.keep_deadline {
+            return;
+        }
+        for timer in std::mem::take(&mut self.state.timers) {
+            self.effects
+                .push(Effect::CancelTimer { timer_id: timer.id });
+        }
+        self.close_sla_record();
+        self.state.sla = Sla::default();
+        // The work of the next stage is nobody's until someone claims or is given it.
+        self.state.assignee = None;
     }
 
     pub(super) fn enter(&mut self, index: usize) {
         let stage = &self.wf.stages[index];
         self.state.stage.clone_from(&stage.name);
-        self.state.stage_entered_at = self.now;
+        if !self.keep_deadline {
+            self.state.stage_entered_at = self.now;
+        }
         self.entries += 1;
         if self.entries > MAX_ENTRIES_PER_STEP {
             return self.fail(format!(
@@ -147,8 +156,11 @@ impl<'w> Run<'w> {
                 Err(e) => self.fail(format!("stage '{}': {e}", stage.name)),
             },
             CompiledKind::Approval { .. } | CompiledKind::Wait { .. } => {
-                // Armed after the actions, so a deadline may use variables they set.
-                if let Err(e) = self.arm_deadline(stage) {
+                // Armed after the actions, so a deadline may use variables they set. A
+                // self-loop that kept the stage's timers keeps its deadline.
+                let armed = self.state.timers.iter().any(|t| t.stage == stage.name);
+                if armed {
+                } else if let Err(e) = self.arm_deadline(stage) {
                     return self.fail(format!("deadline of stage '{}': {e}", stage.name));
                 }
                 if matches!(stage.kind, CompiledKind::Approval { .. }) {
@@ -166,15 +178,23 @@ impl<'w> Run<'w> {
         }
     }
 
-    /// The first branch whose `when` holds, over the current event.
+    /// The target of the first branch whose `when` holds, over the current event.
     pub(super) fn choose(&self, branches: &[CompiledBranch]) -> Result<Option<usize>, EvalError> {
+        Ok(self.choose_branch(branches)?.map(|b| b.to))
+    }
+
+    /// The first branch whose `when` holds, over the current event.
+    pub(super) fn choose_branch<'b>(
+        &self,
+        branches: &'b [CompiledBranch],
+    ) -> Result<Option<&'b CompiledBranch>, EvalError> {
         for b in branches {
             let holds = match &b.when {
                 None => true,
                 Some(w) => w.eval_bool(&self.scope())?,
             };
             if holds {
-                return Ok(Some(b.to));
+                return Ok(Some(b));
             }
         }
         Ok(None)

@@ -32,8 +32,8 @@ impl<'w> Run<'w> {
             });
         };
         self.event = Some(json!({"type": name, "data": data}));
-        let to = match self.choose(branches) {
-            Ok(Some(to)) => to,
+        let (to, restart_deadline) = match self.choose_branch(branches) {
+            Ok(Some(b)) => (b.to, b.restart_deadline),
             Ok(None) => {
                 return Err(Rejection::NoBranchMatched {
                     event: name,
@@ -48,8 +48,16 @@ impl<'w> Run<'w> {
                 })
             }
         };
+        self.worked();
         self.history(HistoryEvent::EventReceived { name, data });
+        let (here, _) = self.current();
+        if to == here && !restart_deadline {
+            // A self-loop re-enters the stage but keeps its deadline: an event must not
+            // push an SLA back unless the definition says so (`restart_deadline`).
+            self.keep_deadline = true;
+        }
         self.go(to, Cause::Event);
+        self.keep_deadline = false;
         Ok(())
     }
 
@@ -58,6 +66,7 @@ impl<'w> Run<'w> {
             return Err(Rejection::NotRunning(self.state.status));
         }
         let stage = self.state.stage.clone();
+        self.state.acted_at = Some(self.now);
         self.leave_stage();
         self.state.stage = stage;
         self.state.status = Status::Cancelled;
@@ -192,4 +201,55 @@ fn parse_messages(output: &Value) -> Result<Vec<MessageFields>, String> {
             })
         })
         .collect()
+}
+
+/// The outbox channel assignment notices go out on: configure it like any channel
+/// (`[outbox.channels.assignment]`, e.g. a webhook into a chat system).
+pub const ASSIGNMENT_CHANNEL: &str = "assignment";
+
+impl Run<'_> {
+    /// Gives the current stage's work to `assignee` (or releases it), records who did, and
+    /// notifies the new assignee through the outbox.
+    pub(super) fn assign(&mut self, assignee: Option<String>, by: String) -> Result<(), Rejection> {
+        self.require_running()?;
+        let previous = self.state.assignee.take().map(|a| a.user);
+        self.state.acted_at = Some(self.now);
+        let stage = self.state.stage.clone();
+        self.state.assignee = assignee.as_ref().map(|user| crate::state::Assignment {
+            user: user.clone(),
+            by: by.clone(),
+            at: self.now,
+            stage: stage.clone(),
+        });
+        self.history(HistoryEvent::Assigned {
+            stage: stage.clone(),
+            assignee: assignee.clone(),
+            previous: previous.clone(),
+            by: by.clone(),
+        });
+        if let Some(user) = assignee.filter(|u| *u != by) {
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("stage".into(), json!(stage));
+            metadata.insert("assigned_by".into(), json!(by));
+            if let Some(key) = &self.state.key {
+                metadata.insert("key".into(), json!(key));
+            }
+            let about = self
+                .state
+                .key
+                .clone()
+                .unwrap_or_else(|| self.state.id.clone());
+            self.queue(MessageFields {
+                channel: ASSIGNMENT_CHANNEL.to_owned(),
+                recipient: user,
+                subject: format!("{} {about}: stage '{stage}' is yours", self.state.workflow),
+                body: format!(
+                    "{by} assigned you the work of stage '{stage}' of {} {about} (instance {}).",
+                    self.state.workflow, self.state.id
+                ),
+                metadata,
+            });
+        }
+        Ok(())
+    }
 }

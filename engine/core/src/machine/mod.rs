@@ -6,6 +6,7 @@
 
 mod approval;
 mod enter;
+mod fields;
 mod inputs;
 mod timers;
 
@@ -103,6 +104,22 @@ pub enum Rejection {
     /// A plugin result nobody asked for.
     #[error("no plugin call '{0}' is pending")]
     UnexpectedPluginResult(String),
+    /// The business key could not be computed from the start payload.
+    #[error("the business key `{expression}` gives no usable key: {message}")]
+    KeyUnfit {
+        /// The definition's `key` expression.
+        expression: String,
+        /// Why, in words.
+        message: String,
+    },
+    /// The command would give a field a value it cannot hold (wrong type, too large).
+    #[error("field '{field}' cannot hold the value this gives it: {message}")]
+    FieldUnfit {
+        /// The field.
+        field: String,
+        /// Why, in words.
+        message: String,
+    },
 }
 
 fn accepted_list(accepted: &[String]) -> String {
@@ -128,6 +145,8 @@ impl Rejection {
             Rejection::AlreadyDecided { .. } => "already-decided",
             Rejection::AwaitingPlugin(_) => "awaiting-plugin",
             Rejection::UnexpectedPluginResult(_) => "unexpected-plugin-result",
+            Rejection::KeyUnfit { .. } => "key-unfit",
+            Rejection::FieldUnfit { .. } => "field-unfit",
         }
     }
 }
@@ -150,6 +169,7 @@ pub fn start(
     if !unfit.is_empty() {
         return Err(Rejection::InvalidInput(unfit));
     }
+    let key = workflow.key_of(&input, now)?;
     let state = InstanceState {
         id,
         workflow: workflow.definition.id.clone(),
@@ -170,6 +190,12 @@ pub fn start(
         updated_at: now,
         seq: 0,
         history_len: 0,
+        key,
+        fields: Default::default(),
+        acted_at: Some(now),
+        worked_at: None,
+        assignee: None,
+        sla_record: Vec::new(),
     };
     let mut run = Run::new(workflow, state, now);
     run.history(HistoryEvent::Started {
@@ -178,7 +204,8 @@ pub fn start(
         input: run.state.input.clone(),
     });
     run.enter(workflow.start);
-    Ok(run.finish())
+    // A start whose own payload makes a field unusable is refused: nothing exists yet.
+    run.finish_refusing_unfit_fields()
 }
 
 /// Applies `input` to `state` at `now`.
@@ -192,9 +219,16 @@ pub fn apply(
     now: DateTime<Utc>,
 ) -> Result<Step, Rejection> {
     let mut run = Run::new(workflow, state, now);
+    // What a person or a system sent may be refused for the fields it would make; what
+    // the engine does (timers, plugin results) cannot be, so an unusable field is left empty.
+    let sent = matches!(
+        input,
+        Input::Event { .. } | Input::Decision { .. } | Input::Cancel { .. } | Input::Assign { .. }
+    );
     match input {
         Input::TimerFired { timer_id } => run.timer_fired(&timer_id)?,
         Input::Cancel { by, reason } => run.cancel(by, reason)?,
+        Input::Assign { assignee, by } => run.assign(assignee, by)?,
         Input::PluginResult {
             call_id,
             outcome,
@@ -208,7 +242,11 @@ pub fn apply(
             comment,
         } => run.decision(&task_id, decider, approve, comment)?,
     }
-    Ok(run.finish())
+    if sent {
+        run.finish_refusing_unfit_fields()
+    } else {
+        Ok(run.finish())
+    }
 }
 
 /// One step in progress: the state being changed and the effects collected so far.
@@ -221,6 +259,8 @@ pub(crate) struct Run<'w> {
     /// The event being handled (`{type, data}`): visible to every expression of the step,
     /// including the entry actions of the stages it leads into.
     event: Option<Value>,
+    /// True while an event's self-loop re-enters its stage keeping the deadline.
+    keep_deadline: bool,
 }
 
 impl<'w> Run<'w> {
@@ -232,15 +272,23 @@ impl<'w> Run<'w> {
             effects: Vec::with_capacity(8),
             entries: 0,
             event: None,
+            keep_deadline: false,
         }
     }
 
-    fn finish(mut self) -> Step {
+    fn finish(self) -> Step {
+        self.finish_checked().0
+    }
+
+    /// The step, with the first field that could not hold its computed value.
+    fn finish_checked(mut self) -> (Step, Option<Rejection>) {
         self.state.updated_at = self.now;
-        Step {
+        let problem = self.refresh_fields();
+        let step = Step {
             state: self.state,
             effects: self.effects,
-        }
+        };
+        (step, problem)
     }
 
     fn history(&mut self, event: HistoryEvent) {
@@ -248,7 +296,14 @@ impl<'w> Run<'w> {
         self.effects.push(Effect::History(HistoryEntry {
             at: self.now,
             event,
+            actor: None,
         }));
+    }
+
+    /// A person or a system did work: an event or a decision was accepted.
+    fn worked(&mut self) {
+        self.state.worked_at = Some(self.now);
+        self.state.acted_at = Some(self.now);
     }
 
     fn require_running(&self) -> Result<(), Rejection> {

@@ -4,7 +4,7 @@
 use super::{Rejection, Run};
 use crate::effect::{Cause, Effect, HistoryEvent};
 use crate::expr::EvalError;
-use crate::state::{SlaState, Status, Timer, TimerPurpose};
+use crate::state::{SlaState, StageSla, Status, Timer, TimerPurpose, MAX_SLA_RECORDS};
 use crate::workflow::{CompiledStage, Deadline};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde_json::json;
@@ -140,9 +140,52 @@ impl<'w> Run<'w> {
 
     fn set_sla(&mut self, sla: SlaState) {
         self.state.sla.state = sla;
+        self.note_sla(sla);
         self.history(HistoryEvent::SlaChanged {
             stage: self.state.stage.clone(),
             sla,
         });
+    }
+
+    /// Records in the SLA record that the current stage visit went at risk or breached.
+    fn note_sla(&mut self, sla: SlaState) {
+        let s = &mut self.state;
+        let open = s.sla_record.last().is_some_and(|r| {
+            r.left_at.is_none() && r.stage == s.stage && r.entered_at == s.stage_entered_at
+        });
+        if !open {
+            if s.sla_record.len() >= MAX_SLA_RECORDS {
+                s.sla_record.remove(0);
+            }
+            s.sla_record.push(StageSla {
+                stage: s.stage.clone(),
+                entered_at: s.stage_entered_at,
+                deadline: s.sla.deadline,
+                at_risk_at: None,
+                breached_at: None,
+                left_at: None,
+                overdue_seconds: None,
+            });
+        }
+        let record = s.sla_record.last_mut().expect("pushed above");
+        match sla {
+            SlaState::AtRisk => record.at_risk_at = Some(self.now),
+            SlaState::Breached => record.breached_at = Some(self.now),
+            SlaState::OnTime => {}
+        }
+    }
+
+    /// Closes the current stage visit's SLA record, if it has one: when it was left and by
+    /// how much it overran.
+    pub(super) fn close_sla_record(&mut self) {
+        let s = &mut self.state;
+        if let Some(r) = s.sla_record.last_mut().filter(|r| {
+            r.left_at.is_none() && r.stage == s.stage && r.entered_at == s.stage_entered_at
+        }) {
+            r.left_at = Some(self.now);
+            if let (Some(_), Some(deadline)) = (r.breached_at, r.deadline) {
+                r.overdue_seconds = Some((self.now - deadline).num_seconds());
+            }
+        }
     }
 }

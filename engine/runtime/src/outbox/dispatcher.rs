@@ -367,6 +367,7 @@ impl Runtime {
                     next_attempt_at: after.next_attempt_at,
                     duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
                 },
+                actor: None,
             };
             self.write_message(record, &after, entry, None)?;
             (after, outcome)

@@ -75,6 +75,21 @@ impl Runtime {
         by: &str,
         idempotency_key: Option<&str>,
     ) -> Result<Retried, OutboxError> {
+        self.retry_message_by(id, by, None, idempotency_key).await
+    }
+
+    /// As [`Runtime::retry_message`], recording `actor` (the token behind the request) on
+    /// the history entry.
+    ///
+    /// # Errors
+    /// As [`Runtime::retry_message`].
+    pub(crate) async fn retry_message_by(
+        &self,
+        id: &str,
+        by: &str,
+        actor: Option<&waystation_core::Actor>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Retried, OutboxError> {
         let found = self
             .store
             .outbox_message(id)?
@@ -114,6 +129,7 @@ impl Runtime {
                     message_id: id.to_owned(),
                     by: by.to_owned(),
                 },
+                actor: actor.cloned(),
             };
             let idempotency = idempotency_key.map(|k| {
                 (

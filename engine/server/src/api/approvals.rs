@@ -6,6 +6,7 @@ use super::extract::{IdempotencyKey, JsonBody};
 use super::extract::{Path, Query};
 use super::instances::applied;
 use super::params::{self, QueryParam, LONG_LIMIT, LONG_PAGE};
+use super::views::{ApprovalItem, ApprovalPage};
 use super::AppState;
 use crate::auth::Caller;
 use axum::extract::State;
@@ -13,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use waystation_core::definition::Approver;
 use waystation_core::Decider;
 
@@ -28,6 +28,21 @@ pub struct Decision {
     pub comment: Option<String>,
 }
 
+/// True for `approve`, false for `reject`; 422 at `/decision` otherwise.
+pub fn decision_of(body: &Decision) -> Result<bool, ApiError> {
+    match body.decision.as_str() {
+        "approve" => Ok(true),
+        "reject" => Ok(false),
+        other => Err(ApiError::invalid(
+            "unknown decision",
+            vec![FieldError::at(
+                "/decision",
+                format!("expected \"approve\" or \"reject\", got \"{other}\""),
+            )],
+        )),
+    }
+}
+
 /// The parameters of `GET /v1/approvals`.
 pub const LIST_QUERY: &[QueryParam] = &[LONG_LIMIT];
 
@@ -38,7 +53,7 @@ pub async fn list(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(params): Query,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ApprovalPage>, ApiError> {
     params::refuse_unknown(&params, LIST_QUERY)?;
     let limit = params::limit(&params, LONG_PAGE)?;
     let mut approvers: Vec<Approver> = caller
@@ -48,23 +63,13 @@ pub async fn list(
         .collect();
     approvers.push(Approver::User(caller.name.clone()));
     let tasks = app.runtime.open_tasks(&approvers, limit)?;
-    let mut items: Vec<Value> = Vec::with_capacity(tasks.len());
-    for t in &tasks {
-        let (role, user) = match &t.approver {
-            Approver::Role(r) => (Some(r.as_str()), None),
-            Approver::User(u) => (None, Some(u.as_str())),
-        };
+    let mut items: Vec<ApprovalItem> = Vec::with_capacity(tasks.len());
+    for t in tasks {
         // A task and its instance are written in the same commit, so the instance is there.
         let instance = app.runtime.instance(&t.instance_id)?;
-        items.push(json!({
-            "id": t.id, "instance_id": t.instance_id,
-            "workflow": instance.workflow, "version": instance.version,
-            "stage": t.stage, "level": t.level, "role": role, "user": user,
-            "opened_at": t.opened_at,
-            "sla": instance.sla.state, "deadline": instance.sla.deadline,
-        }));
+        items.push(ApprovalItem::of(&app, t, &instance).await?);
     }
-    Ok(Json(json!({"items": items})))
+    Ok(Json(ApprovalPage { items }))
 }
 
 /// `POST /v1/approvals/{task_id}`.
@@ -75,25 +80,14 @@ pub async fn decide(
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<Decision>,
 ) -> Result<Response, ApiError> {
-    let approve = match body.decision.as_str() {
-        "approve" => true,
-        "reject" => false,
-        other => {
-            return Err(ApiError::invalid(
-                "unknown decision",
-                vec![FieldError::at(
-                    "/decision",
-                    format!("expected \"approve\" or \"reject\", got \"{other}\""),
-                )],
-            ))
-        }
-    };
+    let approve = decision_of(&body)?;
     let decider = Decider {
         id: caller.name.clone(),
         roles: caller.approver_roles(),
     };
     let done = app
         .runtime
+        .acting(caller.actor())
         .decide(&task_id, decider, approve, body.comment, key.as_deref())
         .await?;
     Ok(applied(StatusCode::OK, done))

@@ -79,6 +79,9 @@ pub struct ApiError {
     pub detail: String,
     /// Located problems.
     pub errors: Vec<FieldError>,
+    /// The instance the problem is about, when naming it helps the caller (the running
+    /// instance that holds a business key).
+    pub instance: Option<String>,
 }
 
 impl ApiError {
@@ -95,6 +98,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             errors: Vec::new(),
+            instance: None,
         }
     }
 
@@ -179,6 +183,16 @@ impl From<RuntimeError> for ApiError {
                 "Idempotency-Key reused",
                 format!("Idempotency-Key '{key}' was already used for a different request; use a new key"),
             ),
+            RuntimeError::KeyInUse { workflow, key, instance } => {
+                let mut e = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "key-in-use",
+                    "The business key is in use",
+                    format!("instance '{instance}' of workflow '{workflow}' is running with key '{key}'; send events to it, or start again once it ends"),
+                );
+                e.instance = Some(instance);
+                e
+            }
             RuntimeError::Store(e) => e.into(),
             RuntimeError::Engine(cause) => ApiError::internal(&cause),
             e @ RuntimeError::TooLarge { pointer, .. } => ApiError::new(
@@ -209,6 +223,20 @@ impl From<RuntimeError> for ApiError {
                         "the event data holds values that cannot be kept exactly",
                         FieldError::from_validation(&errors, "/data"),
                     ),
+                    Rejection::KeyUnfit { .. } => ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "key-unfit",
+                        "The input gives no usable business key",
+                        detail.clone(),
+                    )
+                    .with_errors(vec![FieldError::at("/input", detail)]),
+                    Rejection::FieldUnfit { field, message } => ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "field-unfit",
+                        "A field cannot hold the value this gives it",
+                        detail,
+                    )
+                    .with_errors(vec![FieldError::at(format!("/fields/{field}"), message)]),
                     Rejection::NotAnApprover { .. } => {
                         ApiError::new(StatusCode::FORBIDDEN, "not-an-approver", "Not an approver of this task", detail)
                     }
@@ -236,6 +264,10 @@ pub struct Problem<'a> {
     /// Located problems, when there are any.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     pub errors: &'a [FieldError],
+    /// The instance the problem is about, when naming it helps the caller (the running
+    /// instance that holds a business key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<&'a str>,
 }
 
 impl<'a> Problem<'a> {
@@ -247,6 +279,7 @@ impl<'a> Problem<'a> {
             status: status.as_u16(),
             detail,
             errors: &[],
+            instance: None,
         }
     }
 
@@ -264,6 +297,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut problem = Problem::new(self.status, self.kind, self.title, &self.detail);
         problem.errors = &self.errors;
+        problem.instance = self.instance.as_deref();
         let mut response = (self.status, problem.to_json()).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

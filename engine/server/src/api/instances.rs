@@ -4,7 +4,10 @@ use super::error::{ApiError, FieldError};
 use super::extract::{IdempotencyKey, JsonBody};
 use super::extract::{Path, Query};
 use super::params::{self, parse, QueryParam, CURSOR, LIMIT, LONG_LIMIT, LONG_PAGE, PAGE};
-use super::AppState;
+use super::views::{
+    DeclaredField, HistoryPage, Identity, InstanceDetail, InstanceItem, InstancePage, Stats,
+};
+use super::{search, AppState};
 use crate::auth::Caller;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +16,8 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use waystation_core::{InstanceState, SlaState, Status};
+use std::collections::HashMap;
+use waystation_core::{SlaState, Status};
 use waystation_runtime::Applied;
 use waystation_store::InstanceQuery;
 
@@ -66,11 +70,13 @@ pub fn applied(status: StatusCode, applied: Applied) -> Response {
 pub async fn start(
     State(app): State<AppState>,
     Path(workflow): Path<String>,
+    Extension(caller): Extension<Caller>,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<StartInstance>,
 ) -> Result<Response, ApiError> {
     let done = app
         .runtime
+        .acting(caller.actor())
         .start(&workflow, body.input, key.as_deref())
         .await?;
     Ok(applied(StatusCode::CREATED, done))
@@ -80,6 +86,7 @@ pub async fn start(
 pub async fn event(
     State(app): State<AppState>,
     Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<Event>,
 ) -> Result<Response, ApiError> {
@@ -91,6 +98,7 @@ pub async fn event(
     }
     let done = app
         .runtime
+        .acting(caller.actor())
         .event(&id, &body.kind, body.data, key.as_deref())
         .await?;
     Ok(applied(StatusCode::OK, done))
@@ -106,17 +114,10 @@ pub async fn cancel(
 ) -> Result<Response, ApiError> {
     let done = app
         .runtime
-        .cancel(&id, &caller.name, body.reason, key.as_deref())
+        .acting(caller.actor())
+        .cancel(&id, body.reason, key.as_deref())
         .await?;
     Ok(applied(StatusCode::OK, done))
-}
-
-fn summary(s: &InstanceState) -> Value {
-    json!({
-        "id": s.id, "workflow": s.workflow, "version": s.version, "stage": s.stage,
-        "status": s.status, "sla": s.sla.state, "deadline": s.sla.deadline, "tags": s.tags,
-        "outcome": s.outcome, "started_at": s.started_at, "updated_at": s.updated_at,
-    })
 }
 
 /// The filters of `GET /v1/instances`; all given must hold.
@@ -143,8 +144,28 @@ pub const LIST_QUERY: &[QueryParam] = &[
     ),
     QueryParam::new(
         "sla",
-        r#"{"enum": ["on_time", "at_risk", "breached"]}"#,
-        "In this SLA state.",
+        r#"{"type": "array", "items": {"enum": ["on_time", "at_risk", "breached"]}, "minItems": 1}"#,
+        "In this SLA state now, or in any of several separated by commas (sla=at_risk,breached).",
+    ),
+    QueryParam::new(
+        "breached",
+        r#"{"type": "boolean"}"#,
+        "true: breached some stage's deadline at any point, even if it moved on since (with breached_stage: that stage); false: never did.",
+    ),
+    QueryParam::new(
+        "breached_stage",
+        r#"{"type": "string"}"#,
+        "Breached this stage's deadline at any point (needs workflow).",
+    ),
+    QueryParam::new(
+        "assignee",
+        r#"{"type": "string"}"#,
+        "Running, with the current stage's work assigned to this person (token name); `me`: the caller (\"my work\").",
+    ),
+    QueryParam::new(
+        "acted_before",
+        r#"{"type": "string", "format": "date-time"}"#,
+        "No person or outside system has acted since this time (RFC 3339): no start, event, decision or cancellation. The engine's own SLA changes and timers do not count.",
     ),
     QueryParam::new("tag", r#"{"type": "string"}"#, "Carrying this tag."),
     QueryParam::new(
@@ -156,6 +177,21 @@ pub const LIST_QUERY: &[QueryParam] = &[
         "untouched",
         r#"{"type": "boolean"}"#,
         "true: nobody has acted in the current stage since it was entered.",
+    ),
+    QueryParam::new(
+        "key",
+        r#"{"type": "string", "maxLength": 200}"#,
+        "With this business key (needs workflow).",
+    ),
+    QueryParam::new(
+        "field.{name}",
+        r#"{"type": "string"}"#,
+        "A test on a field of the workflow (needs workflow): equality on keyword, boolean, number and timestamp fields; on text fields every word given begins a word of the field (case-insensitive). `field.{name}.gte`, `.gt`, `.lte`, `.lt` bound number and timestamp fields (RFC 3339). At most 8 per request.",
+    ),
+    QueryParam::new(
+        "sort",
+        r#"{"type": "string", "description": "deadline | updated | field.{name}"}"#,
+        "Ascending order: by stage deadline (running instances with one), by update time, or by a keyword, boolean, number or timestamp field (instances where it has a value). Default: by the index the filters use.",
     ),
     CURSOR,
     LIMIT,
@@ -171,81 +207,133 @@ pub const HISTORY_QUERY: &[QueryParam] = &[
     LONG_LIMIT,
 ];
 
-/// `GET /v1/instances?workflow=&version=&stage=&status=&sla=&tag=&updated_before=&untouched=&cursor=&limit=`.
+/// `GET /v1/instances?workflow=&version=&stage=&status=&sla=&tag=&updated_before=&untouched=&key=&field.{name}=&sort=&cursor=&limit=`.
 pub async fn list(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query,
-) -> Result<Json<Value>, ApiError> {
-    params::refuse_unknown(&params, LIST_QUERY)?;
+) -> Result<Json<InstancePage>, ApiError> {
+    let plain: HashMap<String, String> = params
+        .iter()
+        .filter(|(k, _)| !search::is_field_param(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    params::refuse_unknown(&plain, LIST_QUERY)?;
     let status = parse(
         &params,
         "status",
         |v| serde_json::from_value::<Status>(json!(v)).ok(),
         "running, completed, failed or cancelled",
     )?;
-    let sla = parse(
+    let slas = parse(
         &params,
         "sla",
-        |v| serde_json::from_value::<SlaState>(json!(v)).ok(),
-        "on_time, at_risk or breached",
-    )?;
-    let query = InstanceQuery {
-        workflow: params.get("workflow").cloned(),
-        version: parse(&params, "version", |v| v.parse().ok(), "a whole number")?,
-        stage: params.get("stage").cloned(),
-        status,
-        sla,
-        tag: params.get("tag").cloned(),
-        updated_before: parse(
+        |v| {
+            v.split(',')
+                .map(|s| serde_json::from_value::<SlaState>(json!(s)).ok())
+                .collect::<Option<Vec<_>>>()
+        },
+        "on_time, at_risk or breached, or several separated by commas",
+    )?
+    .unwrap_or_default();
+    let (sla, sla_in) = match slas.as_slice() {
+        [one] => (Some(*one), Vec::new()),
+        _ => (None, slas),
+    };
+    let time = |name: &str| {
+        parse(
             &params,
-            "updated_before",
+            name,
             |v| {
                 DateTime::parse_from_rfc3339(v)
                     .ok()
                     .map(|t| t.with_timezone(&Utc))
             },
             "an RFC 3339 time",
-        )?,
+        )
+    };
+    let workflow = params.get("workflow").cloned();
+    let needs_workflow = params
+        .keys()
+        .find(|k| {
+            search::is_field_param(k) || ["key", "stage", "breached_stage"].contains(&k.as_str())
+        })
+        .cloned()
+        .or_else(|| {
+            params
+                .get("sort")
+                .filter(|s| s.starts_with("field."))
+                .map(|_| "sort".to_owned())
+        });
+    if let (Some(param), None) = (&needs_workflow, &workflow) {
+        return Err(
+            ApiError::bad_request(format!("{param} needs workflow")).with_errors(vec![
+                FieldError::param(
+                    param,
+                    "stage names, keys and fields belong to a workflow; add workflow=",
+                ),
+            ]),
+        );
+    }
+    // Field names and types come from the newest version of the workflow.
+    let definition = match (&workflow, &needs_workflow) {
+        (Some(w), Some(_)) => Some(app.runtime.workflow(w, None).await.map_err(|_| {
+            ApiError::bad_request(format!("no workflow '{w}'"))
+                .with_errors(vec![FieldError::param("workflow", "no such workflow")])
+        })?),
+        _ => None,
+    };
+    let fields = definition.as_ref().map(|d| &d.definition.fields);
+    let query = InstanceQuery {
+        workflow,
+        version: parse(&params, "version", |v| v.parse().ok(), "a whole number")?,
+        stage: params.get("stage").cloned(),
+        status,
+        sla,
+        tag: params.get("tag").cloned(),
+        updated_before: time("updated_before")?,
         untouched: parse(&params, "untouched", |v| v.parse().ok(), "true or false")?,
+        breached: parse(&params, "breached", |v| v.parse().ok(), "true or false")?,
+        breached_stage: params.get("breached_stage").cloned(),
+        acted_before: time("acted_before")?,
+        sla_in,
+        assignee: params.get("assignee").map(|a| {
+            if a == "me" {
+                caller.name.clone()
+            } else {
+                a.clone()
+            }
+        }),
+        key: params.get("key").cloned(),
+        fields: match fields {
+            Some(f) => search::field_filters(&params, f)?,
+            None => Vec::new(),
+        },
+        sort: params
+            .get("sort")
+            .map(|s| search::sort(s, fields))
+            .transpose()?,
         cursor: params.get("cursor").cloned(),
         limit: params::limit(&params, PAGE)?,
     };
-    if query.stage.is_some() && query.workflow.is_none() {
-        return Err(
-            ApiError::bad_request("stage needs workflow").with_errors(vec![FieldError::param(
-                "stage",
-                "stage names belong to a workflow; add workflow=",
-            )]),
-        );
-    }
     let page = app.runtime.query(&query)?;
-    Ok(Json(
-        json!({"items": page.items.iter().map(summary).collect::<Vec<_>>(), "next_cursor": page.next_cursor}),
-    ))
+    let mut items = Vec::with_capacity(page.items.len());
+    for s in &page.items {
+        items.push(InstanceItem::of(&app, s).await?);
+    }
+    Ok(Json(InstancePage {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// `GET /v1/instances/{id}`: everything an operator needs to know where it stands.
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InstanceDetail>, ApiError> {
     let s = app.runtime.instance(&id)?;
-    let wf = app.runtime.workflow(&s.workflow, Some(s.version)).await?;
-    let stage = wf.definition.stages.get(&s.stage);
-    let tasks: Vec<Value> = s
-        .open_tasks()
-        .iter()
-        .map(|t| serde_json::to_value(t).unwrap_or_default())
-        .collect();
-    Ok(Json(json!({
-        "id": s.id, "workflow": s.workflow, "version": s.version,
-        "stage": s.stage, "stage_title": stage.and_then(|st| st.title.clone()),
-        "owner": stage.and_then(|st| st.owner.clone()),
-        "status": s.status, "outcome": s.outcome, "failure": s.failure,
-        "sla": s.sla, "input": s.input, "vars": Value::Object(s.vars.clone()),
-        "approvals": tasks, "timers": s.timers, "tags": s.tags,
-        "started_at": s.started_at, "stage_entered_at": s.stage_entered_at, "updated_at": s.updated_at,
-    })))
+    Ok(Json(InstanceDetail::of(&app, s).await?))
 }
 
 /// `GET /v1/instances/{id}/history?from=&limit=`.
@@ -253,7 +341,7 @@ pub async fn history(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Query(params): Query,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HistoryPage>, ApiError> {
     params::refuse_unknown(&params, HISTORY_QUERY)?;
     let from = parse(&params, "from", |v| v.parse::<u64>().ok(), "a whole number")?.unwrap_or(0);
     let limit = params::limit(&params, LONG_PAGE)?;
@@ -274,14 +362,33 @@ pub async fn history(
             v
         })
         .collect();
-    Ok(Json(json!({"items": items, "next_from": next})))
+    let s = app.runtime.instance(&id)?;
+    let identity = Identity::of(&app, &s).await?;
+    Ok(Json(HistoryPage {
+        id: s.id,
+        workflow: s.workflow,
+        identity,
+        items,
+        next_from: next,
+    }))
 }
 
-/// `GET /v1/stats/{workflow}`.
+/// `GET /v1/stats/{workflow}`: counts, with the key and fields the workflow declares so a
+/// report knows what it can group and search by.
 pub async fn stats(
     State(app): State<AppState>,
     Path(workflow): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Stats>, ApiError> {
     let counts = app.runtime.counts(&workflow)?;
-    Ok(Json(serde_json::to_value(counts).unwrap_or_default()))
+    // A workflow never uploaded has no counts and declares nothing.
+    let declared = app.runtime.workflow(&workflow, None).await.ok();
+    Ok(Json(Stats {
+        by_stage: counts.by_stage,
+        by_sla: counts.by_sla,
+        key: declared.as_ref().and_then(|w| w.definition.key.clone()),
+        fields: declared
+            .as_ref()
+            .map(|w| DeclaredField::all(&w.definition.fields))
+            .unwrap_or_default(),
+    }))
 }

@@ -5,18 +5,22 @@
 //! and the role-matrix test are all derived from that one table, so they cannot drift.
 
 mod approvals;
+mod assignments;
 pub mod error;
 pub mod extract;
 mod http_metrics;
 mod instances;
+mod keys;
 pub mod openapi;
 mod ops;
 mod outbox;
 pub mod panics;
 mod params;
 mod plugins;
+mod search;
 mod tokens;
 pub mod wire;
+pub mod views;
 mod workflows;
 
 use crate::auth::{self, Caller};
@@ -47,6 +51,8 @@ pub enum Access {
     Roles(&'static [&'static str]),
     /// A token holding any `approver:<role>` role.
     Approver,
+    /// Any valid token; the handler decides (claiming work checks the stage's owner role).
+    AnyToken,
 }
 
 impl Access {
@@ -56,6 +62,7 @@ impl Access {
             Access::Public => true,
             Access::Roles(roles) => roles.iter().any(|r| caller.has(r)),
             Access::Approver => !caller.approver_roles().is_empty(),
+            Access::AnyToken => true,
         }
     }
 }
@@ -251,13 +258,57 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             OPERATOR,
             Body::Json("StartInstance"),
             201,
-            &[400, 404, 413, 415, 422],
+            &[400, 404, 409, 413, 415, 422],
             on(MethodFilter::POST, instances::start),
         ),
         route(
             M::GET,
+            "/v1/workflows/{id}/keys/{key}",
+            "The instance with this business key: the running one, else the newest that had it",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::GET, keys::get),
+        ),
+        route(
+            M::POST,
+            "/v1/workflows/{id}/keys/{key}/events",
+            "Send a named event to the instance with this business key",
+            "instances",
+            OPERATOR,
+            Body::Json("Event"),
+            200,
+            &[400, 404, 409, 413, 415, 422],
+            on(MethodFilter::POST, keys::event),
+        ),
+        route(
+            M::POST,
+            "/v1/workflows/{id}/keys/{key}/cancel",
+            "Cancel the instance with this business key",
+            "instances",
+            OPERATOR,
+            Body::Json("Cancel"),
+            200,
+            &[400, 404, 409, 413, 415, 422],
+            on(MethodFilter::POST, keys::cancel),
+        ),
+        route(
+            M::POST,
+            "/v1/workflows/{id}/keys/{key}/decisions",
+            "Decide the caller's open approval task on the instance with this business key",
+            "approvals",
+            Access::Approver,
+            Body::Json("Decision"),
+            200,
+            &[400, 403, 404, 409, 413, 415, 422],
+            on(MethodFilter::POST, keys::decide),
+        ),
+        route(
+            M::GET,
             "/v1/instances",
-            "List instances by workflow, stage, status, SLA, tag or staleness",
+            "List instances by workflow, stage, status, SLA, tag, staleness, business key or field values, sorted",
             "instances",
             READ_INSTANCES,
             Body::None,
@@ -311,6 +362,50 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
         ),
         route(
             M::GET,
+            "/v1/work",
+            "My work: running instances whose current stage's work is assigned to the caller",
+            "instances",
+            Access::AnyToken,
+            Body::None,
+            200,
+            &[400],
+            on(MethodFilter::GET, assignments::mine),
+        ),
+        route(
+            M::POST,
+            "/v1/instances/{id}/claim",
+            "Take the current stage's work (the caller must hold the stage's owner role as approver:<role>)",
+            "instances",
+            Access::AnyToken,
+            Body::None,
+            200,
+            &[403, 404, 409, 422],
+            on(MethodFilter::POST, assignments::claim),
+        ),
+        route(
+            M::POST,
+            "/v1/instances/{id}/assign",
+            "Assign or reassign the current stage's work to a named person in its owner role (supervisors)",
+            "instances",
+            READ_INSTANCES,
+            Body::Json("Assign"),
+            200,
+            &[400, 404, 409, 413, 415, 422],
+            on(MethodFilter::POST, assignments::assign),
+        ),
+        route(
+            M::POST,
+            "/v1/instances/{id}/release",
+            "Give the current stage's work back (its assignee or a supervisor)",
+            "instances",
+            Access::AnyToken,
+            Body::None,
+            200,
+            &[403, 404, 409, 422],
+            on(MethodFilter::POST, assignments::release),
+        ),
+        route(
+            M::GET,
             "/v1/stats/{workflow}",
             "Instance counts by stage and SLA state",
             "instances",
@@ -352,7 +447,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             ADMIN,
             Body::Json("NewToken"),
             201,
-            &[400, 413, 415, 422],
+            &[400, 409, 413, 415, 422],
             on(MethodFilter::POST, tokens::create),
         ),
         route(
@@ -579,7 +674,7 @@ async fn authorize(
         let needed = match access {
             Access::Roles(r) => r.join(" or "),
             Access::Approver => "an approver:<role> role".to_owned(),
-            Access::Public => String::new(),
+            Access::Public | Access::AnyToken => String::new(),
         };
         return ApiError::new(
             StatusCode::FORBIDDEN,

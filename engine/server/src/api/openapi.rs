@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 fn schemas() -> Value {
     let workflow: Value =
         serde_json::from_str(waystation_core::WORKFLOW_SCHEMA).unwrap_or_default();
-    json!({
+    let mut all = json!({
         "WorkflowDefinition": workflow,
         "StartInstance": {"type": "object", "required": ["input"], "additionalProperties": false,
             "properties": {"input": {"description": "The start payload, checked against the workflow's input_schema."}}},
@@ -17,6 +17,8 @@ fn schemas() -> Value {
             "properties": {"type": {"type": "string"}, "data": {}}},
         "PluginInvoke": {"type": "object", "required": ["input"], "additionalProperties": false,
             "properties": {"input": {"description": "The JSON the plugin receives, as given."}}},
+        "Assign": {"type": "object", "required": ["to"], "additionalProperties": false,
+            "properties": {"to": {"type": "string", "description": "The token name of the person who owns the work from now on."}}},
         "Cancel": {"type": "object", "additionalProperties": false, "properties": {"reason": {"type": "string"}}},
         "Decision": {"type": "object", "required": ["decision"], "additionalProperties": false,
             "properties": {"decision": {"enum": ["approve", "reject"]}, "comment": {"type": "string"}}},
@@ -26,13 +28,19 @@ fn schemas() -> Value {
         "InstanceSummary": {"type": "object", "properties": {
             "id": {"type": "string"}, "workflow": {"type": "string"}, "version": {"type": "integer"},
             "stage": {"type": "string"}, "status": {"enum": ["running", "completed", "failed", "cancelled"]},
-            "sla": {"enum": ["on_time", "at_risk", "breached"]}, "outcome": {"type": "string"}, "failure": {"type": "string"}}},
+            "sla": {"enum": ["on_time", "at_risk", "breached"]}, "outcome": {"type": "string"}, "failure": {"type": "string"},
+            "key": {"type": "string", "description": "The business key, when the definition declares one."}}},
         "Problem": {"type": "object", "description": "RFC 9457 problem details", "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
             "errors": {"type": "array", "items": {"type": "object", "properties": {
                 "pointer": {"type": "string"}, "parameter": {"type": "string"}, "message": {"type": "string"},
-                "line": {"type": "integer"}, "column": {"type": "integer"}}}}}},
-    })
+                "line": {"type": "integer"}, "column": {"type": "integer"}}}},
+            "instance": {"type": "string", "description": "The running instance that holds the business key (409 key-in-use)."}}},
+    });
+    if let (Value::Object(all), Value::Object(views)) = (&mut all, super::views::schemas()) {
+        all.extend(views);
+    }
+    all
 }
 
 /// The document.
@@ -52,9 +60,16 @@ pub fn document() -> Value {
             .collect();
         let mut parameters = params;
         for q in super::params::query_parameters(&route.method, route.path) {
-            parameters.push(json!({"name": q.name, "in": "query", "required": false,
-                "description": q.description,
-                "schema": serde_json::from_str::<Value>(q.schema).unwrap_or_default()}));
+            let schema = serde_json::from_str::<Value>(q.schema).unwrap_or_default();
+            let mut param = json!({"name": q.name, "in": "query", "required": false,
+                "description": q.description});
+            // A list is one parameter with its values separated by commas.
+            if schema["type"] == "array" {
+                param["style"] = json!("form");
+                param["explode"] = json!(false);
+            }
+            param["schema"] = schema;
+            parameters.push(param);
         }
         // Every route that changes something honours the key; the dry runs (validate,
         // invoke) change nothing, so a key would mean nothing there.
@@ -91,6 +106,7 @@ pub fn document() -> Value {
             let who = match route.access {
                 Access::Roles(r) => r.join(", "),
                 Access::Approver => "approver:<role>".to_owned(),
+                Access::AnyToken => "any token".to_owned(),
                 Access::Public => String::new(),
             };
             op["description"] = json!(format!("Roles: {who}."));

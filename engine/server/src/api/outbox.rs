@@ -123,7 +123,8 @@ pub async fn retry(
 ) -> Result<Response, ApiError> {
     let done = app
         .runtime
-        .retry_message(&id, &caller.name, key.as_deref())
+        .acting(caller.actor())
+        .retry_message(&id, key.as_deref())
         .await?;
     let mut response = (StatusCode::OK, Json(item(&done.record))).into_response();
     if done.replayed {

@@ -3,7 +3,7 @@
 //! value with a 400 that names the parameter and what it expected.
 
 use super::error::{ApiError, FieldError};
-use super::{approvals, instances, outbox, Method};
+use super::{approvals, assignments, instances, outbox, Method};
 use std::collections::HashMap;
 
 /// A query parameter a route reads.
@@ -61,6 +61,7 @@ pub fn query_parameters(method: &Method, path: &str) -> &'static [QueryParam] {
         ("GET", "/v1/instances/{id}/history") => instances::HISTORY_QUERY,
         ("GET", "/v1/outbox") => outbox::LIST_QUERY,
         ("GET", "/v1/approvals") => approvals::LIST_QUERY,
+        ("GET", "/v1/work") => assignments::MINE_QUERY,
         _ => &[],
     }
 }

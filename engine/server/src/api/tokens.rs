@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::{Mutex, PoisonError};
 use serde_json::{json, Value};
 use waystation_runtime::{FirstAnswer, Seen};
 use waystation_store::TokenRecord;
@@ -70,8 +71,11 @@ pub async fn create(
         token: secret,
     };
     let Some(key) = key else {
-        let (record, secret) =
-            auth::create_token(app.runtime.store(), &body.name, body.roles, None)?;
+        let (record, secret) = {
+            let _names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+            name_free(&app, &body.name)?;
+            auth::create_token(app.runtime.store(), &body.name, body.roles, None)?
+        };
         return Ok((StatusCode::CREATED, Json(created(record, secret))).into_response());
     };
     let request =
@@ -80,6 +84,8 @@ pub async fn create(
         Seen::Replay(first) => return Ok(first_answer(first, true)),
         Seen::New(lock) => lock,
     };
+    let _names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    name_free(&app, &body.name)?;
     let (record, secret) = auth::mint_token(&body.name, body.roles, None);
     let answer = FirstAnswer {
         status: StatusCode::CREATED.as_u16(),
@@ -88,9 +94,32 @@ pub async fn create(
     };
     let (key, kept) = lock.record_of(&answer)?;
     app.runtime.store().put_token_once(&record, key, &kept)?;
+    drop(_names);
     app.runtime.durable().await?;
     drop(lock);
     Ok(first_answer(answer, false))
+}
+
+/// Token names are who the history says acted, so two tokens may not share one. A name is
+/// checked and its token written under this lock: two requests with the same name cannot
+/// both find it free. (A std mutex: nothing awaits while it is held.)
+static NAMES: Mutex<()> = Mutex::new(());
+
+/// 409 `token-name-taken` when a live token is called `name`.
+fn name_free(app: &AppState, name: &str) -> Result<(), ApiError> {
+    match app.runtime.store().token_by_name(name)? {
+        None => Ok(()),
+        Some(existing) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "token-name-taken",
+            "The token name is taken",
+            format!(
+                "token '{}' is already called '{name}'; histories name who acted by token name, so names are unique (revoke it first to reuse the name)",
+                existing.id
+            ),
+        )
+        .with_errors(vec![FieldError::at("/name", "already in use")])),
+    }
 }
 
 /// `GET /v1/tokens`.

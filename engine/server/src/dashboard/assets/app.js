@@ -1,5 +1,6 @@
-// The shell: hash routes (#/board, #/inbox, #/instance/<id>, #/workflows, #/plugins,
-// #/signin), the navigation, sign-out, the 401 banner and the one-second clock.
+// The shell: hash routes (#/board, #/inbox, #/work, #/search?q=, #/instance/<id>,
+// #/workflows, #/plugins, #/signin), the navigation, the search box, sign-out, the 401
+// banner and the one-second clock.
 
 import { session } from './api.js';
 import { h, replace, tick } from './dom.js';
@@ -9,8 +10,10 @@ import * as inbox from './inbox.js';
 import * as instance from './instance.js';
 import * as workflows from './workflows.js';
 import * as plugins from './plugins.js';
+import * as search from './search.js';
+import * as work from './work.js';
 
-const PAGES = { signin, board, inbox, instance, workflows, plugins };
+const PAGES = { signin, board, inbox, instance, workflows, plugins, search, work };
 
 /** `#/page/arg?x=1` as {page, args, params}. */
 function parseHash() {
@@ -49,6 +52,7 @@ function route() {
   const signedIn = Boolean(session.token) && r.page !== 'signin';
   document.getElementById('nav').hidden = !signedIn;
   document.getElementById('session').hidden = !signedIn;
+  document.getElementById('search').hidden = !signedIn;
   const navPage = r.page === 'instance' ? 'board' : r.page;
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.page === navPage) a.setAttribute('aria-current', 'page');
@@ -81,6 +85,13 @@ window.addEventListener('ws:unauthorized', (e) => {
 });
 
 document.getElementById('signout').addEventListener('click', ctx.signOut);
+
+// The search box of every page: a search is a page of its own, so it can be linked.
+document.getElementById('search').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const q = document.getElementById('q').value.trim();
+  location.hash = `#/search?q=${encodeURIComponent(q)}`;
+});
 
 setInterval(() => tick(document), 1000);
 

@@ -3,7 +3,7 @@
 // counts come from /v1/stats, cards from small pages of indexed queries.
 
 import { api, withQuery, serverNow } from './api.js';
-import { h, append, replace, badge, slaBadge, icon, deadline, time, shortId, problem, announce } from './dom.js';
+import { h, append, replace, badge, slaBadge, icon, deadline, time, shortId, problem, announce, fieldList } from './dom.js';
 import { poll } from './poll.js';
 
 const REFRESH_MS = 5000;
@@ -13,12 +13,13 @@ const LIST_PAGE = 100; // instances per page when filtered
 
 /** The one-click views: presets of the filters, each answered by one indexed query. */
 const VIEWS = {
-  stale: { label: 'No update for 24 hours', help: 'Running instances nothing has happened to for a day.', filters: { idle: '24', status: 'running' } },
-  near: { label: 'Deadline near, work not started', help: 'At risk, and nobody has acted in the current stage yet.', filters: { sla: 'at_risk', untouched: 'true' } },
+  stale: { label: 'No update for 24 hours', help: 'Running instances no person or outside system has acted on for a day (the engine\'s own SLA changes do not count).', filters: { idle: '24', status: 'running' } },
+  near: { label: 'Deadline near, work not started', help: 'At risk or breached, and no event or decision accepted in the current stage (nor the one that led into it).', filters: { sla: 'at_risk,breached', untouched: 'true' } },
+  breached: { label: 'Breached at any point', help: 'Instances that missed a stage deadline, even if they moved on since.', filters: { breached: 'true' } },
   special: { label: 'Tagged special-approval', help: 'Temporary fixes run under special approval, for audit.', filters: { tag: 'special-approval' } },
 };
 
-const FILTERS = ['sla', 'status', 'tag', 'idle', 'untouched', 'stage'];
+const FILTERS = ['sla', 'status', 'tag', 'idle', 'untouched', 'stage', 'breached'];
 
 function readState(params) {
   const st = { workflow: params.get('workflow') || '', view: params.get('view') || '' };
@@ -44,7 +45,9 @@ function queryOf(st) {
     status: st.status,
     tag: st.tag,
     untouched: st.untouched,
-    updated_before: st.idle ? new Date(serverNow() - Number(st.idle) * 3600e3).toISOString() : '',
+    breached: st.breached,
+    // "No update": nobody acted; the engine's SLA bookkeeping is not an update.
+    acted_before: st.idle ? new Date(serverNow() - Number(st.idle) * 3600e3).toISOString() : '',
   };
 }
 
@@ -112,7 +115,7 @@ export function mount(root, route, ctx) {
     const select = (name, options) => h('select', { name, dataset: { filter: name } },
       options.map(([value, text]) => h('option', { value }, text)));
     const f = h('form', { class: 'filters', 'aria-label': 'Filters' },
-      field('SLA', select('sla', [['', 'Any'], ['on_time', 'On time'], ['at_risk', 'At risk'], ['breached', 'Breached']])),
+      field('SLA', select('sla', [['', 'Any'], ['on_time', 'On time'], ['at_risk', 'At risk'], ['breached', 'Breached'], ['at_risk,breached', 'At risk or breached']])),
       field('Status', select('status', [['', 'Any'], ['running', 'Running'], ['completed', 'Completed'], ['failed', 'Failed'], ['cancelled', 'Cancelled']])),
       field('Tag', h('input', { name: 'tag', type: 'text', placeholder: 'e.g. special-approval', dataset: { filter: 'tag' }, size: 16 })),
       field('Not updated for', select('idle', [['', 'Any time'], ['1', '1 hour'], ['4', '4 hours'], ['24', '24 hours'], ['72', '3 days']])),
@@ -349,15 +352,20 @@ export function mount(root, route, ctx) {
   return { unmount: () => poller.stop() };
 }
 
-/** A card: a link to the instance with its badge, deadline and age. */
-function card(inst) {
+/** A card: a link to the instance with its badge, business key, shown fields, deadline and age. */
+export function card(inst) {
   const running = inst.status === 'running';
   return h('a', {
     class: `card st-${badgeClass(inst)}`, href: `#/instance/${encodeURIComponent(inst.id)}`,
-    dataset: { key: inst.id, sla: inst.sla, status: inst.status },
+    dataset: { key: inst.id, sla: inst.sla, status: inst.status, businessKey: inst.key || '' },
     title: inst.id,
   },
-  h('span', { class: 'card-top' }, badge(inst), h('code', { class: 'card-id' }, shortId(inst.id))),
+  h('span', { class: 'card-top' }, badge(inst), inst.key
+    ? h('strong', { class: 'card-key' }, inst.key)
+    : h('code', { class: 'card-id' }, shortId(inst.id))),
+  fieldList(inst, inst.shown, 'fields card-fields'),
+  inst.assignee ? h('span', { class: 'card-line' }, 'assigned to ', h('strong', {}, inst.assignee)) : null,
+  inst.breached_ever && inst.sla !== 'breached' ? h('span', { class: 'card-line muted' }, 'breached earlier') : null,
   running && inst.deadline ? h('span', { class: 'card-line' }, icon('clock'), deadline(inst.deadline)) : null,
   h('span', { class: 'card-line muted' }, 'updated ', time(inst.updated_at, { rel: true })),
   inst.tags && inst.tags.length ? h('span', { class: 'tags' }, inst.tags.map((t) => h('span', { class: 'tag' }, t))) : null);

@@ -182,3 +182,25 @@ export function announce(text) {
 export function pretty(v) {
   return JSON.stringify(v, null, 2);
 }
+
+/** A field value as people read it: times in local form, numbers grouped. */
+export function fieldValue(v) {
+  if (typeof v === 'number') return v.toLocaleString();
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(v)) return new Date(v).toLocaleString();
+  return String(v);
+}
+
+/**
+ * The fields `names` of an instance, task or list item (which carry `fields` and
+ * `titles`), as a small definition list; empty fields are left out.
+ */
+export function fieldList(item, names, cls = 'fields') {
+  const fields = item.fields || {};
+  const titles = item.titles || {};
+  const shown = (names || []).filter((n) => fields[n] !== undefined);
+  if (!shown.length) return null;
+  return h('dl', { class: cls }, shown.map((n) => [
+    h('dt', {}, titles[n] || n.replace(/_/g, ' ')),
+    h('dd', { dataset: { field: n } }, fieldValue(fields[n]))]));
+}

@@ -2,7 +2,7 @@
 // Tasks are updated in place when the list refreshes, so a comment being typed survives.
 
 import { api } from './api.js';
-import { h, replace, time, deadline, slaBadge, problem, announce, shortId } from './dom.js';
+import { h, replace, time, deadline, slaBadge, problem, announce, shortId, fieldList } from './dom.js';
 import { poll } from './poll.js';
 
 const REFRESH_MS = 8000;
@@ -53,7 +53,8 @@ export function mount(root, route, ctx) {
     const reject = h('button', { type: 'button', class: 'reject', onclick: () => decide('reject') }, 'Reject');
     const who = t.role ? `role ${t.role}` : `user ${t.user}`;
     const li = h('li', { class: 'task-card', dataset: { task: t.id, instance: t.instance_id } },
-      h('h2', {}, `${t.workflow} · ${t.stage} · level ${t.level}`),
+      h('h2', {}, t.key ? `${t.key} · ` : '', `${t.workflow} · ${t.stage} · level ${t.level}`),
+      fieldList(t, t.for_approval, 'fields task-fields'),
       h('p', { class: 'task-meta' },
         'Instance ', h('a', { href: `#/instance/${encodeURIComponent(t.instance_id)}`, title: t.instance_id }, h('code', {}, shortId(t.instance_id))),
         ` · for ${who} · opened `, time(t.opened_at, { rel: true }),

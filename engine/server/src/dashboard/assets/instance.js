@@ -2,7 +2,7 @@
 // countdowns, open approval tasks, and its history as a timeline of who did what, when.
 
 import { api } from './api.js';
-import { h, replace, badge, state, deadline, time, problem, pretty, icon } from './dom.js';
+import { h, replace, badge, state, deadline, time, problem, pretty, icon, fieldList } from './dom.js';
 import { poll } from './poll.js';
 import { graph, edges } from './graph.js';
 
@@ -17,7 +17,8 @@ export function mount(root, route, ctx) {
   let nextFrom = 0;
   const entered = new Set();
 
-  const head = h('div', { class: 'page-head' }, h('h1', {}, 'Instance ', h('code', {}, id)));
+  const title = h('h1', {}, 'Instance ', h('code', {}, id));
+  const head = h('div', { class: 'page-head' }, title);
   const error = h('div');
   const facts = h('div', { class: 'facts' });
   const figure = h('div', { class: 'graph-wrap', tabindex: '0', role: 'region', 'aria-label': 'Workflow graph (scrolls)' });
@@ -25,12 +26,16 @@ export function mount(root, route, ctx) {
   const tasks = h('div');
   const timers = h('div');
   const vars = h('div');
+  const fields = h('div');
+  const slaRecord = h('div');
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'History, oldest first' });
   const historyNote = h('p', { class: 'muted' });
 
   root.append(head, error, facts,
     h('div', { class: 'instance-grid' },
       h('section', { class: 'panel wide', 'aria-labelledby': 'h-graph' }, h('h2', { id: 'h-graph' }, 'Where it stands'), figure, textGraph),
+      h('section', { class: 'panel', 'aria-labelledby': 'h-fields' }, h('h2', { id: 'h-fields' }, 'Fields'), fields),
+      h('section', { class: 'panel', 'aria-labelledby': 'h-sla' }, h('h2', { id: 'h-sla' }, 'SLA record'), slaRecord),
       h('section', { class: 'panel', 'aria-labelledby': 'h-tasks' }, h('h2', { id: 'h-tasks' }, 'Open tasks'), tasks),
       h('section', { class: 'panel', 'aria-labelledby': 'h-timers' }, h('h2', { id: 'h-timers' }, 'Armed timers'), timers),
       h('section', { class: 'panel wide', 'aria-labelledby': 'h-vars' }, h('h2', { id: 'h-vars' }, 'Variables'), vars),
@@ -72,11 +77,25 @@ export function mount(root, route, ctx) {
   function render(inst) {
     const stage = def.stages[inst.stage] || {};
     const st = state(inst);
-    document.title = `${id} · Waystation`;
+    document.title = `${inst.key || id} · Waystation`;
+    replace(title, inst.key ? [h('span', { class: 'instance-key' }, inst.key), ' ', h('code', { class: 'muted' }, id)] : ['Instance ', h('code', {}, id)]);
+    const names = Object.keys(inst.fields || {});
+    replace(fields, names.length
+      ? fieldList(inst, names, 'fields kv')
+      : h('p', { class: 'muted' }, 'No fields have a value.'));
+    const record = inst.sla_record || [];
+    replace(slaRecord, record.length
+      ? h('ul', { class: 'plain sla-record' }, record.map((r) => h('li', { class: r.breached_at ? 'breach' : 'risk', dataset: { stage: r.stage } },
+        h('strong', {}, r.stage), ': ',
+        r.breached_at ? ['breached ', time(r.breached_at)] : ['at risk ', time(r.at_risk_at)],
+        r.overdue_seconds != null ? ` · ${Math.round(r.overdue_seconds / 60)} min over the deadline` : '',
+        r.left_at ? [' · left ', time(r.left_at)] : ' · still there')))
+      : h('p', { class: 'muted' }, 'No stage has gone at risk or breached.'));
     replace(facts,
       h('p', { class: 'fact-line' }, badge(inst),
         ' in ', h('strong', {}, inst.stage_title || stage.title || inst.stage), ' ', h('code', {}, inst.stage),
         inst.owner ? [' · owner ', h('strong', {}, inst.owner)] : null,
+        inst.assignee ? [' · assigned to ', h('strong', { class: 'assignee' }, inst.assignee.user), ` by ${inst.assignee.by}`] : null,
         inst.status === 'running' && inst.sla && inst.sla.deadline ? [' · ', icon('clock'), ' ', deadline(inst.sla.deadline)] : null),
       h('dl', { class: 'kv' },
         h('dt', {}, 'Workflow'), h('dd', {}, h('a', { href: `#/board?workflow=${encodeURIComponent(inst.workflow)}` }, inst.workflow), ` version ${inst.version}`),
@@ -122,6 +141,8 @@ export function mount(root, route, ctx) {
   function appendHistory(items) {
     for (const e of items) {
       const d = describe(e);
+      // The token behind the request, when one caused the entry.
+      if (e.actor) d.who = e.actor.name;
       timeline.append(h('li', { class: `event ev-${e.type}${d.cls ? ` ${d.cls}` : ''}`, dataset: { seq: e.seq, type: e.type } },
         h('span', { class: 'when' }, time(e.at)),
         h('span', { class: 'who' }, d.who),
@@ -173,6 +194,13 @@ function describe(e) {
     case 'completed': return { who: 'engine', what: `Completed: ${e.outcome}`, cls: 'good' };
     case 'failed': return { who: 'engine', what: `Failed: ${e.reason}`, cls: 'bad' };
     case 'cancelled': return { who: e.by, what: `Cancelled${e.reason ? `: ${e.reason}` : ''}`, cls: 'bad' };
+    case 'assigned': return {
+      who: e.by,
+      what: e.assignee
+        ? `${e.previous ? `Reassigned ${e.stage} from ${e.previous} to` : `Assigned ${e.stage} to`} ${e.assignee}`
+        : `Released ${e.stage}${e.previous ? ` (was ${e.previous})` : ''}`,
+    };
+    case 'delivery_retried': return { who: e.by, what: `Retried delivery of message ${e.message_id}` };
     default: {
       const { seq, at, type, ...rest } = e;
       return { who: 'engine', what: String(type).replace(/_/g, ' '), detail: rest };

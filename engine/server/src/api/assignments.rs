@@ -1,0 +1,183 @@
+//! A named owner for a stage's work: claimed by a person, assigned or reassigned by a
+//! supervisor, released. "Nobody owns the step" is the playbooks' root cause; a role owns
+//! the stage, a person owns the work.
+//!
+//! A person holds a stage's owner role `R` when their token has the role `approver:R` (the
+//! roles people hold in Waystation). A stage without an owner can be claimed by anyone.
+//! Supervisors are tokens with `operator` or `admin`.
+
+use super::error::{ApiError, FieldError};
+use super::extract::{IdempotencyKey, JsonBody};
+use super::instances::applied;
+use super::params::{self, QueryParam, CURSOR, LIMIT, PAGE};
+use super::views::{InstanceItem, InstancePage};
+use super::AppState;
+use crate::auth::Caller;
+use super::extract::{Path, Query};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use waystation_store::InstanceQuery;
+
+/// Body of `POST /v1/instances/{id}/assign`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assign {
+    /// The token name of the person who owns the work from now on.
+    pub to: String,
+}
+
+fn is_supervisor(caller: &Caller) -> bool {
+    caller.has("operator") || caller.has("admin")
+}
+
+/// The owner role of the stage instance `id` is in, if it has one.
+async fn owner_role(app: &AppState, id: &str) -> Result<(Option<String>, Option<String>), ApiError> {
+    let s = app.runtime.instance(id)?;
+    let wf = app.runtime.workflow(&s.workflow, Some(s.version)).await?;
+    let owner = wf
+        .definition
+        .stages
+        .get(&s.stage)
+        .and_then(|st| st.owner.clone());
+    Ok((owner, s.assignee.map(|a| a.user)))
+}
+
+fn holds(roles: &[String], owner: Option<&str>) -> bool {
+    owner.is_none_or(|r| roles.iter().any(|x| x.strip_prefix("approver:") == Some(r)))
+}
+
+/// `POST /v1/instances/{id}/claim`: the caller takes the current stage's work. 403 when
+/// the caller does not hold the stage's owner role; 409 when someone else has it (a
+/// supervisor can reassign it).
+pub async fn claim(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    IdempotencyKey(key): IdempotencyKey,
+) -> Result<Response, ApiError> {
+    let (owner, current) = owner_role(&app, &id).await?;
+    if !holds(&caller.roles, owner.as_deref()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not-in-owner-role",
+            "Not in the stage's owner role",
+            format!(
+                "the stage is owned by role '{}'; '{}' does not hold approver:{0}",
+                owner.unwrap_or_default(),
+                caller.name
+            ),
+        ));
+    }
+    if let Some(other) = current.filter(|u| *u != caller.name) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already-assigned",
+            "Someone owns this work",
+            format!("the work is assigned to '{other}'; a supervisor can reassign it"),
+        ));
+    }
+    let done = app
+        .runtime
+        .acting(caller.actor())
+        .assign(&id, Some(caller.name.clone()), key.as_deref())
+        .await?;
+    Ok(applied(StatusCode::OK, done))
+}
+
+/// `POST /v1/instances/{id}/assign` (supervisors): gives the current stage's work to the
+/// person named `to`, who must hold the stage's owner role (422 at `/to` otherwise).
+pub async fn assign(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    IdempotencyKey(key): IdempotencyKey,
+    JsonBody(body): JsonBody<Assign>,
+) -> Result<Response, ApiError> {
+    let (owner, _) = owner_role(&app, &id).await?;
+    let Some(person) = app.runtime.store().token_by_name(&body.to)? else {
+        return Err(ApiError::invalid(
+            "no such person",
+            vec![FieldError::at(
+                "/to",
+                format!("no token is called '{}'", body.to),
+            )],
+        ));
+    };
+    if !holds(&person.roles, owner.as_deref()) {
+        return Err(ApiError::invalid(
+            "not in the stage's owner role",
+            vec![FieldError::at(
+                "/to",
+                format!(
+                    "'{}' does not hold approver:{}, the stage's owner role",
+                    body.to,
+                    owner.unwrap_or_default()
+                ),
+            )],
+        ));
+    }
+    let done = app
+        .runtime
+        .acting(caller.actor())
+        .assign(&id, Some(person.name), key.as_deref())
+        .await?;
+    Ok(applied(StatusCode::OK, done))
+}
+
+/// `POST /v1/instances/{id}/release`: the assignee (or a supervisor) gives the work back;
+/// 403 for anyone else.
+pub async fn release(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    IdempotencyKey(key): IdempotencyKey,
+) -> Result<Response, ApiError> {
+    let (_, current) = owner_role(&app, &id).await?;
+    if !is_supervisor(&caller) && current.as_deref() != Some(caller.name.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not-the-assignee",
+            "Not yours to release",
+            format!(
+                "the work is assigned to {}; only they or a supervisor can release it",
+                current.map_or_else(|| "nobody".to_owned(), |u| format!("'{u}'"))
+            ),
+        ));
+    }
+    let done = app
+        .runtime
+        .acting(caller.actor())
+        .assign(&id, None, key.as_deref())
+        .await?;
+    Ok(applied(StatusCode::OK, done))
+}
+
+/// The parameters of `GET /v1/work`.
+pub const MINE_QUERY: &[QueryParam] = &[CURSOR, LIMIT];
+
+/// `GET /v1/work`: "my work", the running instances whose current stage's work is
+/// assigned to the caller, a page at a time.
+pub async fn mine(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query,
+) -> Result<Json<InstancePage>, ApiError> {
+    params::refuse_unknown(&params, MINE_QUERY)?;
+    let page = app.runtime.query(&InstanceQuery {
+        assignee: Some(caller.name.clone()),
+        cursor: params.get("cursor").cloned(),
+        limit: params::limit(&params, PAGE)?,
+        ..InstanceQuery::default()
+    })?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for s in &page.items {
+        items.push(InstanceItem::of(&app, s).await?);
+    }
+    Ok(Json(InstancePage {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
