@@ -359,6 +359,7 @@ impl Checker<'_> {
                 on_approve,
                 on_reject,
                 on,
+                separation_of_duties,
             } => {
                 let mut compiled = Vec::with_capacity(levels.len());
                 let mut seen = HashSet::new();
@@ -427,6 +428,7 @@ impl Checker<'_> {
                     on_approve: self.branches(&format!("{p}/on_approve"), on_approve),
                     on_reject: self.branches(&format!("{p}/on_reject"), on_reject),
                     on: self.events(&format!("{p}/on"), on),
+                    duties: *separation_of_duties,
                 }
             }
             StageKind::End { outcome } => CompiledKind::End {

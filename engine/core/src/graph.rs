@@ -58,6 +58,7 @@ pub fn mermaid(definition: &Definition) -> String {
                 on_approve,
                 on_reject,
                 on,
+                ..
             } => {
                 let quorum = |q: Quorum| match q {
                     Quorum::Any => "any".to_owned(),

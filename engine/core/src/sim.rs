@@ -245,6 +245,17 @@ impl<'w, P: PluginInvoker> Simulation<'w, P> {
         &self.instances[id]
     }
 
+    /// The instance's state to change what the driver records from outside the core (who
+    /// started it), as the runtime does before its first commit.
+    ///
+    /// # Panics
+    /// If no instance `id` exists.
+    pub fn instance_mut(&mut self, id: &str) -> &mut InstanceState {
+        self.instances
+            .get_mut(id)
+            .unwrap_or_else(|| panic!("no instance {id}"))
+    }
+
     /// The instance's history.
     pub fn history(&self, id: &str) -> &[HistoryEntry] {
         self.history.get(id).map_or(&[], Vec::as_slice)

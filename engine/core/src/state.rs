@@ -215,6 +215,15 @@ pub struct InstanceState {
     /// left (at most [`MAX_SLA_RECORDS`]; the oldest go first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sla_record: Vec<StageSla>,
+    /// Who started the instance (token name), when a person or system did: the starter
+    /// may not decide its approvals ([`crate::definition::SeparationOfDuties`]). Set by the
+    /// driver, which knows the caller; the core only reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    /// Everyone who has decided a level of this instance (approved or rejected, in any
+    /// approval stage), in order: one person decides at most one level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deciders: Vec<String>,
 }
 
 /// Who owns the current stage's work.

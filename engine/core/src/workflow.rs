@@ -59,6 +59,7 @@ pub(crate) enum CompiledKind {
         on_approve: Vec<CompiledBranch>,
         on_reject: Vec<CompiledBranch>,
         on: HashMap<String, Vec<CompiledBranch>>,
+        duties: crate::definition::SeparationOfDuties,
     },
     End {
         outcome: String,

@@ -126,6 +126,8 @@ impl Runtime {
                 .await?;
             self.check_step(&step, false)?;
             stamp(&mut step, actor);
+            // Who started it, for the separation of duties of its approvals.
+            step.state.started_by = actor.map(|a| a.name.clone());
             self.commit(None, &step, None, idempotency_key.map(|k| (k, fp.as_str())))?
         };
         self.durability.durable().await?;

@@ -146,6 +146,9 @@ pub enum StageKind {
         /// Events accepted while approvals are open (for example a withdrawal).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         on: BTreeMap<String, Branches>,
+        /// Who may decide besides holding an approver role (both rules on by default).
+        #[serde(default, skip_serializing_if = "SeparationOfDuties::is_default")]
+        separation_of_duties: SeparationOfDuties,
     },
     /// Finishes the instance.
     End {
@@ -163,6 +166,42 @@ impl StageKind {
             StageKind::Approval { .. } => "approval",
             StageKind::End { .. } => "end",
         }
+    }
+}
+
+/// Separation of duties in an approval stage: the four-eyes rules an auditor expects, on
+/// unless a definition relaxes them explicitly. People are told apart by token name (names
+/// are unique), the identity the history records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeparationOfDuties {
+    /// One person decides at most one level of an instance (across all its approval
+    /// stages): a token holding `approver:reviewer` and `approver:manager` cannot approve
+    /// both levels of one request alone.
+    #[serde(default = "yes")]
+    pub one_level_per_person: bool,
+    /// The person who started the instance decides none of its levels.
+    #[serde(default = "yes")]
+    pub starter_excluded: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for SeparationOfDuties {
+    fn default() -> Self {
+        SeparationOfDuties {
+            one_level_per_person: true,
+            starter_excluded: true,
+        }
+    }
+}
+
+impl SeparationOfDuties {
+    /// Both rules on: not written out when a definition is serialised.
+    pub fn is_default(&self) -> bool {
+        *self == SeparationOfDuties::default()
     }
 }
 

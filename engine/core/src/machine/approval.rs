@@ -119,9 +119,14 @@ impl<'w> Run<'w> {
                 level: progress.level_name.clone(),
             });
         }
+        self.check_duties(task_id, &decider.id)?;
+        let progress = self.state.approval.as_ref().expect("checked above");
         let level = progress.level;
         let level_name = progress.level_name.clone();
         self.worked();
+        if !self.state.deciders.contains(&decider.id) {
+            self.state.deciders.push(decider.id.clone());
+        }
         self.history(HistoryEvent::Decided {
             task_id: task_id.to_owned(),
             level: level_name.clone(),
@@ -176,6 +181,32 @@ impl<'w> Run<'w> {
                 }
             }
             self.open_level(level + 1);
+        }
+        Ok(())
+    }
+
+    /// The current stage's separation of duties for `decider` deciding `task_id`: someone
+    /// who decided a level of this instance already, or who started it, is refused unless
+    /// the stage relaxes that rule.
+    fn check_duties(&self, task_id: &str, decider: &str) -> Result<(), Rejection> {
+        let (_, stage) = self.current();
+        let CompiledKind::Approval { duties, .. } = &stage.kind else {
+            return Ok(());
+        };
+        let refuse = |rule: &str| {
+            Err(Rejection::SeparationOfDuties {
+                task_id: task_id.to_owned(),
+                decider: decider.to_owned(),
+                rule: rule.to_owned(),
+            })
+        };
+        if duties.one_level_per_person && self.state.deciders.iter().any(|d| d == decider) {
+            return refuse(
+                "one person decides at most one level of an instance, and they decided another already",
+            );
+        }
+        if duties.starter_excluded && self.state.started_by.as_deref() == Some(decider) {
+            return refuse("the person who started an instance does not decide its approvals");
         }
         Ok(())
     }

@@ -90,6 +90,17 @@ pub enum Rejection {
         /// Who may.
         approver: String,
     },
+    /// The decider holds the approver role, but the stage's separation of duties forbids
+    /// this person to decide: they decided another level, or started the instance.
+    #[error("{decider} may not decide task {task_id}: {rule}")]
+    SeparationOfDuties {
+        /// The task.
+        task_id: String,
+        /// Who tried.
+        decider: String,
+        /// The rule, in words.
+        rule: String,
+    },
     /// The decider already decided at this level.
     #[error("{decider} has already approved at level '{level}'")]
     AlreadyDecided {
@@ -142,6 +153,7 @@ impl Rejection {
             Rejection::EventDataUnfit { .. } => "event-data-unfit",
             Rejection::UnknownTask(_) => "unknown-task",
             Rejection::NotAnApprover { .. } => "not-an-approver",
+            Rejection::SeparationOfDuties { .. } => "separation-of-duties",
             Rejection::AlreadyDecided { .. } => "already-decided",
             Rejection::AwaitingPlugin(_) => "awaiting-plugin",
             Rejection::UnexpectedPluginResult(_) => "unexpected-plugin-result",
@@ -196,6 +208,8 @@ pub fn start(
         worked_at: None,
         assignee: None,
         sla_record: Vec::new(),
+        started_by: None,
+        deciders: Vec::new(),
     };
     let mut run = Run::new(workflow, state, now);
     run.history(HistoryEvent::Started {

@@ -240,6 +240,12 @@ impl From<RuntimeError> for ApiError {
                     Rejection::NotAnApprover { .. } => {
                         ApiError::new(StatusCode::FORBIDDEN, "not-an-approver", "Not an approver of this task", detail)
                     }
+                    Rejection::SeparationOfDuties { .. } => ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "separation-of-duties",
+                        "Separation of duties: someone else must decide this",
+                        detail,
+                    ),
                     Rejection::EventDataUnfit { .. } => conflict("event-data-unfit", detail)
                         .with_errors(vec![FieldError::at("/data", "the data does not fit the stage's conditions")]),
                     other => conflict(other.code(), detail),
