@@ -377,6 +377,19 @@ fn field_queries_filter_by_equality_range_and_word_prefix_and_sort_by_a_field() 
     ascending.sort_by(f64::total_cmp);
     assert_eq!(amounts, ascending);
     assert_eq!(amounts.len(), by_no.keys().filter(|i| *i % 3 != 0).count());
+    let ranged = all_pages(
+        &erp,
+        "workflow=orders&limit=4&sort=field.amount&field.amount.gte=15000",
+    );
+    let amounts: Vec<f64> = ranged
+        .iter()
+        .map(|i| i["fields"]["amount"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        amounts,
+        [15000.0, 16000.0, 17000.0, 18000.0, 19000.0],
+        "sorted by the field it is filtered on"
+    );
 
     for (query, param) in [
         ("workflow=orders&field.colour=red", "field.colour"),
