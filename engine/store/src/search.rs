@@ -84,6 +84,17 @@ impl Walk {
 pub(crate) fn plan(q: &InstanceQuery) -> Option<Walk> {
     let wf = q.workflow.as_deref().unwrap_or_default();
     if let Some(sort) = &q.sort {
+        // A filter on the field sorted by walks that field's index already in its order,
+        // from where the filter starts: never the whole index.
+        if let SortBy::Field { field, .. } = sort {
+            if let Some(f) = q
+                .fields
+                .iter()
+                .find(|f| f.field == *field && !matches!(f.test, FieldTest::WordPrefixes(_)))
+            {
+                return Some(field_walk(wf, f));
+            }
+        }
         return Some(match sort {
             SortBy::Deadline => Walk::all(prefix(&[b"ix", ix::DEADLINE])),
             SortBy::Updated => Walk::all(prefix(&[b"ix", b"upd"])),
