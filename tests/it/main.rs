@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod crash;
+mod duties;
 mod golden;
 mod hostile_definitions;
 mod hostile_requests;

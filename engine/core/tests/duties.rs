@@ -26,6 +26,7 @@ fn two_levels(manager_duties: Option<Value>) -> Workflow {
     }
     let definition = json!({
         "id": "spend",
+        "title": "Spend request",
         "start": "review",
         "stages": {
             "review": {
@@ -120,6 +121,7 @@ fn the_person_who_started_an_instance_cannot_approve_it() {
 fn a_stage_may_let_the_starter_decide() {
     let definition = json!({
         "id": "self-service",
+        "title": "Self service",
         "start": "review",
         "stages": {
             "review": {
@@ -146,6 +148,7 @@ fn a_stage_may_let_the_starter_decide() {
 fn a_misspelt_separation_rule_is_refused_at_its_pointer() {
     let definition = json!({
         "id": "typo",
+        "title": "Typo",
         "start": "review",
         "stages": {
             "review": {

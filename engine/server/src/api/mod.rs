@@ -469,7 +469,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             ADMIN,
             Body::None,
             204,
-            &[404],
+            &[404, 409],
             on(MethodFilter::DELETE, tokens::revoke),
         ),
     ]

@@ -72,7 +72,7 @@ pub async fn create(
     };
     let Some(key) = key else {
         let (record, secret) = {
-            let _names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+            let _names = TOKEN_WRITES.lock().unwrap_or_else(PoisonError::into_inner);
             name_free(&app, &body.name)?;
             auth::create_token(app.runtime.store(), &body.name, body.roles, None)?
         };
@@ -84,7 +84,7 @@ pub async fn create(
         Seen::Replay(first) => return Ok(first_answer(first, true)),
         Seen::New(lock) => lock,
     };
-    let _names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    let _names = TOKEN_WRITES.lock().unwrap_or_else(PoisonError::into_inner);
     name_free(&app, &body.name)?;
     let (record, secret) = auth::mint_token(&body.name, body.roles, None);
     let answer = FirstAnswer {
@@ -100,10 +100,12 @@ pub async fn create(
     Ok(first_answer(answer, false))
 }
 
-/// Token names are who the history says acted, so two tokens may not share one. A name is
-/// checked and its token written under this lock: two requests with the same name cannot
-/// both find it free. (A std mutex: nothing awaits while it is held.)
-static NAMES: Mutex<()> = Mutex::new(());
+/// Token writes that check other tokens first, one at a time: a name is checked and its
+/// token written under this lock, so two requests with the same name cannot both find it
+/// free (names are who the history says acted); a revocation counts the admins and deletes
+/// under it, so two revocations cannot both leave the other as the last admin and then
+/// remove it. (A std mutex: nothing awaits while it is held.)
+static TOKEN_WRITES: Mutex<()> = Mutex::new(());
 
 /// 409 `token-name-taken` when a live token is called `name`.
 fn name_free(app: &AppState, name: &str) -> Result<(), ApiError> {
@@ -134,14 +136,32 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> 
     Ok(Json(json!({"items": items})))
 }
 
-/// `DELETE /v1/tokens/{id}`: 204, or 404.
+/// `DELETE /v1/tokens/{id}`: 204, 404, or 409 `last-admin` for the only admin token.
 pub async fn revoke(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let store = app.runtime.store();
-    if !store.delete_token(&id)? {
-        return Err(ApiError::not_found(format!("no token '{id}'")));
+    {
+        let _writes = TOKEN_WRITES.lock().unwrap_or_else(PoisonError::into_inner);
+        let tokens = store.tokens()?;
+        let Some(token) = tokens.iter().find(|t| t.id == id) else {
+            return Err(ApiError::not_found(format!("no token '{id}'")));
+        };
+        let is_admin = |t: &TokenRecord| t.roles.iter().any(|r| r == "admin");
+        if is_admin(token) && tokens.iter().filter(|t| is_admin(t)).count() == 1 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "last-admin",
+                "The last admin token cannot be revoked",
+                format!(
+                    "token '{id}' is the only admin token: without it nobody could manage tokens or definitions again; create another admin token first"
+                ),
+            ));
+        }
+        if !store.delete_token(&id)? {
+            return Err(ApiError::not_found(format!("no token '{id}'")));
+        }
     }
     store.flush()?;
     app.forget_callers();
