@@ -551,3 +551,23 @@ impl KvStore<crate::SledKv> {
         Ok(KvStore::new(crate::SledKv::open(path)?))
     }
 }
+
+impl KvStore<crate::FjallKv> {
+    /// Opens the fjall store in directory `path`.
+    ///
+    /// # Errors
+    /// As [`crate::FjallKv::open`].
+    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(KvStore::new(crate::FjallKv::open(path)?))
+    }
+}
+
+impl KvStore<crate::RedbKv> {
+    /// Opens the redb store in directory `path`.
+    ///
+    /// # Errors
+    /// As [`crate::RedbKv::open`].
+    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(KvStore::new(crate::RedbKv::open(path)?))
+    }
+}

@@ -3,9 +3,10 @@
 //! A trait per collection (definitions, instances, history, timers, approvals, outbox,
 //! idempotency records, query indexes) and [`Store::commit`], which writes everything one
 //! command changed as one atomic batch. [`KvStore`] implements them all once, over an
-//! ordered key-value [`Kv`] backend with two implementations: [`MemoryStore`] for fast logic
-//! tests and [`SledStore`], the embedded default. A PostgreSQL store would implement the
-//! collection traits directly.
+//! ordered key-value [`Kv`] backend: [`MemoryKv`] for fast logic tests and three embedded
+//! engines on disk, [`FjallKv`] (the default), [`SledKv`] and [`RedbKv`], chosen by
+//! [`Engine`] ([`DiskStore`] is whichever of them is open). A PostgreSQL store would
+//! implement the collection traits directly (ARCHITECTURE.md says what it must guarantee).
 //!
 //! Visibility and durability are separate steps: a committed batch is visible at once and
 //! durable after the next [`Store::flush`], so a driver can batch flushes across concurrent
@@ -13,6 +14,8 @@
 
 mod commit;
 pub mod conformance;
+mod engine;
+mod fjall_kv;
 mod index;
 pub mod keys;
 mod kv;
@@ -20,11 +23,14 @@ mod kv_store;
 mod memory;
 pub mod query;
 pub mod records;
+mod redb_kv;
 mod sled_kv;
 mod tally;
 mod tokens;
 
 pub use commit::Commit;
+pub use engine::{copy, AnyKv, Copied, Engine};
+pub use fjall_kv::FjallKv;
 pub use kv::{Kv, Mutation};
 pub use kv_store::KvStore;
 pub use memory::MemoryKv;
@@ -33,6 +39,7 @@ pub use records::{
     DeliveryUpdate, DueMessage, DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus,
     PutDefinition, StoredDefinition,
 };
+pub use redb_kv::RedbKv;
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
 
@@ -45,6 +52,12 @@ use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
 pub type MemoryStore = KvStore<MemoryKv>;
 /// The sled store.
 pub type SledStore = KvStore<SledKv>;
+/// The fjall store.
+pub type FjallStore = KvStore<FjallKv>;
+/// The redb store.
+pub type RedbStore = KvStore<RedbKv>;
+/// The store of whichever embedded engine is open.
+pub type DiskStore = KvStore<AnyKv>;
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
