@@ -259,18 +259,35 @@ impl<B: Kv> HistoryStore for KvStore<B> {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, HistoryEntry)>, StoreError> {
+        // A key holds the entries of one change under the number of its last entry (see
+        // `commit::history`): the first key past `from - 1` holds entry `from`.
         let p = prefix(&[b"hist", id.as_bytes()]);
         let start = from.checked_sub(1).map(|before| keys::history(id, before));
-        self.collect(&p, start.as_deref(), limit)?
-            .into_iter()
-            .map(|(k, v)| {
-                let seq = k[p.len()..]
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("history key".into()))?;
-                Ok((seq, decode(&k, &v)?))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(limit.min(1024));
+        // Each key holds at least one entry, so `limit` keys hold enough.
+        for (k, v) in self.collect(&p, start.as_deref(), limit)? {
+            let last = k[p.len()..]
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("history key".into()))?;
+            let entries: Vec<HistoryEntry> = if v.first() == Some(&b'[') {
+                decode(&k, &v)?
+            } else {
+                vec![decode(&k, &v)?]
+            };
+            let first = (last + 1)
+                .checked_sub(entries.len() as u64)
+                .ok_or_else(|| StoreError::Corrupt("history key".into()))?;
+            for (seq, entry) in (first..).zip(entries) {
+                if seq >= from && out.len() < limit {
+                    out.push((seq, entry));
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -527,14 +544,20 @@ impl<B: Kv> QueryStore for KvStore<B> {
     }
 }
 
-impl<B: Kv> Store for KvStore<B> {
-    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        let batch = mutations(commit)?;
+impl<B: Kv> KvStore<B> {
+    /// Applies `batch`, moving the counts by the index keys it puts and deletes.
+    pub(crate) fn apply_counted(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         let moves = tally.moves_of(&batch);
         self.kv.apply(batch)?;
         tally.record(&moves);
         Ok(())
+    }
+}
+
+impl<B: Kv> Store for KvStore<B> {
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        self.apply_counted(mutations(commit)?)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

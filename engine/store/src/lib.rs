@@ -24,6 +24,7 @@ mod memory;
 pub mod query;
 pub mod records;
 mod redb_kv;
+mod retention;
 mod sled_kv;
 mod tally;
 mod tokens;
@@ -240,6 +241,30 @@ pub trait QueryStore {
     }
 }
 
+/// Retention: what is removed once it is old enough. Each call does a bounded amount of
+/// work (at most `max` records) as one batch, so a caller purging a large backlog
+/// interleaves with commands instead of stalling them. Durable after [`Store::flush`].
+pub trait RetentionStore {
+    /// Removes up to `max` idempotency records kept before `before` (records without a
+    /// keeping time are never removed); returns how many were looked at (fewer than `max`:
+    /// nothing older is left).
+    ///
+    /// # Errors
+    /// Backend errors; nothing was removed then.
+    fn expire_idempotency(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
+
+    /// Purges up to `max` instances that finished (completed, failed or were cancelled)
+    /// before `before`: the state, its whole history, its timers, tasks and inbox entries,
+    /// its index entries and counts, and its outbox messages with their queue entries. An
+    /// instance with a message still pending is left for a later call. Returns how many
+    /// were looked at (fewer than `max`: nothing older is left). Instances finished before
+    /// the retention queue existed are not in it and are kept.
+    ///
+    /// # Errors
+    /// Backend errors; nothing was removed then.
+    fn purge_finished(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
+}
+
 /// Everything a driver needs.
 pub trait Store:
     DefinitionStore
@@ -251,6 +276,7 @@ pub trait Store:
     + IdempotencyStore
     + QueryStore
     + TokenStore
+    + RetentionStore
     + Send
     + Sync
 {
