@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod crash;
+mod durability;
 mod golden;
 mod outbox;
 mod playbooks;

@@ -19,6 +19,8 @@ pub struct Server {
     pub addr: String,
     data: PathBuf,
     env: Vec<(String, String)>,
+    /// A program the server runs under (e.g. `strace` and its flags), or none.
+    wrapper: Vec<String>,
     // Keeps the temporary data directory alive (and removes it at the end).
     _dir: Option<tempfile_dir::TempDir>,
 }
@@ -41,6 +43,14 @@ impl Server {
 
     /// A server over a fresh data directory, with extra environment variables.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Server::start_under(&[], env)
+    }
+
+    /// A server run by `wrapper` (a program and its arguments, the server's command line
+    /// appended: e.g. `strace -f -o FILE`), over a fresh data directory, with extra
+    /// environment variables. The wrapper must run the server as its only child and exit
+    /// when it does.
+    pub fn start_under(wrapper: &[&str], env: &[(&str, &str)]) -> Server {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let data = std::env::temp_dir().join(format!("waystation-e2e-{}-{n}", std::process::id()));
@@ -53,6 +63,7 @@ impl Server {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            wrapper: wrapper.iter().map(|w| (*w).to_owned()).collect(),
             _dir: Some(tempfile_dir::TempDir(data)),
         };
         server.spawn();
@@ -71,7 +82,14 @@ impl Server {
         } else {
             self.addr.clone()
         };
-        let mut cmd = Command::new(waystation_bin());
+        let mut cmd = match self.wrapper.split_first() {
+            None => Command::new(waystation_bin()),
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(waystation_bin());
+                cmd
+            }
+        };
         cmd.args(["serve", "--listen", &listen, "--data"])
             .arg(&self.data)
             .env("WAYSTATION_BOOTSTRAP_TOKEN", ADMIN)
@@ -145,20 +163,36 @@ impl Server {
         self.client(Some(body["token"].as_str().expect("token")))
     }
 
+    /// The server's process id: the child, or the wrapper's child.
+    fn server_pid(&self, child: &Child) -> String {
+        if self.wrapper.is_empty() {
+            return child.id().to_string();
+        }
+        let children = format!("/proc/{0}/task/{0}/children", child.id());
+        std::fs::read_to_string(&children)
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .map_or_else(|| child.id().to_string(), str::to_owned)
+    }
+
     /// SIGKILL: no chance to flush or drain.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if !self.wrapper.is_empty() {
+                let pid = self.server_pid(&child);
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// SIGTERM, then waits for the exit.
+    /// SIGTERM, then waits for the exit (of the wrapper, which follows the server).
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        let pid = self.server_pid(&child);
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
         child.wait().expect("wait for exit")
     }
 

@@ -262,8 +262,15 @@ impl Runtime {
     /// The stored answer for `key`, if this exact request was seen before.
     fn replay(&self, key: Option<&str>, fp: &str) -> Result<Option<Applied>, RuntimeError> {
         let Some(key) = key else { return Ok(None) };
+        let expired = |r: &IdempotencyRecord| {
+            r.at
+                .and_then(|at| at.checked_add_signed(self.retention().idempotency))
+                .is_some_and(|until| until <= self.now())
+        };
         match self.store.idempotency(key)? {
             None => Ok(None),
+            // Past its retention (and not yet purged): the key is free again.
+            Some(record) if expired(&record) => Ok(None),
             Some(record) if record.fingerprint != fp => {
                 Err(RuntimeError::IdempotencyConflict(key.to_owned()))
             }
@@ -314,15 +321,21 @@ impl Runtime {
         idempotency: Option<(&str, &str)>,
     ) -> Result<InstanceSummary, RuntimeError> {
         let summary = InstanceSummary::from(&step.state);
-        let record = idempotency.map(|(key, fp)| {
-            (
+        let record = match idempotency {
+            None => None,
+            Some((key, fp)) => Some((
                 key,
                 IdempotencyRecord {
                     fingerprint: fp.to_owned(),
-                    response: serde_json::to_value(&summary).unwrap_or_default(),
+                    response: serde_json::to_value(&summary).map_err(|e| {
+                        waystation_store::StoreError::Corrupt(format!(
+                            "cannot encode the answer to keep under {key}: {e}"
+                        ))
+                    })?,
+                    at: Some(step.state.updated_at),
                 },
-            )
-        });
+            )),
+        };
         self.store.commit(&Commit {
             before,
             after: &step.state,

@@ -15,10 +15,15 @@ mod locks;
 pub mod metrics;
 mod outbox;
 mod queries;
+mod reader;
+mod retention;
 mod scheduler;
+mod tokens;
 mod workflows;
 
 pub use error::RuntimeError;
+pub use reader::StoreReader;
+pub use retention::{Purged, Retention};
 pub use metrics::Metrics;
 pub use outbox::{
     Channel, Channels, Delivery, DeliveryError, Outbox, OutboxError, Retried, RetryPolicy,
@@ -125,6 +130,8 @@ pub struct Runtime {
     /// Wakes the outbox dispatcher when a commit queues messages.
     outbox_wake: Notify,
     metrics: Metrics,
+    /// How long records are kept (std RwLock: read for a copy, never held across an await).
+    retention: std::sync::RwLock<Retention>,
 }
 
 impl Runtime {
@@ -147,12 +154,14 @@ impl Runtime {
             scheduler_wakes_at: AtomicI64::new(i64::MAX),
             outbox_wake: Notify::new(),
             metrics: Metrics::default(),
+            retention: std::sync::RwLock::new(Retention::default()),
         })
     }
 
-    /// The store, for read-only use.
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
+    /// The store's read side. Writes go through the runtime's commands, definition and
+    /// token methods, which answer only after a group flush covers them.
+    pub fn store(&self) -> StoreReader<'_> {
+        StoreReader(self.store.as_ref())
     }
 
     /// The plugin host.

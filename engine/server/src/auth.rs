@@ -64,7 +64,23 @@ fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Creates a token; returns its record and the secret (shown to the caller once).
+/// A new token's record and its secret (`secret`, or a new random one), not yet stored:
+/// store it with `Runtime::put_token` (or [`create_token`] before the runtime runs) before
+/// showing the secret.
+pub fn new_token(name: &str, roles: Vec<String>, secret: Option<String>) -> (TokenRecord, String) {
+    let secret = secret.unwrap_or_else(|| format!("ws_{}", random_hex(32)));
+    let record = TokenRecord {
+        id: format!("tok_{}", random_hex(8)),
+        name: name.to_owned(),
+        roles,
+        secret_sha256: sha256_hex(secret.as_bytes()),
+        created_at: Utc::now(),
+    };
+    (record, secret)
+}
+
+/// Creates a token and flushes the store (for start-up, before the runtime and its group
+/// commit exist); returns its record and the secret (shown to the caller once).
 ///
 /// # Errors
 /// Store errors.
@@ -74,14 +90,7 @@ pub fn create_token(
     roles: Vec<String>,
     secret: Option<String>,
 ) -> Result<(TokenRecord, String), StoreError> {
-    let secret = secret.unwrap_or_else(|| format!("ws_{}", random_hex(32)));
-    let record = TokenRecord {
-        id: format!("tok_{}", random_hex(8)),
-        name: name.to_owned(),
-        roles,
-        secret_sha256: sha256_hex(secret.as_bytes()),
-        created_at: Utc::now(),
-    };
+    let (record, secret) = new_token(name, roles, secret);
     store.put_token(&record)?;
     store.flush()?;
     Ok((record, secret))
@@ -91,7 +100,10 @@ pub fn create_token(
 ///
 /// # Errors
 /// Store errors.
-pub fn authenticate(store: &dyn Store, secret: &str) -> Result<Option<Caller>, StoreError> {
+pub fn authenticate(
+    store: waystation_runtime::StoreReader<'_>,
+    secret: &str,
+) -> Result<Option<Caller>, StoreError> {
     Ok(store
         .token_by_hash(&sha256_hex(secret.as_bytes()))?
         .map(|t| Caller {

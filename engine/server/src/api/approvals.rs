@@ -47,7 +47,19 @@ pub async fn list(
         .map(Approver::Role)
         .collect();
     approvers.push(Approver::User(caller.name.clone()));
-    let tasks = app.runtime.open_tasks(&approvers, limit)?;
+    let items = app
+        .blocking(move |rt| inbox(rt, &approvers, limit))
+        .await?;
+    Ok(Json(json!({"items": items})))
+}
+
+/// The inbox's items: each open task with its instance's workflow, version and SLA.
+fn inbox(
+    rt: &waystation_runtime::Runtime,
+    approvers: &[Approver],
+    limit: usize,
+) -> Result<Vec<Value>, ApiError> {
+    let tasks = rt.open_tasks(approvers, limit)?;
     let mut items: Vec<Value> = Vec::with_capacity(tasks.len());
     for t in &tasks {
         let (role, user) = match &t.approver {
@@ -55,7 +67,7 @@ pub async fn list(
             Approver::User(u) => (None, Some(u.as_str())),
         };
         // A task and its instance are written in the same commit, so the instance is there.
-        let instance = app.runtime.instance(&t.instance_id)?;
+        let instance = rt.instance(&t.instance_id)?;
         items.push(json!({
             "id": t.id, "instance_id": t.instance_id,
             "workflow": instance.workflow, "version": instance.version,
@@ -64,7 +76,7 @@ pub async fn list(
             "sla": instance.sla.state, "deadline": instance.sla.deadline,
         }));
     }
-    Ok(Json(json!({"items": items})))
+    Ok(items)
 }
 
 /// `POST /v1/approvals/{task_id}`.

@@ -218,7 +218,7 @@ pub async fn list(
             )]),
         );
     }
-    let page = app.runtime.query(&query)?;
+    let page = app.blocking(move |rt| Ok(rt.query(&query)?)).await?;
     Ok(Json(
         json!({"items": page.items.iter().map(summary).collect::<Vec<_>>(), "next_cursor": page.next_cursor}),
     ))
@@ -257,7 +257,9 @@ pub async fn history(
     params::refuse_unknown(&params, HISTORY_QUERY)?;
     let from = parse(&params, "from", |v| v.parse::<u64>().ok(), "a whole number")?.unwrap_or(0);
     let limit = params::limit(&params, LONG_PAGE)?;
-    let entries = app.runtime.history(&id, from, limit)?;
+    let entries = app
+        .blocking(move |rt| Ok(rt.history(&id, from, limit)?))
+        .await?;
     let next = (entries.len() == limit)
         .then(|| entries.last().map(|(seq, _)| seq + 1))
         .flatten();
@@ -282,6 +284,6 @@ pub async fn stats(
     State(app): State<AppState>,
     Path(workflow): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let counts = app.runtime.counts(&workflow)?;
+    let counts = app.blocking(move |rt| Ok(rt.counts(&workflow)?)).await?;
     Ok(Json(serde_json::to_value(counts).unwrap_or_default()))
 }

@@ -41,7 +41,8 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::invalid("the token request is invalid", errors));
     }
-    let (record, secret) = auth::create_token(app.runtime.store(), &body.name, body.roles, None)?;
+    let (record, secret) = auth::new_token(&body.name, body.roles, None);
+    app.runtime.put_token(&record).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": record.id, "name": record.name, "roles": record.roles, "token": secret})),
@@ -51,9 +52,8 @@ pub async fn create(
 /// `GET /v1/tokens`.
 pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let items: Vec<Value> = app
-        .runtime
-        .store()
-        .tokens()?
+        .blocking(|rt| Ok(rt.store().tokens()?))
+        .await?
         .into_iter()
         .map(|t| json!({"id": t.id, "name": t.name, "roles": t.roles, "created_at": t.created_at}))
         .collect();
@@ -65,11 +65,9 @@ pub async fn revoke(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let store = app.runtime.store();
-    if !store.delete_token(&id)? {
+    if !app.runtime.revoke_token(&id).await? {
         return Err(ApiError::not_found(format!("no token '{id}'")));
     }
-    store.flush()?;
     app.forget_callers();
     Ok(StatusCode::NO_CONTENT)
 }
