@@ -5,6 +5,7 @@ mod cli;
 mod crash;
 mod durability;
 mod golden;
+mod migrate;
 mod outbox;
 mod playbooks;
 mod scenarios;

@@ -70,6 +70,24 @@ impl Server {
         server
     }
 
+    /// A server over the existing data directory `data` (kept when the server is dropped),
+    /// with extra environment variables.
+    pub fn start_in(data: &Path, env: &[(&str, &str)]) -> Server {
+        let mut server = Server {
+            child: None,
+            addr: String::new(),
+            data: data.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            wrapper: Vec::new(),
+            _dir: None,
+        };
+        server.spawn();
+        server
+    }
+
     /// The data directory.
     pub fn data(&self) -> &Path {
         &self.data
@@ -235,6 +253,11 @@ impl Client {
             base: format!("http://{addr}"),
             token: token.map(str::to_owned),
         }
+    }
+
+    /// The bearer token it sends, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
