@@ -113,9 +113,10 @@ fn parse(trace: &str) -> Vec<Call> {
             continue;
         };
         let (fd, path) = match args.split_once('<') {
-            Some((fd, rest)) if fd.chars().all(|c| c.is_ascii_digit()) => {
-                (fd.to_owned(), rest.split_once('>').map_or("", |p| p.0).to_owned())
-            }
+            Some((fd, rest)) if fd.chars().all(|c| c.is_ascii_digit()) => (
+                fd.to_owned(),
+                rest.split_once('>').map_or("", |p| p.0).to_owned(),
+            ),
             _ => (String::new(), String::new()),
         };
         calls.push(Call {
@@ -184,11 +185,13 @@ fn check(calls: &[Call], data: &Path, sent: &[Sent]) -> Vec<String> {
                 && is_socket(c)
                 && read_data(c).is_some_and(|data| {
                     data.len() >= 8
-                        && (data.starts_with(&s.request_line)
-                            || s.request_line.starts_with(data))
+                        && (data.starts_with(&s.request_line) || s.request_line.starts_with(data))
                 })
         }) else {
-            failures.push(format!("{}: its request is not in the trace", s.request_line));
+            failures.push(format!(
+                "{}: its request is not in the trace",
+                s.request_line
+            ));
             continue;
         };
         let Some(reply) = calls.iter().find(|c| {
@@ -230,7 +233,10 @@ fn check(calls: &[Call], data: &Path, sent: &[Sent]) -> Vec<String> {
                 reply.entry + 1
             ));
         }
-        from = calls.iter().position(|c| c.entry == reply.entry).unwrap_or(from);
+        from = calls
+            .iter()
+            .position(|c| c.entry == reply.entry)
+            .unwrap_or(from);
     }
     failures
 }
@@ -239,7 +245,12 @@ fn check(calls: &[Call], data: &Path, sent: &[Sent]) -> Vec<String> {
 fn send_commands(server: &Server) -> Vec<Sent> {
     let admin = server.admin();
     let mut sent = Vec::new();
-    let mut note = |line: String, holds: Holds| sent.push(Sent { request_line: line, holds });
+    let mut note = |line: String, holds: Holds| {
+        sent.push(Sent {
+            request_line: line,
+            holds,
+        })
+    };
 
     admin.upload_workflow("approval-flow");
     note(
@@ -251,7 +262,10 @@ fn send_commands(server: &Server) -> Vec<Sent> {
         &serde_json::from_str(WAITING).unwrap(),
     );
     assert_eq!(s, 201, "{b}");
-    note("PUT /v1/workflows/durable-wait HTTP/1.1".into(), Holds::Store);
+    note(
+        "PUT /v1/workflows/durable-wait HTTP/1.1".into(),
+        Holds::Store,
+    );
     let create = |name: &str, roles: Vec<&'static str>| -> (String, Client) {
         let (s, b) = admin.post(
             "/v1/tokens",
@@ -422,5 +436,8 @@ fn the_check_refuses_a_reply_that_only_sync_file_range_preceded() {
     // The first reply followed only sync_file_range; the second went out while the
     // fdatasync had not yet returned; the third is covered.
     assert_eq!(failures.len(), 2, "{failures:?}");
-    assert!(failures[0].contains("line 1") && failures[1].contains("line 4"), "{failures:?}");
+    assert!(
+        failures[0].contains("line 1") && failures[1].contains("line 4"),
+        "{failures:?}"
+    );
 }

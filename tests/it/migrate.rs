@@ -111,10 +111,7 @@ fn a_sled_data_directory_is_refused_by_a_fjall_server_and_migrated_whole() {
     assert_eq!(read(&again), before);
     drop(again);
 
-    let new = std::env::temp_dir().join(format!(
-        "waystation-migrated-{}",
-        std::process::id()
-    ));
+    let new = std::env::temp_dir().join(format!("waystation-migrated-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&new);
     let out = Command::new(waystation_bin())
         .args(["store", "migrate", "--from"])
@@ -124,7 +121,11 @@ fn a_sled_data_directory_is_refused_by_a_fjall_server_and_migrated_whole() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("to a fjall store"), "{stdout}");
 
     // A second migration into the same place is refused: it is not empty.
@@ -139,11 +140,20 @@ fn a_sled_data_directory_is_refused_by_a_fjall_server_and_migrated_whole() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"));
 
     let migrated = Server::start_in(&new, &[]);
-    assert!(new.join("store").join("keyspaces").is_dir(), "a fjall store");
-    assert_eq!(read(&migrated), before, "instances, histories, plugins, workflows");
+    assert!(
+        new.join("store").join("keyspaces").is_dir(),
+        "a fjall store"
+    );
+    assert_eq!(
+        read(&migrated),
+        before,
+        "instances, histories, plugins, workflows"
+    );
     // Tokens came along: the reviewer still decides.
-    let task = migrated.client(ops.token()).get(&format!("/v1/instances/{}", ids[1])).1
-        ["approvals"][0]["id"]
+    let task = migrated
+        .client(ops.token())
+        .get(&format!("/v1/instances/{}", ids[1]))
+        .1["approvals"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();

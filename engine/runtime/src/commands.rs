@@ -263,8 +263,7 @@ impl Runtime {
     fn replay(&self, key: Option<&str>, fp: &str) -> Result<Option<Applied>, RuntimeError> {
         let Some(key) = key else { return Ok(None) };
         let expired = |r: &IdempotencyRecord| {
-            r.at
-                .and_then(|at| at.checked_add_signed(self.retention().idempotency))
+            r.at.and_then(|at| at.checked_add_signed(self.retention().idempotency))
                 .is_some_and(|until| until <= self.now())
         };
         match self.store.idempotency(key)? {

@@ -22,12 +22,12 @@ mod tokens;
 mod workflows;
 
 pub use error::RuntimeError;
-pub use reader::StoreReader;
-pub use retention::{Purged, Retention};
 pub use metrics::Metrics;
 pub use outbox::{
     Channel, Channels, Delivery, DeliveryError, Outbox, OutboxError, Retried, RetryPolicy,
 };
+pub use reader::StoreReader;
+pub use retention::{Purged, Retention};
 pub use workflows::DefinitionOutcome;
 
 use chrono::{DateTime, Utc};

@@ -20,7 +20,11 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// Store errors.
-    pub fn definition(&self, id: &str, version: u32) -> Result<Option<StoredDefinition>, StoreError> {
+    pub fn definition(
+        &self,
+        id: &str,
+        version: u32,
+    ) -> Result<Option<StoredDefinition>, StoreError> {
         self.0.definition(id, version)
     }
 
@@ -65,7 +69,11 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// Store errors.
-    pub fn due_timers(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<DueTimer>, StoreError> {
+    pub fn due_timers(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueTimer>, StoreError> {
         self.0.due_timers(until, limit)
     }
 

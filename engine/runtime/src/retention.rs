@@ -74,11 +74,10 @@ impl Runtime {
         // A retention too long for the calendar keeps everything.
         while let Some(before) = now.checked_sub_signed(retention.idempotency) {
             let store = self.store.clone();
-            let n = tokio::task::spawn_blocking(move || {
-                store.expire_idempotency(before, batch * 8)
-            })
-            .await
-            .map_err(|_| RuntimeError::ShuttingDown)??;
+            let n =
+                tokio::task::spawn_blocking(move || store.expire_idempotency(before, batch * 8))
+                    .await
+                    .map_err(|_| RuntimeError::ShuttingDown)??;
             purged.idempotency += n;
             if n < batch * 8 {
                 break;

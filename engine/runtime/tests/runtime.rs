@@ -468,7 +468,10 @@ async fn under_a_steady_churn_the_store_stays_the_same_size_once_instances_age_o
             "bytes after round {round} differ from the steady state by more than 1%: {sizes:?}"
         );
     }
-    assert!(sizes[0].0 < steady.0, "the first round was not yet purged: {sizes:?}");
+    assert!(
+        sizes[0].0 < steady.0,
+        "the first round was not yet purged: {sizes:?}"
+    );
     assert_eq!(
         rt.store().count_status(Status::Completed).unwrap(),
         40,
@@ -483,5 +486,8 @@ async fn under_a_steady_churn_the_store_stays_the_same_size_once_instances_age_o
         )
         .await
         .unwrap();
-    assert!(!again.replayed, "an expired Idempotency-Key is a new request");
+    assert!(
+        !again.replayed,
+        "an expired Idempotency-Key is a new request"
+    );
 }

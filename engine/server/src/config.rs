@@ -359,12 +359,19 @@ mod tests {
         let mut config = Config::from_file(&file).unwrap();
         assert_eq!(config.store.engine, Some(Engine::Redb));
         assert_eq!(config.store.retention_days, 30);
-        assert_eq!(config.store.idempotency_hours, 24, "unset keys keep their defaults");
+        assert_eq!(
+            config.store.idempotency_hours, 24,
+            "unset keys keep their defaults"
+        );
         config
             .apply_env(|k| (k == "WAYSTATION_STORE_ENGINE").then(|| "sled".to_owned()))
             .unwrap();
         assert_eq!(config.store.engine, Some(Engine::Sled));
-        assert_eq!(Config::default().store.engine, None, "found on disk, or fjall");
+        assert_eq!(
+            Config::default().store.engine,
+            None,
+            "found on disk, or fjall"
+        );
 
         std::fs::write(&file, "[store]\nengine = \"rocks\"\n").unwrap();
         let err = Config::from_file(&file).unwrap_err().to_string();

@@ -155,7 +155,10 @@ fn history(
         [one] => json(one)?,
         many => json(&many)?,
     };
-    Ok(Some(Mutation::Put(keys::history(id, history_len - 1), value)))
+    Ok(Some(Mutation::Put(
+        keys::history(id, history_len - 1),
+        value,
+    )))
 }
 
 /// An idempotency record and its place in the expiry queue.

@@ -492,7 +492,13 @@ fn leftovers(store: &dyn Store, id: &str) -> Vec<String> {
         limit: 1000,
         ..InstanceQuery::default()
     };
-    if store.query(&by_status).unwrap().items.iter().any(|s| s.id == id) {
+    if store
+        .query(&by_status)
+        .unwrap()
+        .items
+        .iter()
+        .any(|s| s.id == id)
+    {
         left.push("status index".to_owned());
     }
     for status in [
@@ -520,7 +526,13 @@ pub fn finished_instances_are_purged_after_retention(store: &dyn Store) {
     start(store, &wf, "old", t0());
     apply(store, &wf, "old", event("close"), t0());
     start(store, &wf, "newer", t0());
-    apply(store, &wf, "newer", event("close"), t0() + TimeDelta::days(2));
+    apply(
+        store,
+        &wf,
+        "newer",
+        event("close"),
+        t0() + TimeDelta::days(2),
+    );
     start(store, &wf, "open", t0());
     start(store, &wf, "approved", t0());
     apply(store, &wf, "approved", event("escalate"), t0());
@@ -569,7 +581,10 @@ pub fn finished_instances_are_purged_after_retention(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.purge_finished(cutoff, 100).unwrap(), 1);
     assert_eq!(leftovers(store, "approved"), Vec::<String>::new());
-    assert!(store.instance("newer").unwrap().is_some(), "younger than the cut-off");
+    assert!(
+        store.instance("newer").unwrap().is_some(),
+        "younger than the cut-off"
+    );
     assert_eq!(
         store.purge_finished(cutoff, 100).unwrap(),
         0,
@@ -577,7 +592,10 @@ pub fn finished_instances_are_purged_after_retention(store: &dyn Store) {
     );
 
     // At most `max` per call, oldest first.
-    assert_eq!(store.purge_finished(t0() + TimeDelta::days(30), 1).unwrap(), 1);
+    assert_eq!(
+        store.purge_finished(t0() + TimeDelta::days(30), 1).unwrap(),
+        1
+    );
     assert!(store.instance("newer").unwrap().is_none());
     assert!(store.instance("open").unwrap().is_some(), "running: kept");
     assert_eq!(store.count_status(Status::Completed).unwrap(), 0);

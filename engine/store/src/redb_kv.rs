@@ -41,9 +41,8 @@ impl RedbKv {
     /// When the directory cannot be created, the file cannot be opened (another process
     /// holds it) or is damaged.
     pub fn open(path: &Path) -> Result<RedbKv, StoreError> {
-        std::fs::create_dir_all(path).map_err(|e| {
-            StoreError::Backend(format!("cannot create {}: {e}", path.display()))
-        })?;
+        std::fs::create_dir_all(path)
+            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))?;
         let file = path.join(FILE);
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
@@ -104,7 +103,9 @@ impl Kv for RedbKv {
             for m in batch {
                 match m {
                     Mutation::Put(k, v) => {
-                        table.insert(k.as_slice(), v.as_slice()).map_err(backend("insert"))?;
+                        table
+                            .insert(k.as_slice(), v.as_slice())
+                            .map_err(backend("insert"))?;
                     }
                     Mutation::Delete(k) => {
                         table.remove(k.as_slice()).map_err(backend("remove"))?;

@@ -5,8 +5,8 @@
 use std::path::Path;
 use waystation_core::Status;
 use waystation_store::{
-    conformance, copy, DefinitionStore, DiskStore, Engine, HistoryStore, InstanceStore, Kv, KvStore, MemoryStore,
-    QueryStore, Store, TimerStore, TokenStore,
+    conformance, copy, DefinitionStore, DiskStore, Engine, HistoryStore, InstanceStore, Kv,
+    KvStore, MemoryStore, QueryStore, Store, TimerStore, TokenStore,
 };
 
 fn open(engine: Engine, dir: &Path) -> DiskStore {
@@ -158,7 +158,10 @@ fn a_sled_store_copied_to_fjall_holds_every_key_and_answers_the_same() {
     assert_eq!(dump(to.backend()), keys);
     assert_eq!(snapshot(&to), snapshot(&from));
     assert_eq!(to.tokens().unwrap(), from.tokens().unwrap());
-    assert_eq!(to.list_definitions().unwrap(), from.list_definitions().unwrap());
+    assert_eq!(
+        to.list_definitions().unwrap(),
+        from.list_definitions().unwrap()
+    );
     let all = waystation_store::InstanceQuery {
         limit: 1000,
         ..Default::default()

@@ -47,9 +47,7 @@ pub async fn list(
         .map(Approver::Role)
         .collect();
     approvers.push(Approver::User(caller.name.clone()));
-    let items = app
-        .blocking(move |rt| inbox(rt, &approvers, limit))
-        .await?;
+    let items = app.blocking(move |rt| inbox(rt, &approvers, limit)).await?;
     Ok(Json(json!({"items": items})))
 }
 

@@ -112,7 +112,9 @@ pub fn migrate(
 ) -> Result<(), StoreSetupError> {
     let from_dir = store_dir(from);
     let Some(from_engine) = Engine::detect(&from_dir) else {
-        return Err(StoreSetupError::NothingToMigrate(from.display().to_string()));
+        return Err(StoreSetupError::NothingToMigrate(
+            from.display().to_string(),
+        ));
     };
     if is_non_empty(to) {
         return Err(StoreSetupError::TargetNotEmpty(to.display().to_string()));
@@ -120,23 +122,28 @@ pub fn migrate(
     let source = from_engine
         .open(&from_dir)
         .map_err(|source| StoreSetupError::Store {
-            context: format!("cannot open the {from_engine} store in {}", from_dir.display()),
+            context: format!(
+                "cannot open the {from_engine} store in {}",
+                from_dir.display()
+            ),
             source,
         })?;
     let to_dir = store_dir(to);
     let target = to_engine
         .open(&to_dir)
         .map_err(|source| StoreSetupError::Store {
-            context: format!("cannot create the {to_engine} store in {}", to_dir.display()),
+            context: format!(
+                "cannot create the {to_engine} store in {}",
+                to_dir.display()
+            ),
             source,
         })?;
-    let copied =
-        waystation_store::copy(&source, &target, BATCH_KEYS).map_err(|source| {
-            StoreSetupError::Store {
-                context: format!("copying {} to {}", from_dir.display(), to_dir.display()),
-                source,
-            }
-        })?;
+    let copied = waystation_store::copy(&source, &target, BATCH_KEYS).map_err(|source| {
+        StoreSetupError::Store {
+            context: format!("copying {} to {}", from_dir.display(), to_dir.display()),
+            source,
+        }
+    })?;
     let plugins = copy_tree(&plugin_dir(from), &plugin_dir(to))?;
     sync_dir(to)?;
     let _ = writeln!(
@@ -178,7 +185,11 @@ fn copy_tree(from: &Path, to: &Path) -> Result<u64, StoreSetupError> {
         } else if kind.is_file() {
             std::fs::copy(&src, &dst)
                 .and_then(|_| std::fs::File::open(&dst)?.sync_all())
-                .map_err(io(format!("cannot copy {} to {}", src.display(), dst.display())))?;
+                .map_err(io(format!(
+                    "cannot copy {} to {}",
+                    src.display(),
+                    dst.display()
+                )))?;
             files += 1;
         }
     }
