@@ -8,6 +8,10 @@ use crate::records::{IdempotencyRecord, OutboxRecord, OutboxStatus};
 use crate::{InstanceStore, KvStore, RetentionStore, StoreError};
 use chrono::{DateTime, Utc};
 
+/// A queue entry: its key, its time, and the rest of the key (an instance id or an
+/// idempotency key).
+type Queued = (Vec<u8>, DateTime<Utc>, String);
+
 /// The keys of a time-ordered queue under `name` due before `before`, up to `max`, each
 /// with its time and the rest of the key (after the time and separator).
 fn due<B: Kv>(
@@ -15,7 +19,7 @@ fn due<B: Kv>(
     name: &[u8],
     before: DateTime<Utc>,
     max: usize,
-) -> Result<Vec<(Vec<u8>, DateTime<Utc>, String)>, StoreError> {
+) -> Result<Vec<Queued>, StoreError> {
     let p = prefix(&[name]);
     let before = time(before);
     let mut out = Vec::new();
