@@ -1,4 +1,4 @@
-//! Kill -9 at random moments: a real process on the sled store takes concurrent commands
+//! Kill -9 at random moments: a real process on the default store (fjall) takes concurrent commands
 //! and is killed mid-flight, ten times. After every restart: every acknowledged command is
 //! there exactly once, nothing unacknowledged is half-visible, and in the end every armed
 //! timer has fired exactly once.

@@ -19,6 +19,8 @@ pub struct Server {
     pub addr: String,
     data: PathBuf,
     env: Vec<(String, String)>,
+    /// A program the server runs under (e.g. `strace` and its flags), or none.
+    wrapper: Vec<String>,
     // Keeps the temporary data directory alive (and removes it at the end).
     _dir: Option<tempfile_dir::TempDir>,
 }
@@ -41,6 +43,14 @@ impl Server {
 
     /// A server over a fresh data directory, with extra environment variables.
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Server::start_under(&[], env)
+    }
+
+    /// A server run by `wrapper` (a program and its arguments, the server's command line
+    /// appended: e.g. `strace -f -o FILE`), over a fresh data directory, with extra
+    /// environment variables. The wrapper must run the server as its only child and exit
+    /// when it does.
+    pub fn start_under(wrapper: &[&str], env: &[(&str, &str)]) -> Server {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let data = std::env::temp_dir().join(format!("waystation-e2e-{}-{n}", std::process::id()));
@@ -53,7 +63,26 @@ impl Server {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            wrapper: wrapper.iter().map(|w| (*w).to_owned()).collect(),
             _dir: Some(tempfile_dir::TempDir(data)),
+        };
+        server.spawn();
+        server
+    }
+
+    /// A server over the existing data directory `data` (kept when the server is dropped),
+    /// with extra environment variables.
+    pub fn start_in(data: &Path, env: &[(&str, &str)]) -> Server {
+        let mut server = Server {
+            child: None,
+            addr: String::new(),
+            data: data.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            wrapper: Vec::new(),
+            _dir: None,
         };
         server.spawn();
         server
@@ -71,7 +100,14 @@ impl Server {
         } else {
             self.addr.clone()
         };
-        let mut cmd = Command::new(waystation_bin());
+        let mut cmd = match self.wrapper.split_first() {
+            None => Command::new(waystation_bin()),
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(waystation_bin());
+                cmd
+            }
+        };
         cmd.args(["serve", "--listen", &listen, "--data"])
             .arg(&self.data)
             .env("WAYSTATION_BOOTSTRAP_TOKEN", ADMIN)
@@ -145,20 +181,36 @@ impl Server {
         self.client(Some(body["token"].as_str().expect("token")))
     }
 
+    /// The server's process id: the child, or the wrapper's child.
+    fn server_pid(&self, child: &Child) -> String {
+        if self.wrapper.is_empty() {
+            return child.id().to_string();
+        }
+        let children = format!("/proc/{0}/task/{0}/children", child.id());
+        std::fs::read_to_string(&children)
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .map_or_else(|| child.id().to_string(), str::to_owned)
+    }
+
     /// SIGKILL: no chance to flush or drain.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if !self.wrapper.is_empty() {
+                let pid = self.server_pid(&child);
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// SIGTERM, then waits for the exit.
+    /// SIGTERM, then waits for the exit (of the wrapper, which follows the server).
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        let pid = self.server_pid(&child);
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
         child.wait().expect("wait for exit")
     }
 
@@ -201,6 +253,11 @@ impl Client {
             base: format!("http://{addr}"),
             token: token.map(str::to_owned),
         }
+    }
+
+    /// The bearer token it sends, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {

@@ -4,17 +4,18 @@
 //! `WAYSTATION_BENCH_INSTANCES` instances (default 10,000) of `workflows/approval-flow.json`,
 //! amounts alternating 5,000 and 50,000. Each is started, approved by a reviewer and, for
 //! 50,000, by a manager, through to its end: 2.5 commands per lifecycle on average. They run
-//! through the real `Runtime` on the real sled store (`SledStore::open`): every command
-//! returns only after the group flush that covers it; nothing is relaxed for the benchmark.
+//! through the real `Runtime` on each real embedded store (`Engine::open`, as `waystation
+//! serve` opens it): every command returns only after the group flush that covers it (an
+//! fsync/fdatasync of the store's files); nothing is relaxed for the benchmark.
 //! The client finds the open task the way a caller without the task id would: by reading
 //! the instance.
 //!
 //! `WAYSTATION_BENCH_CONCURRENCY` (a list, default `1,64,256,1024`) is how many lifecycles
 //! are in flight at once (tasks on a 2-worker tokio runtime, as the HTTP server would run
-//! them); each value runs on a fresh sled store.
+//! them); each value runs on a fresh store of each engine.
 //!
-//! Then diagnostics, to see where the time goes (`WAYSTATION_BENCH_STORES`, default
-//! `sled,probe,memory,core`, picks what runs):
+//! `WAYSTATION_BENCH_STORES` (default `fjall,sled,redb,memory,core`) picks the engines
+//! (`fjall`, `sled`, `redb`) and the diagnostics that run:
 //! - `probe`: the same on sled with a probe under the store that counts and times what the
 //!   store asks of sled (apply, get, flush), at `WAYSTATION_BENCH_PROBE_CONCURRENCY`
 //!   (default 256); then the batches of that run replayed on one thread into a fresh sled
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
 use waystation_core::{Decider, Input, Status, Workflow};
 use waystation_runtime::{NoPlugins, Runtime, SystemClock};
-use waystation_store::{Kv, KvStore, Mutation, SledKv, SledStore, Store};
+use waystation_store::{Engine, Kv, KvStore, Mutation, SledKv, Store};
 
 /// One run's figures.
 struct Run {
@@ -54,6 +55,8 @@ struct Run {
     threads: String,
     /// What the store did (probe summary, disk use).
     store: String,
+    /// The 1-minute load average when the run began.
+    load: String,
 }
 
 fn decider(role: &str) -> Decider {
@@ -110,6 +113,7 @@ async fn run(
     instances: usize,
     concurrency: usize,
 ) -> (Run, Arc<Runtime>) {
+    let load = common::loadavg();
     // As `waystation serve` does at start: build the instance counts, so every commit of
     // the run also keeps them.
     store.count_status(Status::Running).unwrap();
@@ -158,13 +162,14 @@ async fn run(
         latencies,
         threads,
         store: String::new(),
+        load,
     };
     (r, rt)
 }
 
 fn print_runs(runs: &[Run]) {
     println!(
-        "{:<8} {:>6} {:>10} {:>12} {:>10} {:>9} {:>9} {:>9} {:>10} {:>12}",
+        "{:<8} {:>6} {:>10} {:>12} {:>10} {:>9} {:>9} {:>9} {:>10} {:>12}  load before",
         "store",
         "conc.",
         "lifecycles",
@@ -179,7 +184,7 @@ fn print_runs(runs: &[Run]) {
     for r in runs {
         let secs = r.elapsed.as_secs_f64();
         println!(
-            "{:<8} {:>6} {:>10} {:>12.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>12.1}",
+            "{:<8} {:>6} {:>10} {:>12.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>12.1}  {}",
             r.label,
             r.concurrency,
             r.lifecycles,
@@ -190,6 +195,7 @@ fn print_runs(runs: &[Run]) {
             ms(r.latencies.last().copied().unwrap_or(0)),
             r.cpu.as_secs_f64() / secs,
             r.cpu.as_secs_f64() * 1e6 / r.commands.max(1) as f64,
+            r.load,
         );
     }
     println!("(p50/p99/max: latency of one command, from the call until its durable answer)");
@@ -325,20 +331,27 @@ fn main() {
     let tokio = common::tokio_runtime();
     let mut runs = Vec::new();
     let stores = std::env::var("WAYSTATION_BENCH_STORES")
-        .unwrap_or_else(|_| "sled,probe,memory,core".into());
+        .unwrap_or_else(|_| "fjall,sled,redb,memory,core".into());
     let stores: Vec<&str> = stores.split(',').map(str::trim).collect();
-    for &c in concurrencies.iter().filter(|_| stores.contains(&"sled")) {
-        let dir = common::scratch_dir("lifecycles");
-        let store = Arc::new(SledStore::open(dir.path()).unwrap());
-        let (mut r, rt) = tokio.block_on(run("sled", store.clone(), instances, c));
-        drop(rt);
-        r.store = format!(
-            "on disk {:.1} MiB",
-            common::mib(common::disk_usage(dir.path()))
-        );
-        runs.push(r);
-        drop(store);
-        drop(dir);
+    for engine in Engine::ALL
+        .into_iter()
+        .filter(|e| stores.contains(&e.as_str()))
+    {
+        for &c in &concurrencies {
+            let dir = common::scratch_dir("lifecycles");
+            let store = Arc::new(KvStore::new(engine.open(dir.path()).unwrap()));
+            let (mut r, rt) = tokio.block_on(run(engine.as_str(), store.clone(), instances, c));
+            drop(rt);
+            drop(store); // closed: what is on disk is what stays
+            let disk = common::disk_usage(dir.path());
+            r.store = format!(
+                "on disk {:.1} MiB, {:.0} B per finished instance",
+                common::mib(disk),
+                disk as f64 / instances as f64
+            );
+            runs.push(r);
+            drop(dir);
+        }
     }
     let mut recorded = Vec::new();
     if stores.contains(&"probe") {

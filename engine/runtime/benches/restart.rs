@@ -2,7 +2,8 @@
 //! Issue 3, benchmark 3: restart to ready with a million instances stored.
 //!
 //! What `waystation serve` does at start (`waystation_server::open`, then `run`): open the
-//! sled store with `SledStore::open`, build the `Runtime`, and serve. Measured here: the
+//! store of engine `WAYSTATION_BENCH_ENGINE` (`fjall`, the default, `sled` or `redb`) with
+//! `Engine::open`, build the `Runtime`, and serve. Measured here: the
 //! open, the runtime, the first query (instances of `approval-flow` at stage `review`, a
 //! page of 20, from the stage index) and the first command (approving the oldest of them,
 //! acknowledged after its group flush), each from the moment the process starts opening.
@@ -32,7 +33,9 @@
 //!
 //! Why the load matters: sled 0.34 writes its page-table snapshot only while it opens
 //! (`snapshot_after_ops` is a no-op in 0.34), so every open replays all the log written
-//! since the previous open, whether that process stopped cleanly or was killed.
+//! since the previous open, whether that process stopped cleanly or was killed. fjall
+//! replays at most its bounded journal; redb opens at its last durable commit (and after a
+//! kill, checks and repairs its allocator state).
 //!
 //! "Cold" evicts the store's files from the OS page cache first (`dd oflag=nocache`), so
 //! the open reads from the disk as after a reboot.
@@ -56,7 +59,21 @@ use std::time::{Duration, Instant};
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
 use waystation_core::{Decider, Input, Status, Workflow};
 use waystation_runtime::{NoPlugins, Runtime, SystemClock};
-use waystation_store::{Commit, DefinitionStore, InstanceQuery, QueryStore, SledStore, Store};
+use waystation_store::{
+    Commit, DefinitionStore, DiskStore, Engine, InstanceQuery, KvStore, QueryStore, Store,
+};
+
+/// The engine under test.
+fn engine() -> Engine {
+    std::env::var("WAYSTATION_BENCH_ENGINE")
+        .map(|e| e.parse().unwrap())
+        .unwrap_or(Engine::DEFAULT)
+}
+
+/// Opens the store in `dir` as the server does.
+fn open_store(dir: &Path) -> DiskStore {
+    KvStore::new(engine().open(dir).unwrap())
+}
 
 /// The child-process roles, by environment variable.
 const POPULATE: &str = "WAYSTATION_BENCH_RESTART_POPULATE";
@@ -83,7 +100,7 @@ fn marker(dir: &Path) -> PathBuf {
 /// Child: writes `n` instances into the store in `dir`, then waits to be killed.
 fn populate(dir: &Path, n: usize) {
     let flush_every = common::env_usize("WAYSTATION_BENCH_FLUSH_EVERY", 10_000).max(1);
-    let store = SledStore::open(dir).unwrap();
+    let store = open_store(dir);
     let definition = common::workflow_json("approval-flow");
     let put = store
         .put_definition("approval-flow", &definition, Utc::now())
@@ -191,7 +208,7 @@ fn restart_child(dir: &Path) {
         );
     }
     if std::env::var("WAYSTATION_BENCH_RESTART_STOP").as_deref() == Ok("clean") {
-        // A clean stop: the runtime joins its flusher, sled flushes and closes.
+        // A clean stop: the runtime joins its flusher, the store flushes and closes.
         drop(rt);
         drop(tokio);
         return;
@@ -319,7 +336,7 @@ struct Ready {
 /// and a first command.
 async fn open_until_ready(dir: &Path) -> (Ready, Arc<Runtime>) {
     let began = Instant::now();
-    let store = Arc::new(SledStore::open(dir).unwrap());
+    let store = Arc::new(open_store(dir));
     let open = began.elapsed();
     let rt = Runtime::new(store, Arc::new(NoPlugins), Arc::new(SystemClock));
     let runtime = began.elapsed();
@@ -371,7 +388,8 @@ fn main() {
     let n = common::env_usize("WAYSTATION_BENCH_INSTANCES", 1_000_000);
     let rounds = common::env_usize("WAYSTATION_BENCH_ROUNDS", 2);
     println!(
-        "# restart to ready with {n} instances stored; {}; load average {}",
+        "# restart to ready with {n} instances stored on {}; {}; load average {}",
+        engine(),
         common::machine(),
         common::loadavg()
     );
@@ -402,7 +420,7 @@ fn main() {
     }
     println!("store: {:.0} MiB on disk", mib(common::disk_usage(&dir)));
     println!(
-        "{:<30} {:>9} {:>9} {:>12} {:>14} {:>8}",
+        "{:<30} {:>9} {:>9} {:>12} {:>14} {:>8}  load before",
         "restart (a new process)", "open ms", "+runtime", "+1st query", "+1st command", "RSS MiB"
     );
     let mut worst = Duration::ZERO;
@@ -417,6 +435,7 @@ fn main() {
             (false, "kill"),
         ] {
             let before = std::fs::read_to_string(&last_stop).unwrap_or_default();
+            let load = common::loadavg();
             if cold {
                 evict_page_cache(&dir);
             }
@@ -430,7 +449,7 @@ fn main() {
             let ready = Duration::from_micros(f[3].parse().unwrap());
             worst = worst.max(ready);
             println!(
-                "{:<30} {:>9.0} {:>9.0} {:>12.0} {:>14.0} {:>8.0}",
+                "{:<30} {:>9.0} {:>9.0} {:>12.0} {:>14.0} {:>8.0}  {load}",
                 format!(
                     "after {}, {} cache",
                     if before == "clean" {
@@ -454,7 +473,7 @@ fn main() {
     // Not part of any restart: check the count from the status index, and time what
     // `/metrics` pays: the first count after an open scans the indexes, later ones read the
     // counts the commits keep.
-    let store = SledStore::open(&dir).unwrap();
+    let store = open_store(&dir);
     let count = || {
         let began = Instant::now();
         let n = [Status::Running, Status::Completed]

@@ -495,8 +495,14 @@ impl Runtime {
     /// The stored answer for `key`, if this exact request was seen before.
     fn replay(&self, key: Option<&str>, fp: &str) -> Result<Option<Applied>, RuntimeError> {
         let Some(key) = key else { return Ok(None) };
+        let expired = |r: &IdempotencyRecord| {
+            r.at.and_then(|at| at.checked_add_signed(self.retention().idempotency))
+                .is_some_and(|until| until <= self.now())
+        };
         match self.store.idempotency(key)? {
             None => Ok(None),
+            // Past its retention (and not yet purged): the key is free again.
+            Some(record) if expired(&record) => Ok(None),
             Some(record) if record.fingerprint != fp => {
                 Err(RuntimeError::IdempotencyConflict(key.to_owned()))
             }
@@ -647,6 +653,7 @@ impl Runtime {
                     IdempotencyRecord {
                         fingerprint: fp.to_owned(),
                         response,
+                        at: Some(step.state.updated_at),
                     },
                 ))
             })

@@ -20,7 +20,10 @@ mod once;
 mod options;
 mod outbox;
 mod queries;
+mod reader;
+mod retention;
 mod scheduler;
+mod tokens;
 mod workflows;
 
 pub use error::RuntimeError;
@@ -30,6 +33,8 @@ pub use options::{Limits, Options, StepRetry};
 pub use outbox::{
     Channel, Channels, Delivery, DeliveryError, Outbox, OutboxError, Retried, RetryPolicy,
 };
+pub use reader::StoreReader;
+pub use retention::{Purged, Retention};
 pub use workflows::DefinitionOutcome;
 
 use chrono::{DateTime, Utc};
@@ -140,6 +145,8 @@ pub struct Runtime {
     /// Failures so far of timer firings that failed in the engine, by timer id. In memory:
     /// after a restart a failing timer gets its attempts again, at its moved due time.
     step_failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// How long records are kept (std RwLock: read for a copy, never held across an await).
+    retention: std::sync::RwLock<Retention>,
 }
 
 impl Runtime {
@@ -174,12 +181,14 @@ impl Runtime {
             metrics: Metrics::default(),
             options,
             step_failures: std::sync::Mutex::default(),
+            retention: std::sync::RwLock::new(Retention::default()),
         })
     }
 
-    /// The store, for read-only use.
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
+    /// The store's read side. Writes go through the runtime's commands, definition and
+    /// token methods, which answer only after a group flush covers them.
+    pub fn store(&self) -> StoreReader<'_> {
+        StoreReader(self.store.as_ref())
     }
 
     /// The plugin host.

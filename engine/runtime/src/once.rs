@@ -26,6 +26,8 @@ pub struct KeyLock<'a> {
     _guard: MutexGuard<'a, ()>,
     key: String,
     fingerprint: String,
+    // When the request came: the record's place in the expiry queue.
+    at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What a key says about a request.
@@ -53,6 +55,7 @@ impl KeyLock<'_> {
             IdempotencyRecord {
                 fingerprint: self.fingerprint.clone(),
                 response,
+                at: Some(self.at),
             },
         ))
     }
@@ -93,6 +96,7 @@ impl Runtime {
                 _guard: guard,
                 key: key.to_owned(),
                 fingerprint,
+                at: self.now(),
             })),
             Some(record) if record.fingerprint != fingerprint => {
                 Err(RuntimeError::IdempotencyConflict(key.to_owned()))

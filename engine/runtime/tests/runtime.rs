@@ -403,3 +403,91 @@ async fn many_instances_move_in_parallel_and_every_answer_is_durable() {
         .unwrap();
     assert_eq!(done.items.len(), 200);
 }
+
+/// Every key of the store and their bytes, as the store holds them (live data).
+fn live(store: &waystation_store::FjallStore) -> (usize, usize) {
+    use waystation_store::Kv;
+    let (mut keys, mut bytes) = (0, 0);
+    store
+        .backend()
+        .scan(b"", None, &mut |k, v| {
+            keys += 1;
+            bytes += k.len() + v.len();
+            true
+        })
+        .unwrap();
+    (keys, bytes)
+}
+
+#[tokio::test]
+async fn under_a_steady_churn_the_store_stays_the_same_size_once_instances_age_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let store = Arc::new(waystation_store::FjallStore::open(dir.path()).unwrap());
+    let rt = runtime(store.clone(), clock.clone());
+    rt.set_retention(waystation_runtime::Retention {
+        idempotency: TimeDelta::hours(6),
+        finished: TimeDelta::days(1),
+        batch: 4, // several batches per purge
+        ..waystation_runtime::Retention::default()
+    });
+    rt.put_definition(&approval_flow()).await.unwrap();
+    let mut sizes = Vec::new();
+    let mut n = 0;
+    for _round in 0..8 {
+        // Half a day of work: 20 requests, each started (with an Idempotency-Key) and
+        // approved to its end.
+        for _ in 0..20 {
+            n += 1;
+            let started = rt
+                .start(
+                    "approval-flow",
+                    json!({"request_id": format!("R{n:06}"), "amount": 5000}),
+                    Some(&format!("start-{n:06}")),
+                )
+                .await
+                .unwrap();
+            let task = rt.instance(&started.instance.id).unwrap().open_tasks()[0].clone();
+            let done = rt
+                .decide(&task.id, reviewer("rui"), true, None, None)
+                .await
+                .unwrap();
+            assert_eq!(done.instance.status, Status::Completed);
+        }
+        clock.advance(TimeDelta::hours(12));
+        rt.purge_expired().await.unwrap();
+        sizes.push(live(&store));
+    }
+    // A finished instance is kept a day: two rounds' worth from the second round on, the
+    // idempotency records six hours: none by the end of each round.
+    let steady = sizes[1];
+    for (round, size) in sizes.iter().enumerate().skip(1) {
+        assert_eq!(size.0, steady.0, "keys after round {round}: {sizes:?}");
+        assert!(
+            size.1.abs_diff(steady.1) * 100 <= steady.1,
+            "bytes after round {round} differ from the steady state by more than 1%: {sizes:?}"
+        );
+    }
+    assert!(
+        sizes[0].0 < steady.0,
+        "the first round was not yet purged: {sizes:?}"
+    );
+    assert_eq!(
+        rt.store().count_status(Status::Completed).unwrap(),
+        40,
+        "the counts follow the purge"
+    );
+    // The oldest request is gone with all it kept; its key is free again.
+    let again = rt
+        .start(
+            "approval-flow",
+            json!({"request_id": "R000001-again", "amount": 5000}),
+            Some("start-000001"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !again.replayed,
+        "an expired Idempotency-Key is a new request"
+    );
+}

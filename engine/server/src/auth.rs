@@ -72,24 +72,10 @@ fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Creates a token; returns its record and the secret (shown to the caller once).
-///
-/// # Errors
-/// Store errors.
-pub fn create_token(
-    store: &dyn Store,
-    name: &str,
-    roles: Vec<String>,
-    secret: Option<String>,
-) -> Result<(TokenRecord, String), StoreError> {
-    let (record, secret) = mint_token(name, roles, secret);
-    store.put_token(&record)?;
-    store.flush()?;
-    Ok((record, secret))
-}
-
-/// A new token record and its secret (`secret`, or a fresh random one), not yet stored.
-pub fn mint_token(name: &str, roles: Vec<String>, secret: Option<String>) -> (TokenRecord, String) {
+/// A new token's record and its secret (`secret`, or a new random one), not yet stored:
+/// store it with `Runtime::put_token` (or [`create_token`] before the runtime runs) before
+/// showing the secret.
+pub fn new_token(name: &str, roles: Vec<String>, secret: Option<String>) -> (TokenRecord, String) {
     let secret = secret.unwrap_or_else(|| format!("ws_{}", random_hex(32)));
     let record = TokenRecord {
         id: format!("tok_{}", random_hex(8)),
@@ -101,11 +87,31 @@ pub fn mint_token(name: &str, roles: Vec<String>, secret: Option<String>) -> (To
     (record, secret)
 }
 
+/// Creates a token and flushes the store (for start-up, before the runtime and its group
+/// commit exist); returns its record and the secret (shown to the caller once).
+///
+/// # Errors
+/// Store errors.
+pub fn create_token(
+    store: &dyn Store,
+    name: &str,
+    roles: Vec<String>,
+    secret: Option<String>,
+) -> Result<(TokenRecord, String), StoreError> {
+    let (record, secret) = new_token(name, roles, secret);
+    store.put_token(&record)?;
+    store.flush()?;
+    Ok((record, secret))
+}
+
 /// The caller a bearer secret belongs to.
 ///
 /// # Errors
 /// Store errors.
-pub fn authenticate(store: &dyn Store, secret: &str) -> Result<Option<Caller>, StoreError> {
+pub fn authenticate(
+    store: waystation_runtime::StoreReader<'_>,
+    secret: &str,
+) -> Result<Option<Caller>, StoreError> {
     Ok(store
         .token_by_hash(&sha256_hex(secret.as_bytes()))?
         .map(|t| Caller {

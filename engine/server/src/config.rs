@@ -20,6 +20,11 @@
 //! memory_mib = 64
 //! [log]
 //! format = "text"                # or "json"
+//! [store]
+//! engine = "fjall"               # or "sled" / "redb"; unset: the engine whose files are
+//!                                # in the data directory, fjall for a new one
+//! idempotency_hours = 24         # how long an Idempotency-Key's answer is kept
+//! retention_days = 730           # how long a finished instance is kept
 //! [outbox.channels.email]        # where notifier messages go: see `delivery`
 //! kind = "email"
 //! host = "smtp.example.com"
@@ -36,8 +41,11 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Data directory: the sled store and the plugin registry live below it.
+    /// Data directory: the store (`store/`) and the plugin registry (`plugins/`) live below
+    /// it.
     pub data: PathBuf,
+    /// The store's engine and retention.
+    pub store: StoreConfig,
     /// Request size limits.
     pub limits: Limits,
     /// Default sandbox limits for plugins.
@@ -48,6 +56,47 @@ pub struct Config {
     pub log: Log,
     /// Outbox delivery: retries and channels (see [`crate::delivery`]).
     pub outbox: crate::delivery::OutboxConfig,
+}
+
+/// The store: which embedded engine, and how long records are kept.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The engine (`fjall`, `sled` or `redb`). Unset (the default): the engine whose files
+    /// are in the data directory, or fjall for a new one. Set to an engine other than the
+    /// one found, the server refuses to start and names `waystation store migrate`.
+    pub engine: Option<waystation_store::Engine>,
+    /// Hours an `Idempotency-Key`'s stored answer is kept (default 24); a repeat after that
+    /// is a new request.
+    pub idempotency_hours: u64,
+    /// Days a completed, failed or cancelled instance is kept with its history, tasks,
+    /// timers, index entries and outbox messages (default 730, two years); then it is
+    /// purged.
+    pub retention_days: u64,
+}
+
+impl StoreConfig {
+    /// The runtime's retention from these settings (purging every minute, 32 instances a
+    /// batch).
+    pub fn retention(&self) -> waystation_runtime::Retention {
+        let hours = i64::try_from(self.idempotency_hours).unwrap_or(i64::MAX);
+        let days = i64::try_from(self.retention_days).unwrap_or(i64::MAX);
+        waystation_runtime::Retention {
+            idempotency: chrono::TimeDelta::try_hours(hours).unwrap_or(chrono::TimeDelta::MAX),
+            finished: chrono::TimeDelta::try_days(days).unwrap_or(chrono::TimeDelta::MAX),
+            ..waystation_runtime::Retention::default()
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            engine: None,
+            idempotency_hours: 24,
+            retention_days: 730,
+        }
+    }
 }
 
 /// Request size limits.
@@ -127,6 +176,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data: PathBuf::from("./waystation-data"),
+            store: StoreConfig::default(),
             limits: Limits::default(),
             plugins: PluginDefaults::default(),
             steps: Steps::default(),
@@ -236,6 +286,15 @@ impl Config {
         if let Some(v) = env("WAYSTATION_DATA") {
             self.data = PathBuf::from(v);
         }
+        if let Some(v) = env("WAYSTATION_STORE_ENGINE") {
+            self.store.engine = Some(parse("WAYSTATION_STORE_ENGINE", v)?);
+        }
+        if let Some(v) = env("WAYSTATION_IDEMPOTENCY_HOURS") {
+            self.store.idempotency_hours = parse("WAYSTATION_IDEMPOTENCY_HOURS", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_RETENTION_DAYS") {
+            self.store.retention_days = parse("WAYSTATION_RETENTION_DAYS", v)?;
+        }
         if let Some(v) = env("WAYSTATION_JSON_BODY_BYTES") {
             self.limits.json_body_bytes = parse("WAYSTATION_JSON_BODY_BYTES", v)?;
         }
@@ -285,14 +344,14 @@ impl Config {
         Ok(())
     }
 
-    /// Where the sled store lives.
+    /// Where the store lives.
     pub fn store_dir(&self) -> PathBuf {
-        self.data.join("store")
+        store_dir(&self.data)
     }
 
     /// Where the plugin registry lives.
     pub fn plugin_dir(&self) -> PathBuf {
-        self.data.join("plugins")
+        plugin_dir(&self.data)
     }
 
     /// The runtime's limits and retries, from `[limits]` and `[steps]`.
@@ -323,6 +382,16 @@ impl Config {
         host.max_plugin_bytes = u64::try_from(self.limits.wasm_body_bytes).unwrap_or(u64::MAX);
         host
     }
+}
+
+/// Where the store of data directory `data` lives.
+pub fn store_dir(data: &Path) -> PathBuf {
+    data.join("store")
+}
+
+/// Where the plugin registry of data directory `data` lives.
+pub fn plugin_dir(data: &Path) -> PathBuf {
+    data.join("plugins")
 }
 
 #[cfg(test)]
@@ -366,5 +435,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("WAYSTATION_PLUGIN_MEMORY_MIB"), "{err}");
+    }
+
+    #[test]
+    fn the_store_engine_is_chosen_by_file_or_environment_and_a_wrong_name_is_refused() {
+        use waystation_store::Engine;
+        let dir = std::env::temp_dir().join(format!("ws-config-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("store.toml");
+        std::fs::write(&file, "[store]\nengine = \"redb\"\nretention_days = 30\n").unwrap();
+        let mut config = Config::from_file(&file).unwrap();
+        assert_eq!(config.store.engine, Some(Engine::Redb));
+        assert_eq!(config.store.retention_days, 30);
+        assert_eq!(
+            config.store.idempotency_hours, 24,
+            "unset keys keep their defaults"
+        );
+        config
+            .apply_env(|k| (k == "WAYSTATION_STORE_ENGINE").then(|| "sled".to_owned()))
+            .unwrap();
+        assert_eq!(config.store.engine, Some(Engine::Sled));
+        assert_eq!(
+            Config::default().store.engine,
+            None,
+            "found on disk, or fjall"
+        );
+
+        std::fs::write(&file, "[store]\nengine = \"rocks\"\n").unwrap();
+        let err = Config::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("rocks"), "{err}");
+        let err = Config::default()
+            .apply_env(|k| (k == "WAYSTATION_STORE_ENGINE").then(|| "postgres".to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("WAYSTATION_STORE_ENGINE") && err.contains("fjall, sled or redb"),
+            "{err}"
+        );
     }
 }

@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use waystation_runtime::{Plugins, Runtime, SystemClock};
-use waystation_store::SledStore;
+use waystation_store::KvStore;
 use waystation_wasm::{PluginHost, Sandbox};
 
-/// An opened engine: runtime over the sled store in the configured data directory.
+/// An opened engine: runtime over the store in the configured data directory.
 pub struct Engine {
     /// The runtime.
     pub runtime: Arc<Runtime>,
@@ -32,10 +32,12 @@ pub struct Engine {
     pub outbox: waystation_runtime::Outbox,
 }
 
-/// Opens the store under `config.data`, creates the first admin token on a fresh store.
+/// Opens the store under `config.data` (its engine found from its files, see
+/// [`cli::store::open_store`]), creates the first admin token on a fresh store.
 ///
 /// # Errors
-/// When the store cannot be opened (missing permissions, another process holds it).
+/// When the store cannot be opened (missing permissions, another process holds it, a store
+/// of another engine than the configured one: the message names the migration command).
 pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine> {
     std::fs::create_dir_all(&config.data).map_err(|e| {
         anyhow::anyhow!(
@@ -43,7 +45,9 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
             config.data.display()
         )
     })?;
-    let store = Arc::new(SledStore::open(&config.store_dir())?);
+    let kv = cli::store::open_store(&config.data, config.store.engine)?;
+    tracing::info!(engine = %kv.engine(), dir = %config.store_dir().display(), "store open");
+    let store = Arc::new(KvStore::new(kv));
     let bootstrap_secret = auth::bootstrap(store.as_ref(), bootstrap)?;
     let sandbox = Sandbox::new(config.host_config())
         .map_err(|e| anyhow::anyhow!("cannot start the plugin sandbox: {e}"))?;
@@ -63,6 +67,7 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     tracing::info!(channels = ?outbox.channels.names(), "outbox channels");
     let invoker: Arc<dyn Plugins> = plugins.clone();
     let runtime = Runtime::with_options(store, invoker, Arc::new(SystemClock), config.options());
+    runtime.set_retention(config.store.retention());
     Ok(Engine {
         runtime,
         plugins,
@@ -87,6 +92,10 @@ pub async fn run(
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
     let scheduler = tokio::spawn(runtime.clone().run_scheduler(async {
         let _ = scheduler_stopped.await;
+    }));
+    let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
+    let retention = tokio::spawn(runtime.clone().run_retention(async {
+        let _ = retention_stopped.await;
     }));
     let (stop_dispatcher, dispatcher_stopped) = tokio::sync::oneshot::channel::<()>();
     let dispatcher = tokio::spawn(
@@ -134,6 +143,8 @@ pub async fn run(
     let _ = counting.await;
     let _ = stop_scheduler.send(());
     let _ = scheduler.await;
+    let _ = stop_retention.send(());
+    let _ = retention.await;
     let _ = stop_dispatcher.send(());
     let _ = dispatcher.await;
     result

@@ -47,6 +47,29 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Work on a data directory's store while no server runs on it.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy everything in a data directory (definitions, instances, history, timers, tasks,
+    /// outbox, tokens, and the plugin registry) into a new data directory on another store
+    /// engine. Stop the server first; start it on the new directory afterwards.
+    Migrate {
+        /// The data directory to copy (its store's engine is found from its files).
+        #[arg(long)]
+        from: PathBuf,
+        /// The new data directory (created; must be empty).
+        #[arg(long)]
+        to: PathBuf,
+        /// The engine of the new store: fjall, sled or redb [default: fjall].
+        #[arg(long, default_value = "fjall")]
+        engine: waystation_store::Engine,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +113,20 @@ fn main() -> ExitCode {
             }),
             None => {
                 waystation_server::cli::plugin::invoke(&file, &input, &mut std::io::stdout().lock())
+            }
+        },
+        Command::Store {
+            command: StoreCommand::Migrate { from, to, engine },
+        } => match waystation_server::cli::store::migrate(
+            &from,
+            &to,
+            engine,
+            &mut std::io::stdout().lock(),
+        ) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("waystation: {e}");
+                Ok(ExitCode::from(1))
             }
         },
         Command::Serve {

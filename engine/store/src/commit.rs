@@ -7,7 +7,7 @@ use crate::kv::Mutation;
 use crate::records::{DeliveryUpdate, IdempotencyRecord, OutboxRecord, OutboxStatus};
 use crate::StoreError;
 use std::collections::HashSet;
-use waystation_core::{Effect, InstanceState};
+use waystation_core::{Effect, HistoryEntry, InstanceState, Status};
 
 /// Everything one command changed.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +39,7 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
     batch.push(Mutation::Put(keys::instance(&after.id), json(after)?));
 
     // History: the entries take the sequence numbers just below the new length.
-    let entries: Vec<_> = commit
+    let entries: Vec<&HistoryEntry> = commit
         .effects
         .iter()
         .filter_map(|e| match e {
@@ -47,12 +47,8 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
             _ => None,
         })
         .collect();
-    let first = after.history_len - entries.len() as u64;
-    for (i, entry) in entries.into_iter().enumerate() {
-        batch.push(Mutation::Put(
-            keys::history(&after.id, first + i as u64),
-            json(entry)?,
-        ));
+    if let Some(m) = history(&after.id, after.history_len, &entries)? {
+        batch.push(m);
     }
 
     for e in commit.effects {
@@ -130,10 +126,52 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
         batch.push(Mutation::Put(k.clone(), Vec::new()));
     }
 
+    // Retention: an instance that finishes joins the queue of finished instances.
+    let was_running = commit.before.is_none_or(|b| b.status == Status::Running);
+    if was_running && after.status != Status::Running {
+        batch.push(Mutation::Put(
+            keys::finished(after.updated_at, &after.id),
+            Vec::new(),
+        ));
+    }
+
     if let Some((key, record)) = commit.idempotency {
-        batch.push(Mutation::Put(keys::idempotency(key), json(record)?));
+        idempotency(&mut batch, key, record)?;
     }
     Ok(batch)
+}
+
+/// The history entries one change adds, as ONE value under the sequence number of the last
+/// of them (`history_len - 1`): a single entry as its JSON object, several as a JSON array
+/// of them, the first taking the number `history_len - entries.len()`. None for no entries.
+/// (One key per command instead of one per entry: a start writes 4 to 6 entries.)
+fn history(
+    id: &str,
+    history_len: u64,
+    entries: &[&HistoryEntry],
+) -> Result<Option<Mutation>, StoreError> {
+    let value = match entries {
+        [] => return Ok(None),
+        [one] => json(one)?,
+        many => json(&many)?,
+    };
+    Ok(Some(Mutation::Put(
+        keys::history(id, history_len - 1),
+        value,
+    )))
+}
+
+/// An idempotency record and its place in the expiry queue.
+fn idempotency(
+    batch: &mut Vec<Mutation>,
+    key: &str,
+    record: &IdempotencyRecord,
+) -> Result<(), StoreError> {
+    batch.push(Mutation::Put(keys::idempotency(key), json(record)?));
+    if let Some(at) = record.at {
+        batch.push(Mutation::Put(keys::idempotency_kept(at, key), Vec::new()));
+    }
+    Ok(())
 }
 
 /// The batch for one outbox message's change and the history it adds.
@@ -156,16 +194,13 @@ pub(crate) fn delivery_mutations(update: &DeliveryUpdate<'_>) -> Result<Vec<Muta
     batch.push(Mutation::Put(keys::outbox(id), json(after)?));
     if let Some(instance) = update.instance {
         batch.push(Mutation::Put(keys::instance(&instance.id), json(instance)?));
-        let first = instance.history_len - update.history.len() as u64;
-        for (i, entry) in update.history.iter().enumerate() {
-            batch.push(Mutation::Put(
-                keys::history(&instance.id, first + i as u64),
-                json(entry)?,
-            ));
+        let entries: Vec<&HistoryEntry> = update.history.iter().collect();
+        if let Some(m) = history(&instance.id, instance.history_len, &entries)? {
+            batch.push(m);
         }
     }
     if let Some((key, record)) = update.idempotency {
-        batch.push(Mutation::Put(keys::idempotency(key), json(record)?));
+        idempotency(&mut batch, key, record)?;
     }
     Ok(batch)
 }

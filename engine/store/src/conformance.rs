@@ -457,6 +457,7 @@ pub fn idempotency_records_are_kept_with_the_commit(store: &dyn Store) {
     let record = IdempotencyRecord {
         fingerprint: "start:ticket:abc".into(),
         response: json!({"id": "a"}),
+        at: Some(t0()),
     };
     store
         .commit(&Commit {
@@ -469,6 +470,189 @@ pub fn idempotency_records_are_kept_with_the_commit(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.idempotency("k1").unwrap(), Some(record));
     assert_eq!(store.idempotency("k2").unwrap(), None);
+}
+
+/// What is still kept of instance `id`, read through the store's own queries.
+fn leftovers(store: &dyn Store, id: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    if store.instance(id).unwrap().is_some() {
+        left.push("instance".to_owned());
+    }
+    if !store.history(id, 0, 1000).unwrap().is_empty() {
+        left.push("history".to_owned());
+    }
+    let all = InstanceQuery {
+        limit: 1000,
+        ..InstanceQuery::default()
+    };
+    if store.query(&all).unwrap().items.iter().any(|s| s.id == id) {
+        left.push("instance list".to_owned());
+    }
+    let by_status = InstanceQuery {
+        status: Some(Status::Completed),
+        limit: 1000,
+        ..InstanceQuery::default()
+    };
+    if store
+        .query(&by_status)
+        .unwrap()
+        .items
+        .iter()
+        .any(|s| s.id == id)
+    {
+        left.push("status index".to_owned());
+    }
+    for status in [
+        OutboxStatus::Pending,
+        OutboxStatus::Delivered,
+        OutboxStatus::Dead,
+    ] {
+        let page = store.outbox(status, None, 1000).unwrap();
+        if page.items.iter().any(|m| m.message.instance_id == id) {
+            left.push(format!("{} outbox message", status.as_str()));
+        }
+    }
+    left
+}
+
+/// Finished instances are purged with everything kept for them once they are older than the
+/// cut-off, oldest first and at most `max` per call; running ones and younger ones stay,
+/// and so does one whose message is still pending.
+pub fn finished_instances_are_purged_after_retention(store: &dyn Store) {
+    let wf = workflow();
+    let counts_before = store.count_status(Status::Completed).unwrap();
+    assert_eq!(counts_before, 0);
+    // "old": closed on day 0; "newer": closed on day 2; "open": still running;
+    // "approved": escalated (a message queued), delivered, approved on day 1.
+    start(store, &wf, "old", t0());
+    apply(store, &wf, "old", event("close"), t0());
+    start(store, &wf, "newer", t0());
+    apply(
+        store,
+        &wf,
+        "newer",
+        event("close"),
+        t0() + TimeDelta::days(2),
+    );
+    start(store, &wf, "open", t0());
+    start(store, &wf, "approved", t0());
+    apply(store, &wf, "approved", event("escalate"), t0());
+    let pending = store.outbox(OutboxStatus::Pending, None, 10).unwrap().items;
+    assert_eq!(pending.len(), 1);
+    let task = store.instance("approved").unwrap().unwrap().open_tasks()[0].clone();
+    apply(
+        store,
+        &wf,
+        "approved",
+        Input::Decision {
+            task_id: task.id,
+            decider: Decider {
+                id: "lee".into(),
+                roles: vec!["lead".into()],
+            },
+            approve: true,
+            comment: None,
+        },
+        t0() + TimeDelta::days(1),
+    );
+    assert_eq!(store.count_status(Status::Completed).unwrap(), 3);
+
+    // Its message still pending: "approved" stays; "old" goes.
+    let cutoff = t0() + TimeDelta::days(1) + TimeDelta::hours(1);
+    store.purge_finished(cutoff, 100).unwrap();
+    assert_eq!(leftovers(store, "old"), Vec::<String>::new());
+    assert!(store.instance("approved").unwrap().is_some());
+    assert!(store.instance("newer").unwrap().is_some());
+    assert!(store.instance("open").unwrap().is_some());
+    assert_eq!(store.count_status(Status::Completed).unwrap(), 2);
+
+    // Delivered: now it goes too, with its message.
+    let before = &pending[0];
+    let mut after = before.clone();
+    after.status = OutboxStatus::Delivered;
+    after.finished_at = Some(t0());
+    store
+        .update_message(&crate::DeliveryUpdate {
+            before,
+            after: &after,
+            instance: None,
+            history: &[],
+            idempotency: None,
+        })
+        .unwrap();
+    assert_eq!(store.purge_finished(cutoff, 100).unwrap(), 1);
+    assert_eq!(leftovers(store, "approved"), Vec::<String>::new());
+    assert!(
+        store.instance("newer").unwrap().is_some(),
+        "younger than the cut-off"
+    );
+    assert_eq!(
+        store.purge_finished(cutoff, 100).unwrap(),
+        0,
+        "nothing older is left"
+    );
+
+    // At most `max` per call, oldest first.
+    assert_eq!(
+        store.purge_finished(t0() + TimeDelta::days(30), 1).unwrap(),
+        1
+    );
+    assert!(store.instance("newer").unwrap().is_none());
+    assert!(store.instance("open").unwrap().is_some(), "running: kept");
+    assert_eq!(store.count_status(Status::Completed).unwrap(), 0);
+    assert_eq!(store.count_status(Status::Running).unwrap(), 1);
+}
+
+/// Idempotency records expire a configured time after they were kept; a key used again
+/// after its record expired keeps its new record.
+pub fn idempotency_records_expire(store: &dyn Store) {
+    let wf = workflow();
+    let keep = |id: &str, key: &str, at: DateTime<Utc>| {
+        let step = start_until_quiet(&wf, id.into(), json!({}), at, &plugins()).unwrap();
+        let record = IdempotencyRecord {
+            fingerprint: format!("start:ticket:{id}"),
+            response: json!({"id": id}),
+            at: Some(at),
+        };
+        store
+            .commit(&Commit {
+                before: None,
+                after: &step.state,
+                effects: &step.effects,
+                fired_timer: None,
+                idempotency: Some((key, &record)),
+            })
+            .unwrap();
+        record
+    };
+    keep("a", "k-old", t0());
+    keep("b", "k-reused", t0());
+    let newer = keep("c", "k-new", t0() + TimeDelta::hours(30));
+    // k-reused expired (it is past its time) and was used again before the purge ran.
+    let reused = keep("d", "k-reused", t0() + TimeDelta::hours(26));
+    assert_eq!(
+        store
+            .expire_idempotency(t0() + TimeDelta::hours(24), 100)
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.idempotency("k-old").unwrap(), None);
+    assert_eq!(store.idempotency("k-reused").unwrap(), Some(reused));
+    assert_eq!(store.idempotency("k-new").unwrap(), Some(newer));
+    assert_eq!(
+        store
+            .expire_idempotency(t0() + TimeDelta::hours(24), 100)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .expire_idempotency(t0() + TimeDelta::days(3), 100)
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.idempotency("k-reused").unwrap(), None);
+    assert_eq!(store.idempotency("k-new").unwrap(), None);
 }
 
 /// Queries by workflow, stage, status, SLA, tag and staleness, paginated without gaps.
@@ -649,7 +833,12 @@ pub fn counts_follow_every_commit(store: &dyn Store) {
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 11] = [
+    let cases: [Case; 13] = [
+        (
+            "finished_instances_are_purged_after_retention",
+            finished_instances_are_purged_after_retention,
+        ),
+        ("idempotency_records_expire", idempotency_records_expire),
         (
             "tokens_are_found_by_hash_and_revoked",
             tokens_are_found_by_hash_and_revoked,

@@ -6,13 +6,15 @@
 //! | `def/{workflow}/{version}` | definition JSON |
 //! | `deflatest/{workflow}` | newest version |
 //! | `inst/{instance}` | instance state JSON |
-//! | `hist/{instance}/{seq}` | history entry JSON |
+//! | `hist/{instance}/{seq}` | the history entries one change added, the last numbered `seq`: one entry JSON, or a JSON array of several |
 //! | `timer/{due}/{timer}` | instance id |
 //! | `task/{task}` | approval task JSON |
 //! | `inbox/{role or user}/{name}/{task}` | (empty) |
 //! | `outbox/{message}` | outbox record JSON |
 //! | `outq/{status}/{time}/{message}` | channel name; `time` is when the next attempt is due while pending, when it finished otherwise |
 //! | `idem/{key}` | idempotency record JSON |
+//! | `idemat/{time}/{key}` | (empty): the idempotency records by when they were kept, for expiry |
+//! | `done/{time}/{instance}` | (empty): finished instances by when they finished, for retention |
 //! | `ix/{index}/.../{instance}` | (empty): the query indexes |
 //! | `ix/key/{workflow}/{key}/{instance}` | (empty): every instance by business key |
 //! | `ix/rkey/{workflow}/{key}/{instance}` | (empty): running instances by business key (at most one per key) |
@@ -179,4 +181,14 @@ pub fn outbox_queue(status: &str, at: DateTime<Utc>, id: &str) -> Vec<u8> {
 /// An idempotency record.
 pub fn idempotency(k: &str) -> Vec<u8> {
     key(&[b"idem", k.as_bytes()])
+}
+
+/// An idempotency record in the expiry queue, by when it was kept.
+pub fn idempotency_kept(at: DateTime<Utc>, k: &str) -> Vec<u8> {
+    key(&[b"idemat", &time(at), k.as_bytes()])
+}
+
+/// A finished instance in the retention queue, by when it finished.
+pub fn finished(at: DateTime<Utc>, id: &str) -> Vec<u8> {
+    key(&[b"done", &time(at), id.as_bytes()])
 }

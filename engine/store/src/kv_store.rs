@@ -289,18 +289,35 @@ impl<B: Kv> HistoryStore for KvStore<B> {
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, HistoryEntry)>, StoreError> {
+        // A key holds the entries of one change under the number of its last entry (see
+        // `commit::history`): the first key past `from - 1` holds entry `from`.
         let p = prefix(&[b"hist", id.as_bytes()]);
         let start = from.checked_sub(1).map(|before| keys::history(id, before));
-        self.collect(&p, start.as_deref(), limit)?
-            .into_iter()
-            .map(|(k, v)| {
-                let seq = k[p.len()..]
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("history key".into()))?;
-                Ok((seq, decode(&k, &v)?))
-            })
-            .collect()
+        let mut out = Vec::with_capacity(limit.min(1024));
+        // Each key holds at least one entry, so `limit` keys hold enough.
+        for (k, v) in self.collect(&p, start.as_deref(), limit)? {
+            let last = k[p.len()..]
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("history key".into()))?;
+            let entries: Vec<HistoryEntry> = if v.first() == Some(&b'[') {
+                decode(&k, &v)?
+            } else {
+                vec![decode(&k, &v)?]
+            };
+            let first = (last + 1)
+                .checked_sub(entries.len() as u64)
+                .ok_or_else(|| StoreError::Corrupt("history key".into()))?;
+            for (seq, entry) in (first..).zip(entries) {
+                if seq >= from && out.len() < limit {
+                    out.push((seq, entry));
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -461,8 +478,12 @@ impl<B: Kv> IdempotencyStore for KvStore<B> {
     fn put_idempotency(&self, k: &str, record: &IdempotencyRecord) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(record)
             .map_err(|e| StoreError::Corrupt(format!("idempotency record {k}: {e}")))?;
-        self.kv
-            .apply(vec![Mutation::Put(keys::idempotency(k), bytes)])
+        let mut batch = vec![Mutation::Put(keys::idempotency(k), bytes)];
+        // Into the expiry queue too, like the records commands keep (see commit.rs).
+        if let Some(at) = record.at {
+            batch.push(Mutation::Put(keys::idempotency_kept(at, k), Vec::new()));
+        }
+        self.kv.apply(batch)
     }
 }
 
@@ -601,14 +622,20 @@ impl<B: Kv> QueryStore for KvStore<B> {
     }
 }
 
-impl<B: Kv> Store for KvStore<B> {
-    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        let batch = mutations(commit)?;
+impl<B: Kv> KvStore<B> {
+    /// Applies `batch`, moving the counts by the index keys it puts and deletes.
+    pub(crate) fn apply_counted(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         let moves = tally.moves_of(&batch);
         self.kv.apply(batch)?;
         tally.record(&moves);
         Ok(())
+    }
+}
+
+impl<B: Kv> Store for KvStore<B> {
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        self.apply_counted(mutations(commit)?)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -623,5 +650,25 @@ impl KvStore<crate::SledKv> {
     /// As [`crate::SledKv::open`].
     pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
         Ok(KvStore::new(crate::SledKv::open(path)?))
+    }
+}
+
+impl KvStore<crate::FjallKv> {
+    /// Opens the fjall store in directory `path`.
+    ///
+    /// # Errors
+    /// As [`crate::FjallKv::open`].
+    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(KvStore::new(crate::FjallKv::open(path)?))
+    }
+}
+
+impl KvStore<crate::RedbKv> {
+    /// Opens the redb store in directory `path`.
+    ///
+    /// # Errors
+    /// As [`crate::RedbKv::open`].
+    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(KvStore::new(crate::RedbKv::open(path)?))
     }
 }

@@ -3,9 +3,10 @@
 //! A trait per collection (definitions, instances, history, timers, approvals, outbox,
 //! idempotency records, query indexes) and [`Store::commit`], which writes everything one
 //! command changed as one atomic batch. [`KvStore`] implements them all once, over an
-//! ordered key-value [`Kv`] backend with two implementations: [`MemoryStore`] for fast logic
-//! tests and [`SledStore`], the embedded default. A PostgreSQL store would implement the
-//! collection traits directly.
+//! ordered key-value [`Kv`] backend: [`MemoryKv`] for fast logic tests and three embedded
+//! engines on disk, [`FjallKv`] (the default), [`SledKv`] and [`RedbKv`], chosen by
+//! [`Engine`] ([`DiskStore`] is whichever of them is open). A PostgreSQL store would
+//! implement the collection traits directly (ARCHITECTURE.md says what it must guarantee).
 //!
 //! Visibility and durability are separate steps: a committed batch is visible at once and
 //! durable after the next [`Store::flush`], so a driver can batch flushes across concurrent
@@ -13,6 +14,8 @@
 
 mod commit;
 pub mod conformance;
+mod engine;
+mod fjall_kv;
 mod index;
 pub mod keys;
 mod kv;
@@ -20,12 +23,16 @@ mod kv_store;
 mod memory;
 pub mod query;
 pub mod records;
+mod redb_kv;
+mod retention;
 mod search;
 mod sled_kv;
 mod tally;
 mod tokens;
 
 pub use commit::Commit;
+pub use engine::{copy, AnyKv, Copied, Engine};
+pub use fjall_kv::FjallKv;
 pub use kv::{Kv, Mutation};
 pub use kv_store::KvStore;
 pub use memory::MemoryKv;
@@ -34,6 +41,7 @@ pub use records::{
     DeliveryUpdate, DueMessage, DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus,
     PutDefinition, StoredDefinition,
 };
+pub use redb_kv::RedbKv;
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
 
@@ -46,6 +54,12 @@ use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
 pub type MemoryStore = KvStore<MemoryKv>;
 /// The sled store.
 pub type SledStore = KvStore<SledKv>;
+/// The fjall store.
+pub type FjallStore = KvStore<FjallKv>;
+/// The redb store.
+pub type RedbStore = KvStore<RedbKv>;
+/// The store of whichever embedded engine is open.
+pub type DiskStore = KvStore<AnyKv>;
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -242,6 +256,30 @@ pub trait QueryStore {
     }
 }
 
+/// Retention: what is removed once it is old enough. Each call does a bounded amount of
+/// work (at most `max` records) as one batch, so a caller purging a large backlog
+/// interleaves with commands instead of stalling them. Durable after [`Store::flush`].
+pub trait RetentionStore {
+    /// Removes up to `max` idempotency records kept before `before` (records without a
+    /// keeping time are never removed); returns how many were looked at (fewer than `max`:
+    /// nothing older is left).
+    ///
+    /// # Errors
+    /// Backend errors; nothing was removed then.
+    fn expire_idempotency(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
+
+    /// Purges up to `max` instances that finished (completed, failed or were cancelled)
+    /// before `before`: the state, its whole history, its timers, tasks and inbox entries,
+    /// its index entries and counts, and its outbox messages with their queue entries. An
+    /// instance with a message still pending is left for a later call. Returns how many
+    /// were looked at (fewer than `max`: nothing older is left). Instances finished before
+    /// the retention queue existed are not in it and are kept.
+    ///
+    /// # Errors
+    /// Backend errors; nothing was removed then.
+    fn purge_finished(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
+}
+
 /// Everything a driver needs.
 pub trait Store:
     DefinitionStore
@@ -253,6 +291,7 @@ pub trait Store:
     + IdempotencyStore
     + QueryStore
     + TokenStore
+    + RetentionStore
     + Send
     + Sync
 {

@@ -154,4 +154,8 @@ pub struct IdempotencyRecord {
     pub fingerprint: String,
     /// The first answer.
     pub response: Value,
+    /// When it was kept; it expires a configured time later (records written before
+    /// expiry existed have none and are kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
 }

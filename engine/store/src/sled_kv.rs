@@ -1,14 +1,40 @@
-//! The sled backend: the embedded default store. One sled tree; a batch is applied with
-//! `Tree::apply_batch`, which sled makes 100% visible or 0% visible after a crash.
+//! The sled backend (sled 0.34, the store of Waystation's first releases, kept selectable).
+//! One sled tree; a batch is applied with `Tree::apply_batch`, which sled makes 100% visible
+//! or 0% visible after a crash.
+//!
+//! sled's own flush writes its log with `sync_file_range`, which neither flushes the drive's
+//! cache nor the file's metadata, and writes large values to blob files without any sync: an
+//! acknowledged command would survive `kill -9` but not a power cut. [`Kv::flush`] here
+//! therefore follows sled's flush with an `fdatasync` of every blob file written since the last flush
+//! and an `fsync` of their directory, then an `fdatasync` of the log file.
 
 use crate::kv::{Kv, Mutation};
 use crate::StoreError;
-use std::path::Path;
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A sled database.
 #[derive(Debug, Clone)]
 pub struct SledKv {
     db: sled::Db,
+    /// sled's log file (`db`), opened again to sync it.
+    log: Arc<File>,
+    /// sled's blob directory and the blob files already synced.
+    blobs: PathBuf,
+    synced_blobs: Arc<Mutex<HashSet<std::ffi::OsString>>>,
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |e| StoreError::Backend(format!("{what}: {e}"))
+}
+
+/// `fsync` of a directory, so the names created in it survive a power cut.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(format!("cannot sync the directory {}", dir.display())))
 }
 
 impl SledKv {
@@ -30,7 +56,50 @@ impl SledKv {
                     path.display()
                 ))
             })?;
-        Ok(SledKv { db })
+        let log = File::open(path.join("db"))
+            .map_err(io(format!("cannot open sled's log in {}", path.display())))?;
+        // The files sled made at its first open are named in the directory durably.
+        sync_dir(path)?;
+        let blobs = path.join("blobs");
+        let synced_blobs = std::fs::read_dir(&blobs)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        Ok(SledKv {
+            db,
+            log: Arc::new(log),
+            blobs,
+            synced_blobs: Arc::new(Mutex::new(synced_blobs)),
+        })
+    }
+
+    /// `fdatasync` of the blob files written since the last flush, then of their directory.
+    fn sync_new_blobs(&self) -> Result<(), StoreError> {
+        let Ok(dir) = std::fs::read_dir(&self.blobs) else {
+            return Ok(()); // sled makes the directory with its first blob
+        };
+        let mut synced = self
+            .synced_blobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut any = false;
+        let present: HashSet<_> = dir.flatten().map(|e| e.file_name()).collect();
+        for name in present.difference(&synced) {
+            let path = self.blobs.join(name);
+            match File::open(&path) {
+                Ok(f) => f
+                    .sync_data()
+                    .map_err(io(format!("cannot sync {}", path.display())))?,
+                // Removed by sled since the listing: nothing to keep.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(format!("cannot open {}", path.display()))(e)),
+            }
+            any = true;
+        }
+        if any || present.len() != synced.len() {
+            sync_dir(&self.blobs)?;
+            *synced = present;
+        }
+        Ok(())
     }
 
     /// Bytes the database occupies on disk.
@@ -84,6 +153,11 @@ impl Kv for SledKv {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(backend)
+        self.db.flush().map_err(backend)?;
+        // Blobs first: the log names them.
+        self.sync_new_blobs()?;
+        self.log
+            .sync_data()
+            .map_err(io("cannot sync sled's log".to_owned()))
     }
 }

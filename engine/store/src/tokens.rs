@@ -92,12 +92,20 @@ impl<B: Kv> TokenStore for KvStore<B> {
     ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let answer = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.backend().apply(vec![
+        let mut batch = vec![
             Mutation::Put(record_key(&token.id), bytes),
             Mutation::Put(hash_key(&token.secret_sha256), token.id.as_bytes().to_vec()),
             Mutation::Put(name_key(&token.name), token.id.as_bytes().to_vec()),
             Mutation::Put(crate::keys::idempotency(idempotency_key), answer),
-        ])
+        ];
+        // Into the expiry queue too, like the records commands keep (see commit.rs).
+        if let Some(at) = record.at {
+            batch.push(Mutation::Put(
+                crate::keys::idempotency_kept(at, idempotency_key),
+                Vec::new(),
+            ));
+        }
+        self.backend().apply(batch)
     }
 
     fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError> {

@@ -1,6 +1,27 @@
-//! The shared store suite against both backends, and what only a disk can show.
+//! The shared store suite against every backend, and what only a disk can show: flushed
+//! commits survive reopening the files, counts survive too, a store is copied whole from
+//! one engine to another, and each engine's files are recognised.
 
-use waystation_store::{conformance, MemoryStore, SledStore, Store};
+use std::path::Path;
+use waystation_core::Status;
+use waystation_store::{
+    conformance, copy, DefinitionStore, DiskStore, Engine, HistoryStore, InstanceStore, Kv,
+    KvStore, MemoryStore, QueryStore, Store, TimerStore, TokenStore,
+};
+
+fn open(engine: Engine, dir: &Path) -> DiskStore {
+    KvStore::new(engine.open(dir).unwrap())
+}
+
+fn passes_the_shared_suite(engine: Engine) {
+    let dirs: std::cell::RefCell<Vec<tempfile::TempDir>> = Default::default();
+    conformance::run_all(&mut || {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(engine, dir.path());
+        dirs.borrow_mut().push(dir);
+        Box::new(store)
+    });
+}
 
 #[test]
 fn the_in_memory_store_passes_the_shared_suite() {
@@ -8,26 +29,29 @@ fn the_in_memory_store_passes_the_shared_suite() {
 }
 
 #[test]
-fn the_sled_store_passes_the_shared_suite() {
-    let dirs: std::cell::RefCell<Vec<tempfile::TempDir>> = Default::default();
-    conformance::run_all(&mut || {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        dirs.borrow_mut().push(dir);
-        Box::new(store)
-    });
+fn the_fjall_store_passes_the_shared_suite() {
+    passes_the_shared_suite(Engine::Fjall);
 }
 
 #[test]
-fn flushed_commits_are_there_after_reopening_the_sled_files() {
+fn the_sled_store_passes_the_shared_suite() {
+    passes_the_shared_suite(Engine::Sled);
+}
+
+#[test]
+fn the_redb_store_passes_the_shared_suite() {
+    passes_the_shared_suite(Engine::Redb);
+}
+
+fn flushed_commits_are_there_after_reopening(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = open(engine, dir.path());
         conformance::a_commit_writes_state_history_and_timers(&store);
         store.flush().unwrap();
     }
-    let store = SledStore::open(dir.path()).unwrap();
-    use waystation_store::{HistoryStore, InstanceStore, TimerStore};
+    assert_eq!(Engine::detect(dir.path()), Some(engine));
+    let store = open(engine, dir.path());
     let state = store.instance("a").unwrap().expect("the instance survived");
     assert_eq!(
         store.history("a", 0, 1000).unwrap().len() as u64,
@@ -37,29 +61,112 @@ fn flushed_commits_are_there_after_reopening_the_sled_files() {
 }
 
 #[test]
-fn counts_kept_while_running_equal_the_counts_scanned_after_a_reopen() {
-    use waystation_core::Status;
-    use waystation_store::QueryStore;
+fn flushed_commits_are_there_after_reopening_the_fjall_files() {
+    flushed_commits_are_there_after_reopening(Engine::Fjall);
+}
+
+#[test]
+fn flushed_commits_are_there_after_reopening_the_sled_files() {
+    flushed_commits_are_there_after_reopening(Engine::Sled);
+}
+
+#[test]
+fn flushed_commits_are_there_after_reopening_the_redb_file() {
+    flushed_commits_are_there_after_reopening(Engine::Redb);
+}
+
+#[test]
+fn a_directory_without_a_store_is_no_engine_s() {
     let dir = tempfile::tempdir().unwrap();
-    let snapshot = |store: &SledStore| {
-        let statuses: Vec<u64> = [
-            Status::Running,
-            Status::Completed,
-            Status::Failed,
-            Status::Cancelled,
-        ]
-        .iter()
-        .map(|s| store.count_status(*s).unwrap())
-        .collect();
-        (store.counts("ticket").unwrap(), statuses)
+    assert_eq!(Engine::detect(dir.path()), None);
+    std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+    assert_eq!(Engine::detect(dir.path()), None);
+}
+
+fn snapshot(store: &DiskStore) -> (waystation_store::Counts, Vec<u64>) {
+    let statuses: Vec<u64> = [
+        Status::Running,
+        Status::Completed,
+        Status::Failed,
+        Status::Cancelled,
+    ]
+    .iter()
+    .map(|s| store.count_status(*s).unwrap())
+    .collect();
+    (store.counts("ticket").unwrap(), statuses)
+}
+
+#[test]
+fn counts_kept_while_running_equal_the_counts_scanned_after_a_reopen() {
+    for engine in Engine::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = {
+            let store = open(engine, dir.path());
+            // Counts asked for first, then moved by every commit of the case.
+            conformance::counts_follow_every_commit(&store);
+            store.flush().unwrap();
+            snapshot(&store)
+        };
+        let store = open(engine, dir.path());
+        assert_eq!(snapshot(&store), kept, "{engine}");
+    }
+}
+
+/// Every key of a store, in order.
+fn dump(kv: &dyn Kv) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    kv.scan(b"", None, &mut |k, v| {
+        out.push((k.to_vec(), v.to_vec()));
+        true
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn a_sled_store_copied_to_fjall_holds_every_key_and_answers_the_same() {
+    let (from_dir, to_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let from = open(Engine::Sled, from_dir.path());
+    // The counting case first: it needs a store with nothing in it.
+    conformance::counts_follow_every_commit(&from);
+    from.put_token(&waystation_store::TokenRecord {
+        id: "t1".into(),
+        name: "ci".into(),
+        roles: vec!["operator".into()],
+        secret_sha256: "ab".repeat(32),
+        created_at: chrono::Utc::now(),
+    })
+    .unwrap();
+    from.put_definition(
+        "kept",
+        &serde_json::json!({"id": "kept"}),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    from.flush().unwrap();
+    let keys = dump(from.backend());
+    assert!(keys.len() > 20, "the case wrote a store worth copying");
+
+    // Batches smaller than the store, so the copy crosses batch boundaries.
+    let to = Engine::Fjall.open(to_dir.path()).unwrap();
+    let copied = copy(from.backend(), &to, 7).unwrap();
+    assert_eq!(copied.keys, keys.len() as u64);
+    drop(to);
+
+    // Reopened from disk: the copy was flushed.
+    let to = open(Engine::Fjall, to_dir.path());
+    assert_eq!(dump(to.backend()), keys);
+    assert_eq!(snapshot(&to), snapshot(&from));
+    assert_eq!(to.tokens().unwrap(), from.tokens().unwrap());
+    assert_eq!(
+        to.list_definitions().unwrap(),
+        from.list_definitions().unwrap()
+    );
+    let all = waystation_store::InstanceQuery {
+        limit: 1000,
+        ..Default::default()
     };
-    let kept = {
-        let store = SledStore::open(dir.path()).unwrap();
-        // Counts asked for first, then moved by every commit of the case.
-        conformance::counts_follow_every_commit(&store);
-        store.flush().unwrap();
-        snapshot(&store)
-    };
-    let store = SledStore::open(dir.path()).unwrap();
-    assert_eq!(snapshot(&store), kept);
+    let instances = from.query(&all).unwrap().items;
+    assert!(!instances.is_empty());
+    assert_eq!(to.query(&all).unwrap().items, instances);
 }

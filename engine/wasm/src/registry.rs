@@ -221,8 +221,10 @@ impl Registry {
     }
 }
 
-/// Writes `bytes` to a fresh temporary file beside `path`, syncs it, and renames it over
-/// `path`: readers see the old file or the new one, never a partial one.
+/// Writes `bytes` to a fresh temporary file beside `path`, syncs it, renames it over
+/// `path`, and syncs the directory: readers see the old file or the new one, never a partial
+/// one, and once it returns the new one survives a power cut (the rename is durable only
+/// once its directory is synced).
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let file_name = path
@@ -238,7 +240,11 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HostErro
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+            _ => Ok(()),
+        }
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);

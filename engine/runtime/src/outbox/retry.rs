@@ -131,15 +131,21 @@ impl Runtime {
                 },
                 actor: actor.cloned(),
             };
-            let idempotency = idempotency_key.map(|k| {
-                (
+            let idempotency = match idempotency_key {
+                None => None,
+                Some(k) => Some((
                     k,
                     IdempotencyRecord {
                         fingerprint: fp.clone(),
-                        response: serde_json::to_value(&after).unwrap_or_default(),
+                        response: serde_json::to_value(&after).map_err(|e| {
+                            waystation_store::StoreError::Corrupt(format!(
+                                "cannot encode the answer to keep under {k}: {e}"
+                            ))
+                        })?,
+                        at: Some(now),
                     },
-                )
-            });
+                )),
+            };
             self.write_message(
                 &current,
                 &after,

@@ -62,11 +62,21 @@ pub async fn list(
         .map(Approver::Role)
         .collect();
     approvers.push(Approver::User(caller.name.clone()));
-    let tasks = app.runtime.open_tasks(&approvers, limit)?;
+    // The tasks and their instances are read on the blocking pool; a task and its instance
+    // are written in the same commit, so the instance is there.
+    let tasks = app
+        .blocking(move |rt| {
+            let tasks = rt.open_tasks(&approvers, limit)?;
+            let mut with = Vec::with_capacity(tasks.len());
+            for t in tasks {
+                let instance = rt.instance(&t.instance_id)?;
+                with.push((t, instance));
+            }
+            Ok(with)
+        })
+        .await?;
     let mut items: Vec<ApprovalItem> = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        // A task and its instance are written in the same commit, so the instance is there.
-        let instance = app.runtime.instance(&t.instance_id)?;
+    for (t, instance) in tasks {
         items.push(ApprovalItem::of(&app, t, &instance).await?);
     }
     Ok(Json(ApprovalPage { items }))

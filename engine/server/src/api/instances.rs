@@ -316,7 +316,7 @@ pub async fn list(
         cursor: params.get("cursor").cloned(),
         limit: params::limit(&params, PAGE)?,
     };
-    let page = app.runtime.query(&query)?;
+    let page = app.blocking(move |rt| Ok(rt.query(&query)?)).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for s in &page.items {
         items.push(InstanceItem::of(&app, s).await?);
@@ -345,23 +345,25 @@ pub async fn history(
     params::refuse_unknown(&params, HISTORY_QUERY)?;
     let from = parse(&params, "from", |v| v.parse::<u64>().ok(), "a whole number")?.unwrap_or(0);
     let limit = params::limit(&params, LONG_PAGE)?;
-    let entries = app.runtime.history(&id, from, limit)?;
+    let entries = {
+        let id = id.clone();
+        app.blocking(move |rt| Ok(rt.history(&id, from, limit)?))
+            .await?
+    };
     let next = (entries.len() == limit)
         .then(|| entries.last().map(|(seq, _)| seq + 1))
         .flatten();
-    let items: Vec<Value> = entries
-        .into_iter()
-        .map(|(seq, entry)| {
-            let mut v = serde_json::to_value(entry).unwrap_or_default();
-            if let Value::Object(m) = &mut v {
-                let mut with_seq = Map::new();
-                with_seq.insert("seq".into(), json!(seq));
-                with_seq.extend(std::mem::take(m));
-                *m = with_seq;
-            }
-            v
-        })
-        .collect();
+    let mut items: Vec<Value> = Vec::with_capacity(entries.len());
+    for (seq, entry) in entries {
+        let mut v = serde_json::to_value(entry).map_err(|e| ApiError::internal(&e))?;
+        if let Value::Object(m) = &mut v {
+            let mut with_seq = Map::new();
+            with_seq.insert("seq".into(), json!(seq));
+            with_seq.extend(std::mem::take(m));
+            *m = with_seq;
+        }
+        items.push(v);
+    }
     let s = app.runtime.instance(&id)?;
     let identity = Identity::of(&app, &s).await?;
     Ok(Json(HistoryPage {
@@ -379,7 +381,10 @@ pub async fn stats(
     State(app): State<AppState>,
     Path(workflow): Path<String>,
 ) -> Result<Json<Stats>, ApiError> {
-    let counts = app.runtime.counts(&workflow)?;
+    let counts = {
+        let workflow = workflow.clone();
+        app.blocking(move |rt| Ok(rt.counts(&workflow)?)).await?
+    };
     // A workflow never uploaded has no counts and declares nothing.
     let declared = app.runtime.workflow(&workflow, None).await.ok();
     Ok(Json(Stats {

@@ -576,7 +576,10 @@ impl AppState {
         if let Some(c) = self.0.callers.read().expect("callers lock").get(&hash) {
             return Ok(Some(c.clone()));
         }
-        let found = auth::authenticate(self.runtime.store(), secret)?;
+        let secret = secret.to_owned();
+        let found = self
+            .blocking(move |rt| Ok(auth::authenticate(rt.store(), &secret)?))
+            .await?;
         if let Some(c) = &found {
             self.0
                 .callers
@@ -585,6 +588,21 @@ impl AppState {
                 .insert(hash, c.clone());
         }
         Ok(found)
+    }
+
+    /// Runs `read` on the blocking pool with the runtime: for reads that walk the store
+    /// (queries, pages, inboxes, counts), so no async worker waits on the disk.
+    ///
+    /// # Errors
+    /// `read`'s error; 500 if it panicked.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Runtime) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let runtime = self.runtime.clone();
+        tokio::task::spawn_blocking(move || read(&runtime))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
     }
 
     fn forget_callers(&self) {

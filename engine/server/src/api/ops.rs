@@ -131,9 +131,30 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
         sum_ms as f64 / 1000.0
     );
 
+    // The counts are kept in memory once built; until then (just after a start) asking
+    // builds them, which walks the indexes: on the blocking pool.
+    let statuses = [
+        waystation_core::Status::Running,
+        waystation_core::Status::Completed,
+        waystation_core::Status::Failed,
+        waystation_core::Status::Cancelled,
+    ];
+    let (by_workflow, by_status) = app
+        .blocking(move |rt| {
+            let mut by_workflow = Vec::new();
+            for (workflow, _) in rt.store().list_definitions()? {
+                let counts = rt.counts(&workflow)?;
+                by_workflow.push((workflow, counts));
+            }
+            let mut by_status = Vec::new();
+            for status in statuses {
+                by_status.push((status, rt.store().count_status(status)?));
+            }
+            Ok((by_workflow, by_status))
+        })
+        .await?;
     let _ = writeln!(out, "# HELP waystation_instances Instances by workflow and stage, and running ones by SLA state.\n# TYPE waystation_instances gauge");
-    for (workflow, _) in rt.store().list_definitions()? {
-        let counts = rt.counts(&workflow)?;
+    for (workflow, counts) in by_workflow {
         for (stage, n) in counts.by_stage {
             let _ = writeln!(
                 out,
@@ -148,13 +169,7 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
         }
     }
     let _ = writeln!(out, "# HELP waystation_instances_by_status Instances by status.\n# TYPE waystation_instances_by_status gauge");
-    for status in [
-        waystation_core::Status::Running,
-        waystation_core::Status::Completed,
-        waystation_core::Status::Failed,
-        waystation_core::Status::Cancelled,
-    ] {
-        let n = rt.store().count_status(status)?;
+    for (status, n) in by_status {
         let _ = writeln!(
             out,
             "waystation_instances_by_status{{status=\"{}\"}} {n}",

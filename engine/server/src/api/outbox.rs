@@ -89,10 +89,10 @@ pub async fn list(
     )?
     .unwrap_or(OutboxStatus::Pending);
     let limit = params::limit(&params, PAGE)?;
-    let page =
-        app.runtime
-            .store()
-            .outbox(status, params.get("cursor").map(String::as_str), limit)?;
+    let cursor = params.get("cursor").cloned();
+    let page = app
+        .blocking(move |rt| Ok(rt.store().outbox(status, cursor.as_deref(), limit)?))
+        .await?;
     Ok(Json(json!({
         "items": page.items.iter().map(item).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use std::sync::{Mutex, PoisonError};
+use tokio::sync::Mutex;
 use serde_json::{json, Value};
 use waystation_runtime::{FirstAnswer, Seen};
 use waystation_store::TokenRecord;
@@ -71,11 +71,10 @@ pub async fn create(
         token: secret,
     };
     let Some(key) = key else {
-        let (record, secret) = {
-            let _names = TOKEN_WRITES.lock().unwrap_or_else(PoisonError::into_inner);
-            name_free(&app, &body.name)?;
-            auth::create_token(app.runtime.store(), &body.name, body.roles, None)?
-        };
+        let _writes = TOKEN_WRITES.lock().await;
+        name_free(&app, &body.name)?;
+        let (record, secret) = auth::new_token(&body.name, body.roles, None);
+        app.runtime.put_token(&record).await?;
         return Ok((StatusCode::CREATED, Json(created(record, secret))).into_response());
     };
     let request =
@@ -84,18 +83,17 @@ pub async fn create(
         Seen::Replay(first) => return Ok(first_answer(first, true)),
         Seen::New(lock) => lock,
     };
-    let _names = TOKEN_WRITES.lock().unwrap_or_else(PoisonError::into_inner);
+    let writes = TOKEN_WRITES.lock().await;
     name_free(&app, &body.name)?;
-    let (record, secret) = auth::mint_token(&body.name, body.roles, None);
+    let (record, secret) = auth::new_token(&body.name, body.roles, None);
     let answer = FirstAnswer {
         status: StatusCode::CREATED.as_u16(),
         body: serde_json::to_value(created(record.clone(), secret))
             .map_err(|e| ApiError::internal(&e))?,
     };
     let (key, kept) = lock.record_of(&answer)?;
-    app.runtime.store().put_token_once(&record, key, &kept)?;
-    drop(_names);
-    app.runtime.durable().await?;
+    app.runtime.put_token_once(&record, key, &kept).await?;
+    drop(writes);
     drop(lock);
     Ok(first_answer(answer, false))
 }
@@ -104,8 +102,8 @@ pub async fn create(
 /// token written under this lock, so two requests with the same name cannot both find it
 /// free (names are who the history says acted); a revocation counts the admins and deletes
 /// under it, so two revocations cannot both leave the other as the last admin and then
-/// remove it. (A std mutex: nothing awaits while it is held.)
-static TOKEN_WRITES: Mutex<()> = Mutex::new(());
+/// remove it. (tokio's Mutex: it is held until the write is durable.)
+static TOKEN_WRITES: Mutex<()> = Mutex::const_new(());
 
 /// 409 `token-name-taken` when a live token is called `name`.
 fn name_free(app: &AppState, name: &str) -> Result<(), ApiError> {
@@ -127,9 +125,8 @@ fn name_free(app: &AppState, name: &str) -> Result<(), ApiError> {
 /// `GET /v1/tokens`.
 pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let items: Vec<Value> = app
-        .runtime
-        .store()
-        .tokens()?
+        .blocking(|rt| Ok(rt.store().tokens()?))
+        .await?
         .into_iter()
         .map(|t| json!({"id": t.id, "name": t.name, "roles": t.roles, "created_at": t.created_at}))
         .collect();
@@ -141,10 +138,9 @@ pub async fn revoke(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let store = app.runtime.store();
     {
-        let _writes = TOKEN_WRITES.lock().unwrap_or_else(PoisonError::into_inner);
-        let tokens = store.tokens()?;
+        let _writes = TOKEN_WRITES.lock().await;
+        let tokens = app.runtime.store().tokens()?;
         let Some(token) = tokens.iter().find(|t| t.id == id) else {
             return Err(ApiError::not_found(format!("no token '{id}'")));
         };
@@ -159,11 +155,10 @@ pub async fn revoke(
                 ),
             ));
         }
-        if !store.delete_token(&id)? {
+        if !app.runtime.revoke_token(&id).await? {
             return Err(ApiError::not_found(format!("no token '{id}'")));
         }
     }
-    store.flush()?;
     app.forget_callers();
     Ok(StatusCode::NO_CONTENT)
 }

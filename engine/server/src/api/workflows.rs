@@ -103,15 +103,20 @@ pub async fn validate(
 
 /// `GET /v1/workflows`.
 pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let store = app.runtime.store();
-    let mut items = Vec::new();
-    for (id, version) in store.list_definitions()? {
-        let title = store
-            .definition(&id, version)?
-            .and_then(|d| d.definition.get("title").cloned())
-            .unwrap_or(Value::Null);
-        items.push(json!({"id": id, "version": version, "title": title}));
-    }
+    let items = app
+        .blocking(|rt| {
+            let store = rt.store();
+            let mut items = Vec::new();
+            for (id, version) in store.list_definitions()? {
+                let title = store
+                    .definition(&id, version)?
+                    .and_then(|d| d.definition.get("title").cloned())
+                    .unwrap_or(Value::Null);
+                items.push(json!({"id": id, "version": version, "title": title}));
+            }
+            Ok(items)
+        })
+        .await?;
     Ok(Json(json!({"items": items})))
 }
 

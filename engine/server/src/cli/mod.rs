@@ -2,6 +2,7 @@
 
 pub mod graph;
 pub mod plugin;
+pub mod store;
 pub mod validate;
 
 use std::path::Path;

@@ -1,0 +1,129 @@
+//! The fjall backend: the embedded default store. An LSM tree with one journal for the whole
+//! database; a batch is one journal record, so after a crash it is wholly there or wholly
+//! not, and [`Kv::flush`] is an `fdatasync` of that journal.
+//!
+//! Restart is bounded: recovery replays only the journal not yet flushed into tables, and
+//! the journal is kept to at most [`MAX_JOURNAL_BYTES`] (memtables are flushed to tables in
+//! the background once they reach [`MEMTABLE_BYTES`] or the journal its bound), so an open
+//! reads at most that much log whatever was written since the last one.
+
+use crate::kv::{Kv, Mutation};
+use crate::StoreError;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use std::ops::Bound;
+use std::path::Path;
+
+/// The most journal a restart replays, in bytes: fjall's own floor (64 MiB). Replaying it
+/// takes about a second on this project's build machine (BENCHMARKS.md, restart).
+pub const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Size at which a memtable is sealed and flushed to a table, in bytes.
+pub const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Block cache, in bytes.
+pub const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The one keyspace every collection lives in (the key layout is `crate::keys`).
+const KEYSPACE: &str = "waystation";
+
+/// A fjall database with one keyspace.
+#[derive(Clone)]
+pub struct FjallKv {
+    db: Database,
+    items: Keyspace,
+}
+
+impl std::fmt::Debug for FjallKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallKv").finish_non_exhaustive()
+    }
+}
+
+fn backend(what: &str) -> impl Fn(fjall::Error) -> StoreError + '_ {
+    move |e| StoreError::Backend(format!("fjall {what}: {e}"))
+}
+
+impl FjallKv {
+    /// Opens (or creates) the database in directory `path`, replaying its journal.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or read, another process holds it, or the
+    /// journal is damaged beyond its last complete batch.
+    pub fn open(path: &Path) -> Result<FjallKv, StoreError> {
+        let db = Database::builder(path)
+            .cache_size(CACHE_BYTES)
+            .max_journaling_size(MAX_JOURNAL_BYTES)
+            // Syncs are explicit (group commit); none in between.
+            .manual_journal_persist(true)
+            .open()
+            .map_err(|e| {
+                StoreError::Backend(format!(
+                    "cannot open the fjall store at {}: {e}",
+                    path.display()
+                ))
+            })?;
+        let items = db
+            .keyspace(KEYSPACE, || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
+            .map_err(backend("open keyspace"))?;
+        Ok(FjallKv { db, items })
+    }
+
+    /// Bytes the database occupies on disk (tables and journal).
+    ///
+    /// # Errors
+    /// Backend IO errors.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.disk_space().map_err(backend("disk space"))
+    }
+}
+
+impl Kv for FjallKv {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .items
+            .get(key)
+            .map_err(backend("get"))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let iter = match after {
+            Some(a) => self
+                .items
+                .range::<&[u8], _>((Bound::Excluded(a), Bound::Unbounded)),
+            None => self.items.prefix(prefix),
+        };
+        for guard in iter {
+            let (k, v) = guard.into_inner().map_err(backend("scan"))?;
+            if !k.starts_with(prefix) || !visit(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
+        let mut b = self.db.batch();
+        for m in batch {
+            match m {
+                Mutation::Put(k, v) => b.insert(&self.items, k, v),
+                Mutation::Delete(k) => b.remove(&self.items, k),
+            }
+        }
+        b.commit().map_err(backend("commit"))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        // The journal file is preallocated, so fdatasync covers everything a read needs.
+        self.db
+            .persist(PersistMode::SyncData)
+            .map_err(backend("sync the journal"))
+    }
+}
