@@ -80,11 +80,17 @@ impl Runtime {
             .outbox_message(id)?
             .ok_or_else(|| OutboxError::NotFound(id.to_owned()))?;
         let fp = format!("retry:{id}:{:016x}", fnv1a(by.as_bytes()));
+        let key_lock = idempotency_key.map(crate::commands::idempotency_lock);
         let record = {
-            let _guard = self.locks.lock(&found.message.instance_id).await;
+            // The key's lock too: one key is checked and recorded by one request at a
+            // time, whatever it targets (an instance command, another message).
+            let _guards = self
+                .locks
+                .lock_both(&found.message.instance_id, key_lock.as_deref())
+                .await;
             if let Some(key) = idempotency_key {
                 if let Some(seen) = self.store.idempotency(key)? {
-                    drop(_guard);
+                    drop(_guards);
                     return self.replay_retry(key, &fp, seen).await;
                 }
             }
@@ -115,15 +121,20 @@ impl Runtime {
                     by: by.to_owned(),
                 },
             };
-            let idempotency = idempotency_key.map(|k| {
-                (
-                    k,
-                    IdempotencyRecord {
-                        fingerprint: fp.clone(),
-                        response: serde_json::to_value(&after).unwrap_or_default(),
-                    },
-                )
-            });
+            let idempotency = idempotency_key
+                .map(|k| {
+                    let response = serde_json::to_value(&after).map_err(|e| {
+                        RuntimeError::Engine(format!("recording the answer to key '{k}': {e}"))
+                    })?;
+                    Ok::<_, RuntimeError>((
+                        k,
+                        IdempotencyRecord {
+                            fingerprint: fp.clone(),
+                            response,
+                        },
+                    ))
+                })
+                .transpose()?;
             self.write_message(
                 &current,
                 &after,
