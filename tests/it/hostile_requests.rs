@@ -646,3 +646,36 @@ fn a_component_declaring_more_memory_or_table_than_the_sandbox_allows_is_a_422_n
     }
     assert_alive(&server);
 }
+
+#[test]
+fn a_retried_plugin_upload_gets_its_first_answer_and_other_bytes_under_its_key_are_a_422() {
+    let server = Server::start();
+    let developer = server.token("dev", &["developer"]);
+    let upload = |name: &str, key: &str| {
+        developer.send(
+            "PUT",
+            "/v1/plugins/priority",
+            "application/wasm",
+            waystation_tests::example_plugin(name),
+            &[("Idempotency-Key", key)],
+        )
+    };
+    let (status, first) = upload("order-priority", "plugin-1");
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = upload("order-priority", "plugin-1");
+    assert_eq!(
+        (status, &again),
+        (201, &first),
+        "the first answer, not 200 known"
+    );
+    let (status, body) = upload("dispute-classifier", "plugin-1");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        developer.get("/v1/plugins/priority").1["versions"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "one version"
+    );
+    assert_alive(&server);
+}

@@ -95,11 +95,17 @@ impl Runtime {
             .outbox_message(id)?
             .ok_or_else(|| OutboxError::NotFound(id.to_owned()))?;
         let fp = format!("retry:{id}:{:016x}", fnv1a(by.as_bytes()));
+        let key_lock = idempotency_key.map(crate::commands::idempotency_lock);
         let record = {
-            let _guard = self.locks.lock(&found.message.instance_id).await;
+            // The key's lock too: one key is checked and recorded by one request at a
+            // time, whatever it targets (an instance command, another message).
+            let names: Vec<&str> = std::iter::once(found.message.instance_id.as_str())
+                .chain(key_lock.as_deref())
+                .collect();
+            let _guards = self.locks.lock_all(&names).await;
             if let Some(key) = idempotency_key {
                 if let Some(seen) = self.store.idempotency(key)? {
-                    drop(_guard);
+                    drop(_guards);
                     return self.replay_retry(key, &fp, seen).await;
                 }
             }
