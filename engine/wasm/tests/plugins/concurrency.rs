@@ -5,6 +5,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use waystation_core::{FailureKind, PluginInvoker, World};
+use waystation_wasm::{HostConfig, PluginHost, Sandbox};
 
 #[test]
 fn calls_from_several_threads_at_once_all_get_their_own_answers() {
@@ -68,4 +69,58 @@ fn a_plugin_spinning_on_one_thread_does_not_hold_up_calls_on_another() {
         "only {calls} calls in 50 ms beside a spinning plugin"
     );
     assert_eq!(spinning.join().unwrap(), FailureKind::Timeout);
+}
+
+/// Calls beyond the cores wait for a running slot, and a call's time budget starts when it
+/// gets one: a busy host cannot turn a plugin that fits its budget into a timeout (issue 12:
+/// 991 of 1,000 concurrent calls of a 51 ms plugin timed out against a 100 ms budget when
+/// every call's clock ran while it waited for a core).
+#[test]
+fn a_call_waiting_for_a_running_slot_spends_none_of_its_time_budget_waiting() {
+    let sandbox = Sandbox::new(HostConfig {
+        max_concurrent_calls: 8,
+        max_running_calls: 1,
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let host = PluginHost::open(dir.path().join("plugins"), sandbox).unwrap();
+    host.add("good", &support::scorer()).unwrap();
+    host.add("spinner", &support::scorer_doing(bodies::INFINITE_LOOP))
+        .unwrap();
+    let host = Arc::new(host);
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let spinning = {
+        let host = host.clone();
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            started_tx.send(()).unwrap();
+            let kind = host
+                .invoke(&by_name("spinner"), World::Scorer, &json!({}))
+                .unwrap_err()
+                .kind;
+            done.send("spinner").unwrap();
+            kind
+        })
+    };
+    started_rx.recv().unwrap();
+    // Give the spinner the one running slot before the good call asks for it.
+    std::thread::sleep(Duration::from_millis(30));
+    let good = {
+        let host = host.clone();
+        std::thread::spawn(move || {
+            let score = host.invoke(&by_name("good"), World::Scorer, &json!({"a": 1}));
+            done_tx.send("good").unwrap();
+            score
+        })
+    };
+    assert_eq!(spinning.join().unwrap(), FailureKind::Timeout);
+    let score = good.join().unwrap().expect("the waiting call kept its whole budget");
+    assert_eq!(score["score"], json!({"a": 1}).to_string().len() as f64);
+    assert_eq!(
+        [done_rx.recv().unwrap(), done_rx.recv().unwrap()],
+        ["spinner", "good"],
+        "with one running slot the good call ran only after the spinner's slot was free"
+    );
 }
