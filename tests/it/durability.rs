@@ -87,9 +87,11 @@ fn parse(trace: &str) -> Vec<Call> {
     let mut pending: HashMap<String, (usize, String)> = HashMap::new();
     let mut calls = Vec::new();
     for (i, line) in trace.lines().enumerate() {
-        let mut parts = line.splitn(3, ' ');
-        let (Some(tid), Some(_time), Some(rest)) = (parts.next(), parts.next(), parts.next())
-        else {
+        // strace pads the thread id to five columns: `7632  01:22:57.553397 read(...`.
+        let Some((tid, after_tid)) = line.trim_start().split_once(' ') else {
+            continue;
+        };
+        let Some((_time, rest)) = after_tid.trim_start().split_once(' ') else {
             continue;
         };
         let (entry, text) = if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
@@ -440,4 +442,20 @@ fn the_check_refuses_a_reply_that_only_sync_file_range_preceded() {
         failures[0].contains("line 1") && failures[1].contains("line 4"),
         "{failures:?}"
     );
+}
+
+#[test]
+fn a_trace_line_whose_thread_id_strace_padded_is_read_whole() {
+    // Thread ids under 10,000 are padded to five columns (as on a freshly booted machine).
+    let calls = parse(
+        "7632  01:22:57.553397 recvfrom(14<socket:[207602]>, \"PUT /v1/workflows/approv\", 24, 0, NULL, NULL) = 24\n\
+         12345 01:22:57.553400 fdatasync(9</data/store/journal>) = 0",
+    );
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        (calls[0].name.as_str(), calls[0].path.as_str()),
+        ("recvfrom", "socket:[207602]")
+    );
+    assert_eq!(read_data(&calls[0]), Some("PUT /v1/workflows/approv"));
+    assert!(is_full_sync(&calls[1]));
 }

@@ -90,7 +90,10 @@ fn the_last_admin_token_cannot_be_revoked_but_one_of_two_can() {
 
     let (s, refused) = admin.delete(&format!("/v1/tokens/{first}"));
     assert_eq!(s, 409, "{refused}");
-    assert_eq!(refused["type"], "https://waystation.dev/problems/last-admin");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/last-admin"
+    );
     assert_eq!(admin.get("/v1/tokens").0, 200, "the admin still works");
 
     let (s, second) = admin.post(
@@ -101,10 +104,8 @@ fn the_last_admin_token_cannot_be_revoked_but_one_of_two_can() {
     let second_client = server.client(Some(second["token"].as_str().unwrap()));
     let (s, _) = second_client.delete(&format!("/v1/tokens/{first}"));
     assert_eq!(s, 204, "one of two admins may go");
-    let (s, refused) = second_client.delete(&format!(
-        "/v1/tokens/{}",
-        second["id"].as_str().unwrap()
-    ));
+    let (s, refused) =
+        second_client.delete(&format!("/v1/tokens/{}", second["id"].as_str().unwrap()));
     assert_eq!(s, 409, "now it is the last: {refused}");
 
     server_restarts_with_its_admin(server, &second_client);

@@ -150,7 +150,7 @@ fn an_expression_that_would_allocate_without_bound_fails_its_instance_with_the_r
     server.terminate();
     server.restart();
     let admin = server.admin();
-    let ops = server.token("ops", &["operator"]);
+    let ops = server.token("ops-after-restart", &["operator"]);
     assert_healthy(&admin);
     let (status, body) = ops.get(&format!("/v1/instances/{}", started.id));
     assert_eq!(status, 200, "{body}");

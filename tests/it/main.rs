@@ -3,8 +3,8 @@
 mod api;
 mod cli;
 mod crash;
-mod duties;
 mod durability;
+mod duties;
 mod golden;
 mod hostile_definitions;
 mod hostile_requests;

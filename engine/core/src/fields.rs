@@ -269,10 +269,7 @@ fn compiled(source: &str, pointer: &str, errors: &mut Vec<ValidationError>) -> O
     match Expr::compile(source) {
         Ok(e) => Some(e),
         Err(message) => {
-            errors.push(ValidationError::new(
-                pointer,
-                message,
-            ));
+            errors.push(ValidationError::new(pointer, message));
             None
         }
     }

@@ -221,9 +221,10 @@ pub struct InstanceState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_by: Option<String>,
     /// Everyone who has decided a level of this instance (approved or rejected, in any
-    /// approval stage), in order: one person decides at most one level.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deciders: Vec<String>,
+    /// approval stage), with the level they decided as `stage/level`: one person decides at
+    /// most one level, though the same level again when the instance comes back to it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deciders: BTreeMap<String, String>,
 }
 
 /// Who owns the current stage's work.

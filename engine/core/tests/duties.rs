@@ -60,12 +60,25 @@ fn one_person_holding_both_approver_roles_cannot_approve_both_levels_alone() {
         "{refused:?}"
     );
     assert_eq!(refused.code(), "separation-of-duties");
-    assert_eq!(sim.state(&id).stage, "manager", "the refusal changed nothing");
+    assert_eq!(
+        sim.state(&id).stage,
+        "manager",
+        "the refusal changed nothing"
+    );
     sim.decide(&manager.id, "mei", &["manager"], true, "ok")
         .unwrap();
     assert_eq!(sim.state(&id).status, Status::Completed);
     assert_eq!(sim.state(&id).outcome.as_deref(), Some("approved"));
-    assert_eq!(sim.state(&id).deciders, ["lin", "mei"]);
+    let deciders: Vec<(&str, &str)> = sim
+        .state(&id)
+        .deciders
+        .iter()
+        .map(|(who, level)| (who.as_str(), level.as_str()))
+        .collect();
+    assert_eq!(
+        deciders,
+        [("lin", "review/reviewer"), ("mei", "manager/manager")]
+    );
 }
 
 #[test]
@@ -78,7 +91,7 @@ fn a_rejection_at_one_level_also_counts_as_deciding_a_level() {
     let review = sim.task_for_role(&id, "reviewer").unwrap();
     sim.decide(&review.id, "lin", &["reviewer"], false, "no")
         .unwrap();
-    assert_eq!(sim.state(&id).deciders, ["lin"]);
+    assert_eq!(sim.state(&id).deciders["lin"], "review/reviewer");
     assert_eq!(sim.state(&id).outcome.as_deref(), Some("rejected"));
 }
 

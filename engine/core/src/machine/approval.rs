@@ -119,14 +119,17 @@ impl<'w> Run<'w> {
                 level: progress.level_name.clone(),
             });
         }
-        self.check_duties(task_id, &decider.id)?;
         let progress = self.state.approval.as_ref().expect("checked above");
         let level = progress.level;
         let level_name = progress.level_name.clone();
+        let (_, stage) = self.current();
+        let place = format!("{}/{level_name}", stage.name);
+        self.check_duties(task_id, &decider.id, &place)?;
         self.worked();
-        if !self.state.deciders.contains(&decider.id) {
-            self.state.deciders.push(decider.id.clone());
-        }
+        self.state
+            .deciders
+            .entry(decider.id.clone())
+            .or_insert(place);
         self.history(HistoryEvent::Decided {
             task_id: task_id.to_owned(),
             level: level_name.clone(),
@@ -185,10 +188,11 @@ impl<'w> Run<'w> {
         Ok(())
     }
 
-    /// The current stage's separation of duties for `decider` deciding `task_id`: someone
-    /// who decided a level of this instance already, or who started it, is refused unless
-    /// the stage relaxes that rule.
-    fn check_duties(&self, task_id: &str, decider: &str) -> Result<(), Rejection> {
+    /// The current stage's separation of duties for `decider` deciding `task_id` at level
+    /// `place` (`stage/level`): someone who decided another level of this instance already,
+    /// or who started it, is refused unless the stage relaxes that rule. Deciding the same
+    /// level again, when a rejection or an event brought the instance back to it, is allowed.
+    fn check_duties(&self, task_id: &str, decider: &str, place: &str) -> Result<(), Rejection> {
         let (_, stage) = self.current();
         let CompiledKind::Approval { duties, .. } = &stage.kind else {
             return Ok(());
@@ -200,10 +204,12 @@ impl<'w> Run<'w> {
                 rule: rule.to_owned(),
             })
         };
-        if duties.one_level_per_person && self.state.deciders.iter().any(|d| d == decider) {
-            return refuse(
-                "one person decides at most one level of an instance, and they decided another already",
-            );
+        if duties.one_level_per_person {
+            if let Some(decided) = self.state.deciders.get(decider).filter(|d| *d != place) {
+                return refuse(&format!(
+                    "one person decides at most one level of an instance, and they decided {decided} already"
+                ));
+            }
         }
         if duties.starter_excluded && self.state.started_by.as_deref() == Some(decider) {
             return refuse("the person who started an instance does not decide its approvals");

@@ -209,7 +209,7 @@ pub fn start(
         assignee: None,
         sla_record: Vec::new(),
         started_by: None,
-        deciders: Vec::new(),
+        deciders: std::collections::BTreeMap::new(),
     };
     let mut run = Run::new(workflow, state, now);
     run.history(HistoryEvent::Started {

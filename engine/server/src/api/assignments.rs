@@ -8,12 +8,12 @@
 
 use super::error::{ApiError, FieldError};
 use super::extract::{IdempotencyKey, JsonBody};
+use super::extract::{Path, Query};
 use super::instances::applied;
 use super::params::{self, QueryParam, CURSOR, LIMIT, PAGE};
 use super::views::{InstanceItem, InstancePage};
 use super::AppState;
 use crate::auth::Caller;
-use super::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -34,7 +34,10 @@ fn is_supervisor(caller: &Caller) -> bool {
 }
 
 /// The owner role of the stage instance `id` is in, if it has one.
-async fn owner_role(app: &AppState, id: &str) -> Result<(Option<String>, Option<String>), ApiError> {
+async fn owner_role(
+    app: &AppState,
+    id: &str,
+) -> Result<(Option<String>, Option<String>), ApiError> {
     let s = app.runtime.instance(id)?;
     let wf = app.runtime.workflow(&s.workflow, Some(s.version)).await?;
     let owner = wf

@@ -6,12 +6,12 @@
 
 use super::approvals::{decision_of, Decision};
 use super::error::ApiError;
+use super::extract::Path;
 use super::extract::{IdempotencyKey, JsonBody};
 use super::instances::{applied, Cancel, Event};
 use super::views::InstanceDetail;
 use super::AppState;
 use crate::auth::Caller;
-use super::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -19,8 +19,8 @@ mod params;
 mod plugins;
 mod search;
 mod tokens;
-pub mod wire;
 pub mod views;
+pub mod wire;
 mod workflows;
 
 use crate::auth::{self, Caller};

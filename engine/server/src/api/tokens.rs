@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
 use serde_json::{json, Value};
+use tokio::sync::Mutex;
 use waystation_runtime::{FirstAnswer, Seen};
 use waystation_store::TokenRecord;
 

@@ -116,7 +116,10 @@ fn a_call_waiting_for_a_running_slot_spends_none_of_its_time_budget_waiting() {
         })
     };
     assert_eq!(spinning.join().unwrap(), FailureKind::Timeout);
-    let score = good.join().unwrap().expect("the waiting call kept its whole budget");
+    let score = good
+        .join()
+        .unwrap()
+        .expect("the waiting call kept its whole budget");
     assert_eq!(score["score"], json!({"a": 1}).to_string().len() as f64);
     assert_eq!(
         [done_rx.recv().unwrap(), done_rx.recv().unwrap()],
