@@ -52,11 +52,7 @@ pub struct Cancel {
 
 /// A command's answer: the instance summary, flagged when replayed.
 pub fn applied(status: StatusCode, applied: Applied) -> Response {
-    let mut response = (
-        status,
-        Json(serde_json::to_value(&applied.instance).unwrap_or_default()),
-    )
-        .into_response();
+    let mut response = (status, Json(applied.instance)).into_response();
     if applied.replayed {
         response.headers_mut().insert(
             "idempotent-replayed",

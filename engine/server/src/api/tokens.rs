@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use waystation_runtime::{FirstAnswer, Seen};
 use waystation_store::TokenRecord;
@@ -72,7 +71,7 @@ pub async fn create(
     };
     let Some(key) = key else {
         let _writes = TOKEN_WRITES.lock().await;
-        name_free(&app, &body.name)?;
+        name_free(&app, &body.name).await?;
         let (record, secret) = auth::new_token(&body.name, body.roles, None);
         app.runtime.put_token(&record).await?;
         return Ok((StatusCode::CREATED, Json(created(record, secret))).into_response());
@@ -84,7 +83,7 @@ pub async fn create(
         Seen::New(lock) => lock,
     };
     let writes = TOKEN_WRITES.lock().await;
-    name_free(&app, &body.name)?;
+    name_free(&app, &body.name).await?;
     let (record, secret) = auth::new_token(&body.name, body.roles, None);
     let answer = FirstAnswer {
         status: StatusCode::CREATED.as_u16(),
@@ -106,8 +105,12 @@ pub async fn create(
 static TOKEN_WRITES: Mutex<()> = Mutex::const_new(());
 
 /// 409 `token-name-taken` when a live token is called `name`.
-fn name_free(app: &AppState, name: &str) -> Result<(), ApiError> {
-    match app.runtime.store().token_by_name(name)? {
+async fn name_free(app: &AppState, name: &str) -> Result<(), ApiError> {
+    let owned = name.to_owned();
+    let taken = app
+        .blocking(move |rt| Ok(rt.store().token_by_name(&owned)?))
+        .await?;
+    match taken {
         None => Ok(()),
         Some(existing) => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -123,14 +126,39 @@ fn name_free(app: &AppState, name: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /v1/tokens`.
-pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let items: Vec<Value> = app
+pub async fn list(State(app): State<AppState>) -> Result<Json<TokenList>, ApiError> {
+    let items = app
         .blocking(|rt| Ok(rt.store().tokens()?))
         .await?
         .into_iter()
-        .map(|t| json!({"id": t.id, "name": t.name, "roles": t.roles, "created_at": t.created_at}))
+        .map(|t| TokenItem {
+            id: t.id,
+            name: t.name,
+            roles: t.roles,
+            created_at: t.created_at,
+        })
         .collect();
-    Ok(Json(json!({"items": items})))
+    Ok(Json(TokenList { items }))
+}
+
+/// One token in `GET /v1/tokens`: never its secret nor the secret's hash.
+#[derive(Debug, Serialize)]
+pub struct TokenItem {
+    /// Public id, for revoking.
+    pub id: String,
+    /// Who holds it: the name the history records.
+    pub name: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// When it was made.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The answer to `GET /v1/tokens`.
+#[derive(Debug, Serialize)]
+pub struct TokenList {
+    /// Every live token.
+    pub items: Vec<TokenItem>,
 }
 
 /// `DELETE /v1/tokens/{id}`: 204, 404, or 409 `last-admin` for the only admin token.
@@ -140,7 +168,7 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     {
         let _writes = TOKEN_WRITES.lock().await;
-        let tokens = app.runtime.store().tokens()?;
+        let tokens = app.blocking(|rt| Ok(rt.store().tokens()?)).await?;
         let Some(token) = tokens.iter().find(|t| t.id == id) else {
             return Err(ApiError::not_found(format!("no token '{id}'")));
         };
