@@ -1,6 +1,6 @@
 //! Definition validation in two layers, every error reported at once with a JSON pointer:
 //! 1. structure, against `schemas/workflow.schema.json` ([`structure`]);
-//! 2. meaning: references, reachability, expressions, durations, plugins ([`crate::compile`]).
+//! 2. meaning: references, reachability, expressions, durations, plugins (`compile.rs`, beside `workflow.rs`).
 
 pub(crate) mod structure;
 

@@ -34,7 +34,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use error::ApiError;
 pub use http_metrics::HttpMetrics;
-pub use params::{query_parameters, QueryParam};
+pub use params::QueryParam;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -731,4 +731,17 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         }
     });
     response
+}
+
+/// The query parameters of the route `method path`: beside the route table, which knows
+/// every handler, so `params` (which the handlers use) needs none of them.
+pub fn query_parameters(method: &Method, path: &str) -> &'static [QueryParam] {
+    match (method.as_str(), path) {
+        ("GET", "/v1/instances") => instances::LIST_QUERY,
+        ("GET", "/v1/instances/{id}/history") => instances::HISTORY_QUERY,
+        ("GET", "/v1/outbox") => outbox::LIST_QUERY,
+        ("GET", "/v1/approvals") => approvals::LIST_QUERY,
+        ("GET", "/v1/work") => assignments::MINE_QUERY,
+        _ => &[],
+    }
 }

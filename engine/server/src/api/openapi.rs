@@ -59,7 +59,7 @@ pub fn document() -> Value {
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
         let mut parameters = params;
-        for q in super::params::query_parameters(&route.method, route.path) {
+        for q in super::query_parameters(&route.method, route.path) {
             let schema = serde_json::from_str::<Value>(q.schema).unwrap_or_default();
             let mut param = json!({"name": q.name, "in": "query", "required": false,
                 "description": q.description});

@@ -3,7 +3,6 @@
 //! value with a 400 that names the parameter and what it expected.
 
 use super::error::{ApiError, FieldError};
-use super::{approvals, assignments, instances, outbox, Method};
 use std::collections::HashMap;
 
 /// A query parameter a route reads.
@@ -53,18 +52,6 @@ pub const LONG_LIMIT: QueryParam = QueryParam::new(
 pub const PAGE: usize = 100;
 /// The default size of a history page or an inbox, as [`LONG_LIMIT`] documents it.
 pub const LONG_PAGE: usize = 500;
-
-/// The query parameters of the route `method path`.
-pub fn query_parameters(method: &Method, path: &str) -> &'static [QueryParam] {
-    match (method.as_str(), path) {
-        ("GET", "/v1/instances") => instances::LIST_QUERY,
-        ("GET", "/v1/instances/{id}/history") => instances::HISTORY_QUERY,
-        ("GET", "/v1/outbox") => outbox::LIST_QUERY,
-        ("GET", "/v1/approvals") => approvals::LIST_QUERY,
-        ("GET", "/v1/work") => assignments::MINE_QUERY,
-        _ => &[],
-    }
-}
 
 /// A 400 naming the first parameter of `params` that is not in `known`.
 pub fn refuse_unknown(
