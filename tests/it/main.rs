@@ -13,3 +13,4 @@ mod migrate;
 mod outbox;
 mod playbooks;
 mod scenarios;
+mod who_did_what;

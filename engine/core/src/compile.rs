@@ -190,6 +190,11 @@ impl Checker<'_> {
                     }
                 }
                 Action::Tag { tag } => out.push(CompiledAction::Tag(tag.clone())),
+                Action::Assign { assign } => {
+                    if let Some(e) = self.expr(&format!("{p}/assign"), assign) {
+                        out.push(CompiledAction::Assign(e));
+                    }
+                }
             }
         }
         out

@@ -661,6 +661,31 @@ impl Expr {
         }
     }
 
+    /// Evaluates to the person an `assign` action names: `Some(name)` for a string of 1 to
+    /// `max_bytes` bytes that is not blank, `None` for null (nobody named).
+    ///
+    /// # Errors
+    /// As [`Expr::eval`], and when the result is another value.
+    pub fn eval_person(
+        &self,
+        scope: &Scope<'_>,
+        max_bytes: usize,
+    ) -> Result<Option<String>, EvalError> {
+        match self.run(scope)? {
+            cel::Value::Null => Ok(None),
+            cel::Value::String(s) if !s.trim().is_empty() && s.len() <= max_bytes => {
+                Ok(Some(s.to_string()))
+            }
+            other => Err(self.error(
+                EvalErrorKind::Result,
+                format!(
+                    "assign must give a person's token name (1 to {max_bytes} bytes, not blank) or null, but this gave {}",
+                    describe(&other)
+                ),
+            )),
+        }
+    }
+
     /// Evaluates to a point in time (a timestamp, or an RFC 3339 string).
     ///
     /// # Errors

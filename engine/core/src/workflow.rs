@@ -96,6 +96,8 @@ pub(crate) enum CompiledAction {
         input: Option<Expr>,
     },
     Tag(String),
+    /// The person the engine gives the stage's work to (a string) or nobody (null).
+    Assign(Expr),
 }
 
 impl Workflow {

@@ -3,7 +3,7 @@
 //!
 //! 1. **Cost per command.** `WAYSTATION_BENCH_COMMANDS` (default 20,000) orders started
 //!    and moved once (two commits each), through the same core calls and `Store::commit` as
-//!    the runtime, on a fresh sled store, for the same workflow with and without its `key`
+//!    the runtime, on a fresh fjall store (the default engine), for the same workflow with and without its `key`
 //!    and five `fields` (text, keyword, number, timestamp, boolean). Reported: time per
 //!    command (core + commit, no flush: the fsync is the same with or without fields) and
 //!    index keys written per command.
@@ -29,8 +29,11 @@ use waystation_core::drive::{apply_until_quiet, start_until_quiet};
 use waystation_core::{FieldValue, Input, Workflow};
 use waystation_runtime::NoPlugins;
 use waystation_store::{
-    Bound, Commit, FieldFilter, FieldTest, InstanceQuery, Kv, QueryStore, SledStore, SortBy, Store,
+    Bound, Commit, FieldFilter, FieldTest, FjallStore, InstanceQuery, Kv, QueryStore, SortBy, Store,
 };
+
+/// The default engine, the one `waystation serve` opens.
+type BenchStore = FjallStore;
 
 const TIERS: [&str; 4] = ["gold", "silver", "bronze", "new"];
 const CUSTOMERS: [&str; 8] = [
@@ -88,7 +91,7 @@ fn order(i: usize) -> Value {
 }
 
 /// Starts order `i` and, when `advance`, moves it on once; returns the commits made.
-fn write(store: &SledStore, wf: &Workflow, i: usize, seed: u32, advance: bool) -> usize {
+fn write(store: &BenchStore, wf: &Workflow, i: usize, seed: u32, advance: bool) -> usize {
     let now = Utc::now();
     let id = format!(
         "{:012x}-{:08x}",
@@ -128,7 +131,7 @@ fn workflow(with_fields: bool) -> Workflow {
 }
 
 /// Index keys (`ix/...`) the store holds.
-fn index_keys(store: &SledStore) -> u64 {
+fn index_keys(store: &BenchStore) -> u64 {
     let mut n = 0;
     store
         .backend()
@@ -149,7 +152,7 @@ fn cost_per_command(commands: usize) {
         let dir = common::scratch_dir("fields-cost");
         let wf = workflow(with_fields);
         let keys = {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = BenchStore::open(dir.path()).unwrap();
             let began = Instant::now();
             let mut n = 0;
             for i in 0..commands {
@@ -178,12 +181,12 @@ fn cost_per_command(commands: usize) {
     );
 }
 
-fn populated(dir: &Path, n: usize) -> SledStore {
+fn populated(dir: &Path, n: usize) -> BenchStore {
     let marker = dir.join("waystation-bench-fields-populated");
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(&n.to_string()) {
-        return SledStore::open(dir).unwrap();
+        return BenchStore::open(dir).unwrap();
     }
-    let store = SledStore::open(dir).unwrap();
+    let store = BenchStore::open(dir).unwrap();
     let wf = workflow(true);
     let began = Instant::now();
     let mut last = Instant::now();

@@ -103,7 +103,7 @@ fn populate(dir: &Path, n: usize) {
     let store = open_store(dir);
     let definition = common::workflow_json("approval-flow");
     let put = store
-        .put_definition("approval-flow", &definition, Utc::now())
+        .put_definition("approval-flow", &definition, Utc::now(), None)
         .unwrap();
     let mut wf = Workflow::from_value(&definition, None).unwrap();
     wf.version = put.version;

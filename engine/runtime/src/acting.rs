@@ -132,4 +132,17 @@ impl Acting<'_> {
             .retry_message_by(id, &self.actor.name, Some(&self.actor), idempotency_key)
             .await
     }
+
+    /// As [`Runtime::put_definition`], the new version recording the actor as its uploader.
+    ///
+    /// # Errors
+    /// As [`Runtime::put_definition`].
+    pub async fn put_definition(
+        &self,
+        definition: &Value,
+    ) -> Result<(String, crate::DefinitionOutcome), RuntimeError> {
+        self.runtime
+            .put_definition_by(Some(&self.actor), definition)
+            .await
+    }
 }

@@ -4,7 +4,7 @@ use crate::{Runtime, RuntimeError};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use waystation_core::{PluginCatalog, Workflow};
+use waystation_core::{Actor, PluginCatalog, Workflow};
 use waystation_store::Store;
 
 /// Compiled workflows by (id, version), and the newest version of each id.
@@ -78,10 +78,22 @@ impl Runtime {
         &self,
         definition: &Value,
     ) -> Result<(String, DefinitionOutcome), RuntimeError> {
+        self.put_definition_by(None, definition).await
+    }
+
+    /// As [`Runtime::put_definition`], recording who uploaded the version.
+    ///
+    /// # Errors
+    /// As [`Runtime::put_definition`].
+    pub(crate) async fn put_definition_by(
+        &self,
+        by: Option<&Actor>,
+        definition: &Value,
+    ) -> Result<(String, DefinitionOutcome), RuntimeError> {
         self.check_definition_size(definition)?;
         let wf = compile_off_workers(definition.clone(), Some(self.plugins.clone())).await?;
         let id = wf.id().to_owned();
-        let put = self.store.put_definition(&id, definition, self.now())?;
+        let put = self.store.put_definition(&id, definition, self.now(), by)?;
         self.durability.durable().await?;
         self.workflows
             .latest

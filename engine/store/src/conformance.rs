@@ -114,12 +114,26 @@ fn event(name: &str) -> Input {
 pub fn definitions_are_versioned(store: &dyn Store) {
     let v1 = json!({"id": "x", "title": "one"});
     let v2 = json!({"id": "x", "title": "two"});
-    let first = store.put_definition("x", &v1, t0()).unwrap();
+    let admin = waystation_core::Actor {
+        token_id: "t1".into(),
+        name: "admin-ana".into(),
+    };
+    let first = store.put_definition("x", &v1, t0(), None).unwrap();
     assert_eq!((first.version, first.created), (1, true));
-    let again = store.put_definition("x", &v1, t0()).unwrap();
+    let again = store.put_definition("x", &v1, t0(), Some(&admin)).unwrap();
     assert_eq!((again.version, again.created), (1, false));
-    let second = store.put_definition("x", &v2, t0()).unwrap();
+    let second = store.put_definition("x", &v2, t0(), Some(&admin)).unwrap();
     assert_eq!((second.version, second.created), (2, true));
+    assert_eq!(
+        store.definition("x", 2).unwrap().unwrap().uploaded_by,
+        Some(admin),
+        "a version records who uploaded it"
+    );
+    assert_eq!(
+        store.definition("x", 1).unwrap().unwrap().uploaded_by,
+        None,
+        "an unchanged re-upload does not rewrite the first uploader"
+    );
     assert_eq!(
         store.latest_definition("x").unwrap().unwrap().definition,
         v2

@@ -211,6 +211,7 @@ impl<B: Kv> DefinitionStore for KvStore<B> {
         id: &str,
         definition: &Value,
         now: DateTime<Utc>,
+        uploaded_by: Option<&waystation_core::Actor>,
     ) -> Result<PutDefinition, StoreError> {
         let _guard = self
             .definitions
@@ -231,6 +232,7 @@ impl<B: Kv> DefinitionStore for KvStore<B> {
             version,
             definition: definition.clone(),
             stored_at: now,
+            uploaded_by: uploaded_by.cloned(),
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.kv.apply(vec![

@@ -86,6 +86,7 @@ pub trait DefinitionStore {
         id: &str,
         definition: &Value,
         now: DateTime<Utc>,
+        uploaded_by: Option<&waystation_core::Actor>,
     ) -> Result<PutDefinition, StoreError>;
     /// Version `version` of `id`.
     ///

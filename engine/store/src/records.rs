@@ -16,6 +16,10 @@ pub struct StoredDefinition {
     pub definition: Value,
     /// When this version was stored.
     pub stored_at: DateTime<Utc>,
+    /// Who uploaded it (the token behind the request); `None` for versions stored before
+    /// uploads recorded it, and for uploads by the engine's own tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_by: Option<waystation_core::Actor>,
 }
 
 /// Outcome of storing a definition.

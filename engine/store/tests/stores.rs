@@ -141,6 +141,7 @@ fn a_sled_store_copied_to_fjall_holds_every_key_and_answers_the_same() {
         "kept",
         &serde_json::json!({"id": "kept"}),
         chrono::Utc::now(),
+        None,
     )
     .unwrap();
     from.flush().unwrap();

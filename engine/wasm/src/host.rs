@@ -72,6 +72,19 @@ impl PluginHost {
     /// # Errors
     /// A distinct [`AddError`] per reason; see [`AddError::code`].
     pub fn add(&self, name: &str, bytes: &[u8]) -> Result<PluginInfo, AddError> {
+        self.add_by(name, bytes, None)
+    }
+
+    /// As [`Host::add`], recording `uploaded_by` on a new version.
+    ///
+    /// # Errors
+    /// As [`Host::add`].
+    pub fn add_by(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        uploaded_by: Option<&waystation_core::Actor>,
+    ) -> Result<PluginInfo, AddError> {
         match PluginRef::parse(name) {
             Ok(r) if r.digest.is_none() => {}
             _ => {
@@ -98,9 +111,13 @@ impl PluginHost {
             }
         };
         self.registry.store_blob(&digest, bytes)?;
-        let info = self
-            .registry
-            .insert(name, &digest, plugin.world(), bytes.len() as u64)?;
+        let info = self.registry.insert(
+            name,
+            &digest,
+            plugin.world(),
+            bytes.len() as u64,
+            uploaded_by,
+        )?;
         self.loaded
             .write()
             .unwrap_or_else(|e| e.into_inner())

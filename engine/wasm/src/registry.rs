@@ -29,6 +29,10 @@ pub struct PluginInfo {
     pub size: u64,
     /// When it was added, in seconds since the Unix epoch.
     pub added_at: u64,
+    /// Who uploaded it (the token behind the request); `None` for versions added before
+    /// uploads recorded it and for the engine's own tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_by: Option<waystation_core::Actor>,
 }
 
 impl PluginInfo {
@@ -155,6 +159,7 @@ impl Registry {
         digest: &str,
         world: World,
         size: u64,
+        uploaded_by: Option<&waystation_core::Actor>,
     ) -> Result<PluginInfo, HostError> {
         let mut index = self.write();
         if let Some(existing) = index
@@ -176,6 +181,7 @@ impl Registry {
             added_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            uploaded_by: uploaded_by.cloned(),
         };
         entry.versions.push(info.clone());
         self.save(&next)?;
@@ -260,9 +266,15 @@ mod tests {
     fn versions_count_up_and_identical_bytes_are_not_added_twice() {
         let dir = tempfile::tempdir().unwrap();
         let reg = Registry::open(dir.path()).unwrap();
-        let a = reg.insert("p", &"a".repeat(64), World::Scorer, 10).unwrap();
-        let b = reg.insert("p", &"b".repeat(64), World::Scorer, 11).unwrap();
-        let again = reg.insert("p", &"a".repeat(64), World::Scorer, 10).unwrap();
+        let a = reg
+            .insert("p", &"a".repeat(64), World::Scorer, 10, None)
+            .unwrap();
+        let b = reg
+            .insert("p", &"b".repeat(64), World::Scorer, 11, None)
+            .unwrap();
+        let again = reg
+            .insert("p", &"a".repeat(64), World::Scorer, 10, None)
+            .unwrap();
         assert_eq!((a.version, b.version, again.version), (1, 2, 1));
         let newest = reg.resolve(&PluginRef::parse("p").unwrap()).unwrap();
         assert_eq!(newest.version, 2);
@@ -275,7 +287,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let reg = Registry::open(dir.path()).unwrap();
-            reg.insert("n", &"c".repeat(64), World::Notifier, 5)
+            reg.insert("n", &"c".repeat(64), World::Notifier, 5, None)
                 .unwrap();
             let limits = Limits {
                 time_budget_ms: 250,

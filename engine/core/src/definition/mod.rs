@@ -359,6 +359,14 @@ pub enum Action {
         /// The tag.
         tag: String,
     },
+    /// Give the stage's work to a named person chosen by the engine (e.g. the supervisor an
+    /// escalation stage names): a CEL expression giving the person's token name, or `null`
+    /// to leave the work unassigned. Recorded in the history as assigned by `engine` and
+    /// notified on the `assignment` outbox channel, like an assignment by a supervisor.
+    Assign {
+        /// CEL expression over `input`, `vars` and `event`: a string (the person) or null.
+        assign: String,
+    },
 }
 
 #[cfg(test)]

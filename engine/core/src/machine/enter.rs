@@ -9,6 +9,12 @@ use crate::state::{PendingCall, Sla, Status};
 use crate::workflow::{CompiledAction, CompiledBranch, CompiledKind};
 use serde_json::{json, Value};
 
+/// The assigner recorded when an `assign` action, not a person, gives out work.
+pub const ENGINE: &str = "engine";
+
+/// Longest person name an `assign` action may give (token names are shorter).
+const MAX_ASSIGNEE_BYTES: usize = 200;
+
 impl<'w> Run<'w> {
     /// Moves to stage `to` for `cause`. Always the last thing its caller does.
     pub(super) fn go(&mut self, to: usize, cause: Cause) {
@@ -76,6 +82,7 @@ impl<'w> Run<'w> {
                     }
                     Ok(())
                 }
+                CompiledAction::Assign(expr) => self.assign_by_engine(expr),
                 CompiledAction::Call { plugin, input, .. }
                 | CompiledAction::Notify { plugin, input } => {
                     let world = if matches!(action, CompiledAction::Call { .. }) {
@@ -130,6 +137,18 @@ impl<'w> Run<'w> {
             self.state.vars.insert(name.clone(), value.clone());
         }
         self.history(HistoryEvent::VariablesSet { vars: values });
+        Ok(())
+    }
+
+    /// The `assign` action: the engine names who owns the stage's work (e.g. the
+    /// supervisor of an escalation stage). Null leaves the work as it is.
+    fn assign_by_engine(&mut self, expr: &crate::expr::Expr) -> Result<(), EvalError> {
+        let Some(user) = expr.eval_person(&self.scope(), MAX_ASSIGNEE_BYTES)? else {
+            return Ok(());
+        };
+        if self.state.assignee.as_ref().map(|a| a.user.as_str()) != Some(user.as_str()) {
+            self.give_work(Some(user), ENGINE.to_owned());
+        }
         Ok(())
     }
 

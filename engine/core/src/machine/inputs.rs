@@ -212,8 +212,17 @@ impl Run<'_> {
     /// notifies the new assignee through the outbox.
     pub(super) fn assign(&mut self, assignee: Option<String>, by: String) -> Result<(), Rejection> {
         self.require_running()?;
-        let previous = self.state.assignee.take().map(|a| a.user);
+        // A person giving out work is work on the stage; the engine doing it (see
+        // [`Run::give_work`] from an `assign` action) is not.
         self.state.acted_at = Some(self.now);
+        self.give_work(assignee, by);
+        Ok(())
+    }
+
+    /// Records the new assignee of the current stage's work and notifies them unless they
+    /// gave it to themselves.
+    pub(super) fn give_work(&mut self, assignee: Option<String>, by: String) {
+        let previous = self.state.assignee.take().map(|a| a.user);
         let stage = self.state.stage.clone();
         self.state.assignee = assignee.as_ref().map(|user| crate::state::Assignment {
             user: user.clone(),
@@ -250,6 +259,5 @@ impl Run<'_> {
                 metadata,
             });
         }
-        Ok(())
     }
 }

@@ -5,14 +5,15 @@ use super::error::{ApiError, FieldError};
 use super::extract::Path;
 use super::extract::{first_answer, IdempotencyKey, JsonBody, WasmBody};
 use super::AppState;
+use crate::auth::Caller;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use waystation_core::PluginRef;
+use waystation_core::{Actor, PluginRef};
 use waystation_runtime::{FirstAnswer, Seen};
 use waystation_wasm::{AddError, PluginInfo};
 
@@ -24,11 +25,13 @@ use waystation_wasm::{AddError, PluginInfo};
 pub async fn put(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    Extension(caller): Extension<Caller>,
     IdempotencyKey(key): IdempotencyKey,
     WasmBody(bytes): WasmBody,
 ) -> Result<Response, ApiError> {
+    let by = caller.actor();
     let Some(key) = key else {
-        return upload(&app, name, bytes)
+        return upload(&app, name, bytes, by)
             .await
             .map(IntoResponse::into_response);
     };
@@ -40,7 +43,7 @@ pub async fn put(
         Seen::Replay(first) => return Ok(first_answer(first, true)),
         Seen::New(lock) => lock,
     };
-    let (status, Json(body)) = upload(&app, name, bytes).await?;
+    let (status, Json(body)) = upload(&app, name, bytes, by).await?;
     let answer = FirstAnswer {
         status: status.as_u16(),
         body,
@@ -53,6 +56,7 @@ async fn upload(
     app: &AppState,
     name: String,
     bytes: axum::body::Bytes,
+    by: Actor,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let host = app.plugins.clone();
     let added = tokio::task::spawn_blocking(move || {
@@ -61,7 +65,8 @@ async fn upload(
             .list()
             .into_iter()
             .any(|p| p.name == name && p.digest == digest);
-        host.add(&name, &bytes).map(|info| (info, !known))
+        host.add_by(&name, &bytes, Some(&by))
+            .map(|info| (info, !known))
     })
     .await
     .map_err(|e| ApiError::internal(&e))?;
@@ -199,5 +204,6 @@ fn describe(info: &PluginInfo) -> Value {
         "pinned": info.pinned().to_string(),
         "size": info.size,
         "added_at": info.added_at,
+        "uploaded_by": info.uploaded_by,
     })
 }

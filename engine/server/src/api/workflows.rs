@@ -4,12 +4,14 @@ use super::error::{ApiError, FieldError};
 use super::extract::Path;
 use super::extract::{first_answer, IdempotencyKey, JsonValue};
 use super::AppState;
+use crate::auth::Caller;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::{json, Value};
+use waystation_core::Actor;
 use waystation_runtime::{FirstAnswer, Seen};
 
 /// `PUT /v1/workflows/{id}`: 201 with `{id, version}` for a new version, 200 when the
@@ -19,11 +21,13 @@ use waystation_runtime::{FirstAnswer, Seen};
 pub async fn put(
     State(app): State<AppState>,
     Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
     IdempotencyKey(key): IdempotencyKey,
     JsonValue(definition): JsonValue,
 ) -> Result<Response, ApiError> {
+    let by = caller.actor();
     let Some(key) = key else {
-        return store(&app, id, definition)
+        return store(&app, id, definition, &by)
             .await
             .map(IntoResponse::into_response);
     };
@@ -36,7 +40,7 @@ pub async fn put(
         Seen::Replay(first) => return Ok(first_answer(first, true)),
         Seen::New(lock) => lock,
     };
-    let (status, Json(body)) = store(&app, id, definition).await?;
+    let (status, Json(body)) = store(&app, id, definition, &by).await?;
     let answer = FirstAnswer {
         status: status.as_u16(),
         body: serde_json::to_value(body).map_err(|e| ApiError::internal(&e))?,
@@ -60,6 +64,7 @@ async fn store(
     app: &AppState,
     id: String,
     definition: Value,
+    by: &Actor,
 ) -> Result<(StatusCode, Json<Stored>), ApiError> {
     match definition.get("id").and_then(Value::as_str) {
         Some(body_id) if body_id != id => {
@@ -73,7 +78,11 @@ async fn store(
         }
         _ => {}
     }
-    let (id, outcome) = app.runtime.put_definition(&definition).await?;
+    let (id, outcome) = app
+        .runtime
+        .acting(by.clone())
+        .put_definition(&definition)
+        .await?;
     let status = if outcome.created {
         StatusCode::CREATED
     } else {
@@ -120,39 +129,66 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> 
     Ok(Json(json!({"items": items})))
 }
 
-fn stored(app: &AppState, id: &str, version: Option<u32>) -> Result<Value, ApiError> {
-    let store = app.runtime.store();
-    let found = match version {
-        Some(v) => store.definition(id, v)?,
-        None => store.latest_definition(id)?,
-    };
-    let d = found.ok_or_else(|| match version {
-        Some(v) => ApiError::not_found(format!("workflow '{id}' has no version {v}")),
-        None => ApiError::not_found(format!("no workflow '{id}'")),
-    })?;
-    Ok(
-        json!({"id": d.id, "version": d.version, "stored_at": d.stored_at, "definition": d.definition}),
-    )
+/// One stored version of a definition, as `GET /v1/workflows/{id}[/versions/{v}]` answers.
+#[derive(Debug, Serialize)]
+pub struct StoredVersion {
+    /// Workflow id.
+    pub id: String,
+    /// Version, from 1.
+    pub version: u32,
+    /// When the version was stored.
+    pub stored_at: chrono::DateTime<chrono::Utc>,
+    /// Who uploaded it; absent for versions stored before uploads recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploaded_by: Option<Actor>,
+    /// The definition as uploaded.
+    pub definition: Value,
+}
+
+async fn stored(
+    app: &AppState,
+    id: String,
+    version: Option<u32>,
+) -> Result<StoredVersion, ApiError> {
+    app.blocking(move |rt| {
+        let store = rt.store();
+        let found = match version {
+            Some(v) => store.definition(&id, v)?,
+            None => store.latest_definition(&id)?,
+        };
+        let d = found.ok_or_else(|| match version {
+            Some(v) => ApiError::not_found(format!("workflow '{id}' has no version {v}")),
+            None => ApiError::not_found(format!("no workflow '{id}'")),
+        })?;
+        Ok(StoredVersion {
+            id: d.id,
+            version: d.version,
+            stored_at: d.stored_at,
+            uploaded_by: d.uploaded_by,
+            definition: d.definition,
+        })
+    })
+    .await
 }
 
 /// `GET /v1/workflows/{id}`.
 pub async fn get_latest(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    stored(&app, &id, None).map(Json)
+) -> Result<Json<StoredVersion>, ApiError> {
+    stored(&app, id, None).await.map(Json)
 }
 
 /// `GET /v1/workflows/{id}/versions/{version}`.
 pub async fn get_version(
     State(app): State<AppState>,
     Path((id, version)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StoredVersion>, ApiError> {
     let version: u32 = version.parse().map_err(|_| {
         ApiError::bad_request("the version is a whole number")
             .with_errors(vec![FieldError::param("version", "a whole number, from 1")])
     })?;
-    stored(&app, &id, Some(version)).map(Json)
+    stored(&app, id, Some(version)).await.map(Json)
 }
 
 /// `GET /v1/workflows/{id}/graph`: Mermaid text.

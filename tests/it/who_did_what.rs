@@ -1,0 +1,129 @@
+//! Who did what beyond instance commands, over HTTP against the real binary: the engine
+//! giving an escalation to the order's supervisor, and the uploader of every definition and
+//! plugin version.
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use waystation_tests::server::Server;
+
+/// Confirm within a second; a missed confirmation escalates to the supervisor the order
+/// names, who is told.
+fn escalating_orders() -> Value {
+    json!({
+        "id": "orders",
+        "title": "Orders",
+        "key": "input.order_no",
+        "start": "confirm",
+        "stages": {
+            "confirm": {
+                "kind": "wait", "owner": "order-specialist", "deadline": "PT1S",
+                "on": {"confirmed": {"to": "done"}},
+                "timeout": {"to": "escalated"}
+            },
+            "escalated": {
+                "kind": "wait", "owner": "supervisor",
+                "actions": [{"assign": "has(input.supervisor) ? input.supervisor : null"}],
+                "on": {"confirmed": {"to": "done"}}
+            },
+            "done": {"kind": "end", "outcome": "confirmed"}
+        }
+    })
+}
+
+#[test]
+fn a_missed_confirmation_lands_in_the_named_supervisors_work_assigned_by_the_engine() {
+    let server = Server::start();
+    let (s, body) = server
+        .admin()
+        .put("/v1/workflows/orders", &escalating_orders());
+    assert_eq!(s, 201, "{body}");
+    let erp = server.token("erp", &["operator"]);
+    let li = server.token("li.na", &["operator", "approver:supervisor"]);
+    let (s, started) = erp.post(
+        "/v1/workflows/orders/instances",
+        &json!({"input": {"order_no": "202405-001", "supervisor": "li.na"}}),
+    );
+    assert_eq!(s, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let inst = loop {
+        let (_, inst) = erp.get(&format!("/v1/instances/{id}"));
+        if inst["assignee"]["user"] == json!("li.na") {
+            break inst;
+        }
+        assert!(Instant::now() < deadline, "never escalated: {inst}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        (&inst["stage"], &inst["assignee"]["by"]),
+        (&json!("escalated"), &json!("engine"))
+    );
+    let (_, mine) = li.get("/v1/work");
+    assert_eq!(mine["items"][0]["id"], json!(id), "{mine}");
+
+    let (_, h) = erp.get(&format!("/v1/instances/{id}/history"));
+    let items = h["items"].as_array().unwrap();
+    let assigned = items
+        .iter()
+        .find(|e| e["type"] == json!("assigned"))
+        .expect("the assignment is in the history");
+    assert_eq!(
+        (&assigned["assignee"], &assigned["by"], &assigned["actor"]),
+        (&json!("li.na"), &json!("engine"), &Value::Null),
+        "the engine, not a token, assigned it: {assigned}"
+    );
+    assert!(
+        items.iter().any(|e| e["type"] == json!("message_queued")
+            && e["channel"] == json!("assignment")
+            && e["recipient"] == json!("li.na")),
+        "the supervisor is told: {h}"
+    );
+}
+
+#[test]
+fn every_definition_and_plugin_version_names_the_token_that_uploaded_it() {
+    let server = Server::start();
+    let ana = server.token("admin-ana", &["admin"]);
+    let bo = server.token("admin-bo", &["admin"]);
+    let dev = server.token("dev-chen", &["developer"]);
+    let (_, tokens) = server.admin().get("/v1/tokens");
+    let id_of = |name: &str| {
+        tokens["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == json!(name))
+            .unwrap()["id"]
+            .clone()
+    };
+
+    let mut v1 = escalating_orders();
+    let (s, _) = ana.put("/v1/workflows/orders", &v1);
+    assert_eq!(s, 201);
+    let (s, _) = bo.put("/v1/workflows/orders", &v1);
+    assert_eq!(s, 200, "an unchanged upload is no new version");
+    v1["title"] = json!("Orders, second edition");
+    let (s, _) = bo.put("/v1/workflows/orders", &v1);
+    assert_eq!(s, 201);
+    let (_, first) = bo.get("/v1/workflows/orders/versions/1");
+    assert_eq!(
+        first["uploaded_by"],
+        json!({"token_id": id_of("admin-ana"), "name": "admin-ana"}),
+        "{first}"
+    );
+    let (_, newest) = ana.get("/v1/workflows/orders");
+    assert_eq!(
+        (&newest["version"], &newest["uploaded_by"]["name"]),
+        (&json!(2), &json!("admin-bo"))
+    );
+
+    dev.upload_plugin("order-priority");
+    let (s, plugin) = dev.get("/v1/plugins/order-priority");
+    assert_eq!(s, 200, "{plugin}");
+    assert_eq!(
+        plugin["newest"]["uploaded_by"],
+        json!({"token_id": id_of("dev-chen"), "name": "dev-chen"}),
+        "{plugin}"
+    );
+}
