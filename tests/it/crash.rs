@@ -59,7 +59,7 @@ fn load(
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let tag = format!("r{round}-w{worker}-n{n}");
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             let (s, v) = ops.post_once(
                 "/v1/workflows/crash-timers/instances",
                 &json!({"input": {}}),
@@ -74,7 +74,7 @@ fn load(
             }
             continue;
         }
-        let amount = if n % 2 == 0 { 5_000 } else { 50_000 };
+        let amount = if n.is_multiple_of(2) { 5_000 } else { 50_000 };
         let (s, v) = ops.post_once(
             "/v1/workflows/approval-flow/instances",
             &json!({"input": {"request_id": tag, "amount": amount}}),

@@ -299,7 +299,7 @@ fn send_commands(server: &Server) -> Vec<Sent> {
     assert_eq!(s, 204, "{b}");
     note(format!("DELETE /v1/tokens/{spare} HTTP/1.1"), Holds::Store);
 
-    for i in 0..8 {
+    for i in 0..8u32 {
         let start = StartRequest {
             input: ApprovalInput {
                 request_id: format!("D{i}"),
@@ -307,7 +307,7 @@ fn send_commands(server: &Server) -> Vec<Sent> {
             },
         };
         let path = "/v1/workflows/approval-flow/instances";
-        let (s, b) = if i % 2 == 0 {
+        let (s, b) = if i.is_multiple_of(2) {
             ops.post(path, &body(&start))
         } else {
             ops.post_once(path, &body(&start), &format!("durable-start-{i}"))

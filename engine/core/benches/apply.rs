@@ -45,7 +45,7 @@ fn decide(state: &InstanceState, role: &str) -> Input {
 }
 
 fn lifecycle(wf: &Workflow, n: u64) {
-    let amount = if n % 2 == 0 { 5_000 } else { 50_000 };
+    let amount = if n.is_multiple_of(2) { 5_000 } else { 50_000 };
     let input = json!({"request_id": format!("REQ-{n}"), "amount": amount});
     let step = start(wf, format!("i{n}"), input, now()).unwrap();
     let review = decide(&step.state, "reviewer");

@@ -75,7 +75,7 @@ fn definition(with_fields: bool) -> Value {
 
 /// Order `i`: 1 in 100 is `platinum`; amounts spread over 0..100,000.
 fn order(i: usize) -> Value {
-    let tier = if i % 100 == 0 {
+    let tier = if i.is_multiple_of(100) {
         "platinum"
     } else {
         TIERS[i % 4]

@@ -69,7 +69,7 @@ fn decider(role: &str) -> Decider {
 
 /// One lifecycle: start, then approve every open task until the instance ends.
 async fn lifecycle(rt: &Runtime, n: usize, latencies: &mut Vec<u64>) -> u64 {
-    let amount = if n % 2 == 0 { 5_000 } else { 50_000 };
+    let amount = if n.is_multiple_of(2) { 5_000 } else { 50_000 };
     let began = Instant::now();
     let started = rt
         .start(
@@ -232,7 +232,7 @@ fn replay(batches: &[Vec<Mutation>]) {
         let began = Instant::now();
         for (i, b) in copy.into_iter().enumerate() {
             kv.apply(b).unwrap();
-            if flush_every > 0 && (i + 1) % flush_every == 0 {
+            if flush_every > 0 && (i + 1).is_multiple_of(flush_every) {
                 kv.flush().unwrap();
             }
         }
@@ -257,7 +257,7 @@ fn core_alone(n: usize) {
     let (mut commands, mut state_bytes, mut history_bytes, mut history_entries) =
         (0u64, 0usize, 0usize, 0usize);
     for i in 0..n {
-        let amount = if i % 2 == 0 { 5_000 } else { 50_000 };
+        let amount = if i.is_multiple_of(2) { 5_000 } else { 50_000 };
         let t = Instant::now();
         let mut step = start_until_quiet(
             &wf,

@@ -125,7 +125,7 @@ fn populate(dir: &Path, n: usize) {
     };
     for i in 0..n {
         let now = Utc::now();
-        let amount = if i % 2 == 0 { 5_000 } else { 50_000 };
+        let amount = if i.is_multiple_of(2) { 5_000 } else { 50_000 };
         let id = format!(
             "{:012x}-{:08x}",
             now.timestamp_millis(),
@@ -222,12 +222,12 @@ fn restart_child(dir: &Path) {
 async fn serve(rt: &Arc<Runtime>, commands: usize) -> usize {
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
-    for t in 0..256 {
+    for t in 0..256usize {
         let (rt, done) = (rt.clone(), done.clone());
         tasks.spawn(async move {
             let mut n = t;
             while done.load(std::sync::atomic::Ordering::Relaxed) < commands {
-                let amount = if n % 2 == 0 { 5_000 } else { 50_000 };
+                let amount = if n.is_multiple_of(2) { 5_000 } else { 50_000 };
                 let input = json!({"request_id": format!("L{n}"), "amount": amount});
                 let mut now = rt
                     .start("approval-flow", input, None)

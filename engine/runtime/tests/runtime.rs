@@ -359,10 +359,10 @@ async fn many_instances_move_in_parallel_and_every_answer_is_durable() {
     );
     rt.put_definition(&approval_flow()).await.unwrap();
     let mut handles = Vec::new();
-    for n in 0..200 {
+    for n in 0..200u32 {
         let rt = rt.clone();
         handles.push(tokio::spawn(async move {
-            let amount = if n % 2 == 0 { 5_000 } else { 50_000 };
+            let amount = if n.is_multiple_of(2) { 5_000 } else { 50_000 };
             let s = rt
                 .start(
                     "approval-flow",

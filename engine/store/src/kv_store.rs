@@ -177,7 +177,7 @@ fn decode_cursor(cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, StoreError> {
         }
     }
     let text = cursor.as_bytes();
-    if text.len() % 2 != 0 || text.len() > 2048 {
+    if !text.len().is_multiple_of(2) || text.len() > 2048 {
         return Err(StoreError::BadCursor);
     }
     let bytes = text

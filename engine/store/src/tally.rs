@@ -326,7 +326,11 @@ mod tests {
                 let id = format!("i{:05}", (round * 977 + j * 131) % n);
                 let stage = f.states[&id].stage.clone();
                 match stage.as_str() {
-                    "a" => f.event(&mut tally, &id, if j % 3 == 0 { "stop" } else { "next" }),
+                    "a" => f.event(
+                        &mut tally,
+                        &id,
+                        if j.is_multiple_of(3) { "stop" } else { "next" },
+                    ),
                     "b" => f.event(&mut tally, &id, "stop"),
                     _ => {}
                 }

@@ -177,7 +177,7 @@ pub fn format_iso_duration(delta: TimeDelta) -> String {
             out.push_str(&format!("{minutes}M"));
         }
         if ms > 0 || (hours == 0 && minutes == 0) {
-            if ms % 1000 == 0 {
+            if ms.is_multiple_of(1000) {
                 out.push_str(&format!("{}S", ms / 1000));
             } else {
                 out.push_str(&format!("{}.{:03}S", ms / 1000, ms % 1000));
