@@ -9,6 +9,7 @@ mod golden;
 mod hostile_definitions;
 mod hostile_requests;
 mod identity;
+mod ladders;
 mod migrate;
 mod outbox;
 mod playbooks;

@@ -538,7 +538,7 @@ pub(crate) fn compile(
         input_schema,
         key,
         fields,
-        calendars: calendars.clone(),
+        calendars: std::sync::Arc::new(calendars.clone()),
     })
 }
 

@@ -26,7 +26,7 @@ pub struct Workflow {
     /// The fields, in the author's order.
     pub(crate) fields: Vec<crate::fields::CompiledField>,
     /// The business calendars known when it was compiled, for the CEL calendar functions.
-    pub(crate) calendars: crate::calendar::Calendars,
+    pub(crate) calendars: std::sync::Arc<crate::calendar::Calendars>,
 }
 
 impl std::fmt::Debug for Workflow {

@@ -65,8 +65,11 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     // Channels are set up now: a bad URL or a missing secret stops the start.
     let outbox = delivery::build(&config.outbox, &|k| std::env::var(k).ok())?;
     tracing::info!(channels = ?outbox.channels.names(), "outbox channels");
+    let calendars = config.calendars()?;
+    tracing::info!(calendars = ?calendars.keys().collect::<Vec<_>>(), "business calendars");
     let invoker: Arc<dyn Plugins> = plugins.clone();
     let runtime = Runtime::with_options(store, invoker, Arc::new(SystemClock), config.options());
+    runtime.set_calendars(calendars);
     runtime.set_retention(config.store.retention());
     Ok(Engine {
         runtime,

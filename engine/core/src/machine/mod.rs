@@ -348,6 +348,7 @@ impl<'w> Run<'w> {
                 started_at: s.started_at,
                 tags: &s.tags,
             },
+            calendars: Some(&self.wf.calendars),
         }
     }
 }
