@@ -51,9 +51,9 @@ fn firings(items: &[Value]) -> (Vec<u64>, Vec<u64>) {
 #[test]
 fn every_escalation_step_and_reminder_fires_exactly_once_across_sigkills() {
     let mut server = Server::start();
-    let ops = server.admin();
-    let (status, body) = ops.put("/v1/workflows/crash-ladder", &ticket());
+    let (status, body) = server.admin().put("/v1/workflows/crash-ladder", &ticket());
     assert_eq!(status, 201, "{body}");
+    let ops = server.token("ops", &["operator"]);
     let ids: Vec<String> = (0..12)
         .map(|_| {
             let (status, body) = ops.post(
@@ -72,7 +72,6 @@ fn every_escalation_step_and_reminder_fires_exactly_once_across_sigkills() {
         server.restart();
     }
 
-    let ops = server.admin();
     let deadline = Instant::now() + Duration::from_secs(30);
     for id in &ids {
         loop {
@@ -108,8 +107,8 @@ fn every_escalation_step_and_reminder_fires_exactly_once_across_sigkills() {
 #[test]
 fn a_reply_before_the_first_step_cancels_the_ladder_on_the_real_server() {
     let server = Server::start();
-    let ops = server.admin();
-    assert_eq!(ops.put("/v1/workflows/crash-ladder", &ticket()).0, 201);
+    assert_eq!(server.admin().put("/v1/workflows/crash-ladder", &ticket()).0, 201);
+    let ops = server.token("ops", &["operator"]);
     let (_, body) = ops.post("/v1/workflows/crash-ladder/instances", &json!({"input": {}}));
     let id = body["id"].as_str().unwrap().to_owned();
     let (status, body) = ops.post(
