@@ -96,6 +96,10 @@ pub async fn run(
     let scheduler = tokio::spawn(runtime.clone().run_scheduler(async {
         let _ = scheduler_stopped.await;
     }));
+    let (stop_schedules, schedules_stopped) = tokio::sync::oneshot::channel::<()>();
+    let schedules = tokio::spawn(runtime.clone().run_schedules(async {
+        let _ = schedules_stopped.await;
+    }));
     let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
     let retention = tokio::spawn(runtime.clone().run_retention(async {
         let _ = retention_stopped.await;
@@ -148,6 +152,8 @@ pub async fn run(
     let _ = scheduler.await;
     let _ = stop_retention.send(());
     let _ = retention.await;
+    let _ = stop_schedules.send(());
+    let _ = schedules.await;
     let _ = stop_dispatcher.send(());
     let _ = dispatcher.await;
     result

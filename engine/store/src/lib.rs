@@ -27,6 +27,7 @@ mod redb_kv;
 mod retention;
 mod search;
 mod sled_kv;
+mod schedules;
 mod tally;
 mod tokens;
 
@@ -43,6 +44,7 @@ pub use records::{
 };
 pub use redb_kv::RedbKv;
 pub use sled_kv::SledKv;
+pub use schedules::{CatchUp, ScheduleRecord, ScheduleStore};
 pub use tokens::{TokenRecord, TokenStore};
 
 use chrono::{DateTime, Utc};
@@ -291,6 +293,7 @@ pub trait Store:
     + IdempotencyStore
     + QueryStore
     + TokenStore
+    + ScheduleStore
     + RetentionStore
     + Send
     + Sync
