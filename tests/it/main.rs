@@ -14,3 +14,4 @@ mod migrate;
 mod outbox;
 mod playbooks;
 mod scenarios;
+mod schedules;
