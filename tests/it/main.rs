@@ -12,6 +12,7 @@ mod identity;
 mod ladders;
 mod migrate;
 mod outbox;
+mod precheck;
 mod playbooks;
 mod scenarios;
 mod schedules;
