@@ -90,8 +90,14 @@ fn every_escalation_step_and_reminder_fires_exactly_once_across_sigkills() {
     for id in &ids {
         let (status, instance) = ops.get(&format!("/v1/instances/{id}"));
         assert_eq!(status, 200, "{instance}");
-        assert_eq!(instance["stage"], "waiting", "escalation never leaves the stage");
-        assert_eq!(instance["vars"]["fired"], 7, "{id}: 3 steps + 4 rounds, each counted once");
+        assert_eq!(
+            instance["stage"], "waiting",
+            "escalation never leaves the stage"
+        );
+        assert_eq!(
+            instance["vars"]["fired"], 7,
+            "{id}: 3 steps + 4 rounds, each counted once"
+        );
         let tags: Vec<&str> = instance["tags"]
             .as_array()
             .unwrap()
@@ -107,9 +113,18 @@ fn every_escalation_step_and_reminder_fires_exactly_once_across_sigkills() {
 #[test]
 fn a_reply_before_the_first_step_cancels_the_ladder_on_the_real_server() {
     let server = Server::start();
-    assert_eq!(server.admin().put("/v1/workflows/crash-ladder", &ticket()).0, 201);
+    assert_eq!(
+        server
+            .admin()
+            .put("/v1/workflows/crash-ladder", &ticket())
+            .0,
+        201
+    );
     let ops = server.token("ops", &["operator"]);
-    let (_, body) = ops.post("/v1/workflows/crash-ladder/instances", &json!({"input": {}}));
+    let (_, body) = ops.post(
+        "/v1/workflows/crash-ladder/instances",
+        &json!({"input": {}}),
+    );
     let id = body["id"].as_str().unwrap().to_owned();
     let (status, body) = ops.post(
         &format!("/v1/instances/{id}/events"),
@@ -118,5 +133,8 @@ fn a_reply_before_the_first_step_cancels_the_ladder_on_the_real_server() {
     assert_eq!(status, 200, "{body}");
     std::thread::sleep(Duration::from_millis(4_500));
     let (steps, rounds) = firings(&history(&ops, &id));
-    assert!(steps.is_empty() && rounds.is_empty(), "{steps:?} {rounds:?}");
+    assert!(
+        steps.is_empty() && rounds.is_empty(),
+        "{steps:?} {rounds:?}"
+    );
 }

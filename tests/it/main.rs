@@ -12,7 +12,7 @@ mod identity;
 mod ladders;
 mod migrate;
 mod outbox;
-mod precheck;
 mod playbooks;
+mod precheck;
 mod scenarios;
 mod schedules;

@@ -42,8 +42,15 @@ fn slots(admin: &Client) -> Vec<DateTime<Utc>> {
     for item in page["items"].as_array().expect("items") {
         let id = item["id"].as_str().unwrap();
         let (_, instance) = admin.get(&format!("/v1/instances/{id}"));
-        let slot = instance["input"]["slot"].as_str().expect("a slot").to_owned();
-        out.push(DateTime::parse_from_rfc3339(&slot).unwrap().with_timezone(&Utc));
+        let slot = instance["input"]["slot"]
+            .as_str()
+            .expect("a slot")
+            .to_owned();
+        out.push(
+            DateTime::parse_from_rfc3339(&slot)
+                .unwrap()
+                .with_timezone(&Utc),
+        );
     }
     out.sort();
     let distinct: BTreeSet<_> = out.iter().collect();
@@ -61,7 +68,10 @@ fn sleep_until(t: DateTime<Utc>) {
 #[test]
 fn a_schedule_every_second_starts_one_instance_per_slot_across_a_sigkill() {
     let (mut server, admin) = setup();
-    let (status, body) = admin.put("/v1/schedules/every-second", &schedule("* * * * * *", "last"));
+    let (status, body) = admin.put(
+        "/v1/schedules/every-second",
+        &schedule("* * * * * *", "last"),
+    );
     assert_eq!(status, 201, "{body}");
     assert!(body["next_run"].is_string(), "{body}");
     std::thread::sleep(Duration::from_millis(3_300));
@@ -80,8 +90,17 @@ fn a_schedule_every_second_starts_one_instance_per_slot_across_a_sigkill() {
 #[test]
 fn slots_missed_while_the_server_was_down_are_skipped_by_default() {
     let started = missed_slots("skip");
-    assert_eq!(started.0, Vec::<DateTime<Utc>>::new(), "none of the missed slots");
-    assert_eq!(started.1.len(), 1, "the slot after the restart starts: {:?}", started.1);
+    assert_eq!(
+        started.0,
+        Vec::<DateTime<Utc>>::new(),
+        "none of the missed slots"
+    );
+    assert_eq!(
+        started.1.len(),
+        1,
+        "the slot after the restart starts: {:?}",
+        started.1
+    );
 }
 
 #[test]
@@ -122,11 +141,17 @@ fn missed_slots(catch_up: &str) -> (Vec<DateTime<Utc>>, Vec<DateTime<Utc>>) {
 #[test]
 fn a_paused_schedule_starts_nothing_and_resuming_does_not_catch_up_the_pause() {
     let (_server, admin) = setup();
-    let (status, body) = admin.put("/v1/schedules/paused", &json!({
-        "cron": "* * * * * *", "zone": "UTC", "workflow": "sched-probe", "paused": true
-    }));
+    let (status, body) = admin.put(
+        "/v1/schedules/paused",
+        &json!({
+            "cron": "* * * * * *", "zone": "UTC", "workflow": "sched-probe", "paused": true
+        }),
+    );
     assert_eq!(status, 201, "{body}");
-    assert!(body.get("next_run").is_none(), "no next run while paused: {body}");
+    assert!(
+        body.get("next_run").is_none(),
+        "no next run while paused: {body}"
+    );
     std::thread::sleep(Duration::from_millis(2_200));
     let (_, page) = admin.get("/v1/instances?workflow=sched-probe");
     assert_eq!(page["items"].as_array().unwrap().len(), 0, "{page}");
@@ -140,15 +165,21 @@ fn a_paused_schedule_starts_nothing_and_resuming_does_not_catch_up_the_pause() {
     assert!(item["next_run"].is_string(), "{list}");
     let (_, page) = admin.get("/v1/instances?workflow=sched-probe&limit=100");
     let n = page["items"].as_array().unwrap().len();
-    assert!((1..=3).contains(&n), "{n} instances after about two seconds resumed at {resumed_at}");
+    assert!(
+        (1..=3).contains(&n),
+        "{n} instances after about two seconds resumed at {resumed_at}"
+    );
 }
 
 #[test]
 fn a_bad_cron_a_bad_zone_and_an_unknown_workflow_are_refused_with_their_pointers() {
     let (server, admin) = setup();
-    let (status, body) = admin.put("/v1/schedules/broken", &json!({
-        "cron": "every thursday", "zone": "Europe/Berlinn", "workflow": "nope"
-    }));
+    let (status, body) = admin.put(
+        "/v1/schedules/broken",
+        &json!({
+            "cron": "every thursday", "zone": "Europe/Berlinn", "workflow": "nope"
+        }),
+    );
     assert_eq!(status, 422, "{body}");
     let pointers: Vec<&str> = body["errors"]
         .as_array()
@@ -157,7 +188,10 @@ fn a_bad_cron_a_bad_zone_and_an_unknown_workflow_are_refused_with_their_pointers
         .map(|e| e["pointer"].as_str().unwrap())
         .collect();
     assert_eq!(pointers, ["/workflow", "/cron", "/zone"], "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("schedule"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("schedule"),
+        "{body}"
+    );
     let ops = server.token("ops", &["operator"]);
     let (status, _) = ops.put("/v1/schedules/x", &schedule("* * * * *", "skip"));
     assert_eq!(status, 403, "schedules are for administrators");

@@ -83,11 +83,14 @@ pub fn calendars_file() -> PathBuf {
 fn load_workflow_at(id: &str) -> Workflow {
     let path = root().join("workflows").join(format!("{id}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Workflow::from_value_with(&value, Some(&ExamplePlugins), &reference_calendars()).unwrap_or_else(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-        panic!("{} is invalid:\n{}", path.display(), lines.join("\n"))
-    })
+    let value: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Workflow::from_value_with(&value, Some(&ExamplePlugins), &reference_calendars()).unwrap_or_else(
+        |errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            panic!("{} is invalid:\n{}", path.display(), lines.join("\n"))
+        },
+    )
 }
 
 /// Reads `workflows/<id>.samples/<name>.json`.

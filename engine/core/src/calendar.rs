@@ -91,7 +91,12 @@ fn parse_intervals(at: &str, items: &[String]) -> Result<Vec<(u32, u32)>, Calend
     let mut out: Vec<(u32, u32)> = Vec::with_capacity(items.len());
     for (i, text) in items.iter().enumerate() {
         let p = format!("{at}/{i}");
-        let bad = || problem(&p, format!("'{text}' is not a working interval such as 09:00-17:30"));
+        let bad = || {
+            problem(
+                &p,
+                format!("'{text}' is not a working interval such as 09:00-17:30"),
+            )
+        };
         let (a, b) = text.split_once('-').ok_or_else(bad)?;
         let secs = |t: &str| -> Option<u32> {
             if t.trim() == "24:00" {
@@ -126,7 +131,10 @@ impl Calendar {
         let zone: Tz = def.zone.parse().map_err(|_| {
             problem(
                 "/zone",
-                format!("'{}' is not an IANA time zone such as Europe/Berlin", def.zone),
+                format!(
+                    "'{}' is not an IANA time zone such as Europe/Berlin",
+                    def.zone
+                ),
             )
         })?;
         let mut week: [Vec<(u32, u32)>; 7] = Default::default();

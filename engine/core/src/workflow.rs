@@ -63,7 +63,10 @@ pub(crate) struct CompiledSpan {
 
 impl CompiledSpan {
     /// `from` plus the span; `None` past what a calendar walk or chrono can reach.
-    pub fn after(&self, from: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn after(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         match &self.calendar {
             None => from.checked_add_signed(self.delta),
             Some(c) => c.add_working(from, self.delta),
@@ -71,7 +74,10 @@ impl CompiledSpan {
     }
 
     /// `from` minus the span.
-    pub fn before(&self, from: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn before(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         match &self.calendar {
             None => from.checked_sub_signed(self.delta),
             Some(c) => c.sub_working(from, self.delta),

@@ -9,7 +9,9 @@ use waystation_core::sim::{FakePlugins, Simulation};
 use waystation_core::{SlaState, Workflow};
 
 fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// Shanghai office hours (no daylight saving), Monday to Friday, National Day a holiday.
@@ -24,7 +26,10 @@ fn calendars() -> Calendars {
         "holidays": ["2026-10-01", "2026-10-02"]
     }))
     .unwrap();
-    Calendars::from([("cn-office".to_owned(), Arc::new(Calendar::new(&def).unwrap()))])
+    Calendars::from([(
+        "cn-office".to_owned(),
+        Arc::new(Calendar::new(&def).unwrap()),
+    )])
 }
 
 fn quick_response(extra: Value) -> Workflow {
@@ -51,7 +56,10 @@ fn an_order_received_on_friday_at_half_past_five_is_not_breached_on_saturday_mor
     let mut sim = Simulation::new(&wf, FakePlugins::new(), utc("2026-11-27T09:30:00Z"));
     let id = sim.start(json!({})).unwrap();
     // Half an hour on Friday, then 3.5 hours on Monday: due Monday 13:30 after lunch.
-    assert_eq!(sim.state(&id).sla.deadline, Some(utc("2026-11-30T05:30:00Z")));
+    assert_eq!(
+        sim.state(&id).sla.deadline,
+        Some(utc("2026-11-30T05:30:00Z"))
+    );
     sim.advance_to(utc("2026-11-28T02:00:00Z")); // Saturday 10:00
     assert_eq!(sim.state(&id).sla.state, SlaState::OnTime);
     assert!(!sim.state(&id).tags.contains("supervisor"));
@@ -76,7 +84,10 @@ fn national_day_holidays_do_not_count_toward_the_sla() {
     // then a weekend; three hours on Monday 5 October.
     let mut sim = Simulation::new(&wf, FakePlugins::new(), utc("2026-09-30T09:00:00Z"));
     let id = sim.start(json!({})).unwrap();
-    assert_eq!(sim.state(&id).sla.deadline, Some(utc("2026-10-05T04:00:00Z")));
+    assert_eq!(
+        sim.state(&id).sla.deadline,
+        Some(utc("2026-10-05T04:00:00Z"))
+    );
 }
 
 #[test]
@@ -92,15 +103,27 @@ fn a_rule_asks_the_calendar_whether_a_holiday_is_near_and_when_four_office_hours
     let id = sim.start(json!({})).unwrap();
     let vars = &sim.state(&id).vars;
     assert_eq!(vars["in_office"], json!(true));
-    assert_eq!(vars["holiday_near"], json!(true), "1 October is two days away");
-    assert_eq!(vars["answer_by"], json!("2026-09-29T06:00:00Z"), "13:00 + 1h after lunch = 14:00 local");
+    assert_eq!(
+        vars["holiday_near"],
+        json!(true),
+        "1 October is two days away"
+    );
+    assert_eq!(
+        vars["answer_by"],
+        json!("2026-09-29T06:00:00Z"),
+        "13:00 + 1h after lunch = 14:00 local"
+    );
 }
 
 #[test]
 fn an_expression_naming_an_unknown_calendar_fails_the_step_with_the_name() {
-    let wf = quick_response(json!({"actions": [{"set": {"x": "is_working_time(now, 'hk-office')"}}]}));
+    let wf =
+        quick_response(json!({"actions": [{"set": {"x": "is_working_time(now, 'hk-office')"}}]}));
     let mut sim = Simulation::new(&wf, FakePlugins::new(), utc("2026-09-29T01:00:00Z"));
     let id = sim.start(json!({})).unwrap();
     let failure = sim.state(&id).failure.clone().unwrap_or_default();
-    assert!(failure.contains("no business calendar named 'hk-office'"), "{failure}");
+    assert!(
+        failure.contains("no business calendar named 'hk-office'"),
+        "{failure}"
+    );
 }

@@ -86,7 +86,11 @@ fn an_unanswered_ticket_tells_the_supervisor_after_one_hour_and_the_manager_afte
 
     sim.advance(TimeDelta::minutes(1));
     assert_eq!(recipients(&sim), ["supervisor@example.com"]);
-    assert_eq!(sim.state(&id).stage, "waiting", "escalation does not leave the stage");
+    assert_eq!(
+        sim.state(&id).stage,
+        "waiting",
+        "escalation does not leave the stage"
+    );
 
     sim.advance(hours(3));
     assert_eq!(
@@ -229,7 +233,12 @@ fn a_ladder_step_at_or_after_the_deadline_is_refused_at_its_after() {
     }));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].0, "/stages/w/escalation/1/after");
-    assert!(errors[0].1.contains("at or after the stage's deadline (PT4H)"), "{errors:?}");
+    assert!(
+        errors[0]
+            .1
+            .contains("at or after the stage's deadline (PT4H)"),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -243,7 +252,10 @@ fn before_deadline_without_a_deadline_and_a_step_with_both_anchors_are_refused()
     let pointers: Vec<&str> = errors.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         pointers,
-        ["/stages/w/escalation/0/before_deadline", "/stages/w/escalation/1"],
+        [
+            "/stages/w/escalation/0/before_deadline",
+            "/stages/w/escalation/1"
+        ],
         "{errors:?}"
     );
 }
@@ -255,7 +267,12 @@ fn an_unknown_calendar_is_refused_at_its_pointer() {
     }));
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].0, "/stages/w/reminders/0/every/calendar");
-    assert!(errors[0].1.contains("no business calendar named 'cn-office'"), "{errors:?}");
+    assert!(
+        errors[0]
+            .1
+            .contains("no business calendar named 'cn-office'"),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -113,7 +113,10 @@ fn compile(spec: &ScheduleSpec) -> Result<Compiled, Vec<ValidationError>> {
         .map_err(|_| {
             errors.push(ValidationError::new(
                 "/zone",
-                format!("'{}' is not an IANA time zone such as Europe/Berlin", spec.zone),
+                format!(
+                    "'{}' is not an IANA time zone such as Europe/Berlin",
+                    spec.zone
+                ),
             ))
         })
         .ok();
@@ -124,7 +127,10 @@ fn compile(spec: &ScheduleSpec) -> Result<Compiled, Vec<ValidationError>> {
         ));
     }
     if spec.input.as_ref().is_some_and(|i| !i.is_object()) {
-        errors.push(ValidationError::new("/input", "the start payload must be an object"));
+        errors.push(ValidationError::new(
+            "/input",
+            "the start payload must be an object",
+        ));
     }
     let input_expr = spec.input_expr.as_deref().and_then(|src| {
         Expr::compile(src)
@@ -170,7 +176,10 @@ impl Compiled {
     /// The start payload of the slot at `slot`.
     fn input(&self, spec: &ScheduleSpec, slot: DateTime<Utc>) -> Result<Value, String> {
         let Some(expr) = &self.input_expr else {
-            return Ok(spec.input.clone().unwrap_or_else(|| Value::Object(Default::default())));
+            return Ok(spec
+                .input
+                .clone()
+                .unwrap_or_else(|| Value::Object(Default::default())));
         };
         static NO_TAGS: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         let vars = serde_json::Map::new();
@@ -284,11 +293,18 @@ impl Runtime {
     ///
     /// # Errors
     /// [`RuntimeError::NotFound`]; store errors.
-    pub async fn pause_schedule(&self, id: &str, paused: bool) -> Result<ScheduleView, RuntimeError> {
-        let record = self.store.schedule(id)?.ok_or_else(|| RuntimeError::NotFound {
-            what: "schedule",
-            id: id.to_owned(),
-        })?;
+    pub async fn pause_schedule(
+        &self,
+        id: &str,
+        paused: bool,
+    ) -> Result<ScheduleView, RuntimeError> {
+        let record = self
+            .store
+            .schedule(id)?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "schedule",
+                id: id.to_owned(),
+            })?;
         let spec = ScheduleSpec {
             paused,
             ..spec_of(&record)
@@ -315,10 +331,13 @@ impl Runtime {
     /// # Errors
     /// [`RuntimeError::NotFound`]; store errors.
     pub fn schedule(&self, id: &str) -> Result<ScheduleView, RuntimeError> {
-        let r = self.store.schedule(id)?.ok_or_else(|| RuntimeError::NotFound {
-            what: "schedule",
-            id: id.to_owned(),
-        })?;
+        let r = self
+            .store
+            .schedule(id)?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "schedule",
+                id: id.to_owned(),
+            })?;
         Ok(view(&r, compile(&spec_of(&r)).ok().as_ref(), self.now()))
     }
 
@@ -358,7 +377,11 @@ impl Runtime {
         let compiled = match compile(&spec) {
             Ok(c) => c,
             Err(errors) => {
-                tracing::error!(schedule = id, ?errors, "a stored schedule no longer compiles");
+                tracing::error!(
+                    schedule = id,
+                    ?errors,
+                    "a stored schedule no longer compiles"
+                );
                 return Ok(0);
             }
         };
@@ -391,7 +414,13 @@ impl Runtime {
 
     /// Starts the instance of one slot, idempotently. A start the workflow refuses (its
     /// input schema, a business key in use) is logged: the slot is over either way.
-    async fn start_slot(&self, spec: &ScheduleSpec, compiled: &Compiled, id: &str, slot: DateTime<Utc>) {
+    async fn start_slot(
+        &self,
+        spec: &ScheduleSpec,
+        compiled: &Compiled,
+        id: &str,
+        slot: DateTime<Utc>,
+    ) {
         let slot_text = slot.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let key = format!("schedule:{id}:{slot_text}");
         let input = match compiled.input(spec, slot) {

@@ -82,7 +82,11 @@ impl Runtime {
 
     /// The business calendars in use.
     pub fn calendars(&self) -> Calendars {
-        self.workflows.calendars.read().expect("calendars lock").clone()
+        self.workflows
+            .calendars
+            .read()
+            .expect("calendars lock")
+            .clone()
     }
 
     /// Validates `definition` (with the plugin registry) and stores it as a new version of
@@ -95,7 +99,12 @@ impl Runtime {
         definition: &Value,
     ) -> Result<(String, DefinitionOutcome), RuntimeError> {
         self.check_definition_size(definition)?;
-        let wf = compile_off_workers(definition.clone(), Some(self.plugins.clone()), self.calendars()).await?;
+        let wf = compile_off_workers(
+            definition.clone(),
+            Some(self.plugins.clone()),
+            self.calendars(),
+        )
+        .await?;
         let id = wf.id().to_owned();
         let put = self.store.put_definition(&id, definition, self.now())?;
         self.durability.durable().await?;
@@ -121,7 +130,12 @@ impl Runtime {
     /// [`RuntimeError::TooLarge`] over the definition size limit.
     pub async fn validate_definition(&self, definition: &Value) -> Result<Workflow, RuntimeError> {
         self.check_definition_size(definition)?;
-        compile_off_workers(definition.clone(), Some(self.plugins.clone()), self.calendars()).await
+        compile_off_workers(
+            definition.clone(),
+            Some(self.plugins.clone()),
+            self.calendars(),
+        )
+        .await
     }
 
     /// The compiled workflow `id` at `version`, or its newest version. Compiled once per

@@ -380,8 +380,8 @@ impl Config {
                     "a calendar name is 1 to 63 lower-case letters, digits and dashes".to_owned(),
                 ));
             }
-            let calendar = waystation_core::calendar::Calendar::new(def)
-                .map_err(|e| bad(e.to_string()))?;
+            let calendar =
+                waystation_core::calendar::Calendar::new(def).map_err(|e| bad(e.to_string()))?;
             out.insert(name.clone(), std::sync::Arc::new(calendar));
         }
         Ok(out)

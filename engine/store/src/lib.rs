@@ -25,9 +25,9 @@ pub mod query;
 pub mod records;
 mod redb_kv;
 mod retention;
+mod schedules;
 mod search;
 mod sled_kv;
-mod schedules;
 mod tally;
 mod tokens;
 
@@ -43,8 +43,8 @@ pub use records::{
     PutDefinition, StoredDefinition,
 };
 pub use redb_kv::RedbKv;
-pub use sled_kv::SledKv;
 pub use schedules::{CatchUp, ScheduleRecord, ScheduleStore};
+pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
 
 use chrono::{DateTime, Utc};

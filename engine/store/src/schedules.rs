@@ -85,8 +85,7 @@ fn parse(bytes: &[u8]) -> Result<ScheduleRecord, StoreError> {
 
 impl<B: Kv> ScheduleStore for KvStore<B> {
     fn put_schedule(&self, schedule: &ScheduleRecord) -> Result<(), StoreError> {
-        let bytes =
-            serde_json::to_vec(schedule).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = serde_json::to_vec(schedule).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.backend()
             .apply(vec![Mutation::Put(record_key(&schedule.id), bytes)])
     }

@@ -234,13 +234,24 @@ fn an_investigation_ticket_escalates_in_place_to_the_supervisor_after_1_hour_and
     sim.advance(TimeDelta::hours(1));
     let state = sim.state(&id);
     assert_eq!(state.stage, "investigate");
-    assert!(state.tags.contains("supervisor-alerted"), "{:?}", state.tags);
+    assert!(
+        state.tags.contains("supervisor-alerted"),
+        "{:?}",
+        state.tags
+    );
     assert!(sim.outbox().is_empty());
 
     sim.advance(TimeDelta::hours(3));
     let state = sim.state(&id);
-    assert_eq!(state.stage, "investigate", "the ticket keeps waiting for the reply");
-    assert_eq!(state.sla.state, SlaState::AtRisk, "yellow once the reply is overdue");
+    assert_eq!(
+        state.stage, "investigate",
+        "the ticket keeps waiting for the reply"
+    );
+    assert_eq!(
+        state.sla.state,
+        SlaState::AtRisk,
+        "yellow once the reply is overdue"
+    );
     assert!(
         state.tags.contains("investigation-overdue"),
         "{:?}",
@@ -273,11 +284,7 @@ fn an_investigation_ticket_escalates_in_place_to_the_supervisor_after_1_hour_and
 
     // The department manager gets the answer; the customer is told next.
     reply(&mut sim, &id);
-    assert!(transitions(&sim, &id).contains(&moved(
-        "investigate",
-        "communicate",
-        Cause::Event
-    )));
+    assert!(transitions(&sim, &id).contains(&moved("investigate", "communicate", Cause::Event)));
 }
 
 #[test]
@@ -312,11 +319,7 @@ fn an_investigation_the_department_manager_cannot_get_answered_in_2_more_hours_s
         .start(sample(WORKFLOW, "strategic-small-order"))
         .unwrap();
     sim.advance(TimeDelta::hours(6));
-    assert!(transitions(&sim, &id).contains(&moved(
-        "investigate",
-        "communicate",
-        Cause::Timeout
-    )));
+    assert!(transitions(&sim, &id).contains(&moved("investigate", "communicate", Cause::Timeout)));
     assert!(sim.history(&id).iter().any(|h| h.at == at("2024-05-06T15:00:00Z")
         && matches!(&h.event, HistoryEvent::SlaChanged { stage, sla: SlaState::Breached } if stage == "investigate")));
     assert_eq!(sim.state(&id).stage, "manager_approval");

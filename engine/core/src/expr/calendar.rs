@@ -70,13 +70,19 @@ fn calendar_and_time(
         return Err(fail(function, "the first argument must be a timestamp"));
     };
     let Some(name) = name.downcast_ref::<CelString>() else {
-        return Err(fail(function, "the calendar must be named by a string, as in 'cn-office'"));
+        return Err(fail(
+            function,
+            "the calendar must be named by a string, as in 'cn-office'",
+        ));
     };
     let name = name.inner();
     let calendar = CALENDARS.with(|c| c.borrow().as_ref().and_then(|all| all.get(name).cloned()));
     match calendar {
         Some(c) => Ok((c, t.inner().with_timezone(&Utc))),
-        None => Err(fail(function, format!("no business calendar named '{name}'"))),
+        None => Err(fail(
+            function,
+            format!("no business calendar named '{name}'"),
+        )),
     }
 }
 
@@ -92,11 +98,17 @@ fn add_working<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Exec
     } else if let Some(text) = args[1].downcast_ref::<CelString>() {
         parse_iso_duration(text.inner()).map_err(|e| fail("add_working", e.to_string()))?
     } else {
-        return Err(fail("add_working", "the amount must be a duration or text such as 'PT4H'"));
+        return Err(fail(
+            "add_working",
+            "the amount must be a duration or text such as 'PT4H'",
+        ));
     };
-    let sum = cal
-        .add_working(t, amount)
-        .ok_or_else(|| fail("add_working", "the sum falls beyond what the calendar can reach"))?;
+    let sum = cal.add_working(t, amount).ok_or_else(|| {
+        fail(
+            "add_working",
+            "the sum falls beyond what the calendar can reach",
+        )
+    })?;
     Ok(CowVal::owned(CelTimestamp::from(sum.fixed_offset())))
 }
 

@@ -47,9 +47,8 @@ impl<'w> Run<'w> {
                     let Some(deadline) = self.state.sla.deadline else {
                         continue; // validation requires a deadline; nothing to count from
                     };
-                    span.before(deadline).ok_or_else(|| {
-                        out_of_range("escalation step", deadline, span.delta, '-')
-                    })?
+                    span.before(deadline)
+                        .ok_or_else(|| out_of_range("escalation step", deadline, span.delta, '-'))?
                 }
             };
             self.arm_timer(
@@ -118,10 +117,8 @@ impl<'w> Run<'w> {
                         ),
                         None => {
                             let e = out_of_range("reminder", timer.due, reminder.every.delta, '+');
-                            return self.fail(format!(
-                                "reminder {index} of stage '{}': {e}",
-                                stage.name
-                            ));
+                            return self
+                                .fail(format!("reminder {index} of stage '{}': {e}", stage.name));
                         }
                     }
                 }

@@ -41,7 +41,10 @@ pub(super) fn out_of_range(
         what,
         from: from.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         sign,
-        delta: format!("{} working time", crate::definition::format_iso_duration(delta)),
+        delta: format!(
+            "{} working time",
+            crate::definition::format_iso_duration(delta)
+        ),
     }
 }
 
@@ -77,7 +80,9 @@ impl<'w> Run<'w> {
                 None => shift("deadline", self.state.stage_entered_at, *delta, true)?,
                 Some(c) => c
                     .add_working(self.state.stage_entered_at, *delta)
-                    .ok_or_else(|| out_of_range("deadline", self.state.stage_entered_at, *delta, '+'))?,
+                    .ok_or_else(|| {
+                        out_of_range("deadline", self.state.stage_entered_at, *delta, '+')
+                    })?,
             },
             Some(Deadline::At(expr)) => expr.eval_time(&self.scope())?,
         };
