@@ -173,8 +173,13 @@ impl Compiled {
             .map(|t| t.with_timezone(&Utc))
     }
 
-    /// The start payload of the slot at `slot`.
-    fn input(&self, spec: &ScheduleSpec, slot: DateTime<Utc>) -> Result<Value, String> {
+    /// The start payload of the slot at `slot`; `input_expr` may ask the calendars.
+    fn input(
+        &self,
+        spec: &ScheduleSpec,
+        slot: DateTime<Utc>,
+        calendars: &Arc<waystation_core::calendar::Calendars>,
+    ) -> Result<Value, String> {
         let Some(expr) = &self.input_expr else {
             return Ok(spec
                 .input
@@ -196,7 +201,7 @@ impl Compiled {
                 started_at: slot,
                 tags: &NO_TAGS,
             },
-            calendars: None,
+            calendars: Some(calendars),
         };
         expr.eval(&scope).map_err(|e| e.to_string())
     }
@@ -268,7 +273,8 @@ impl Runtime {
         let now = self.now();
         let old = self.store.schedule(id)?;
         let last_slot = match &old {
-            Some(o) if !(o.paused && !spec.paused) => o.last_slot,
+            // Resuming skips the slots passed while paused.
+            Some(o) if !o.paused || spec.paused => o.last_slot,
             _ => now,
         };
         let record = ScheduleRecord {
@@ -423,7 +429,8 @@ impl Runtime {
     ) {
         let slot_text = slot.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         let key = format!("schedule:{id}:{slot_text}");
-        let input = match compiled.input(spec, slot) {
+        let calendars = Arc::new(self.calendars());
+        let input = match compiled.input(spec, slot, &calendars) {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(schedule = id, slot = %slot_text, error = %e, "the schedule's input_expr failed; slot skipped");
