@@ -120,3 +120,54 @@ impl<B: Kv> ScheduleStore for KvStore<B> {
         Ok(true)
     }
 }
+
+/// Conformance: a schedule is kept, listed by id, replaced whole and deleted.
+///
+/// # Panics
+/// When the store does not behave so.
+pub fn schedules_are_kept_replaced_and_deleted(store: &dyn crate::Store) {
+    let at = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .expect("a test time")
+            .with_timezone(&Utc)
+    };
+    let mut precheck = ScheduleRecord {
+        id: "thursday-precheck".into(),
+        cron: "0 7 * * Thu".into(),
+        zone: "Asia/Shanghai".into(),
+        workflow: "payment-precheck".into(),
+        input: None,
+        input_expr: Some("{'week_of': now}".into()),
+        catch_up: CatchUp::Last,
+        paused: false,
+        last_slot: at("2026-05-07T23:00:00Z"),
+        created_at: at("2026-05-01T08:00:00Z"),
+        updated_at: at("2026-05-01T08:00:00Z"),
+    };
+    let daily = ScheduleRecord {
+        id: "daily-summary".into(),
+        cron: "0 17 * * *".into(),
+        ..precheck.clone()
+    };
+    store.put_schedule(&precheck).unwrap();
+    store.put_schedule(&daily).unwrap();
+    assert_eq!(
+        store.schedule("thursday-precheck").unwrap(),
+        Some(precheck.clone())
+    );
+    let ids: Vec<String> = store
+        .schedules()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["daily-summary", "thursday-precheck"]);
+    precheck.last_slot = at("2026-05-14T23:00:00Z");
+    precheck.paused = true;
+    store.put_schedule(&precheck).unwrap();
+    assert_eq!(store.schedule("thursday-precheck").unwrap(), Some(precheck));
+    assert!(store.delete_schedule("daily-summary").unwrap());
+    assert!(!store.delete_schedule("daily-summary").unwrap());
+    assert_eq!(store.schedule("daily-summary").unwrap(), None);
+    assert_eq!(store.schedules().unwrap().len(), 1);
+}
