@@ -127,3 +127,87 @@ fn an_expression_naming_an_unknown_calendar_fails_the_step_with_the_name() {
         "{failure}"
     );
 }
+
+/// Office hours 09:00-17:00, Monday to Friday, in `zone`.
+fn office(zone: &str) -> Calendars {
+    let day = json!(["09:00-17:00"]);
+    let def: CalendarDef = serde_json::from_value(json!({
+        "zone": zone,
+        "hours": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day}
+    }))
+    .unwrap();
+    Calendars::from([("office".to_owned(), Arc::new(Calendar::new(&def).unwrap()))])
+}
+
+fn two_office_hours(zone: &str) -> Workflow {
+    let definition = json!({
+        "id": "callback", "title": "Call the customer back", "start": "call",
+        "stages": {
+            "call": {
+                "kind": "wait", "deadline": "PT2H", "calendar": "office",
+                "reminders": [{"every": {"duration": "PT1H", "calendar": "office"}, "times": 1, "actions": [{"tag": "reminded"}]}],
+                "on": {"called": {"to": "done"}}
+            },
+            "done": {"kind": "end", "outcome": "done"}
+        }
+    });
+    Workflow::from_value_with(&definition, None, &office(zone)).expect("compiles")
+}
+
+#[test]
+fn a_callback_due_over_the_weekend_the_clocks_go_forward_in_berlin_is_due_at_ten_local_time() {
+    let wf = two_office_hours("Europe/Berlin");
+    // Friday 27 March 2026, 16:00 CET; summer time starts on Sunday the 29th.
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), utc("2026-03-27T15:00:00Z"));
+    let id = sim.start(json!({})).unwrap();
+    assert_eq!(
+        sim.state(&id).sla.deadline,
+        Some(utc("2026-03-30T08:00:00Z"))
+    );
+    // The reminder after one office hour: Friday 17:00 CET.
+    sim.advance_to(utc("2026-03-27T16:00:00Z"));
+    assert!(sim.state(&id).tags.contains("reminded"));
+    sim.advance_to(utc("2026-03-30T07:59:00Z"));
+    assert_eq!(
+        sim.state(&id).sla.state,
+        SlaState::OnTime,
+        "Monday 09:59 CEST"
+    );
+    sim.advance_to(utc("2026-03-30T08:00:00Z"));
+    assert_eq!(sim.state(&id).sla.state, SlaState::Breached);
+}
+
+#[test]
+fn a_callback_due_over_the_weekend_the_clocks_go_back_in_berlin_is_due_at_ten_local_time() {
+    let wf = two_office_hours("Europe/Berlin");
+    // Friday 23 October 2026, 16:00 CEST; winter time from Sunday the 25th.
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), utc("2026-10-23T14:00:00Z"));
+    let id = sim.start(json!({})).unwrap();
+    assert_eq!(
+        sim.state(&id).sla.deadline,
+        Some(utc("2026-10-26T09:00:00Z"))
+    );
+}
+
+#[test]
+fn new_york_callbacks_over_both_clock_changes_are_due_at_ten_local_time() {
+    let wf = two_office_hours("America/New_York");
+    // Friday 6 March 2026, 16:00 EST (UTC-5); daylight time from Sunday the 8th (UTC-4).
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), utc("2026-03-06T21:00:00Z"));
+    let spring = sim.start(json!({})).unwrap();
+    assert_eq!(
+        sim.state(&spring).sla.deadline,
+        Some(utc("2026-03-09T14:00:00Z"))
+    );
+    // Friday 30 October 2026, 16:00 EDT; standard time from Sunday 1 November.
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), utc("2026-10-30T20:00:00Z"));
+    let autumn = sim.start(json!({})).unwrap();
+    assert_eq!(
+        sim.state(&autumn).sla.deadline,
+        Some(utc("2026-11-02T15:00:00Z"))
+    );
+    sim.advance_to(utc("2026-11-02T14:59:00Z"));
+    assert_eq!(sim.state(&autumn).sla.state, SlaState::OnTime);
+    sim.advance_to(utc("2026-11-02T15:00:00Z"));
+    assert_eq!(sim.state(&autumn).sla.state, SlaState::Breached);
+}
