@@ -34,7 +34,7 @@ impl Checker<'_> {
                 None => {
                     let known: Vec<&str> = self.calendars.keys().map(String::as_str).collect();
                     let known = if known.is_empty() {
-                        "the server has no calendars configured".to_owned()
+                        "no calendars are configured ([calendars.<name>] in the server configuration)".to_owned()
                     } else {
                         format!("known calendars: {}", known.join(", "))
                     };
