@@ -136,6 +136,23 @@ try {
   assert.match(await adminPage.locator('.upload-result .problem').textContent(), /422|4\d\d/);
   await shot(adminPage, 'plugins');
 
+  // ---------------------------------------------------------------- schedules
+  log('the schedules page lists a paused schedule; resuming it shows its next run');
+  await call('PUT', '/v1/schedules/new-year-check', admin, {
+    cron: '0 0 1 1 *', zone: 'Europe/Berlin', workflow: 'dashboard-check', paused: true,
+  });
+  await adminPage.goto(`${base}/#/schedules`);
+  const sched = adminPage.locator('tr[data-schedule="new-year-check"]');
+  await sched.waitFor();
+  assert.match(await sched.textContent(), /Paused/);
+  await sched.locator('button', { hasText: 'Resume' }).click();
+  await adminPage.locator('tr[data-schedule="new-year-check"] button', { hasText: 'Pause' }).waitFor();
+  const listed = await call('GET', '/v1/schedules', admin);
+  assert.equal(listed.items[0].paused, false);
+  // Midnight of 1 January in Berlin (CET) is 23:00 UTC on New Year's Eve.
+  assert.match(listed.items[0].next_run, /^\d{4}-12-31T23:00:00Z$/);
+  await shot(adminPage, 'schedules');
+
   // ---------------------------------------------------------------- instances
   log('an operator starts four instances; the urgent one breaches its 2 s deadline');
   const ops = (await call('POST', '/v1/tokens', admin, { name: 'olga', roles: ['operator'] })).token;

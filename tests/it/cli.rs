@@ -211,3 +211,48 @@ fn plugin_invoke_with_input_that_is_not_json_exits_non_zero_naming_the_problem()
     assert_ne!(code, 0, "{out}{err}");
     assert!(format!("{out}{err}").contains("JSON"), "{out}{err}");
 }
+
+#[test]
+fn serve_refuses_to_start_with_a_calendar_in_an_unknown_zone_naming_the_calendar_and_member() {
+    let dir = std::env::temp_dir().join(format!("ws-bad-calendar-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("waystation.toml");
+    std::fs::write(
+        &config,
+        "[calendars.cn-office]\nzone = \"Asia/Shangai\"\nhours = { mon = [\"09:00-18:00\"] }\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let (code, _, stderr) = waystation(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_ne!(code, 0);
+    let stderr = strip_ansi(&stderr);
+    assert!(
+        stderr.contains("[calendars.cn-office] /zone: 'Asia/Shangai' is not an IANA time zone"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_checks_calendar_names_against_the_configuration_it_is_given() {
+    let file = "workflows/payment-precheck.json";
+    let (code, out, _) = waystation(&["validate", "--config", "workflows/calendars.toml", file]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "workflows/payment-precheck.json: valid (2 stages)\n")
+    );
+    let (code, out, _) = waystation(&["validate", file]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("/stages/scan/calendar: no business calendar named 'cn-office'"),
+        "{out}"
+    );
+}

@@ -58,12 +58,39 @@ pub fn example_plugin(name: &str) -> Vec<u8> {
 /// # Panics
 /// With every validation error, if the workflow is invalid.
 pub fn load_workflow(id: &str) -> Workflow {
+    load_workflow_at(id)
+}
+
+/// The business calendars of the reference workflows (`workflows/calendars.toml`), which
+/// test servers are configured with too.
+///
+/// # Panics
+/// If the file is missing or a calendar in it is unusable.
+pub fn reference_calendars() -> waystation_core::calendar::Calendars {
+    let path = calendars_file();
+    let config = waystation_server::config::Config::from_file(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    config
+        .calendars()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `workflows/calendars.toml`.
+pub fn calendars_file() -> PathBuf {
+    root().join("workflows").join("calendars.toml")
+}
+
+fn load_workflow_at(id: &str) -> Workflow {
     let path = root().join("workflows").join(format!("{id}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Workflow::from_text(&text, Some(&ExamplePlugins)).unwrap_or_else(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-        panic!("{} is invalid:\n{}", path.display(), lines.join("\n"))
-    })
+    let value: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Workflow::from_value_with(&value, Some(&ExamplePlugins), &reference_calendars()).unwrap_or_else(
+        |errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            panic!("{} is invalid:\n{}", path.display(), lines.join("\n"))
+        },
+    )
 }
 
 /// Reads `workflows/<id>.samples/<name>.json`.

@@ -116,6 +116,8 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        // The reference workflows' business calendars, unless the test brings a configuration.
+        cmd.env("WAYSTATION_CONFIG", crate::calendars_file());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

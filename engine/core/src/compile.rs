@@ -18,8 +18,11 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 /// validation quadratic in its size, and the first hints already show the pattern.
 const MAX_HINTS: usize = 32;
 
+mod ladder;
+
 struct Checker<'a> {
     by_name: HashMap<String, usize>,
+    calendars: &'a crate::calendar::Calendars,
     hints_left: usize,
     catalog: Option<&'a dyn PluginCatalog>,
     errors: Vec<ValidationError>,
@@ -292,6 +295,9 @@ impl Checker<'_> {
                     None
                 }
             });
+        let calendar = self.stage_calendar(&p, stage, deadline.as_ref());
+        let escalation = self.escalation(&p, stage, deadline.as_ref());
+        let reminders = self.reminders(&p, &stage.reminders);
         if stage.deadline.is_none() {
             if stage.at_risk.is_some() {
                 self.error(
@@ -328,6 +334,8 @@ impl Checker<'_> {
         let has_plugin_action = stage
             .actions
             .iter()
+            .chain(stage.escalation.iter().flat_map(|s| &s.actions))
+            .chain(stage.reminders.iter().flat_map(|r| &r.actions))
             .any(|a| matches!(a, Action::Call { .. } | Action::Notify { .. }));
         if stage.on_error.is_some() && !has_plugin_action {
             self.error(
@@ -448,6 +456,9 @@ impl Checker<'_> {
             timeout,
             on_error,
             actions,
+            calendar,
+            escalation,
+            reminders,
         })
     }
 }
@@ -456,6 +467,7 @@ impl Checker<'_> {
 pub(crate) fn compile(
     definition: Definition,
     catalog: Option<&dyn PluginCatalog>,
+    calendars: &crate::calendar::Calendars,
 ) -> Result<Workflow, Vec<ValidationError>> {
     let by_name: HashMap<String, usize> = definition
         .stages
@@ -465,6 +477,7 @@ pub(crate) fn compile(
         .collect();
     let mut checker = Checker {
         by_name,
+        calendars,
         hints_left: MAX_HINTS,
         catalog,
         errors: Vec::new(),
@@ -530,6 +543,7 @@ pub(crate) fn compile(
         input_schema,
         key,
         fields,
+        calendars: std::sync::Arc::new(calendars.clone()),
     })
 }
 

@@ -186,6 +186,28 @@ pub enum HistoryEvent {
         /// Due time.
         due: DateTime<Utc>,
     },
+    /// An escalation step fired: its actions follow in the history; the stage stays.
+    Escalated {
+        /// The stage.
+        stage: String,
+        /// The step's index in the stage's `escalation` list, from 0.
+        step: u32,
+        /// When it was due.
+        due: DateTime<Utc>,
+    },
+    /// A reminder fired: its actions follow in the history; the stage stays.
+    Reminded {
+        /// The stage.
+        stage: String,
+        /// The reminder's index in the stage's `reminders` list, from 0.
+        reminder: u32,
+        /// Which round this is, from 1.
+        round: u32,
+        /// How many rounds at most.
+        times: u32,
+        /// When it was due.
+        due: DateTime<Utc>,
+    },
     /// A timer fired after its stage was left; nothing changed.
     TimerIgnored {
         /// Timer id.

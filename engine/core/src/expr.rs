@@ -35,6 +35,8 @@
 //! (strings joined or replaced, lists and maps assembled); going over fails the step with an
 //! [`EvalError`] of kind [`EvalErrorKind::Budget`] before the memory is taken.
 
+mod calendar;
+
 use crate::definition::duration::{format_iso_duration, parse_iso_duration};
 use crate::validate::ValidationError;
 use cel::common::ast::{CallExpr, EntryExpr, Expr as E, IdedExpr, ListExpr, SelectExpr};
@@ -114,6 +116,7 @@ static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| {
     let mut env = cel::Env::stdlib();
     // The strings extension (lowerAscii, split, ...) is part of the documented language.
     let _ = env.add_extension(cel::extensions::strings);
+    calendar::register(&mut env);
     // The engine's own functions, named with '@' so no expression can call them directly:
     // the compiler rewrites calls to them (see `rewrite`).
     let ours: [(&str, usize, cel::common::functions::Function); 12] = [
@@ -474,6 +477,9 @@ pub struct Scope<'a> {
     pub now: DateTime<Utc>,
     /// A summary of the instance, converted only when an expression reads `instance`.
     pub instance: InstanceView<'a>,
+    /// The business calendars the calendar functions (`is_working_time`, `add_working`,
+    /// `next_holiday`) may name; `None`: no calendars.
+    pub calendars: Option<&'a Arc<crate::calendar::Calendars>>,
 }
 
 /// What the `instance` root shows: `{id, workflow, version, stage, started_at, tags}`.
@@ -571,7 +577,9 @@ impl Expr {
     }
 
     fn run_here(&self, scope: &Scope<'_>) -> Result<cel::Value, EvalError> {
-        self.resolve_in(&context(self.roots, scope))
+        calendar::with_calendars(scope.calendars, || {
+            self.resolve_in(&context(self.roots, scope))
+        })
     }
 
     /// Resolves the program in `ctx`, which holds every root it reads, within a fresh
@@ -614,17 +622,19 @@ impl Expr {
     pub fn eval_all(exprs: &[&Expr], scope: &Scope<'_>) -> Vec<Result<Value, EvalError>> {
         let roots = exprs.iter().fold(0, |r, e| r | e.roots);
         let ctx = context(roots, scope);
-        exprs
-            .iter()
-            .map(|e| {
-                let value = if e.depth <= INLINE_EVAL_DEPTH {
-                    e.resolve_in(&ctx)?
-                } else {
-                    e.run(scope)?
-                };
-                cel_to_json(&value).map_err(|m| e.error(EvalErrorKind::Result, m))
-            })
-            .collect()
+        calendar::with_calendars(scope.calendars, || {
+            exprs
+                .iter()
+                .map(|e| {
+                    let value = if e.depth <= INLINE_EVAL_DEPTH {
+                        e.resolve_in(&ctx)?
+                    } else {
+                        e.run(scope)?
+                    };
+                    cel_to_json(&value).map_err(|m| e.error(EvalErrorKind::Result, m))
+                })
+                .collect()
+        })
     }
 
     fn error(&self, kind: EvalErrorKind, message: String) -> EvalError {
@@ -1407,6 +1417,7 @@ mod tests {
             event: None,
             now,
             instance,
+            calendars: None,
         }
     }
 

@@ -319,6 +319,7 @@ pub(crate) fn scope<'a>(
             started_at: now,
             tags: &NO_TAGS,
         },
+        calendars: None,
     }
 }
 

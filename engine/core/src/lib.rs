@@ -10,6 +10,7 @@
 //! 4. [`sim::Simulation`] is an in-memory engine over all of it, for tests and benchmarks.
 
 pub mod abandon;
+pub mod calendar;
 pub mod clock;
 mod compile;
 pub mod definition;

@@ -78,6 +78,11 @@ pub enum TimerPurpose {
     AtRisk,
     /// The stage deadline: breach, then the timeout branches.
     Deadline,
+    /// An escalation step: runs its actions in place (`Timer::step` says which).
+    Escalation,
+    /// A reminder: runs its actions in place and arms the next round while rounds are left
+    /// (`Timer::step` says which reminder, `Timer::round` which round, from 1).
+    Reminder,
 }
 
 /// An armed timer. Its id is unique across all instances.
@@ -91,6 +96,12 @@ pub struct Timer {
     pub purpose: TimerPurpose,
     /// The stage it belongs to; leaving the stage cancels it.
     pub stage: String,
+    /// The escalation step or reminder (index in the stage's list), for those purposes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+    /// The reminder's round, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
 }
 
 /// An open approval task: one approver entry of one level.
@@ -144,6 +155,30 @@ pub struct PendingCall {
     /// The event being handled when the call was made, restored for the actions after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<serde_json::Value>,
+    /// Which of the stage's action lists `action` indexes: its entry actions (the default),
+    /// an escalation step's or a reminder's.
+    #[serde(default, skip_serializing_if = "ActionList::is_entry")]
+    pub list: ActionList,
+}
+
+/// One of a stage's action lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionList {
+    /// The actions run on entering the stage.
+    #[default]
+    Entry,
+    /// The actions of escalation step `n` (from 0).
+    Escalation(u32),
+    /// The actions of reminder `n` (from 0).
+    Reminder(u32),
+}
+
+impl ActionList {
+    /// True for the entry actions (not written out when serialised).
+    pub fn is_entry(&self) -> bool {
+        *self == ActionList::Entry
+    }
 }
 
 /// An instance of a workflow.
@@ -225,6 +260,11 @@ pub struct InstanceState {
     /// most one level, though the same level again when the instance comes back to it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deciders: BTreeMap<String, String>,
+    /// True once the current stage visit's timers (deadline, escalation, reminders) were
+    /// armed: a self-loop that keeps the deadline keeps them, and must not arm them again
+    /// once they have all fired. Cleared when the stage is left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timers_armed: bool,
 }
 
 /// Who owns the current stage's work.

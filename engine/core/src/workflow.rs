@@ -25,6 +25,8 @@ pub struct Workflow {
     pub(crate) key: Option<Expr>,
     /// The fields, in the author's order.
     pub(crate) fields: Vec<crate::fields::CompiledField>,
+    /// The business calendars known when it was compiled, for the CEL calendar functions.
+    pub(crate) calendars: std::sync::Arc<crate::calendar::Calendars>,
 }
 
 impl std::fmt::Debug for Workflow {
@@ -45,6 +47,71 @@ pub(crate) struct CompiledStage {
     pub timeout: Vec<CompiledBranch>,
     pub on_error: Vec<CompiledBranch>,
     pub actions: Vec<CompiledAction>,
+    /// The calendar a duration deadline and `at_risk` count working time in.
+    pub calendar: Option<std::sync::Arc<crate::calendar::Calendar>>,
+    /// Escalation steps, in the author's order (a step's index is its identity).
+    pub escalation: Vec<CompiledStep>,
+    /// Reminders, in the author's order.
+    pub reminders: Vec<CompiledReminder>,
+}
+
+/// A duration of wall-clock time, or of working time in a calendar.
+pub(crate) struct CompiledSpan {
+    pub delta: TimeDelta,
+    pub calendar: Option<std::sync::Arc<crate::calendar::Calendar>>,
+}
+
+impl CompiledSpan {
+    /// `from` plus the span; `None` past what a calendar walk or chrono can reach.
+    pub fn after(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        match &self.calendar {
+            None => from.checked_add_signed(self.delta),
+            Some(c) => c.add_working(from, self.delta),
+        }
+    }
+
+    /// `from` minus the span.
+    pub fn before(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        match &self.calendar {
+            None => from.checked_sub_signed(self.delta),
+            Some(c) => c.sub_working(from, self.delta),
+        }
+    }
+}
+
+/// When an escalation step fires.
+pub(crate) enum StepAnchor {
+    AfterEntry(CompiledSpan),
+    BeforeDeadline(CompiledSpan),
+}
+
+/// One escalation step: when, and what it runs in place.
+pub(crate) struct CompiledStep {
+    pub anchor: StepAnchor,
+    pub actions: Vec<CompiledAction>,
+}
+
+/// A repeating reminder.
+pub(crate) struct CompiledReminder {
+    pub every: CompiledSpan,
+    pub times: u32,
+    pub actions: Vec<CompiledAction>,
+}
+
+impl CompiledStage {
+    /// Every action of the stage: on entry, in escalation steps and in reminders.
+    pub fn all_actions(&self) -> impl Iterator<Item = &CompiledAction> {
+        self.actions
+            .iter()
+            .chain(self.escalation.iter().flat_map(|s| &s.actions))
+            .chain(self.reminders.iter().flat_map(|r| &r.actions))
+    }
 }
 
 pub(crate) enum CompiledKind {
@@ -129,7 +196,20 @@ impl Workflow {
         value: &Value,
         catalog: Option<&dyn PluginCatalog>,
     ) -> Result<Workflow, Vec<ValidationError>> {
-        crate::expr::on_compile_stack(|| Workflow::from_value_here(value, catalog)).unwrap_or_else(|| {
+        Workflow::from_value_with(value, catalog, &crate::calendar::Calendars::new())
+    }
+
+    /// As [`Workflow::from_value`], with the business calendars the definition may name
+    /// (`calendar` of a stage, `{"duration", "calendar"}` spans, the CEL calendar functions).
+    ///
+    /// # Errors
+    /// As [`Workflow::from_text`]; a calendar not in `calendars` is an error at its pointer.
+    pub fn from_value_with(
+        value: &Value,
+        catalog: Option<&dyn PluginCatalog>,
+        calendars: &crate::calendar::Calendars,
+    ) -> Result<Workflow, Vec<ValidationError>> {
+        crate::expr::on_compile_stack(|| Workflow::from_value_here(value, catalog, calendars)).unwrap_or_else(|| {
             Err(vec![ValidationError::new(
                 "",
                 "the definition could not be checked: no thread could be started to compile it; try again",
@@ -140,6 +220,7 @@ impl Workflow {
     fn from_value_here(
         value: &Value,
         catalog: Option<&dyn PluginCatalog>,
+        calendars: &crate::calendar::Calendars,
     ) -> Result<Workflow, Vec<ValidationError>> {
         let errors = structure::check(value);
         if !errors.is_empty() {
@@ -154,7 +235,7 @@ impl Workflow {
                     e.inner().to_string(),
                 )]
             })?;
-        crate::compile::compile(definition, catalog)
+        crate::compile::compile(definition, catalog, calendars)
     }
 
     /// The workflow id.
@@ -166,7 +247,7 @@ impl Workflow {
     /// where blocking is allowed.
     pub fn calls_plugins(&self) -> bool {
         self.stages.iter().any(|s| {
-            s.actions.iter().any(|a| {
+            s.all_actions().any(|a| {
                 matches!(
                     a,
                     CompiledAction::Call { .. } | CompiledAction::Notify { .. }

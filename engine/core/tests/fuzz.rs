@@ -259,6 +259,7 @@ fn evaluate(expr: &Expr) {
             started_at: now,
             tags: &TAGS,
         },
+        calendars: None,
     };
     for outcome in [
         expr.eval(&scope).err(),

@@ -33,6 +33,7 @@ fn eval_with(
             started_at: now,
             tags: &TAGS,
         },
+        calendars: None,
     };
     Expr::compile(source)
         .expect("the expression compiles")
@@ -56,6 +57,7 @@ fn eval_compiled(expr: &Expr, input: &Value) -> Result<Value, waystation_core::e
             started_at: now,
             tags: &TAGS,
         },
+        calendars: None,
     })
 }
 

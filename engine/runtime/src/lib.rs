@@ -23,6 +23,7 @@ mod queries;
 mod reader;
 mod retention;
 mod scheduler;
+mod schedules;
 mod tokens;
 mod workflows;
 
@@ -35,6 +36,8 @@ pub use outbox::{
 };
 pub use reader::StoreReader;
 pub use retention::{Purged, Retention};
+pub use schedules::{ScheduleSpec, ScheduleView, MAX_SLOTS_PER_ROUND};
+pub use waystation_store::CatchUp;
 pub use workflows::DefinitionOutcome;
 
 use chrono::{DateTime, Utc};
@@ -147,6 +150,9 @@ pub struct Runtime {
     step_failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
     /// How long records are kept (std RwLock: read for a copy, never held across an await).
     retention: std::sync::RwLock<Retention>,
+    /// One schedule change or slot run at a time: the loop's progress and an
+    /// administrator's change never overwrite each other.
+    schedule_lock: tokio::sync::Mutex<()>,
 }
 
 impl Runtime {
@@ -182,6 +188,7 @@ impl Runtime {
             options,
             step_failures: std::sync::Mutex::default(),
             retention: std::sync::RwLock::new(Retention::default()),
+            schedule_lock: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -4,6 +4,7 @@ use crate::{Runtime, RuntimeError};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use waystation_core::calendar::Calendars;
 use waystation_core::{Actor, PluginCatalog, Workflow};
 use waystation_store::Store;
 
@@ -13,6 +14,8 @@ pub(crate) struct WorkflowCache {
     // std RwLock: held for a map lookup or insert, never across an await.
     compiled: RwLock<HashMap<(String, u32), Arc<Workflow>>>,
     latest: RwLock<HashMap<String, u32>>,
+    /// The business calendars definitions may name (server configuration).
+    calendars: RwLock<Calendars>,
 }
 
 /// The result of uploading a definition.
@@ -58,10 +61,11 @@ impl WorkflowCache {
 pub(crate) async fn compile_off_workers(
     definition: Value,
     catalog: Option<Arc<dyn crate::Plugins>>,
+    calendars: Calendars,
 ) -> Result<Workflow, RuntimeError> {
     tokio::task::spawn_blocking(move || {
         let catalog = catalog.as_deref().map(|c| c as &dyn PluginCatalog);
-        Workflow::from_value(&definition, catalog)
+        Workflow::from_value_with(&definition, catalog, &calendars)
     })
     .await
     .map_err(|e| RuntimeError::from_join("compiling a definition", e))?
@@ -69,6 +73,22 @@ pub(crate) async fn compile_off_workers(
 }
 
 impl Runtime {
+    /// Sets the business calendars definitions may name, and drops the compiled workflows
+    /// so they are compiled again with them. Set once at startup, before commands run.
+    pub fn set_calendars(&self, calendars: Calendars) {
+        *self.workflows.calendars.write().expect("calendars lock") = calendars;
+        self.workflows.compiled.write().expect("cache lock").clear();
+    }
+
+    /// The business calendars in use.
+    pub fn calendars(&self) -> Calendars {
+        self.workflows
+            .calendars
+            .read()
+            .expect("calendars lock")
+            .clone()
+    }
+
     /// Validates `definition` (with the plugin registry) and stores it as a new version of
     /// its workflow, unless it equals the newest version. Durable when it returns.
     ///
@@ -91,7 +111,12 @@ impl Runtime {
         definition: &Value,
     ) -> Result<(String, DefinitionOutcome), RuntimeError> {
         self.check_definition_size(definition)?;
-        let wf = compile_off_workers(definition.clone(), Some(self.plugins.clone())).await?;
+        let wf = compile_off_workers(
+            definition.clone(),
+            Some(self.plugins.clone()),
+            self.calendars(),
+        )
+        .await?;
         let id = wf.id().to_owned();
         let put = self.store.put_definition(&id, definition, self.now(), by)?;
         self.durability.durable().await?;
@@ -117,7 +142,12 @@ impl Runtime {
     /// [`RuntimeError::TooLarge`] over the definition size limit.
     pub async fn validate_definition(&self, definition: &Value) -> Result<Workflow, RuntimeError> {
         self.check_definition_size(definition)?;
-        compile_off_workers(definition.clone(), Some(self.plugins.clone())).await
+        compile_off_workers(
+            definition.clone(),
+            Some(self.plugins.clone()),
+            self.calendars(),
+        )
+        .await
     }
 
     /// The compiled workflow `id` at `version`, or its newest version. Compiled once per
@@ -147,7 +177,7 @@ impl Runtime {
             })?;
         // Validated with the plugin registry at upload; compiled again here without it, so a
         // plugin removed since cannot strand the instances already running on this version.
-        let mut wf = compile_off_workers(stored.definition, None).await?;
+        let mut wf = compile_off_workers(stored.definition, None, self.calendars()).await?;
         wf.version = version;
         let wf = Arc::new(wf);
         self.workflows

@@ -56,6 +56,10 @@ pub struct Config {
     pub log: Log,
     /// Outbox delivery: retries and channels (see [`crate::delivery`]).
     pub outbox: crate::delivery::OutboxConfig,
+    /// Business calendars by name (`[calendars.cn-office]`): the working time that stage
+    /// `calendar`s, working-time spans and the CEL calendar functions count in (see
+    /// [`waystation_core::calendar`]).
+    pub calendars: std::collections::BTreeMap<String, waystation_core::calendar::CalendarDef>,
 }
 
 /// The store: which embedded engine, and how long records are kept.
@@ -182,6 +186,7 @@ impl Default for Config {
             steps: Steps::default(),
             log: Log::default(),
             outbox: crate::delivery::OutboxConfig::default(),
+            calendars: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -234,6 +239,14 @@ pub enum ConfigError {
         /// The file.
         path: PathBuf,
         /// What is wrong, with line and column.
+        message: String,
+    },
+    /// A business calendar is not usable.
+    #[error("[calendars.{name}] {message}")]
+    Calendar {
+        /// The calendar's name.
+        name: String,
+        /// What is wrong, with the member (`/zone`, `/hours/mon/0`).
         message: String,
     },
     /// An environment variable has an unusable value.
@@ -342,6 +355,36 @@ impl Config {
             };
         }
         Ok(())
+    }
+
+    /// The configured business calendars, checked.
+    ///
+    /// # Errors
+    /// The first calendar that is not usable, by name and member (`[calendars.cn-office]
+    /// /hours/mon/0: '9-17' is not a working interval such as 09:00-17:30`), or a name that
+    /// is not lower-case letters, digits and dashes.
+    pub fn calendars(&self) -> Result<waystation_core::calendar::Calendars, ConfigError> {
+        let mut out = waystation_core::calendar::Calendars::new();
+        for (name, def) in &self.calendars {
+            let bad = |message: String| ConfigError::Calendar {
+                name: name.clone(),
+                message,
+            };
+            let well_named = !name.is_empty()
+                && name.len() <= 63
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !well_named {
+                return Err(bad(
+                    "a calendar name is 1 to 63 lower-case letters, digits and dashes".to_owned(),
+                ));
+            }
+            let calendar =
+                waystation_core::calendar::Calendar::new(def).map_err(|e| bad(e.to_string()))?;
+            out.insert(name.clone(), std::sync::Arc::new(calendar));
+        }
+        Ok(out)
     }
 
     /// Where the store lives.

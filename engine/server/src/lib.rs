@@ -65,8 +65,11 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     // Channels are set up now: a bad URL or a missing secret stops the start.
     let outbox = delivery::build(&config.outbox, &|k| std::env::var(k).ok())?;
     tracing::info!(channels = ?outbox.channels.names(), "outbox channels");
+    let calendars = config.calendars()?;
+    tracing::info!(calendars = ?calendars.keys().collect::<Vec<_>>(), "business calendars");
     let invoker: Arc<dyn Plugins> = plugins.clone();
     let runtime = Runtime::with_options(store, invoker, Arc::new(SystemClock), config.options());
+    runtime.set_calendars(calendars);
     runtime.set_retention(config.store.retention());
     Ok(Engine {
         runtime,
@@ -92,6 +95,10 @@ pub async fn run(
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
     let scheduler = tokio::spawn(runtime.clone().run_scheduler(async {
         let _ = scheduler_stopped.await;
+    }));
+    let (stop_schedules, schedules_stopped) = tokio::sync::oneshot::channel::<()>();
+    let schedules = tokio::spawn(runtime.clone().run_schedules(async {
+        let _ = schedules_stopped.await;
     }));
     let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
     let retention = tokio::spawn(runtime.clone().run_retention(async {
@@ -145,6 +152,8 @@ pub async fn run(
     let _ = scheduler.await;
     let _ = stop_retention.send(());
     let _ = retention.await;
+    let _ = stop_schedules.send(());
+    let _ = schedules.await;
     let _ = stop_dispatcher.send(());
     let _ = dispatcher.await;
     result

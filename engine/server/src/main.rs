@@ -36,11 +36,19 @@ enum Command {
         /// Definition files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// TOML configuration whose business calendars definitions may name
+        /// [env WAYSTATION_CONFIG].
+        #[arg(long, env = "WAYSTATION_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Print a Mermaid flowchart of a definition's stages and transitions.
     Graph {
         /// Definition file.
         file: PathBuf,
+        /// TOML configuration whose business calendars the definition may name
+        /// [env WAYSTATION_CONFIG].
+        #[arg(long, env = "WAYSTATION_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Look at or run a plugin component under the server's sandbox, without a server.
     Plugin {
@@ -94,14 +102,23 @@ enum PluginCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate { files } => {
-            waystation_server::cli::validate::run(&files, &mut std::io::stdout().lock())
-        }
-        Command::Graph { file } => waystation_server::cli::graph::run(
-            &file,
-            &mut std::io::stdout().lock(),
-            &mut std::io::stderr().lock(),
-        ),
+        Command::Validate { files, config } => match cli_calendars(config.as_deref()) {
+            Ok(calendars) => waystation_server::cli::validate::run(
+                &files,
+                &calendars,
+                &mut std::io::stdout().lock(),
+            ),
+            Err(code) => Ok(code),
+        },
+        Command::Graph { file, config } => match cli_calendars(config.as_deref()) {
+            Ok(calendars) => waystation_server::cli::graph::run(
+                &file,
+                &calendars,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            ),
+            Err(code) => Ok(code),
+        },
         Command::Plugin {
             command: PluginCommand::Check { file },
         } => waystation_server::cli::plugin::check(&file, &mut std::io::stdout().lock()),
@@ -140,6 +157,22 @@ fn main() -> ExitCode {
         eprintln!("waystation: {e}");
         ExitCode::from(2)
     })
+}
+
+/// The business calendars of the configuration at `path` (none without one), for the
+/// commands that compile definitions; a bad file or calendar is printed and exits 2.
+fn cli_calendars(
+    path: Option<&std::path::Path>,
+) -> Result<waystation_core::calendar::Calendars, ExitCode> {
+    let Some(path) = path else {
+        return Ok(Default::default());
+    };
+    waystation_server::config::Config::from_file(path)
+        .and_then(|c| c.calendars())
+        .map_err(|e| {
+            eprintln!("waystation: {e}");
+            ExitCode::from(2)
+        })
 }
 
 /// Stack of every thread the server runs work on: tokio's async workers and its blocking

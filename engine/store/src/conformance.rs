@@ -847,7 +847,11 @@ pub fn counts_follow_every_commit(store: &dyn Store) {
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 13] = [
+    let cases: [Case; 14] = [
+        (
+            "schedules_are_kept_replaced_and_deleted",
+            crate::schedules::schedules_are_kept_replaced_and_deleted,
+        ),
         (
             "finished_instances_are_purged_after_retention",
             finished_instances_are_purged_after_retention,

@@ -25,6 +25,7 @@ pub mod query;
 pub mod records;
 mod redb_kv;
 mod retention;
+mod schedules;
 mod search;
 mod sled_kv;
 mod tally;
@@ -42,6 +43,7 @@ pub use records::{
     PutDefinition, StoredDefinition,
 };
 pub use redb_kv::RedbKv;
+pub use schedules::{CatchUp, ScheduleRecord, ScheduleStore};
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
 
@@ -292,6 +294,7 @@ pub trait Store:
     + IdempotencyStore
     + QueryStore
     + TokenStore
+    + ScheduleStore
     + RetentionStore
     + Send
     + Sync

@@ -208,8 +208,9 @@ fn the_blocked_stage_is_located_and_an_investigation_ticket_opens_with_a_4_hour_
             "reply_by": "2024-05-06T13:00:00Z",
         })
     );
-    assert_eq!(state.sla.deadline, Some(at("2024-05-06T13:00:00Z")));
-    assert_eq!(state.sla.at_risk_at, Some(at("2024-05-06T12:00:00Z")));
+    // Yellow when the reply is overdue (4 h); red when the customer is told anyway (6 h).
+    assert_eq!(state.sla.deadline, Some(at("2024-05-06T15:00:00Z")));
+    assert_eq!(state.sla.at_risk_at, Some(at("2024-05-06T13:00:00Z")));
 
     let unpaid = sim
         .start(sample(WORKFLOW, "date-changed-three-times"))
@@ -222,7 +223,7 @@ fn the_blocked_stage_is_located_and_an_investigation_ticket_opens_with_a_4_hour_
 }
 
 #[test]
-fn an_investigation_ticket_not_answered_in_4_hours_breaches_and_escalates_to_the_department_manager(
+fn an_investigation_ticket_escalates_in_place_to_the_supervisor_after_1_hour_and_the_department_manager_after_4(
 ) {
     let wf = load_workflow(WORKFLOW);
     let mut sim = Simulation::new(&wf, plugins(), at(OPENED));
@@ -230,31 +231,56 @@ fn an_investigation_ticket_not_answered_in_4_hours_breaches_and_escalates_to_the
         .start(sample(WORKFLOW, "strategic-small-order"))
         .unwrap();
 
-    sim.advance(TimeDelta::hours(3));
-    assert_eq!(sim.state(&id).stage, "investigate");
-    assert_eq!(
-        sim.state(&id).sla.state,
-        SlaState::AtRisk,
-        "yellow an hour before"
-    );
-    assert!(sim.outbox().is_empty());
-
     sim.advance(TimeDelta::hours(1));
     let state = sim.state(&id);
-    assert_eq!(state.stage, "investigation_escalated");
+    assert_eq!(state.stage, "investigate");
+    assert!(
+        state.tags.contains("supervisor-alerted"),
+        "{:?}",
+        state.tags
+    );
+    let owner = state.assignee.clone().expect("the ticket is the supervisor's now");
+    assert_eq!(
+        (owner.user.as_str(), owner.by.as_str(), owner.stage.as_str()),
+        ("zhao.min", "engine", "investigate")
+    );
+    let told: Vec<_> = sim
+        .outbox()
+        .iter()
+        .map(|m| (m.channel.as_str(), m.recipient.as_str()))
+        .collect();
+    assert_eq!(told, [("assignment", "zhao.min")], "only the supervisor is told");
+
+    sim.advance(TimeDelta::hours(3));
+    let state = sim.state(&id);
+    assert_eq!(
+        state.stage, "investigate",
+        "the ticket keeps waiting for the reply"
+    );
+    assert_eq!(
+        state.sla.state,
+        SlaState::AtRisk,
+        "yellow once the reply is overdue"
+    );
     assert!(
         state.tags.contains("investigation-overdue"),
         "{:?}",
         state.tags
     );
-    assert!(sim.history(&id).iter().any(|h| h.at == at("2024-05-06T13:00:00Z")
-        && matches!(&h.event, HistoryEvent::SlaChanged { stage, sla: SlaState::Breached } if stage == "investigate")));
-    assert!(transitions(&sim, &id).contains(&moved(
-        "investigate",
-        "escalate_investigation",
-        Cause::Timeout
-    )));
-    let escalation: Vec<_> = sim.outbox().iter().collect();
+    let steps: Vec<u32> = sim
+        .history(&id)
+        .iter()
+        .filter_map(|h| match &h.event {
+            HistoryEvent::Escalated { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, [0, 1], "each step once");
+    let escalation: Vec<_> = sim
+        .outbox()
+        .iter()
+        .filter(|m| m.channel != "assignment")
+        .collect();
     assert_eq!(escalation.len(), 1, "{escalation:?}");
     assert_eq!(escalation[0].recipient, "department-manager");
     assert!(
@@ -272,15 +298,11 @@ fn an_investigation_ticket_not_answered_in_4_hours_breaches_and_escalates_to_the
 
     // The department manager gets the answer; the customer is told next.
     reply(&mut sim, &id);
-    assert!(transitions(&sim, &id).contains(&moved(
-        "investigation_escalated",
-        "communicate",
-        Cause::Event
-    )));
+    assert!(transitions(&sim, &id).contains(&moved("investigate", "communicate", Cause::Event)));
 }
 
 #[test]
-fn an_investigation_answered_within_4_hours_does_not_escalate() {
+fn an_investigation_answered_within_4_hours_does_not_reach_the_department_manager() {
     let wf = load_workflow(WORKFLOW);
     let mut sim = Simulation::new(&wf, plugins(), at(OPENED));
     let id = sim
@@ -290,14 +312,16 @@ fn an_investigation_answered_within_4_hours_does_not_escalate() {
     reply(&mut sim, &id);
     sim.advance(TimeDelta::hours(1));
     let state = sim.state(&id);
+    assert!(state.tags.contains("supervisor-alerted"));
     assert!(!state.tags.contains("investigation-overdue"));
     assert!(!sim.history(&id).iter().any(|h| matches!(
         &h.event,
         HistoryEvent::SlaChanged { stage, sla: SlaState::Breached } if stage == "investigate"
     )));
-    assert!(!transitions(&sim, &id)
+    assert!(!sim
+        .outbox()
         .iter()
-        .any(|(_, to, _)| to == "escalate_investigation"));
+        .any(|m| m.recipient == "department-manager"));
 }
 
 #[test]
@@ -309,11 +333,9 @@ fn an_investigation_the_department_manager_cannot_get_answered_in_2_more_hours_s
         .start(sample(WORKFLOW, "strategic-small-order"))
         .unwrap();
     sim.advance(TimeDelta::hours(6));
-    assert!(transitions(&sim, &id).contains(&moved(
-        "investigation_escalated",
-        "communicate",
-        Cause::Timeout
-    )));
+    assert!(transitions(&sim, &id).contains(&moved("investigate", "communicate", Cause::Timeout)));
+    assert!(sim.history(&id).iter().any(|h| h.at == at("2024-05-06T15:00:00Z")
+        && matches!(&h.event, HistoryEvent::SlaChanged { stage, sla: SlaState::Breached } if stage == "investigate")));
     assert_eq!(sim.state(&id).stage, "manager_approval");
     assert!(sim
         .outbox()

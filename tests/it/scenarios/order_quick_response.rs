@@ -604,3 +604,25 @@ fn a_partial_delivery_keeps_the_rest_of_the_order_in_tracking() {
         .unwrap();
     assert_eq!(sim.state(&id).stage, "tracking");
 }
+
+#[test]
+fn an_order_received_on_friday_evening_is_not_breached_on_saturday_morning_its_sla_counts_office_hours(
+) {
+    let wf = load_workflow(WORKFLOW);
+    // Friday 10 May 2024, 17:30 in Berlin (CEST): the order desk works until 20:00.
+    let friday = at("2024-05-10T15:30:00Z");
+    let mut sim = Simulation::new(&wf, plugins(), friday);
+    let id = sim.start(sample(WORKFLOW, "new-low")).unwrap();
+    assert_eq!(var(&sim, &id, "priority_level"), "low");
+    // 2.5 office hours on Friday, 5.5 from 08:00 on Monday: 13:30 CEST.
+    let due = at("2024-05-13T11:30:00Z");
+    assert_eq!(sim.state(&id).sla.deadline, Some(due));
+
+    sim.advance_to(at("2024-05-11T07:00:00Z")); // Saturday 09:00
+    assert_eq!(sim.state(&id).stage, "confirm");
+    assert_eq!(sim.state(&id).sla.state, SlaState::OnTime);
+    sim.advance_to(due - minutes(1));
+    assert_eq!(sim.state(&id).stage, "confirm");
+    sim.advance(minutes(1));
+    assert_eq!(sim.state(&id).stage, "escalated");
+}

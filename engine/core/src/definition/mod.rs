@@ -4,9 +4,11 @@
 
 pub(crate) mod duration;
 mod fields;
+mod ladder;
 
 pub use duration::{format_iso_duration, parse_iso_duration, DurationError, MAX_DURATION_DAYS};
 pub use fields::{FieldDef, FieldType, OrderedFields};
+pub use ladder::{EscalationStep, Reminder, Span, MAX_REMINDER_TIMES};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -106,6 +108,16 @@ pub struct Stage {
     /// How long before the deadline the stage turns "at risk" (an ISO 8601 duration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_risk: Option<String>,
+    /// The business calendar `deadline` (when a duration) and `at_risk` count working time
+    /// in; absent, they count wall-clock time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
+    /// Escalation steps run in place, without leaving the stage (wait and approval stages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub escalation: Vec<EscalationStep>,
+    /// Repeating reminders until the stage is left (wait and approval stages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reminders: Vec<Reminder>,
     /// Branches considered when the deadline passes; the first whose `when` holds is taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Branches>,

@@ -5,7 +5,7 @@ use super::{Run, MAX_ENTRIES_PER_STEP};
 use crate::effect::{Cause, Effect, HistoryEvent, PluginCall};
 use crate::expr::EvalError;
 use crate::plugin::World;
-use crate::state::{PendingCall, Sla, Status};
+use crate::state::{ActionList, PendingCall, Sla, Status};
 use crate::workflow::{CompiledAction, CompiledBranch, CompiledKind};
 use serde_json::{json, Value};
 
@@ -47,6 +47,7 @@ impl<'w> Run<'w> {
         }
         self.close_sla_record();
         self.state.sla = Sla::default();
+        self.state.timers_armed = false;
         // The work of the next stage is nobody's until someone claims or is given it.
         self.state.assignee = None;
     }
@@ -72,8 +73,15 @@ impl<'w> Run<'w> {
 
     /// Runs the current stage's actions from `from`, pausing at a plugin call.
     pub(super) fn run_actions(&mut self, from: usize) {
+        self.run_actions_in(ActionList::Entry, from);
+    }
+
+    /// Runs the actions of `list` of the current stage from `from`, pausing at a plugin
+    /// call. The entry actions then settle the stage; an escalation step's or reminder's
+    /// leave it as it is.
+    pub(super) fn run_actions_in(&mut self, list: ActionList, from: usize) {
         let (_, stage) = self.current();
-        for (i, action) in stage.actions.iter().enumerate().skip(from) {
+        for (i, action) in list.of(stage).iter().enumerate().skip(from) {
             let outcome = match action {
                 CompiledAction::Set(assignments) => self.set_vars(assignments),
                 CompiledAction::Tag(tag) => {
@@ -101,6 +109,7 @@ impl<'w> Run<'w> {
                                 call_id: call_id.clone(),
                                 action: i,
                                 event: self.event.clone(),
+                                list,
                             });
                             self.history(HistoryEvent::PluginCalled {
                                 call_id: call_id.clone(),
@@ -120,10 +129,16 @@ impl<'w> Run<'w> {
                 }
             };
             if let Err(e) = outcome {
-                return self.fail(format!("action {i} of stage '{}': {e}", stage.name));
+                return self.fail(format!(
+                    "{} action {i} of stage '{}': {e}",
+                    list.describe(),
+                    stage.name
+                ));
             }
         }
-        self.settle();
+        if list == ActionList::Entry {
+            self.settle();
+        }
     }
 
     fn set_vars(&mut self, assignments: &[(String, crate::expr::Expr)]) -> Result<(), EvalError> {
@@ -177,10 +192,19 @@ impl<'w> Run<'w> {
             CompiledKind::Approval { .. } | CompiledKind::Wait { .. } => {
                 // Armed after the actions, so a deadline may use variables they set. A
                 // self-loop that kept the stage's timers keeps its deadline.
-                let armed = self.state.timers.iter().any(|t| t.stage == stage.name);
-                if armed {
-                } else if let Err(e) = self.arm_deadline(stage) {
-                    return self.fail(format!("deadline of stage '{}': {e}", stage.name));
+                let armed = self.state.timers_armed
+                    || self.state.timers.iter().any(|t| t.stage == stage.name);
+                if !armed {
+                    self.state.timers_armed = true;
+                    if let Err(e) = self.arm_deadline(stage) {
+                        return self.fail(format!("deadline of stage '{}': {e}", stage.name));
+                    }
+                    if let Err(e) = self.arm_in_place(stage) {
+                        return self.fail(format!(
+                            "escalation or reminder of stage '{}': {e}",
+                            stage.name
+                        ));
+                    }
                 }
                 if matches!(stage.kind, CompiledKind::Approval { .. }) {
                     self.open_level(0);

@@ -80,14 +80,16 @@ impl<'w> Run<'w> {
         outcome: Result<Value, PluginFailure>,
         metrics: CallMetrics,
     ) -> Result<(), Rejection> {
-        let action_index = match &self.state.pending {
-            Some(p) if p.call_id == call_id && self.state.status == Status::Running => p.action,
+        let (action_index, list) = match &self.state.pending {
+            Some(p) if p.call_id == call_id && self.state.status == Status::Running => {
+                (p.action, p.list)
+            }
             _ => return Err(Rejection::UnexpectedPluginResult(call_id)),
         };
         // The event that led here stays visible to the rest of the stage's actions.
         self.event = self.state.pending.take().and_then(|p| p.event);
         let (_, stage) = self.current();
-        let action = &stage.actions[action_index];
+        let action = &list.of(stage)[action_index];
         let outcome = outcome.and_then(|output| match action {
             CompiledAction::Call { result, .. } => {
                 self.state.vars.insert(result.clone(), output.clone());
@@ -114,7 +116,7 @@ impl<'w> Run<'w> {
                     output,
                     metrics,
                 });
-                self.run_actions(action_index + 1);
+                self.run_actions_in(list, action_index + 1);
             }
             Err(failure) => {
                 self.history(HistoryEvent::PluginFailed {

@@ -8,6 +8,7 @@ mod approval;
 mod enter;
 mod fields;
 mod inputs;
+mod ladder;
 mod timers;
 
 pub use timers::DeadlineError;
@@ -210,6 +211,7 @@ pub fn start(
         sla_record: Vec::new(),
         started_by: None,
         deciders: std::collections::BTreeMap::new(),
+        timers_armed: false,
     };
     let mut run = Run::new(workflow, state, now);
     run.history(HistoryEvent::Started {
@@ -346,6 +348,7 @@ impl<'w> Run<'w> {
                 started_at: s.started_at,
                 tags: &s.tags,
             },
+            calendars: Some(&self.wf.calendars),
         }
     }
 }

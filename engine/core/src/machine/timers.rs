@@ -30,6 +30,24 @@ pub enum DeadlineError {
     },
 }
 
+/// The error of a working-time sum that walked past what a calendar can reach.
+pub(super) fn out_of_range(
+    what: &'static str,
+    from: DateTime<Utc>,
+    delta: TimeDelta,
+    sign: char,
+) -> DeadlineError {
+    DeadlineError::OutOfRange {
+        what,
+        from: from.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        sign,
+        delta: format!(
+            "{} working time",
+            crate::definition::format_iso_duration(delta)
+        ),
+    }
+}
+
 /// `from + delta` (or `-`), when it stays within the years RFC 3339 can write.
 ///
 /// # Errors
@@ -58,13 +76,23 @@ impl<'w> Run<'w> {
     pub(super) fn arm_deadline(&mut self, stage: &CompiledStage) -> Result<(), DeadlineError> {
         let due = match &stage.deadline {
             None => return Ok(()),
-            Some(Deadline::After(delta)) => {
-                shift("deadline", self.state.stage_entered_at, *delta, true)?
-            }
+            Some(Deadline::After(delta)) => match &stage.calendar {
+                None => shift("deadline", self.state.stage_entered_at, *delta, true)?,
+                Some(c) => c
+                    .add_working(self.state.stage_entered_at, *delta)
+                    .ok_or_else(|| {
+                        out_of_range("deadline", self.state.stage_entered_at, *delta, '+')
+                    })?,
+            },
             Some(Deadline::At(expr)) => expr.eval_time(&self.scope())?,
         };
         if let Some(before) = stage.at_risk {
-            let at = shift("at-risk time", due, before, false)?;
+            let at = match &stage.calendar {
+                None => shift("at-risk time", due, before, false)?,
+                Some(c) => c
+                    .sub_working(due, before)
+                    .ok_or_else(|| out_of_range("at-risk time", due, before, '-'))?,
+            };
             self.state.sla.deadline = Some(due);
             self.state.sla.at_risk_at = Some(at);
             if at <= self.now {
@@ -80,11 +108,25 @@ impl<'w> Run<'w> {
     }
 
     fn arm(&mut self, purpose: TimerPurpose, due: chrono::DateTime<chrono::Utc>, stage: &str) {
+        self.arm_timer(purpose, due, stage, None, None);
+    }
+
+    /// Arms a timer of the current stage; `step` and `round` for escalation and reminders.
+    pub(super) fn arm_timer(
+        &mut self,
+        purpose: TimerPurpose,
+        due: chrono::DateTime<chrono::Utc>,
+        stage: &str,
+        step: Option<u32>,
+        round: Option<u32>,
+    ) {
         let timer = Timer {
             id: self.state.next_id('t'),
             due,
             purpose,
             stage: stage.to_owned(),
+            step,
+            round,
         };
         self.history(HistoryEvent::TimerArmed {
             timer_id: timer.id.clone(),
@@ -134,6 +176,7 @@ impl<'w> Run<'w> {
                     Err(e) => self.fail(format!("timeout of stage '{stage_name}': {e}")),
                 }
             }
+            TimerPurpose::Escalation | TimerPurpose::Reminder => self.in_place_fired(&timer),
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ mod outbox;
 pub mod panics;
 mod params;
 mod plugins;
+mod schedules;
 mod search;
 mod tokens;
 pub mod views;
@@ -476,6 +477,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
     .into_iter()
     .chain(plugin_routes())
     .chain(outbox::outbox_routes())
+    .chain(schedules::schedule_routes())
     .collect()
 }
 

@@ -8,18 +8,23 @@ pub mod validate;
 use std::path::Path;
 use waystation_core::{ValidationError, Workflow};
 
-/// Reads and compiles one definition file; plugin references are checked for form only.
+/// Reads and compiles one definition file; plugin references are checked for form only,
+/// calendar names against `calendars` (the `--config` file's).
 ///
 /// # Errors
 /// The file's validation errors; an unreadable file is one error at the document.
-pub fn load(path: &Path) -> Result<Workflow, Vec<ValidationError>> {
+pub fn load(
+    path: &Path,
+    calendars: &waystation_core::calendar::Calendars,
+) -> Result<Workflow, Vec<ValidationError>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![ValidationError::new(
             "",
             format!("cannot read the file: {e}"),
         )]
     })?;
-    Workflow::from_text(&text, None)
+    let value = waystation_core::source::parse_json(&text)?;
+    Workflow::from_value_with(&value, None, calendars)
 }
 
 /// Formats errors as `FILE: /pointer: message` lines.

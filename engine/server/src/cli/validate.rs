@@ -6,10 +6,14 @@ use std::process::ExitCode;
 
 /// Validates each file, printing `FILE: /pointer: message` per error or `FILE: valid`.
 /// Exits 1 if any file is invalid, 0 if all are valid.
-pub fn run(files: &[PathBuf], out: &mut impl Write) -> std::io::Result<ExitCode> {
+pub fn run(
+    files: &[PathBuf],
+    calendars: &waystation_core::calendar::Calendars,
+    out: &mut impl Write,
+) -> std::io::Result<ExitCode> {
     let mut invalid = 0;
     for path in files {
-        match super::load(path) {
+        match super::load(path, calendars) {
             Ok(wf) => writeln!(
                 out,
                 "{}: valid ({} stages)",

@@ -57,6 +57,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("/ui/workflows.js", "workflows.js", JS),
     asset!("/ui/jsonmap.js", "jsonmap.js", JS),
     asset!("/ui/plugins.js", "plugins.js", JS),
+    asset!("/ui/schedules.js", "schedules.js", JS),
     asset!("/ui/search.js", "search.js", JS),
     asset!("/ui/work.js", "work.js", JS),
 ];

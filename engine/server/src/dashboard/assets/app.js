@@ -1,5 +1,5 @@
 // The shell: hash routes (#/board, #/inbox, #/work, #/search?q=, #/instance/<id>,
-// #/workflows, #/plugins, #/signin), the navigation, the search box, sign-out, the 401
+// #/workflows, #/plugins, #/schedules, #/signin), the navigation, the search box, sign-out, the 401
 // banner and the one-second clock.
 
 import { session } from './api.js';
@@ -12,8 +12,9 @@ import * as workflows from './workflows.js';
 import * as plugins from './plugins.js';
 import * as search from './search.js';
 import * as work from './work.js';
+import * as schedules from './schedules.js';
 
-const PAGES = { signin, board, inbox, instance, workflows, plugins, search, work };
+const PAGES = { signin, board, inbox, instance, workflows, plugins, search, work, schedules };
 
 /** `#/page/arg?x=1` as {page, args, params}. */
 function parseHash() {

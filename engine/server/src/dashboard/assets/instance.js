@@ -125,7 +125,7 @@ export function mount(root, route, ctx) {
     const armed = inst.timers || [];
     replace(timers, armed.length
       ? h('ul', { class: 'plain' }, armed.map((t) => h('li', { class: 'timer', dataset: { purpose: t.purpose } },
-        icon('clock'), ' ', h('strong', {}, t.purpose === 'at_risk' ? 'Turns at risk' : 'Deadline'), ' of ', h('code', {}, t.stage), ': ',
+        icon('clock'), ' ', h('strong', {}, timerLabel(t)), ' of ', h('code', {}, t.stage), ': ',
         deadline(t.due), h('br'), h('span', { class: 'muted' }, time(t.due)))))
       : h('p', { class: 'muted' }, 'No timers armed.'));
 
@@ -168,6 +168,18 @@ const CAUSES = { transition: 'transition', event: 'event', approved: 'approved',
 const SLA = { on_time: 'on time', at_risk: 'at risk', breached: 'breached' };
 
 /** Who did it and what happened, in words. */
+/** What an armed timer will do, in words. */
+function timerLabel(t) {
+  switch (t.purpose) {
+    case 'at_risk': return 'Turns at risk';
+    case 'escalation': return `Escalation step ${(t.step || 0) + 1}`;
+    case 'reminder': return `Reminder ${t.round || 1}`;
+    default: return 'Deadline';
+  }
+}
+
+const TIMERS = { at_risk: 'at-risk', deadline: 'deadline', escalation: 'escalation', reminder: 'reminder' };
+
 function describe(e) {
   switch (e.type) {
     case 'started': return { who: 'operator', what: `Started ${e.workflow} version ${e.version}`, detail: e.input };
@@ -178,7 +190,9 @@ function describe(e) {
     case 'plugin_called': return { who: 'plugin', what: `Called plugin ${typeof e.plugin === 'string' ? e.plugin : JSON.stringify(e.plugin)} (${e.world})` };
     case 'plugin_returned': return { who: 'plugin', what: `Plugin call ${e.call_id} returned`, detail: e };
     case 'plugin_failed': return { who: 'plugin', what: `Plugin call ${e.call_id} failed: ${e.kind}: ${e.message}`, cls: 'bad', detail: e };
-    case 'timer_armed': return { who: 'engine', what: `Armed the ${e.purpose === 'at_risk' ? 'at-risk' : 'deadline'} timer for ${new Date(e.due).toLocaleString()}` };
+    case 'timer_armed': return { who: 'engine', what: `Armed the ${TIMERS[e.purpose] || e.purpose} timer for ${new Date(e.due).toLocaleString()}` };
+    case 'escalated': return { who: 'timer', what: `Escalation step ${e.step + 1} in stage ${e.stage} (due ${new Date(e.due).toLocaleString()}); the stage keeps waiting`, cls: 'st-at_risk' };
+    case 'reminded': return { who: 'timer', what: `Reminder ${e.round} of ${e.times} in stage ${e.stage}` };
     case 'timer_ignored': return { who: 'timer', what: `A timer fired with nothing to do: ${e.reason}` };
     case 'sla_changed': return { who: 'timer', what: `Stage ${e.stage} is now ${SLA[e.sla] || e.sla}`, cls: `st-${e.sla}` };
     case 'event_received': return { who: 'operator', what: `Event ${e.name}`, detail: e.data };

@@ -1,0 +1,216 @@
+//! What a schedule is: the administrator's spec, its checked (compiled) form, the view the
+//! API lists, and the slots a cron expression read in a zone names.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::str::FromStr;
+use std::sync::Arc;
+use waystation_core::expr::{Expr, InstanceView, Scope};
+use waystation_core::ValidationError;
+use waystation_store::{CatchUp, ScheduleRecord};
+
+/// A schedule as an administrator writes it (`PUT /v1/schedules/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// Cron expression (`0 7 * * Thu`: Thursdays at 07:00).
+    pub cron: String,
+    /// IANA time zone the expression is read in (`Asia/Shanghai`).
+    pub zone: String,
+    /// The workflow each slot starts.
+    pub workflow: String,
+    /// A fixed start payload (default `{}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// A CEL expression building the start payload, with `now` the slot's time
+    /// (`{'week_of': now}`). Exclusive with `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_expr: Option<String>,
+    /// What to start for the slots missed while the server was down: `skip` (default) or
+    /// `last`.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    /// Paused schedules start nothing.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// A schedule with its progress and next slot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleView {
+    /// The schedule's id.
+    pub id: String,
+    /// What was set.
+    #[serde(flatten)]
+    pub spec: ScheduleSpec,
+    /// The latest slot handled.
+    pub last_slot: DateTime<Utc>,
+    /// The next slot that will start an instance; absent while paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<DateTime<Utc>>,
+    /// When the schedule was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A checked schedule: the parsed expression and zone, the compiled input expression.
+pub(super) struct Compiled {
+    cron: cron::Schedule,
+    zone: Tz,
+    input_expr: Option<Expr>,
+}
+
+/// Five crontab fields get a zero seconds field in front.
+pub(super) fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+    let fields = text.split_whitespace().count();
+    let full = if fields == 5 {
+        format!("0 {text}")
+    } else {
+        text.to_owned()
+    };
+    cron::Schedule::from_str(&full).map_err(|e| {
+        format!("'{text}' is not a cron expression (minute hour day month weekday, or with seconds first): {e}")
+    })
+}
+
+pub(super) fn compile(spec: &ScheduleSpec) -> Result<Compiled, Vec<ValidationError>> {
+    let mut errors = Vec::new();
+    let cron = parse_cron(&spec.cron)
+        .map_err(|m| errors.push(ValidationError::new("/cron", m)))
+        .ok();
+    let zone = Tz::from_str(&spec.zone)
+        .map_err(|_| {
+            errors.push(ValidationError::new(
+                "/zone",
+                format!(
+                    "'{}' is not an IANA time zone such as Europe/Berlin",
+                    spec.zone
+                ),
+            ))
+        })
+        .ok();
+    if spec.input.is_some() && spec.input_expr.is_some() {
+        errors.push(ValidationError::new(
+            "/input_expr",
+            "give the start payload as `input` or as `input_expr`, not both",
+        ));
+    }
+    if spec.input.as_ref().is_some_and(|i| !i.is_object()) {
+        errors.push(ValidationError::new(
+            "/input",
+            "the start payload must be an object",
+        ));
+    }
+    let input_expr = spec.input_expr.as_deref().and_then(|src| {
+        Expr::compile(src)
+            .map_err(|m| errors.push(ValidationError::new("/input_expr", m)))
+            .ok()
+    });
+    match (cron, zone) {
+        (Some(cron), Some(zone)) if errors.is_empty() => Ok(Compiled {
+            cron,
+            zone,
+            input_expr,
+        }),
+        _ => Err(errors),
+    }
+}
+
+pub(super) fn well_named(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 63
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Compiled {
+    /// Slots strictly after `after` up to and including `until`, at most `max`.
+    pub(super) fn slots(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        max: usize,
+    ) -> Vec<DateTime<Utc>> {
+        self.cron
+            .after(&after.with_timezone(&self.zone))
+            .map(|t| t.with_timezone(&Utc))
+            .take_while(|t| *t <= until)
+            .take(max)
+            .collect()
+    }
+
+    pub(super) fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.cron
+            .after(&after.with_timezone(&self.zone))
+            .next()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The start payload of the slot at `slot`; `input_expr` may ask the calendars.
+    pub(super) fn input(
+        &self,
+        spec: &ScheduleSpec,
+        slot: DateTime<Utc>,
+        calendars: &Arc<waystation_core::calendar::Calendars>,
+    ) -> Result<Value, String> {
+        let Some(expr) = &self.input_expr else {
+            return Ok(spec
+                .input
+                .clone()
+                .unwrap_or_else(|| Value::Object(Default::default())));
+        };
+        static NO_TAGS: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let vars = serde_json::Map::new();
+        let scope = Scope {
+            input: &Value::Null,
+            vars: &vars,
+            event: None,
+            now: slot,
+            instance: InstanceView {
+                id: "",
+                workflow: &spec.workflow,
+                version: 0,
+                stage: "",
+                started_at: slot,
+                tags: &NO_TAGS,
+            },
+            calendars: Some(calendars),
+        };
+        expr.eval(&scope).map_err(|e| e.to_string())
+    }
+}
+
+pub(super) fn view(
+    record: &ScheduleRecord,
+    compiled: Option<&Compiled>,
+    now: DateTime<Utc>,
+) -> ScheduleView {
+    let next_run = match compiled {
+        Some(c) if !record.paused => c.next_after(record.last_slot.max(now)),
+        _ => None,
+    };
+    ScheduleView {
+        id: record.id.clone(),
+        spec: ScheduleSpec {
+            cron: record.cron.clone(),
+            zone: record.zone.clone(),
+            workflow: record.workflow.clone(),
+            input: record.input.clone(),
+            input_expr: record.input_expr.clone(),
+            catch_up: record.catch_up,
+            paused: record.paused,
+        },
+        last_slot: record.last_slot,
+        next_run,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    }
+}
+
+pub(super) fn spec_of(record: &ScheduleRecord) -> ScheduleSpec {
+    view(record, None, record.updated_at).spec
+}
