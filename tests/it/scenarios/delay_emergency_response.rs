@@ -239,7 +239,10 @@ fn an_investigation_ticket_escalates_in_place_to_the_supervisor_after_1_hour_and
         "{:?}",
         state.tags
     );
-    let owner = state.assignee.clone().expect("the ticket is the supervisor's now");
+    let owner = state
+        .assignee
+        .clone()
+        .expect("the ticket is the supervisor's now");
     assert_eq!(
         (owner.user.as_str(), owner.by.as_str(), owner.stage.as_str()),
         ("zhao.min", "engine", "investigate")
@@ -249,7 +252,11 @@ fn an_investigation_ticket_escalates_in_place_to_the_supervisor_after_1_hour_and
         .iter()
         .map(|m| (m.channel.as_str(), m.recipient.as_str()))
         .collect();
-    assert_eq!(told, [("assignment", "zhao.min")], "only the supervisor is told");
+    assert_eq!(
+        told,
+        [("assignment", "zhao.min")],
+        "only the supervisor is told"
+    );
 
     sim.advance(TimeDelta::hours(3));
     let state = sim.state(&id);
