@@ -672,7 +672,7 @@ impl Expr {
     }
 
     /// Evaluates to the person an `assign` action names: `Some(name)` for a string of 1 to
-    /// `max_bytes` bytes that is not blank, `None` for null (nobody named).
+    /// `max_bytes` bytes that is not blank, `None` for null or a blank string (nobody named).
     ///
     /// # Errors
     /// As [`Expr::eval`], and when the result is another value.
@@ -682,14 +682,17 @@ impl Expr {
         max_bytes: usize,
     ) -> Result<Option<String>, EvalError> {
         match self.run(scope)? {
+            // Blank is nobody named, like null: an optional text field left empty by a form
+            // must not fail an instance at its escalation.
             cel::Value::Null => Ok(None),
-            cel::Value::String(s) if !s.trim().is_empty() && s.len() <= max_bytes => {
+            cel::Value::String(s) if s.trim().is_empty() => Ok(None),
+            cel::Value::String(s) if s.len() <= max_bytes => {
                 Ok(Some(s.to_string()))
             }
             other => Err(self.error(
                 EvalErrorKind::Result,
                 format!(
-                    "assign must give a person's token name (1 to {max_bytes} bytes, not blank) or null, but this gave {}",
+                    "assign must give a person's token name (at most {max_bytes} bytes) or null, but this gave {}",
                     describe(&other)
                 ),
             )),

@@ -263,3 +263,53 @@ fn an_assignment_names_the_person_records_who_assigned_and_queues_a_notice() {
         "the next stage's work is nobody's yet"
     );
 }
+
+#[test]
+fn a_deadline_fired_hours_late_after_downtime_records_the_risk_and_breach_when_they_were_due() {
+    let wf = orders();
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
+    let id = sim.start(order("202405-001")).unwrap();
+    let state = sim.state(&id).clone();
+    let deadline = state
+        .timers
+        .iter()
+        .find(|t| t.purpose == waystation_core::TimerPurpose::Deadline)
+        .expect("the stage's deadline is armed")
+        .id
+        .clone();
+    // The server was down from before the at-risk time until three hours later; the
+    // scheduler then handed the engine the deadline first.
+    let restarted = t0() + TimeDelta::hours(3);
+    let step = waystation_core::drive::apply_until_quiet(
+        &wf,
+        state,
+        Input::TimerFired { timer_id: deadline },
+        restarted,
+        &FakePlugins::new(),
+    )
+    .unwrap();
+    let s = &step.state;
+    assert_eq!(s.sla.state, SlaState::Breached);
+    assert!(
+        s.timers.is_empty(),
+        "the at-risk timer is spent: {:?}",
+        s.timers
+    );
+    let [record] = s.sla_record.as_slice() else {
+        panic!("one stage visit: {:?}", s.sla_record)
+    };
+    assert_eq!(record.at_risk_at, Some(t0() + TimeDelta::minutes(30)));
+    assert_eq!(record.breached_at, Some(t0() + TimeDelta::minutes(60)));
+    let changes: Vec<SlaState> = step
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            waystation_core::Effect::History(h) => match &h.event {
+                HistoryEvent::SlaChanged { sla, .. } => Some(*sla),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes, [SlaState::AtRisk, SlaState::Breached]);
+}

@@ -8,9 +8,28 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
+use waystation_store::DueTimer;
 
 /// How many due timers one round reads and fires at most.
 const ROUND: usize = 512;
+
+/// Due timers grouped by instance, each group in due order (the index's order). Instances
+/// fire concurrently; the timers of one instance fire one after another, so after downtime
+/// an escalation step due before the deadline is recorded before the breach.
+fn by_instance(due: Vec<DueTimer>) -> Vec<Vec<DueTimer>> {
+    let mut groups: Vec<Vec<DueTimer>> = Vec::new();
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for timer in due {
+        match at.get(&timer.instance_id) {
+            Some(&i) => groups[i].push(timer),
+            None => {
+                at.insert(timer.instance_id.clone(), groups.len());
+                groups.push(vec![timer]);
+            }
+        }
+    }
+    groups
+}
 
 impl Runtime {
     /// Fires every timer due now, in rounds; returns how many fired.
@@ -26,21 +45,23 @@ impl Runtime {
             let due = self.store.due_timers(self.now(), ROUND)?;
             let count = due.len();
             let mut set = JoinSet::new();
-            for timer in due {
+            for timers in by_instance(due) {
                 let rt = self.clone();
                 set.spawn(async move {
-                    let result = rt.fire_timer(&timer).await;
-                    if let Err(e) = &result {
-                        tracing::error!(timer = %timer.timer_id, error = %e, "timer failed to fire");
+                    let mut failed = 0;
+                    for timer in timers {
+                        if let Err(e) = rt.fire_timer(&timer).await {
+                            tracing::error!(timer = %timer.timer_id, error = %e, "timer failed to fire");
+                            failed += 1;
+                        }
                     }
-                    result.is_ok()
+                    failed
                 });
             }
             let mut stuck = 0;
             while let Some(done) = set.join_next().await {
                 match done {
-                    Ok(true) => {}
-                    Ok(false) => stuck += 1,
+                    Ok(failed) => stuck += failed,
                     Err(e) => {
                         tracing::error!(error = %e, "a timer firing task panicked");
                         stuck += 1;

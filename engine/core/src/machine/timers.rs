@@ -97,7 +97,7 @@ impl<'w> Run<'w> {
             self.state.sla.at_risk_at = Some(at);
             if at <= self.now {
                 // Entered already inside the at-risk window: yellow from the start.
-                self.set_sla(SlaState::AtRisk);
+                self.set_sla(SlaState::AtRisk, self.now);
             } else {
                 self.arm(TimerPurpose::AtRisk, at, &stage.name);
             }
@@ -161,11 +161,27 @@ impl<'w> Run<'w> {
         match timer.purpose {
             TimerPurpose::AtRisk => {
                 if self.state.sla.state == SlaState::OnTime {
-                    self.set_sla(SlaState::AtRisk);
+                    self.set_sla(SlaState::AtRisk, timer.due);
                 }
             }
             TimerPurpose::Deadline => {
-                self.set_sla(SlaState::Breached);
+                // After downtime both may be overdue and reach the engine in any order: the
+                // stage went at risk before it breached, whichever fires first.
+                if let Some(at) = self
+                    .state
+                    .timers
+                    .iter()
+                    .position(|t| t.purpose == TimerPurpose::AtRisk && t.stage == stage_name)
+                {
+                    let at_risk = self.state.timers.remove(at);
+                    self.effects.push(Effect::CancelTimer {
+                        timer_id: at_risk.id,
+                    });
+                    if self.state.sla.state == SlaState::OnTime {
+                        self.set_sla(SlaState::AtRisk, at_risk.due);
+                    }
+                }
+                self.set_sla(SlaState::Breached, timer.due);
                 let (_, stage) = self.current();
                 self.event = Some(
                     json!({"type": "timeout", "data": {"stage": stage_name, "deadline": timer.due}}),
@@ -181,9 +197,11 @@ impl<'w> Run<'w> {
         Ok(())
     }
 
-    fn set_sla(&mut self, sla: SlaState) {
+    /// Moves the SLA to `sla`, which it reached at `at` (the due time of the timer that
+    /// says so: a timer fired late, after downtime, still records when the stage breached).
+    fn set_sla(&mut self, sla: SlaState, at: DateTime<Utc>) {
         self.state.sla.state = sla;
-        self.note_sla(sla);
+        self.note_sla(sla, at);
         self.history(HistoryEvent::SlaChanged {
             stage: self.state.stage.clone(),
             sla,
@@ -191,7 +209,7 @@ impl<'w> Run<'w> {
     }
 
     /// Records in the SLA record that the current stage visit went at risk or breached.
-    fn note_sla(&mut self, sla: SlaState) {
+    fn note_sla(&mut self, sla: SlaState, at: DateTime<Utc>) {
         let s = &mut self.state;
         let open = s.sla_record.last().is_some_and(|r| {
             r.left_at.is_none() && r.stage == s.stage && r.entered_at == s.stage_entered_at
@@ -212,8 +230,8 @@ impl<'w> Run<'w> {
         }
         let record = s.sla_record.last_mut().expect("pushed above");
         match sla {
-            SlaState::AtRisk => record.at_risk_at = Some(self.now),
-            SlaState::Breached => record.breached_at = Some(self.now),
+            SlaState::AtRisk => record.at_risk_at = Some(at),
+            SlaState::Breached => record.breached_at = Some(at),
             SlaState::OnTime => {}
         }
     }
