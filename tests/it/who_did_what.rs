@@ -127,3 +127,66 @@ fn every_definition_and_plugin_version_names_the_token_that_uploaded_it() {
         "{plugin}"
     );
 }
+
+#[test]
+fn an_order_specialist_reads_and_confirms_the_order_they_claimed_but_not_anothers() {
+    let server = Server::start();
+    let (s, body) = server
+        .admin()
+        .put("/v1/workflows/orders", &escalating_orders());
+    assert_eq!(s, 201, "{body}");
+    let erp = server.token("erp", &["operator"]);
+    let ana = server.token("ana", &["approver:order-specialist"]);
+    let start = |no: &str| {
+        let (s, started) = erp.post(
+            "/v1/workflows/orders/instances",
+            &json!({"input": {"order_no": no}}),
+        );
+        assert_eq!(s, 201, "{started}");
+        started["id"].as_str().unwrap().to_owned()
+    };
+    let (mine, other) = (start("202406-001"), start("202406-002"));
+
+    let (s, p) = ana.get(&format!("/v1/instances/{mine}"));
+    assert_eq!(s, 403, "not hers yet: {p}");
+    let (s, p) = ana.post(&format!("/v1/instances/{mine}/claim"), &json!({}));
+    assert_eq!(s, 200, "{p}");
+
+    let (s, inst) = ana.get(&format!("/v1/instances/{mine}"));
+    assert_eq!(
+        (s, &inst["assignee"]["user"]),
+        (200, &json!("ana")),
+        "{inst}"
+    );
+    let (s, h) = ana.get(&format!("/v1/instances/{mine}/history"));
+    assert_eq!(s, 200, "{h}");
+    let (s, done) = ana.post(
+        &format!("/v1/instances/{mine}/events"),
+        &json!({"type": "confirmed"}),
+    );
+    assert_eq!((s, &done["status"]), (200, &json!("completed")), "{done}");
+    let (_, h) = erp.get(&format!("/v1/instances/{mine}/history"));
+    let confirmed = h["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == json!("event_received"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(confirmed["actor"]["name"], json!("ana"), "{h}");
+
+    for path in [
+        format!("/v1/instances/{other}"),
+        format!("/v1/instances/{other}/history"),
+    ] {
+        let (s, p) = ana.get(&path);
+        assert_eq!(s, 403, "{path}: {p}");
+    }
+    let (s, p) = ana.post(
+        &format!("/v1/instances/{other}/events"),
+        &json!({"type": "confirmed"}),
+    );
+    assert_eq!(s, 403, "{p}");
+    let (s, p) = ana.get(&format!("/v1/instances/{mine}"));
+    assert_eq!(s, 403, "the work ended, and with it her access: {p}");
+}

@@ -54,6 +54,10 @@ pub enum Access {
     Approver,
     /// Any valid token; the handler decides (claiming work checks the stage's owner role).
     AnyToken,
+    /// A token holding one of these roles, or the person the instance's current work is
+    /// assigned to (`/v1/instances/{id}/...` routes): "my work" is readable and actionable
+    /// by its assignee, who may hold only an `approver:<role>` role.
+    RolesOrAssignee(&'static [&'static str]),
 }
 
 impl Access {
@@ -61,7 +65,9 @@ impl Access {
     pub fn allows(self, caller: &Caller) -> bool {
         match self {
             Access::Public => true,
-            Access::Roles(roles) => roles.iter().any(|r| caller.has(r)),
+            Access::Roles(roles) | Access::RolesOrAssignee(roles) => {
+                roles.iter().any(|r| caller.has(r))
+            }
             Access::Approver => !caller.approver_roles().is_empty(),
             Access::AnyToken => true,
         }
@@ -106,6 +112,8 @@ const OPERATOR: Access = Access::Roles(&["operator"]);
 const READ_WORKFLOWS: Access = Access::Roles(&["admin", "operator", "developer"]);
 const READ_INSTANCES: Access = Access::Roles(&["operator", "admin"]);
 const READ_PLUGINS: Access = Access::Roles(&["developer", "admin"]);
+const READ_OWN_WORK: Access = Access::RolesOrAssignee(&["operator", "admin"]);
+const ACT_ON_OWN_WORK: Access = Access::RolesOrAssignee(&["operator"]);
 
 #[allow(clippy::too_many_arguments)]
 fn route(
@@ -322,7 +330,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             "/v1/instances/{id}",
             "One instance: stage, status, variables, SLA, tasks, timers, tags",
             "instances",
-            READ_INSTANCES,
+            READ_OWN_WORK,
             Body::None,
             200,
             &[404],
@@ -333,7 +341,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             "/v1/instances/{id}/history",
             "An instance's append-only history",
             "instances",
-            READ_INSTANCES,
+            READ_OWN_WORK,
             Body::None,
             200,
             &[400, 404],
@@ -344,7 +352,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             "/v1/instances/{id}/events",
             "Send a named event to an instance",
             "instances",
-            OPERATOR,
+            ACT_ON_OWN_WORK,
             Body::Json("Event"),
             200,
             &[400, 404, 409, 413, 415, 422],
@@ -667,6 +675,29 @@ fn unauthorized(detail: &str) -> Response {
     response
 }
 
+/// True when `access` lets an instance's assignee in and `caller` is the person the
+/// current work of the instance named in `path` (`/v1/instances/{id}/...`) is assigned to.
+async fn assigned_to(app: &AppState, access: Access, path: &str, caller: &Caller) -> bool {
+    let Access::RolesOrAssignee(_) = access else {
+        return false;
+    };
+    let Some(id) = path
+        .strip_prefix("/v1/instances/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+    else {
+        return false;
+    };
+    let name = caller.name.clone();
+    app.blocking(move |rt| Ok(rt.store().instance(&id)?))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.assignee)
+        .is_some_and(|a| a.user == name)
+}
+
 async fn authorize(
     State((app, access)): State<(AppState, Access)>,
     mut req: Request,
@@ -690,9 +721,15 @@ async fn authorize(
         Ok(None) => return unauthorized("the token is unknown or revoked"),
         Err(e) => return e.into_response(),
     };
-    if !access.allows(&caller) {
+    if !access.allows(&caller) && !assigned_to(&app, access, req.uri().path(), &caller).await {
         let needed = match access {
             Access::Roles(r) => r.join(" or "),
+            Access::RolesOrAssignee(r) => {
+                format!(
+                    "{} or the work of the instance assigned to the caller",
+                    r.join(" or ")
+                )
+            }
             Access::Approver => "an approver:<role> role".to_owned(),
             Access::Public | Access::AnyToken => String::new(),
         };

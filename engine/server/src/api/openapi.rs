@@ -113,6 +113,9 @@ pub fn document() -> Value {
             op["security"] = json!([{"bearer": []}]);
             let who = match route.access {
                 Access::Roles(r) => r.join(", "),
+                Access::RolesOrAssignee(r) => {
+                    format!("{}, or the instance's current assignee", r.join(", "))
+                }
                 Access::Approver => "approver:<role>".to_owned(),
                 Access::AnyToken => "any token".to_owned(),
                 Access::Public => String::new(),
