@@ -539,6 +539,24 @@ fn a_second_token_with_a_taken_name_is_refused_with_409() {
         (409, Some("/name")),
         "{p}"
     );
+    let (s, p) = admin.post("/v1/tokens", &json!({"name": "ERP", "roles": ["admin"]}));
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (
+            409,
+            Some("https://waystation.dev/problems/token-name-taken")
+        ),
+        "another case of the same name: {p}"
+    );
+    for lookalike in ["erp ", " erp", "erp\u{0}", "zhao.min\t", ""] {
+        let body = json!({"name": lookalike, "roles": ["operator"]});
+        let (s, p) = admin.post("/v1/tokens", &body);
+        assert_eq!(
+            (s, p["errors"][0]["pointer"].as_str()),
+            (422, Some("/name")),
+            "{lookalike:?}: {p}"
+        );
+    }
 }
 
 #[test]

@@ -49,8 +49,8 @@ pub async fn create(
     JsonBody(body): JsonBody<NewToken>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    if body.name.trim().is_empty() || body.name.len() > 100 {
-        errors.push(FieldError::at("/name", "a name of 1 to 100 characters"));
+    if let Err(m) = fit_name(&body.name) {
+        errors.push(FieldError::at("/name", m));
     }
     if body.roles.is_empty() {
         errors.push(FieldError::at("/roles", "at least one role"));
@@ -104,11 +104,34 @@ pub async fn create(
 /// remove it. (tokio's Mutex: it is held until the write is durable.)
 static TOKEN_WRITES: Mutex<()> = Mutex::const_new(());
 
-/// 409 `token-name-taken` when a live token is called `name`.
+/// Why `name` cannot name a person in histories: names are compared by people, so two that
+/// look alike ("ops" and "ops ", or one with an invisible control character) would be two
+/// tokens that read as one.
+fn fit_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 100 {
+        return Err("a name of 1 to 100 bytes");
+    }
+    if name.trim() != name {
+        return Err("no spaces before or after the name");
+    }
+    if name.chars().any(char::is_control) {
+        return Err("no control characters");
+    }
+    Ok(())
+}
+
+/// 409 `token-name-taken` when a live token has `name`, compared without regard to case
+/// ("Ops" and "ops" would read as one person in a history).
 async fn name_free(app: &AppState, name: &str) -> Result<(), ApiError> {
-    let owned = name.to_owned();
+    let folded = name.to_lowercase();
     let taken = app
-        .blocking(move |rt| Ok(rt.store().token_by_name(&owned)?))
+        .blocking(move |rt| {
+            Ok(rt
+                .store()
+                .tokens()?
+                .into_iter()
+                .find(|t| t.name.to_lowercase() == folded))
+        })
         .await?;
     match taken {
         None => Ok(()),
@@ -117,8 +140,8 @@ async fn name_free(app: &AppState, name: &str) -> Result<(), ApiError> {
             "token-name-taken",
             "The token name is taken",
             format!(
-                "token '{}' is already called '{name}'; histories name who acted by token name, so names are unique (revoke it first to reuse the name)",
-                existing.id
+                "token '{}' is already called '{}'; histories name who acted by token name, so names are unique regardless of case (revoke it first to reuse the name)",
+                existing.id, existing.name
             ),
         )
         .with_errors(vec![FieldError::at("/name", "already in use")])),
