@@ -12,7 +12,7 @@ use crate::records::{
 };
 use crate::search::Walk;
 use crate::tally::{Tally, TallyState};
-use crate::{
+use crate::{Rebuilt, ReportStore,
     ApprovalStore, DefinitionStore, HistoryStore, IdempotencyStore, InstanceStore, OutboxStore,
     QueryStore, Store, StoreError, TimerStore,
 };
@@ -22,6 +22,7 @@ use serde_json::Value;
 use std::sync::{Mutex, PoisonError};
 use waystation_core::definition::Approver;
 use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
+use waystation_core::report::Cell;
 
 /// A key and its value.
 type Entry = (Vec<u8>, Vec<u8>);
@@ -35,6 +36,8 @@ pub struct KvStore<B: Kv> {
     // batch is applied, so each commit is counted once: by the scan that builds them or by
     // its own moves (the backends serialise batches anyway: sled takes a global write lock).
     tally: Mutex<TallyState>,
+    /// Held from reading the report cells a commit moves to applying its batch.
+    rollups: Mutex<()>,
 }
 
 impl<B: Kv + Default> Default for KvStore<B> {
@@ -50,6 +53,7 @@ impl<B: Kv> KvStore<B> {
             kv,
             definitions: Mutex::new(()),
             tally: Mutex::new(TallyState::Unbuilt),
+            rollups: Mutex::new(()),
         }
     }
 
@@ -635,11 +639,37 @@ impl<B: Kv> KvStore<B> {
 
 impl<B: Kv> Store for KvStore<B> {
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        self.apply_counted(mutations(commit)?)
+        let mut batch = mutations(commit)?;
+        let _rollups = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        batch.extend(crate::rollups::mutations(&self.kv, commit)?);
+        self.apply_counted(batch)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
         self.kv.flush()
+    }
+}
+
+impl<B: Kv> ReportStore for KvStore<B> {
+    fn report_cells(
+        &self,
+        workflow: &str,
+        dim: &str,
+        buckets: (i64, i64),
+        visit: &mut dyn FnMut(i64, &str, &str, Cell) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        crate::rollups::scan(&self.kv, workflow, dim, buckets, visit)
+    }
+
+    fn rebuild_reports(&self) -> Result<Rebuilt, StoreError> {
+        let _rollups = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::rollups::rebuild(&self.kv, &|id| {
+            Ok(self
+                .history(id, 0, usize::MAX)?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect())
+        })
     }
 }
 

@@ -25,6 +25,7 @@ pub mod query;
 pub mod records;
 mod redb_kv;
 mod retention;
+mod rollups;
 mod search;
 mod sled_kv;
 mod tally;
@@ -42,6 +43,7 @@ pub use records::{
     PutDefinition, StoredDefinition,
 };
 pub use redb_kv::RedbKv;
+pub use rollups::Rebuilt;
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
 
@@ -280,6 +282,31 @@ pub trait RetentionStore {
     fn purge_finished(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
 }
 
+/// Report rollups (issue 15): cells per workflow, group, 15-minute UTC bucket and figure,
+/// moved by [`Store::commit`] in the same batch as the change (see `rollups.rs`).
+pub trait ReportStore {
+    /// Visits the cells of `workflow` grouped by `dim` (a keyword field; empty for all
+    /// instances) in buckets `buckets.0..buckets.1`, in bucket order, as
+    /// `visit(bucket, group value, figure, cell)`.
+    ///
+    /// # Errors
+    /// Backend errors, an unreadable cell, or what `visit` returns.
+    fn report_cells(
+        &self,
+        workflow: &str,
+        dim: &str,
+        buckets: (i64, i64),
+        visit: &mut dyn FnMut(i64, &str, &str, waystation_core::report::Cell) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// Throws the rollups away and computes them again from every stored instance and its
+    /// history; for an upgrade, on a store no server has open. Durable when it returns.
+    ///
+    /// # Errors
+    /// Backend errors, unreadable records; the rollups may be partial then (run it again).
+    fn rebuild_reports(&self) -> Result<Rebuilt, StoreError>;
+}
+
 /// Everything a driver needs.
 pub trait Store:
     DefinitionStore
@@ -292,6 +319,7 @@ pub trait Store:
     + QueryStore
     + TokenStore
     + RetentionStore
+    + ReportStore
     + Send
     + Sync
 {

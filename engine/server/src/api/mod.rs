@@ -17,6 +17,7 @@ mod outbox;
 pub mod panics;
 mod params;
 mod plugins;
+mod reports;
 mod search;
 mod tokens;
 pub mod views;
@@ -415,6 +416,17 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             &[],
             on(MethodFilter::GET, instances::stats),
         ),
+        route(
+            M::GET,
+            "/v1/reports/{workflow}",
+            "Figures per period in a time zone: volume, ends by status, response, stage and cycle times, SLA at-risk and breach counts, tags and number fields; JSON, or CSV with Accept: text/csv",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[400, 404],
+            on(MethodFilter::GET, reports::report),
+        ),
         // Approvers.
         route(
             M::GET,
@@ -742,6 +754,7 @@ pub fn query_parameters(method: &Method, path: &str) -> &'static [QueryParam] {
         ("GET", "/v1/outbox") => outbox::LIST_QUERY,
         ("GET", "/v1/approvals") => approvals::LIST_QUERY,
         ("GET", "/v1/work") => assignments::MINE_QUERY,
+        ("GET", "/v1/reports/{workflow}") => reports::REPORT_QUERY,
         _ => &[],
     }
 }
