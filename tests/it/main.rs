@@ -12,4 +12,5 @@ mod identity;
 mod migrate;
 mod outbox;
 mod playbooks;
+mod reports;
 mod scenarios;

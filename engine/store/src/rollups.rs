@@ -157,6 +157,15 @@ pub(crate) fn scan<B: Kv>(
 /// Rollup keys deleted and written per batch of a rebuild.
 const REBUILD_BATCH: usize = 4096;
 
+/// Applies `batch` [`REBUILD_BATCH`] mutations at a time.
+fn apply_chunked<B: Kv>(kv: &B, mut batch: Vec<Mutation>) -> Result<(), StoreError> {
+    while !batch.is_empty() {
+        let rest = batch.split_off(batch.len().min(REBUILD_BATCH));
+        kv.apply(std::mem::replace(&mut batch, rest))?;
+    }
+    Ok(())
+}
+
 /// What a rebuild did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rebuilt {
@@ -181,10 +190,7 @@ pub(crate) fn rebuild<B: Kv>(
         old.push(Mutation::Delete(k.to_vec()));
         true
     })?;
-    while !old.is_empty() {
-        let rest = old.split_off(old.len().saturating_sub(REBUILD_BATCH));
-        kv.apply(std::mem::replace(&mut old, rest))?;
-    }
+    apply_chunked(kv, old)?;
     let mut pending = BTreeMap::new();
     let mut done = Rebuilt::default();
     let p = prefix(&[b"inst"]);
@@ -214,11 +220,7 @@ pub(crate) fn rebuild<B: Kv>(
         .map(|(k, c)| Mutation::Put(k, c.encode()))
         .collect();
     done.cells = writes.len() as u64;
-    let mut writes = writes;
-    while !writes.is_empty() {
-        let rest = writes.split_off(writes.len().saturating_sub(REBUILD_BATCH));
-        kv.apply(std::mem::replace(&mut writes, rest))?;
-    }
+    apply_chunked(kv, writes)?;
     kv.flush()?;
     Ok(done)
 }
