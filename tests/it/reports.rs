@@ -325,11 +325,13 @@ fn rollups_survive_sigkill_mid_run_and_restarts_without_double_counting() {
     let admin = server.admin();
     let (status, body) = admin.put("/v1/workflows/tickets", &serde_json::from_str(TICKETS).unwrap());
     assert!(status == 200 || status == 201, "{body}");
+    let ops = server.token("ops-load", &["operator"]);
+    let token = ops.token().unwrap().to_owned();
     for round in 0..3u64 {
         let stop = Arc::new(AtomicBool::new(false));
         let workers: Vec<_> = (0..3)
             .map(|w| {
-                let (c, s) = (server.admin(), stop.clone());
+                let (c, s) = (server.client(Some(&token)), stop.clone());
                 std::thread::spawn(move || load(c, s, w))
             })
             .collect();

@@ -72,8 +72,10 @@ impl Runtime {
                     .iter()
                     .map(|(n, o)| (n.clone(), o.clone().unwrap_or_else(|| "(none)".into())))
                     .collect();
+                // Roles in the order their first stage has in the definition.
                 let mut order: Vec<String> = Vec::new();
-                for role in rename.values() {
+                for (stage, _) in &stages {
+                    let role = &rename[stage];
                     if !order.contains(role) {
                         order.push(role.clone());
                     }

@@ -17,9 +17,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use waystation_core::report::{spans, zone, PeriodKind, Row, StageFigures, RELATIVE_ERROR};
-use waystation_core::{Actor, ManualClock, PluginCatalog, PluginInvoker};
-use waystation_core::plugin::{PluginFailure, PluginRef, World};
-use waystation_runtime::{ReportBy, Runtime};
+use waystation_core::{Actor, ManualClock};
+use waystation_runtime::{NoPlugins, ReportBy, Runtime};
 use waystation_store::{FjallStore, ReportStore, Store};
 
 fn disputes() -> Value {
@@ -38,18 +37,6 @@ fn disputes() -> Value {
                        "actions": [{"set": {"satisfaction": "event.data.score"}}],
                        "transitions": [{"to": "done"}]},
             "done": {"kind": "end", "outcome": "settled"}}})
-}
-
-struct NoPlugins;
-impl PluginInvoker for NoPlugins {
-    fn invoke(&self, p: &PluginRef, _: World, _: &Value) -> Result<Value, PluginFailure> {
-        panic!("no plugin is called here: {p}")
-    }
-}
-impl PluginCatalog for NoPlugins {
-    fn world_of(&self, _: &PluginRef) -> Option<World> {
-        None
-    }
 }
 
 fn at(s: &str) -> DateTime<Utc> {

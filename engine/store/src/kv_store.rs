@@ -38,6 +38,8 @@ pub struct KvStore<B: Kv> {
     tally: Mutex<TallyState>,
     /// Held from reading the report cells a commit moves to applying its batch.
     rollups: Mutex<()>,
+    /// False only in a benchmark measuring what the rollups cost.
+    rollups_on: std::sync::atomic::AtomicBool,
 }
 
 impl<B: Kv + Default> Default for KvStore<B> {
@@ -54,6 +56,7 @@ impl<B: Kv> KvStore<B> {
             definitions: Mutex::new(()),
             tally: Mutex::new(TallyState::Unbuilt),
             rollups: Mutex::new(()),
+            rollups_on: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -627,6 +630,15 @@ impl<B: Kv> QueryStore for KvStore<B> {
 }
 
 impl<B: Kv> KvStore<B> {
+    /// Turns the report rollups off (or on again), for a benchmark measuring what they cost
+    /// per command. A store that commits with them off answers reports wrongly until
+    /// `waystation reports rebuild`: nothing else may turn them off.
+    #[doc(hidden)]
+    pub fn set_rollups_for_benchmark(&self, on: bool) {
+        self.rollups_on
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Applies `batch`, moving the counts by the index keys it puts and deletes.
     pub(crate) fn apply_counted(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
@@ -640,6 +652,9 @@ impl<B: Kv> KvStore<B> {
 impl<B: Kv> Store for KvStore<B> {
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
         let mut batch = mutations(commit)?;
+        if !self.rollups_on.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.apply_counted(batch);
+        }
         let _rollups = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
         batch.extend(crate::rollups::mutations(&self.kv, commit)?);
         self.apply_counted(batch)

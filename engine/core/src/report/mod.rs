@@ -22,9 +22,11 @@ mod cell;
 mod delta;
 mod figures;
 mod period;
+mod postmortem;
 
 pub use cell::{Cell, CellError, Numbers, RELATIVE_ERROR};
 pub use delta::{bucket, deltas, groups, Change, Delta, Group, BUCKET_SECONDS};
 pub use figures::{Builder, NumberFigures, Row, StageFigures, Summary, TagFigures};
+pub use postmortem::{visits, Act, Visit};
 pub use period::{spans, zone, PeriodError, PeriodKind, Span, MAX_PERIODS};
 pub use chrono_tz::Tz;

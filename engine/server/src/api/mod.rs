@@ -17,6 +17,7 @@ mod outbox;
 pub mod panics;
 mod params;
 mod plugins;
+mod postmortem;
 mod reports;
 mod search;
 mod tokens;
@@ -338,6 +339,17 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             200,
             &[400, 404],
             on(MethodFilter::GET, instances::history),
+        ),
+        route(
+            M::GET,
+            "/v1/instances/{id}/postmortem",
+            "Post-mortem: each stage visit with its time against its deadline, at-risk and breach times, the response time and who acted when",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::GET, postmortem::postmortem),
         ),
         route(
             M::POST,

@@ -40,8 +40,10 @@ fn schemas() -> Value {
     if let (Value::Object(all), Value::Object(views)) = (&mut all, super::views::schemas()) {
         all.extend(views);
     }
-    if let (Value::Object(all), Value::Object(reports)) = (&mut all, super::reports::schemas()) {
-        all.extend(reports);
+    for more in [super::reports::schemas(), super::postmortem::schemas()] {
+        if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
+            all.extend(more);
+        }
     }
     all
 }
@@ -102,6 +104,9 @@ pub fn document() -> Value {
         }
         let mut responses = Map::new();
         let mut ok = json!({"description": "Success"});
+        if route.path == "/v1/instances/{id}/postmortem" {
+            ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/PostMortem"}}});
+        }
         if route.path == "/v1/reports/{workflow}" {
             ok["content"] = json!({
                 "application/json": {"schema": {"$ref": "#/components/schemas/Report"}},

@@ -1,4 +1,4 @@
-// The shell: hash routes (#/board, #/inbox, #/work, #/search?q=, #/instance/<id>,
+// The shell: hash routes (#/board, #/inbox, #/work, #/search?q=, #/instance/<id>, #/figures/<workflow>,
 // #/workflows, #/plugins, #/signin), the navigation, the search box, sign-out, the 401
 // banner and the one-second clock.
 
@@ -12,8 +12,9 @@ import * as workflows from './workflows.js';
 import * as plugins from './plugins.js';
 import * as search from './search.js';
 import * as work from './work.js';
+import * as figures from './figures.js';
 
-const PAGES = { signin, board, inbox, instance, workflows, plugins, search, work };
+const PAGES = { signin, board, inbox, instance, workflows, plugins, search, work, figures };
 
 /** `#/page/arg?x=1` as {page, args, params}. */
 function parseHash() {
