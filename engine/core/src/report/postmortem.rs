@@ -119,6 +119,15 @@ pub fn visits(state: &InstanceState, history: &[HistoryEntry], now: DateTime<Utc
                     v.left_at = Some(e.at);
                 }
             }
+            HistoryEvent::TimerArmed {
+                purpose: crate::state::TimerPurpose::Deadline,
+                due,
+                ..
+            } => {
+                if let Some(v) = out.last_mut().filter(|v| v.left_at.is_none()) {
+                    v.deadline = Some(*due);
+                }
+            }
             HistoryEvent::SlaChanged { sla, .. } => {
                 if let Some(v) = out.last_mut() {
                     match sla {
@@ -141,11 +150,8 @@ pub fn visits(state: &InstanceState, history: &[HistoryEntry], now: DateTime<Utc
             .sla_record
             .iter()
             .find(|r| r.stage == v.stage && r.entered_at == v.entered_at);
-        v.deadline = kept.and_then(|r| r.deadline).or_else(|| {
-            (v.left_at.is_none() && v.stage == state.stage)
-                .then_some(state.sla.deadline)
-                .flatten()
-        });
+        // The kept SLA record wins: a self-loop may have moved the deadline.
+        v.deadline = kept.and_then(|r| r.deadline).or(v.deadline);
     }
     out
 }
