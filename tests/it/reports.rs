@@ -58,14 +58,53 @@ fn seed(data: &std::path::Path) {
     };
     type Script<'a> = (&'a str, &'a str, &'a str, Vec<(f64, Input)>);
     let script: Vec<Script> = vec![
-        ("A", "delivery", "2026-10-10T08:00:00Z", vec![(2.0, event("take", Value::Null)), (12.0, event("settled", json!({"score": 4})))]),
-        ("B", "quality", "2026-10-20T08:00:00Z", vec![(1.0, event("take", Value::Null)), (6.0, event("settled", json!({"score": 2})))]),
-        ("C", "delivery", "2026-10-31T20:00:00Z", vec![(1.0, event("take", Value::Null))]),
-        ("D", "price, refund", "2026-11-03T08:00:00Z", vec![(3.0, Input::Cancel { by: "lead-li".into(), reason: None })]),
+        (
+            "A",
+            "delivery",
+            "2026-10-10T08:00:00Z",
+            vec![
+                (2.0, event("take", Value::Null)),
+                (12.0, event("settled", json!({"score": 4}))),
+            ],
+        ),
+        (
+            "B",
+            "quality",
+            "2026-10-20T08:00:00Z",
+            vec![
+                (1.0, event("take", Value::Null)),
+                (6.0, event("settled", json!({"score": 2}))),
+            ],
+        ),
+        (
+            "C",
+            "delivery",
+            "2026-10-31T20:00:00Z",
+            vec![(1.0, event("take", Value::Null))],
+        ),
+        (
+            "D",
+            "price, refund",
+            "2026-11-03T08:00:00Z",
+            vec![(
+                3.0,
+                Input::Cancel {
+                    by: "lead-li".into(),
+                    reason: None,
+                },
+            )],
+        ),
     ];
     for (id, category, start, steps) in script {
         let t0 = at(start);
-        let mut step = start_until_quiet(&wf, format!("seed-{id}"), json!({"category": category}), t0, &plugins).unwrap();
+        let mut step = start_until_quiet(
+            &wf,
+            format!("seed-{id}"),
+            json!({"category": category}),
+            t0,
+            &plugins,
+        )
+        .unwrap();
         commit(None, &step);
         for (h, input) in steps {
             let now = t0 + chrono::TimeDelta::minutes((h * 60.0) as i64);
@@ -113,7 +152,8 @@ mod tempdir {
         pub fn new(name: &str) -> Dir {
             static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let p = std::env::temp_dir().join(format!("waystation-{name}-{}-{n}", std::process::id()));
+            let p =
+                std::env::temp_dir().join(format!("waystation-{name}-{}-{n}", std::process::id()));
             let _ = std::fs::remove_dir_all(&p);
             std::fs::create_dir_all(&p).unwrap();
             Dir(p)
@@ -136,21 +176,36 @@ fn a_dispute_started_on_october_31st_at_20_utc_counts_in_novembers_figures_in_sh
     assert_eq!(shanghai["percentile_relative_error"], 0.01);
     let oct = row(&shanghai, "2026-10", None);
     assert_eq!(oct["start"], "2026-09-30T16:00:00Z");
-    assert_eq!((oct["started"].as_i64(), oct["running"].as_i64()), (Some(2), Some(0)));
+    assert_eq!(
+        (oct["started"].as_i64(), oct["running"].as_i64()),
+        (Some(2), Some(0))
+    );
     assert_eq!(oct["ended"], json!({"completed": 2}));
     assert_eq!(oct["outcomes"], json!({"settled": 2}));
     // A took 12 h from start to end, B 6 h.
     assert_eq!(oct["cycle"]["count"], 2);
     assert_eq!(oct["cycle"]["mean"], 9.0 * 3600.0);
     assert_eq!(oct["cycle"]["max"], 12.0 * 3600.0);
-    assert_eq!(oct["numbers"]["satisfaction"], json!({"count": 2, "mean": 3.0, "min": 2.0, "max": 4.0}));
+    assert_eq!(
+        oct["numbers"]["satisfaction"],
+        json!({"count": 2, "mean": 3.0, "min": 2.0, "max": 4.0})
+    );
     let triage = stage(oct, "triage");
-    assert_eq!((triage["entered"].as_i64(), triage["response"]["count"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(
+        (
+            triage["entered"].as_i64(),
+            triage["response"]["count"].as_i64()
+        ),
+        (Some(2), Some(2))
+    );
     assert_eq!(triage["response"]["mean"], 1.5 * 3600.0);
     assert_eq!(stage(oct, "settle")["time"]["mean"], 7.5 * 3600.0);
 
     let nov = row(&shanghai, "2026-11", None);
-    assert_eq!((nov["started"].as_i64(), nov["running"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(
+        (nov["started"].as_i64(), nov["running"].as_i64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(nov["ended"], json!({"cancelled": 1}));
     assert_eq!(nov["cycle"]["max"], 3.0 * 3600.0);
     // C was taken at 21:00 UTC on the 31st: November's response in Shanghai.
@@ -176,13 +231,24 @@ fn figures_grouped_by_a_keyword_field_and_by_owner_role() {
     assert_eq!(rows(&by).len(), 6, "three categories times two months");
     assert_eq!(row(&by, "2026-10", Some("delivery"))["started"], 1);
     assert_eq!(row(&by, "2026-11", Some("delivery"))["running"], 1);
-    assert_eq!(row(&by, "2026-10", Some("quality"))["numbers"]["satisfaction"]["mean"], 2.0);
-    assert_eq!(row(&by, "2026-11", Some("price, refund"))["ended"], json!({"cancelled": 1}));
+    assert_eq!(
+        row(&by, "2026-10", Some("quality"))["numbers"]["satisfaction"]["mean"],
+        2.0
+    );
+    assert_eq!(
+        row(&by, "2026-11", Some("price, refund"))["ended"],
+        json!({"cancelled": 1})
+    );
     assert_eq!(row(&by, "2026-11", Some("quality"))["started"], 0);
 
     let (_, roles) = admin.get(&format!("{MONTHS}&tz=Asia/Shanghai&by=role"));
     let oct = row(&roles, "2026-10", None);
-    let names: Vec<&str> = oct["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = oct["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["agent", "lead", "(none)"]);
     // The lead's stages: settle and record entered twice each in October.
     assert_eq!(stage(oct, "lead")["entered"], 4);
@@ -197,7 +263,10 @@ fn the_csv_answer_has_one_quoted_figure_per_line() {
     assert_eq!(status, 200, "{body}");
     assert!(kind.starts_with("text/csv"), "{kind}");
     let mut lines = body.lines();
-    assert_eq!(lines.next(), Some("period,start,end,group,stage,figure,value"));
+    assert_eq!(
+        lines.next(),
+        Some("period,start,end,group,stage,figure,value")
+    );
     let all: Vec<&str> = body.lines().collect();
     // A group value with a comma is quoted (RFC 4180).
     assert!(all.contains(&"2026-11,2026-10-31T16:00:00+00:00,2026-11-30T16:00:00+00:00,\"price, refund\",,ended.cancelled,1"), "{body}");
@@ -247,7 +316,11 @@ fn a_rebuild_after_an_upgrade_gives_the_same_figures_and_never_doubles_them() {
             .arg(&dir.0)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let said = String::from_utf8_lossy(&out.stdout);
         assert!(said.contains("4 instances read"), "{said}");
     }
@@ -273,13 +346,19 @@ fn load(client: Client, stop: Arc<AtomicBool>, worker: u32) {
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let (status, body) = client.post("/v1/workflows/tickets/instances", &json!({"input": {"n": n, "w": worker}}));
+        let (status, body) = client.post(
+            "/v1/workflows/tickets/instances",
+            &json!({"input": {"n": n, "w": worker}}),
+        );
         if status != 201 {
             continue;
         }
         let id = body["id"].as_str().unwrap_or_default().to_owned();
         for event in ["work", "done"].iter().take(n % 3) {
-            let _ = client.post(&format!("/v1/instances/{id}/events"), &json!({"type": event}));
+            let _ = client.post(
+                &format!("/v1/instances/{id}/events"),
+                &json!({"type": event}),
+            );
         }
     }
 }
@@ -289,10 +368,13 @@ fn statuses(client: &Client) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
     let mut cursor = String::new();
     loop {
-        let (status, page) = client.get(&format!("/v1/instances?workflow=tickets&limit=1000{cursor}"));
+        let (status, page) = client.get(&format!(
+            "/v1/instances?workflow=tickets&limit=1000{cursor}"
+        ));
         assert_eq!(status, 200, "{page}");
         for item in page["items"].as_array().unwrap() {
-            *out.entry(item["status"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+            *out.entry(item["status"].as_str().unwrap().to_owned())
+                .or_insert(0) += 1;
         }
         match page["next_cursor"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),
@@ -323,7 +405,10 @@ fn totals(client: &Client) -> (i64, i64, i64, i64, i64) {
 fn rollups_survive_sigkill_mid_run_and_restarts_without_double_counting() {
     let mut server = Server::start();
     let admin = server.admin();
-    let (status, body) = admin.put("/v1/workflows/tickets", &serde_json::from_str(TICKETS).unwrap());
+    let (status, body) = admin.put(
+        "/v1/workflows/tickets",
+        &serde_json::from_str(TICKETS).unwrap(),
+    );
     assert!(status == 200 || status == 201, "{body}");
     let ops = server.token("ops-load", &["operator"]);
     let token = ops.token().unwrap().to_owned();
@@ -353,40 +438,66 @@ fn rollups_survive_sigkill_mid_run_and_restarts_without_double_counting() {
     let completed = by_status.get("completed").copied().unwrap_or(0);
     let running = by_status.get("running").copied().unwrap_or(0);
     // Every stored ticket counted once: started, in its first stage, and by how it stands.
-    assert_eq!(totals(&admin), (instances, running, completed, instances, completed));
+    assert_eq!(
+        totals(&admin),
+        (instances, running, completed, instances, completed)
+    );
 }
 
 #[test]
 fn the_post_mortem_names_each_stage_its_deadline_its_response_time_and_who_acted() {
     let server = Server::start();
     let admin = server.admin();
-    let (status, body) = admin.put("/v1/workflows/disputes", &serde_json::from_str(DISPUTES).unwrap());
+    let (status, body) = admin.put(
+        "/v1/workflows/disputes",
+        &serde_json::from_str(DISPUTES).unwrap(),
+    );
     assert!(status == 200 || status == 201, "{body}");
     let starter = server.token("ops-wang", &["operator"]);
     let agent = server.token("agent-li", &["operator"]);
-    let (status, started) = starter.post("/v1/workflows/disputes/instances", &json!({"input": {"category": "delivery"}}));
+    let (status, started) = starter.post(
+        "/v1/workflows/disputes/instances",
+        &json!({"input": {"category": "delivery"}}),
+    );
     assert_eq!(status, 201, "{started}");
     let id = started["id"].as_str().unwrap();
-    let (status, body) = agent.post(&format!("/v1/instances/{id}/events"), &json!({"type": "take"}));
+    let (status, body) = agent.post(
+        &format!("/v1/instances/{id}/events"),
+        &json!({"type": "take"}),
+    );
     assert_eq!(status, 200, "{body}");
 
     let (status, pm) = starter.get(&format!("/v1/instances/{id}/postmortem"));
     assert_eq!(status, 200, "{pm}");
-    assert_eq!((pm["started_by"].as_str(), pm["status"].as_str()), (Some("ops-wang"), Some("running")));
+    assert_eq!(
+        (pm["started_by"].as_str(), pm["status"].as_str()),
+        (Some("ops-wang"), Some("running"))
+    );
     let visits = pm["visits"].as_array().unwrap();
-    let stages: Vec<&str> = visits.iter().map(|v| v["stage"].as_str().unwrap()).collect();
+    let stages: Vec<&str> = visits
+        .iter()
+        .map(|v| v["stage"].as_str().unwrap())
+        .collect();
     assert_eq!(stages, ["triage", "settle"]);
     let triage = &visits[0];
     assert_eq!(triage["acts"][0]["by"], "agent-li");
     assert_eq!(triage["acts"][0]["what"], "event:take");
     assert_eq!(triage["left_at"], triage["acts"][0]["at"]);
-    assert_eq!(triage["response_seconds"], triage["seconds"], "taking it was the first action and left the stage");
+    assert_eq!(
+        triage["response_seconds"], triage["seconds"],
+        "taking it was the first action and left the stage"
+    );
     // The four-hour deadline, kept with the visit after it was left.
-    let entered = chrono::DateTime::parse_from_rfc3339(triage["entered_at"].as_str().unwrap()).unwrap();
-    let deadline = chrono::DateTime::parse_from_rfc3339(triage["deadline"].as_str().unwrap()).unwrap();
+    let entered =
+        chrono::DateTime::parse_from_rfc3339(triage["entered_at"].as_str().unwrap()).unwrap();
+    let deadline =
+        chrono::DateTime::parse_from_rfc3339(triage["deadline"].as_str().unwrap()).unwrap();
     assert_eq!(deadline - entered, chrono::TimeDelta::hours(4));
     let settle = &visits[1];
-    assert!(settle.get("left_at").is_none() && settle["acts"].as_array().unwrap().is_empty(), "{settle}");
+    assert!(
+        settle.get("left_at").is_none() && settle["acts"].as_array().unwrap().is_empty(),
+        "{settle}"
+    );
 
     let (status, _) = starter.get("/v1/instances/no-such-instance/postmortem");
     assert_eq!(status, 404);

@@ -47,7 +47,8 @@ fn workflow() -> Workflow {
 
 /// Starts order `i` at `at`, begins it 10 + i % 50 minutes later and finishes it hours later.
 fn write(store: &FjallStore, wf: &Workflow, i: usize, at: DateTime<Utc>) {
-    let input = json!({"tier": TIERS[i % 4], "channel": CHANNELS[i % 3], "satisfaction": i % 5 + 1});
+    let input =
+        json!({"tier": TIERS[i % 4], "channel": CHANNELS[i % 3], "satisfaction": i % 5 + 1});
     let commit = |before, step: &waystation_core::Step| {
         store
             .commit(&Commit {
@@ -89,7 +90,12 @@ fn per_command(rollups: bool, n: usize) -> Duration {
     let wf = workflow();
     let t = Instant::now();
     for i in 0..n {
-        write(&store, &wf, i, october() + TimeDelta::seconds(i as i64 * 37));
+        write(
+            &store,
+            &wf,
+            i,
+            october() + TimeDelta::seconds(i as i64 * 37),
+        );
     }
     t.elapsed() / (3 * n as u32)
 }

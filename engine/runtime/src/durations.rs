@@ -11,8 +11,20 @@ use waystation_core::{Effect, HistoryEntry, InstanceState};
 /// Upper bounds (seconds) of the buckets: a minute to a month; the last bucket is
 /// unbounded.
 pub const DURATION_BUCKETS_S: [f64; 14] = [
-    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 43_200.0, 86_400.0,
-    172_800.0, 259_200.0, 604_800.0, 2_592_000.0,
+    60.0,
+    300.0,
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14_400.0,
+    28_800.0,
+    43_200.0,
+    86_400.0,
+    172_800.0,
+    259_200.0,
+    604_800.0,
+    2_592_000.0,
 ];
 
 #[derive(Debug, Default, Clone)]
@@ -41,7 +53,12 @@ pub struct Durations {
 
 impl Durations {
     /// Observes what one committed change adds.
-    pub fn observe(&self, before: Option<&InstanceState>, after: &InstanceState, effects: &[Effect]) {
+    pub fn observe(
+        &self,
+        before: Option<&InstanceState>,
+        after: &InstanceState,
+        effects: &[Effect],
+    ) {
         let history: Vec<&HistoryEntry> = effects
             .iter()
             .filter_map(|e| match e {
@@ -54,19 +71,27 @@ impl Durations {
         }
         let all = Group::all();
         for d in deltas(before, after, &history) {
-            let Change::Duration(s) = d.change else { continue };
+            let Change::Duration(s) = d.change else {
+                continue;
+            };
             if d.group != all {
                 continue;
             }
             if d.metric == "cycle" {
-                let mut cycle = self.cycle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut cycle = self
+                    .cycle
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 cycle.entry(after.workflow.clone()).or_default().observe(s);
             } else if let Some(stage) = d
                 .metric
                 .strip_prefix("stage/")
                 .and_then(|r| r.strip_suffix("/response"))
             {
-                let mut response = self.response.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut response = self
+                    .response
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 response
                     .entry((after.workflow.clone(), stage.to_owned()))
                     .or_default()
@@ -77,22 +102,42 @@ impl Durations {
 
     /// Appends both histograms in Prometheus' text format.
     pub fn render(&self, out: &mut String) {
-        let response = self.response.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let cycle = self.cycle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let response = self
+            .response
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let cycle = self
+            .cycle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let _ = writeln!(out, "# HELP waystation_stage_response_seconds Time from entering a stage to the first action by a person or system.\n# TYPE waystation_stage_response_seconds histogram");
         for ((wf, stage), h) in &response {
-            series(out, "waystation_stage_response_seconds", &format!("workflow=\"{}\",stage=\"{}\"", esc(wf), esc(stage)), h);
+            series(
+                out,
+                "waystation_stage_response_seconds",
+                &format!("workflow=\"{}\",stage=\"{}\"", esc(wf), esc(stage)),
+                h,
+            );
         }
         let _ = writeln!(out, "# HELP waystation_cycle_seconds Time from start to end of instances.\n# TYPE waystation_cycle_seconds histogram");
         for (wf, h) in &cycle {
-            series(out, "waystation_cycle_seconds", &format!("workflow=\"{}\"", esc(wf)), h);
+            series(
+                out,
+                "waystation_cycle_seconds",
+                &format!("workflow=\"{}\"", esc(wf)),
+                h,
+            );
         }
     }
 }
 
 /// A label value with `\`, `"` and newlines escaped.
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn series(out: &mut String, name: &str, labels: &str, h: &Histogram) {
@@ -104,5 +149,9 @@ fn series(out: &mut String, name: &str, labels: &str, h: &Histogram) {
             .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
         let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
     }
-    let _ = writeln!(out, "{name}_sum{{{labels}}} {}\n{name}_count{{{labels}}} {cumulative}", h.sum);
+    let _ = writeln!(
+        out,
+        "{name}_sum{{{labels}}} {}\n{name}_count{{{labels}}} {cumulative}",
+        h.sum
+    );
 }

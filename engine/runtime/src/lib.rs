@@ -8,8 +8,8 @@
 
 mod acting;
 mod commands;
-pub mod durations;
 pub mod contain;
+pub mod durations;
 pub use acting::Acting;
 pub use commands::Applied;
 mod error;

@@ -59,7 +59,12 @@ impl Runtime {
     ///
     /// # Errors
     /// Store errors, unreadable rollup cells.
-    pub fn report(&self, wf: &Workflow, spans: Vec<Span>, by: &ReportBy) -> Result<Vec<Row>, RuntimeError> {
+    pub fn report(
+        &self,
+        wf: &Workflow,
+        spans: Vec<Span>,
+        by: &ReportBy,
+    ) -> Result<Vec<Row>, RuntimeError> {
         let stages: Vec<(String, Option<String>)> = wf
             .definition
             .stages
@@ -90,11 +95,16 @@ impl Runtime {
         };
         let mut builder = Builder::new(spans, matches!(by, ReportBy::Field(_)), rename, order);
         let range = builder.bucket_range();
-        self.store.report_cells(&wf.definition.id, dim, range, &mut |bucket, group, figure, cell| {
-            builder
-                .add(bucket, group, figure, cell)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))
-        })?;
+        self.store.report_cells(
+            &wf.definition.id,
+            dim,
+            range,
+            &mut |bucket, group, figure, cell| {
+                builder
+                    .add(bucket, group, figure, cell)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            },
+        )?;
         Ok(builder.rows())
     }
 }

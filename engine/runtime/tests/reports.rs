@@ -63,7 +63,10 @@ fn script() -> Vec<(DateTime<Utc>, Step)> {
         steps.push((start, Step::Start(i)));
         steps.push((settle, Step::Event(i, "take", Value::Null)));
         if i % 5 == 0 && i < 15 {
-            steps.push((settle + hours(1.0), Step::Event(i, "complaint", Value::Null)));
+            steps.push((
+                settle + hours(1.0),
+                Step::Event(i, "complaint", Value::Null),
+            ));
         }
         match i {
             0..=14 => steps.push((
@@ -112,7 +115,13 @@ async fn play(rt: &Arc<Runtime>, clock: &ManualClock) {
 
 async fn report(rt: &Runtime, tz: &str, by: ReportBy) -> Vec<Row> {
     let wf = rt.workflow("disputes", None).await.unwrap();
-    let spans = spans(PeriodKind::Month, zone(tz).unwrap(), "2026-10", Some("2026-11")).unwrap();
+    let spans = spans(
+        PeriodKind::Month,
+        zone(tz).unwrap(),
+        "2026-10",
+        Some("2026-11"),
+    )
+    .unwrap();
     rt.report(&wf, spans, &by).unwrap()
 }
 
@@ -131,7 +140,10 @@ fn close(actual: Option<f64>, hours: f64) {
 
 fn exact(actual: Option<f64>, hours: f64) {
     let got = actual.unwrap();
-    assert!((got - hours * 3600.0).abs() < 1e-6, "{got} s, not {hours} h");
+    assert!(
+        (got - hours * 3600.0).abs() < 1e-6,
+        "{got} s, not {hours} h"
+    );
 }
 
 /// October in Shanghai holds the twenty scripted disputes and nothing else.
@@ -151,14 +163,22 @@ fn october_matches_the_script(oct: &Row) {
     assert_eq!((abnormal.count, abnormal.rate), (3, Some(3.0 / 20.0)));
     let satisfaction = &oct.numbers["satisfaction"];
     assert_eq!(
-        (satisfaction.count, satisfaction.mean, satisfaction.min, satisfaction.max),
+        (
+            satisfaction.count,
+            satisfaction.mean,
+            satisfaction.min,
+            satisfaction.max
+        ),
         (15, 3.0, 1.0, 5.0)
     );
 
     let triage = stage(oct, "triage");
     assert_eq!((triage.entered, triage.left), (20, 20));
     assert_eq!((triage.at_risk, triage.breached), (10, 5));
-    assert_eq!((triage.at_risk_rate, triage.breach_rate), (Some(0.5), Some(0.25)));
+    assert_eq!(
+        (triage.at_risk_rate, triage.breach_rate),
+        (Some(0.5), Some(0.25))
+    );
     assert_eq!(triage.response.count, 20);
     exact(triage.response.mean, 2.875);
     exact(triage.response.max, 5.0);
@@ -169,7 +189,10 @@ fn october_matches_the_script(oct: &Row) {
     // the complaint after 1 h and settled 9 h later, one cancelled after 2 h.
     let settle = stage(oct, "settle");
     assert_eq!((settle.entered, settle.left), (23, 19));
-    assert_eq!((settle.at_risk, settle.breached, settle.breach_rate), (0, 0, Some(0.0)));
+    assert_eq!(
+        (settle.at_risk, settle.breached, settle.breach_rate),
+        (0, 0, Some(0.0))
+    );
     assert_eq!(settle.response.count, 18);
     exact(settle.response.mean, 150.0 / 18.0);
     assert_eq!(settle.time.count, 19);
@@ -199,7 +222,10 @@ async fn a_scripted_month_of_disputes_reads_back_value_by_value() {
     october_matches_the_script(&shanghai[0]);
     // The dispute started 2026-10-31 20:00 UTC is November's in Shanghai, October's in UTC.
     let nov = &shanghai[1];
-    assert_eq!((nov.period.as_str(), nov.started, nov.running), ("2026-11", 1, 1));
+    assert_eq!(
+        (nov.period.as_str(), nov.started, nov.running),
+        ("2026-11", 1, 1)
+    );
     assert_eq!(stage(nov, "triage").entered, 1);
     let utc = report(&rt, "UTC", ReportBy::Nothing).await;
     assert_eq!((utc[0].started, utc[0].running, utc[1].started), (21, 5, 0));
@@ -213,8 +239,22 @@ async fn a_scripted_month_of_disputes_reads_back_value_by_value() {
             .clone()
     };
     let (delivery, quality) = (row("delivery", "2026-10"), row("quality", "2026-10"));
-    assert_eq!((delivery.started, delivery.running, delivery.ended.get("completed")), (10, 2, Some(&8)));
-    assert_eq!((quality.started, quality.running, quality.ended.get("cancelled")), (10, 2, Some(&1)));
+    assert_eq!(
+        (
+            delivery.started,
+            delivery.running,
+            delivery.ended.get("completed")
+        ),
+        (10, 2, Some(&8))
+    );
+    assert_eq!(
+        (
+            quality.started,
+            quality.running,
+            quality.ended.get("cancelled")
+        ),
+        (10, 2, Some(&1))
+    );
     assert_eq!(quality.ended.get("completed"), Some(&7));
     assert_eq!(row("delivery", "2026-11").started, 1);
     assert_eq!(by.len(), 4, "two categories times two months");
@@ -230,7 +270,10 @@ async fn a_scripted_month_of_disputes_reads_back_value_by_value() {
     let rebuilt = store.rebuild_reports().unwrap();
     assert_eq!(rebuilt.instances, 21);
     assert_eq!(report(&rt, "Asia/Shanghai", ReportBy::Nothing).await, kept);
-    assert_eq!(report(&rt, "Asia/Shanghai", ReportBy::Field("category".into())).await, by);
+    assert_eq!(
+        report(&rt, "Asia/Shanghai", ReportBy::Field("category".into())).await,
+        by
+    );
 
     // And so does the store opened again.
     drop(rt);

@@ -12,17 +12,17 @@ use crate::records::{
 };
 use crate::search::Walk;
 use crate::tally::{Tally, TallyState};
-use crate::{Rebuilt, ReportStore,
+use crate::{
     ApprovalStore, DefinitionStore, HistoryStore, IdempotencyStore, InstanceStore, OutboxStore,
-    QueryStore, Store, StoreError, TimerStore,
+    QueryStore, Rebuilt, ReportStore, Store, StoreError, TimerStore,
 };
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::{Mutex, PoisonError};
 use waystation_core::definition::Approver;
-use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
 use waystation_core::report::Cell;
+use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
 
 /// A key and its value.
 type Entry = (Vec<u8>, Vec<u8>);

@@ -296,7 +296,12 @@ pub trait ReportStore {
         workflow: &str,
         dim: &str,
         buckets: (i64, i64),
-        visit: &mut dyn FnMut(i64, &str, &str, waystation_core::report::Cell) -> Result<(), StoreError>,
+        visit: &mut dyn FnMut(
+            i64,
+            &str,
+            &str,
+            waystation_core::report::Cell,
+        ) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
 
     /// Throws the rollups away and computes them again from every stored instance and its

@@ -45,7 +45,11 @@ fn corrupt(k: &[u8], e: impl std::fmt::Display) -> StoreError {
 }
 
 /// Adds `deltas` of `workflow` into `pending` (cell key -> the change to apply).
-fn gather(pending: &mut BTreeMap<Vec<u8>, Cell>, workflow: &str, deltas: Vec<Delta>) -> Result<(), StoreError> {
+fn gather(
+    pending: &mut BTreeMap<Vec<u8>, Cell>,
+    workflow: &str,
+    deltas: Vec<Delta>,
+) -> Result<(), StoreError> {
     for d in deltas {
         let k = cell_key(workflow, &d);
         let c = cell_of(d.change);

@@ -139,12 +139,14 @@ pub fn deltas(
     let mut walk = Walk {
         groups: groups(after),
         after,
-        visit: before.filter(|b| b.status == Status::Running).map(|b| Visit {
-            stage: b.stage.clone(),
-            entered: b.stage_entered_at,
-            // Issue 14's "acted" clock: a person or system acted after the stage was entered.
-            responded: b.acted_at.is_some_and(|a| a > b.stage_entered_at),
-        }),
+        visit: before
+            .filter(|b| b.status == Status::Running)
+            .map(|b| Visit {
+                stage: b.stage.clone(),
+                entered: b.stage_entered_at,
+                // Issue 14's "acted" clock: a person or system acted after the stage was entered.
+                responded: b.acted_at.is_some_and(|a| a > b.stage_entered_at),
+            }),
         continuing: false,
         out,
     };

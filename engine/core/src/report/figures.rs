@@ -167,7 +167,13 @@ impl Builder {
     ///
     /// # Errors
     /// Cells of one figure of different kinds.
-    pub fn add(&mut self, bucket: i64, group: &str, metric: &str, cell: Cell) -> Result<(), CellError> {
+    pub fn add(
+        &mut self,
+        bucket: i64,
+        group: &str,
+        metric: &str,
+        cell: Cell,
+    ) -> Result<(), CellError> {
         let i = self.spans.partition_point(|s| s.end_bucket() <= bucket);
         if i == self.spans.len() || bucket < self.spans[i].first_bucket() {
             return Ok(());
@@ -212,7 +218,12 @@ impl Builder {
     }
 }
 
-fn row(span: &Span, group: Option<String>, cells: &BTreeMap<String, Cell>, order: &[String]) -> Row {
+fn row(
+    span: &Span,
+    group: Option<String>,
+    cells: &BTreeMap<String, Cell>,
+    order: &[String],
+) -> Row {
     let count = |m: &str| cells.get(m).map_or(0, Cell::count);
     let started = count("started");
     let under = |p: &str| -> BTreeMap<String, i64> {

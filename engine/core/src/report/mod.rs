@@ -25,8 +25,8 @@ mod period;
 mod postmortem;
 
 pub use cell::{Cell, CellError, Numbers, RELATIVE_ERROR};
+pub use chrono_tz::Tz;
 pub use delta::{bucket, deltas, groups, Change, Delta, Group, BUCKET_SECONDS};
 pub use figures::{Builder, NumberFigures, Row, StageFigures, Summary, TagFigures};
-pub use postmortem::{visits, Act, Visit};
 pub use period::{spans, zone, PeriodError, PeriodKind, Span, MAX_PERIODS};
-pub use chrono_tz::Tz;
+pub use postmortem::{visits, Act, Visit};

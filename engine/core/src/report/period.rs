@@ -85,7 +85,12 @@ pub fn zone(name: &str) -> Result<Tz, PeriodError> {
 fn parse_day(parameter: &'static str, s: &str) -> Result<NaiveDate, PeriodError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d"))
-        .map_err(|_| bad(parameter, format!("'{s}' is not a date (YYYY-MM-DD) or a month (YYYY-MM)")))
+        .map_err(|_| {
+            bad(
+                parameter,
+                format!("'{s}' is not a date (YYYY-MM-DD) or a month (YYYY-MM)"),
+            )
+        })
 }
 
 /// The period of `kind` holding day `d`: its first day and the first day after it.
@@ -144,7 +149,9 @@ pub fn spans(
         if out.len() == MAX_PERIODS {
             return Err(bad(
                 "to",
-                format!("more than {MAX_PERIODS} periods; ask for a shorter range or a longer period"),
+                format!(
+                    "more than {MAX_PERIODS} periods; ask for a shorter range or a longer period"
+                ),
             ));
         }
         let label = match kind {
@@ -167,7 +174,13 @@ mod tests {
 
     #[test]
     fn november_in_shanghai_starts_at_four_in_the_afternoon_utc_on_october_31st() {
-        let s = spans(PeriodKind::Month, zone("Asia/Shanghai").unwrap(), "2026-10", Some("2026-11")).unwrap();
+        let s = spans(
+            PeriodKind::Month,
+            zone("Asia/Shanghai").unwrap(),
+            "2026-10",
+            Some("2026-11"),
+        )
+        .unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].label, "2026-11");
         assert_eq!(s[1].start.to_rfc3339(), "2026-10-31T16:00:00+00:00");
@@ -176,7 +189,13 @@ mod tests {
 
     #[test]
     fn a_day_in_kathmandu_starts_on_a_quarter_hour_bucket() {
-        let s = spans(PeriodKind::Day, zone("Asia/Kathmandu").unwrap(), "2026-10-05", None).unwrap();
+        let s = spans(
+            PeriodKind::Day,
+            zone("Asia/Kathmandu").unwrap(),
+            "2026-10-05",
+            None,
+        )
+        .unwrap();
         assert_eq!(s[0].start.to_rfc3339(), "2026-10-04T18:15:00+00:00");
         assert_eq!(s[0].start.timestamp() % 900, 0);
     }
@@ -194,8 +213,23 @@ mod tests {
     fn bad_ranges_name_their_parameter() {
         let utc = zone("UTC").unwrap();
         assert_eq!(zone("Mars/Olympus").unwrap_err().parameter, "tz");
-        assert_eq!(spans(PeriodKind::Month, utc, "October", None).unwrap_err().parameter, "from");
-        assert_eq!(spans(PeriodKind::Month, utc, "2026-10", Some("2026-09")).unwrap_err().parameter, "to");
-        assert_eq!(spans(PeriodKind::Day, utc, "2020-01-01", Some("2026-01-01")).unwrap_err().parameter, "to");
+        assert_eq!(
+            spans(PeriodKind::Month, utc, "October", None)
+                .unwrap_err()
+                .parameter,
+            "from"
+        );
+        assert_eq!(
+            spans(PeriodKind::Month, utc, "2026-10", Some("2026-09"))
+                .unwrap_err()
+                .parameter,
+            "to"
+        );
+        assert_eq!(
+            spans(PeriodKind::Day, utc, "2020-01-01", Some("2026-01-01"))
+                .unwrap_err()
+                .parameter,
+            "to"
+        );
     }
 }

@@ -58,9 +58,15 @@ fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 fn act_of(e: &HistoryEntry) -> Option<String> {
     match &e.event {
         HistoryEvent::EventReceived { name, .. } => Some(format!("event:{name}")),
-        HistoryEvent::Decided { level, decision, .. } => Some(format!(
+        HistoryEvent::Decided {
+            level, decision, ..
+        } => Some(format!(
             "{}:{level}",
-            if decision == "approve" { "approved" } else { "rejected" }
+            if decision == "approve" {
+                "approved"
+            } else {
+                "rejected"
+            }
         )),
         HistoryEvent::Assigned { assignee, .. } if e.actor.is_some() => Some(
             assignee

@@ -47,9 +47,17 @@ pub async fn postmortem(
             let s = rt.instance(&id)?;
             let entries = rt.history(&id, 0, MAX_ENTRIES + 1)?;
             let truncated = entries.len() > MAX_ENTRIES;
-            let history: Vec<_> = entries.into_iter().take(MAX_ENTRIES).map(|(_, e)| e).collect();
+            let history: Vec<_> = entries
+                .into_iter()
+                .take(MAX_ENTRIES)
+                .map(|(_, e)| e)
+                .collect();
             let now = rt.now();
-            let end = if s.status == Status::Running { now } else { s.updated_at };
+            let end = if s.status == Status::Running {
+                now
+            } else {
+                s.updated_at
+            };
             Ok(PostMortem {
                 visits: visits(&s, &history, now),
                 cycle_seconds: (end - s.started_at).num_milliseconds().max(0) as f64 / 1000.0,

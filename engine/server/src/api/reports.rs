@@ -77,7 +77,11 @@ fn wants_csv(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv")))
+        .any(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+        })
 }
 
 /// `GET /v1/reports/{workflow}?from=&to=&period=&tz=&by=`.
@@ -95,7 +99,8 @@ pub async fn report(
     let from = params
         .get("from")
         .ok_or_else(|| bad("from", "give the first period, as 2026-10 or 2026-10-05"))?;
-    let spans = spans(period, tz, from, params.get("to").map(String::as_str)).map_err(period_error)?;
+    let spans =
+        spans(period, tz, from, params.get("to").map(String::as_str)).map_err(period_error)?;
     let wf = app.runtime.workflow(&workflow, None).await?;
     let by_param = params.get("by").cloned();
     let by = ReportBy::parse(by_param.as_deref(), &wf).map_err(|e| bad("by", e.to_string()))?;
@@ -125,7 +130,9 @@ pub async fn report(
 /// Only if the CSV writer fails on memory.
 pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["period", "start", "end", "group", "stage", "figure", "value"])?;
+    w.write_record([
+        "period", "start", "end", "group", "stage", "figure", "value",
+    ])?;
     for row in &report.rows {
         let start = row.start.to_rfc3339();
         let end = row.end.to_rfc3339();
@@ -163,8 +170,14 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
                 ("at_risk".to_owned(), s.at_risk.to_string()),
                 ("breached".to_owned(), s.breached.to_string()),
             ];
-            figures.extend(s.at_risk_rate.map(|r| ("at_risk_rate".to_owned(), r.to_string())));
-            figures.extend(s.breach_rate.map(|r| ("breach_rate".to_owned(), r.to_string())));
+            figures.extend(
+                s.at_risk_rate
+                    .map(|r| ("at_risk_rate".to_owned(), r.to_string())),
+            );
+            figures.extend(
+                s.breach_rate
+                    .map(|r| ("breach_rate".to_owned(), r.to_string())),
+            );
             figures.extend(summary("response", &s.response));
             figures.extend(summary("time", &s.time));
             for (figure, v) in figures {
@@ -178,7 +191,12 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
 /// `name.count`, and `name.mean` ... `name.max` when there is something to summarise.
 fn summary(name: &str, s: &Summary) -> Vec<(String, String)> {
     let mut out = vec![(format!("{name}.count"), s.count.to_string())];
-    for (k, v) in [("mean", s.mean), ("p50", s.p50), ("p90", s.p90), ("max", s.max)] {
+    for (k, v) in [
+        ("mean", s.mean),
+        ("p50", s.p50),
+        ("p90", s.p90),
+        ("max", s.max),
+    ] {
         if let Some(v) = v {
             out.push((format!("{name}.{k}"), v.to_string()));
         }

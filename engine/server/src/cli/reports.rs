@@ -18,10 +18,12 @@ pub fn rebuild(data: &Path, out: &mut dyn Write) -> Result<(), StoreSetupError> 
         return Err(StoreSetupError::NoStore(data.display().to_string()));
     }
     let store = DiskStore::new(open_store(data, None)?);
-    let done = store.rebuild_reports().map_err(|source| StoreSetupError::Store {
-        context: format!("rebuilding the report rollups of {}", data.display()),
-        source,
-    })?;
+    let done = store
+        .rebuild_reports()
+        .map_err(|source| StoreSetupError::Store {
+            context: format!("rebuilding the report rollups of {}", data.display()),
+            source,
+        })?;
     writeln!(
         out,
         "rebuilt the report rollups of {}: {} instances read, {} cells written",
