@@ -336,8 +336,8 @@ try {
   await signIn(phoneFigures, admin);
   await phoneFigures.goto(`${base}/#/figures/dashboard-check?tz=UTC`);
   await phoneFigures.locator('table.figures tr[data-figure="Started"]').waitFor();
-  const overflow = await phoneFigures.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 1, `no sideways scrolling on a phone (${overflow}px)`);
+  const figuresOverflow = await phoneFigures.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(figuresOverflow <= 1, `no sideways scrolling on a phone (${figuresOverflow}px)`);
   await shot(phoneFigures, 'figures-phone');
 
   assert.deepEqual(pageErrors, [], 'no script errors in the pages');
