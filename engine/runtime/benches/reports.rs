@@ -49,7 +49,7 @@ fn workflow() -> Workflow {
 fn write(store: &FjallStore, wf: &Workflow, i: usize, at: DateTime<Utc>) {
     let input =
         json!({"tier": TIERS[i % 4], "channel": CHANNELS[i % 3], "satisfaction": i % 5 + 1});
-    let commit = |before, step: &waystation_core::Step| {
+    let commit = |before: Option<&waystation_core::InstanceState>, step: &waystation_core::Step| {
         store
             .commit(&Commit {
                 before,

@@ -21,7 +21,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::sync::{Mutex, PoisonError};
 use waystation_core::definition::Approver;
-use waystation_core::report::Cell;
 use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
 
 /// A key and its value.
@@ -671,7 +670,7 @@ impl<B: Kv> ReportStore for KvStore<B> {
         workflow: &str,
         dim: &str,
         buckets: (i64, i64),
-        visit: &mut dyn FnMut(i64, &str, &str, Cell) -> Result<(), StoreError>,
+        visit: &mut crate::CellVisitor<'_>,
     ) -> Result<(), StoreError> {
         crate::rollups::scan(&self.kv, workflow, dim, buckets, visit)
     }

@@ -282,6 +282,10 @@ pub trait RetentionStore {
     fn purge_finished(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
 }
 
+/// What [`ReportStore::report_cells`] calls per cell: `(bucket, group value, figure, cell)`.
+pub type CellVisitor<'a> =
+    dyn FnMut(i64, &str, &str, waystation_core::report::Cell) -> Result<(), StoreError> + 'a;
+
 /// Report rollups (issue 15): cells per workflow, group, 15-minute UTC bucket and figure,
 /// moved by [`Store::commit`] in the same batch as the change (see `rollups.rs`).
 pub trait ReportStore {
@@ -296,12 +300,7 @@ pub trait ReportStore {
         workflow: &str,
         dim: &str,
         buckets: (i64, i64),
-        visit: &mut dyn FnMut(
-            i64,
-            &str,
-            &str,
-            waystation_core::report::Cell,
-        ) -> Result<(), StoreError>,
+        visit: &mut CellVisitor<'_>,
     ) -> Result<(), StoreError>;
 
     /// Throws the rollups away and computes them again from every stored instance and its

@@ -118,7 +118,7 @@ pub(crate) fn scan<B: Kv>(
     workflow: &str,
     dim: &str,
     (from, to): (i64, i64),
-    visit: &mut dyn FnMut(i64, &str, &str, Cell) -> Result<(), StoreError>,
+    visit: &mut crate::CellVisitor<'_>,
 ) -> Result<(), StoreError> {
     let p = prefix(&[b"ru", workflow.as_bytes(), dim.as_bytes()]);
     // Start just before bucket `from`: its keys sort after `p + digits(from - 1) + 0xff`.
