@@ -12,5 +12,6 @@ mod identity;
 mod migrate;
 mod outbox;
 mod playbooks;
+mod postmortem;
 mod reports;
 mod scenarios;
