@@ -306,6 +306,11 @@ try {
   assert.match(await board.locator('h1 .instance-key').textContent(), /^ORD-calm-1$/);
   await board.locator('.timeline .ev-completed').waitFor();
   assert.equal(await board.locator('svg.graph .node.current').getAttribute('data-stage'), 'approved');
+  log('step by step: the review stage met its deadline, and rui acted in it');
+  const reviewStep = board.locator('table.steps tr[data-stage="review"]');
+  await reviewStep.waitFor();
+  assert.match(await reviewStep.locator('td.acts').textContent(), /rui approved:reviewer after/);
+  assert.match(await reviewStep.locator('td.deadline').textContent(), /met/);
   await shot(board, 'instance');
 
   // ---------------------------------------------------------------- figures

@@ -105,8 +105,8 @@ export function mount(root, route, ctx) {
           const values = rows.map(f.get);
           return h('tr', { dataset: { figure: f.label } },
             h('th', { scope: 'row' }, f.label),
-            h('td', { class: 'now' }, f.show(f.get(now)) ?? '–'),
-            h('td', { class: 'before' }, f.show(f.get(before)) ?? '–'),
+            h('td', { class: 'now', 'data-label': now.period }, f.show(f.get(now)) ?? '–'),
+            h('td', { class: 'before', 'data-label': before.period }, f.show(f.get(before)) ?? '–'),
             h('td', {}, chart(f.label, values, periods, f.show)));
         }))));
   }
@@ -126,10 +126,10 @@ export function mount(root, route, ctx) {
       h('thead', {}, h('tr', {}, [by, 'Started', 'Ended', 'Still running', 'Cycle time, mean'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, rows.map((r) => h('tr', { dataset: { group: r.group } },
         h('th', { scope: 'row' }, r.group),
-        h('td', {}, String(r.started)),
-        h('td', {}, String(Object.values(r.ended).reduce((a, b) => a + b, 0))),
-        h('td', {}, String(r.running)),
-        h('td', {}, hours(r.cycle.mean) ?? '–'))))));
+        h('td', { 'data-label': 'Started' }, String(r.started)),
+        h('td', { 'data-label': 'Ended' }, String(Object.values(r.ended).reduce((a, b) => a + b, 0))),
+        h('td', { 'data-label': 'Still running' }, String(r.running)),
+        h('td', { 'data-label': 'Cycle time, mean' }, hours(r.cycle.mean) ?? '–'))))));
     return section;
   }
 
