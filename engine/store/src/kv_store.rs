@@ -35,8 +35,9 @@ pub struct KvStore<B: Kv> {
     // batch is applied, so each commit is counted once: by the scan that builds them or by
     // its own moves (the backends serialise batches anyway: sled takes a global write lock).
     tally: Mutex<TallyState>,
-    /// Held from reading the report cells a commit moves to applying its batch.
-    rollups: Mutex<()>,
+    /// Held from reading the report cells a commit moves to applying its batch; holds the
+    /// cells written last.
+    rollups: Mutex<crate::rollups::CellCache>,
     /// False only in a benchmark measuring what the rollups cost.
     rollups_on: std::sync::atomic::AtomicBool,
 }
@@ -54,7 +55,7 @@ impl<B: Kv> KvStore<B> {
             kv,
             definitions: Mutex::new(()),
             tally: Mutex::new(TallyState::Unbuilt),
-            rollups: Mutex::new(()),
+            rollups: Mutex::default(),
             rollups_on: std::sync::atomic::AtomicBool::new(true),
         }
     }
@@ -654,9 +655,12 @@ impl<B: Kv> Store for KvStore<B> {
         if !self.rollups_on.load(std::sync::atomic::Ordering::Relaxed) {
             return self.apply_counted(batch);
         }
-        let _rollups = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
-        batch.extend(crate::rollups::mutations(&self.kv, commit)?);
-        self.apply_counted(batch)
+        let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut written = crate::rollups::mutations(&self.kv, &cache, commit)?;
+        batch.append(&mut written.mutations);
+        self.apply_counted(batch)?;
+        written.keep(&mut cache);
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -675,8 +679,14 @@ impl<B: Kv> ReportStore for KvStore<B> {
         crate::rollups::scan(&self.kv, workflow, dim, buckets, visit)
     }
 
-    fn rebuild_reports(&self) -> Result<Rebuilt, StoreError> {
+    fn reports_current(&self) -> Result<bool, StoreError> {
         let _rollups = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::rollups::current(&self.kv)
+    }
+
+    fn rebuild_reports(&self) -> Result<Rebuilt, StoreError> {
+        let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.clear();
         crate::rollups::rebuild(&self.kv, &|id| {
             Ok(self
                 .history(id, 0, usize::MAX)?

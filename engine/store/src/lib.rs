@@ -303,6 +303,15 @@ pub trait ReportStore {
         visit: &mut CellVisitor<'_>,
     ) -> Result<(), StoreError>;
 
+    /// True when the rollups cover every stored instance: a rebuild ran, or the store held
+    /// no instance when it was first asked (it is then marked, so it stays true). False for
+    /// a store upgraded from a version without rollups: its running instances would leave
+    /// their start month's `running` count when they end; run a rebuild.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn reports_current(&self) -> Result<bool, StoreError>;
+
     /// Throws the rollups away and computes them again from every stored instance and its
     /// history; for an upgrade, on a store no server has open. Durable when it returns.
     ///

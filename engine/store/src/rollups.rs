@@ -16,7 +16,7 @@
 use crate::keys::{key, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::{Commit, StoreError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use waystation_core::report::{deltas, Cell, Change, Delta, Numbers};
 use waystation_core::{Effect, HistoryEntry, InstanceState};
 
@@ -63,34 +63,94 @@ fn gather(
     Ok(())
 }
 
-/// The writes that add `pending` to the stored cells: read, merge, write back; a count
-/// that reaches zero is removed.
-fn merged<B: Kv>(kv: &B, pending: BTreeMap<Vec<u8>, Cell>) -> Result<Vec<Mutation>, StoreError> {
-    let mut out = Vec::with_capacity(pending.len());
+/// The cells most recently written, decoded, so that the commits of one busy bucket do not
+/// read and decode the same cells again: at most [`CACHED`] of them, the oldest written
+/// forgotten first. Only the holder of the rollup lock touches it, and only with values
+/// that were applied (see [`Written::keep`]), so it always equals the store.
+#[derive(Debug, Default)]
+pub(crate) struct CellCache {
+    cells: HashMap<Vec<u8>, Cell>,
+    order: VecDeque<Vec<u8>>,
+}
+
+/// Most cells the cache holds (a few MB).
+const CACHED: usize = 16_384;
+
+impl CellCache {
+    /// Forgets everything (after a rebuild).
+    pub(crate) fn clear(&mut self) {
+        self.cells.clear();
+        self.order.clear();
+    }
+}
+
+/// A commit's rollup writes, and the cells to remember once its batch is applied.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    /// The writes, for the batch.
+    pub(crate) mutations: Vec<Mutation>,
+    cells: Vec<(Vec<u8>, Cell)>,
+}
+
+impl Written {
+    /// Remembers the written cells; call only after the batch was applied.
+    pub(crate) fn keep(self, cache: &mut CellCache) {
+        for (k, c) in self.cells {
+            if cache.cells.insert(k.clone(), c).is_none() {
+                cache.order.push_back(k);
+            }
+        }
+        while cache.order.len() > CACHED {
+            if let Some(old) = cache.order.pop_front() {
+                cache.cells.remove(&old);
+            }
+        }
+    }
+}
+
+/// The writes that add `pending` to the stored cells: read (from `cache`, else the store),
+/// merge, write back; a count that reaches zero is removed.
+fn merged<B: Kv>(
+    kv: &B,
+    cache: &CellCache,
+    pending: BTreeMap<Vec<u8>, Cell>,
+) -> Result<Written, StoreError> {
+    let mut out = Written::default();
     for (k, change) in pending {
-        let cell = match kv.get(&k)? {
-            Some(bytes) => {
-                let mut old = Cell::decode(&bytes).map_err(|e| corrupt(&k, e))?;
+        let old = match cache.cells.get(&k) {
+            Some(c) => Some(c.clone()),
+            None => kv
+                .get(&k)?
+                .map(|bytes| Cell::decode(&bytes).map_err(|e| corrupt(&k, e)))
+                .transpose()?,
+        };
+        let cell = match old {
+            Some(mut old) => {
                 old.merge(&change).map_err(|e| corrupt(&k, e))?;
                 old
             }
             None => change,
         };
-        out.push(if cell.is_zero() {
-            Mutation::Delete(k)
+        out.mutations.push(if cell.is_zero() {
+            Mutation::Delete(k.clone())
         } else {
-            Mutation::Put(k, cell.encode())
+            Mutation::Put(k.clone(), cell.encode())
         });
+        out.cells.push((k, cell));
     }
     Ok(out)
 }
 
-/// The rollup writes of one command's commit. The caller holds the rollup lock until the
-/// batch they join is applied.
+/// The rollup writes of one command's commit. The caller holds the rollup lock (and
+/// `cache`) until the batch they join is applied, then keeps them in `cache`.
 ///
 /// # Errors
 /// Backend errors reading the cells, or a stored cell that cannot be read.
-pub(crate) fn mutations<B: Kv>(kv: &B, commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError> {
+pub(crate) fn mutations<B: Kv>(
+    kv: &B,
+    cache: &CellCache,
+    commit: &Commit<'_>,
+) -> Result<Written, StoreError> {
     let history: Vec<&HistoryEntry> = commit
         .effects
         .iter()
@@ -101,11 +161,11 @@ pub(crate) fn mutations<B: Kv>(kv: &B, commit: &Commit<'_>) -> Result<Vec<Mutati
         .collect();
     let moved = deltas(commit.before, commit.after, &history);
     if moved.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Written::default());
     }
     let mut pending = BTreeMap::new();
     gather(&mut pending, &commit.after.workflow, moved)?;
-    merged(kv, pending)
+    merged(kv, cache, pending)
 }
 
 /// Visits the cells of `workflow` grouped by `dim` (empty: all instances) in buckets
@@ -160,6 +220,25 @@ pub(crate) fn scan<B: Kv>(
 
 /// Rollup keys deleted and written per batch of a rebuild.
 const REBUILD_BATCH: usize = 4096;
+
+/// The key marking rollups that cover every stored instance.
+const CURRENT: &[u8] = b"rumeta\0current";
+
+/// See [`crate::ReportStore::reports_current`].
+pub(crate) fn current<B: Kv>(kv: &B) -> Result<bool, StoreError> {
+    if kv.get(CURRENT)?.is_some() {
+        return Ok(true);
+    }
+    let mut any = false;
+    kv.scan(&prefix(&[b"inst"]), None, &mut |_, _| {
+        any = true;
+        false
+    })?;
+    if !any {
+        kv.apply(vec![Mutation::Put(CURRENT.to_vec(), Vec::new())])?;
+    }
+    Ok(!any)
+}
 
 /// Applies `batch` [`REBUILD_BATCH`] mutations at a time.
 fn apply_chunked<B: Kv>(kv: &B, mut batch: Vec<Mutation>) -> Result<(), StoreError> {
@@ -225,6 +304,7 @@ pub(crate) fn rebuild<B: Kv>(
         .collect();
     done.cells = writes.len() as u64;
     apply_chunked(kv, writes)?;
+    kv.apply(vec![Mutation::Put(CURRENT.to_vec(), Vec::new())])?;
     kv.flush()?;
     Ok(done)
 }
