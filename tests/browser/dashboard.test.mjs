@@ -323,7 +323,44 @@ try {
   assert.match(await board.locator('h1 .instance-key').textContent(), /^ORD-calm-1$/);
   await board.locator('.timeline .ev-completed').waitFor();
   assert.equal(await board.locator('svg.graph .node.current').getAttribute('data-stage'), 'approved');
+  log('step by step: the review stage met its deadline, and rui acted in it');
+  const reviewStep = board.locator('table.steps tr[data-stage="review"]');
+  await reviewStep.waitFor();
+  assert.match(await reviewStep.locator('td.acts').textContent(), /rui approved:reviewer after/);
+  assert.match(await reviewStep.locator('td.deadline').textContent(), /met/);
   await shot(board, 'instance');
+
+  // ---------------------------------------------------------------- figures
+  log('the figures page shows this month beside the last, a chart per figure, a breakdown by lane and a CSV');
+  const all = (await call('GET', '/v1/instances?workflow=dashboard-check&limit=1000', admin)).items;
+  const lanes = {};
+  for (const i of all) lanes[i.fields.lane] = (lanes[i.fields.lane] || 0) + 1;
+  const figures = await newPage();
+  await signIn(figures, admin);
+  await figures.goto(`${base}/#/figures/dashboard-check?tz=UTC&by=lane`);
+  const started = figures.locator('table.figures tr[data-figure="Started"]');
+  await started.waitFor();
+  assert.equal(await started.locator('td.now').textContent(), String(all.length), 'every instance started this month');
+  assert.equal(await started.locator('td.before').textContent(), '0');
+  assert.equal(await started.locator('svg.spark rect').count(), 12, 'a bar per month');
+  assert.equal(await figures.locator('table.figures tr[data-figure="Ended completed"] td.now').textContent(),
+    String(all.filter((i) => i.status === 'completed').length));
+  assert.match(await figures.locator('table.figures tr[data-figure="Tagged special-approval"] td.now').textContent(), /%$/);
+  for (const [lane, n] of Object.entries(lanes)) {
+    assert.equal(await figures.locator(`table.breakdown tr[data-group="${lane}"] td`).first().textContent(), String(n), `lane ${lane}`);
+  }
+  const [download] = await Promise.all([figures.waitForEvent('download'), figures.click('#figures-csv')]);
+  const csv = readFileSync(await download.path(), 'utf8').split('\n');
+  assert.equal(csv[0], 'period,start,end,group,stage,figure,value');
+  assert.ok(csv.some((l) => l.endsWith(`,,started,${all.length}`)), 'the CSV has the month\'s starts');
+  await shot(figures, 'figures');
+  const phoneFigures = await newPage(390, 800);
+  await signIn(phoneFigures, admin);
+  await phoneFigures.goto(`${base}/#/figures/dashboard-check?tz=UTC`);
+  await phoneFigures.locator('table.figures tr[data-figure="Started"]').waitFor();
+  const figuresOverflow = await phoneFigures.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(figuresOverflow <= 1, `no sideways scrolling on a phone (${figuresOverflow}px)`);
+  await shot(phoneFigures, 'figures-phone');
 
   assert.deepEqual(pageErrors, [], 'no script errors in the pages');
   console.log(`ok: dashboard browser test passed; screenshots in ${shots}`);

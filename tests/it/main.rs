@@ -14,6 +14,8 @@ mod migrate;
 mod outbox;
 mod playbooks;
 mod precheck;
+mod postmortem;
+mod reports;
 mod scenarios;
 mod schedules;
 mod who_did_what;

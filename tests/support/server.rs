@@ -291,6 +291,27 @@ impl Client {
         )
     }
 
+    /// GET with extra headers: status, content type and the body as text.
+    pub fn get_text(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
+        let mut req = self.auth(self.agent.get(&format!("{}{path}", self.base)));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        match req.call() {
+            Ok(mut r) => {
+                let kind = r
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let text = r.body_mut().read_to_string().unwrap_or_default();
+                (r.status().as_u16(), kind, text)
+            }
+            Err(e) => (0, String::new(), e.to_string()),
+        }
+    }
+
     /// DELETE.
     pub fn delete(&self, path: &str) -> Answer {
         Self::read(

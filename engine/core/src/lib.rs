@@ -22,6 +22,7 @@ pub mod graph;
 pub mod input;
 mod machine;
 pub mod plugin;
+pub mod report;
 pub mod sim;
 pub mod source;
 pub mod state;

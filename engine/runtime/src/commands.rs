@@ -666,6 +666,7 @@ impl Runtime {
             idempotency: record.as_ref().map(|(k, r)| (*k, r)),
         })?;
         self.metrics.commands_ok.fetch_add(1, Ordering::Relaxed);
+        self.durations.observe(before, &step.state, &step.effects);
         for effect in &step.effects {
             match effect {
                 Effect::ArmTimer(t) => self.timer_armed(t.due),

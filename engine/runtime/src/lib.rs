@@ -9,6 +9,7 @@
 mod acting;
 mod commands;
 pub mod contain;
+pub mod durations;
 pub use acting::Acting;
 pub use commands::Applied;
 mod error;
@@ -21,6 +22,7 @@ mod options;
 mod outbox;
 mod queries;
 mod reader;
+mod reports;
 mod retention;
 mod scheduler;
 mod schedules;
@@ -35,6 +37,7 @@ pub use outbox::{
     Channel, Channels, Delivery, DeliveryError, Outbox, OutboxError, Retried, RetryPolicy,
 };
 pub use reader::StoreReader;
+pub use reports::{NotAKeywordField, ReportBy};
 pub use retention::{Purged, Retention};
 pub use schedules::{ScheduleSpec, ScheduleView, MAX_SLOTS_PER_ROUND};
 pub use waystation_store::CatchUp;
@@ -144,6 +147,7 @@ pub struct Runtime {
     /// Wakes the outbox dispatcher when a commit queues messages.
     outbox_wake: Notify,
     metrics: Metrics,
+    durations: durations::Durations,
     options: Options,
     /// Failures so far of timer firings that failed in the engine, by timer id. In memory:
     /// after a restart a failing timer gets its attempts again, at its moved due time.
@@ -185,6 +189,7 @@ impl Runtime {
             scheduler_wakes_at: AtomicI64::new(i64::MAX),
             outbox_wake: Notify::new(),
             metrics: Metrics::default(),
+            durations: durations::Durations::default(),
             options,
             step_failures: std::sync::Mutex::default(),
             retention: std::sync::RwLock::new(Retention::default()),
@@ -206,6 +211,11 @@ impl Runtime {
     /// Counters and histograms.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Histograms of stage response and cycle times, for `/metrics`.
+    pub fn durations(&self) -> &durations::Durations {
+        &self.durations
     }
 
     /// The options in force.

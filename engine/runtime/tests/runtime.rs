@@ -404,13 +404,18 @@ async fn many_instances_move_in_parallel_and_every_answer_is_durable() {
     assert_eq!(done.items.len(), 200);
 }
 
-/// Every key of the store and their bytes, as the store holds them (live data).
+/// Every key of the store and their bytes, as the store holds them (live data), but the
+/// report rollups (`ru/`): those grow with time (cells per 15-minute bucket that saw work),
+/// not with the instances kept, and outlive retention by design (issue 15).
 fn live(store: &waystation_store::FjallStore) -> (usize, usize) {
     use waystation_store::Kv;
     let (mut keys, mut bytes) = (0, 0);
     store
         .backend()
         .scan(b"", None, &mut |k, v| {
+            if k.starts_with(b"ru\0") {
+                return true;
+            }
             keys += 1;
             bytes += k.len() + v.len();
             true

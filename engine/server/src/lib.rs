@@ -48,6 +48,12 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     let kv = cli::store::open_store(&config.data, config.store.engine)?;
     tracing::info!(engine = %kv.engine(), dir = %config.store_dir().display(), "store open");
     let store = Arc::new(KvStore::new(kv));
+    if !waystation_store::ReportStore::reports_current(store.as_ref())? {
+        tracing::warn!(
+            "the report rollups do not cover the instances stored before this version: stop the server and run `waystation reports rebuild --data {}`",
+            config.data.display()
+        );
+    }
     let bootstrap_secret = auth::bootstrap(store.as_ref(), bootstrap)?;
     let sandbox = Sandbox::new(config.host_config())
         .map_err(|e| anyhow::anyhow!("cannot start the plugin sandbox: {e}"))?;

@@ -60,6 +60,23 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Work on the report rollups of a data directory while no server runs on it.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Throw the report rollups away and compute them again from the stored instances and
+    /// their histories (after an upgrade that changes what is rolled up). Instances removed
+    /// by retention no longer count. Stop the server first.
+    Rebuild {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,6 +157,15 @@ fn main() -> ExitCode {
             engine,
             &mut std::io::stdout().lock(),
         ) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                eprintln!("waystation: {e}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        Command::Reports {
+            command: ReportsCommand::Rebuild { data },
+        } => match waystation_server::cli::reports::rebuild(&data, &mut std::io::stdout().lock()) {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
                 eprintln!("waystation: {e}");

@@ -27,6 +27,8 @@
 //! | `ix/breachst/{workflow}/{stage}/{instance}` | (empty): instances by each stage they breached |
 //! | `ix/act/{time}/{instance}` | (empty): instances by when a person or system last acted |
 //! | `ix/asg/{user}/{instance}` | (empty): running instances by assignee |
+//! | `ru/{workflow}/{dim}/{bucket}/{value}/{figure}` | a report cell (see `rollups.rs`) |
+//! | `rumeta/current` | (empty): the rollups cover every stored instance |
 
 use chrono::{DateTime, TimeZone, Utc};
 

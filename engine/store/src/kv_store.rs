@@ -14,7 +14,7 @@ use crate::search::Walk;
 use crate::tally::{Tally, TallyState};
 use crate::{
     ApprovalStore, DefinitionStore, HistoryStore, IdempotencyStore, InstanceStore, OutboxStore,
-    QueryStore, Store, StoreError, TimerStore,
+    QueryStore, Rebuilt, ReportStore, Store, StoreError, TimerStore,
 };
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -35,6 +35,11 @@ pub struct KvStore<B: Kv> {
     // batch is applied, so each commit is counted once: by the scan that builds them or by
     // its own moves (the backends serialise batches anyway: sled takes a global write lock).
     tally: Mutex<TallyState>,
+    /// Held from reading the report cells a commit moves to applying its batch; holds the
+    /// cells written last.
+    rollups: Mutex<crate::rollups::CellCache>,
+    /// False only in a benchmark measuring what the rollups cost.
+    rollups_on: std::sync::atomic::AtomicBool,
 }
 
 impl<B: Kv + Default> Default for KvStore<B> {
@@ -50,6 +55,8 @@ impl<B: Kv> KvStore<B> {
             kv,
             definitions: Mutex::new(()),
             tally: Mutex::new(TallyState::Unbuilt),
+            rollups: Mutex::default(),
+            rollups_on: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -625,6 +632,15 @@ impl<B: Kv> QueryStore for KvStore<B> {
 }
 
 impl<B: Kv> KvStore<B> {
+    /// Turns the report rollups off (or on again), for a benchmark measuring what they cost
+    /// per command. A store that commits with them off answers reports wrongly until
+    /// `waystation reports rebuild`: nothing else may turn them off.
+    #[doc(hidden)]
+    pub fn set_rollups_for_benchmark(&self, on: bool) {
+        self.rollups_on
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Applies `batch`, moving the counts by the index keys it puts and deletes.
     pub(crate) fn apply_counted(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
@@ -637,11 +653,49 @@ impl<B: Kv> KvStore<B> {
 
 impl<B: Kv> Store for KvStore<B> {
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        self.apply_counted(mutations(commit)?)
+        let mut batch = mutations(commit)?;
+        if !self.rollups_on.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.apply_counted(batch);
+        }
+        let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut written = crate::rollups::mutations(&self.kv, &cache, commit)?;
+        batch.append(&mut written.mutations);
+        self.apply_counted(batch)?;
+        written.keep(&mut cache);
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
         self.kv.flush()
+    }
+}
+
+impl<B: Kv> ReportStore for KvStore<B> {
+    fn report_cells(
+        &self,
+        workflow: &str,
+        dim: &str,
+        buckets: (i64, i64),
+        visit: &mut crate::CellVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        crate::rollups::scan(&self.kv, workflow, dim, buckets, visit)
+    }
+
+    fn reports_current(&self) -> Result<bool, StoreError> {
+        let _rollups = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::rollups::current(&self.kv)
+    }
+
+    fn rebuild_reports(&self) -> Result<Rebuilt, StoreError> {
+        let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.clear();
+        crate::rollups::rebuild(&self.kv, &|id| {
+            Ok(self
+                .history(id, 0, usize::MAX)?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect())
+        })
     }
 }
 

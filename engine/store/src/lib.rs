@@ -26,6 +26,7 @@ pub mod records;
 mod redb_kv;
 mod retention;
 mod schedules;
+mod rollups;
 mod search;
 mod sled_kv;
 mod tally;
@@ -44,6 +45,7 @@ pub use records::{
 };
 pub use redb_kv::RedbKv;
 pub use schedules::{CatchUp, ScheduleRecord, ScheduleStore};
+pub use rollups::Rebuilt;
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
 
@@ -283,6 +285,44 @@ pub trait RetentionStore {
     fn purge_finished(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
 }
 
+/// What [`ReportStore::report_cells`] calls per cell: `(bucket, group value, figure, cell)`.
+pub type CellVisitor<'a> =
+    dyn FnMut(i64, &str, &str, waystation_core::report::Cell) -> Result<(), StoreError> + 'a;
+
+/// Report rollups (issue 15): cells per workflow, group, 15-minute UTC bucket and figure,
+/// moved by [`Store::commit`] in the same batch as the change (see `rollups.rs`).
+pub trait ReportStore {
+    /// Visits the cells of `workflow` grouped by `dim` (a keyword field; empty for all
+    /// instances) in buckets `buckets.0..buckets.1`, in bucket order, as
+    /// `visit(bucket, group value, figure, cell)`.
+    ///
+    /// # Errors
+    /// Backend errors, an unreadable cell, or what `visit` returns.
+    fn report_cells(
+        &self,
+        workflow: &str,
+        dim: &str,
+        buckets: (i64, i64),
+        visit: &mut CellVisitor<'_>,
+    ) -> Result<(), StoreError>;
+
+    /// True when the rollups cover every stored instance: a rebuild ran, or the store held
+    /// no instance when it was first asked (it is then marked, so it stays true). False for
+    /// a store upgraded from a version without rollups: its running instances would leave
+    /// their start month's `running` count when they end; run a rebuild.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn reports_current(&self) -> Result<bool, StoreError>;
+
+    /// Throws the rollups away and computes them again from every stored instance and its
+    /// history; for an upgrade, on a store no server has open. Durable when it returns.
+    ///
+    /// # Errors
+    /// Backend errors, unreadable records; the rollups may be partial then (run it again).
+    fn rebuild_reports(&self) -> Result<Rebuilt, StoreError>;
+}
+
 /// Everything a driver needs.
 pub trait Store:
     DefinitionStore
@@ -296,6 +336,7 @@ pub trait Store:
     + TokenStore
     + ScheduleStore
     + RetentionStore
+    + ReportStore
     + Send
     + Sync
 {

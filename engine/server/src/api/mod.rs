@@ -18,6 +18,8 @@ pub mod panics;
 mod params;
 mod plugins;
 mod schedules;
+mod postmortem;
+mod reports;
 mod search;
 mod tokens;
 pub mod views;
@@ -348,6 +350,17 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             on(MethodFilter::GET, instances::history),
         ),
         route(
+            M::GET,
+            "/v1/instances/{id}/postmortem",
+            "Post-mortem: each stage visit with its time against its deadline, at-risk and breach times, the response time and who acted when",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::GET, postmortem::postmortem),
+        ),
+        route(
             M::POST,
             "/v1/instances/{id}/events",
             "Send a named event to an instance",
@@ -423,6 +436,17 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             200,
             &[],
             on(MethodFilter::GET, instances::stats),
+        ),
+        route(
+            M::GET,
+            "/v1/reports/{workflow}",
+            "Figures per period in a time zone: volume, ends by status, response, stage and cycle times, SLA at-risk and breach counts, tags and number fields; JSON, or CSV with Accept: text/csv",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[400, 404],
+            on(MethodFilter::GET, reports::report),
         ),
         // Approvers.
         route(
@@ -781,6 +805,7 @@ pub fn query_parameters(method: &Method, path: &str) -> &'static [QueryParam] {
         ("GET", "/v1/outbox") => outbox::LIST_QUERY,
         ("GET", "/v1/approvals") => approvals::LIST_QUERY,
         ("GET", "/v1/work") => assignments::MINE_QUERY,
+        ("GET", "/v1/reports/{workflow}") => reports::REPORT_QUERY,
         _ => &[],
     }
 }

@@ -48,6 +48,11 @@ fn schemas() -> Value {
     if let (Value::Object(all), Value::Object(views)) = (&mut all, super::views::schemas()) {
         all.extend(views);
     }
+    for more in [super::reports::schemas(), super::postmortem::schemas()] {
+        if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
+            all.extend(more);
+        }
+    }
     all
 }
 
@@ -106,7 +111,16 @@ pub fn document() -> Value {
             }
         }
         let mut responses = Map::new();
-        responses.insert(route.ok.to_string(), json!({"description": "Success"}));
+        let mut ok = json!({"description": "Success"});
+        if route.path == "/v1/instances/{id}/postmortem" {
+            ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/PostMortem"}}});
+        }
+        if route.path == "/v1/reports/{workflow}" {
+            ok["content"] = json!({
+                "application/json": {"schema": {"$ref": "#/components/schemas/Report"}},
+                "text/csv": {"schema": {"type": "string", "description": "period,start,end,group,stage,figure,value: one figure per line"}}});
+        }
+        responses.insert(route.ok.to_string(), ok);
         let mut errors: Vec<u16> = route.errors.to_vec();
         if route.access != Access::Public {
             errors.extend([401, 403]);

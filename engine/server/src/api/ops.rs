@@ -177,6 +177,7 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
         );
     }
 
+    app.runtime.durations().render(&mut out);
     app.http.render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

@@ -2,6 +2,7 @@
 
 pub mod graph;
 pub mod plugin;
+pub mod reports;
 pub mod store;
 pub mod validate;
 

@@ -39,6 +39,9 @@ pub enum StoreSetupError {
     /// The source data directory has no store.
     #[error("{0} holds no store to migrate")]
     NothingToMigrate(String),
+    /// The data directory has no store to work on.
+    #[error("{0} holds no store")]
+    NoStore(String),
     /// The target data directory already has a store or plugins.
     #[error("{0} is not empty; migrate into a new data directory")]
     TargetNotEmpty(String),

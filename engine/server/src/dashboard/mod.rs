@@ -60,6 +60,8 @@ pub const ASSETS: &[Asset] = &[
     asset!("/ui/schedules.js", "schedules.js", JS),
     asset!("/ui/search.js", "search.js", JS),
     asset!("/ui/work.js", "work.js", JS),
+    asset!("/ui/figures.js", "figures.js", JS),
+    asset!("/ui/steps.js", "steps.js", JS),
 ];
 
 /// The page may load and call only this origin; nothing inline runs, and no other site may

@@ -1,4 +1,4 @@
-// The shell: hash routes (#/board, #/inbox, #/work, #/search?q=, #/instance/<id>,
+// The shell: hash routes (#/board, #/inbox, #/work, #/search?q=, #/instance/<id>, #/figures/<workflow>,
 // #/workflows, #/plugins, #/schedules, #/signin), the navigation, the search box, sign-out, the 401
 // banner and the one-second clock.
 
@@ -13,8 +13,9 @@ import * as plugins from './plugins.js';
 import * as search from './search.js';
 import * as work from './work.js';
 import * as schedules from './schedules.js';
+import * as figures from './figures.js';
 
-const PAGES = { signin, board, inbox, instance, workflows, plugins, search, work, schedules };
+const PAGES = { signin, board, inbox, instance, workflows, plugins, search, work, schedules, figures };
 
 /** `#/page/arg?x=1` as {page, args, params}. */
 function parseHash() {

@@ -5,6 +5,7 @@ import { api } from './api.js';
 import { h, replace, badge, state, deadline, time, problem, pretty, icon, fieldList } from './dom.js';
 import { poll } from './poll.js';
 import { graph, edges } from './graph.js';
+import { steps } from './steps.js';
 
 const REFRESH_MS = 3000;
 
@@ -28,6 +29,7 @@ export function mount(root, route, ctx) {
   const vars = h('div');
   const fields = h('div');
   const slaRecord = h('div');
+  const stepTable = h('div', { class: 'table-wrap' });
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'History, oldest first' });
   const historyNote = h('p', { class: 'muted' });
 
@@ -38,6 +40,7 @@ export function mount(root, route, ctx) {
       h('section', { class: 'panel', 'aria-labelledby': 'h-sla' }, h('h2', { id: 'h-sla' }, 'SLA record'), slaRecord),
       h('section', { class: 'panel', 'aria-labelledby': 'h-tasks' }, h('h2', { id: 'h-tasks' }, 'Open tasks'), tasks),
       h('section', { class: 'panel', 'aria-labelledby': 'h-timers' }, h('h2', { id: 'h-timers' }, 'Armed timers'), timers),
+      h('section', { class: 'panel wide', 'aria-labelledby': 'h-steps' }, h('h2', { id: 'h-steps' }, 'Step by step'), stepTable),
       h('section', { class: 'panel wide', 'aria-labelledby': 'h-vars' }, h('h2', { id: 'h-vars' }, 'Variables'), vars),
       h('section', { class: 'panel wide', 'aria-labelledby': 'h-history' }, h('h2', { id: 'h-history' }, 'History'), historyNote, timeline)));
 
@@ -66,6 +69,7 @@ export function mount(root, route, ctx) {
       if (sig !== lastInstance || added.length) {
         lastInstance = sig;
         render(inst);
+        replace(stepTable, steps(await api(`${path}/postmortem`, { signal })));
       }
     } catch (err) {
       if (err.name === 'AbortError') throw err;

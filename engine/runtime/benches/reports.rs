@@ -1,0 +1,164 @@
+#![allow(missing_docs)]
+//! Issue 15: what the report rollups cost per command, and how long a month's report takes.
+//!
+//! 1. **Cost per command.** `WAYSTATION_BENCH_COMMANDS` (default 20,000) orders, each
+//!    started, begun and finished (three commits), through the same core calls and
+//!    `Store::commit` as the runtime, on a fresh fjall store, with the rollups on and off
+//!    (`set_rollups_for_benchmark`). The workflow has two keyword fields (tier, channel:
+//!    three groups per instance) and a number field. Reported: time per command (core +
+//!    commit, no flush: the fsync is the same either way).
+//! 2. **A month's report.** `WAYSTATION_BENCH_INSTANCES` (default 1,000,000) orders spread
+//!    evenly over October 2026 (flushed every 10,000), then the October report in
+//!    Asia/Shanghai read `WAYSTATION_BENCH_QUERIES` times (default 20): all instances, and
+//!    grouped by tier. Reported: median and slowest time, cells read.
+//!
+//! Run: `cargo bench -p waystation-runtime --bench reports`
+
+mod common;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use waystation_core::drive::{apply_until_quiet, start_until_quiet};
+use waystation_core::report::{spans, zone, Builder, PeriodKind};
+use waystation_core::{Input, Workflow};
+use waystation_runtime::NoPlugins;
+use waystation_store::{Commit, FjallStore, ReportStore, Store};
+
+const TIERS: [&str; 4] = ["gold", "silver", "bronze", "new"];
+const CHANNELS: [&str; 3] = ["phone", "email", "app"];
+
+fn workflow() -> Workflow {
+    let d = json!({
+        "id": "orders", "title": "Orders", "start": "todo",
+        "fields": {
+            "tier": {"type": "keyword", "value": "input.tier"},
+            "channel": {"type": "keyword", "value": "input.channel"},
+            "satisfaction": {"type": "number", "value": "input.satisfaction"}},
+        "stages": {
+            "todo": {"kind": "wait", "owner": "clerk", "deadline": "PT8H", "at_risk": "PT2H",
+                     "on": {"begin": {"to": "in_progress"}}},
+            "in_progress": {"kind": "wait", "owner": "clerk", "on": {"done": {"to": "done"}}},
+            "done": {"kind": "end", "outcome": "resolved"}}});
+    let mut wf = Workflow::from_value(&d, None).unwrap();
+    wf.version = 1;
+    wf
+}
+
+/// Starts order `i` at `at`, begins it 10 + i % 50 minutes later and finishes it hours later.
+fn write(store: &FjallStore, wf: &Workflow, i: usize, at: DateTime<Utc>) {
+    let input =
+        json!({"tier": TIERS[i % 4], "channel": CHANNELS[i % 3], "satisfaction": i % 5 + 1});
+    let commit = |before: Option<&waystation_core::InstanceState>, step: &waystation_core::Step| {
+        store
+            .commit(&Commit {
+                before,
+                after: &step.state,
+                effects: &step.effects,
+                fired_timer: None,
+                idempotency: None,
+            })
+            .unwrap();
+    };
+    let mut step = start_until_quiet(wf, format!("o{i:09}"), input, at, &NoPlugins).unwrap();
+    commit(None, &step);
+    let times = [
+        ("begin", at + TimeDelta::minutes(10 + (i % 50) as i64)),
+        ("done", at + TimeDelta::minutes(130 + (i % 600) as i64)),
+    ];
+    for (name, now) in times {
+        let before = step.state.clone();
+        let input = Input::Event {
+            name: name.into(),
+            data: Value::Null,
+        };
+        step = apply_until_quiet(wf, before.clone(), input, now, &NoPlugins).unwrap();
+        commit(Some(&before), &step);
+    }
+}
+
+fn october() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-10-01T00:00:00+08:00")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn per_command(rollups: bool, n: usize) -> Duration {
+    let dir = common::scratch_dir("reports-cost");
+    let store = FjallStore::open(dir.path()).unwrap();
+    store.set_rollups_for_benchmark(rollups);
+    let wf = workflow();
+    let t = Instant::now();
+    for i in 0..n {
+        write(
+            &store,
+            &wf,
+            i,
+            october() + TimeDelta::seconds(i as i64 * 37),
+        );
+    }
+    t.elapsed() / (3 * n as u32)
+}
+
+fn main() {
+    let commands = common::env_usize("WAYSTATION_BENCH_COMMANDS", 20_000);
+    let instances = common::env_usize("WAYSTATION_BENCH_INSTANCES", 1_000_000);
+    let queries = common::env_usize("WAYSTATION_BENCH_QUERIES", 20);
+
+    // Warm up once, then alternate so both see the same machine.
+    per_command(true, commands / 10);
+    let off = per_command(false, commands);
+    let on = per_command(true, commands);
+    println!(
+        "per command, {commands} orders x 3 commits: rollups off {off:?}, on {on:?} ({:+.1} %)",
+        (on.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0
+    );
+
+    let dir = common::scratch_dir("reports-month");
+    let store = FjallStore::open(dir.path()).unwrap();
+    let wf = workflow();
+    let month = TimeDelta::days(31).num_seconds() as f64;
+    let t = Instant::now();
+    for i in 0..instances {
+        let at = october() + TimeDelta::seconds((i as f64 * month / instances as f64) as i64);
+        write(&store, &wf, i, at);
+        if i % 10_000 == 9_999 {
+            store.flush().unwrap();
+        }
+    }
+    store.flush().unwrap();
+    println!("wrote {instances} orders over October in {:?}", t.elapsed());
+
+    let tz = zone("Asia/Shanghai").unwrap();
+    for dim in ["", "tier"] {
+        let mut times = Vec::new();
+        let mut cells = 0;
+        let mut started = 0;
+        for _ in 0..queries {
+            let t = Instant::now();
+            let s = spans(PeriodKind::Month, tz, "2026-10", None).unwrap();
+            let mut b = Builder::new(s, !dim.is_empty(), None, Vec::new());
+            let range = b.bucket_range();
+            cells = 0;
+            store
+                .report_cells("orders", dim, range, &mut |bucket, g, f, c| {
+                    cells += 1;
+                    b.add(bucket, g, f, c).unwrap();
+                    Ok(())
+                })
+                .unwrap();
+            let rows = b.rows();
+            started = rows.iter().map(|r| r.started).sum::<i64>();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "October report (by '{dim}'): median {:?}, slowest {:?}, {cells} cells, {started} started",
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+        assert_eq!(started as usize, instances);
+    }
+    drop(store);
+    drop(dir);
+}

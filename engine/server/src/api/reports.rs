@@ -1,0 +1,242 @@
+//! `GET /v1/reports/{workflow}`: figures per period in a time zone, from the store's
+//! rollups (issue 15), as JSON or, with `Accept: text/csv`, as CSV.
+
+use super::error::{ApiError, FieldError};
+use super::extract::Query;
+use super::params::{self, parse, QueryParam};
+use super::AppState;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use waystation_core::report::{spans, zone, PeriodError, PeriodKind, Row, Summary, RELATIVE_ERROR};
+use waystation_runtime::ReportBy;
+
+/// The parameters of `GET /v1/reports/{workflow}`.
+pub const REPORT_QUERY: &[QueryParam] = &[
+    QueryParam::new(
+        "from",
+        r#"{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$"}"#,
+        "Required. The first period: a month (2026-10) or a day (2026-10-05); the period holding it is the first.",
+    ),
+    QueryParam::new(
+        "to",
+        r#"{"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$"}"#,
+        "The last period, included (default: from). At most 400 periods.",
+    ),
+    QueryParam::new(
+        "period",
+        r#"{"enum": ["day", "week", "month"], "default": "month"}"#,
+        "Period length: a calendar day, an ISO week (from Monday) or a calendar month, in tz.",
+    ),
+    QueryParam::new(
+        "tz",
+        r#"{"type": "string", "default": "UTC"}"#,
+        "IANA time zone the periods begin and end in (Asia/Shanghai, America/New_York).",
+    ),
+    QueryParam::new(
+        "by",
+        r#"{"type": "string", "pattern": "^(role|field\\..+)$"}"#,
+        "field.<keyword field>: a row per value; role: stage figures merged per owner role.",
+    ),
+];
+
+/// A report.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The workflow.
+    pub workflow: String,
+    /// `day`, `week` or `month`.
+    pub period: PeriodKind,
+    /// The time zone.
+    pub tz: String,
+    /// The grouping asked for (`field.tier`, `role`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The relative error bound of every p50 and p90 (0.01: within 1%).
+    pub percentile_relative_error: f64,
+    /// One row per period (and group value), in order.
+    pub rows: Vec<Row>,
+}
+
+fn bad(parameter: &str, message: impl Into<String>) -> ApiError {
+    let message = message.into();
+    ApiError::bad_request(format!("bad value for {parameter}: {message}"))
+        .with_errors(vec![FieldError::param(parameter, message)])
+}
+
+fn period_error(e: PeriodError) -> ApiError {
+    bad(e.parameter, e.message)
+}
+
+/// True when the caller asked for CSV.
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+        })
+}
+
+/// `GET /v1/reports/{workflow}?from=&to=&period=&tz=&by=`.
+pub async fn report(
+    State(app): State<AppState>,
+    Path(workflow): Path<String>,
+    Query(params): Query,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    params::refuse_unknown(&params, REPORT_QUERY)?;
+    let period = parse(&params, "period", PeriodKind::parse, "day, week or month")?
+        .unwrap_or(PeriodKind::Month);
+    let tz_name = params.get("tz").map_or("UTC", String::as_str).to_owned();
+    let tz = zone(&tz_name).map_err(period_error)?;
+    let from = params
+        .get("from")
+        .ok_or_else(|| bad("from", "give the first period, as 2026-10 or 2026-10-05"))?;
+    let spans =
+        spans(period, tz, from, params.get("to").map(String::as_str)).map_err(period_error)?;
+    let wf = app.runtime.workflow(&workflow, None).await?;
+    let by_param = params.get("by").cloned();
+    let by = ReportBy::parse(by_param.as_deref(), &wf).map_err(|e| bad("by", e.to_string()))?;
+    let rows = app
+        .blocking(move |rt| Ok(rt.report(&wf, spans, &by)?))
+        .await?;
+    let report = Report {
+        workflow,
+        period,
+        tz: tz_name,
+        by: by_param,
+        percentile_relative_error: RELATIVE_ERROR,
+        rows,
+    };
+    if wants_csv(&headers) {
+        let body = csv(&report).map_err(|e| ApiError::internal(&e))?;
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    }
+    Ok(Json(report).into_response())
+}
+
+/// The report as CSV (RFC 4180), one figure per line:
+/// `period,start,end,group,stage,figure,value`; `stage` is empty for instance figures
+/// (and holds the owner role with `by=role`), `value` is a number (seconds for times).
+///
+/// # Errors
+/// Only if the CSV writer fails on memory.
+pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "period", "start", "end", "group", "stage", "figure", "value",
+    ])?;
+    for row in &report.rows {
+        let start = row.start.to_rfc3339();
+        let end = row.end.to_rfc3339();
+        let group = row.group.clone().unwrap_or_default();
+        let mut line = |stage: &str, figure: &str, value: String| {
+            w.write_record([&row.period, &start, &end, &group, stage, figure, &value])
+        };
+        line("", "started", row.started.to_string())?;
+        line("", "running", row.running.to_string())?;
+        for (status, n) in &row.ended {
+            line("", &format!("ended.{status}"), n.to_string())?;
+        }
+        for (outcome, n) in &row.outcomes {
+            line("", &format!("outcome.{outcome}"), n.to_string())?;
+        }
+        for (figure, v) in summary("cycle", &row.cycle) {
+            line("", &figure, v)?;
+        }
+        for (tag, t) in &row.tags {
+            line("", &format!("tag.{tag}.count"), t.count.to_string())?;
+            if let Some(r) = t.rate {
+                line("", &format!("tag.{tag}.rate"), r.to_string())?;
+            }
+        }
+        for (field, n) in &row.numbers {
+            line("", &format!("number.{field}.count"), n.count.to_string())?;
+            line("", &format!("number.{field}.mean"), n.mean.to_string())?;
+            line("", &format!("number.{field}.min"), n.min.to_string())?;
+            line("", &format!("number.{field}.max"), n.max.to_string())?;
+        }
+        for s in &row.stages {
+            let mut figures = vec![
+                ("entered".to_owned(), s.entered.to_string()),
+                ("left".to_owned(), s.left.to_string()),
+                ("at_risk".to_owned(), s.at_risk.to_string()),
+                ("breached".to_owned(), s.breached.to_string()),
+            ];
+            figures.extend(
+                s.at_risk_rate
+                    .map(|r| ("at_risk_rate".to_owned(), r.to_string())),
+            );
+            figures.extend(
+                s.breach_rate
+                    .map(|r| ("breach_rate".to_owned(), r.to_string())),
+            );
+            figures.extend(summary("response", &s.response));
+            figures.extend(summary("time", &s.time));
+            for (figure, v) in figures {
+                line(&s.name, &figure, v)?;
+            }
+        }
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// `name.count`, and `name.mean` ... `name.max` when there is something to summarise.
+fn summary(name: &str, s: &Summary) -> Vec<(String, String)> {
+    let mut out = vec![(format!("{name}.count"), s.count.to_string())];
+    for (k, v) in [
+        ("mean", s.mean),
+        ("p50", s.p50),
+        ("p90", s.p90),
+        ("max", s.max),
+    ] {
+        if let Some(v) = v {
+            out.push((format!("{name}.{k}"), v.to_string()));
+        }
+    }
+    out
+}
+
+/// The OpenAPI schema of [`Report`].
+pub fn schemas() -> serde_json::Value {
+    let summary = serde_json::json!({"type": "object", "required": ["count"], "description": "Durations in seconds; p50 and p90 within 1% (DDSketch), the rest exact; absent without values.",
+        "properties": {"count": {"type": "integer"}, "mean": {"type": "number"}, "p50": {"type": "number"}, "p90": {"type": "number"}, "max": {"type": "number"}}});
+    let counts = serde_json::json!({"type": "object", "additionalProperties": {"type": "integer"}});
+    serde_json::json!({
+        "DurationSummary": summary,
+        "StageFigures": {"type": "object", "required": ["name", "entered", "left", "response", "time", "at_risk", "breached"], "properties": {
+            "name": {"type": "string", "description": "The stage, or its owner role with by=role."},
+            "entered": {"type": "integer", "description": "Visits begun in the period."},
+            "left": {"type": "integer", "description": "Visits ended in the period."},
+            "response": {"$ref": "#/components/schemas/DurationSummary", "description": "Entering to the first accepted event, decision or assignment by a person, counted when it happened."},
+            "time": {"$ref": "#/components/schemas/DurationSummary", "description": "Time in the stage, counted when it was left."},
+            "at_risk": {"type": "integer"}, "breached": {"type": "integer"},
+            "at_risk_rate": {"type": "number", "description": "at_risk / entered"},
+            "breach_rate": {"type": "number", "description": "breached / entered"}}},
+        "ReportRow": {"type": "object", "required": ["period", "start", "end", "started", "running", "ended", "outcomes", "cycle", "tags", "numbers", "stages"], "properties": {
+            "period": {"type": "string", "description": "2026-10 (month) or 2026-10-05 (day, or the Monday of a week)."},
+            "start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"},
+            "group": {"type": "string", "description": "The grouping field's value (by=field.*)."},
+            "started": {"type": "integer", "description": "Instances started in the period."},
+            "running": {"type": "integer", "description": "Of those, still running now."},
+            "ended": {"description": "Instances ended in the period by status.", "allOf": [counts]},
+            "outcomes": {"description": "Completed in the period by outcome.", "allOf": [counts]},
+            "cycle": {"$ref": "#/components/schemas/DurationSummary"},
+            "tags": {"type": "object", "description": "Of the instances started in the period, those carrying each tag now, and their share.",
+                "additionalProperties": {"type": "object", "properties": {"count": {"type": "integer"}, "rate": {"type": "number"}}}},
+            "numbers": {"type": "object", "description": "Number fields of the instances ended in the period, at their end.",
+                "additionalProperties": {"type": "object", "properties": {"count": {"type": "integer"}, "mean": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"}}}},
+            "stages": {"type": "array", "items": {"$ref": "#/components/schemas/StageFigures"}}}},
+        "Report": {"type": "object", "required": ["workflow", "period", "tz", "percentile_relative_error", "rows"], "properties": {
+            "workflow": {"type": "string"}, "period": {"enum": ["day", "week", "month"]}, "tz": {"type": "string"},
+            "by": {"type": "string"}, "percentile_relative_error": {"type": "number"},
+            "rows": {"type": "array", "items": {"$ref": "#/components/schemas/ReportRow"}}}},
+    })
+}
