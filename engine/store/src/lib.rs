@@ -25,8 +25,8 @@ pub mod query;
 pub mod records;
 mod redb_kv;
 mod retention;
-mod schedules;
 mod rollups;
+mod schedules;
 mod search;
 mod sled_kv;
 mod tally;
@@ -44,8 +44,8 @@ pub use records::{
     PutDefinition, StoredDefinition,
 };
 pub use redb_kv::RedbKv;
-pub use schedules::{CatchUp, ScheduleRecord, ScheduleStore};
 pub use rollups::Rebuilt;
+pub use schedules::{CatchUp, ScheduleRecord, ScheduleStore};
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
 
