@@ -47,3 +47,34 @@ fn a_bad_cron_and_zone_are_reported_at_their_pointers() {
     let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
     assert_eq!(pointers, ["/cron", "/zone", "/input"]);
 }
+
+#[test]
+fn crontab_weekday_numbers_mean_what_crontab_means_zero_and_seven_are_sunday() {
+    // 2026-05-11 is a Monday; the next 07:00 Berlin on each crontab weekday number.
+    let from = DateTime::parse_from_rfc3339("2026-05-11T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let next_day = |cron: &str| {
+        let next = compile(&spec(cron)).unwrap().next_after(from).unwrap();
+        next.with_timezone(&chrono_tz::Europe::Berlin)
+            .format("%a %H:%M")
+            .to_string()
+    };
+    assert_eq!(next_day("0 7 * * 4"), "Thu 07:00", "4 is Thursday");
+    assert_eq!(next_day("0 7 * * 5"), "Fri 07:00");
+    assert_eq!(next_day("0 7 * * 0"), "Sun 07:00");
+    assert_eq!(next_day("0 7 * * 7"), "Sun 07:00", "7 is Sunday too");
+    assert_eq!(next_day("0 7 * * 1-5"), "Mon 07:00");
+    assert_eq!(next_day("0 7 * * 6,0"), "Sat 07:00");
+    assert_eq!(next_day("0 7 * * 2-6/2"), "Tue 07:00");
+    assert_eq!(next_day("0 7 * * Thu"), "Thu 07:00", "names are unchanged");
+    for bad in ["0 7 * * 8", "0 7 * * 5-1", "0 7 * * 1/0"] {
+        let errors = compile(&spec(bad)).err().expect(bad);
+        assert_eq!(errors[0].pointer, "/cron", "{bad}");
+        assert!(
+            errors[0].message.contains("weekday"),
+            "{bad}: {}",
+            errors[0].message
+        );
+    }
+}

@@ -63,17 +63,62 @@ pub(super) struct Compiled {
     input_expr: Option<Expr>,
 }
 
-/// Five crontab fields get a zero seconds field in front.
+/// Five crontab fields get a zero seconds field in front, and their numbered weekdays mean
+/// what crontab means (0 or 7 Sunday, 1 Monday ... 6 Saturday): the `cron` crate counts 1 for
+/// Sunday, so "0 7 * * 4" (Thursday in crontab) would otherwise run on Wednesday.
 pub(super) fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
-    let fields = text.split_whitespace().count();
-    let full = if fields == 5 {
-        format!("0 {text}")
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let full = if let [minute, hour, day, month, weekday] = fields.as_slice() {
+        let weekday = crontab_weekdays(weekday)
+            .map_err(|e| format!("'{text}' is not a cron expression: the weekday field {e}"))?;
+        format!("0 {minute} {hour} {day} {month} {weekday}")
     } else {
         text.to_owned()
     };
     cron::Schedule::from_str(&full).map_err(|e| {
         format!("'{text}' is not a cron expression (minute hour day month weekday, or with seconds first): {e}")
     })
+}
+
+/// A crontab weekday field with its numbers written as day names, which the `cron` crate
+/// reads unambiguously. `*`, `?` and names pass through; `a`, `a-b` and `a-b/s` over
+/// 0-7 become the days they name.
+fn crontab_weekdays(field: &str) -> Result<String, String> {
+    const NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    let day = |n: &str| -> Result<u32, String> {
+        n.parse::<u32>()
+            .ok()
+            .filter(|d| *d <= 7)
+            .ok_or_else(|| format!("has '{n}': a weekday is 0-7 (0 and 7 are Sunday) or a name"))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in field.split(',') {
+        if item.starts_with(['*', '?']) || item.chars().any(|c| c.is_ascii_alphabetic()) {
+            out.push(item.to_owned());
+            continue;
+        }
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (
+                r,
+                s.parse::<usize>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| format!("has the step '{s}': a whole number from 1"))?,
+            ),
+            None => (item, 1),
+        };
+        let (from, to) = match range.split_once('-') {
+            Some((a, b)) => (day(a)?, day(b)?),
+            None => (day(range)?, day(range)?),
+        };
+        if from > to {
+            return Err(format!("has the range '{range}', which runs backwards"));
+        }
+        for d in (from..=to).step_by(step) {
+            out.push(NAMES[(d % 7) as usize].to_owned());
+        }
+    }
+    Ok(out.join(","))
 }
 
 pub(super) fn compile(spec: &ScheduleSpec) -> Result<Compiled, Vec<ValidationError>> {
