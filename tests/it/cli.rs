@@ -232,12 +232,52 @@ fn serve_refuses_to_start_with_a_calendar_in_an_unknown_zone_naming_the_calendar
         "--listen",
         "127.0.0.1:0",
     ]);
+    let created = data.exists();
     let _ = std::fs::remove_dir_all(&dir);
     assert_ne!(code, 0);
     let stderr = strip_ansi(&stderr);
     assert!(
         stderr.contains("[calendars.cn-office] /zone: 'Asia/Shangai' is not an IANA time zone"),
         "{stderr}"
+    );
+    assert!(
+        !created,
+        "nothing is written before the configuration is known good"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_calendar_that_a_stored_definition_uses_naming_where() {
+    let mut server = waystation_tests::server::Server::start();
+    server.admin().upload_workflow("payment-precheck");
+    assert!(server.terminate().success());
+    let dir = std::env::temp_dir().join(format!("ws-no-calendar-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("waystation.toml");
+    std::fs::write(&config, "# the calendars were dropped from this file\n").unwrap();
+    let (code, _, stderr) = waystation(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        server.data().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_ne!(code, 0);
+    let stderr = strip_ansi(&stderr);
+    assert!(
+        stderr.contains(
+            "workflow 'payment-precheck' version 1 names business calendar 'cn-office' at /stages/scan/calendar"
+        ),
+        "{stderr}"
+    );
+    server.restart();
+    let (s, _) = server.admin().get("/v1/workflows/payment-precheck");
+    assert_eq!(
+        s, 200,
+        "with the calendar back, the server starts on the same data"
     );
 }
 

@@ -39,6 +39,8 @@ pub struct Engine {
 /// When the store cannot be opened (missing permissions, another process holds it, a store
 /// of another engine than the configured one: the message names the migration command).
 pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine> {
+    // Checked before anything is created: a bad calendar stops the start with nothing written.
+    let calendars = config.calendars()?;
     std::fs::create_dir_all(&config.data).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the data directory {}: {e}",
@@ -71,7 +73,7 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     // Channels are set up now: a bad URL or a missing secret stops the start.
     let outbox = delivery::build(&config.outbox, &|k| std::env::var(k).ok())?;
     tracing::info!(channels = ?outbox.channels.names(), "outbox channels");
-    let calendars = config.calendars()?;
+    missing_calendars(store.as_ref(), &calendars)?;
     tracing::info!(calendars = ?calendars.keys().collect::<Vec<_>>(), "business calendars");
     let invoker: Arc<dyn Plugins> = plugins.clone();
     let runtime = Runtime::with_options(store, invoker, Arc::new(SystemClock), config.options());
@@ -83,6 +85,61 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
         bootstrap_secret,
         outbox,
     })
+}
+
+/// Refuses to start when a stored definition version names a business calendar the
+/// configuration no longer defines: its instances could be neither read, stepped nor
+/// cancelled (their version no longer compiles), so the operator hears it now, with every
+/// place named, instead of from a 422 on each of those instances later.
+fn missing_calendars(
+    store: &dyn waystation_store::Store,
+    calendars: &waystation_core::calendar::Calendars,
+) -> anyhow::Result<()> {
+    fn walk(v: &serde_json::Value, at: &str, found: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, child) in m {
+                    let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                    match (k.as_str(), child) {
+                        ("calendar", serde_json::Value::String(name)) => {
+                            found.push((p, name.clone()));
+                        }
+                        _ => walk(child, &p, found),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(child, &format!("{at}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut problems = Vec::new();
+    for (id, latest) in store.list_definitions()? {
+        for version in 1..=latest {
+            let Some(stored) = store.definition(&id, version)? else {
+                continue;
+            };
+            let mut named = Vec::new();
+            walk(&stored.definition, "", &mut named);
+            for (pointer, name) in named {
+                if !calendars.contains_key(&name) {
+                    problems.push(format!(
+                        "workflow '{id}' version {version} names business calendar '{name}' at {pointer}"
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the configuration does not define calendars that stored definitions use; add them back under [calendars.<name>] (instances of those versions could not be read, stepped or cancelled without them):\n  {}",
+        problems.join("\n  ")
+    )
 }
 
 /// Serves the API on `listener` and runs the scheduler until `shutdown` completes; then
