@@ -190,3 +190,37 @@ fn an_order_specialist_reads_and_confirms_the_order_they_claimed_but_not_another
     let (s, p) = ana.get(&format!("/v1/instances/{mine}"));
     assert_eq!(s, 403, "the work ended, and with it her access: {p}");
 }
+
+#[test]
+fn an_escalation_the_engine_gave_to_a_name_without_a_token_can_be_claimed_by_a_supervisor() {
+    let server = Server::start();
+    let (s, body) = server
+        .admin()
+        .put("/v1/workflows/orders", &escalating_orders());
+    assert_eq!(s, 201, "{body}");
+    let erp = server.token("erp", &["operator"]);
+    let wu = server.token("wu.supervisor", &["approver:supervisor"]);
+    let (s, started) = erp.post(
+        "/v1/workflows/orders/instances",
+        &json!({"input": {"order_no": "202405-009", "supervisor": "left.the.company"}}),
+    );
+    assert_eq!(s, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while erp.get(&format!("/v1/instances/{id}")).1["assignee"]["user"] != json!("left.the.company")
+    {
+        assert!(Instant::now() < deadline, "never escalated");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (s, p) = wu.post(&format!("/v1/instances/{id}/claim"), &json!({}));
+    assert_eq!(
+        s, 200,
+        "nobody real holds it, so a supervisor may take it: {p}"
+    );
+    let (_, inst) = erp.get(&format!("/v1/instances/{id}"));
+    assert_eq!(inst["assignee"]["user"], json!("wu.supervisor"));
+
+    let other = server.token("ma.supervisor", &["approver:supervisor"]);
+    let (s, p) = other.post(&format!("/v1/instances/{id}/claim"), &json!({}));
+    assert_eq!(s, 409, "a real holder keeps it: {p}");
+}

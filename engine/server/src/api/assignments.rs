@@ -53,8 +53,9 @@ fn holds(roles: &[String], owner: Option<&str>) -> bool {
 }
 
 /// `POST /v1/instances/{id}/claim`: the caller takes the current stage's work. 403 when
-/// the caller does not hold the stage's owner role; 409 when someone else has it (a
-/// supervisor can reassign it).
+/// the caller does not hold the stage's owner role; 409 when someone else with a live token
+/// has it (a supervisor can reassign it); work held by a name no live token has (the engine
+/// named it from data) can be claimed.
 pub async fn claim(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -74,7 +75,13 @@ pub async fn claim(
             ),
         ));
     }
-    if let Some(other) = current.filter(|u| *u != caller.name) {
+    let holder = match current.filter(|u| *u != caller.name) {
+        // The engine's `assign` action names people as data; work it gave to a name no live
+        // token has would otherwise be nobody's and unclaimable.
+        Some(other) if has_token(&app, &other).await? => Some(other),
+        _ => None,
+    };
+    if let Some(other) = holder {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "already-assigned",
@@ -88,6 +95,13 @@ pub async fn claim(
         .assign(&id, Some(caller.name.clone()), key.as_deref())
         .await?;
     Ok(applied(StatusCode::OK, done))
+}
+
+/// True when a live token is called `name`.
+async fn has_token(app: &AppState, name: &str) -> Result<bool, ApiError> {
+    let name = name.to_owned();
+    app.blocking(move |rt| Ok(rt.store().token_by_name(&name)?.is_some()))
+        .await
 }
 
 /// `POST /v1/instances/{id}/assign` (supervisors): gives the current stage's work to the
