@@ -20,17 +20,20 @@
 //! time; a histogram, so percentiles are bucket bounds), and, exactly per timer, when the
 //! batch with its effect was applied (visible) and when the group flush covering it
 //! returned (durable: when the runtime considers it done) minus its due time, taken by a
-//! pass-through probe between the store (`KvStore`, as in `SledStore`) and sled.
+//! pass-through probe between the store (`KvStore`) and the engine.
 //!
 //! Then a burst: `WAYSTATION_BENCH_BURST` timers (default 100,000) on a fresh store, all due
 //! at the same instant: the scheduler's top firing rate, and the lag a backlog produces.
+//!
+//! The store is the engine `WAYSTATION_BENCH_ENGINE` names (`fjall`, the default, `sled`
+//! or `redb`).
 //!
 //! Run: `cargo bench -p waystation-runtime --bench timers`
 
 mod common;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use common::{mib, ms, percentile, ProbedSled};
+use common::{mib, ms, percentile, ProbedDisk};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -88,7 +91,7 @@ async fn arm(
 }
 
 /// Waits until `n` timers have fired durably (or `limit` passes), printing progress.
-async fn wait_fired(store: &ProbedSled, n: usize, limit: Duration) -> Duration {
+async fn wait_fired(store: &ProbedDisk, n: usize, limit: Duration) -> Duration {
     let began = Instant::now();
     let mut last_print = Instant::now();
     loop {
@@ -148,7 +151,7 @@ struct Scenario {
 
 fn run(tokio: &tokio::runtime::Runtime, s: &Scenario, concurrency: usize) {
     let dir = common::scratch_dir("timers");
-    let store = common::open_sled(dir.path(), true);
+    let store = common::open_disk(dir.path(), true);
     let rt = Runtime::new(store.clone(), Arc::new(NoPlugins), Arc::new(SystemClock));
     let (rss0, _) = common::rss();
     let cpu0 = common::cpu_time();
@@ -163,7 +166,7 @@ fn run(tokio: &tokio::runtime::Runtime, s: &Scenario, concurrency: usize) {
         let calib_n = (s.timers / 100).clamp(1000, 20_000).min(s.timers);
         let rate = {
             let cdir = common::scratch_dir("timers-calibration");
-            let cstore = common::open_sled(cdir.path(), false);
+            let cstore = common::open_disk(cdir.path(), false);
             let crt = Runtime::new(cstore, Arc::new(NoPlugins), Arc::new(SystemClock));
             crt.put_definition(&workflow()).await.unwrap();
             let far = Utc::now() + TimeDelta::days(365);
@@ -190,7 +193,6 @@ fn run(tokio: &tokio::runtime::Runtime, s: &Scenario, concurrency: usize) {
         let arm_cpu = common::cpu_time().saturating_sub(cpu0);
         let armed_at = Utc::now();
         let (rss_armed, _) = common::rss();
-        let sled_size = store.backend().inner().size_on_disk().unwrap();
         let du = common::disk_usage(dir.path());
         let fired_early = store.backend().fired_durable.lock().unwrap().len();
         println!(
@@ -202,10 +204,9 @@ fn run(tokio: &tokio::runtime::Runtime, s: &Scenario, concurrency: usize) {
             if fired_early > 0 { format!(" ({fired_early} fired while arming)") } else { String::new() }
         );
         println!(
-            "with {n} timers armed: on disk {:.0} MiB (sled size_on_disk {:.0} MiB), {:.0} B per armed instance; \
-             RSS {:.0} MiB (+{:.0} MiB while arming; sled cache capacity 256 MiB)",
+            "with {n} timers armed: on disk {:.0} MiB, {:.0} B per armed instance; \
+             RSS {:.0} MiB (+{:.0} MiB while arming)",
             mib(du),
-            mib(sled_size),
             du as f64 / n as f64,
             mib(rss_armed),
             mib(rss_armed.saturating_sub(rss0)),

@@ -449,6 +449,21 @@ pub fn open_sled(dir: &std::path::Path, record_fired: bool) -> Arc<ProbedSled> {
     )))
 }
 
+/// A disk store of engine `WAYSTATION_BENCH_ENGINE` (`fjall`, the default, `sled` or
+/// `redb`) with a probe between it and the engine.
+pub type ProbedDisk = KvStore<Probe<waystation_store::AnyKv>>;
+
+/// Opens the probed disk store in `dir`, of engine `WAYSTATION_BENCH_ENGINE`.
+pub fn open_disk(dir: &std::path::Path, record_fired: bool) -> Arc<ProbedDisk> {
+    let engine: waystation_store::Engine = std::env::var("WAYSTATION_BENCH_ENGINE")
+        .map(|e| e.parse().unwrap())
+        .unwrap_or(waystation_store::Engine::DEFAULT);
+    Arc::new(KvStore::new(Probe::new(
+        engine.open(dir).unwrap(),
+        record_fired,
+    )))
+}
+
 /// The probed in-memory store.
 pub fn memory() -> Arc<KvStore<Probe<MemoryKv>>> {
     Arc::new(KvStore::new(Probe::new(MemoryKv::default(), false)))
