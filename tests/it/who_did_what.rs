@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use waystation_tests::server::Server;
+use waystation_tests::server::{Client, Server};
 
 /// Confirm within a second; a missed confirmation escalates to the supervisor the order
 /// names, who is told.
@@ -30,21 +30,32 @@ fn escalating_orders() -> Value {
     })
 }
 
-#[test]
-fn a_missed_confirmation_lands_in_the_named_supervisors_work_assigned_by_the_engine() {
+/// A server with the escalating order desk uploaded, and the ERP's operator token.
+fn order_desk() -> (Server, Client) {
     let server = Server::start();
     let (s, body) = server
         .admin()
         .put("/v1/workflows/orders", &escalating_orders());
     assert_eq!(s, 201, "{body}");
     let erp = server.token("erp", &["operator"]);
-    let li = server.token("li.na", &["operator", "approver:supervisor"]);
-    let (s, started) = erp.post(
-        "/v1/workflows/orders/instances",
-        &json!({"input": {"order_no": "202405-001", "supervisor": "li.na"}}),
-    );
+    (server, erp)
+}
+
+/// Starts an order with `input`; its instance id.
+fn start(erp: &Client, input: Value) -> String {
+    let (s, started) = erp.post("/v1/workflows/orders/instances", &json!({"input": input}));
     assert_eq!(s, 201, "{started}");
-    let id = started["id"].as_str().unwrap().to_owned();
+    started["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_missed_confirmation_lands_in_the_named_supervisors_work_assigned_by_the_engine() {
+    let (server, erp) = order_desk();
+    let li = server.token("li.na", &["operator", "approver:supervisor"]);
+    let id = start(
+        &erp,
+        json!({"order_no": "202405-001", "supervisor": "li.na"}),
+    );
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let inst = loop {
@@ -130,22 +141,12 @@ fn every_definition_and_plugin_version_names_the_token_that_uploaded_it() {
 
 #[test]
 fn an_order_specialist_reads_and_confirms_the_order_they_claimed_but_not_anothers() {
-    let server = Server::start();
-    let (s, body) = server
-        .admin()
-        .put("/v1/workflows/orders", &escalating_orders());
-    assert_eq!(s, 201, "{body}");
-    let erp = server.token("erp", &["operator"]);
+    let (server, erp) = order_desk();
     let ana = server.token("ana", &["approver:order-specialist"]);
-    let start = |no: &str| {
-        let (s, started) = erp.post(
-            "/v1/workflows/orders/instances",
-            &json!({"input": {"order_no": no}}),
-        );
-        assert_eq!(s, 201, "{started}");
-        started["id"].as_str().unwrap().to_owned()
-    };
-    let (mine, other) = (start("202406-001"), start("202406-002"));
+    let (mine, other) = (
+        start(&erp, json!({"order_no": "202406-001"})),
+        start(&erp, json!({"order_no": "202406-002"})),
+    );
 
     let (s, p) = ana.get(&format!("/v1/instances/{mine}"));
     assert_eq!(s, 403, "not hers yet: {p}");
@@ -193,19 +194,12 @@ fn an_order_specialist_reads_and_confirms_the_order_they_claimed_but_not_another
 
 #[test]
 fn an_escalation_the_engine_gave_to_a_name_without_a_token_can_be_claimed_by_a_supervisor() {
-    let server = Server::start();
-    let (s, body) = server
-        .admin()
-        .put("/v1/workflows/orders", &escalating_orders());
-    assert_eq!(s, 201, "{body}");
-    let erp = server.token("erp", &["operator"]);
+    let (server, erp) = order_desk();
     let wu = server.token("wu.supervisor", &["approver:supervisor"]);
-    let (s, started) = erp.post(
-        "/v1/workflows/orders/instances",
-        &json!({"input": {"order_no": "202405-009", "supervisor": "left.the.company"}}),
+    let id = start(
+        &erp,
+        json!({"order_no": "202405-009", "supervisor": "left.the.company"}),
     );
-    assert_eq!(s, 201, "{started}");
-    let id = started["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(30);
     while erp.get(&format!("/v1/instances/{id}")).1["assignee"]["user"] != json!("left.the.company")
     {
