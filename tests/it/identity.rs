@@ -731,4 +731,10 @@ fn a_clerk_claims_a_supervisor_reassigns_and_my_work_lists_what_was_assigned() {
     assert_eq!(s, 200);
     let (_, theirs) = tao.get("/v1/work");
     assert!(ids(&theirs).is_empty());
+    let (s, p) = tao.post(&format!("/v1/instances/{id}/release"), &json!({}));
+    assert_eq!(
+        (s, p["type"].as_str()),
+        (409, Some("https://waystation.dev/problems/not-assigned")),
+        "nothing left to release: {p}"
+    );
 }

@@ -153,14 +153,22 @@ pub async fn release(
     IdempotencyKey(key): IdempotencyKey,
 ) -> Result<Response, ApiError> {
     let (_, current) = owner_role(&app, &id).await?;
-    if !is_supervisor(&caller) && current.as_deref() != Some(caller.name.as_str()) {
+    let Some(current) = current else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not-assigned",
+            "Nobody holds this work",
+            "the work of the current stage is assigned to nobody: there is nothing to release"
+                .to_owned(),
+        ));
+    };
+    if !is_supervisor(&caller) && current != caller.name {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "not-the-assignee",
             "Not yours to release",
             format!(
-                "the work is assigned to {}; only they or a supervisor can release it",
-                current.map_or_else(|| "nobody".to_owned(), |u| format!("'{u}'"))
+                "the work is assigned to '{current}'; only they or a supervisor can release it"
             ),
         ));
     }
