@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load benchmark of the real server: `POST /v1/workflows/approval-flow/instances` over HTTP
-# with wrk (Debian package `wrk`), against the release binary on a fresh sled store.
+# with wrk (Debian package `wrk`), against the release binary on a fresh store (the default engine, fjall).
 # Every 201 is durable (flushed before the answer). Run as `bash tests/load/start-instances.sh`.
 #
 #   DURATION=30s CONNECTIONS=64 THREADS=2 bash tests/load/start-instances.sh
