@@ -666,6 +666,8 @@ fn a_clerk_claims_a_supervisor_reassigns_and_my_work_lists_what_was_assigned() {
     assert_eq!(s, 403, "not in the owner role: {p}");
     let (s, claimed) = mei.post(&format!("/v1/instances/{id}/claim"), &json!({}));
     assert_eq!(s, 200, "{claimed}");
+    let (s, again) = mei.post(&format!("/v1/instances/{id}/claim"), &json!({}));
+    assert_eq!(s, 200, "claiming one's own work again is harmless: {again}");
     let (s, p) = tao.post(&format!("/v1/instances/{id}/claim"), &json!({}));
     assert_eq!(s, 409, "someone owns it: {p}");
     let (_, mine) = mei.get("/v1/work");

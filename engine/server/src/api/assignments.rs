@@ -16,7 +16,7 @@ use super::AppState;
 use crate::auth::Caller;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use waystation_store::InstanceQuery;
@@ -75,7 +75,16 @@ pub async fn claim(
             ),
         ));
     }
-    let holder = match current.filter(|u| *u != caller.name) {
+    if current.as_deref() == Some(caller.name.as_str()) {
+        // Claiming one's own work again changes nothing and records nothing.
+        let s = app.runtime.instance(&id)?;
+        return Ok((
+            StatusCode::OK,
+            Json(waystation_runtime::InstanceSummary::from(&s)),
+        )
+            .into_response());
+    }
+    let holder = match current {
         // The engine's `assign` action names people as data; work it gave to a name no live
         // token has would otherwise be nobody's and unclaimable.
         Some(other) if has_token(&app, &other).await? => Some(other),
