@@ -183,6 +183,17 @@ impl Sandbox {
         self.inner.slots.acquire()
     }
 
+    /// How many of the `max_running_calls` slots are free at this instant (a gauge: calls
+    /// beyond them wait for one).
+    pub fn free_running_slots(&self) -> u32 {
+        *self
+            .inner
+            .slots
+            .free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The cheap checks before compiling: the header and size, then the memories and
     /// tables the component declares against the pool's ceilings.
     ///

@@ -105,8 +105,12 @@ fn a_call_waiting_for_a_running_slot_spends_none_of_its_time_budget_waiting() {
         })
     };
     started_rx.recv().unwrap();
-    // Give the spinner the one running slot before the good call asks for it.
-    std::thread::sleep(Duration::from_millis(30));
+    // The good call asks only once the spinner holds the one running slot.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host.sandbox().free_running_slots() > 0 {
+        assert!(Instant::now() < deadline, "the spinner never got a slot");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let good = {
         let host = host.clone();
         std::thread::spawn(move || {
@@ -115,15 +119,19 @@ fn a_call_waiting_for_a_running_slot_spends_none_of_its_time_budget_waiting() {
             score
         })
     };
-    assert_eq!(spinning.join().unwrap(), FailureKind::Timeout);
+    // The good call takes well under a millisecond once it runs; while the spinner holds
+    // the only slot (until its 100 ms budget ends) it must not have run.
+    std::thread::sleep(Duration::from_millis(10));
+    let early: Vec<&str> = done_rx.try_iter().collect();
+    let spinner_kind = spinning.join().unwrap();
+    assert!(
+        early.is_empty(),
+        "with one running slot nothing finished beside the spinner: {early:?}"
+    );
+    assert_eq!(spinner_kind, FailureKind::Timeout);
     let score = good
         .join()
         .unwrap()
         .expect("the waiting call kept its whole budget");
     assert_eq!(score["score"], json!({"a": 1}).to_string().len() as f64);
-    assert_eq!(
-        [done_rx.recv().unwrap(), done_rx.recv().unwrap()],
-        ["spinner", "good"],
-        "with one running slot the good call ran only after the spinner's slot was free"
-    );
 }
