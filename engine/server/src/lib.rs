@@ -95,36 +95,19 @@ fn missing_calendars(
     store: &dyn waystation_store::Store,
     calendars: &waystation_core::calendar::Calendars,
 ) -> anyhow::Result<()> {
-    fn walk(v: &serde_json::Value, at: &str, found: &mut Vec<(String, String)>) {
-        match v {
-            serde_json::Value::Object(m) => {
-                for (k, child) in m {
-                    let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
-                    match (k.as_str(), child) {
-                        ("calendar", serde_json::Value::String(name)) => {
-                            found.push((p, name.clone()));
-                        }
-                        _ => walk(child, &p, found),
-                    }
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    walk(child, &format!("{at}/{i}"), found);
-                }
-            }
-            _ => {}
-        }
-    }
     let mut problems = Vec::new();
     for (id, latest) in store.list_definitions()? {
         for version in 1..=latest {
             let Some(stored) = store.definition(&id, version)? else {
                 continue;
             };
-            let mut named = Vec::new();
-            walk(&stored.definition, "", &mut named);
-            for (pointer, name) in named {
+            // A version that no longer parses is reported where it is used, not here.
+            let Ok(definition) =
+                serde_json::from_value::<waystation_core::Definition>(stored.definition)
+            else {
+                continue;
+            };
+            for (pointer, name) in definition.calendars_named() {
                 if !calendars.contains_key(&name) {
                     problems.push(format!(
                         "workflow '{id}' version {version} names business calendar '{name}' at {pointer}"

@@ -29,7 +29,7 @@ pub enum Span {
     Working {
         /// The amount of working time (ISO 8601).
         duration: String,
-        /// The business calendar's name (server configuration or `PUT /v1/calendars/{name}`).
+        /// The business calendar's name (`[calendars.<name>]` in the server configuration).
         calendar: String,
     },
 }

@@ -381,10 +381,74 @@ pub enum Action {
     },
 }
 
+impl Definition {
+    /// Every business calendar the definition names outside expressions, as `(JSON pointer,
+    /// name)`: a stage's `calendar` and the spans of its escalation steps and reminders.
+    /// Names written inside CEL are not listed (they are evaluated, not declared).
+    pub fn calendars_named(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (name, stage) in self.stages.iter() {
+            let at = format!("/stages/{}", crate::source::escape_pointer_segment(name));
+            if let Some(c) = &stage.calendar {
+                out.push((format!("{at}/calendar"), c.clone()));
+            }
+            for (i, step) in stage.escalation.iter().enumerate() {
+                for (member, span) in [
+                    ("after", &step.after),
+                    ("before_deadline", &step.before_deadline),
+                ] {
+                    if let Some(c) = span.as_ref().and_then(|s| s.calendar()) {
+                        out.push((
+                            format!("{at}/escalation/{i}/{member}/calendar"),
+                            c.to_owned(),
+                        ));
+                    }
+                }
+            }
+            for (i, r) in stage.reminders.iter().enumerate() {
+                if let Some(c) = r.every.calendar() {
+                    out.push((format!("{at}/reminders/{i}/every/calendar"), c.to_owned()));
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Quorum;
     use serde_json::json;
+
+    #[test]
+    fn the_calendars_a_definition_names_are_listed_with_their_pointers() {
+        let d: super::Definition = serde_json::from_value(json!({
+            "id": "w", "title": "W", "start": "a/b",
+            "stages": {
+                "a/b": {"kind": "wait", "calendar": "cn-office", "deadline": "PT8H",
+                        "escalation": [{"after": {"duration": "PT1H", "calendar": "de-office"}, "actions": []},
+                                       {"after": "PT2H", "actions": []}],
+                        "reminders": [{"every": {"duration": "PT2H", "calendar": "us-office"}, "times": 2, "actions": []}],
+                        "on": {"x": {"to": "end"}}},
+                "end": {"kind": "end", "outcome": "done"}
+            }
+        }))
+        .unwrap();
+        assert_eq!(
+            d.calendars_named(),
+            [
+                ("/stages/a~1b/calendar".to_owned(), "cn-office".to_owned()),
+                (
+                    "/stages/a~1b/escalation/0/after/calendar".to_owned(),
+                    "de-office".to_owned()
+                ),
+                (
+                    "/stages/a~1b/reminders/0/every/calendar".to_owned(),
+                    "us-office".to_owned()
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn a_quorum_written_as_two_point_zero_counts_two_approvals_as_json_schema_reads_it() {
