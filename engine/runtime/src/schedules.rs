@@ -17,11 +17,12 @@
 
 mod spec;
 
-pub use spec::{ScheduleSpec, ScheduleView};
+pub use spec::ScheduleView;
+pub use waystation_store::ScheduleSpec;
 
 use crate::{Runtime, RuntimeError};
 use chrono::{DateTime, Utc};
-use spec::{compile, spec_of, view, well_named, Compiled};
+use spec::{compile, view, well_named, Compiled};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,18 +80,12 @@ impl Runtime {
         let old = self.store.schedule(id)?;
         let last_slot = match &old {
             // Resuming skips the slots passed while paused.
-            Some(o) if !o.paused || spec.paused => o.last_slot,
+            Some(o) if !o.spec.paused || spec.paused => o.last_slot,
             _ => now,
         };
         let record = ScheduleRecord {
             id: id.to_owned(),
-            cron: spec.cron,
-            zone: spec.zone,
-            workflow: spec.workflow,
-            input: spec.input,
-            input_expr: spec.input_expr,
-            catch_up: spec.catch_up,
-            paused: spec.paused,
+            spec,
             last_slot,
             created_at: old.as_ref().map_or(now, |o| o.created_at),
             updated_at: now,
@@ -118,7 +113,7 @@ impl Runtime {
             })?;
         let spec = ScheduleSpec {
             paused,
-            ..spec_of(&record)
+            ..record.spec
         };
         Ok(self.put_schedule(id, spec).await?.0)
     }
@@ -133,7 +128,7 @@ impl Runtime {
             .store
             .schedules()?
             .iter()
-            .map(|r| view(r, compile(&spec_of(r)).ok().as_ref(), now))
+            .map(|r| view(r, compile(&r.spec).ok().as_ref(), now))
             .collect())
     }
 
@@ -149,7 +144,7 @@ impl Runtime {
                 what: "schedule",
                 id: id.to_owned(),
             })?;
-        Ok(view(&r, compile(&spec_of(&r)).ok().as_ref(), self.now()))
+        Ok(view(&r, compile(&r.spec).ok().as_ref(), self.now()))
     }
 
     /// Removes schedule `id`; durable when it returns. False when there was none.
@@ -181,10 +176,10 @@ impl Runtime {
         let Some(mut record) = self.store.schedule(id)? else {
             return Ok(0);
         };
-        if record.paused {
+        if record.spec.paused {
             return Ok(0);
         }
-        let spec = spec_of(&record);
+        let spec = record.spec.clone();
         let compiled = match compile(&spec) {
             Ok(c) => c,
             Err(errors) => {
@@ -202,7 +197,7 @@ impl Runtime {
             return Ok(0);
         };
         let (missed, live): (Vec<_>, Vec<_>) = due.into_iter().partition(|s| *s < started);
-        let mut run: Vec<DateTime<Utc>> = match (record.catch_up, missed.last()) {
+        let mut run: Vec<DateTime<Utc>> = match (record.spec.catch_up, missed.last()) {
             (CatchUp::Last, Some(&last)) => vec![last],
             _ => Vec::new(),
         };

@@ -45,7 +45,7 @@ pub use records::{
 };
 pub use redb_kv::RedbKv;
 pub use rollups::Rebuilt;
-pub use schedules::{CatchUp, ScheduleRecord, ScheduleStore};
+pub use schedules::{CatchUp, ScheduleRecord, ScheduleSpec, ScheduleStore};
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
 

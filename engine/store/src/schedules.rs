@@ -19,30 +19,39 @@ pub enum CatchUp {
     Last,
 }
 
+/// A schedule as an administrator writes it (`PUT /v1/schedules/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSpec {
+    /// Cron expression (`0 7 * * Thu`: Thursdays at 07:00).
+    pub cron: String,
+    /// IANA time zone the expression is read in (`Asia/Shanghai`).
+    pub zone: String,
+    /// The workflow each slot starts.
+    pub workflow: String,
+    /// A fixed start payload (default `{}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// A CEL expression building the start payload, with `now` the slot's time
+    /// (`{'week_of': now}`). Exclusive with `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_expr: Option<String>,
+    /// What to start for the slots missed while the server was down: `skip` (default) or
+    /// `last`.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    /// Paused schedules start nothing.
+    #[serde(default)]
+    pub paused: bool,
+}
+
 /// A schedule as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleRecord {
     /// The schedule's id (`thursday-precheck`).
     pub id: String,
-    /// The cron expression, as written.
-    pub cron: String,
-    /// The IANA time zone the expression is read in.
-    pub zone: String,
-    /// The workflow each slot starts (its newest version at the slot).
-    pub workflow: String,
-    /// The start payload, when fixed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Value>,
-    /// A CEL expression building the start payload, with `now` the slot's time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_expr: Option<String>,
-    /// Slots missed while the server was down.
-    #[serde(default)]
-    pub catch_up: CatchUp,
-    /// True while paused: no slot starts anything, and the slots passed while paused are
-    /// skipped on resume.
-    #[serde(default)]
-    pub paused: bool,
+    /// What the administrator set.
+    pub spec: ScheduleSpec,
     /// The latest slot handled (started, or skipped on purpose); slots after it are due.
     pub last_slot: DateTime<Utc>,
     /// When the schedule was first put.
@@ -133,20 +142,25 @@ pub fn schedules_are_kept_replaced_and_deleted(store: &dyn crate::Store) {
     };
     let mut precheck = ScheduleRecord {
         id: "thursday-precheck".into(),
-        cron: "0 7 * * Thu".into(),
-        zone: "Asia/Shanghai".into(),
-        workflow: "payment-precheck".into(),
-        input: None,
-        input_expr: Some("{'week_of': now}".into()),
-        catch_up: CatchUp::Last,
-        paused: false,
+        spec: ScheduleSpec {
+            cron: "0 7 * * Thu".into(),
+            zone: "Asia/Shanghai".into(),
+            workflow: "payment-precheck".into(),
+            input: None,
+            input_expr: Some("{'week_of': now}".into()),
+            catch_up: CatchUp::Last,
+            paused: false,
+        },
         last_slot: at("2026-05-07T23:00:00Z"),
         created_at: at("2026-05-01T08:00:00Z"),
         updated_at: at("2026-05-01T08:00:00Z"),
     };
     let daily = ScheduleRecord {
         id: "daily-summary".into(),
-        cron: "0 17 * * *".into(),
+        spec: ScheduleSpec {
+            cron: "0 17 * * *".into(),
+            ..precheck.spec.clone()
+        },
         ..precheck.clone()
     };
     store.put_schedule(&precheck).unwrap();
@@ -163,7 +177,7 @@ pub fn schedules_are_kept_replaced_and_deleted(store: &dyn crate::Store) {
         .collect();
     assert_eq!(ids, ["daily-summary", "thursday-precheck"]);
     precheck.last_slot = at("2026-05-14T23:00:00Z");
-    precheck.paused = true;
+    precheck.spec.paused = true;
     store.put_schedule(&precheck).unwrap();
     assert_eq!(store.schedule("thursday-precheck").unwrap(), Some(precheck));
     assert!(store.delete_schedule("daily-summary").unwrap());

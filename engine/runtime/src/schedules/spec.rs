@@ -9,33 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use waystation_core::expr::{Expr, InstanceView, Scope};
 use waystation_core::ValidationError;
-use waystation_store::{CatchUp, ScheduleRecord};
-
-/// A schedule as an administrator writes it (`PUT /v1/schedules/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleSpec {
-    /// Cron expression (`0 7 * * Thu`: Thursdays at 07:00).
-    pub cron: String,
-    /// IANA time zone the expression is read in (`Asia/Shanghai`).
-    pub zone: String,
-    /// The workflow each slot starts.
-    pub workflow: String,
-    /// A fixed start payload (default `{}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<Value>,
-    /// A CEL expression building the start payload, with `now` the slot's time
-    /// (`{'week_of': now}`). Exclusive with `input`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_expr: Option<String>,
-    /// What to start for the slots missed while the server was down: `skip` (default) or
-    /// `last`.
-    #[serde(default)]
-    pub catch_up: CatchUp,
-    /// Paused schedules start nothing.
-    #[serde(default)]
-    pub paused: bool,
-}
+use waystation_store::{ScheduleRecord, ScheduleSpec};
 
 /// A schedule with its progress and next slot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -235,27 +209,15 @@ pub(super) fn view(
     now: DateTime<Utc>,
 ) -> ScheduleView {
     let next_run = match compiled {
-        Some(c) if !record.paused => c.next_after(record.last_slot.max(now)),
+        Some(c) if !record.spec.paused => c.next_after(record.last_slot.max(now)),
         _ => None,
     };
     ScheduleView {
         id: record.id.clone(),
-        spec: ScheduleSpec {
-            cron: record.cron.clone(),
-            zone: record.zone.clone(),
-            workflow: record.workflow.clone(),
-            input: record.input.clone(),
-            input_expr: record.input_expr.clone(),
-            catch_up: record.catch_up,
-            paused: record.paused,
-        },
+        spec: record.spec.clone(),
         last_slot: record.last_slot,
         next_run,
         created_at: record.created_at,
         updated_at: record.updated_at,
     }
-}
-
-pub(super) fn spec_of(record: &ScheduleRecord) -> ScheduleSpec {
-    view(record, None, record.updated_at).spec
 }
