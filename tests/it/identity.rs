@@ -479,22 +479,12 @@ fn every_history_entry_caused_by_a_request_names_the_token_that_sent_it() {
         &json!({"decision": "approve"}),
     );
     assert_eq!(s, 200);
-    let (_, tokens) = server.admin().get("/v1/tokens");
-    let token_id = |name: &str| {
-        tokens["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["name"] == json!(name))
-            .unwrap()["id"]
-            .clone()
-    };
     let actors: Vec<(String, Value)> = history(&erp, &id)
         .iter()
         .map(|e| (e["type"].as_str().unwrap().to_owned(), e["actor"].clone()))
         .collect();
-    let erp_actor = json!({"token_id": token_id("erp"), "name": "erp"});
-    let mei = json!({"token_id": token_id("mgr-mei"), "name": "mgr-mei"});
+    let erp_actor = server.actor("erp");
+    let mei = server.actor("mgr-mei");
     let of = |kind: &str| {
         actors
             .iter()

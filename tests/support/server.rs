@@ -183,6 +183,20 @@ impl Server {
         self.client(Some(body["token"].as_str().expect("token")))
     }
 
+    /// The actor a history records for the live token called `name`: `{token_id, name}`.
+    pub fn actor(&self, name: &str) -> serde_json::Value {
+        let (status, tokens) = self.admin().get("/v1/tokens");
+        assert_eq!(status, 200, "{tokens}");
+        let id = tokens["items"]
+            .as_array()
+            .expect("a token list")
+            .iter()
+            .find(|t| t["name"] == serde_json::json!(name))
+            .unwrap_or_else(|| panic!("no token called {name}: {tokens}"))["id"]
+            .clone();
+        serde_json::json!({"token_id": id, "name": name})
+    }
+
     /// The server's process id: the child, or the wrapper's child.
     fn server_pid(&self, child: &Child) -> String {
         if self.wrapper.is_empty() {
