@@ -1,6 +1,6 @@
 //! Issue 15, item 5: an instance's post-mortem over real HTTP (each stage against its
-//! deadline, the response time, who acted when), and the stage response histogram of
-//! `/metrics` it feeds.
+//! deadline, the response time, who acted when), in the instance's history export too, and
+//! the stage response histogram of `/metrics` it feeds.
 
 use super::reports::DISPUTES;
 use serde_json::json;
@@ -62,6 +62,24 @@ fn the_post_mortem_names_each_stage_its_deadline_its_response_time_and_who_acted
     );
 
     let (status, _) = starter.get("/v1/instances/no-such-instance/postmortem");
+    assert_eq!(status, 404);
+
+    // The history export carries the same post-mortem beside the whole history.
+    let (status, export) = starter.get(&format!("/v1/instances/{id}/export"));
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(export["format"], "waystation.instance-export.v1");
+    assert_eq!(export["instance"]["id"], id);
+    assert_eq!(export["instance"]["stage"], "settle");
+    // The visit that was left is the same; the one under way has grown since.
+    assert_eq!(export["postmortem"]["visits"][0], pm["visits"][0]);
+    assert_eq!(export["postmortem"]["visits"][1]["stage"], "settle");
+    assert_eq!(export["truncated"], false);
+    let (_, history) = starter.get(&format!("/v1/instances/{id}/history"));
+    assert_eq!(
+        export["history"], history["items"],
+        "every entry, numbered as the history lists them"
+    );
+    let (status, _) = starter.get("/v1/instances/no-such-instance/export");
     assert_eq!(status, 404);
 
     // The same response time in the Prometheus histogram of the stage, and no cycle yet.

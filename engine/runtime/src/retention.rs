@@ -17,6 +17,10 @@ pub struct Retention {
     /// How long a completed, failed or cancelled instance is kept after it finished
     /// (default 730 days: the playbooks' two-year archive rule).
     pub finished: TimeDelta,
+    /// How long report figures are kept (default 730 days): the rollup cells of 15-minute
+    /// buckets older than this are deleted, so a report over those periods counts nothing.
+    /// Separate from `finished`: figures may outlive the instances they count.
+    pub reports: TimeDelta,
     /// How often [`Runtime::run_retention`] purges (default one minute).
     pub every: Duration,
     /// At most this many instances (or 8 times as many idempotency records) per store
@@ -29,6 +33,7 @@ impl Default for Retention {
         Retention {
             idempotency: TimeDelta::hours(24),
             finished: TimeDelta::days(730),
+            reports: TimeDelta::days(730),
             every: Duration::from_secs(60),
             batch: 32,
         }
@@ -42,6 +47,8 @@ pub struct Purged {
     pub idempotency: usize,
     /// Finished instances looked at (and purged unless a message of theirs is pending).
     pub instances: usize,
+    /// Report cells deleted.
+    pub report_cells: usize,
 }
 
 impl Runtime {
@@ -90,6 +97,17 @@ impl Runtime {
                 .map_err(|_| RuntimeError::ShuttingDown)??;
             purged.instances += n;
             if n < batch {
+                break;
+            }
+        }
+        while let Some(before) = now.checked_sub_signed(retention.reports) {
+            let store = self.store.clone();
+            let (bucket, max) = (waystation_core::report::bucket(before), batch * 128);
+            let n = tokio::task::spawn_blocking(move || store.purge_report_cells(bucket, max))
+                .await
+                .map_err(|_| RuntimeError::ShuttingDown)??;
+            purged.report_cells += n;
+            if n < max {
                 break;
             }
         }

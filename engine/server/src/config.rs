@@ -25,6 +25,7 @@
 //!                                # in the data directory, fjall for a new one
 //! idempotency_hours = 24         # how long an Idempotency-Key's answer is kept
 //! retention_days = 730           # how long a finished instance is kept
+//! reports_retention_days = 730   # how long report figures (rollup cells) are kept
 //! [outbox.channels.email]        # where notifier messages go: see `delivery`
 //! kind = "email"
 //! host = "smtp.example.com"
@@ -77,6 +78,9 @@ pub struct StoreConfig {
     /// timers, index entries and outbox messages (default 730, two years); then it is
     /// purged.
     pub retention_days: u64,
+    /// Days report figures are kept (default 730): the rollup cells of older 15-minute
+    /// buckets are deleted, so reports over those periods count nothing.
+    pub reports_retention_days: u64,
 }
 
 impl StoreConfig {
@@ -85,9 +89,11 @@ impl StoreConfig {
     pub fn retention(&self) -> waystation_runtime::Retention {
         let hours = i64::try_from(self.idempotency_hours).unwrap_or(i64::MAX);
         let days = i64::try_from(self.retention_days).unwrap_or(i64::MAX);
+        let report_days = i64::try_from(self.reports_retention_days).unwrap_or(i64::MAX);
         waystation_runtime::Retention {
             idempotency: chrono::TimeDelta::try_hours(hours).unwrap_or(chrono::TimeDelta::MAX),
             finished: chrono::TimeDelta::try_days(days).unwrap_or(chrono::TimeDelta::MAX),
+            reports: chrono::TimeDelta::try_days(report_days).unwrap_or(chrono::TimeDelta::MAX),
             ..waystation_runtime::Retention::default()
         }
     }
@@ -99,6 +105,7 @@ impl Default for StoreConfig {
             engine: None,
             idempotency_hours: 24,
             retention_days: 730,
+            reports_retention_days: 730,
         }
     }
 }
@@ -307,6 +314,9 @@ impl Config {
         }
         if let Some(v) = env("WAYSTATION_RETENTION_DAYS") {
             self.store.retention_days = parse("WAYSTATION_RETENTION_DAYS", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_REPORTS_RETENTION_DAYS") {
+            self.store.reports_retention_days = parse("WAYSTATION_REPORTS_RETENTION_DAYS", v)?;
         }
         if let Some(v) = env("WAYSTATION_JSON_BODY_BYTES") {
             self.limits.json_body_bytes = parse("WAYSTATION_JSON_BODY_BYTES", v)?;

@@ -844,10 +844,104 @@ pub fn counts_follow_every_commit(store: &dyn Store) {
     );
 }
 
+/// The report counts of `figure` of the ticket workflow, all instances, every bucket.
+pub fn report_count(store: &dyn Store, figure: &str) -> i64 {
+    let mut total = 0;
+    store
+        .report_cells("ticket", "", (0, i64::MAX), &mut |_, _, f, cell| {
+            if f == figure {
+                total += cell.count();
+            }
+            Ok(())
+        })
+        .unwrap();
+    total
+}
+
+/// Report rollups: commits write what they move as delta records and folds add them into
+/// the cells, some on the committing thread (every few hundred records), the rest before a
+/// report reads. Whichever fold takes a record, and however commits interleave, every
+/// commit counts exactly once.
+pub fn report_rollups_count_every_commit_once(store: &dyn Store) {
+    let wf = workflow();
+    // Four writers at once: enough records that commits fold while others commit.
+    std::thread::scope(|s| {
+        for w in 0..4 {
+            let wf = &wf;
+            s.spawn(move || {
+                for i in 0..200 {
+                    start(store, wf, &format!("w{w}-{i}"), t0());
+                }
+            });
+        }
+    });
+    for i in 0..300 {
+        apply(
+            store,
+            &wf,
+            &format!("w{}-{}", i % 4, i / 4),
+            event("close"),
+            t0(),
+        );
+    }
+    assert_eq!(report_count(store, "started"), 800);
+    assert_eq!(report_count(store, "running"), 500);
+    assert_eq!(report_count(store, "ended/completed"), 300);
+    assert_eq!(report_count(store, "outcome/resolved"), 300);
+    assert_eq!(
+        store.fold_reports().unwrap(),
+        0,
+        "the report read folded everything pending"
+    );
+    assert_eq!(
+        report_count(store, "started"),
+        800,
+        "reading twice adds nothing"
+    );
+}
+
+/// Report retention: the cells of buckets before the cut are deleted a bounded batch at a
+/// time, newer ones stay, and a fold after the purge does not write a purged cell back
+/// from what it remembered.
+pub fn old_report_cells_are_purged_and_stay_purged(store: &dyn Store) {
+    let wf = workflow();
+    for i in 0..5 {
+        start(store, &wf, &format!("old{i}"), t0());
+        start(store, &wf, &format!("new{i}"), t0() + TimeDelta::days(10));
+    }
+    assert_eq!(report_count(store, "started"), 10, "read (and folded) once");
+    let cut = waystation_core::report::bucket(t0() + TimeDelta::days(5));
+    let mut purged = 0;
+    loop {
+        let n = store.purge_report_cells(cut, 2).unwrap();
+        assert!(n <= 2, "at most the batch asked for");
+        purged += n;
+        if n < 2 {
+            break;
+        }
+    }
+    assert!(purged >= 2, "the old bucket's cells went ({purged})");
+    assert_eq!(
+        report_count(store, "started"),
+        5,
+        "only the newer starts count"
+    );
+    // One more start in the purged period: its cell starts from nothing.
+    start(store, &wf, "late", t0());
+    assert_eq!(report_count(store, "started"), 6);
+    assert!(store.purge_report_cells(cut, 100).unwrap() > 0);
+    assert_eq!(report_count(store, "started"), 5);
+    assert_eq!(
+        store.purge_report_cells(cut, 100).unwrap(),
+        0,
+        "nothing older is left"
+    );
+}
+
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 14] = [
+    let cases: [Case; 16] = [
         (
             "schedules_are_kept_replaced_and_deleted",
             crate::schedules::schedules_are_kept_replaced_and_deleted,
@@ -895,10 +989,26 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
             queries_use_the_indexes_and_paginate,
         ),
         ("counts_follow_every_commit", counts_follow_every_commit),
+        (
+            "report_rollups_count_every_commit_once",
+            report_rollups_count_every_commit_once,
+        ),
+        (
+            "old_report_cells_are_purged_and_stay_purged",
+            old_report_cells_are_purged_and_stay_purged,
+        ),
     ];
     for (name, case) in cases {
         let store = fresh();
         eprintln!("conformance: {name}");
         case(store.as_ref());
+    }
+}
+
+/// Starts `n` ticket instances named `{prefix}{i}`, for the tests that reopen a store.
+pub fn start_tickets(store: &dyn Store, prefix: &str, n: usize) {
+    let wf = workflow();
+    for i in 0..n {
+        start(store, &wf, &format!("{prefix}{i}"), t0());
     }
 }

@@ -10,8 +10,10 @@
 use crate::kv::{Kv, Mutation};
 use crate::StoreError;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use std::fs::File;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The most journal a restart replays, in bytes: fjall's own floor (64 MiB). Replaying it
 /// takes about a second on this project's build machine (BENCHMARKS.md, restart).
@@ -31,6 +33,65 @@ const KEYSPACE: &str = "waystation";
 pub struct FjallKv {
     db: Database,
     items: Keyspace,
+    journal: Arc<ActiveJournal>,
+}
+
+/// The journal file a flush syncs, opened by the store itself.
+///
+/// Why not `Database::persist(SyncData)`: fjall holds its journal writer's lock for the
+/// whole `fdatasync`, so every commit that arrives during a sync (a millisecond or more)
+/// waits for it, and group commit degenerates into commit, sync, commit, sync. A flush
+/// instead hands fjall's buffer to the OS under that lock (`PersistMode::Buffer`, a
+/// `write`) and then `fdatasync`s the journal file through its own descriptor, without
+/// the lock: commits go on appending while the disk syncs, and the next flush covers them.
+///
+/// Which file: fjall's journals are `{dir}/{n}.jnl`, the newest being the active one. A
+/// rotation syncs the journal it seals (`SyncAll`) before creating the next, so whatever a
+/// flush handed over either lies in a sealed, already synced journal or in the newest one,
+/// which is the file synced here. The files are preallocated, so `fdatasync` covers
+/// everything a read needs.
+struct ActiveJournal {
+    dir: PathBuf,
+    /// The newest journal seen, by number, and a descriptor of it.
+    open: Mutex<Option<(u64, File)>>,
+}
+
+impl ActiveJournal {
+    /// `fdatasync` of the newest journal file.
+    fn sync(&self) -> std::io::Result<()> {
+        let newest = newest_journal(&self.dir)?;
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let stale = open.as_ref().is_none_or(|(n, _)| *n != newest);
+        if stale {
+            let file = File::open(self.dir.join(format!("{newest}.jnl")))?;
+            *open = Some((newest, file));
+        }
+        // A descriptor opened for reading syncs the file's data like any other (the sync is
+        // of the inode); the lock only guards the cached descriptor.
+        match open.as_ref() {
+            Some((_, file)) => file.sync_data(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The highest `n` of the `{n}.jnl` files in `dir`.
+fn newest_journal(dir: &Path) -> std::io::Result<u64> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let n = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".jnl"))
+            .and_then(|n| n.parse::<u64>().ok());
+        newest = newest.max(n);
+    }
+    newest.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no journal file (*.jnl) in {}", dir.display()),
+        )
+    })
 }
 
 impl std::fmt::Debug for FjallKv {
@@ -67,7 +128,11 @@ impl FjallKv {
                 KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
             })
             .map_err(backend("open keyspace"))?;
-        Ok(FjallKv { db, items })
+        let journal = Arc::new(ActiveJournal {
+            dir: path.to_path_buf(),
+            open: Mutex::new(None),
+        });
+        Ok(FjallKv { db, items, journal })
     }
 
     /// Bytes the database occupies on disk (tables and journal).
@@ -121,9 +186,15 @@ impl Kv for FjallKv {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        // The journal file is preallocated, so fdatasync covers everything a read needs.
+        // See `ActiveJournal`: hand the buffer over under fjall's lock, sync outside it.
         self.db
-            .persist(PersistMode::SyncData)
-            .map_err(backend("sync the journal"))
+            .persist(PersistMode::Buffer)
+            .map_err(backend("write the journal buffer"))?;
+        self.journal.sync().map_err(|e| {
+            StoreError::Backend(format!(
+                "fjall: sync the journal in {}: {e}",
+                self.journal.dir.display()
+            ))
+        })
     }
 }

@@ -28,6 +28,7 @@
 //! | `ix/act/{time}/{instance}` | (empty): instances by when a person or system last acted |
 //! | `ix/asg/{user}/{instance}` | (empty): running instances by assignee |
 //! | `ru/{workflow}/{dim}/{bucket}/{value}/{figure}` | a report cell (see `rollups.rs`) |
+//! | `rd/{seq}` | a report delta record: the cells one commit moves, until a fold adds them in (see `rollups.rs`) |
 //! | `rumeta/current` | (empty): the rollups cover every stored instance |
 
 use chrono::{DateTime, TimeZone, Utc};

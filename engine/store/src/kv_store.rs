@@ -19,7 +19,8 @@ use crate::{
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError, TryLockError};
 use waystation_core::definition::Approver;
 use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
 
@@ -35,9 +36,14 @@ pub struct KvStore<B: Kv> {
     // batch is applied, so each commit is counted once: by the scan that builds them or by
     // its own moves (the backends serialise batches anyway: sled takes a global write lock).
     tally: Mutex<TallyState>,
-    /// Held from reading the report cells a commit moves to applying its batch; holds the
-    /// cells written last.
+    /// Held by the one fold of report delta records under way (see `rollups.rs`); holds
+    /// the cells written last.
     rollups: Mutex<crate::rollups::CellCache>,
+    /// The number of the next report delta record, read from the store on first use.
+    next_delta: std::sync::OnceLock<AtomicU64>,
+    /// Delta records written since the last fold began (approximate: a fold may take
+    /// some that were counted after it began).
+    unfolded: AtomicUsize,
     /// False only in a benchmark measuring what the rollups cost.
     rollups_on: std::sync::atomic::AtomicBool,
 }
@@ -56,6 +62,8 @@ impl<B: Kv> KvStore<B> {
             definitions: Mutex::new(()),
             tally: Mutex::new(TallyState::Unbuilt),
             rollups: Mutex::default(),
+            next_delta: std::sync::OnceLock::new(),
+            unfolded: AtomicUsize::new(0),
             rollups_on: std::sync::atomic::AtomicBool::new(true),
         }
     }
@@ -637,8 +645,7 @@ impl<B: Kv> KvStore<B> {
     /// `waystation reports rebuild`: nothing else may turn them off.
     #[doc(hidden)]
     pub fn set_rollups_for_benchmark(&self, on: bool) {
-        self.rollups_on
-            .store(on, std::sync::atomic::Ordering::Relaxed);
+        self.rollups_on.store(on, Ordering::Relaxed);
     }
 
     /// Applies `batch`, moving the counts by the index keys it puts and deletes.
@@ -651,17 +658,66 @@ impl<B: Kv> KvStore<B> {
     }
 }
 
+impl<B: Kv> KvStore<B> {
+    /// A fresh report delta record key.
+    fn delta_key(&self) -> Result<Vec<u8>, StoreError> {
+        let next = match self.next_delta.get() {
+            Some(n) => n,
+            None => {
+                // Two first commits may both read; both read the same (no record is
+                // numbered before one of them sets it), and the one that sets it wins.
+                let first = crate::rollups::next_delta_seq(&self.kv)?;
+                let _ = self.next_delta.set(AtomicU64::new(first));
+                self.next_delta.get().ok_or_else(|| {
+                    StoreError::Corrupt("report delta numbering not initialised".into())
+                })?
+            }
+        };
+        Ok(crate::rollups::delta_key(
+            next.fetch_add(1, Ordering::Relaxed),
+        ))
+    }
+
+    /// See [`crate::RetentionStore::purge_report_cells`]. Under the rollup lock, with the
+    /// cell cache emptied: a fold must not write a purged cell back from its cached value.
+    pub(crate) fn purge_rollups(&self, before: i64, max: usize) -> Result<usize, StoreError> {
+        let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.clear();
+        crate::rollups::purge(&self.kv, before, max)
+    }
+
+    /// Folds the pending report delta records when enough are pending and no other fold
+    /// is under way. The commit that calls it is already applied, so a failure here must
+    /// not fail it: the records stay pending, and the next fold (at the latest the one a
+    /// report read runs, which returns its error) takes them.
+    fn fold_if_due(&self) {
+        if self.unfolded.fetch_add(1, Ordering::Relaxed) + 1 < crate::rollups::FOLD_AT {
+            return;
+        }
+        let mut cache = match self.rollups.try_lock() {
+            Ok(c) => c,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        self.unfolded.store(0, Ordering::Relaxed);
+        let _ = crate::rollups::fold(&self.kv, &mut cache);
+    }
+}
+
 impl<B: Kv> Store for KvStore<B> {
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
         let mut batch = mutations(commit)?;
-        if !self.rollups_on.load(std::sync::atomic::Ordering::Relaxed) {
+        let record = if self.rollups_on.load(Ordering::Relaxed) {
+            crate::rollups::delta_record(commit)
+        } else {
+            None
+        };
+        let Some(record) = record else {
             return self.apply_counted(batch);
-        }
-        let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut written = crate::rollups::mutations(&self.kv, &cache, commit)?;
-        batch.append(&mut written.mutations);
+        };
+        batch.push(Mutation::Put(self.delta_key()?, record));
         self.apply_counted(batch)?;
-        written.keep(&mut cache);
+        self.fold_if_due();
         Ok(())
     }
 
@@ -678,7 +734,14 @@ impl<B: Kv> ReportStore for KvStore<B> {
         buckets: (i64, i64),
         visit: &mut crate::CellVisitor<'_>,
     ) -> Result<(), StoreError> {
+        self.fold_reports()?;
         crate::rollups::scan(&self.kv, workflow, dim, buckets, visit)
+    }
+
+    fn fold_reports(&self) -> Result<usize, StoreError> {
+        let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        self.unfolded.store(0, Ordering::Relaxed);
+        crate::rollups::fold_all(&self.kv, &mut cache)
     }
 
     fn reports_current(&self) -> Result<bool, StoreError> {

@@ -283,18 +283,28 @@ pub trait RetentionStore {
     /// # Errors
     /// Backend errors; nothing was removed then.
     fn purge_finished(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
+
+    /// Removes up to `max` report cells of the 15-minute buckets before `before` (see
+    /// [`waystation_core::report::bucket`]); returns how many (fewer than `max`: nothing
+    /// older is left). Reports over those periods then count nothing there.
+    ///
+    /// # Errors
+    /// Backend errors; nothing was removed then.
+    fn purge_report_cells(&self, before: i64, max: usize) -> Result<usize, StoreError>;
 }
 
 /// What [`ReportStore::report_cells`] calls per cell: `(bucket, group value, figure, cell)`.
 pub type CellVisitor<'a> =
     dyn FnMut(i64, &str, &str, waystation_core::report::Cell) -> Result<(), StoreError> + 'a;
 
-/// Report rollups (issue 15): cells per workflow, group, 15-minute UTC bucket and figure,
-/// moved by [`Store::commit`] in the same batch as the change (see `rollups.rs`).
+/// Report rollups (issue 15): cells per workflow, group, 15-minute UTC bucket and figure.
+/// [`Store::commit`] writes what a change moves as a delta record in the same batch as the
+/// change; folds add the records into the cells (see `rollups.rs`).
 pub trait ReportStore {
     /// Visits the cells of `workflow` grouped by `dim` (a keyword field; empty for all
     /// instances) in buckets `buckets.0..buckets.1`, in bucket order, as
-    /// `visit(bucket, group value, figure, cell)`.
+    /// `visit(bucket, group value, figure, cell)`. Folds the pending delta records first,
+    /// so every commit applied before the call is counted.
     ///
     /// # Errors
     /// Backend errors, an unreadable cell, or what `visit` returns.
@@ -314,6 +324,15 @@ pub trait ReportStore {
     /// # Errors
     /// Backend errors.
     fn reports_current(&self) -> Result<bool, StoreError>;
+
+    /// Folds every pending delta record into the cells now, and says how many it folded.
+    /// Commits fold on their own every few hundred records and report reads fold first, so
+    /// only a caller that measures what the rollups cost in all needs this.
+    ///
+    /// # Errors
+    /// Backend errors, or an unreadable record or cell; the records of the failing batch
+    /// stay pending.
+    fn fold_reports(&self) -> Result<usize, StoreError>;
 
     /// Throws the rollups away and computes them again from every stored instance and its
     /// history; for an upgrade, on a store no server has open. Durable when it returns.

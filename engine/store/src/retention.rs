@@ -64,6 +64,10 @@ impl<B: Kv> RetentionStore for KvStore<B> {
         Ok(queued.len())
     }
 
+    fn purge_report_cells(&self, before: i64, max: usize) -> Result<usize, StoreError> {
+        self.purge_rollups(before, max)
+    }
+
     fn purge_finished(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError> {
         let queued = due(self.backend(), b"done", before, max)?;
         let mut batch = Vec::new();

@@ -1,7 +1,5 @@
 //! Report rollups (issue 15): one cell per workflow, group, 15-minute UTC bucket and
-//! figure, moved in the same atomic batch as the change that moves it, so a report reads
-//! a period's buckets instead of its instances, and a crash or a restart can neither lose
-//! nor double a contribution (the batch is wholly there or wholly not).
+//! figure, so a report reads a period's buckets instead of its instances.
 //!
 //! Key: `ru/{workflow}/{dim}/{bucket}/{value}/{figure}` (parts joined by a 0 byte),
 //! `dim` empty with an empty `value` for all instances, else a keyword field's name and
@@ -9,9 +7,15 @@
 //! before 1970 count in bucket 0). Value: [`Cell::encode`]. A figure's cells of one
 //! period are next to each other per `dim`, so a month is one range scan.
 //!
-//! Each commit reads the cells it moves and writes them back: the store's rollup lock is
-//! held from that read to the batch's apply, so two commits never move one cell from the
-//! same old value.
+//! **Blind writes, folded later.** A commit does not read the cells it moves: it writes one
+//! *delta record* `rd/{seq}` (every cell it moves and by how much, [`encode_deltas`]) in the
+//! same atomic batch as the change, so a crash can neither lose nor double a contribution,
+//! and commits never wait for each other on the rollups. A *fold* reads the pending delta
+//! records in `seq` order, adds them into their cells, and writes the cells and deletes the
+//! records it read in one batch: the busy cells of a bucket are read, merged and written
+//! once per fold instead of once per command. A fold runs when [`FOLD_AT`] records are
+//! pending (on the committing thread that crosses the mark, unless another fold is under
+//! way) and before every report read, so a report always includes every applied commit.
 
 use crate::keys::{key, prefix};
 use crate::kv::{Kv, Mutation};
@@ -44,15 +48,13 @@ fn corrupt(k: &[u8], e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("report cell {}: {e}", String::from_utf8_lossy(k)))
 }
 
-/// Adds `deltas` of `workflow` into `pending` (cell key -> the change to apply).
+/// Adds `changes` (cell key, how it moves) into `pending` (cell key -> the change to apply).
 fn gather(
     pending: &mut BTreeMap<Vec<u8>, Cell>,
-    workflow: &str,
-    deltas: Vec<Delta>,
+    changes: impl IntoIterator<Item = (Vec<u8>, Change)>,
 ) -> Result<(), StoreError> {
-    for d in deltas {
-        let k = cell_key(workflow, &d);
-        let c = cell_of(d.change);
+    for (k, change) in changes {
+        let c = cell_of(change);
         match pending.get_mut(&k) {
             Some(old) => old.merge(&c).map_err(|e| corrupt(&k, e))?,
             None => {
@@ -63,7 +65,7 @@ fn gather(
     Ok(())
 }
 
-/// The cells most recently written, decoded, so that the commits of one busy bucket do not
+/// The cells most recently written, decoded, so that the folds of one busy bucket do not
 /// read and decode the same cells again: at most [`CACHED`] of them, the oldest written
 /// forgotten first. Only the holder of the rollup lock touches it, and only with values
 /// that were applied (see [`Written::keep`]), so it always equals the store.
@@ -141,16 +143,9 @@ fn merged<B: Kv>(
     Ok(out)
 }
 
-/// The rollup writes of one command's commit. The caller holds the rollup lock (and
-/// `cache`) until the batch they join is applied, then keeps them in `cache`.
-///
-/// # Errors
-/// Backend errors reading the cells, or a stored cell that cannot be read.
-pub(crate) fn mutations<B: Kv>(
-    kv: &B,
-    cache: &CellCache,
-    commit: &Commit<'_>,
-) -> Result<Written, StoreError> {
+/// The delta record of one command's commit: every cell it moves and how, or `None` when
+/// it moves none. Reads nothing, so it needs no lock.
+pub(crate) fn delta_record(commit: &Commit<'_>) -> Option<Vec<u8>> {
     let history: Vec<&HistoryEntry> = commit
         .effects
         .iter()
@@ -160,12 +155,142 @@ pub(crate) fn mutations<B: Kv>(
         })
         .collect();
     let moved = deltas(commit.before, commit.after, &history);
-    if moved.is_empty() {
-        return Ok(Written::default());
+    (!moved.is_empty()).then(|| encode_deltas(&commit.after.workflow, &moved))
+}
+
+const DELTA_COUNT: u8 = b'c';
+const DELTA_DURATION: u8 = b'd';
+const DELTA_NUMBER: u8 = b'n';
+
+/// A delta record's bytes: per delta, the cell key's length (u32 little-endian), the key,
+/// a kind byte (`c` count, `d` duration in seconds, `n` number field value) and its 8-byte
+/// little-endian value (i64 or f64).
+pub(crate) fn encode_deltas(workflow: &str, deltas: &[Delta]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(deltas.len() * 72);
+    for d in deltas {
+        let k = cell_key(workflow, d);
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(&k);
+        let (kind, word) = match d.change {
+            Change::Count(n) => (DELTA_COUNT, n.to_le_bytes()),
+            Change::Duration(s) => (DELTA_DURATION, s.to_le_bytes()),
+            Change::Number(v) => (DELTA_NUMBER, v.to_le_bytes()),
+        };
+        out.push(kind);
+        out.extend_from_slice(&word);
     }
-    let mut pending = BTreeMap::new();
-    gather(&mut pending, &commit.after.workflow, moved)?;
-    merged(kv, cache, pending)
+    out
+}
+
+/// The inverse of [`encode_deltas`], as (cell key, change) pairs.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record.
+fn decode_deltas(at: &[u8], mut bytes: &[u8]) -> Result<Vec<(Vec<u8>, Change)>, StoreError> {
+    let bad = || corrupt(at, "delta record");
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let len: [u8; 4] = bytes
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        let len = u32::from_le_bytes(len) as usize;
+        let k = bytes.get(4..4 + len).ok_or_else(bad)?.to_vec();
+        let kind = *bytes.get(4 + len).ok_or_else(bad)?;
+        let word: [u8; 8] = bytes
+            .get(5 + len..13 + len)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        let change = match kind {
+            DELTA_COUNT => Change::Count(i64::from_le_bytes(word)),
+            DELTA_DURATION => Change::Duration(f64::from_le_bytes(word)),
+            DELTA_NUMBER => Change::Number(f64::from_le_bytes(word)),
+            _ => return Err(bad()),
+        };
+        out.push((k, change));
+        bytes = &bytes[13 + len..];
+    }
+    Ok(out)
+}
+
+/// Pending delta records that make a commit fold them (a few hundred commands' worth:
+/// enough that a busy bucket's cells are merged many commands at a time, few enough that
+/// the commit that folds takes a millisecond or two longer, not tens).
+pub(crate) const FOLD_AT: usize = 512;
+
+/// Delta records one fold batch takes at most.
+const FOLD_CHUNK: usize = 4096;
+
+/// The key of delta record `seq`: big-endian, so records sort in the order they were
+/// numbered.
+pub(crate) fn delta_key(seq: u64) -> Vec<u8> {
+    let mut k = prefix(&[b"rd"]);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The number after the newest pending delta record (0 when none is pending), where a
+/// store just opened continues numbering.
+///
+/// # Errors
+/// Backend errors.
+pub(crate) fn next_delta_seq<B: Kv>(kv: &B) -> Result<u64, StoreError> {
+    let p = prefix(&[b"rd"]);
+    let mut next = 0;
+    let mut failed = None;
+    kv.scan(&p, None, &mut |k, _| {
+        match <[u8; 8]>::try_from(&k[p.len()..]) {
+            Ok(b) => next = u64::from_be_bytes(b) + 1,
+            Err(_) => failed = Some(corrupt(k, "delta record key")),
+        }
+        failed.is_none()
+    })?;
+    failed.map_or(Ok(next), Err)
+}
+
+/// Folds up to [`FOLD_CHUNK`] pending delta records into their cells in one batch (the
+/// cell writes and the records' deletion together), and says how many it folded. The
+/// caller holds the rollup lock (and `cache`): two folds never read the same records.
+///
+/// # Errors
+/// Backend errors, or an unreadable record or cell; nothing was written then.
+pub(crate) fn fold<B: Kv>(kv: &B, cache: &mut CellCache) -> Result<usize, StoreError> {
+    let p = prefix(&[b"rd"]);
+    let mut records = Vec::new();
+    kv.scan(&p, None, &mut |k, v| {
+        records.push((k.to_vec(), v.to_vec()));
+        records.len() < FOLD_CHUNK
+    })?;
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let mut pending: BTreeMap<Vec<u8>, Cell> = BTreeMap::new();
+    for (k, v) in &records {
+        gather(&mut pending, decode_deltas(k, v)?)?;
+    }
+    let mut written = merged(kv, cache, pending)?;
+    let n = records.len();
+    written
+        .mutations
+        .extend(records.into_iter().map(|(k, _)| Mutation::Delete(k)));
+    kv.apply(std::mem::take(&mut written.mutations))?;
+    written.keep(cache);
+    Ok(n)
+}
+
+/// Folds every pending delta record (a chunk per batch), and says how many.
+///
+/// # Errors
+/// As [`fold`]; the chunks before the failing one stay folded.
+pub(crate) fn fold_all<B: Kv>(kv: &B, cache: &mut CellCache) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = fold(kv, cache)?;
+        total += n;
+        if n < FOLD_CHUNK {
+            return Ok(total);
+        }
+    }
 }
 
 /// Visits the cells of `workflow` grouped by `dim` (empty: all instances) in buckets
@@ -258,7 +383,7 @@ pub struct Rebuilt {
     pub cells: u64,
 }
 
-/// Throws the rollups away and computes them again from every stored instance and its
+/// Throws the rollups (cells and pending delta records) away and computes them again from every stored instance and its
 /// whole history (instances removed by retention no longer count). For an upgrade that
 /// changes what is rolled up, on a store no server has open.
 ///
@@ -269,10 +394,12 @@ pub(crate) fn rebuild<B: Kv>(
     history: &dyn Fn(&str) -> Result<Vec<HistoryEntry>, StoreError>,
 ) -> Result<Rebuilt, StoreError> {
     let mut old = Vec::new();
-    kv.scan(&prefix(&[b"ru"]), None, &mut |k, _| {
-        old.push(Mutation::Delete(k.to_vec()));
-        true
-    })?;
+    for p in [prefix(&[b"ru"]), prefix(&[b"rd"])] {
+        kv.scan(&p, None, &mut |k, _| {
+            old.push(Mutation::Delete(k.to_vec()));
+            true
+        })?;
+    }
     apply_chunked(kv, old)?;
     let mut pending = BTreeMap::new();
     let mut done = Rebuilt::default();
@@ -293,7 +420,11 @@ pub(crate) fn rebuild<B: Kv>(
             let s: InstanceState = serde_json::from_slice(&v).map_err(|e| corrupt(&k, e))?;
             let entries = history(&s.id)?;
             let refs: Vec<&HistoryEntry> = entries.iter().collect();
-            gather(&mut pending, &s.workflow, deltas(None, &s, &refs))?;
+            let moved = deltas(None, &s, &refs);
+            gather(
+                &mut pending,
+                moved.iter().map(|d| (cell_key(&s.workflow, d), d.change)),
+            )?;
             done.instances += 1;
         }
     }
@@ -307,4 +438,65 @@ pub(crate) fn rebuild<B: Kv>(
     kv.apply(vec![Mutation::Put(CURRENT.to_vec(), Vec::new())])?;
     kv.flush()?;
     Ok(done)
+}
+
+/// Deletes up to `max` cells of buckets before `before` (a 15-minute bucket number), and
+/// says how many. Walks one `(workflow, dim)` range at a time from its oldest bucket, and
+/// skips to the next range at the first cell that is recent enough, so it reads only the
+/// cells it deletes and one more per range.
+///
+/// # Errors
+/// Backend errors, or a cell key that does not have the layout; nothing was deleted then.
+pub(crate) fn purge<B: Kv>(kv: &B, before: i64, max: usize) -> Result<usize, StoreError> {
+    let root = prefix(&[b"ru"]);
+    let mut doomed = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    while doomed.len() < max {
+        let mut first = None;
+        kv.scan(&root, after.as_deref(), &mut |k, _| {
+            first = Some(k.to_vec());
+            false
+        })?;
+        let Some(first) = first else { break };
+        // `ru/{workflow}/{dim}/`: the range of one workflow and dim.
+        let mut seps = first
+            .iter()
+            .enumerate()
+            .skip(root.len())
+            .filter(|(_, b)| **b == 0)
+            .map(|(i, _)| i);
+        let (Some(_), Some(end)) = (seps.next(), seps.next()) else {
+            return Err(corrupt(&first, "key"));
+        };
+        let range = first[..=end].to_vec();
+        let mut failed = None;
+        kv.scan(&range, None, &mut |k, _| {
+            let bucket = std::str::from_utf8(k.get(range.len()..range.len() + 12).unwrap_or(b""))
+                .ok()
+                .and_then(|d| d.parse::<i64>().ok());
+            match bucket {
+                Some(b) if b < before => {
+                    doomed.push(Mutation::Delete(k.to_vec()));
+                    doomed.len() < max
+                }
+                Some(_) => false,
+                None => {
+                    failed = Some(corrupt(k, "key"));
+                    false
+                }
+            }
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        // Past every key of the range: bucket digits are ASCII, below 0xff.
+        let mut next = range;
+        next.push(0xff);
+        after = Some(next);
+    }
+    let n = doomed.len();
+    if n > 0 {
+        kv.apply(doomed)?;
+    }
+    Ok(n)
 }

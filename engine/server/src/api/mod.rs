@@ -7,6 +7,7 @@
 mod approvals;
 mod assignments;
 pub mod error;
+mod export;
 pub mod extract;
 mod http_metrics;
 mod instances;
@@ -359,6 +360,17 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             200,
             &[404],
             on(MethodFilter::GET, postmortem::postmortem),
+        ),
+        route(
+            M::GET,
+            "/v1/instances/{id}/export",
+            "The instance, its whole history and its post-mortem as one JSON file (an attachment)",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::GET, export::export),
         ),
         route(
             M::POST,

@@ -48,7 +48,11 @@ fn schemas() -> Value {
     if let (Value::Object(all), Value::Object(views)) = (&mut all, super::views::schemas()) {
         all.extend(views);
     }
-    for more in [super::reports::schemas(), super::postmortem::schemas()] {
+    for more in [
+        super::reports::schemas(),
+        super::postmortem::schemas(),
+        super::export::schemas(),
+    ] {
         if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
             all.extend(more);
         }
@@ -114,6 +118,9 @@ pub fn document() -> Value {
         let mut ok = json!({"description": "Success"});
         if route.path == "/v1/instances/{id}/postmortem" {
             ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/PostMortem"}}});
+        }
+        if route.path == "/v1/instances/{id}/export" {
+            ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/InstanceExport"}}});
         }
         if route.path == "/v1/reports/{workflow}" {
             ok["content"] = json!({

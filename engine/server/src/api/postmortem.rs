@@ -6,9 +6,10 @@ use super::error::ApiError;
 use super::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use waystation_core::report::{visits, Visit};
-use waystation_core::Status;
+use waystation_core::{HistoryEntry, InstanceState, Status};
 
 /// Most history entries a post-mortem reads; an instance with more answers with its first
 /// visits and `truncated: true`.
@@ -46,31 +47,38 @@ pub async fn postmortem(
         .blocking(move |rt| {
             let s = rt.instance(&id)?;
             let entries = rt.history(&id, 0, MAX_ENTRIES + 1)?;
-            let truncated = entries.len() > MAX_ENTRIES;
-            let history: Vec<_> = entries
-                .into_iter()
-                .take(MAX_ENTRIES)
-                .map(|(_, e)| e)
-                .collect();
-            let now = rt.now();
-            let end = if s.status == Status::Running {
-                now
-            } else {
-                s.updated_at
-            };
-            Ok(PostMortem {
-                visits: visits(&s, &history, now),
-                cycle_seconds: (end - s.started_at).num_milliseconds().max(0) as f64 / 1000.0,
-                id: s.id,
-                workflow: s.workflow,
-                key: s.key,
-                status: s.status,
-                started_by: s.started_by,
-                truncated,
-            })
+            Ok(PostMortem::of(
+                s,
+                entries.into_iter().map(|(_, e)| e).collect(),
+                rt.now(),
+            ))
         })
         .await?;
     Ok(Json(answer))
+}
+
+impl PostMortem {
+    /// The post-mortem of `s` at `now` from its history `entries` read from the start (at
+    /// most [`MAX_ENTRIES`] are used; pass one more to learn whether there were more).
+    pub fn of(s: InstanceState, mut entries: Vec<HistoryEntry>, now: DateTime<Utc>) -> Self {
+        let truncated = entries.len() > MAX_ENTRIES;
+        entries.truncate(MAX_ENTRIES);
+        let end = if s.status == Status::Running {
+            now
+        } else {
+            s.updated_at
+        };
+        PostMortem {
+            visits: visits(&s, &entries, now),
+            cycle_seconds: (end - s.started_at).num_milliseconds().max(0) as f64 / 1000.0,
+            id: s.id,
+            workflow: s.workflow,
+            key: s.key,
+            status: s.status,
+            started_by: s.started_by,
+            truncated,
+        }
+    }
 }
 
 /// The OpenAPI schema of [`PostMortem`].
