@@ -323,11 +323,7 @@ impl Runtime {
                 Err(e) => Err(e),
             };
             match outcome {
-                Ok(()) => {
-                    self.forget_failures(&timer.timer_id);
-                    let lag = (now - timer.due).num_milliseconds().max(0) as u64;
-                    self.metrics.record_timer_lag(lag);
-                }
+                Ok(()) => self.timer_fired(timer, now),
                 Err(e) => self.timer_failed(&before, timer, now, &e)?,
             }
         }
@@ -335,8 +331,16 @@ impl Runtime {
         Ok(())
     }
 
+    /// Bookkeeping once `timer`'s effect is committed at `now`: its failure count goes,
+    /// its lag is recorded.
+    pub(crate) fn timer_fired(&self, timer: &DueTimer, now: DateTime<Utc>) {
+        self.forget_failures(&timer.timer_id);
+        let lag = (now - timer.due).num_milliseconds().max(0) as u64;
+        self.metrics.record_timer_lag(lag);
+    }
+
     /// The step of firing `timer` on `before`, within the instance limits.
-    async fn timer_step(
+    pub(crate) async fn timer_step(
         &self,
         before: &InstanceState,
         timer: &DueTimer,
@@ -368,7 +372,7 @@ impl Runtime {
     }
 
     /// Records a failed firing: moves the timer later, or gives up on the instance.
-    fn timer_failed(
+    pub(crate) fn timer_failed(
         &self,
         before: &InstanceState,
         timer: &DueTimer,
@@ -635,7 +639,7 @@ impl Runtime {
         Ok(())
     }
 
-    fn commit(
+    pub(crate) fn commit(
         &self,
         before: Option<&InstanceState>,
         step: &Step,
@@ -665,6 +669,13 @@ impl Runtime {
             fired_timer: fired,
             idempotency: record.as_ref().map(|(k, r)| (*k, r)),
         })?;
+        self.committed(before, step);
+        Ok(summary)
+    }
+
+    /// What follows a step's commit: counters, duration histograms, and the wake-ups of
+    /// the scheduler (a timer armed) and the outbox dispatcher (a message queued).
+    pub(crate) fn committed(&self, before: Option<&InstanceState>, step: &Step) {
         self.metrics.commands_ok.fetch_add(1, Ordering::Relaxed);
         self.durations.observe(before, &step.state, &step.effects);
         for effect in &step.effects {
@@ -690,6 +701,5 @@ impl Runtime {
                 _ => {}
             }
         }
-        Ok(summary)
     }
 }

@@ -13,6 +13,7 @@ pub mod durations;
 pub use acting::Acting;
 pub use commands::Applied;
 mod error;
+mod firing;
 mod group_commit;
 mod ids;
 mod locks;

@@ -1,8 +1,11 @@
 //! The timer scheduler: sleeps until the soonest timer in the store's due-time index, or
-//! until a command arms an earlier one; fires everything due, concurrently, so firings
-//! share group flushes. After a restart, overdue timers are simply due: they fire at once.
+//! until a command arms an earlier one; fires everything due, the timers of many instances
+//! in one store batch (`firing.rs`), batches concurrently so they share group flushes.
+//! After a restart, overdue timers are simply due: they fire at once.
 
+use crate::firing::TOGETHER;
 use crate::{Runtime, RuntimeError};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use waystation_store::DueTimer;
 const ROUND: usize = 512;
 
 /// Due timers grouped by instance, each group in due order (the index's order). Instances
-/// fire concurrently; the timers of one instance fire one after another, so after downtime
+/// fire together; the timers of one instance fire one after another, so after downtime
 /// an escalation step due before the deadline is recorded before the breach.
 fn by_instance(due: Vec<DueTimer>) -> Vec<Vec<DueTimer>> {
     let mut groups: Vec<Vec<DueTimer>> = Vec::new();
@@ -44,29 +47,18 @@ impl Runtime {
         loop {
             let due = self.store.due_timers(self.now(), ROUND)?;
             let count = due.len();
-            let mut set = JoinSet::new();
-            for timers in by_instance(due) {
-                let rt = self.clone();
-                set.spawn(async move {
-                    let mut failed = 0;
-                    for timer in timers {
-                        if let Err(e) = rt.fire_timer(&timer).await {
-                            tracing::error!(timer = %timer.timer_id, error = %e, "timer failed to fire");
-                            failed += 1;
-                        }
-                    }
-                    failed
-                });
-            }
+            let mut queues: Vec<VecDeque<DueTimer>> =
+                by_instance(due).into_iter().map(VecDeque::from).collect();
             let mut stuck = 0;
-            while let Some(done) = set.join_next().await {
-                match done {
-                    Ok(failed) => stuck += failed,
-                    Err(e) => {
-                        tracing::error!(error = %e, "a timer firing task panicked");
-                        stuck += 1;
-                    }
+            // Each pass fires the next timer of every instance of the round, so the timers
+            // of one instance fire in due order.
+            loop {
+                let next: Vec<DueTimer> =
+                    queues.iter_mut().filter_map(VecDeque::pop_front).collect();
+                if next.is_empty() {
+                    break;
                 }
+                stuck += self.fire_pass(next).await;
             }
             fired += count;
             if stuck > 0 {
@@ -78,6 +70,53 @@ impl Runtime {
                 return Ok(fired);
             }
         }
+    }
+
+    /// Fires `timers` (one per instance): in batches of [`TOGETHER`], the batches
+    /// concurrently so they share group flushes, then those a batch left to fire alone
+    /// (workflows that call plugins), concurrently too. Returns how many could not be fired
+    /// nor their failure recorded.
+    async fn fire_pass(self: &Arc<Self>, mut timers: Vec<DueTimer>) -> usize {
+        let mut set = JoinSet::new();
+        while !timers.is_empty() {
+            let rest = timers.split_off(timers.len().min(TOGETHER));
+            let batch = std::mem::replace(&mut timers, rest);
+            let rt = self.clone();
+            set.spawn(async move {
+                let size = batch.len();
+                rt.fire_timers_together(batch).await.map_err(|e| {
+                    tracing::error!(error = %e, timers = size, "a batch of timers failed to fire");
+                    size
+                })
+            });
+        }
+        let mut stuck = 0;
+        let mut alone = Vec::new();
+        while let Some(done) = set.join_next().await {
+            match done {
+                Ok(Ok(left)) => alone.extend(left),
+                Ok(Err(size)) => stuck += size,
+                Err(e) => {
+                    tracing::error!(error = %e, "a timer firing task panicked");
+                    stuck += 1;
+                }
+            }
+        }
+        let mut set = JoinSet::new();
+        for timer in alone {
+            let rt = self.clone();
+            set.spawn(async move {
+                rt.fire_timer(&timer).await.map_err(|e| {
+                    tracing::error!(timer = %timer.timer_id, error = %e, "timer failed to fire");
+                })
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            if !matches!(done, Ok(Ok(()))) {
+                stuck += 1;
+            }
+        }
+        stuck
     }
 
     /// Runs the scheduler until `shutdown` completes.

@@ -282,3 +282,31 @@ async fn a_scripted_month_of_disputes_reads_back_value_by_value() {
     let rt = runtime(store, clock);
     october_matches_the_script(&report(&rt, "Asia/Shanghai", ReportBy::Nothing).await[0]);
 }
+
+#[tokio::test]
+async fn figures_older_than_the_report_retention_are_purged_and_newer_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(at("2026-10-01T00:00:00Z")));
+    let store = Arc::new(FjallStore::open(dir.path()).unwrap());
+    let rt = runtime(store.clone(), clock.clone());
+    rt.put_definition(&disputes()).await.unwrap();
+    play(&rt, &clock).await;
+    // The script ends on November 5th: keeping ten days of figures keeps November's
+    // dispute (started October 31st, 20:00 UTC) and drops every October 1-20 start.
+    rt.set_retention(waystation_runtime::Retention {
+        reports: TimeDelta::days(10),
+        batch: 1, // 128 cells per batch: many batches
+        ..waystation_runtime::Retention::default()
+    });
+    let purged = rt.purge_expired().await.unwrap();
+    assert!(purged.report_cells > 128, "{purged:?}");
+    assert_eq!(
+        purged.instances, 0,
+        "the instances themselves are kept 730 days"
+    );
+    let shanghai = report(&rt, "Asia/Shanghai", ReportBy::Nothing).await;
+    assert_eq!((shanghai[0].started, shanghai[0].running), (0, 0));
+    assert_eq!(stage(&shanghai[0], "triage").entered, 0);
+    assert_eq!((shanghai[1].started, shanghai[1].running), (1, 1));
+    assert_eq!(rt.purge_expired().await.unwrap().report_cells, 0);
+}

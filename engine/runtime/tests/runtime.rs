@@ -299,6 +299,45 @@ async fn a_confirmation_deadline_turns_yellow_then_escalates_and_fires_once() {
     assert_eq!(lag.0.iter().sum::<u64>(), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_hundred_confirmations_overdue_together_each_go_at_risk_then_escalate_once() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let rt = runtime(Arc::new(MemoryStore::default()), clock.clone());
+    rt.put_definition(&serde_json::from_str(SLA).unwrap())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..600 {
+        ids.push(rt.start("sla", json!({}), None).await.unwrap().instance.id);
+    }
+    // Three hours later every at-risk mark and every deadline is overdue at once: 1,200
+    // timers over three rounds of due timers, fired in batches of many instances.
+    clock.advance(TimeDelta::hours(3));
+    assert_eq!(rt.fire_due_timers().await.unwrap(), 1200);
+    assert_eq!(rt.fire_due_timers().await.unwrap(), 0, "none fires twice");
+    for id in &ids {
+        assert_eq!(rt.instance(id).unwrap().stage, "escalated", "{id}");
+        let marks: Vec<SlaState> = rt
+            .history(id, 0, 100)
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, h)| match h.event {
+                HistoryEvent::SlaChanged { sla, .. } => Some(sla),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            marks,
+            [SlaState::AtRisk, SlaState::Breached],
+            "{id}: at risk recorded before the breach, each once"
+        );
+    }
+    assert_eq!(
+        rt.store().counts("sla").unwrap().by_stage.get("escalated"),
+        Some(&600)
+    );
+}
+
 #[tokio::test]
 async fn overdue_timers_fire_at_once_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -938,10 +938,70 @@ pub fn old_report_cells_are_purged_and_stay_purged(store: &dyn Store) {
     );
 }
 
+/// Several instances' timers fired in one `commit_all` batch: each instance moves, each
+/// timer's index key goes, and the counts follow, as if committed one by one.
+pub fn timers_of_many_instances_fire_in_one_batch(store: &dyn Store) {
+    let wf = workflow();
+    for i in 0..5 {
+        start(store, &wf, &format!("t{i}"), t0());
+    }
+    let due = store.due_timers(t0() + TimeDelta::hours(3), 100).unwrap();
+    let firsts: Vec<&DueTimer> = (0..5)
+        .map(|i| {
+            due.iter()
+                .find(|t| t.instance_id == format!("t{i}"))
+                .expect("each ticket has its at-risk timer due at +3 h")
+        })
+        .collect();
+    let befores: Vec<InstanceState> = firsts
+        .iter()
+        .map(|t| store.instance(&t.instance_id).unwrap().unwrap())
+        .collect();
+    let steps: Vec<Step> = firsts
+        .iter()
+        .zip(&befores)
+        .map(|(t, b)| {
+            let input = Input::TimerFired {
+                timer_id: t.timer_id.clone(),
+            };
+            waystation_core::apply(&wf, b.clone(), input, t.due).unwrap()
+        })
+        .collect();
+    let commits: Vec<Commit<'_>> = firsts
+        .iter()
+        .zip(&befores)
+        .zip(&steps)
+        .map(|((t, b), s)| Commit {
+            before: Some(b),
+            after: &s.state,
+            effects: &s.effects,
+            fired_timer: Some((t.due, t.timer_id.as_str())),
+            idempotency: None,
+        })
+        .collect();
+    store.commit_all(&commits).unwrap();
+    for t in &firsts {
+        let s = store.instance(&t.instance_id).unwrap().unwrap();
+        assert_eq!(s.sla.state, SlaState::AtRisk, "{}", t.instance_id);
+        assert!(
+            store.history(&t.instance_id, 0, 100).unwrap().len() as u64 == s.history_len,
+            "its history entries are there"
+        );
+    }
+    let left = store.due_timers(t0() + TimeDelta::hours(3), 100).unwrap();
+    assert!(
+        left.iter()
+            .all(|l| firsts.iter().all(|f| f.timer_id != l.timer_id)),
+        "every fired timer's key went with its effect: {left:?}"
+    );
+    let c = store.counts("ticket").unwrap();
+    assert_eq!(c.by_sla.get("at_risk"), Some(&5));
+}
+
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 16] = [
+    let cases: [Case; 17] = [
         (
             "schedules_are_kept_replaced_and_deleted",
             crate::schedules::schedules_are_kept_replaced_and_deleted,
@@ -996,6 +1056,10 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
         (
             "old_report_cells_are_purged_and_stay_purged",
             old_report_cells_are_purged_and_stay_purged,
+        ),
+        (
+            "timers_of_many_instances_fire_in_one_batch",
+            timers_of_many_instances_fire_in_one_batch,
         ),
     ];
     for (name, case) in cases {

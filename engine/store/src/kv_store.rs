@@ -678,10 +678,14 @@ impl<B: Kv> KvStore<B> {
         ))
     }
 
-    /// See [`crate::RetentionStore::purge_report_cells`]. Under the rollup lock, with the
-    /// cell cache emptied: a fold must not write a purged cell back from its cached value.
+    /// See [`crate::RetentionStore::purge_report_cells`]. Under the rollup lock, after
+    /// folding what is pending (else a later fold would bring a purged cell back from its
+    /// delta records), with the cell cache emptied (else a fold would write a purged cell
+    /// back from its cached value).
     pub(crate) fn purge_rollups(&self, before: i64, max: usize) -> Result<usize, StoreError> {
         let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
+        self.unfolded.store(0, Ordering::Relaxed);
+        crate::rollups::fold_all(&self.kv, &mut cache)?;
         cache.clear();
         crate::rollups::purge(&self.kv, before, max)
     }
@@ -690,8 +694,8 @@ impl<B: Kv> KvStore<B> {
     /// is under way. The commit that calls it is already applied, so a failure here must
     /// not fail it: the records stay pending, and the next fold (at the latest the one a
     /// report read runs, which returns its error) takes them.
-    fn fold_if_due(&self) {
-        if self.unfolded.fetch_add(1, Ordering::Relaxed) + 1 < crate::rollups::FOLD_AT {
+    fn fold_if_due(&self, written: usize) {
+        if self.unfolded.fetch_add(written, Ordering::Relaxed) + written < crate::rollups::FOLD_AT {
             return;
         }
         let mut cache = match self.rollups.try_lock() {
@@ -704,20 +708,49 @@ impl<B: Kv> KvStore<B> {
     }
 }
 
-impl<B: Kv> Store for KvStore<B> {
-    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        let mut batch = mutations(commit)?;
+impl<B: Kv> KvStore<B> {
+    /// Adds `commit`'s mutations and its report delta record to `batch`; says whether it
+    /// wrote a delta record.
+    fn add_commit(
+        &self,
+        batch: &mut Vec<Mutation>,
+        commit: &Commit<'_>,
+    ) -> Result<bool, StoreError> {
+        batch.append(&mut mutations(commit)?);
         let record = if self.rollups_on.load(Ordering::Relaxed) {
             crate::rollups::delta_record(commit)
         } else {
             None
         };
         let Some(record) = record else {
-            return self.apply_counted(batch);
+            return Ok(false);
         };
         batch.push(Mutation::Put(self.delta_key()?, record));
+        Ok(true)
+    }
+}
+
+impl<B: Kv> Store for KvStore<B> {
+    fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
+        let mut batch = Vec::new();
+        let recorded = self.add_commit(&mut batch, commit)?;
         self.apply_counted(batch)?;
-        self.fold_if_due();
+        if recorded {
+            self.fold_if_due(1);
+        }
+        Ok(())
+    }
+
+    fn commit_all(&self, commits: &[Commit<'_>]) -> Result<(), StoreError> {
+        let mut batch = Vec::new();
+        let mut recorded = 0;
+        for commit in commits {
+            recorded += usize::from(self.add_commit(&mut batch, commit)?);
+        }
+        self.apply_counted(batch)?;
+        if recorded > 0 {
+            self.fold_if_due(recorded);
+        }
         Ok(())
     }
 

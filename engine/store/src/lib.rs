@@ -365,6 +365,16 @@ pub trait Store:
     /// # Errors
     /// Backend errors; nothing was applied then.
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError>;
+
+    /// Applies several commands' changes, each to a different instance, as one atomic
+    /// batch: all of them or none. For the scheduler, which fires the due timers of many
+    /// instances at once: one batch (one journal append, one lock round) instead of one
+    /// per timer. Visible at once; durable after [`Store::flush`].
+    ///
+    /// # Errors
+    /// Backend errors; nothing was applied then.
+    fn commit_all(&self, commits: &[Commit<'_>]) -> Result<(), StoreError>;
+
     /// Makes every commit so far durable.
     ///
     /// # Errors
