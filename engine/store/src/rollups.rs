@@ -26,14 +26,36 @@ use waystation_core::{Effect, HistoryEntry, InstanceState};
 
 /// The key of one cell.
 fn cell_key(workflow: &str, d: &Delta) -> Vec<u8> {
-    key(&[
-        b"ru",
-        workflow.as_bytes(),
-        d.group.dim.as_bytes(),
-        format!("{:012}", d.bucket.max(0)).as_bytes(),
-        d.group.value.as_bytes(),
-        d.metric.as_bytes(),
-    ])
+    let mut k = Vec::with_capacity(cell_key_len(workflow, d));
+    write_cell_key(&mut k, workflow, d);
+    k
+}
+
+/// The length of [`cell_key`]: `ru`, five parts and their separators.
+fn cell_key_len(workflow: &str, d: &Delta) -> usize {
+    2 + 5 + workflow.len() + d.group.dim.len() + 12 + d.group.value.len() + d.metric.len()
+}
+
+/// Appends [`cell_key`] to `out` without allocating: this runs for every delta of every
+/// command.
+fn write_cell_key(out: &mut Vec<u8>, workflow: &str, d: &Delta) {
+    out.extend_from_slice(b"ru\0");
+    out.extend_from_slice(workflow.as_bytes());
+    out.push(0);
+    out.extend_from_slice(d.group.dim.as_bytes());
+    out.push(0);
+    // The bucket as 12 decimal digits, zero-padded (buckets before 1970 count as 0).
+    let mut digits = [b'0'; 12];
+    let mut b = d.bucket.max(0);
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (b % 10) as u8;
+        b /= 10;
+    }
+    out.extend_from_slice(&digits);
+    out.push(0);
+    out.extend_from_slice(d.group.value.as_bytes());
+    out.push(0);
+    out.extend_from_slice(d.metric.as_bytes());
 }
 
 fn cell_of(change: Change) -> Cell {
@@ -48,19 +70,29 @@ fn corrupt(k: &[u8], e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("report cell {}: {e}", String::from_utf8_lossy(k)))
 }
 
-/// Adds `changes` (cell key, how it moves) into `pending` (cell key -> the change to apply).
+/// Adds one change of cell `k` into `pending` (cell key -> the change to apply); the key
+/// is copied only the first time it is seen.
+fn gather_one(
+    pending: &mut BTreeMap<Vec<u8>, Cell>,
+    k: &[u8],
+    change: Change,
+) -> Result<(), StoreError> {
+    match pending.get_mut(k) {
+        Some(old) => old.add(change).map_err(|e| corrupt(k, e)),
+        None => {
+            pending.insert(k.to_vec(), cell_of(change));
+            Ok(())
+        }
+    }
+}
+
+/// Adds `changes` (cell key, how it moves) into `pending`.
 fn gather(
     pending: &mut BTreeMap<Vec<u8>, Cell>,
     changes: impl IntoIterator<Item = (Vec<u8>, Change)>,
 ) -> Result<(), StoreError> {
     for (k, change) in changes {
-        let c = cell_of(change);
-        match pending.get_mut(&k) {
-            Some(old) => old.merge(&c).map_err(|e| corrupt(&k, e))?,
-            None => {
-                pending.insert(k, c);
-            }
-        }
+        gather_one(pending, &k, change)?;
     }
     Ok(())
 }
@@ -166,11 +198,11 @@ const DELTA_NUMBER: u8 = b'n';
 /// a kind byte (`c` count, `d` duration in seconds, `n` number field value) and its 8-byte
 /// little-endian value (i64 or f64).
 pub(crate) fn encode_deltas(workflow: &str, deltas: &[Delta]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(deltas.len() * 72);
+    let size: usize = deltas.iter().map(|d| 13 + cell_key_len(workflow, d)).sum();
+    let mut out = Vec::with_capacity(size);
     for d in deltas {
-        let k = cell_key(workflow, d);
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(&k);
+        out.extend_from_slice(&(cell_key_len(workflow, d) as u32).to_le_bytes());
+        write_cell_key(&mut out, workflow, d);
         let (kind, word) = match d.change {
             Change::Count(n) => (DELTA_COUNT, n.to_le_bytes()),
             Change::Duration(s) => (DELTA_DURATION, s.to_le_bytes()),
@@ -182,20 +214,21 @@ pub(crate) fn encode_deltas(workflow: &str, deltas: &[Delta]) -> Vec<u8> {
     out
 }
 
-/// The inverse of [`encode_deltas`], as (cell key, change) pairs.
+/// The inverse of [`encode_deltas`]: `visit(cell key, change)` for each delta.
 ///
 /// # Errors
-/// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record.
-fn decode_deltas(at: &[u8], mut bytes: &[u8]) -> Result<Vec<(Vec<u8>, Change)>, StoreError> {
+/// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record, or
+/// what `visit` returns.
+fn decode_deltas(
+    at: &[u8],
+    mut bytes: &[u8],
+    visit: &mut dyn FnMut(&[u8], Change) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let bad = || corrupt(at, "delta record");
-    let mut out = Vec::new();
     while !bytes.is_empty() {
-        let len: [u8; 4] = bytes
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(bad)?;
+        let len: [u8; 4] = bytes.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
         let len = u32::from_le_bytes(len) as usize;
-        let k = bytes.get(4..4 + len).ok_or_else(bad)?.to_vec();
+        let k = bytes.get(4..4 + len).ok_or_else(bad)?;
         let kind = *bytes.get(4 + len).ok_or_else(bad)?;
         let word: [u8; 8] = bytes
             .get(5 + len..13 + len)
@@ -207,10 +240,10 @@ fn decode_deltas(at: &[u8], mut bytes: &[u8]) -> Result<Vec<(Vec<u8>, Change)>, 
             DELTA_NUMBER => Change::Number(f64::from_le_bytes(word)),
             _ => return Err(bad()),
         };
-        out.push((k, change));
+        visit(k, change)?;
         bytes = &bytes[13 + len..];
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Pending delta records that make a commit fold them (a few hundred commands' worth:
@@ -266,7 +299,9 @@ pub(crate) fn fold<B: Kv>(kv: &B, cache: &mut CellCache) -> Result<usize, StoreE
     }
     let mut pending: BTreeMap<Vec<u8>, Cell> = BTreeMap::new();
     for (k, v) in &records {
-        gather(&mut pending, decode_deltas(k, v)?)?;
+        decode_deltas(k, v, &mut |cell, change| {
+            gather_one(&mut pending, cell, change)
+        })?;
     }
     let mut written = merged(kv, cache, pending)?;
     let n = records.len();

@@ -86,6 +86,27 @@ impl Cell {
         Cell::Sketch(Box::new(s))
     }
 
+    /// Adds one change into this cell in place (a duration joins the sketch without a
+    /// sketch of its own being made), as [`Cell::merge`] of its one-change cell would.
+    ///
+    /// # Errors
+    /// When the kinds differ.
+    pub fn add(&mut self, change: super::Change) -> Result<(), CellError> {
+        use super::Change;
+        match (self, change) {
+            (Cell::Count(a), Change::Count(b)) => *a += b,
+            (Cell::Sketch(s), Change::Duration(d)) => s.add(d.max(0.0)),
+            (Cell::Numbers(n), Change::Number(v)) => n.merge(&Numbers::one(v)),
+            (a, _) => {
+                return Err(CellError(format!(
+                    "a {} cannot take that change",
+                    a.kind()
+                )))
+            }
+        }
+        Ok(())
+    }
+
     /// Adds `o` into this cell; cells of different kinds (a stored cell from an older
     /// layout) leave this one as it is and say so.
     ///

@@ -103,22 +103,22 @@ fn cohort(state: &InstanceState) -> BTreeMap<(Group, String), i64> {
     out
 }
 
-/// The stage visit under way while walking the history.
-struct Visit {
-    stage: String,
-    entered: DateTime<Utc>,
-    responded: bool,
+/// True when `before` and `after` are in the same cohort cells: same start, running or
+/// not alike, same tags, same keyword fields (the groups).
+fn same_cohort(before: &InstanceState, after: &InstanceState) -> bool {
+    fn keywords(s: &InstanceState) -> impl Iterator<Item = (&String, &FieldValue)> {
+        s.fields
+            .iter()
+            .filter(|(_, v)| matches!(v, FieldValue::Keyword(_)))
+    }
+    before.started_at == after.started_at
+        && (before.status == Status::Running) == (after.status == Status::Running)
+        && before.tags == after.tags
+        && keywords(before).eq(keywords(after))
 }
 
-/// What a change from `before` (none for a start or a rebuild) to `after`, adding
-/// `history`, does to the reports.
-pub fn deltas(
-    before: Option<&InstanceState>,
-    after: &InstanceState,
-    history: &[&HistoryEntry],
-) -> Vec<Delta> {
-    let mut out = Vec::new();
-    // Cohort: after minus before.
+/// The cohort counts that move from `before` to `after`, into `out`.
+fn cohort_moves(before: Option<&InstanceState>, after: &InstanceState, out: &mut Vec<Delta>) {
     let mut moved = before.map(cohort).unwrap_or_default();
     for v in moved.values_mut() {
         *v = -*v;
@@ -134,6 +134,28 @@ pub fn deltas(
             metric,
             change: Change::Count(n),
         });
+    }
+}
+
+/// The stage visit under way while walking the history.
+struct Visit {
+    stage: String,
+    entered: DateTime<Utc>,
+    responded: bool,
+}
+
+/// What a change from `before` (none for a start or a rebuild) to `after`, adding
+/// `history`, does to the reports.
+pub fn deltas(
+    before: Option<&InstanceState>,
+    after: &InstanceState,
+    history: &[&HistoryEntry],
+) -> Vec<Delta> {
+    let mut out = Vec::new();
+    // Cohort: after minus before; nothing when nothing it depends on changed (most
+    // commands), without building either side.
+    if before.is_none_or(|b| !same_cohort(b, after)) {
+        cohort_moves(before, after, &mut out);
     }
     // Events, in every group the instance is in now.
     let mut walk = Walk {
