@@ -230,7 +230,15 @@ try {
   log('an operator checks a definition: every error is listed where it is visible');
   await board.goto(`${base}/#/workflows`);
   await board.waitForSelector('#definition');
-  const broken = JSON.stringify({ ...definition, start: 'chek', stages: { ...definition.stages, done: { kind: 'end' }, wait_reply: { ...definition.stages.wait_reply, deadline: 'P4X' } } }, null, 2);
+  const broken = JSON.stringify({
+    ...definition,
+    start: 'chek',
+    stages: {
+      ...definition.stages,
+      check: { ...definition.stages.check, transitions: [{ to: 'wait_replyy' }] },
+      wait_reply: { ...definition.stages.wait_reply, deadline: 'P4X' },
+    },
+  }, null, 2);
   await board.fill('#definition', broken);
   await board.click('button.check');
   await board.waitForSelector('.problems li');
