@@ -221,6 +221,20 @@ try {
   await board.keyboard.press('Enter');
   assert.ok(await board.evaluate(() => document.activeElement.classList.contains('card')), 'a card has focus');
 
+  log('versions: a stage only an older version has still gets its column while instances run there');
+  const v2 = JSON.parse(JSON.stringify(definition));
+  v2.stages.await_answer = v2.stages.wait_reply;
+  delete v2.stages.wait_reply;
+  v2.stages.check.transitions[0].to = 'await_answer';
+  v2.stages.await_answer.on.date_changed.to = 'await_answer';
+  await call('PUT', '/v1/workflows/order-desk', admin, v2);
+  await board.goto(`${base}/#/board?workflow=order-desk`);
+  const oldColumn = board.locator('.column[data-stage="wait_reply"]');
+  await oldColumn.waitFor();
+  assert.match(await oldColumn.locator('h2').textContent(), /Waiting for the customer \(version 1\)/);
+  await oldColumn.locator(`.card[data-key="${first[0].id}"]`).waitFor();
+  assert.equal(await board.locator('.column[data-stage="await_answer"]').count(), 1, 'the newest version\'s stage too');
+
   log('the status dot says Offline only when the server does not answer: a 404 page stays online');
   await board.goto(`${base}/#/instance/01ARZ3NDEKTSV4RRFFQ69G5FAV`);
   await board.waitForSelector('.problem-404');

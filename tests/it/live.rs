@@ -78,8 +78,18 @@ fn the_board_hears_that_an_order_breached_within_a_second_of_the_deadline() {
     let first = change_where(&mut board, Duration::from_secs(2), |c| c["instance"] == id)
         .expect("the start is a change");
     assert_eq!(
-        (&first["stage"], &first["status"], &first["sla"], &first["kind"]),
-        (&json!("wait_reply"), &json!("running"), &json!("on_time"), &json!("state"))
+        (
+            &first["stage"],
+            &first["status"],
+            &first["sla"],
+            &first["kind"]
+        ),
+        (
+            &json!("wait_reply"),
+            &json!("running"),
+            &json!("on_time"),
+            &json!("state")
+        )
     );
     let red = change_where(&mut board, Duration::from_secs(10), |c| {
         c["instance"] == id && c["sla"] == "breached"
@@ -87,7 +97,10 @@ fn the_board_hears_that_an_order_breached_within_a_second_of_the_deadline() {
     .expect("the breach is a change");
     let (s, inst) = ops.get(&format!("/v1/instances/{id}"));
     assert_eq!(s, 200);
-    assert_eq!(inst["sla"]["state"], "breached", "the stream tells what the API reads");
+    assert_eq!(
+        inst["sla"]["state"], "breached",
+        "the stream tells what the API reads"
+    );
     let late = started.elapsed().saturating_sub(Duration::from_secs(1));
     assert!(
         late < Duration::from_secs(2),
@@ -110,7 +123,11 @@ fn an_instance_page_hears_only_its_own_instance() {
         assert_eq!(s, 200, "{body}");
     }
     let heard = change_where(&mut page, Duration::from_secs(3), |_| true).expect("a change");
-    assert_eq!(heard["instance"], json!(mine), "the other order's reply is not heard");
+    assert_eq!(
+        heard["instance"],
+        json!(mine),
+        "the other order's reply is not heard"
+    );
     assert_eq!(heard["status"], "completed");
 }
 
@@ -119,7 +136,10 @@ fn a_stream_needs_accept_event_stream_and_an_unknown_target_is_404() {
     let (_server, ops) = desk(&[]);
     let (s, body) = ops.get("/v1/workflows/orders/stream");
     assert_eq!(s, 406, "a plain GET is refused, never left hanging: {body}");
-    assert_eq!(body["type"], json!("https://waystation.dev/problems/not-acceptable"));
+    assert_eq!(
+        body["type"],
+        json!("https://waystation.dev/problems/not-acceptable")
+    );
     let (s, _, _) = ops.get_text(
         "/v1/instances/01ARZ3NDEKTSV4RRFFQ69G5FAV/stream",
         &[("accept", "text/event-stream")],
@@ -149,7 +169,10 @@ fn streams_past_the_cap_are_refused_with_503_until_one_closes() {
         if again.status == 200 {
             break;
         }
-        assert!(Instant::now() < until, "the closed stream's place was never given back");
+        assert!(
+            Instant::now() < until,
+            "the closed stream's place was never given back"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -50,7 +50,10 @@ fn a_customer_opens_the_link_without_a_token_and_sees_what_the_definition_shows_
     assert_eq!(s, 200, "{view}");
     assert_eq!(view["key"], "ORD-1");
     assert_eq!(view["step"], "Packing");
-    assert_eq!(view["fields"], json!([{"title": "Promised delivery", "value": "2024-05-10"}]));
+    assert_eq!(
+        view["fields"],
+        json!([{"title": "Promised delivery", "value": "2024-05-10"}])
+    );
     let text = view.to_string();
     for private in ["li@example.com", "17", "warehouse", "olga", "packing\""] {
         assert!(!text.contains(private), "{private} is private: {text}");
@@ -70,8 +73,16 @@ fn a_forged_or_revoked_link_is_404_and_the_new_one_works() {
     let (server, ops, id) = desk(&[]);
     let token = link(&ops, &id);
     let customer = server.client(None);
-    let forged = format!("{}{}", &token[..token.len() - 1], if token.ends_with('0') { '1' } else { '0' });
-    for bad in [forged.as_str(), "nonsense", &format!("{id}.1.{}", &token[token.len() - 32..])] {
+    let forged = format!(
+        "{}{}",
+        &token[..token.len() - 1],
+        if token.ends_with('0') { '1' } else { '0' }
+    );
+    for bad in [
+        forged.as_str(),
+        "nonsense",
+        &format!("{id}.1.{}", &token[token.len() - 32..]),
+    ] {
         let (s, body) = customer.get(&format!("/progress/{bad}"));
         assert_eq!(s, 404, "{bad}: {body}");
         assert_eq!(body["type"], "https://waystation.dev/problems/no-such-link");
@@ -80,7 +91,13 @@ fn a_forged_or_revoked_link_is_404_and_the_new_one_works() {
     assert_eq!(s, 200, "{renewed}");
     let (s, _) = customer.get(&format!("/progress/{token}"));
     assert_eq!(s, 404, "the old link no longer works");
-    let new = renewed["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let new = renewed["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(new, link(&ops, &id));
     let (s, _) = customer.get(&format!("/progress/{new}"));
     assert_eq!(s, 200);
@@ -94,8 +111,15 @@ fn an_ended_orders_link_expires_after_the_configured_days() {
     let (server, ops, id) = desk(&[("WAYSTATION_PROGRESS_LINK_DAYS", "0")]);
     let token = link(&ops, &id);
     let customer = server.client(None);
-    assert_eq!(customer.get(&format!("/progress/{token}")).0, 200, "running: it works");
-    let (s, _) = ops.post(&format!("/v1/instances/{id}/cancel"), &json!({"reason": "withdrawn"}));
+    assert_eq!(
+        customer.get(&format!("/progress/{token}")).0,
+        200,
+        "running: it works"
+    );
+    let (s, _) = ops.post(
+        &format!("/v1/instances/{id}/cancel"),
+        &json!({"reason": "withdrawn"}),
+    );
     assert_eq!(s, 200);
     let (s, body) = customer.get(&format!("/progress/{token}"));
     assert_eq!(s, 410, "{body}");

@@ -81,7 +81,10 @@ fn an_operator_retries_an_order_checked_too_early_and_the_history_names_them() {
         .unwrap()
         .contains("no transition of task stage 'check' holds"));
     let (_, inst) = ops.get(&format!("/v1/instances/{id}"));
-    assert_eq!(inst["vars"]["checks"], 1, "the check's action ran once: the retry only settles again");
+    assert_eq!(
+        inst["vars"]["checks"], 1,
+        "the check's action ran once: the retry only settles again"
+    );
     assert!(inst.get("failure").is_none_or(Value::is_null), "{inst}");
 }
 
@@ -97,7 +100,10 @@ fn retrying_an_order_that_is_not_failed_is_409_and_writes_nothing() {
     let (s, body) = ops.post(&format!("/v1/instances/{id}/retry"), &json!({}));
     assert_eq!(s, 409, "{body}");
     assert_eq!(body["type"], "https://waystation.dev/problems/not-failed");
-    assert!(body["detail"].as_str().unwrap().contains("running"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("running"),
+        "{body}"
+    );
     assert_eq!(history(&ops, &id).len(), before);
     let (s, _) = ops.post("/v1/instances/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", &json!({}));
     assert_eq!(s, 404);
@@ -136,7 +142,10 @@ fn a_failed_order_whose_number_another_order_took_cannot_be_retried() {
     let (s, body) = ops.post(&format!("/v1/instances/{failed}/retry"), &json!({}));
     assert_eq!(s, 409, "{body}");
     assert_eq!(body["type"], "https://waystation.dev/problems/key-in-use");
-    assert_eq!(body["instance"], taker, "the refusal names the order that holds the number");
+    assert_eq!(
+        body["instance"], taker,
+        "the refusal names the order that holds the number"
+    );
     let (_, inst) = ops.get(&format!("/v1/instances/{failed}"));
     assert_eq!(inst["status"], "failed", "nothing changed");
 }

@@ -61,9 +61,21 @@ fn by_default_the_customer_sees_the_step_titles_and_where_the_order_stands_only(
         .collect();
     assert_eq!(
         steps,
-        [("Order received", "done"), ("Packing", "current"), ("Fraud check", "upcoming")]
+        [
+            ("Order received", "done"),
+            ("Packing", "current"),
+            ("Fraud check", "upcoming")
+        ]
     );
-    for private in ["ORD-7", "2024-05-10", "31.5", "li@example.com", "disputed", "warehouse", &id] {
+    for private in [
+        "ORD-7",
+        "2024-05-10",
+        "31.5",
+        "li@example.com",
+        "disputed",
+        "warehouse",
+        &id,
+    ] {
         assert!(!text.contains(private), "{private} is not shown: {text}");
     }
 }
@@ -81,7 +93,10 @@ fn the_definition_marks_the_order_number_the_promised_date_and_the_steps_listed(
     assert_eq!(view.title, "Your order");
     assert_eq!(view.key.as_deref(), Some("ORD-7"));
     assert_eq!(view.fields.len(), 1, "the margin is not marked");
-    assert_eq!((view.fields[0].title.as_str(), &view.fields[0].value), ("Promised delivery", &json!("2024-05-10")));
+    assert_eq!(
+        (view.fields[0].title.as_str(), &view.fields[0].value),
+        ("Promised delivery", &json!("2024-05-10"))
+    );
     assert_eq!(view.step, None, "the fraud check is never named");
     assert_eq!(view.status, "in_progress");
     sim.event(&id, "cleared", json!({})).unwrap();

@@ -47,8 +47,10 @@ fn orders() -> Workflow {
 fn plugins(down: Arc<AtomicBool>) -> FakePlugins {
     FakePlugins::new()
         .notifier("welcome", |_| {
-            Ok(json!({"messages": [{"channel": "email", "recipient": "c@example.com",
-                "subject": "Thank you", "body": "We have your order."}]}))
+            Ok(
+                json!({"messages": [{"channel": "email", "recipient": "c@example.com",
+                "subject": "Thank you", "body": "We have your order."}]}),
+            )
         })
         .scorer("risk", move |_| {
             if down.load(Ordering::SeqCst) {
@@ -67,15 +69,19 @@ fn events(sim: &Simulation<'_, FakePlugins>, id: &str) -> Vec<HistoryEvent> {
 }
 
 #[test]
-fn a_retry_after_the_scorer_is_back_scores_the_order_once_and_moves_it_on_without_a_second_welcome(
-) {
+fn a_retry_after_the_scorer_is_back_scores_the_order_once_and_moves_it_on_without_a_second_welcome()
+{
     let wf = orders();
     let down = Arc::new(AtomicBool::new(true));
     let mut sim = Simulation::new(&wf, plugins(down.clone()), t0());
     let id = sim.start(json!({"order_no": "202405-001"})).unwrap();
     assert_eq!(sim.state(&id).status, Status::Failed);
     assert_eq!(sim.state(&id).stage, "score", "the failure keeps its stage");
-    assert_eq!(sim.outbox().len(), 1, "the welcome went out before the scorer failed");
+    assert_eq!(
+        sim.outbox().len(),
+        1,
+        "the welcome went out before the scorer failed"
+    );
 
     let version = sim.state(&id).version;
     down.store(false, Ordering::SeqCst);
@@ -109,7 +115,11 @@ fn a_retry_after_the_scorer_is_back_scores_the_order_once_and_moves_it_on_withou
         .expect("a retried entry");
     assert_eq!(retried.0, "olga");
     assert_eq!(retried.1, "score");
-    assert!(retried.2.contains("scoring service unavailable"), "{}", retried.2);
+    assert!(
+        retried.2.contains("scoring service unavailable"),
+        "{}",
+        retried.2
+    );
     assert_eq!(retried.3, 1, "from the scoring call, the second action");
 }
 
@@ -159,8 +169,7 @@ fn only_a_failed_instance_can_be_retried() {
 /// A task stage whose only transition waits for a release date fails when entered too
 /// early; a retry after the date settles again without re-running the stage's actions.
 #[test]
-fn a_stage_with_no_transition_that_holds_settles_again_on_retry_with_the_event_that_led_there(
-) {
+fn a_stage_with_no_transition_that_holds_settles_again_on_retry_with_the_event_that_led_there() {
     let definition = json!({
         "id": "release",
             "title": "Release",
@@ -181,12 +190,18 @@ fn a_stage_with_no_transition_that_holds_settles_again_on_retry_with_the_event_t
     let data: Value = json!({"by": "li.na", "after": "2024-05-01T09:00:00Z"});
     sim.event(&id, "release", data).unwrap();
     assert_eq!(sim.state(&id).status, Status::Failed);
-    assert_eq!(sim.state(&id).retry_from.as_ref().map(|p| p.action), Some(1));
+    assert_eq!(
+        sim.state(&id).retry_from.as_ref().map(|p| p.action),
+        Some(1)
+    );
 
     sim.advance(TimeDelta::hours(2));
     sim.retry(&id, "olga").unwrap();
     let s = sim.state(&id);
-    assert_eq!((s.status, s.outcome.as_deref()), (Status::Completed, Some("shipped")));
+    assert_eq!(
+        (s.status, s.outcome.as_deref()),
+        (Status::Completed, Some("shipped"))
+    );
     let sets = events(&sim, &id)
         .iter()
         .filter(|e| matches!(e, HistoryEvent::VariablesSet { .. }))

@@ -177,10 +177,13 @@ impl Runtime {
     /// [`RuntimeError::NotFound`]; [`RuntimeError::Engine`] without a signing key.
     pub fn progress_link(&self, id: &str) -> Result<String, RuntimeError> {
         let links = self.links()?;
-        let state = self.store.instance(id)?.ok_or_else(|| RuntimeError::NotFound {
-            what: "instance",
-            id: id.to_owned(),
-        })?;
+        let state = self
+            .store
+            .instance(id)?
+            .ok_or_else(|| RuntimeError::NotFound {
+                what: "instance",
+                id: id.to_owned(),
+            })?;
         Ok(links.url(id, state.progress_link))
     }
 
@@ -198,10 +201,13 @@ impl Runtime {
         let links = self.links()?.clone();
         let url = {
             let _guard = self.locks.lock(id).await;
-            let before = self.store.instance(id)?.ok_or_else(|| RuntimeError::NotFound {
-                what: "instance",
-                id: id.to_owned(),
-            })?;
+            let before = self
+                .store
+                .instance(id)?
+                .ok_or_else(|| RuntimeError::NotFound {
+                    what: "instance",
+                    id: id.to_owned(),
+                })?;
             let mut after = before.clone();
             after.progress_link = before.progress_link.wrapping_add(1);
             after.history_len += 1;
@@ -263,7 +269,9 @@ mod tests {
         let links = ProgressLinks::new(b"key one".to_vec(), "https://track.example.com/");
         let token = links.token("01HX", 0);
         assert_eq!(links.verify(&token), Some(("01HX".to_owned(), 0)));
-        assert!(links.url("01HX", 0).starts_with("https://track.example.com/p/01HX.0."));
+        assert!(links
+            .url("01HX", 0)
+            .starts_with("https://track.example.com/p/01HX.0."));
         let other = ProgressLinks::new(b"key two".to_vec(), "");
         assert_eq!(other.verify(&token), None, "another key");
         let next = token.replacen(".0.", ".1.", 1);
@@ -272,7 +280,14 @@ mod tests {
         forged.pop();
         forged.push(if token.ends_with('0') { '1' } else { '0' });
         assert_eq!(links.verify(&forged), None, "a changed signature");
-        for junk in ["", "x", "a.b.c", "01HX.0.zz", "01HX.-1.00", ".0.00000000000000000000000000000000"] {
+        for junk in [
+            "",
+            "x",
+            "a.b.c",
+            "01HX.0.zz",
+            "01HX.-1.00",
+            ".0.00000000000000000000000000000000",
+        ] {
             assert_eq!(links.verify(junk), None, "{junk:?}");
         }
     }

@@ -81,7 +81,10 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     runtime.set_calendars(calendars);
     runtime.set_retention(config.store.retention());
     let key = progress_key::load_or_create(&config.progress_key_file())?;
-    runtime.set_progress_links(waystation_runtime::ProgressLinks::new(key, &config.public_url()));
+    runtime.set_progress_links(waystation_runtime::ProgressLinks::new(
+        key,
+        &config.public_url(),
+    ));
     Ok(Engine {
         runtime,
         plugins,

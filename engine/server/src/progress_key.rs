@@ -18,15 +18,19 @@ const KEY_BYTES: usize = 32;
 /// at least 16 bytes.
 pub fn load_or_create(file: &Path) -> anyhow::Result<Vec<u8>> {
     match std::fs::read_to_string(file) {
-        Ok(text) => parse(text.trim())
-            .with_context(|| format!("{} does not hold a hex key of 16 bytes or more", file.display())),
+        Ok(text) => parse(text.trim()).with_context(|| {
+            format!(
+                "{} does not hold a hex key of 16 bytes or more",
+                file.display()
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(file),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
     }
 }
 
 fn parse(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() < 32 || hex.len() % 2 != 0 {
+    if hex.len() < 32 || !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len() / 2)
@@ -38,7 +42,8 @@ fn parse(hex: &str) -> Option<Vec<u8>> {
 /// syncs the directory: a crash leaves the old state or the whole key, never half of one.
 fn create(file: &Path) -> anyhow::Result<Vec<u8>> {
     let mut key = vec![0u8; KEY_BYTES];
-    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for the progress link key: {e}"))?;
+    getrandom::fill(&mut key)
+        .map_err(|e| anyhow::anyhow!("no randomness for the progress link key: {e}"))?;
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     let tmp = file.with_extension("key.tmp");
     let mut options = std::fs::OpenOptions::new();

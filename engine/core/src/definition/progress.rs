@@ -152,7 +152,10 @@ pub fn customer_view(definition: &Definition, state: &InstanceState) -> Customer
         })
         .collect();
     CustomerProgress {
-        title: view.title.clone().unwrap_or_else(|| definition.title.clone()),
+        title: view
+            .title
+            .clone()
+            .unwrap_or_else(|| definition.title.clone()),
         status: status.to_owned(),
         step: at.map(|a| title_of(&listed[a])),
         steps,

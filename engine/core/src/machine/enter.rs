@@ -135,7 +135,11 @@ impl<'w> Run<'w> {
                 }
             };
             if let Err(e) = outcome {
-                let reason = format!("{} action {i} of stage '{}': {e}", list.describe(), stage.name);
+                let reason = format!(
+                    "{} action {i} of stage '{}': {e}",
+                    list.describe(),
+                    stage.name
+                );
                 // A failed entry action is retried itself; anything else re-enters the stage.
                 let resume = if list == ActionList::Entry { i } else { 0 };
                 return self.fail_at(reason, resume);

@@ -140,7 +140,10 @@ impl<'w> Run<'w> {
                 match self.choose(&stage.on_error) {
                     Ok(Some(to)) => self.go(to, Cause::Error),
                     Ok(None) => self.fail_at(
-                        format!("plugin '{plugin}' failed in stage '{}': {failure}", stage.name),
+                        format!(
+                            "plugin '{plugin}' failed in stage '{}': {failure}",
+                            stage.name
+                        ),
                         resume,
                     ),
                     Err(e) => self.fail(format!("on_error of stage '{}': {e}", stage.name)),

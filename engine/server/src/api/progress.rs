@@ -67,7 +67,10 @@ pub async fn page(
             let mut response = Json(view).into_response();
             let headers = response.headers_mut();
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
             headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
             Ok(response)
         }
