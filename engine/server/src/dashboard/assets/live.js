@@ -110,14 +110,18 @@ async function read(reader, emit) {
 
 /**
  * A page's refresh driven by a stream with polling as the fallback: `poller` (from
- * poll.js) is asked to refresh at once on each change (changes within 150 ms are one
- * refresh), and polls every `slowMs` while the stream is open, every `fastMs` while not.
+ * poll.js) is asked to refresh on a change - 150 ms after it, so a burst is one refresh,
+ * and at most once a second, so a busy server's stream of changes costs each page one
+ * refresh a second - and polls every `slowMs` while the stream is open, every `fastMs`
+ * while not.
  */
 export function drive(poller, path, { fastMs, slowMs = 60000, matches = () => true } = {}) {
   let pending = null;
+  let last = 0;
   const soon = () => {
     if (pending) return;
-    pending = setTimeout(() => { pending = null; poller.now(); }, 150);
+    const wait = Math.max(150, 1000 - (Date.now() - last));
+    pending = setTimeout(() => { pending = null; last = Date.now(); poller.now(); }, wait);
   };
   const stream = follow(path, {
     onChange: (c) => { if (matches(c)) soon(); },
