@@ -2,7 +2,8 @@
 # The dashboard in a real headless Chromium: Debian's `chromium` driven by playwright-core.
 # Installs what is missing (apt chromium, npm playwright-core into tests/browser), builds
 # target/debug/waystation only if it is missing, starts it on a free port over a temporary
-# data directory, and runs dashboard.test.mjs. Screenshots land in target/screenshots/.
+# data directory, and runs dashboard.test.mjs, then actions.test.mjs (issue 16: acting
+# from the dashboard) on the same server. Screenshots land in target/screenshots/.
 #
 #   bash tests/browser/run.sh
 #   UPDATE_DOCS=1 bash tests/browser/run.sh   # also refresh docs/dashboard-board.png
@@ -73,11 +74,14 @@ shots="${SHOTS:-$target/screenshots}"
 mkdir -p "$shots"
 rm -f "$shots"/failure-*.png
 echo "== dashboard browser test ($("$chromium" --version 2>/dev/null || echo chromium), server $url)"
-if ! WS_URL="$url" WS_ADMIN="$token" CHROMIUM="$chromium" SHOTS="$shots" node "$here/dashboard.test.mjs"; then
-  echo "== server log (last 40 lines)"
-  tail -n 40 "$log"
-  exit 1
-fi
+for test in dashboard.test.mjs actions.test.mjs; do
+  echo "== $test"
+  if ! WS_URL="$url" WS_ADMIN="$token" CHROMIUM="$chromium" SHOTS="$shots" node "$here/$test"; then
+    echo "== server log (last 40 lines)"
+    tail -n 40 "$log"
+    exit 1
+  fi
+done
 if [ "${UPDATE_DOCS:-}" = 1 ]; then
   mkdir -p "$root/docs"
   cp "$shots/board.png" "$root/docs/dashboard-board.png"

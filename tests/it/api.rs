@@ -39,10 +39,13 @@ fn every_endpoint_answers_401_without_a_token_and_403_to_the_wrong_role() {
     for (route, _) in routes() {
         let path = fill(route.path);
         if route.access == Access::Public {
-            assert_eq!(
-                call(&anonymous, &route.method, &path, route.body),
-                route.ok,
-                "{} {}",
+            // A public route about a thing (a progress link) may say the placeholder
+            // names none, with one of its documented answers; never 401 or 403.
+            let status = call(&anonymous, &route.method, &path, route.body);
+            let documented = route.path.contains('{') && route.errors.contains(&status);
+            assert!(
+                status == route.ok || documented,
+                "{} {}: {status}",
                 route.method,
                 route.path
             );

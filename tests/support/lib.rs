@@ -3,6 +3,7 @@
 //! example plugins, and the real `waystation` binary.
 
 pub mod server;
+pub mod sse;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

@@ -523,6 +523,7 @@ pub(crate) fn compile(
 
     check_graph(&definition, &checker.by_name, start, &mut checker.errors);
     let (key, fields) = crate::fields::compile(&definition, &mut checker.errors);
+    crate::definition::progress::check(&definition, &mut checker.errors);
 
     let Checker {
         by_name, errors, ..

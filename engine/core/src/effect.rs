@@ -325,6 +325,28 @@ pub enum HistoryEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// The customer's progress link was revoked: links given out before stop working; a
+    /// new one is signed with `generation`.
+    ProgressLinkRevoked {
+        /// By whom (token name).
+        by: String,
+        /// The link's new generation.
+        generation: u32,
+    },
+    /// A failed instance was set running again in the stage it failed in (an operator's
+    /// retry): the stage's visit starts anew from `from_action` (see
+    /// [`crate::state::RetryPoint`]).
+    Retried {
+        /// By whom (token name).
+        by: String,
+        /// The stage it failed in and runs again.
+        stage: String,
+        /// The failure it recovers from.
+        failure: String,
+        /// The first entry action run again: 0 re-runs them all; the number of actions
+        /// runs none (only the stage's transitions or waiting are redone).
+        from_action: usize,
+    },
 }
 
 /// How a delivery attempt ended.

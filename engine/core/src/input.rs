@@ -77,6 +77,12 @@ pub enum Input {
         /// Who assigned (a supervisor, the person claiming, the engine).
         by: String,
     },
+    /// Run a failed instance again from where it failed, on the same version (see
+    /// [`crate::state::RetryPoint`]). Refused unless the instance is failed.
+    Retry {
+        /// Who retried (token name), recorded in the history.
+        by: String,
+    },
     /// Stop the instance.
     Cancel {
         /// Who cancelled.
@@ -96,6 +102,7 @@ impl Input {
             Input::TimerFired { .. } => "timer",
             Input::PluginResult { .. } => "plugin_result",
             Input::Cancel { .. } => "cancel",
+            Input::Retry { .. } => "retry",
             Input::Assign { .. } => "assign",
         }
     }

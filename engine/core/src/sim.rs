@@ -212,6 +212,14 @@ impl<'w, P: PluginInvoker> Simulation<'w, P> {
         )
     }
 
+    /// Retries failed instance `id` as `by`.
+    ///
+    /// # Errors
+    /// As [`crate::apply`]: [`Rejection::NotFailed`] unless it failed.
+    pub fn retry(&mut self, id: &str, by: &str) -> Result<(), Rejection> {
+        self.apply(id, Input::Retry { by: by.to_owned() })
+    }
+
     /// Moves the clock forward by `by`, firing every timer that comes due, each at its
     /// own due time, in due order.
     pub fn advance(&mut self, by: TimeDelta) {

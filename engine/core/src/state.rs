@@ -265,6 +265,38 @@ pub struct InstanceState {
     /// once they have all fired. Cleared when the stage is left.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timers_armed: bool,
+    /// Where a retry picks up, while the instance is failed: set by the failure, cleared
+    /// by the retry. Absent on a failed instance (one failed before retries existed, or by
+    /// the driver giving up on a timer): a retry then enters the stage from its first action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_from: Option<RetryPoint>,
+    /// The generation of the customer's progress link: the link is signed over the
+    /// instance id and this number, so revoking it (one more) makes every earlier link
+    /// stop working. Set by the driver, which holds the signing key; the core only keeps it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub progress_link: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Where a failed instance resumes when an operator retries it: the failed step, not the
+/// whole stage, so actions that already ran (a customer message queued, a variable set)
+/// do not run twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPoint {
+    /// The first entry action of the stage to run again: the one that failed (an
+    /// expression error, a plugin failure no `on_error` routed). Equal to the number of the
+    /// stage's actions when they all ran and settling failed (no transition held, the
+    /// deadline could not be computed): only settling is redone. 0 for a failure outside
+    /// the entry actions (an escalation step, a timeout or approval branch): the stage is
+    /// entered again from the start.
+    pub action: usize,
+    /// The event being handled when it failed (`{type, data}`), visible again to the
+    /// expressions of the retried step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Value>,
 }
 
 /// Who owns the current stage's work.

@@ -98,6 +98,20 @@ impl Acting<'_> {
             .await
     }
 
+    /// As [`Runtime::retry`], retried by the actor's name.
+    ///
+    /// # Errors
+    /// As [`Runtime::retry`].
+    pub async fn retry(
+        &self,
+        id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
+        self.runtime
+            .retry_by(Some(&self.actor), id, &self.actor.name, idempotency_key)
+            .await
+    }
+
     /// As [`Runtime::assign`], assigned by the actor's name.
     ///
     /// # Errors

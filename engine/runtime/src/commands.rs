@@ -264,6 +264,35 @@ impl Runtime {
         .await
     }
 
+    /// Retries failed instance `id` on its version, from the step that failed (see
+    /// [`waystation_core::state::RetryPoint`]), recording `by` in a `retried` history entry.
+    /// One commit, like every command; a repeated `idempotency_key` replays the answer.
+    ///
+    /// # Errors
+    /// [`RuntimeError::NotFound`]; [`RuntimeError::Rejected`] with
+    /// [`Rejection::NotFailed`] unless it failed; [`RuntimeError::KeyInUse`] when another
+    /// instance took its business key since it failed.
+    pub async fn retry(
+        &self,
+        id: &str,
+        by: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
+        self.retry_by(None, id, by, idempotency_key).await
+    }
+
+    pub(crate) async fn retry_by(
+        &self,
+        actor: Option<&Actor>,
+        id: &str,
+        by: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
+        let fp = fingerprint("retry", id, &json!([by]));
+        let input = Input::Retry { by: by.to_owned() };
+        self.command(actor, id, idempotency_key, fp, input).await
+    }
+
     /// Gives the current stage's work of instance `id` to `assignee` (`None`: releases it).
     /// Who may is the caller's to check; this records `by` and notifies the assignee.
     ///
@@ -454,9 +483,23 @@ impl Runtime {
         input: Input,
     ) -> Result<Applied, RuntimeError> {
         let cancel = matches!(input, Input::Cancel { .. });
+        let retry = matches!(input, Input::Retry { .. });
         let key_lock = idempotency_key.map(idempotency_lock);
+        // A retry sets an ended instance running again: it takes its business key's lock,
+        // as a start does, so the key cannot be taken twice. Read before locking (a key
+        // never changes); the instance lock below orders the rest.
+        let business_lock = match retry {
+            true => self
+                .store
+                .instance(id)?
+                .and_then(|s| s.key.map(|k| format!("key:{}\0{k}", s.workflow))),
+            false => None,
+        };
         let summary = {
-            let names: Vec<&str> = std::iter::once(id).chain(key_lock.as_deref()).collect();
+            let names: Vec<&str> = std::iter::once(id)
+                .chain(key_lock.as_deref())
+                .chain(business_lock.as_deref())
+                .collect();
             let _guards = self.locks.lock_all(&names).await;
             if let Some(replay) = self.replay(idempotency_key, &fp)? {
                 drop(_guards);
@@ -470,6 +513,9 @@ impl Runtime {
                     what: "instance",
                     id: id.to_owned(),
                 })?;
+            if retry {
+                self.check_key_free(&before)?;
+            }
             let wf = self
                 .workflow(&before.workflow, Some(before.version))
                 .await?;
@@ -494,6 +540,22 @@ impl Runtime {
             instance: summary,
             replayed: false,
         })
+    }
+
+    /// For a retry of failed `before`: no other instance runs with its business key now.
+    fn check_key_free(&self, before: &InstanceState) -> Result<(), RuntimeError> {
+        let Some(k) = &before.key else { return Ok(()) };
+        if before.status == waystation_core::Status::Running {
+            return Ok(());
+        }
+        match self.store.running_with_key(&before.workflow, k)? {
+            Some(running) if running != before.id => Err(RuntimeError::KeyInUse {
+                workflow: before.workflow.clone(),
+                key: k.clone(),
+                instance: running,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The stored answer for `key`, if this exact request was seen before.
@@ -530,17 +592,22 @@ impl Runtime {
     where
         F: FnOnce(&Workflow, &dyn PluginInvoker) -> Result<Step, Rejection> + Send + 'static,
     {
+        // Notifiers get the instance's progress link in their default input.
+        let plugins = crate::progress::Linking {
+            plugins: self.plugins.clone(),
+            links: self.progress_links.get().cloned(),
+            store: self.store.clone(),
+        };
         let result = if wf.calls_plugins() {
             let wf = wf.clone();
-            let plugins = self.plugins.clone();
             tokio::task::spawn_blocking(move || {
-                let invoker: &dyn PluginInvoker = plugins.as_ref();
+                let invoker: &dyn PluginInvoker = &plugins;
                 f(&wf, invoker)
             })
             .await
             .map_err(|e| RuntimeError::from_join("running a step", e))
         } else {
-            let invoker: &dyn PluginInvoker = self.plugins.as_ref();
+            let invoker: &dyn PluginInvoker = &plugins;
             // AssertUnwindSafe: after a panic nothing `f` touched is used again (the state
             // it moved is dropped, the workflow is immutable).
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(wf, invoker))).map_err(
@@ -673,10 +740,14 @@ impl Runtime {
         Ok(summary)
     }
 
-    /// What follows a step's commit: counters, duration histograms, and the wake-ups of
-    /// the scheduler (a timer armed) and the outbox dispatcher (a message queued).
+    /// What follows a step's commit: counters, the change broadcast (live pages), duration
+    /// histograms, and the wake-ups of the scheduler (a timer armed) and the outbox
+    /// dispatcher (a message queued). Every commit path calls it, the batched timer
+    /// firings too, so no change is missed by a live page.
     pub(crate) fn committed(&self, before: Option<&InstanceState>, step: &Step) {
         self.metrics.commands_ok.fetch_add(1, Ordering::Relaxed);
+        self.changes
+            .publish(&step.state, crate::ChangeKind::State, step.state.updated_at);
         self.durations.observe(before, &step.state, &step.effects);
         for effect in &step.effects {
             match effect {

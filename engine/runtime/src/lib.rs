@@ -7,10 +7,12 @@
 //! a timer's effect happens exactly once; an idempotency key replays the first answer.
 
 mod acting;
+mod changes;
 mod commands;
 pub mod contain;
 pub mod durations;
 pub use acting::Acting;
+pub use changes::{Change, ChangeKind, CHANGE_BUFFER};
 pub use commands::Applied;
 mod error;
 mod firing;
@@ -21,6 +23,7 @@ pub mod metrics;
 mod once;
 mod options;
 mod outbox;
+mod progress;
 mod queries;
 mod reader;
 mod reports;
@@ -37,6 +40,7 @@ pub use options::{Limits, Options, StepRetry};
 pub use outbox::{
     Channel, Channels, Delivery, DeliveryError, Outbox, OutboxError, Retried, RetryPolicy,
 };
+pub use progress::{ProgressLinks, ProgressPage};
 pub use reader::StoreReader;
 pub use reports::{NotAKeywordField, ReportBy};
 pub use retention::{Purged, Retention};
@@ -158,6 +162,10 @@ pub struct Runtime {
     /// One schedule change or slot run at a time: the loop's progress and an
     /// administrator's change never overwrite each other.
     schedule_lock: tokio::sync::Mutex<()>,
+    /// Every commit's change, for live pages (see [`changes`]).
+    changes: changes::Changes,
+    /// The progress links' signing key and page address, once the server set them.
+    progress_links: std::sync::OnceLock<Arc<ProgressLinks>>,
 }
 
 impl Runtime {
@@ -195,6 +203,8 @@ impl Runtime {
             step_failures: std::sync::Mutex::default(),
             retention: std::sync::RwLock::new(Retention::default()),
             schedule_lock: tokio::sync::Mutex::new(()),
+            changes: changes::Changes::default(),
+            progress_links: std::sync::OnceLock::new(),
         })
     }
 
@@ -207,6 +217,13 @@ impl Runtime {
     /// The plugin host.
     pub fn plugins(&self) -> &Arc<dyn Plugins> {
         &self.plugins
+    }
+
+    /// Changes committed from now on, one per commit that changes an instance; bounded
+    /// (see [`CHANGE_BUFFER`]): a receiver that falls behind gets `Lagged` and should read
+    /// the instances again.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.changes.subscribe()
     }
 
     /// Counters and histograms.

@@ -26,6 +26,11 @@
 //! idempotency_hours = 24         # how long an Idempotency-Key's answer is kept
 //! retention_days = 730           # how long a finished instance is kept
 //! reports_retention_days = 730   # how long report figures (rollup cells) are kept
+//! [live]                         # the dashboard's change streams and progress links
+//! max_streams = 256              # open event streams at once; 503 beyond
+//! progress_link_days = 30        # a progress link works this long after the instance ended
+//! public_url = "https://track.example.com"  # where customers open progress links
+//!                                # (default http://<listen>)
 //! [outbox.channels.email]        # where notifier messages go: see `delivery`
 //! kind = "email"
 //! host = "smtp.example.com"
@@ -61,6 +66,42 @@ pub struct Config {
     /// `calendar`s, working-time spans and the CEL calendar functions count in (see
     /// [`waystation_core::calendar`]).
     pub calendars: std::collections::BTreeMap<String, waystation_core::calendar::CalendarDef>,
+    /// Live pages: event streams and customer progress links.
+    pub live: Live,
+}
+
+/// The dashboard's change streams (`GET /v1/.../stream`) and the customer progress links.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Live {
+    /// Event streams open at once, over all callers (default 256): each holds a
+    /// connection and a receiver of the change channel; one more is refused with 503
+    /// `too-many-streams` (the page then polls).
+    pub max_streams: usize,
+    /// Days a customer progress link keeps working after its instance ended (default 30);
+    /// then it answers 410 `link-expired`. 0: it stops when the instance ends.
+    pub progress_link_days: u64,
+    /// The address customers reach this server at, for the progress links given to
+    /// notifiers and operators (default `http://<listen>`).
+    pub public_url: Option<String>,
+}
+
+impl Live {
+    /// How long a progress link works after its instance ended.
+    pub fn progress_link_life(&self) -> chrono::TimeDelta {
+        let days = i64::try_from(self.progress_link_days).unwrap_or(i64::MAX);
+        chrono::TimeDelta::try_days(days).unwrap_or(chrono::TimeDelta::MAX)
+    }
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            max_streams: 256,
+            progress_link_days: 30,
+            public_url: None,
+        }
+    }
 }
 
 /// The store: which embedded engine, and how long records are kept.
@@ -194,6 +235,7 @@ impl Default for Config {
             log: Log::default(),
             outbox: crate::delivery::OutboxConfig::default(),
             calendars: std::collections::BTreeMap::new(),
+            live: Live::default(),
         }
     }
 }
@@ -318,6 +360,15 @@ impl Config {
         if let Some(v) = env("WAYSTATION_REPORTS_RETENTION_DAYS") {
             self.store.reports_retention_days = parse("WAYSTATION_REPORTS_RETENTION_DAYS", v)?;
         }
+        if let Some(v) = env("WAYSTATION_LIVE_MAX_STREAMS") {
+            self.live.max_streams = parse("WAYSTATION_LIVE_MAX_STREAMS", v)?;
+        }
+        if let Some(v) = env("WAYSTATION_PUBLIC_URL") {
+            self.live.public_url = Some(v);
+        }
+        if let Some(v) = env("WAYSTATION_PROGRESS_LINK_DAYS") {
+            self.live.progress_link_days = parse("WAYSTATION_PROGRESS_LINK_DAYS", v)?;
+        }
         if let Some(v) = env("WAYSTATION_JSON_BODY_BYTES") {
             self.limits.json_body_bytes = parse("WAYSTATION_JSON_BODY_BYTES", v)?;
         }
@@ -400,6 +451,19 @@ impl Config {
     /// Where the store lives.
     pub fn store_dir(&self) -> PathBuf {
         store_dir(&self.data)
+    }
+
+    /// The progress links' signing key file (made on the first start).
+    pub fn progress_key_file(&self) -> PathBuf {
+        self.data.join("progress-link.key")
+    }
+
+    /// Where customers open progress links: `[live] public_url`, or this server.
+    pub fn public_url(&self) -> String {
+        self.live
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     /// Where the plugin registry lives.

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod delivery;
+pub mod progress_key;
 
 use api::AppState;
 use config::Config;
@@ -79,6 +80,11 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     let runtime = Runtime::with_options(store, invoker, Arc::new(SystemClock), config.options());
     runtime.set_calendars(calendars);
     runtime.set_retention(config.store.retention());
+    let key = progress_key::load_or_create(&config.progress_key_file())?;
+    runtime.set_progress_links(waystation_runtime::ProgressLinks::new(
+        key,
+        &config.public_url(),
+    ));
     Ok(Engine {
         runtime,
         plugins,
@@ -189,6 +195,7 @@ pub async fn run(
         .with_graceful_shutdown(async move {
             shutdown.await;
             drained.set_ready(false);
+            drained.close_streams();
             tracing::info!("shutting down: draining requests in flight");
         })
         .await;

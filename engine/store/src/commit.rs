@@ -134,6 +134,13 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
             Vec::new(),
         ));
     }
+    // A retried instance runs again: it leaves the queue (the purge also skips running
+    // instances, should their entry have been written at another time).
+    if let Some(b) = commit.before.filter(|b| b.status != Status::Running) {
+        if after.status == Status::Running {
+            batch.push(Mutation::Delete(keys::finished(b.updated_at, &b.id)));
+        }
+    }
 
     if let Some((key, record)) = commit.idempotency {
         idempotency(&mut batch, key, record)?;

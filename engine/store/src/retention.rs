@@ -72,9 +72,13 @@ impl<B: Kv> RetentionStore for KvStore<B> {
         let queued = due(self.backend(), b"done", before, max)?;
         let mut batch = Vec::new();
         for (queue_key, _, id) in &queued {
-            let Some(state) = self.instance(id)? else {
-                batch.push(Mutation::Delete(queue_key.clone()));
-                continue;
+            let state = match self.instance(id)? {
+                // Gone, or running again after a retry: nothing to purge.
+                Some(s) if s.status != waystation_core::Status::Running => s,
+                _ => {
+                    batch.push(Mutation::Delete(queue_key.clone()));
+                    continue;
+                }
             };
             let messages = self.messages_of(id)?;
             if messages.iter().any(|m| m.status == OutboxStatus::Pending) {

@@ -5,10 +5,12 @@
 pub(crate) mod duration;
 mod fields;
 mod ladder;
+pub mod progress;
 
 pub use duration::{format_iso_duration, parse_iso_duration, DurationError, MAX_DURATION_DAYS};
 pub use fields::{FieldDef, FieldType, OrderedFields};
 pub use ladder::{EscalationStep, Reminder, Span, MAX_REMINDER_TIMES};
+pub use progress::{customer_view, CustomerProgress, ProgressView};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,6 +37,9 @@ pub struct Definition {
     /// Named, typed values recomputed after every command, for search, cards and inboxes.
     #[serde(default, skip_serializing_if = "OrderedFields::is_empty")]
     pub fields: OrderedFields,
+    /// What a customer's progress link shows (default: the stage titles only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ProgressView>,
     /// Name of the stage a new instance enters first.
     pub start: String,
     /// Stages by name, in the author's order.

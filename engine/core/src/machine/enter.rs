@@ -53,6 +53,12 @@ impl<'w> Run<'w> {
     }
 
     pub(super) fn enter(&mut self, index: usize) {
+        self.enter_from(index, 0);
+    }
+
+    /// Enters stage `index` and runs its entry actions from `from` (0: all of them; a
+    /// retry skips those that ran before the failure).
+    pub(super) fn enter_from(&mut self, index: usize, from: usize) {
         let stage = &self.wf.stages[index];
         self.state.stage.clone_from(&stage.name);
         if !self.keep_deadline {
@@ -68,7 +74,7 @@ impl<'w> Run<'w> {
         self.history(HistoryEvent::Entered {
             stage: stage.name.clone(),
         });
-        self.run_actions(0);
+        self.run_actions(from);
     }
 
     /// Runs the current stage's actions from `from`, pausing at a plugin call.
@@ -129,11 +135,14 @@ impl<'w> Run<'w> {
                 }
             };
             if let Err(e) = outcome {
-                return self.fail(format!(
+                let reason = format!(
                     "{} action {i} of stage '{}': {e}",
                     list.describe(),
                     stage.name
-                ));
+                );
+                // A failed entry action is retried itself; anything else re-enters the stage.
+                let resume = if list == ActionList::Entry { i } else { 0 };
+                return self.fail_at(reason, resume);
             }
         }
         if list == ActionList::Entry {
@@ -178,16 +187,21 @@ impl<'w> Run<'w> {
     }
 
     /// After the actions: what the stage's kind does next.
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         let (_, stage) = self.current();
+        // A failure here ran every entry action: a retry only settles again.
+        let all = ActionList::Entry.of(stage).len();
         match &stage.kind {
             CompiledKind::Task { transitions } => match self.choose(transitions) {
                 Ok(Some(to)) => self.go(to, Cause::Transition),
-                Ok(None) => self.fail(format!(
-                    "no transition of task stage '{}' holds; add one without `when` as the default",
-                    stage.name
-                )),
-                Err(e) => self.fail(format!("stage '{}': {e}", stage.name)),
+                Ok(None) => self.fail_at(
+                    format!(
+                        "no transition of task stage '{}' holds; add one without `when` as the default",
+                        stage.name
+                    ),
+                    all,
+                ),
+                Err(e) => self.fail_at(format!("stage '{}': {e}", stage.name), all),
             },
             CompiledKind::Approval { .. } | CompiledKind::Wait { .. } => {
                 // Armed after the actions, so a deadline may use variables they set. A
@@ -197,13 +211,13 @@ impl<'w> Run<'w> {
                 if !armed {
                     self.state.timers_armed = true;
                     if let Err(e) = self.arm_deadline(stage) {
-                        return self.fail(format!("deadline of stage '{}': {e}", stage.name));
+                        return self.fail_at(format!("deadline of stage '{}': {e}", stage.name), all);
                     }
                     if let Err(e) = self.arm_in_place(stage) {
-                        return self.fail(format!(
-                            "escalation or reminder of stage '{}': {e}",
-                            stage.name
-                        ));
+                        return self.fail_at(
+                            format!("escalation or reminder of stage '{}': {e}", stage.name),
+                            all,
+                        );
                     }
                 }
                 if matches!(stage.kind, CompiledKind::Approval { .. }) {
@@ -243,8 +257,19 @@ impl<'w> Run<'w> {
         Ok(None)
     }
 
-    /// Parks the instance as failed, with the reason, keeping its stage for the record.
+    /// Parks the instance as failed, with the reason, keeping its stage for the record; a
+    /// retry enters that stage again from its first action.
     pub(super) fn fail(&mut self, reason: String) {
+        self.fail_at(reason, 0);
+    }
+
+    /// [`Run::fail`], a retry resuming at entry action `action` of the stage (with the
+    /// event being handled now).
+    pub(super) fn fail_at(&mut self, reason: String, action: usize) {
+        self.state.retry_from = Some(crate::state::RetryPoint {
+            action,
+            event: self.event.clone(),
+        });
         let stage = self.state.stage.clone();
         self.leave_stage();
         self.state.stage = stage;

@@ -135,12 +135,17 @@ impl<'w> Run<'w> {
                     json!({"plugin": plugin, "kind": failure.kind, "message": failure.message});
                 self.state.vars.insert("error".to_owned(), error.clone());
                 self.event = Some(json!({"type": "error", "data": error}));
+                // Unrouted, a failed entry call is what a retry makes again.
+                let resume = if list.is_entry() { action_index } else { 0 };
                 match self.choose(&stage.on_error) {
                     Ok(Some(to)) => self.go(to, Cause::Error),
-                    Ok(None) => self.fail(format!(
-                        "plugin '{plugin}' failed in stage '{}': {failure}",
-                        stage.name
-                    )),
+                    Ok(None) => self.fail_at(
+                        format!(
+                            "plugin '{plugin}' failed in stage '{}': {failure}",
+                            stage.name
+                        ),
+                        resume,
+                    ),
                     Err(e) => self.fail(format!("on_error of stage '{}': {e}", stage.name)),
                 }
             }

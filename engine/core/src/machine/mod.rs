@@ -9,6 +9,7 @@ mod enter;
 mod fields;
 mod inputs;
 mod ladder;
+mod retry;
 mod timers;
 
 pub use timers::DeadlineError;
@@ -47,6 +48,9 @@ pub enum Rejection {
     /// The instance is not running.
     #[error("instance is {status}, not running", status = .0.as_str())]
     NotRunning(Status),
+    /// Only a failed instance can be retried.
+    #[error("instance is {status}; only a failed instance can be retried", status = .0.as_str())]
+    NotFailed(Status),
     /// The current stage does not accept this event.
     #[error("stage '{stage}' does not accept event '{event}'{}", accepted_list(.accepted))]
     EventNotAccepted {
@@ -149,6 +153,7 @@ impl Rejection {
             Rejection::InvalidInput(_) => "invalid-input",
             Rejection::InvalidEventData(_) => "invalid-event-data",
             Rejection::NotRunning(_) => "not-running",
+            Rejection::NotFailed(_) => "not-failed",
             Rejection::EventNotAccepted { .. } => "event-not-accepted",
             Rejection::NoBranchMatched { .. } => "no-branch-matched",
             Rejection::EventDataUnfit { .. } => "event-data-unfit",
@@ -212,6 +217,8 @@ pub fn start(
         started_by: None,
         deciders: std::collections::BTreeMap::new(),
         timers_armed: false,
+        retry_from: None,
+        progress_link: 0,
     };
     let mut run = Run::new(workflow, state, now);
     run.history(HistoryEvent::Started {
@@ -239,11 +246,16 @@ pub fn apply(
     // the engine does (timers, plugin results) cannot be, so an unusable field is left empty.
     let sent = matches!(
         input,
-        Input::Event { .. } | Input::Decision { .. } | Input::Cancel { .. } | Input::Assign { .. }
+        Input::Event { .. }
+            | Input::Decision { .. }
+            | Input::Cancel { .. }
+            | Input::Assign { .. }
+            | Input::Retry { .. }
     );
     match input {
         Input::TimerFired { timer_id } => run.timer_fired(&timer_id)?,
         Input::Cancel { by, reason } => run.cancel(by, reason)?,
+        Input::Retry { by } => run.retry(by)?,
         Input::Assign { assignee, by } => run.assign(assignee, by)?,
         Input::PluginResult {
             call_id,

@@ -414,6 +414,10 @@ impl Runtime {
                 history: if instance.is_some() { &history } else { &[] },
                 idempotency,
             })?;
+        if let Some(i) = &instance {
+            let at = history[0].at;
+            self.changes.publish(i, crate::ChangeKind::Delivery, at);
+        }
         Ok(())
     }
 }

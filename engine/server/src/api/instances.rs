@@ -116,6 +116,28 @@ pub async fn cancel(
     Ok(applied(StatusCode::OK, done))
 }
 
+/// `POST /v1/instances/{id}/retry`: a failed instance runs again from the step that
+/// failed, on its version; the history records `retried` with the caller. 409
+/// `not-failed` unless it failed, 409 `key-in-use` when another instance took its
+/// business key meanwhile.
+///
+/// It takes no body; one sent anyway (`{}` from a generic client) is read and ignored, so
+/// the connection stays usable for the next request.
+pub async fn retry(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Extension(caller): Extension<Caller>,
+    IdempotencyKey(key): IdempotencyKey,
+    _ignored: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let done = app
+        .runtime
+        .acting(caller.actor())
+        .retry(&id, key.as_deref())
+        .await?;
+    Ok(applied(StatusCode::OK, done))
+}
+
 /// The filters of `GET /v1/instances`; all given must hold.
 pub const LIST_QUERY: &[QueryParam] = &[
     QueryParam::new(

@@ -12,6 +12,7 @@ pub mod extract;
 mod http_metrics;
 mod instances;
 mod keys;
+pub mod live;
 pub mod openapi;
 mod ops;
 mod outbox;
@@ -19,6 +20,7 @@ pub mod panics;
 mod params;
 mod plugins;
 mod postmortem;
+mod progress;
 mod reports;
 mod schedules;
 mod search;
@@ -40,7 +42,7 @@ use error::ApiError;
 pub use http_metrics::HttpMetrics;
 pub use params::QueryParam;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use tracing::Instrument;
@@ -209,9 +211,9 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
         route(
             M::POST,
             "/v1/workflows/validate",
-            "Validate a definition without storing it",
+            "Validate a definition without storing it (every problem at once, each at its JSON pointer and line)",
             "workflows",
-            ADMIN,
+            READ_WORKFLOWS,
             Body::Json("WorkflowDefinition"),
             200,
             &[400, 413, 415, 422],
@@ -393,6 +395,83 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             200,
             &[400, 404, 409, 413, 415, 422],
             on(MethodFilter::POST, instances::cancel),
+        ),
+        route(
+            M::POST,
+            "/v1/instances/{id}/retry",
+            "Retry a failed instance: it runs again on its version from the step that failed (409 not-failed otherwise)",
+            "instances",
+            OPERATOR,
+            Body::None,
+            200,
+            &[400, 404, 409, 422],
+            on(MethodFilter::POST, instances::retry),
+        ),
+        route(
+            M::GET,
+            "/v1/instances/{id}/progress-link",
+            "The customer's progress link of an instance (a signed URL to a public page showing what the definition marks customer-visible)",
+            "instances",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::GET, progress::get),
+        ),
+        route(
+            M::DELETE,
+            "/v1/instances/{id}/progress-link",
+            "Revoke the instance's progress link: links given out stop working; answers the new one",
+            "instances",
+            OPERATOR,
+            Body::None,
+            200,
+            &[404],
+            on(MethodFilter::DELETE, progress::revoke),
+        ),
+        route(
+            M::GET,
+            "/progress/{link}",
+            "A customer's progress page as JSON, without a token: step titles and what the definition marks customer-visible (404 no-such-link, 410 link-expired)",
+            "progress",
+            Access::Public,
+            Body::None,
+            200,
+            &[404, 410],
+            on(MethodFilter::GET, progress::page),
+        ),
+        route(
+            M::GET,
+            "/v1/stream",
+            "Server-sent events: a `change` per commit of any instance (`ready` first, `resync` after a lag); needs Accept: text/event-stream",
+            "live",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[406, 503],
+            on(MethodFilter::GET, live::all),
+        ),
+        route(
+            M::GET,
+            "/v1/workflows/{id}/stream",
+            "Server-sent events: a `change` per commit of the workflow's instances; needs Accept: text/event-stream",
+            "live",
+            READ_INSTANCES,
+            Body::None,
+            200,
+            &[404, 406, 503],
+            on(MethodFilter::GET, live::workflow),
+        ),
+        route(
+            M::GET,
+            "/v1/instances/{id}/stream",
+            "Server-sent events: a `change` per commit of this instance; needs Accept: text/event-stream",
+            "live",
+            READ_OWN_WORK,
+            Body::None,
+            200,
+            &[404, 406, 503],
+            on(MethodFilter::GET, live::instance),
         ),
         route(
             M::GET,
@@ -591,6 +670,10 @@ pub struct Shared {
     pub http: HttpMetrics,
     /// False until the scheduler runs, and again once shutdown began.
     pub ready: AtomicBool,
+    /// Live change streams open now (see [`live`]), at most `[live] max_streams`.
+    pub streams: AtomicUsize,
+    /// Set once shutdown begins: every live stream ends, so draining does not wait on them.
+    pub closing: tokio::sync::watch::Sender<bool>,
     // Authenticated tokens by secret hash: a request costs no store read. Cleared on revoke.
     callers: RwLock<HashMap<String, Caller>>,
 }
@@ -608,6 +691,8 @@ impl AppState {
             config,
             http: HttpMetrics::default(),
             ready: AtomicBool::new(false),
+            streams: AtomicUsize::new(0),
+            closing: tokio::sync::watch::Sender::new(false),
             callers: RwLock::new(HashMap::new()),
         }))
     }
@@ -615,6 +700,12 @@ impl AppState {
     /// Marks the server ready (or not) for `/readyz`.
     pub fn set_ready(&self, ready: bool) {
         self.0.ready.store(ready, Ordering::Release);
+    }
+
+    /// Ends every live stream and refuses none afterwards (a stream opened after this
+    /// ends at once): called when shutdown begins.
+    pub fn close_streams(&self) {
+        self.0.closing.send_replace(true);
     }
 
     async fn caller(&self, secret: &str) -> Result<Option<Caller>, ApiError> {

@@ -62,6 +62,14 @@ pub const ASSETS: &[Asset] = &[
     asset!("/ui/work.js", "work.js", JS),
     asset!("/ui/figures.js", "figures.js", JS),
     asset!("/ui/steps.js", "steps.js", JS),
+    asset!("/ui/live.js", "live.js", JS),
+    asset!("/ui/actions.js", "actions.js", JS),
+    asset!("/ui/startform.js", "startform.js", JS),
+    asset!("/ui/deliveries.js", "deliveries.js", JS),
+    asset!("/ui/progresslink.js", "progresslink.js", JS),
+    // The customer's progress page (issue 16): public, no token, its own small script.
+    asset!("/p/{token}", "progress.html", "text/html; charset=utf-8"),
+    asset!("/ui/progress.js", "progress.js", JS),
 ];
 
 /// The page may load and call only this origin; nothing inline runs, and no other site may
@@ -118,7 +126,7 @@ fn serve(asset: &Asset, body: Bytes, etag: &str, request: &HeaderMap) -> Respons
     set(header::CACHE_CONTROL, "no-cache");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::REFERRER_POLICY, "no-referrer");
-    if asset.path == "/" {
+    if asset.mime.starts_with("text/html") {
         set(header::CONTENT_SECURITY_POLICY, CSP);
         set(header::X_FRAME_OPTIONS, "DENY");
     }
@@ -155,12 +163,13 @@ mod tests {
                 wanted.insert(format!("/ui/{name}"));
             }
         }
-        let page = text(&ASSETS[0]);
-        for part in page.split("=\"/ui/").skip(1) {
-            wanted.insert(format!(
-                "/ui/{}",
-                part.split('"').next().unwrap_or_default()
-            ));
+        for page in ASSETS.iter().filter(|a| a.mime.starts_with("text/html")) {
+            for part in text(page).split("=\"/ui/").skip(1) {
+                wanted.insert(format!(
+                    "/ui/{}",
+                    part.split('"').next().unwrap_or_default()
+                ));
+            }
         }
         assert!(wanted.contains("/ui/app.js"), "the page loads the app");
         for path in &wanted {
@@ -168,7 +177,7 @@ mod tests {
         }
         let unused: Vec<_> = served
             .iter()
-            .filter(|p| **p != "/" && !wanted.contains(**p))
+            .filter(|p| **p != "/" && !p.starts_with("/p/") && !wanted.contains(**p))
             .collect();
         assert!(unused.is_empty(), "embedded but never loaded: {unused:?}");
     }
@@ -176,6 +185,11 @@ mod tests {
     /// Nothing inline: the content security policy forbids inline scripts and styles.
     #[test]
     fn the_page_has_no_inline_script_or_style() {
+        for page in ASSETS.iter().filter(|a| a.mime.starts_with("text/html")) {
+            let page = text(page);
+            assert!(!page.contains("<style"), "no <style> in the page");
+            assert!(!page.contains(" style="), "no style attributes in the page");
+        }
         let page = text(&ASSETS[0]);
         assert!(!page.contains("<style"), "no <style> in the page");
         assert!(!page.contains(" style="), "no style attributes in the page");

@@ -48,10 +48,11 @@ export function withQuery(path, params) {
 
 /**
  * Calls the API. `json` is sent as the JSON body; `body` and `type` send anything else.
- * Commands get an Idempotency-Key, so a retried click applies once.
+ * Commands get an Idempotency-Key, so a retried click applies once; `key` sends a given one
+ * (a form's, so a double submit of the same form applies once too).
  * Resolves to the parsed JSON (or text); rejects with ApiError.
  */
-export async function api(path, { method = 'GET', json, body, type, signal, command = false } = {}) {
+export async function api(path, { method = 'GET', json, body, type, signal, command = false, key } = {}) {
   const headers = { accept: 'application/json, application/problem+json' };
   const token = session.token;
   if (token) headers.authorization = `Bearer ${token}`;
@@ -61,7 +62,8 @@ export async function api(path, { method = 'GET', json, body, type, signal, comm
   } else if (type) {
     headers['content-type'] = type;
   }
-  if (command) headers['idempotency-key'] = newKey();
+  if (key) headers['idempotency-key'] = key;
+  else if (command) headers['idempotency-key'] = newKey();
   let res;
   try {
     res = await fetch(path, { method, headers, body, signal, cache: 'no-store' });

@@ -14,8 +14,9 @@ import * as search from './search.js';
 import * as work from './work.js';
 import * as schedules from './schedules.js';
 import * as figures from './figures.js';
+import * as start from './startform.js';
 
-const PAGES = { signin, board, inbox, instance, workflows, plugins, search, work, schedules, figures };
+const PAGES = { signin, board, inbox, instance, workflows, plugins, search, work, schedules, figures, start };
 
 /** `#/page/arg?x=1` as {page, args, params}. */
 function parseHash() {
@@ -55,7 +56,7 @@ function route() {
   document.getElementById('nav').hidden = !signedIn;
   document.getElementById('session').hidden = !signedIn;
   document.getElementById('search').hidden = !signedIn;
-  const navPage = r.page === 'instance' ? 'board' : r.page;
+  const navPage = r.page === 'instance' || r.page === 'start' ? 'board' : r.page;
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.page === navPage) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -87,6 +88,12 @@ window.addEventListener('ws:unauthorized', (e) => {
 });
 
 document.getElementById('signout').addEventListener('click', ctx.signOut);
+
+// "Skip to content": the hash names pages here, so the link moves focus itself.
+document.querySelector('.skip[href="#main"]').addEventListener('click', (e) => {
+  e.preventDefault();
+  document.getElementById('main').focus();
+});
 
 // The search box of every page: a search is a page of its own, so it can be linked.
 document.getElementById('search').addEventListener('submit', (e) => {

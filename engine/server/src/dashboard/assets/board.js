@@ -5,6 +5,7 @@
 import { api, withQuery, serverNow } from './api.js';
 import { h, append, replace, badge, slaBadge, icon, deadline, time, shortId, problem, announce, fieldList } from './dom.js';
 import { poll } from './poll.js';
+import { drive } from './live.js';
 
 const REFRESH_MS = 5000;
 const PER_COLUMN = 30; // cards per stage column on the stage board
@@ -18,6 +19,9 @@ const VIEWS = {
   breached: { label: 'Breached at any point', help: 'Instances that missed a stage deadline, even if they moved on since.', filters: { breached: 'true' } },
   special: { label: 'Tagged special-approval', help: 'Temporary fixes run under special approval, for audit.', filters: { tag: 'special-approval' } },
 };
+
+// The card last opened from the board, focused again when Back returns to it.
+const LAST_OPENED = 'waystation.board.opened';
 
 const FILTERS = ['sla', 'status', 'tag', 'idle', 'untouched', 'stage', 'breached'];
 
@@ -92,6 +96,7 @@ export function mount(root, route, ctx) {
     writeState(st);
     syncControls();
     lastSignature = '';
+    restream();
     poller.now();
   }
 
@@ -205,20 +210,26 @@ export function mount(root, route, ctx) {
     const def = await definition(wf.id, wf.version, signal);
     const byStage = (stats && stats.by_stage) || {};
     const q = (extra) => api(withQuery('/v1/instances', { workflow: wf.id, limit: ATTENTION, ...extra }), { signal });
-    const order = stageOrder(def);
-    const live = order.filter((n) => def.stages[n].kind !== 'end' && byStage[n]);
+    // Instances still running on an older version may stand in stages the newest lacks.
+    const older = await olderStages(wf, def, byStage, signal);
+    const info = (n) => def.stages[n] || older.get(n) || {};
+    const newest = stageOrder(def);
+    const order = newest.filter((n) => def.stages[n].kind !== 'end')
+      .concat([...older.keys()], newest.filter((n) => def.stages[n].kind === 'end'));
+    const live = order.filter((n) => info(n).kind !== 'end' && byStage[n]);
     const [breached, atRisk, failed, ...pages] = await Promise.all([
       q({ sla: 'breached' }), q({ sla: 'at_risk' }), api(withQuery('/v1/instances', { status: 'failed', limit: ATTENTION }), { signal }),
       ...live.map((n) => q({ stage: n, status: 'running', limit: PER_COLUMN })),
     ]);
     const failedHere = failed.items.filter((i) => i.workflow === wf.id);
     const columns = order.map((name) => {
-      const stage = def.stages[name];
+      const stage = info(name);
       const pick = (set) => set.items.filter((i) => i.stage === name);
       const page = live.includes(name) ? pages[live.indexOf(name)] : { items: [], next_cursor: null };
       const cards = dedupe([...pick(breached), ...failedHere.filter((i) => i.stage === name), ...pick(atRisk), ...page.items]);
       return {
-        key: `${wf.id}/${name}`, workflow: wf.id, stage: name, title: stage.title || name,
+        key: `${wf.id}/${name}`, workflow: wf.id, stage: name,
+        title: `${stage.title || name}${stage.version ? ` (version ${stage.version})` : ''}`,
         kind: stage.kind, owner: stage.owner || null, outcome: stage.outcome || null,
         count: byStage[name] || 0,
         breakdown: {
@@ -230,6 +241,25 @@ export function mount(root, route, ctx) {
       };
     });
     return { kind: 'stages', workflow: wf.id, title: wf.title || wf.id, columns, by_sla: (stats && stats.by_sla) || {} };
+  }
+
+  /**
+   * Stages that instances are in (by the counts) but the newest version `def` does not
+   * have, found in the older versions, newest first (at most 20 back): name -> the
+   * stage with its `version`. A stage found in none still gets a column, by its name.
+   */
+  async function olderStages(wf, def, byStage, signal) {
+    const missing = Object.keys(byStage).filter((n) => byStage[n] && !def.stages[n]);
+    const found = new Map();
+    for (let v = wf.version - 1; v >= 1 && v >= wf.version - 20 && found.size < missing.length; v -= 1) {
+      const old = await definition(wf.id, v, signal);
+      for (const n of missing) {
+        if (!found.has(n) && old.stages && old.stages[n]) found.set(n, { ...old.stages[n], version: v });
+      }
+    }
+    for (const n of missing) if (!found.has(n)) found.set(n, { title: n, kind: 'task' });
+    for (const [n, st] of found) if (st.kind === 'end') found.delete(n);
+    return found;
   }
 
   /** All workflows, unfiltered: whatever is red or yellow, by workflow and stage. */
@@ -299,7 +329,8 @@ export function mount(root, route, ctx) {
     const showWorkflow = !st.workflow;
     if (model.kind === 'stages') {
       const b = model.by_sla;
-      replace(summary, `${model.title}: ${(b.breached || 0)} breached, ${(b.at_risk || 0)} at risk, ${(b.on_time || 0)} on time among running instances. Columns show every stage; red and yellow first.`);
+      replace(summary, `${model.title}: ${(b.breached || 0)} breached, ${(b.at_risk || 0)} at risk, ${(b.on_time || 0)} on time among running instances. Columns show every stage; red and yellow first. `,
+        h('a', { class: 'start-link', href: `#/start/${encodeURIComponent(model.workflow)}` }, 'Start an instance'));
     } else if (model.kind === 'attention') {
       replace(summary, model.columns.length
         ? 'Everything breached, failed or at risk, in every workflow. Pick a workflow above for its full board.'
@@ -314,6 +345,13 @@ export function mount(root, route, ctx) {
       }
     }
     replace(columns, model.columns.map((col) => column(col, showWorkflow, model.kind)));
+    // Back from an instance: focus returns to the card that was opened.
+    const opened = sessionStorage.getItem(LAST_OPENED);
+    if (opened) {
+      sessionStorage.removeItem(LAST_OPENED);
+      const again = columns.querySelector(`.card[data-key="${CSS.escape(opened)}"]`);
+      if (again) { again.focus({ preventScroll: true }); again.scrollIntoView({ block: 'nearest', inline: 'nearest' }); }
+    }
     if (focused) {
       const again = columns.querySelector(`[data-key="${CSS.escape(focused)}"]`);
       if (again) again.focus({ preventScroll: true });
@@ -347,9 +385,24 @@ export function mount(root, route, ctx) {
         : null);
   }
 
+  columns.addEventListener('click', (e) => {
+    const opened = e.target.closest && e.target.closest('.card');
+    if (opened) sessionStorage.setItem(LAST_OPENED, opened.dataset.key);
+  });
   const poller = poll(refresh, REFRESH_MS);
+  let stream = null;
+  let streamFor = null;
+  /** Follows the changes of the workflow shown (all workflows without one). */
+  function restream() {
+    if (stream && streamFor === st.workflow) return;
+    if (stream) stream.stop();
+    streamFor = st.workflow;
+    stream = drive(poller, st.workflow ? `/v1/workflows/${encodeURIComponent(st.workflow)}/stream` : '/v1/stream', { fastMs: REFRESH_MS });
+  }
+  restream();
+  const skip = skipToCards(columns);
   syncControls();
-  return { unmount: () => poller.stop() };
+  return { unmount: () => { skip.stop(); if (stream) stream.stop(); poller.stop(); } };
 }
 
 /** A card: a link to the instance with its badge, business key, shown fields, deadline and age. */
@@ -369,6 +422,23 @@ export function card(inst) {
   running && inst.deadline ? h('span', { class: 'card-line' }, icon('clock'), deadline(inst.deadline)) : null,
   h('span', { class: 'card-line muted' }, 'updated ', time(inst.updated_at, { rel: true })),
   inst.tags && inst.tags.length ? h('span', { class: 'tags' }, inst.tags.map((t) => h('span', { class: 'tag' }, t))) : null);
+}
+
+/**
+ * The page's "Skip to the cards" link (index.html, second after "Skip to content"): shown
+ * while the board is, it puts focus on the first card. Returns {stop()}.
+ */
+function skipToCards(columns) {
+  const link = document.getElementById('skip-cards');
+  if (!link) return { stop() {} };
+  const go = (e) => {
+    e.preventDefault();
+    const first = columns.querySelector('.card');
+    if (first) { first.focus(); first.scrollIntoView({ block: 'nearest' }); } else { columns.setAttribute('tabindex', '-1'); columns.focus(); }
+  };
+  link.hidden = false;
+  link.addEventListener('click', go);
+  return { stop() { link.hidden = true; link.removeEventListener('click', go); } };
 }
 
 function badgeClass(inst) {

@@ -6,6 +6,10 @@ import { h, replace, badge, state, deadline, time, problem, pretty, icon, fieldL
 import { poll } from './poll.js';
 import { graph, edges } from './graph.js';
 import { steps } from './steps.js';
+import { actionsPanel } from './actions.js';
+import { messagesPanel } from './deliveries.js';
+import { drive } from './live.js';
+import { progressLinkPanel } from './progresslink.js';
 
 const REFRESH_MS = 3000;
 
@@ -32,14 +36,20 @@ export function mount(root, route, ctx) {
   const stepTable = h('div', { class: 'table-wrap' });
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'History, oldest first' });
   const historyNote = h('p', { class: 'muted' });
+  const actions = actionsPanel(id, { refresh: () => poller.now(), ctx });
+  const messages = messagesPanel();
+  const customerLink = progressLinkPanel(id, ctx);
 
   root.append(head, error, facts,
     h('div', { class: 'instance-grid' },
+      h('section', { class: 'panel wide', 'aria-labelledby': 'h-actions' }, h('h2', { id: 'h-actions' }, 'Actions'), actions.el),
       h('section', { class: 'panel wide', 'aria-labelledby': 'h-graph' }, h('h2', { id: 'h-graph' }, 'Where it stands'), figure, textGraph),
       h('section', { class: 'panel', 'aria-labelledby': 'h-fields' }, h('h2', { id: 'h-fields' }, 'Fields'), fields),
       h('section', { class: 'panel', 'aria-labelledby': 'h-sla' }, h('h2', { id: 'h-sla' }, 'SLA record'), slaRecord),
       h('section', { class: 'panel', 'aria-labelledby': 'h-tasks' }, h('h2', { id: 'h-tasks' }, 'Open tasks'), tasks),
       h('section', { class: 'panel', 'aria-labelledby': 'h-timers' }, h('h2', { id: 'h-timers' }, 'Armed timers'), timers),
+      h('section', { class: 'panel', 'aria-labelledby': 'h-messages' }, h('h2', { id: 'h-messages' }, 'Messages'), messages.el),
+      h('section', { class: 'panel', 'aria-labelledby': 'h-customer' }, h('h2', { id: 'h-customer' }, 'Customer progress link'), customerLink.el),
       h('section', { class: 'panel wide', 'aria-labelledby': 'h-steps' }, h('h2', { id: 'h-steps' }, 'Step by step'), stepTable),
       h('section', { class: 'panel wide', 'aria-labelledby': 'h-vars' }, h('h2', { id: 'h-vars' }, 'Variables'), vars),
       h('section', { class: 'panel wide', 'aria-labelledby': 'h-history' }, h('h2', { id: 'h-history' }, 'History'), historyNote, timeline)));
@@ -65,6 +75,8 @@ export function mount(root, route, ctx) {
       for (const e of added) if (e.type === 'entered') entered.add(e.stage);
       replace(error);
       appendHistory(added);
+      messages.add(added);
+      actions.update(inst, def);
       const sig = JSON.stringify(inst);
       if (sig !== lastInstance || added.length) {
         lastInstance = sig;
@@ -158,7 +170,8 @@ export function mount(root, route, ctx) {
   }
 
   const poller = poll(refresh, REFRESH_MS);
-  return { unmount: () => poller.stop() };
+  const stream = drive(poller, `${path}/stream`, { fastMs: REFRESH_MS });
+  return { unmount: () => { stream.stop(); poller.stop(); } };
 }
 
 function approverText(a) {
@@ -219,6 +232,16 @@ function describe(e) {
         : `Released ${e.stage}${e.previous ? ` (was ${e.previous})` : ''}`,
     };
     case 'delivery_retried': return { who: e.by, what: `Retried delivery of message ${e.message_id}` };
+    case 'delivery_attempted': return {
+      who: 'engine',
+      what: e.outcome === 'delivered' ? `Message ${e.message_id} delivered by ${e.channel}`
+        : e.outcome === 'dead' ? `Message ${e.message_id} NOT delivered (dead): ${e.error || 'no reason given'}`
+          : `Message ${e.message_id} not delivered yet (attempt ${e.attempt}): ${e.error || ''}`,
+      cls: e.outcome === 'delivered' ? 'good' : 'bad',
+      detail: e,
+    };
+    case 'progress_link_revoked': return { who: e.by, what: 'Revoked the customer progress link; a new one replaces it' };
+    case 'retried': return { who: e.by, what: `Retried in ${e.stage} after: ${e.failure}`, cls: 'good' };
     default: {
       const { seq, at, type, ...rest } = e;
       return { who: 'engine', what: String(type).replace(/_/g, ' '), detail: rest };

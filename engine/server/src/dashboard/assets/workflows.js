@@ -15,7 +15,7 @@ export function mount(root, route, ctx) {
   });
   const file = h('input', { id: 'definition-file', type: 'file', accept: '.json,application/json' });
   const result = h('div', { class: 'upload-result', id: 'definition-result' });
-  const checkButton = h('button', { type: 'button', onclick: () => submit(false) }, 'Check');
+  const checkButton = h('button', { type: 'button', class: 'check', onclick: () => submit(false) }, 'Check');
   const uploadButton = h('button', { type: 'submit', class: 'primary' }, 'Upload');
 
   file.addEventListener('change', async () => {
@@ -26,7 +26,7 @@ export function mount(root, route, ctx) {
   const form = h('form', { class: 'upload', 'aria-labelledby': 'h-upload' },
     h('h2', { id: 'h-upload' }, 'Upload a definition'),
     h('p', { id: 'definition-help', class: 'help' },
-      'Paste a workflow definition or choose a file. Upload stores it as the workflow’s next version (administrators only); Check only validates. The format: schemas/README.md in the repository.'),
+      'Paste a workflow definition or choose a file. Upload stores it as the workflow’s next version (administrators only); Check only validates (administrators, operators and developers), listing every problem at once. The format: schemas/README.md in the repository.'),
     h('label', { for: 'definition-file' }, 'From a file'), file,
     h('label', { for: 'definition' }, 'Definition (JSON)'), editor,
     h('div', { class: 'actions' }, uploadButton, checkButton),
@@ -119,6 +119,9 @@ export function mount(root, route, ctx) {
         const wrap = result.querySelector('.source-wrap');
         const firstError = result.querySelector('.src-error');
         if (wrap && firstError) wrap.scrollTop = Math.max(0, firstError.offsetTop - 80);
+        // The list of every error, brought into view (it sits below the editor).
+        const list = result.querySelector('.problems');
+        if (list) list.scrollIntoView({ block: 'start' });
         const first = result.querySelector('.problems button');
         if (first) first.focus({ preventScroll: true });
       } else {
