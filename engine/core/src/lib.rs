@@ -10,6 +10,7 @@
 //! 4. [`sim::Simulation`] is an in-memory engine over all of it, for tests and benchmarks.
 
 pub mod abandon;
+pub mod branches;
 pub mod calendar;
 pub mod clock;
 mod compile;
@@ -29,6 +30,7 @@ pub mod state;
 pub mod validate;
 mod workflow;
 
+pub use branches::{BranchState, BranchStatus, Frame, FrameRef};
 pub use clock::{Clock, ManualClock};
 pub use definition::Definition;
 pub use effect::{Actor, Cause, Effect, HistoryEntry, HistoryEvent, OutboundMessage, PluginCall};

@@ -265,6 +265,10 @@ pub struct InstanceState {
     /// once they have all fired. Cleared when the stage is left.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub timers_armed: bool,
+    /// In a parallel stage: its branches, each with its own current stage, SLA, timers and
+    /// tasks (see [`crate::branches`]). Empty elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<crate::branches::BranchState>,
 }
 
 /// Who owns the current stage's work.
