@@ -12,6 +12,7 @@ mod identity;
 mod ladders;
 mod migrate;
 mod outbox;
+mod parallel;
 mod playbooks;
 mod postmortem;
 mod precheck;

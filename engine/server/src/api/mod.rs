@@ -6,6 +6,7 @@
 
 mod approvals;
 mod assignments;
+pub mod branch_view;
 pub mod error;
 pub mod extract;
 mod http_metrics;
