@@ -2,10 +2,11 @@
 # The dashboard in a real headless Chromium: Debian's `chromium` driven by playwright-core.
 # Installs what is missing (apt chromium, npm playwright-core into tests/browser), builds
 # target/debug/waystation only if it is missing, starts it on a free port over a temporary
-# data directory, and runs dashboard.test.mjs. Screenshots land in target/screenshots/.
+# data directory, and runs dashboard.test.mjs, then branches.test.mjs. Screenshots land in target/screenshots/.
 #
 #   bash tests/browser/run.sh
 #   UPDATE_DOCS=1 bash tests/browser/run.sh   # also refresh docs/dashboard-board.png
+#   ONLY_BRANCHES=1 bash tests/browser/run.sh  # only branches.test.mjs (parallel stages)
 #
 # Environment: CHROMIUM (browser binary), WAYSTATION_BIN (server binary), SHOTS (directory).
 set -euo pipefail
@@ -73,7 +74,13 @@ shots="${SHOTS:-$target/screenshots}"
 mkdir -p "$shots"
 rm -f "$shots"/failure-*.png
 echo "== dashboard browser test ($("$chromium" --version 2>/dev/null || echo chromium), server $url)"
-if ! WS_URL="$url" WS_ADMIN="$token" CHROMIUM="$chromium" SHOTS="$shots" node "$here/dashboard.test.mjs"; then
+if [ -z "${ONLY_BRANCHES:-}" ] && ! WS_URL="$url" WS_ADMIN="$token" CHROMIUM="$chromium" SHOTS="$shots" node "$here/dashboard.test.mjs"; then
+  echo "== server log (last 40 lines)"
+  tail -n 40 "$log"
+  exit 1
+fi
+echo "== parallel branches browser test"
+if ! WS_URL="$url" WS_ADMIN="$token" CHROMIUM="$chromium" SHOTS="$shots" node "$here/branches.test.mjs"; then
   echo "== server log (last 40 lines)"
   tail -n 40 "$log"
   exit 1

@@ -62,6 +62,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("/ui/work.js", "work.js", JS),
     asset!("/ui/figures.js", "figures.js", JS),
     asset!("/ui/steps.js", "steps.js", JS),
+    asset!("/ui/branches.js", "branches.js", JS),
 ];
 
 /// The page may load and call only this origin; nothing inline runs, and no other site may

@@ -6,6 +6,7 @@ import { h, replace, badge, state, deadline, time, problem, pretty, icon, fieldL
 import { poll } from './poll.js';
 import { graph, edges } from './graph.js';
 import { steps } from './steps.js';
+import { branchStages, branchTable, describeBranchEvent } from './branches.js';
 
 const REFRESH_MS = 3000;
 
@@ -109,9 +110,10 @@ export function mount(root, route, ctx) {
         h('dt', {}, 'Last update'), h('dd', {}, time(inst.updated_at, { rel: true })),
         inst.sla && inst.sla.at_risk_at ? [h('dt', {}, 'At risk from'), h('dd', {}, time(inst.sla.at_risk_at))] : null,
         inst.sla && inst.sla.deadline ? [h('dt', {}, 'Deadline'), h('dd', {}, time(inst.sla.deadline))] : null,
-        h('dt', {}, 'Tags'), h('dd', {}, inst.tags && inst.tags.length ? h('span', { class: 'tags' }, inst.tags.map((t) => h('span', { class: 'tag' }, t))) : h('span', { class: 'muted' }, 'none'))));
+        h('dt', {}, 'Tags'), h('dd', {}, inst.tags && inst.tags.length ? h('span', { class: 'tags' }, inst.tags.map((t) => h('span', { class: 'tag' }, t))) : h('span', { class: 'muted' }, 'none'))),
+      branchTable(inst));
 
-    const svg = graph(def, { current: inst.stage, sla: st.cls, label: st.label, visited: entered });
+    const svg = graph(def, { current: inst.stage, sla: st.cls, label: st.label, visited: entered, branchStages: branchStages(inst) });
     replace(figure, svg);
     replace(textGraph, h('details', {}, h('summary', {}, 'Stages and transitions as text'),
       h('ul', { class: 'text-graph' }, Object.entries(def.stages).map(([name, s]) => h('li', {},
@@ -220,6 +222,8 @@ function describe(e) {
     };
     case 'delivery_retried': return { who: e.by, what: `Retried delivery of message ${e.message_id}` };
     default: {
+      const branch = describeBranchEvent(e);
+      if (branch) return branch;
       const { seq, at, type, ...rest } = e;
       return { who: 'engine', what: String(type).replace(/_/g, ' '), detail: rest };
     }
