@@ -15,7 +15,10 @@ fn order_quick_response(seconds: u32) -> Value {
     let mut wf: Value = serde_json::from_str(&text).unwrap();
     for dept in ["production", "procurement", "logistics"] {
         let stage = &mut wf["stages"][format!("{dept}_confirmation")];
-        assert_eq!(stage["deadline"], "PT1H", "the reference gives each department 1 hour");
+        assert_eq!(
+            stage["deadline"], "PT1H",
+            "the reference gives each department 1 hour"
+        );
         stage["deadline"] = json!(format!("PT{seconds}S"));
         stage["at_risk"] = json!("PT1S");
     }
@@ -62,13 +65,16 @@ fn approve(approver: &Client, id: &str, role: &str) -> String {
 }
 
 #[test]
-fn a_department_that_has_not_confirmed_in_time_escalates_to_the_supervisor_while_the_others_finish(
-) {
+fn a_department_that_has_not_confirmed_in_time_escalates_to_the_supervisor_while_the_others_finish()
+{
     let server = Server::start();
-    server.token("dev", &["developer"]).upload_plugin("order-priority");
-    let (status, body) = server
-        .admin()
-        .put("/v1/workflows/order-quick-response", &order_quick_response(3));
+    server
+        .token("dev", &["developer"])
+        .upload_plugin("order-priority");
+    let (status, body) = server.admin().put(
+        "/v1/workflows/order-quick-response",
+        &order_quick_response(3),
+    );
     assert_eq!(status, 201, "{body}");
     let ops = server.token("olga", &["operator"]);
     let mut order = sample("order-quick-response", "vip-high");
@@ -80,7 +86,10 @@ fn a_department_that_has_not_confirmed_in_time_escalates_to_the_supervisor_while
     assert_eq!(status, 201, "{started}");
     let id = started["id"].as_str().unwrap().to_owned();
     for event in ["confirmed", "planned"] {
-        let (status, body) = ops.post(&format!("/v1/instances/{id}/events"), &json!({"type": event}));
+        let (status, body) = ops.post(
+            &format!("/v1/instances/{id}/events"),
+            &json!({"type": event}),
+        );
         assert_eq!(status, 200, "{event}: {body}");
     }
 
@@ -89,14 +98,30 @@ fn a_department_that_has_not_confirmed_in_time_escalates_to_the_supervisor_while
     assert_eq!(
         branches(&body),
         [
-            ("production".into(), "running".into(), "production_confirmation".into()),
-            ("procurement".into(), "running".into(), "procurement_confirmation".into()),
-            ("logistics".into(), "running".into(), "logistics_confirmation".into()),
+            (
+                "production".into(),
+                "running".into(),
+                "production_confirmation".into()
+            ),
+            (
+                "procurement".into(),
+                "running".into(),
+                "procurement_confirmation".into()
+            ),
+            (
+                "logistics".into(),
+                "running".into(),
+                "logistics_confirmation".into()
+            ),
         ]
     );
     assert_eq!(body["branches"][0]["owner"], "production");
     assert!(body["branches"][1]["deadline"].is_string(), "{body}");
-    assert_eq!(body["approvals"].as_array().unwrap().len(), 3, "one task per department");
+    assert_eq!(
+        body["approvals"].as_array().unwrap().len(),
+        3,
+        "one task per department"
+    );
 
     // An event for a stage the instance is not in is refused, naming the current ones.
     let (status, refused) = ops.post(
@@ -115,23 +140,47 @@ fn a_department_that_has_not_confirmed_in_time_escalates_to_the_supervisor_while
     let until = Instant::now() + Duration::from_secs(30);
     let body = loop {
         let body = instance(&ops, &id);
-        if branches(&body).iter().any(|(_, _, stage)| stage == "procurement_late") {
+        if branches(&body)
+            .iter()
+            .any(|(_, _, stage)| stage == "procurement_late")
+        {
             break body;
         }
-        assert!(Instant::now() < until, "procurement never escalated: {body}");
+        assert!(
+            Instant::now() < until,
+            "procurement never escalated: {body}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(
         branches(&body),
         [
-            ("production".into(), "ended".into(), "production_confirmed".into()),
-            ("procurement".into(), "running".into(), "procurement_late".into()),
-            ("logistics".into(), "ended".into(), "logistics_confirmed".into()),
+            (
+                "production".into(),
+                "ended".into(),
+                "production_confirmed".into()
+            ),
+            (
+                "procurement".into(),
+                "running".into(),
+                "procurement_late".into()
+            ),
+            (
+                "logistics".into(),
+                "ended".into(),
+                "logistics_confirmed".into()
+            ),
         ]
     );
     assert_eq!(body["stage"], "plan_confirmation");
-    assert_eq!(body["branches"][1]["assignee"], "li.na", "the order's supervisor has it");
-    assert!(body["tags"].as_array().unwrap().contains(&json!("procurement-late")));
+    assert_eq!(
+        body["branches"][1]["assignee"], "li.na",
+        "the order's supervisor has it"
+    );
+    assert!(body["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("procurement-late")));
     let breached: Vec<&str> = body["sla_record"]
         .as_array()
         .unwrap()
@@ -139,7 +188,11 @@ fn a_department_that_has_not_confirmed_in_time_escalates_to_the_supervisor_while
         .filter(|r| r["breached_at"].is_string())
         .map(|r| r["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(breached, ["procurement_confirmation"], "only procurement was late");
+    assert_eq!(
+        breached,
+        ["procurement_confirmation"],
+        "only procurement was late"
+    );
 
     // The board finds it under the late branch's stage.
     let (_, page) = ops.get("/v1/instances?workflow=order-quick-response&stage=procurement_late");

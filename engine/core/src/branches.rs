@@ -1,91 +1,16 @@
-//! The branches of a parallel stage, at rest: each running branch has its own current
-//! stage, SLA, timers, approval tasks, plugin call and assignee (a [`Frame`]), as the
-//! instance's top level has in [`InstanceState`] itself. A branch's stage may be a parallel
+//! Reading and stepping into the branches of a parallel stage. At rest (see
+//! [`crate::state::BranchState`]) each running branch has its own current stage, SLA,
+//! timers, approval tasks, plugin call and assignee (a [`Frame`]), as the instance's top
+//! level has in [`InstanceState`] itself. A branch's stage may be a parallel
 //! stage again, so frames nest.
 //!
 //! Stage names are unique across a definition, so a timer, a task or a history entry that
 //! names a stage names the branch it belongs to as well.
 
 use crate::state::{ApprovalProgress, ApprovalTask, Assignment, InstanceState, PendingCall, Sla};
-use crate::state::{SlaState, Timer};
+use crate::state::{BranchState, BranchStatus, Frame, SlaState, Timer};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-
-/// Where a branch of a parallel stage stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BranchStatus {
-    /// Not entered yet: branches start one after another, and one that waits for a plugin
-    /// call holds back those after it until the result is in.
-    Waiting,
-    /// In one of its stages.
-    Running,
-    /// Reached one of its end stages (`outcome` says which).
-    Ended,
-    /// Still running when the join was satisfied, the parallel stage was left (its
-    /// timeout), or the instance ended: stopped, with its timers and tasks.
-    Cancelled,
-}
-
-impl BranchStatus {
-    /// The name used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BranchStatus::Waiting => "waiting",
-            BranchStatus::Running => "running",
-            BranchStatus::Ended => "ended",
-            BranchStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// One branch of the parallel stage an instance (or an enclosing branch) is in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BranchState {
-    /// The branch's name in the definition (`production`).
-    pub name: String,
-    /// Waiting, running, ended or cancelled.
-    pub status: BranchStatus,
-    /// The outcome of the end stage it reached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-    /// True when it ended and counts towards the join (its `when` held).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub counted: bool,
-    /// Its current stage and that stage's SLA, timers and work.
-    pub frame: Frame,
-}
-
-/// The part of an instance that belongs to one current stage.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Frame {
-    /// The stage (empty until the branch starts).
-    pub stage: String,
-    /// Its SLA.
-    #[serde(default)]
-    pub sla: Sla,
-    /// Its armed timers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub timers: Vec<Timer>,
-    /// Its approval progress, in an approval stage.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval: Option<ApprovalProgress>,
-    /// The plugin call it waits for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending: Option<PendingCall>,
-    /// Who owns its work.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assignee: Option<Assignment>,
-    /// When the stage was entered.
-    pub stage_entered_at: DateTime<Utc>,
-    /// True once the stage visit's timers were armed (see [`InstanceState::timers_armed`]).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub timers_armed: bool,
-    /// The branches of the stage, when it is a parallel stage.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub branches: Vec<BranchState>,
-}
 
 /// A read-only view of one current stage, at the top level or in a branch.
 #[derive(Debug, Clone, Copy)]

@@ -30,7 +30,7 @@ pub mod state;
 pub mod validate;
 mod workflow;
 
-pub use branches::{BranchState, BranchStatus, Frame, FrameRef};
+pub use branches::FrameRef;
 pub use clock::{Clock, ManualClock};
 pub use definition::Definition;
 pub use effect::{Actor, Cause, Effect, HistoryEntry, HistoryEvent, OutboundMessage, PluginCall};
@@ -40,7 +40,10 @@ pub use machine::{apply, start, DeadlineError, Rejection, Step, MAX_ENTRIES_PER_
 pub use plugin::{
     CallOutcome, FailureKind, PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World,
 };
-pub use state::{ApprovalTask, InstanceState, SlaState, StageSla, Status, Timer, TimerPurpose};
+pub use state::{
+    ApprovalTask, BranchState, BranchStatus, Frame, InstanceState, SlaState, StageSla, Status,
+    Timer, TimerPurpose,
+};
 pub use validate::ValidationError;
 pub use workflow::Workflow;
 

@@ -66,7 +66,10 @@ fn definition(join: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
         confirm[k] = v.clone();
     }
-    stages.insert("plan".into(), json!({"kind": "task", "transitions": [{"to": "confirm"}]}));
+    stages.insert(
+        "plan".into(),
+        json!({"kind": "task", "transitions": [{"to": "confirm"}]}),
+    );
     stages.insert("confirm".into(), confirm);
     for d in DEPARTMENTS {
         department(&mut stages, d);
@@ -75,7 +78,10 @@ fn definition(join: Value, extra: Value) -> Value {
         "ship".into(),
         json!({"kind": "wait", "deadline": "PT8H", "on": {"shipped": {"to": "shipped"}}}),
     );
-    stages.insert("shipped".into(), json!({"kind": "end", "outcome": "shipped"}));
+    stages.insert(
+        "shipped".into(),
+        json!({"kind": "end", "outcome": "shipped"}),
+    );
     if extra.to_string().contains("replan") {
         stages.insert("replan".into(), json!({"kind": "end", "outcome": "replan"}));
     }
@@ -108,7 +114,12 @@ fn three_departments_confirm_side_by_side_and_the_plan_moves_on_when_all_have() 
     assert_eq!(s.stage, "confirm");
     assert_eq!(
         s.current_stages(),
-        ["confirm", "production_confirm", "procurement_confirm", "logistics_confirm"]
+        [
+            "confirm",
+            "production_confirm",
+            "procurement_confirm",
+            "logistics_confirm"
+        ]
     );
     // Each department has its own deadline and at-risk timer.
     assert_eq!(sim.armed_timers().len(), 6);
@@ -117,20 +128,37 @@ fn three_departments_confirm_side_by_side_and_the_plan_moves_on_when_all_have() 
     }
 
     sim.advance(minutes(10));
-    sim.event_at(&id, "production_confirm", "confirmed", json!({})).unwrap();
-    sim.event_at(&id, "logistics_confirm", "confirmed", json!({})).unwrap();
-    assert_eq!(sim.state(&id).stage, "confirm", "procurement has not confirmed");
+    sim.event_at(&id, "production_confirm", "confirmed", json!({}))
+        .unwrap();
+    sim.event_at(&id, "logistics_confirm", "confirmed", json!({}))
+        .unwrap();
+    assert_eq!(
+        sim.state(&id).stage,
+        "confirm",
+        "procurement has not confirmed"
+    );
     assert_eq!(
         sim.state(&id).current_stages(),
         ["confirm", "procurement_confirm"]
     );
-    assert_eq!(sim.armed_timers().len(), 2, "only procurement's timers are left");
+    assert_eq!(
+        sim.armed_timers().len(),
+        2,
+        "only procurement's timers are left"
+    );
 
-    sim.event_at(&id, "procurement_confirm", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "procurement_confirm", "confirmed", json!({}))
+        .unwrap();
     let s = sim.state(&id);
     assert_eq!(s.stage, "ship");
     assert!(s.branches.is_empty());
-    assert_eq!(count(&sim, &id, |e| matches!(e, HistoryEvent::BranchEnded { counted: true, .. })), 3);
+    assert_eq!(
+        count(&sim, &id, |e| matches!(
+            e,
+            HistoryEvent::BranchEnded { counted: true, .. }
+        )),
+        3
+    );
     let joined = sim
         .history(&id)
         .iter()
@@ -154,10 +182,12 @@ fn a_department_that_has_not_confirmed_within_one_hour_escalates_to_the_supervis
     let id = sim.start(json!({})).unwrap();
 
     sim.advance(minutes(20));
-    sim.event_at(&id, "production_confirm", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "production_confirm", "confirmed", json!({}))
+        .unwrap();
     sim.advance(minutes(30)); // 50 minutes: the two still open are at risk
     assert_eq!(sim.state(&id).worst_sla().state, SlaState::AtRisk);
-    sim.event_at(&id, "logistics_confirm", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "logistics_confirm", "confirmed", json!({}))
+        .unwrap();
 
     sim.advance(minutes(10)); // 1 hour: procurement breaches and escalates
     let s = sim.state(&id);
@@ -171,7 +201,9 @@ fn a_department_that_has_not_confirmed_within_one_hour_escalates_to_the_supervis
         "the breach is on procurement's record"
     );
     assert!(
-        !s.sla_record.iter().any(|r| r.stage != "procurement_confirm" && r.breached()),
+        !s.sla_record
+            .iter()
+            .any(|r| r.stage != "procurement_confirm" && r.breached()),
         "nobody else breached"
     );
     assert_eq!(
@@ -195,28 +227,36 @@ fn the_instance_sla_is_the_worst_of_its_branches() {
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(json!({})).unwrap();
     assert_eq!(sim.state(&id).worst_sla().state, SlaState::OnTime);
-    assert_eq!(sim.state(&id).worst_sla().deadline, Some(t0() + minutes(60)));
+    assert_eq!(
+        sim.state(&id).worst_sla().deadline,
+        Some(t0() + minutes(60))
+    );
     sim.advance(minutes(60));
     // All three breached and escalated to the supervisor: a fresh 4 hours each, on time.
     let s = sim.state(&id);
     assert_eq!(s.current_stages().len(), 4);
     assert_eq!(s.worst_sla().state, SlaState::OnTime);
     sim.advance(minutes(4 * 60 - 30));
-    assert_eq!(sim.state(&id).worst_sla().state, SlaState::OnTime, "no at_risk there");
-    sim.event_at(&id, "production_escalated", "confirmed", json!({})).unwrap();
+    assert_eq!(
+        sim.state(&id).worst_sla().state,
+        SlaState::OnTime,
+        "no at_risk there"
+    );
+    sim.event_at(&id, "production_escalated", "confirmed", json!({}))
+        .unwrap();
     sim.advance(minutes(30));
     // The two left declined at the supervisor's deadline: all ended, join all satisfied.
     assert_eq!(sim.state(&id).stage, "ship");
 }
 
 #[test]
-fn with_join_any_the_first_confirmation_moves_on_and_the_others_are_cancelled_with_their_timers(
-) {
+fn with_join_any_the_first_confirmation_moves_on_and_the_others_are_cancelled_with_their_timers() {
     let wf = compile(&definition(json!({"rule": "any"}), json!({})));
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(json!({})).unwrap();
     sim.advance(minutes(5));
-    sim.event_at(&id, "logistics_confirm", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "logistics_confirm", "confirmed", json!({}))
+        .unwrap();
     let s = sim.state(&id);
     assert_eq!(s.stage, "ship");
     let cancelled: Vec<(String, String)> = sim
@@ -250,14 +290,20 @@ fn with_at_least_two_confirmed_one_decline_does_not_count_and_the_plan_moves_on_
     let wf = compile(&definition(join, json!({})));
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(json!({})).unwrap();
-    sim.event_at(&id, "production_confirm", "declined", json!({})).unwrap();
-    sim.event_at(&id, "procurement_confirm", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "production_confirm", "declined", json!({}))
+        .unwrap();
+    sim.event_at(&id, "procurement_confirm", "confirmed", json!({}))
+        .unwrap();
     assert_eq!(sim.state(&id).stage, "confirm");
     assert_eq!(
-        count(&sim, &id, |e| matches!(e, HistoryEvent::BranchEnded { counted: false, .. })),
+        count(&sim, &id, |e| matches!(
+            e,
+            HistoryEvent::BranchEnded { counted: false, .. }
+        )),
         1
     );
-    sim.event_at(&id, "logistics_confirm", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "logistics_confirm", "confirmed", json!({}))
+        .unwrap();
     assert_eq!(sim.state(&id).stage, "ship");
 }
 
@@ -265,14 +311,22 @@ fn with_at_least_two_confirmed_one_decline_does_not_count_and_the_plan_moves_on_
 fn a_join_that_can_no_longer_be_satisfied_takes_on_error_or_fails_the_instance() {
     let join = json!({"rule": "at_least", "count": 2, "when": "event.data.outcome == 'confirmed'"});
     // With on_error: re-plan.
-    let wf = compile(&definition(join.clone(), json!({"on_error": {"to": "replan"}})));
+    let wf = compile(&definition(
+        join.clone(),
+        json!({"on_error": {"to": "replan"}}),
+    ));
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(json!({})).unwrap();
-    sim.event_at(&id, "production_confirm", "declined", json!({})).unwrap();
+    sim.event_at(&id, "production_confirm", "declined", json!({}))
+        .unwrap();
     assert_eq!(sim.state(&id).stage, "confirm", "two may still confirm");
-    sim.event_at(&id, "logistics_confirm", "declined", json!({})).unwrap();
+    sim.event_at(&id, "logistics_confirm", "declined", json!({}))
+        .unwrap();
     let s = sim.state(&id);
-    assert_eq!((s.status, s.outcome.as_deref()), (Status::Completed, Some("replan")));
+    assert_eq!(
+        (s.status, s.outcome.as_deref()),
+        (Status::Completed, Some("replan"))
+    );
     assert_eq!(s.vars["error"]["kind"], "join_unsatisfied");
     assert!(sim.armed_timers().is_empty(), "procurement was cancelled");
 
@@ -280,11 +334,20 @@ fn a_join_that_can_no_longer_be_satisfied_takes_on_error_or_fails_the_instance()
     let wf = compile(&definition(join, json!({})));
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(json!({})).unwrap();
-    sim.event_at(&id, "production_confirm", "declined", json!({})).unwrap();
-    sim.event_at(&id, "logistics_confirm", "declined", json!({})).unwrap();
+    sim.event_at(&id, "production_confirm", "declined", json!({}))
+        .unwrap();
+    sim.event_at(&id, "logistics_confirm", "declined", json!({}))
+        .unwrap();
     let s = sim.state(&id);
     assert_eq!(s.status, Status::Failed);
-    assert!(s.failure.as_deref().unwrap().contains("can no longer be satisfied"), "{:?}", s.failure);
+    assert!(
+        s.failure
+            .as_deref()
+            .unwrap()
+            .contains("can no longer be satisfied"),
+        "{:?}",
+        s.failure
+    );
     assert!(sim.armed_timers().is_empty());
 }
 
@@ -296,7 +359,11 @@ fn an_event_several_branches_accept_must_name_its_stage() {
     match sim.event(&id, "confirmed", json!({})) {
         Err(Rejection::AmbiguousEvent { stages, .. }) => assert_eq!(
             stages,
-            ["production_confirm", "procurement_confirm", "logistics_confirm"]
+            [
+                "production_confirm",
+                "procurement_confirm",
+                "logistics_confirm"
+            ]
         ),
         other => panic!("{other:?}"),
     }
@@ -314,7 +381,11 @@ fn an_event_several_branches_accept_must_name_its_stage() {
         other => panic!("{other:?}"),
     }
     assert_eq!(sim.history(&id).len(), sim.state(&id).history_len as usize);
-    assert_eq!(sim.state(&id).current_stages().len(), 4, "refusals change nothing");
+    assert_eq!(
+        sim.state(&id).current_stages().len(),
+        4,
+        "refusals change nothing"
+    );
 }
 
 #[test]
@@ -322,13 +393,20 @@ fn cancelling_the_instance_cancels_every_branch_with_its_timers() {
     let wf = compile(&definition(json!({"rule": "all"}), json!({})));
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(json!({})).unwrap();
-    sim.event_at(&id, "production_confirm", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "production_confirm", "confirmed", json!({}))
+        .unwrap();
     sim.cancel(&id, "ops").unwrap();
     let s = sim.state(&id);
     assert_eq!(s.status, Status::Cancelled);
     assert_eq!(s.stage, "confirm");
     assert!(sim.armed_timers().is_empty());
-    assert_eq!(count(&sim, &id, |e| matches!(e, HistoryEvent::BranchCancelled { .. })), 2);
+    assert_eq!(
+        count(&sim, &id, |e| matches!(
+            e,
+            HistoryEvent::BranchCancelled { .. }
+        )),
+        2
+    );
 }
 
 #[test]
@@ -337,12 +415,16 @@ fn the_parallel_stages_own_deadline_cancels_the_branches_still_running() {
     let wf = compile(&definition(json!({"rule": "all"}), extra));
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(json!({})).unwrap();
-    sim.event_at(&id, "production_confirm", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "production_confirm", "confirmed", json!({}))
+        .unwrap();
     sim.advance(minutes(120));
     let s = sim.state(&id);
     assert_eq!(s.outcome.as_deref(), Some("replan"));
     assert!(sim.armed_timers().is_empty());
-    assert!(s.sla_record.iter().any(|r| r.stage == "confirm" && r.breached()));
+    assert!(s
+        .sla_record
+        .iter()
+        .any(|r| r.stage == "confirm" && r.breached()));
 }
 
 /// Procurement confirms with two suppliers side by side: a parallel stage in a branch.
@@ -365,30 +447,57 @@ fn a_branch_may_hold_a_parallel_stage_of_its_own() {
             format!("{s}_ask"),
             json!({"kind": "wait", "deadline": "PT30M", "on": {"confirmed": {"to": format!("{s}_ok")}}}),
         );
-        stages.insert(format!("{s}_ok"), json!({"kind": "end", "outcome": "confirmed"}));
+        stages.insert(
+            format!("{s}_ok"),
+            json!({"kind": "end", "outcome": "confirmed"}),
+        );
     }
     let wf = compile(&d);
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(json!({})).unwrap();
     assert_eq!(
         sim.state(&id).current_stages(),
-        ["confirm", "production_confirm", "procurement_confirm", "steel_ask", "paint_ask", "logistics_confirm"]
+        [
+            "confirm",
+            "production_confirm",
+            "procurement_confirm",
+            "steel_ask",
+            "paint_ask",
+            "logistics_confirm"
+        ]
     );
-    sim.event_at(&id, "steel_ask", "confirmed", json!({})).unwrap();
-    sim.event_at(&id, "production_confirm", "confirmed", json!({})).unwrap();
-    sim.event_at(&id, "logistics_confirm", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "steel_ask", "confirmed", json!({}))
+        .unwrap();
+    sim.event_at(&id, "production_confirm", "confirmed", json!({}))
+        .unwrap();
+    sim.event_at(&id, "logistics_confirm", "confirmed", json!({}))
+        .unwrap();
     assert_eq!(sim.state(&id).stage, "confirm", "paint is still open");
     sim.advance(minutes(30));
     // paint breached: no timeout, stays red; the worst SLA says so.
     assert_eq!(sim.state(&id).worst_sla().state, SlaState::Breached);
-    sim.event_at(&id, "paint_ask", "confirmed", json!({})).unwrap();
+    sim.event_at(&id, "paint_ask", "confirmed", json!({}))
+        .unwrap();
     assert_eq!(sim.state(&id).stage, "ship");
-    assert_eq!(count(&sim, &id, |e| matches!(e, HistoryEvent::Joined { .. })), 2);
+    assert_eq!(
+        count(&sim, &id, |e| matches!(e, HistoryEvent::Joined { .. })),
+        2
+    );
     // Cancel cascades through nesting too.
     let id = sim.start(json!({})).unwrap();
     sim.cancel(&id, "ops").unwrap();
-    assert_eq!(count(&sim, &id, |e| matches!(e, HistoryEvent::BranchCancelled { .. })), 5);
-    assert_eq!(sim.armed_timers().len(), 1, "the first instance's ship deadline only");
+    assert_eq!(
+        count(&sim, &id, |e| matches!(
+            e,
+            HistoryEvent::BranchCancelled { .. }
+        )),
+        5
+    );
+    assert_eq!(
+        sim.armed_timers().len(),
+        1,
+        "the first instance's ship deadline only"
+    );
 }
 
 #[test]
@@ -405,10 +514,13 @@ fn an_approval_in_a_branch_is_decided_by_its_task_id() {
     let wf = compile(&d);
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(json!({"requested_by": "ana"})).unwrap();
-    let task = sim.task_for_role(&id, "logistics").expect("the branch opened its task");
+    let task = sim
+        .task_for_role(&id, "logistics")
+        .expect("the branch opened its task");
     assert_eq!(task.stage, "logistics_confirm");
     assert_eq!(sim.state(&id).all_open_tasks().len(), 1);
-    sim.decide(&task.id, "lea", &["logistics"], true, "trucks booked").unwrap();
+    sim.decide(&task.id, "lea", &["logistics"], true, "trucks booked")
+        .unwrap();
     assert!(sim.tasks(&id).is_empty());
     assert_eq!(
         branch_status(&sim, &id)[2],
@@ -422,10 +534,10 @@ fn an_approval_in_a_branch_is_decided_by_its_task_id() {
 fn branches_that_call_plugins_on_entry_start_one_after_another() {
     let mut d = definition(json!({"rule": "all"}), json!({}));
     for dept in DEPARTMENTS {
-        d["stages"][format!("{dept}_confirm")]["actions"] =
-            json!([{"call": "load", "input": format!("{{'dept': '{dept}'}}"), "result": format!("{dept}_load")}]);
+        d["stages"][format!("{dept}_confirm")]["actions"] = json!([{"call": "load", "input": format!("{{'dept': '{dept}'}}"), "result": format!("{dept}_load")}]);
     }
-    let plugins = FakePlugins::new().scorer("load", |i| Ok(json!({"dept": i["dept"], "load": 0.5})));
+    let plugins =
+        FakePlugins::new().scorer("load", |i| Ok(json!({"dept": i["dept"], "load": 0.5})));
     let wf = Workflow::from_value(&d, Some(&plugins)).unwrap();
     let mut sim = Simulation::new(&wf, plugins, t0());
     let id = sim.start(json!({})).unwrap();
@@ -445,7 +557,9 @@ fn problems(definition: &Value) -> Vec<(String, String)> {
 }
 
 fn has(problems: &[(String, String)], pointer: &str, words: &str) -> bool {
-    problems.iter().any(|(p, m)| p == pointer && m.contains(words))
+    problems
+        .iter()
+        .any(|(p, m)| p == pointer && m.contains(words))
 }
 
 #[test]
@@ -454,15 +568,24 @@ fn a_branch_that_leaves_its_parallel_stage_is_refused_at_the_transition() {
     d["stages"]["logistics_escalated"]["on"]["confirmed"] = json!({"to": "ship"});
     let p = problems(&d);
     assert!(
-        has(&p, "/stages/logistics_escalated/on/confirmed/to", "belongs to the main flow"),
+        has(
+            &p,
+            "/stages/logistics_escalated/on/confirmed/to",
+            "belongs to the main flow"
+        ),
         "{p:?}"
     );
     // Entering a branch's stage from outside it is the same mistake.
     let mut d = definition(json!({"rule": "all"}), json!({}));
-    d["stages"]["plan"]["transitions"] = json!([{"to": "production_confirm", "when": "false"}, {"to": "confirm"}]);
+    d["stages"]["plan"]["transitions"] =
+        json!([{"to": "production_confirm", "when": "false"}, {"to": "confirm"}]);
     let p = problems(&d);
     assert!(
-        has(&p, "/stages/plan/transitions/0/to", "belongs to branch 'production' of parallel stage 'confirm'"),
+        has(
+            &p,
+            "/stages/plan/transitions/0/to",
+            "belongs to branch 'production' of parallel stage 'confirm'"
+        ),
         "{p:?}"
     );
 }
@@ -473,14 +596,38 @@ fn unknown_branch_starts_duplicate_names_and_joins_that_can_never_be_satisfied_a
     d["stages"]["confirm"]["branches"][1]["start"] = json!("procurment_confirm");
     d["stages"]["confirm"]["branches"][2]["name"] = json!("production");
     let p = problems(&d);
-    assert!(has(&p, "/stages/confirm/branches/1/start", "did you mean 'procurement_confirm'"), "{p:?}");
-    assert!(has(&p, "/stages/confirm/branches/2/name", "must be unique"), "{p:?}");
-    assert!(has(&p, "/stages/confirm/join/count", "needs 4 branches to end, but the stage has 3"), "{p:?}");
+    assert!(
+        has(
+            &p,
+            "/stages/confirm/branches/1/start",
+            "did you mean 'procurement_confirm'"
+        ),
+        "{p:?}"
+    );
+    assert!(
+        has(&p, "/stages/confirm/branches/2/name", "must be unique"),
+        "{p:?}"
+    );
+    assert!(
+        has(
+            &p,
+            "/stages/confirm/join/count",
+            "needs 4 branches to end, but the stage has 3"
+        ),
+        "{p:?}"
+    );
 
     let p = problems(&definition(json!({"rule": "at_least"}), json!({})));
     assert!(has(&p, "/stages/confirm/join", "needs `count`"), "{p:?}");
     let p = problems(&definition(json!({"rule": "any", "count": 2}), json!({})));
-    assert!(has(&p, "/stages/confirm/join/count", "only to the rule `at_least`"), "{p:?}");
+    assert!(
+        has(
+            &p,
+            "/stages/confirm/join/count",
+            "only to the rule `at_least`"
+        ),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -496,18 +643,29 @@ fn a_join_all_over_a_branch_without_an_end_stage_of_its_own_is_refused() {
         "logistics_wait".into(),
         json!({"kind": "wait", "on": {"ping": {"to": "logistics_confirm"}}}),
     );
-    for s in ["logistics_escalated", "logistics_done", "logistics_declined"] {
+    for s in [
+        "logistics_escalated",
+        "logistics_done",
+        "logistics_declined",
+    ] {
         stages.remove(s);
     }
     let p = problems(&d);
     assert!(
-        has(&p, "/stages/confirm/join", "needs 3 branch(es) to end, but only 2 can; branch 'logistics' has no end stage"),
+        has(
+            &p,
+            "/stages/confirm/join",
+            "needs 3 branch(es) to end, but only 2 can; branch 'logistics' has no end stage"
+        ),
         "{p:?}"
     );
     // The same branches under `any` are fine: one end is enough.
     d["stages"]["confirm"]["join"] = json!({"rule": "any"});
     let p = problems(&d);
-    assert!(!p.iter().any(|(ptr, _)| ptr.starts_with("/stages/confirm")), "{p:?}");
+    assert!(
+        !p.iter().any(|(ptr, _)| ptr.starts_with("/stages/confirm")),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -517,17 +675,33 @@ fn the_schema_refuses_unknown_members_of_a_parallel_stage_with_their_pointer() {
     d["stages"]["confirm"]["join"]["rule"] = json!("most");
     let p = problems(&d);
     assert!(
-        has(&p, "/stages/confirm/branches/0/owner", "not a field of a parallel stage's branch; its fields are name, start, title"),
+        has(
+            &p,
+            "/stages/confirm/branches/0/owner",
+            "not a field of a parallel stage's branch; its fields are name, start, title"
+        ),
         "{p:?}"
     );
-    assert!(p.iter().any(|(ptr, _)| ptr == "/stages/confirm/join/rule"), "{p:?}");
+    assert!(
+        p.iter().any(|(ptr, _)| ptr == "/stages/confirm/join/rule"),
+        "{p:?}"
+    );
 }
 
 #[test]
 fn the_graph_draws_the_fork_and_the_join() {
-    let wf = compile(&definition(json!({"rule": "at_least", "count": 2}), json!({})));
+    let wf = compile(&definition(
+        json!({"rule": "at_least", "count": 2}),
+        json!({}),
+    ));
     let m = waystation_core::graph::mermaid(&wf.definition);
     assert!(m.contains("s_confirm[["), "{m}");
-    assert!(m.contains("s_confirm -->|\"fork production\"| s_production_confirm"), "{m}");
-    assert!(m.contains("s_confirm -->|\"joined (at least 2)\"| s_ship"), "{m}");
+    assert!(
+        m.contains("s_confirm -->|\"fork production\"| s_production_confirm"),
+        "{m}"
+    );
+    assert!(
+        m.contains("s_confirm -->|\"joined (at least 2)\"| s_ship"),
+        "{m}"
+    );
 }

@@ -49,12 +49,7 @@ pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
         // SLA colours only mean something for work still in progress. In a parallel stage
         // the instance is as late as its latest branch.
         let sla = s.worst_sla();
-        keys.insert(key(&[
-            b"ix",
-            name::SLA,
-            sla.state.as_str().as_bytes(),
-            id,
-        ]));
+        keys.insert(key(&[b"ix", name::SLA, sla.state.as_str().as_bytes(), id]));
         keys.insert(key(&[
             b"ix",
             name::WORKFLOW_SLA,

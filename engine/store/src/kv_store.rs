@@ -503,8 +503,9 @@ fn matches(q: &InstanceQuery, s: &InstanceState) -> bool {
             .as_ref()
             .is_none_or(|st| s.current_stages().contains(&st.as_str()))
         && q.status.is_none_or(|st| st == s.status)
-        && q.sla
-            .is_none_or(|sla| sla == s.worst_sla().state && s.status == waystation_core::Status::Running)
+        && q.sla.is_none_or(|sla| {
+            sla == s.worst_sla().state && s.status == waystation_core::Status::Running
+        })
         && q.tag.as_ref().is_none_or(|t| s.tags.contains(t))
         && q.updated_before.is_none_or(|t| s.updated_at < t)
         && q.untouched

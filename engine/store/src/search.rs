@@ -214,7 +214,8 @@ pub(crate) fn matches(q: &InstanceQuery, s: &InstanceState) -> bool {
         })
         && q.acted_before
             .is_none_or(|t| s.acted_at.unwrap_or(s.started_at) < t)
-        && (q.sla_in.is_empty() || (s.status == Status::Running && q.sla_in.contains(&s.worst_sla().state)))
+        && (q.sla_in.is_empty()
+            || (s.status == Status::Running && q.sla_in.contains(&s.worst_sla().state)))
         && q.fields.iter().all(|f| passes(f, s))
         && match &q.sort {
             Some(SortBy::Deadline) => {

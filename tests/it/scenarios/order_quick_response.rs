@@ -310,7 +310,12 @@ fn production_procurement_and_logistics_confirm_side_by_side_and_a_late_one_esca
     );
     // Each department has its own hour; the instance is as due as the earliest.
     for b in &state.branches {
-        assert_eq!(b.frame.sla.deadline, Some(intake() + hours(2)), "{}", b.name);
+        assert_eq!(
+            b.frame.sla.deadline,
+            Some(intake() + hours(2)),
+            "{}",
+            b.name
+        );
     }
     assert_eq!(state.worst_sla().deadline, Some(intake() + hours(2)));
     assert_eq!(var(&sim, &id, "channel"), "standard");
@@ -323,11 +328,23 @@ fn production_procurement_and_logistics_confirm_side_by_side_and_a_late_one_esca
     assert_eq!(roles.len(), 3, "{roles:?}");
 
     let production = sim.task_for_role(&id, "production").unwrap();
-    sim.decide(&production.id, "li.na", &["production"], true, "line 2, 3 days")
-        .unwrap();
+    sim.decide(
+        &production.id,
+        "li.na",
+        &["production"],
+        true,
+        "line 2, 3 days",
+    )
+    .unwrap();
     let procurement = sim.task_for_role(&id, "procurement").unwrap();
-    sim.decide(&procurement.id, "omar", &["procurement"], true, "belts in stock")
-        .unwrap();
+    sim.decide(
+        &procurement.id,
+        "omar",
+        &["procurement"],
+        true,
+        "belts in stock",
+    )
+    .unwrap();
     assert_eq!(
         sim.state(&id).stage,
         "plan_confirmation",
@@ -346,12 +363,19 @@ fn production_procurement_and_logistics_confirm_side_by_side_and_a_late_one_esca
         .iter()
         .any(|r| r.stage == "logistics_confirmation" && r.breached()));
     assert!(
-        sim.task_for_role(&id, "supervisor").is_some() && sim.task_for_role(&id, "logistics").is_some(),
+        sim.task_for_role(&id, "supervisor").is_some()
+            && sim.task_for_role(&id, "logistics").is_some(),
         "logistics or the supervisor confirms now"
     );
     let late = sim.task_for_role(&id, "supervisor").unwrap();
-    sim.decide(&late.id, "wang.supervisor", &["supervisor"], true, "carrier booked")
-        .unwrap();
+    sim.decide(
+        &late.id,
+        "wang.supervisor",
+        &["supervisor"],
+        true,
+        "carrier booked",
+    )
+    .unwrap();
     assert_eq!(sim.state(&id).stage, "tracking");
     assert!(sim.tasks(&id).is_empty());
 }

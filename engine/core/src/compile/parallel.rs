@@ -25,7 +25,10 @@ impl Checker<'_> {
             if !names.insert(b.name.as_str()) {
                 self.error(
                     format!("{bp}/name"),
-                    format!("two branches of this stage are called '{}'; branch names must be unique", b.name),
+                    format!(
+                        "two branches of this stage are called '{}'; branch names must be unique",
+                        b.name
+                    ),
                 );
             }
             match self.by_name.get(&b.start).copied() {
@@ -105,7 +108,8 @@ fn edges(p: &str, stage: &Stage) -> Vec<(String, String)> {
     if let Some(e) = &stage.on_error {
         add(format!("{p}/on_error"), e);
     }
-    let events = |add: &mut dyn FnMut(String, &Branches), on: &std::collections::BTreeMap<String, Branches>| {
+    let events = |add: &mut dyn FnMut(String, &Branches),
+                  on: &std::collections::BTreeMap<String, Branches>| {
         for (name, b) in on {
             add(format!("{p}/on/{}", escape_pointer_segment(name)), b);
         }
@@ -153,7 +157,10 @@ pub(super) fn check_branches(
         None => "the main flow".to_owned(),
         Some((par, b)) => match &stages[par].1.kind {
             StageKind::Parallel { branches, .. } => {
-                format!("branch '{}' of parallel stage '{}'", branches[b].name, stages[par].0)
+                format!(
+                    "branch '{}' of parallel stage '{}'",
+                    branches[b].name, stages[par].0
+                )
             }
             _ => unreachable!("scopes are made for parallel stages only"),
         },
@@ -166,7 +173,9 @@ pub(super) fn check_branches(
         };
         let p = format!("/stages/{}", escape_pointer_segment(name));
         for (b, def) in branches.iter().enumerate() {
-            let Some(&j) = by_name.get(&def.start) else { continue };
+            let Some(&j) = by_name.get(&def.start) else {
+                continue;
+            };
             match declared[j] {
                 None if j != start => declared[j] = Some(Some((i, b))),
                 have => errors.push(ValidationError::new(
@@ -186,13 +195,10 @@ pub(super) fn check_branches(
     scope[start] = Some(None);
     let mut queue = VecDeque::from([start]);
     let mut later: Vec<usize> = Vec::new();
-    loop {
-        let Some(i) = queue.pop_front().or_else(|| {
-            queue.extend(later.drain(..));
-            queue.pop_front()
-        }) else {
-            break;
-        };
+    while let Some(i) = queue.pop_front().or_else(|| {
+        queue.extend(later.drain(..));
+        queue.pop_front()
+    }) {
         let (name, stage) = &stages[i];
         let here = scope[i].expect("queued stages have a scope");
         let p = format!("/stages/{}", escape_pointer_segment(name));
@@ -217,7 +223,9 @@ pub(super) fn check_branches(
         }
         if let StageKind::Parallel { branches, .. } = &stage.kind {
             for (b, def) in branches.iter().enumerate() {
-                let Some(&j) = by_name.get(&def.start) else { continue };
+                let Some(&j) = by_name.get(&def.start) else {
+                    continue;
+                };
                 if scope[j].is_none() && declared[j] == Some(Some((i, b))) {
                     scope[j] = Some(Some((i, b)));
                     later.push(j);

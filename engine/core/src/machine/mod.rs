@@ -264,7 +264,9 @@ pub fn apply(
     );
     match input {
         Input::TimerFired { timer_id } => {
-            let path = run.state.find_frame(|f| f.timers.iter().any(|t| t.id == timer_id));
+            let path = run
+                .state
+                .find_frame(|f| f.timers.iter().any(|t| t.id == timer_id));
             match path {
                 Some(path) if !path.is_empty() => {
                     if run.any_pending() {
@@ -307,7 +309,10 @@ pub fn apply(
         } => {
             let path = run
                 .state
-                .find_frame(|f| f.approval.is_some_and(|a| a.open.iter().any(|t| t.id == task_id)))
+                .find_frame(|f| {
+                    f.approval
+                        .is_some_and(|a| a.open.iter().any(|t| t.id == task_id))
+                })
                 .unwrap_or_default();
             if !path.is_empty() && run.any_pending() {
                 return Err(Rejection::AwaitingPlugin(pending_call(&run.state)));

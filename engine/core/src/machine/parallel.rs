@@ -10,9 +10,10 @@
 //! first, until nothing more can happen without a new input.
 
 use super::{Rejection, Run};
-use crate::branches::{swap_frame, BranchState, BranchStatus, Frame};
+use crate::branches::swap_frame;
 use crate::effect::{Cause, HistoryEvent};
 use crate::state::Status;
+use crate::state::{BranchState, BranchStatus, Frame};
 use crate::workflow::{CompiledBranch, CompiledBranchDef, CompiledKind, CompiledStage};
 use serde_json::{json, Map, Value};
 
@@ -51,7 +52,8 @@ impl<'w> Run<'w> {
     /// True when some current stage waits for a plugin result.
     pub(super) fn any_pending(&self) -> bool {
         self.state.pending.is_some()
-            || (self.state.has_branches() && self.state.find_frame(|f| f.pending.is_some()).is_some())
+            || (self.state.has_branches()
+                && self.state.find_frame(|f| f.pending.is_some()).is_some())
     }
 
     /// The branches of a parallel stage just entered (after its actions and timers); the
@@ -120,10 +122,10 @@ impl<'w> Run<'w> {
         let CompiledKind::Parallel { branches, .. } = &stage.kind else {
             return false;
         };
-        for i in 0..self.state.branches.len() {
+        for (i, def) in branches.iter().enumerate() {
             match self.state.branches[i].status {
                 BranchStatus::Waiting => {
-                    self.start_branch(i, branches[i].start);
+                    self.start_branch(i, def.start);
                     return true;
                 }
                 BranchStatus::Running => {
@@ -259,10 +261,13 @@ impl<'w> Run<'w> {
         stage: Option<&str>,
     ) -> Result<Vec<usize>, Rejection> {
         if let Some(stage) = stage {
-            return self.state.path_to_stage(stage).ok_or_else(|| Rejection::StageNotCurrent {
-                stage: stage.to_owned(),
-                current: self.current_stage_names(),
-            });
+            return self
+                .state
+                .path_to_stage(stage)
+                .ok_or_else(|| Rejection::StageNotCurrent {
+                    stage: stage.to_owned(),
+                    current: self.current_stage_names(),
+                });
         }
         if !self.state.has_branches() {
             return Ok(Vec::new());

@@ -75,7 +75,13 @@ fn collect(
             outcome: b.outcome.clone(),
         });
         if running {
-            collect(&b.frame.stage, &b.frame.branches, depth + 1, definition, out);
+            collect(
+                &b.frame.stage,
+                &b.frame.branches,
+                depth + 1,
+                definition,
+                out,
+            );
         }
     }
 }
