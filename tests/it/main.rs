@@ -13,6 +13,7 @@ mod ladders;
 mod live;
 mod migrate;
 mod outbox;
+mod parallel;
 mod playbooks;
 mod postmortem;
 mod precheck;

@@ -56,6 +56,7 @@ fn seed(data: &std::path::Path) {
     let event = |name: &str, data: Value| Input::Event {
         name: name.into(),
         data,
+        stage: None,
     };
     type Script<'a> = (&'a str, &'a str, &'a str, Vec<(f64, Input)>);
     let script: Vec<Script> = vec![

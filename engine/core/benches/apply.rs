@@ -64,6 +64,7 @@ fn benches(c: &mut Criterion) {
     let hit = Input::Event {
         name: "hit".into(),
         data: serde_json::Value::Null,
+        stage: None,
     };
     let mut g = c.benchmark_group("transition");
     g.throughput(Throughput::Elements(1));

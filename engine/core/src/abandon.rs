@@ -23,14 +23,20 @@ pub fn abandon(mut state: InstanceState, reason: String, now: DateTime<Utc>) -> 
         };
     }
     let mut effects = Vec::new();
-    for timer in std::mem::take(&mut state.timers) {
-        effects.push(Effect::CancelTimer { timer_id: timer.id });
+    // Every current stage's, branches of a parallel stage included.
+    for timer in state.all_timers().iter() {
+        effects.push(Effect::CancelTimer {
+            timer_id: timer.id.clone(),
+        });
     }
-    if let Some(progress) = state.approval.take() {
-        for task in progress.open {
-            effects.push(Effect::CloseApproval { task_id: task.id });
-        }
+    for task in state.all_open_tasks().iter() {
+        effects.push(Effect::CloseApproval {
+            task_id: task.id.clone(),
+        });
     }
+    state.timers.clear();
+    state.approval = None;
+    state.branches.clear();
     state.sla = Sla::default();
     state.pending = None;
     state.status = Status::Failed;

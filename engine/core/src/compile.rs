@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 const MAX_HINTS: usize = 32;
 
 mod ladder;
+mod parallel;
 
 struct Checker<'a> {
     by_name: HashMap<String, usize>,
@@ -337,7 +338,8 @@ impl Checker<'_> {
             .chain(stage.escalation.iter().flat_map(|s| &s.actions))
             .chain(stage.reminders.iter().flat_map(|r| &r.actions))
             .any(|a| matches!(a, Action::Call { .. } | Action::Notify { .. }));
-        if stage.on_error.is_some() && !has_plugin_action {
+        let is_parallel = matches!(stage.kind, StageKind::Parallel { .. });
+        if stage.on_error.is_some() && !has_plugin_action && !is_parallel {
             self.error(
                 format!("{p}/on_error"),
                 "on_error is never taken: this stage has no call or notify action that could fail",
@@ -444,6 +446,11 @@ impl Checker<'_> {
                     duties: *separation_of_duties,
                 }
             }
+            StageKind::Parallel {
+                branches,
+                join,
+                transitions,
+            } => self.parallel(&p, branches, join, transitions),
             StageKind::End { outcome } => CompiledKind::End {
                 outcome: outcome.clone(),
             },
@@ -522,6 +529,7 @@ pub(crate) fn compile(
         .collect();
 
     check_graph(&definition, &checker.by_name, start, &mut checker.errors);
+    parallel::check_branches(&definition, &checker.by_name, start, &mut checker.errors);
     let (key, fields) = crate::fields::compile(&definition, &mut checker.errors);
     crate::definition::progress::check(&definition, &mut checker.errors);
 
@@ -560,6 +568,14 @@ pub(crate) fn successors<'a>(stage: &'a Stage) -> Vec<&'a str> {
     }
     match &stage.kind {
         StageKind::Task { transitions } => out.extend(transitions.iter().map(|b| b.to.as_str())),
+        StageKind::Parallel {
+            branches,
+            transitions,
+            ..
+        } => {
+            out.extend(branches.iter().map(|b| b.start.as_str()));
+            out.extend(transitions.iter().map(|b| b.to.as_str()));
+        }
         StageKind::Wait { on } => on.values().for_each(&mut add),
         StageKind::Approval {
             on_approve,

@@ -105,8 +105,11 @@ pub enum Cause {
     Rejected,
     /// The stage's deadline passed.
     Timeout,
-    /// A plugin call failed and `on_error` routed it.
+    /// A plugin call failed, or a parallel stage's join can no longer be satisfied, and
+    /// `on_error` routed it.
     Error,
+    /// A parallel stage's join was satisfied.
+    Joined,
 }
 
 /// Everything the history records.
@@ -306,6 +309,41 @@ pub enum HistoryEvent {
         previous: Option<String>,
         /// Who assigned.
         by: String,
+    },
+    /// A branch of a parallel stage started (its first stage's `entered` follows).
+    BranchStarted {
+        /// The parallel stage.
+        stage: String,
+        /// The branch.
+        branch: String,
+    },
+    /// A branch reached one of its end stages.
+    BranchEnded {
+        /// The parallel stage.
+        stage: String,
+        /// The branch.
+        branch: String,
+        /// The end stage's outcome.
+        outcome: String,
+        /// Whether it counts towards the join (the join's `when` held, or there is none).
+        counted: bool,
+    },
+    /// A branch still running was stopped: the join was satisfied without it, the parallel
+    /// stage was left (its timeout), or the instance ended. Its timers and tasks went with it.
+    BranchCancelled {
+        /// The parallel stage.
+        stage: String,
+        /// The branch.
+        branch: String,
+        /// The branch's stage when it was stopped.
+        at: String,
+    },
+    /// A parallel stage's join was satisfied; its transitions follow.
+    Joined {
+        /// The parallel stage.
+        stage: String,
+        /// Each branch's outcome (null for a branch that did not end).
+        outcomes: serde_json::Map<String, Value>,
     },
     /// Reached an end stage.
     Completed {

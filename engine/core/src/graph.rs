@@ -25,6 +25,8 @@ pub fn mermaid(definition: &Definition) -> String {
             StageKind::Approval { .. } => format!("{{{{\"{}\"}}}}", label(&text)),
             StageKind::Wait { .. } => format!("[/\"{}\"/]", label(&text)),
             StageKind::Task { .. } => format!("[\"{}\"]", label(&text)),
+            // A fork: the branches leave it, the join's transitions follow it.
+            StageKind::Parallel { .. } => format!("[[\"{}\"]]", label(&text)),
         };
         let _ = writeln!(out, "    {}{shape}", id(name));
     }
@@ -83,6 +85,30 @@ pub fn mermaid(definition: &Definition) -> String {
                         .iter()
                         .for_each(|b| edge(b, format!("on {event}")));
                 }
+            }
+            StageKind::Parallel {
+                branches,
+                join,
+                transitions,
+            } => {
+                for b in branches {
+                    let fork = Branch {
+                        to: b.start.clone(),
+                        when: None,
+                        restart_deadline: false,
+                    };
+                    edge(&fork, format!("fork {}", b.name));
+                }
+                let rule = match join.rule {
+                    crate::definition::JoinRule::All => "all".to_owned(),
+                    crate::definition::JoinRule::Any => "any".to_owned(),
+                    crate::definition::JoinRule::AtLeast => {
+                        format!("at least {}", join.count.unwrap_or_default())
+                    }
+                };
+                transitions
+                    .iter()
+                    .for_each(|b| edge(b, format!("joined ({rule})")));
             }
             StageKind::End { .. } => {}
         }

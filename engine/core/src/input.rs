@@ -41,6 +41,11 @@ pub enum Input {
         /// Event payload, visible to expressions as `event.data`.
         #[serde(default)]
         data: Value,
+        /// The current stage it is for. Needed only in a parallel stage where several
+        /// branches' stages accept an event of this name; otherwise the one stage that
+        /// accepts it takes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
     },
     /// An approval decision.
     Decision {

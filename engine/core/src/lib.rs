@@ -10,6 +10,7 @@
 //! 4. [`sim::Simulation`] is an in-memory engine over all of it, for tests and benchmarks.
 
 pub mod abandon;
+pub mod branches;
 pub mod calendar;
 pub mod clock;
 mod compile;
@@ -29,6 +30,7 @@ pub mod state;
 pub mod validate;
 mod workflow;
 
+pub use branches::FrameRef;
 pub use clock::{Clock, ManualClock};
 pub use definition::Definition;
 pub use effect::{Actor, Cause, Effect, HistoryEntry, HistoryEvent, OutboundMessage, PluginCall};
@@ -38,7 +40,10 @@ pub use machine::{apply, start, DeadlineError, Rejection, Step, MAX_ENTRIES_PER_
 pub use plugin::{
     CallOutcome, FailureKind, PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World,
 };
-pub use state::{ApprovalTask, InstanceState, SlaState, StageSla, Status, Timer, TimerPurpose};
+pub use state::{
+    ApprovalTask, BranchState, BranchStatus, Frame, InstanceState, SlaState, StageSla, Status,
+    Timer, TimerPurpose,
+};
 pub use validate::ValidationError;
 pub use workflow::Workflow;
 

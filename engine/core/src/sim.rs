@@ -165,6 +165,29 @@ impl<'w, P: PluginInvoker> Simulation<'w, P> {
             Input::Event {
                 name: name.to_owned(),
                 data,
+                stage: None,
+            },
+        )
+    }
+
+    /// Sends event `name` with `data` to current stage `stage` (a branch's stage in a
+    /// parallel stage where several accept the event).
+    ///
+    /// # Errors
+    /// As [`crate::apply`].
+    pub fn event_at(
+        &mut self,
+        id: &str,
+        stage: &str,
+        name: &str,
+        data: Value,
+    ) -> Result<(), Rejection> {
+        self.apply(
+            id,
+            Input::Event {
+                name: name.to_owned(),
+                data,
+                stage: Some(stage.to_owned()),
             },
         )
     }

@@ -275,6 +275,10 @@ pub struct InstanceState {
     /// stop working. Set by the driver, which holds the signing key; the core only keeps it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub progress_link: u32,
+    /// In a parallel stage: its branches, each with its own current stage, SLA, timers and
+    /// tasks (see [`BranchState`]). Empty elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<BranchState>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -356,4 +360,79 @@ impl InstanceState {
     pub fn open_tasks(&self) -> &[ApprovalTask] {
         self.approval.as_ref().map_or(&[], |a| a.open.as_slice())
     }
+}
+
+/// Where a branch of a parallel stage stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BranchStatus {
+    /// Not entered yet: branches start one after another, and one that waits for a plugin
+    /// call holds back those after it until the result is in.
+    Waiting,
+    /// In one of its stages.
+    Running,
+    /// Reached one of its end stages (`outcome` says which).
+    Ended,
+    /// Still running when the join was satisfied, the parallel stage was left (its
+    /// timeout), or the instance ended: stopped, with its timers and tasks.
+    Cancelled,
+}
+
+impl BranchStatus {
+    /// The name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BranchStatus::Waiting => "waiting",
+            BranchStatus::Running => "running",
+            BranchStatus::Ended => "ended",
+            BranchStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One branch of the parallel stage an instance (or an enclosing branch) is in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchState {
+    /// The branch's name in the definition (`production`).
+    pub name: String,
+    /// Waiting, running, ended or cancelled.
+    pub status: BranchStatus,
+    /// The outcome of the end stage it reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// True when it ended and counts towards the join (its `when` held).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counted: bool,
+    /// Its current stage and that stage's SLA, timers and work.
+    pub frame: Frame,
+}
+
+/// The part of an instance that belongs to one current stage.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Frame {
+    /// The stage (empty until the branch starts).
+    pub stage: String,
+    /// Its SLA.
+    #[serde(default)]
+    pub sla: Sla,
+    /// Its armed timers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timers: Vec<Timer>,
+    /// Its approval progress, in an approval stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalProgress>,
+    /// The plugin call it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingCall>,
+    /// Who owns its work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Assignment>,
+    /// When the stage was entered.
+    pub stage_entered_at: DateTime<Utc>,
+    /// True once the stage visit's timers were armed (see [`InstanceState::timers_armed`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timers_armed: bool,
+    /// The branches of the stage, when it is a parallel stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<BranchState>,
 }

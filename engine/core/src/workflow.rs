@@ -128,9 +128,24 @@ pub(crate) enum CompiledKind {
         on: HashMap<String, Vec<CompiledBranch>>,
         duties: crate::definition::SeparationOfDuties,
     },
+    Parallel {
+        branches: Vec<CompiledBranchDef>,
+        /// How many branches must count before the join is satisfied.
+        needed: usize,
+        /// The join's `when`, over `event.data.branch` and `event.data.outcome`.
+        join_when: Option<Expr>,
+        transitions: Vec<CompiledBranch>,
+    },
     End {
         outcome: String,
     },
+}
+
+/// One branch of a compiled parallel stage.
+pub(crate) struct CompiledBranchDef {
+    pub name: String,
+    /// Its first stage.
+    pub start: usize,
 }
 
 pub(crate) enum Deadline {

@@ -456,6 +456,7 @@ fn an_exact_number_too_large_for_a_double_is_refused_at_start_and_in_event_data(
     let event = Input::Event {
         name: "done".into(),
         data: huge,
+        stage: None,
     };
     match waystation_core::apply(&wf, step.state, event, now) {
         Err(Rejection::InvalidEventData(errors)) => assert_eq!(errors[0].pointer, "/amount"),

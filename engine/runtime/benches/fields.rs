@@ -118,6 +118,7 @@ fn write(store: &BenchStore, wf: &Workflow, i: usize, seed: u32, advance: bool) 
     let input = Input::Event {
         name: "begin".into(),
         data: Value::Null,
+        stage: None,
     };
     let next = apply_until_quiet(wf, before.clone(), input, now, &NoPlugins).unwrap();
     commit(Some(&before), &next);

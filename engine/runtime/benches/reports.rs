@@ -72,6 +72,7 @@ fn write(store: &FjallStore, wf: &Workflow, i: usize, at: DateTime<Utc>) {
         let input = Input::Event {
             name: name.into(),
             data: Value::Null,
+            stage: None,
         };
         step = apply_until_quiet(wf, before.clone(), input, now, &NoPlugins).unwrap();
         commit(Some(&before), &step);

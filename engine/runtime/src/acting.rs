@@ -49,7 +49,26 @@ impl Acting<'_> {
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
         self.runtime
-            .event_by(Some(&self.actor), id, name, data, idempotency_key)
+            .event_by(Some(&self.actor), id, None, name, data, idempotency_key)
+            .await
+    }
+
+    /// As [`Runtime::event`], for the current stage `stage` (a branch's stage, where
+    /// several branches of a parallel stage accept the event).
+    ///
+    /// # Errors
+    /// As [`Runtime::event`]; [`waystation_core::Rejection::StageNotCurrent`] when the
+    /// instance is not in `stage`.
+    pub async fn event_at(
+        &self,
+        id: &str,
+        stage: Option<&str>,
+        name: &str,
+        data: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
+        self.runtime
+            .event_by(Some(&self.actor), id, stage, name, data, idempotency_key)
             .await
     }
 

@@ -149,19 +149,26 @@ impl Runtime {
         data: Value,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
-        self.event_by(None, id, name, data, idempotency_key).await
+        self.event_by(None, id, None, name, data, idempotency_key)
+            .await
     }
 
     pub(crate) async fn event_by(
         &self,
         actor: Option<&Actor>,
         id: &str,
+        stage: Option<&str>,
         name: &str,
         data: Value,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
         self.check_data_size(&data, "the event's data", "/data")?;
-        let fp = fingerprint("event", id, &json!([name, data]));
+        // A stage named is part of the request: the same key with another stage is
+        // another request. Without one the fingerprint is what it always was.
+        let fp = match stage {
+            None => fingerprint("event", id, &json!([name, data])),
+            Some(stage) => fingerprint("event", id, &json!([name, data, stage])),
+        };
         self.command(
             actor,
             id,
@@ -170,6 +177,7 @@ impl Runtime {
             Input::Event {
                 name: name.to_owned(),
                 data,
+                stage: stage.map(str::to_owned),
             },
         )
         .await

@@ -128,7 +128,7 @@ impl From<&InstanceState> for InstanceSummary {
             version: s.version,
             stage: s.stage.clone(),
             status: s.status,
-            sla: s.sla.state,
+            sla: s.worst_sla().state,
             outcome: s.outcome.clone(),
             failure: s.failure.clone(),
             key: s.key.clone(),

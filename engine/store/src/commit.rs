@@ -69,11 +69,13 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
     }
 
     // Timers: the due index follows the state's armed timers.
+    // Every current stage's: a parallel stage's branches each have their own.
     let old_timers = commit
         .before
-        .map(|b| b.timers.as_slice())
+        .map(InstanceState::all_timers)
         .unwrap_or_default();
-    let new_ids: HashSet<&str> = after.timers.iter().map(|t| t.id.as_str()).collect();
+    let new_timers = after.all_timers();
+    let new_ids: HashSet<&str> = new_timers.iter().map(|t| t.id.as_str()).collect();
     let old_ids: HashSet<&str> = old_timers.iter().map(|t| t.id.as_str()).collect();
     for t in old_timers
         .iter()
@@ -84,8 +86,7 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
     if let Some((due, id)) = commit.fired_timer {
         batch.push(Mutation::Delete(keys::timer(due, id)));
     }
-    for t in after
-        .timers
+    for t in new_timers
         .iter()
         .filter(|t| !old_ids.contains(t.id.as_str()))
     {
@@ -98,9 +99,9 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
     // Approval tasks and inboxes follow the state's open tasks.
     let old_tasks = commit
         .before
-        .map(InstanceState::open_tasks)
+        .map(InstanceState::all_open_tasks)
         .unwrap_or_default();
-    let new_tasks = after.open_tasks();
+    let new_tasks = after.all_open_tasks();
     for t in old_tasks
         .iter()
         .filter(|t| !new_tasks.iter().any(|n| n.id == t.id))

@@ -107,6 +107,7 @@ fn event(name: &str) -> Input {
     Input::Event {
         name: name.to_owned(),
         data: Value::Null,
+        stage: None,
     }
 }
 

@@ -30,7 +30,15 @@ pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
         &s.version.to_be_bytes(),
         id,
     ]));
-    keys.insert(key(&[b"ix", name::STAGE, wf, s.stage.as_bytes(), id]));
+    // Every current stage: in a parallel stage, each running branch's too (the board
+    // shows where each branch is).
+    if s.has_branches() {
+        for stage in s.current_stages() {
+            keys.insert(key(&[b"ix", name::STAGE, wf, stage.as_bytes(), id]));
+        }
+    } else {
+        keys.insert(key(&[b"ix", name::STAGE, wf, s.stage.as_bytes(), id]));
+    }
     keys.insert(key(&[
         b"ix",
         name::STATUS,
@@ -38,18 +46,15 @@ pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
         id,
     ]));
     if s.status == Status::Running {
-        // SLA colours only mean something for work still in progress.
-        keys.insert(key(&[
-            b"ix",
-            name::SLA,
-            s.sla.state.as_str().as_bytes(),
-            id,
-        ]));
+        // SLA colours only mean something for work still in progress. In a parallel stage
+        // the instance is as late as its latest branch.
+        let sla = s.worst_sla();
+        keys.insert(key(&[b"ix", name::SLA, sla.state.as_str().as_bytes(), id]));
         keys.insert(key(&[
             b"ix",
             name::WORKFLOW_SLA,
             wf,
-            s.sla.state.as_str().as_bytes(),
+            sla.state.as_str().as_bytes(),
             id,
         ]));
     }
@@ -94,7 +99,7 @@ fn identity_keys(s: &InstanceState, keys: &mut BTreeSet<Vec<u8>>) {
             }
         }
     }
-    if let (true, Some(deadline)) = (running, s.sla.deadline) {
+    if let (true, Some(deadline)) = (running, s.worst_sla().deadline) {
         keys.insert(key(&[b"ix", ix::DEADLINE, &time(deadline), id]));
     }
     for breach in s.sla_record.iter().filter(|r| r.breached()) {
@@ -109,6 +114,11 @@ fn identity_keys(s: &InstanceState, keys: &mut BTreeSet<Vec<u8>>) {
     }
     if let (true, Some(a)) = (running, &s.assignee) {
         keys.insert(key(&[b"ix", ix::ASSIGNEE, a.user.as_bytes(), id]));
+    }
+    if running && s.has_branches() {
+        for a in s.all_assignees() {
+            keys.insert(key(&[b"ix", ix::ASSIGNEE, a.user.as_bytes(), id]));
+        }
     }
     let acted = s.acted_at.unwrap_or(s.started_at);
     keys.insert(key(&[b"ix", ix::ACTED, &time(acted), id]));

@@ -507,10 +507,13 @@ impl<B: Kv> IdempotencyStore for KvStore<B> {
 fn matches(q: &InstanceQuery, s: &InstanceState) -> bool {
     q.workflow.as_ref().is_none_or(|w| *w == s.workflow)
         && q.version.is_none_or(|v| v == s.version)
-        && q.stage.as_ref().is_none_or(|st| *st == s.stage)
+        && q.stage
+            .as_ref()
+            .is_none_or(|st| s.current_stages().contains(&st.as_str()))
         && q.status.is_none_or(|st| st == s.status)
-        && q.sla
-            .is_none_or(|sla| sla == s.sla.state && s.status == waystation_core::Status::Running)
+        && q.sla.is_none_or(|sla| {
+            sla == s.worst_sla().state && s.status == waystation_core::Status::Running
+        })
         && q.tag.as_ref().is_none_or(|t| s.tags.contains(t))
         && q.updated_before.is_none_or(|t| s.updated_at < t)
         && q.untouched

@@ -91,10 +91,10 @@ impl<B: Kv> RetentionStore for KvStore<B> {
                     batch.push(Mutation::Delete(k.to_vec()));
                     true
                 })?;
-            for t in &state.timers {
+            for t in state.all_timers().iter() {
                 batch.push(Mutation::Delete(keys::timer(t.due, &t.id)));
             }
-            for t in state.open_tasks() {
+            for t in state.all_open_tasks().iter() {
                 batch.push(Mutation::Delete(keys::task(&t.id)));
                 batch.push(Mutation::Delete(keys::inbox(&t.approver, &t.id)));
             }

@@ -210,14 +210,17 @@ pub(crate) fn matches(q: &InstanceQuery, s: &InstanceState) -> bool {
             .as_ref()
             .is_none_or(|st| breached(Some(st)))
         && q.assignee.as_ref().is_none_or(|u| {
-            s.status == Status::Running && s.assignee.as_ref().is_some_and(|a| a.user == *u)
+            s.status == Status::Running && s.all_assignees().iter().any(|a| a.user == *u)
         })
         && q.acted_before
             .is_none_or(|t| s.acted_at.unwrap_or(s.started_at) < t)
-        && (q.sla_in.is_empty() || (s.status == Status::Running && q.sla_in.contains(&s.sla.state)))
+        && (q.sla_in.is_empty()
+            || (s.status == Status::Running && q.sla_in.contains(&s.worst_sla().state)))
         && q.fields.iter().all(|f| passes(f, s))
         && match &q.sort {
-            Some(SortBy::Deadline) => s.status == Status::Running && s.sla.deadline.is_some(),
+            Some(SortBy::Deadline) => {
+                s.status == Status::Running && s.worst_sla().deadline.is_some()
+            }
             Some(SortBy::Field { field, .. }) => s.fields.contains_key(field),
             _ => true,
         }

@@ -284,6 +284,7 @@ mod tests {
             let input = Input::Event {
                 name: name.to_owned(),
                 data: Value::Null,
+                stage: None,
             };
             let step =
                 apply_until_quiet(&self.wf, before, input, self.now, &FakePlugins::new()).unwrap();

@@ -289,7 +289,8 @@ fn a_high_priority_order_confirmed_in_time_takes_the_green_channel_and_is_planne
 }
 
 #[test]
-fn production_procurement_and_logistics_must_all_confirm_the_plan_within_an_hour() {
+fn production_procurement_and_logistics_confirm_side_by_side_and_a_late_one_escalates_to_the_supervisor(
+) {
     let wf = load_workflow(WORKFLOW);
     let mut sim = Simulation::new(&wf, plugins(), intake());
     let id = sim.start(sample(WORKFLOW, "regular-medium")).unwrap();
@@ -298,7 +299,25 @@ fn production_procurement_and_logistics_must_all_confirm_the_plan_within_an_hour
     sim.event(&id, "planned", json!({})).unwrap();
     let state = sim.state(&id);
     assert_eq!(state.stage, "plan_confirmation");
-    assert_eq!(state.sla.deadline, Some(intake() + hours(2)));
+    assert_eq!(
+        state.current_stages(),
+        [
+            "plan_confirmation",
+            "production_confirmation",
+            "procurement_confirmation",
+            "logistics_confirmation"
+        ]
+    );
+    // Each department has its own hour; the instance is as due as the earliest.
+    for b in &state.branches {
+        assert_eq!(
+            b.frame.sla.deadline,
+            Some(intake() + hours(2)),
+            "{}",
+            b.name
+        );
+    }
+    assert_eq!(state.worst_sla().deadline, Some(intake() + hours(2)));
     assert_eq!(var(&sim, &id, "channel"), "standard");
     let mut roles: Vec<String> = sim
         .tasks(&id)
@@ -332,16 +351,27 @@ fn production_procurement_and_logistics_must_all_confirm_the_plan_within_an_hour
         "logistics has not confirmed"
     );
     sim.advance(hours(1));
-    assert_eq!(sim.state(&id).sla.state, SlaState::Breached);
-    assert!(
-        sim.task_for_role(&id, "logistics").is_some(),
-        "the late department's task stays open"
+    // Logistics breached its hour: the supervisor takes it over, the others are done.
+    let state = sim.state(&id);
+    assert_eq!(
+        state.current_stages(),
+        ["plan_confirmation", "logistics_late"]
     );
-    let logistics = sim.task_for_role(&id, "logistics").unwrap();
+    assert!(has_tag(&sim, &id, "logistics-late"));
+    assert!(state
+        .sla_record
+        .iter()
+        .any(|r| r.stage == "logistics_confirmation" && r.breached()));
+    assert!(
+        sim.task_for_role(&id, "supervisor").is_some()
+            && sim.task_for_role(&id, "logistics").is_some(),
+        "logistics or the supervisor confirms now"
+    );
+    let late = sim.task_for_role(&id, "supervisor").unwrap();
     sim.decide(
-        &logistics.id,
-        "kasia",
-        &["logistics"],
+        &late.id,
+        "wang.supervisor",
+        &["supervisor"],
         true,
         "carrier booked",
     )

@@ -102,6 +102,7 @@ fn a_timer_for_a_stage_already_left_changes_nothing_and_says_so_in_the_history()
         Input::Event {
             name: "confirmed".into(),
             data: json!({}),
+            stage: None,
         },
         at("2024-05-01T09:10:00Z"),
     )

@@ -6,11 +6,13 @@ pub(crate) mod duration;
 mod fields;
 mod ladder;
 pub mod progress;
+mod parallel;
 
 pub use duration::{format_iso_duration, parse_iso_duration, DurationError, MAX_DURATION_DAYS};
 pub use fields::{FieldDef, FieldType, OrderedFields};
 pub use ladder::{EscalationStep, Reminder, Span, MAX_REMINDER_TIMES};
 pub use progress::{customer_view, CustomerProgress, ProgressView};
+pub use parallel::{BranchDef, Join, JoinRule, MAX_BRANCHES};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -137,7 +139,7 @@ pub struct Stage {
     pub kind: StageKind,
 }
 
-/// The four stage kinds.
+/// The five stage kinds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StageKind {
@@ -167,7 +169,20 @@ pub enum StageKind {
         #[serde(default, skip_serializing_if = "SeparationOfDuties::is_default")]
         separation_of_duties: SeparationOfDuties,
     },
-    /// Finishes the instance.
+    /// Runs branches side by side, each a sequence of ordinary stages starting at its
+    /// `start` and ending at one of its own end stages; once the `join` is satisfied the
+    /// branches still running are cancelled and the first `transitions` entry whose `when`
+    /// holds is taken.
+    Parallel {
+        /// The branches, in the author's order (started in that order).
+        branches: Vec<BranchDef>,
+        /// When the stage is done; all branches by default.
+        #[serde(default)]
+        join: Join,
+        /// Where to go once the join is satisfied.
+        transitions: Vec<Branch>,
+    },
+    /// Finishes the instance (or, inside a branch of a parallel stage, the branch).
     End {
         /// The outcome recorded on the instance (`resolved`, `rejected`, ...).
         outcome: String,
@@ -181,6 +196,7 @@ impl StageKind {
             StageKind::Task { .. } => "task",
             StageKind::Wait { .. } => "wait",
             StageKind::Approval { .. } => "approval",
+            StageKind::Parallel { .. } => "parallel",
             StageKind::End { .. } => "end",
         }
     }

@@ -41,6 +41,9 @@ impl<'w> Run<'w> {
         if self.keep_deadline {
             return;
         }
+        if self.state.has_branches() {
+            self.cancel_branches();
+        }
         for timer in std::mem::take(&mut self.state.timers) {
             self.effects
                 .push(Effect::CancelTimer { timer_id: timer.id });
@@ -203,7 +206,9 @@ impl<'w> Run<'w> {
                 ),
                 Err(e) => self.fail_at(format!("stage '{}': {e}", stage.name), all),
             },
-            CompiledKind::Approval { .. } | CompiledKind::Wait { .. } => {
+            CompiledKind::Approval { .. }
+            | CompiledKind::Wait { .. }
+            | CompiledKind::Parallel { .. } => {
                 // Armed after the actions, so a deadline may use variables they set. A
                 // self-loop that kept the stage's timers keeps its deadline.
                 let armed = self.state.timers_armed
@@ -220,9 +225,16 @@ impl<'w> Run<'w> {
                         );
                     }
                 }
-                if matches!(stage.kind, CompiledKind::Approval { .. }) {
-                    self.open_level(0);
+                match &stage.kind {
+                    CompiledKind::Approval { .. } => self.open_level(0),
+                    CompiledKind::Parallel { branches, .. } => self.fork(branches),
+                    _ => {}
                 }
+            }
+            CompiledKind::End { outcome } if self.in_a_branch() => {
+                // The branch is over; the parallel stage records it and checks its join.
+                self.leave_stage();
+                self.branch_ended = Some(outcome.clone());
             }
             CompiledKind::End { outcome } => {
                 self.leave_stage();

@@ -10,6 +10,7 @@ mod fields;
 mod inputs;
 mod ladder;
 mod retry;
+mod parallel;
 mod timers;
 
 pub use timers::DeadlineError;
@@ -120,6 +121,23 @@ pub enum Rejection {
     /// A plugin result nobody asked for.
     #[error("no plugin call '{0}' is pending")]
     UnexpectedPluginResult(String),
+    /// Several current stages (branches of a parallel stage) accept this event: the sender
+    /// must name the stage it is for.
+    #[error("event '{event}' is accepted by several current stages ({}); name the stage it is for", .stages.join(", "))]
+    AmbiguousEvent {
+        /// The event.
+        event: String,
+        /// The current stages that accept it.
+        stages: Vec<String>,
+    },
+    /// The event names a stage the instance is not in.
+    #[error("stage '{stage}' is not a current stage of this instance; it is in {}", .current.join(", "))]
+    StageNotCurrent {
+        /// The stage named.
+        stage: String,
+        /// The current stages.
+        current: Vec<String>,
+    },
     /// The business key could not be computed from the start payload.
     #[error("the business key `{expression}` gives no usable key: {message}")]
     KeyUnfit {
@@ -163,6 +181,8 @@ impl Rejection {
             Rejection::AlreadyDecided { .. } => "already-decided",
             Rejection::AwaitingPlugin(_) => "awaiting-plugin",
             Rejection::UnexpectedPluginResult(_) => "unexpected-plugin-result",
+            Rejection::AmbiguousEvent { .. } => "ambiguous-event",
+            Rejection::StageNotCurrent { .. } => "stage-not-current",
             Rejection::KeyUnfit { .. } => "key-unfit",
             Rejection::FieldUnfit { .. } => "field-unfit",
         }
@@ -219,6 +239,7 @@ pub fn start(
         timers_armed: false,
         retry_from: None,
         progress_link: 0,
+        branches: Vec::new(),
     };
     let mut run = Run::new(workflow, state, now);
     run.history(HistoryEvent::Started {
@@ -253,7 +274,20 @@ pub fn apply(
             | Input::Retry { .. }
     );
     match input {
-        Input::TimerFired { timer_id } => run.timer_fired(&timer_id)?,
+        Input::TimerFired { timer_id } => {
+            let path = run
+                .state
+                .find_frame(|f| f.timers.iter().any(|t| t.id == timer_id));
+            match path {
+                Some(path) if !path.is_empty() => {
+                    if run.any_pending() {
+                        return Err(Rejection::AwaitingPlugin(pending_call(&run.state)));
+                    }
+                    run.with_path(&path, |r| r.timer_fired(&timer_id))?
+                }
+                _ => run.timer_fired(&timer_id)?,
+            }
+        }
         Input::Cancel { by, reason } => run.cancel(by, reason)?,
         Input::Retry { by } => run.retry(by)?,
         Input::Assign { assignee, by } => run.assign(assignee, by)?,
@@ -261,20 +295,59 @@ pub fn apply(
             call_id,
             outcome,
             metrics,
-        } => run.plugin_result(call_id, outcome, metrics)?,
-        Input::Event { name, data } => run.event(name, data)?,
+        } => {
+            let path = run
+                .state
+                .find_frame(|f| f.pending.is_some_and(|p| p.call_id == call_id))
+                .unwrap_or_default();
+            run.with_path(&path, |r| r.plugin_result(call_id, outcome, metrics))?
+        }
+        Input::Event { name, data, stage } => {
+            if run.state.status == Status::Running && run.any_pending() {
+                return Err(Rejection::AwaitingPlugin(pending_call(&run.state)));
+            }
+            let path = if run.state.status == Status::Running {
+                run.event_target(&name, stage.as_deref())?
+            } else {
+                Vec::new()
+            };
+            run.with_path(&path, |r| r.event(name, data))?
+        }
         Input::Decision {
             task_id,
             decider,
             approve,
             comment,
-        } => run.decision(&task_id, decider, approve, comment)?,
+        } => {
+            let path = run
+                .state
+                .find_frame(|f| {
+                    f.approval
+                        .is_some_and(|a| a.open.iter().any(|t| t.id == task_id))
+                })
+                .unwrap_or_default();
+            if !path.is_empty() && run.any_pending() {
+                return Err(Rejection::AwaitingPlugin(pending_call(&run.state)));
+            }
+            run.with_path(&path, |r| r.decision(&task_id, decider, approve, comment))?
+        }
     }
     if sent {
         run.finish_refusing_unfit_fields()
     } else {
         Ok(run.finish())
     }
+}
+
+/// The id of a plugin call some current stage waits for.
+fn pending_call(state: &InstanceState) -> String {
+    let mut id = String::new();
+    state.each_frame(|_, f| {
+        if let (true, Some(p)) = (id.is_empty(), f.pending) {
+            id.clone_from(&p.call_id);
+        }
+    });
+    id
 }
 
 /// One step in progress: the state being changed and the effects collected so far.
@@ -289,6 +362,10 @@ pub(crate) struct Run<'w> {
     event: Option<Value>,
     /// True while an event's self-loop re-enters its stage keeping the deadline.
     keep_deadline: bool,
+    /// How many branches deep the current frame is (0: the instance's top level).
+    depth: u32,
+    /// Set when the branch being run reached one of its end stages: its outcome.
+    branch_ended: Option<String>,
 }
 
 impl<'w> Run<'w> {
@@ -301,6 +378,8 @@ impl<'w> Run<'w> {
             entries: 0,
             event: None,
             keep_deadline: false,
+            depth: 0,
+            branch_ended: None,
         }
     }
 
@@ -310,6 +389,7 @@ impl<'w> Run<'w> {
 
     /// The step, with the first field that could not hold its computed value.
     fn finish_checked(mut self) -> (Step, Option<Rejection>) {
+        self.pump();
         self.state.updated_at = self.now;
         let problem = self.refresh_fields();
         let step = Step {

@@ -211,10 +211,13 @@ impl<'w> Run<'w> {
     /// Records in the SLA record that the current stage visit went at risk or breached.
     fn note_sla(&mut self, sla: SlaState, at: DateTime<Utc>) {
         let s = &mut self.state;
-        let open = s.sla_record.last().is_some_and(|r| {
+        // Branches of a parallel stage keep records side by side: find this visit's.
+        let open = s.sla_record.iter().rposition(|r| {
             r.left_at.is_none() && r.stage == s.stage && r.entered_at == s.stage_entered_at
         });
-        if !open {
+        let index = if let Some(i) = open {
+            i
+        } else {
             if s.sla_record.len() >= MAX_SLA_RECORDS {
                 s.sla_record.remove(0);
             }
@@ -227,8 +230,9 @@ impl<'w> Run<'w> {
                 left_at: None,
                 overdue_seconds: None,
             });
-        }
-        let record = s.sla_record.last_mut().expect("pushed above");
+            s.sla_record.len() - 1
+        };
+        let record = &mut s.sla_record[index];
         match sla {
             SlaState::AtRisk => record.at_risk_at = Some(at),
             SlaState::Breached => record.breached_at = Some(at),
@@ -240,7 +244,7 @@ impl<'w> Run<'w> {
     /// how much it overran.
     pub(super) fn close_sla_record(&mut self) {
         let s = &mut self.state;
-        if let Some(r) = s.sla_record.last_mut().filter(|r| {
+        if let Some(r) = s.sla_record.iter_mut().rev().find(|r| {
             r.left_at.is_none() && r.stage == s.stage && r.entered_at == s.stage_entered_at
         }) {
             r.left_at = Some(self.now);

@@ -91,7 +91,8 @@ pub fn visits(state: &InstanceState, history: &[HistoryEntry], now: DateTime<Utc
                 // restarts the deadline.
                 continuing = from == to && out.last().is_some_and(|v| v.stage == *from);
                 if !continuing {
-                    if let Some(v) = out.last_mut().filter(|v| v.left_at.is_none()) {
+                    // The visit of `from`: with parallel branches, not always the last one.
+                    if let Some(v) = open_visit(&mut out, from) {
                         v.left_at = Some(e.at);
                     }
                 }
@@ -134,8 +135,13 @@ pub fn visits(state: &InstanceState, history: &[HistoryEntry], now: DateTime<Utc
                     v.deadline = Some(*due);
                 }
             }
-            HistoryEvent::SlaChanged { sla, .. } => {
-                if let Some(v) = out.last_mut() {
+            HistoryEvent::BranchCancelled { at, .. } => {
+                if let Some(v) = open_visit(&mut out, at) {
+                    v.left_at = Some(e.at);
+                }
+            }
+            HistoryEvent::SlaChanged { sla, stage } => {
+                if let Some(v) = out.iter_mut().rev().find(|v| v.stage == *stage) {
                     match sla {
                         crate::state::SlaState::AtRisk => v.at_risk_at = Some(e.at),
                         crate::state::SlaState::Breached => v.breached_at = Some(e.at),
@@ -160,6 +166,13 @@ pub fn visits(state: &InstanceState, history: &[HistoryEntry], now: DateTime<Utc
         v.deadline = kept.and_then(|r| r.deadline).or(v.deadline);
     }
     out
+}
+
+/// The latest visit of `stage` not yet left.
+fn open_visit<'a>(out: &'a mut [Visit], stage: &str) -> Option<&'a mut Visit> {
+    out.iter_mut()
+        .rev()
+        .find(|v| v.stage == stage && v.left_at.is_none())
 }
 
 fn record(out: &mut [Visit], e: &HistoryEntry, what: String) {

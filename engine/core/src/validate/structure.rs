@@ -433,6 +433,8 @@ fn object_noun(schema_pointer: &str, instance: &Value) -> String {
         "/$defs/branch" => "a branch",
         "/$defs/level" => "an approval level",
         "/$defs/approver" => "an approver",
+        "/$defs/parallel_branch" => "a parallel stage's branch",
+        "/$defs/join" => "a join",
         "/$defs/action/oneOf/0" => "a set action",
         "/$defs/action/oneOf/1" => "a call action",
         "/$defs/action/oneOf/2" => "a notify action",

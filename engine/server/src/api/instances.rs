@@ -39,6 +39,10 @@ pub struct Event {
     /// Payload.
     #[serde(default)]
     pub data: Value,
+    /// The current stage the event is for: needed only in a parallel stage where several
+    /// branches' stages accept this event (otherwise 409 `ambiguous-event`).
+    #[serde(default)]
+    pub stage: Option<String>,
 }
 
 /// Body of `POST /v1/instances/{id}/cancel`.
@@ -95,7 +99,13 @@ pub async fn event(
     let done = app
         .runtime
         .acting(caller.actor())
-        .event(&id, &body.kind, body.data, key.as_deref())
+        .event_at(
+            &id,
+            body.stage.as_deref(),
+            &body.kind,
+            body.data,
+            key.as_deref(),
+        )
         .await?;
     Ok(applied(StatusCode::OK, done))
 }

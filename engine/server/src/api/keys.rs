@@ -65,7 +65,8 @@ pub async fn decide(
     let approve = decision_of(&body)?;
     let s = app.runtime.instance_by_key(&workflow, &key)?;
     let roles = caller.approver_roles();
-    let task = s.open_tasks().iter().find(|t| match &t.approver {
+    let tasks = s.all_open_tasks();
+    let task = tasks.iter().find(|t| match &t.approver {
         Approver::Role(r) => roles.contains(r),
         Approver::User(u) => *u == caller.name,
     });

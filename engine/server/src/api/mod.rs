@@ -6,6 +6,7 @@
 
 mod approvals;
 mod assignments;
+pub mod branch_view;
 pub mod error;
 mod export;
 pub mod extract;
@@ -821,8 +822,8 @@ async fn assigned_to(app: &AppState, access: Access, path: &str, caller: &Caller
         .await
         .ok()
         .flatten()
-        .and_then(|s| s.assignee)
-        .is_some_and(|a| a.user == name)
+        // In a parallel stage, the work of any branch's stage.
+        .is_some_and(|s| s.all_assignees().iter().any(|a| a.user == name))
 }
 
 async fn authorize(

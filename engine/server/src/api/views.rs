@@ -96,9 +96,24 @@ pub struct InstanceItem {
     pub assignee: Option<String>,
     /// True when it breached some stage's deadline at any point.
     pub breached_ever: bool,
+    /// In a parallel stage: each branch's stage and SLA (absent elsewhere).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<super::branch_view::BranchView>,
     /// Key and fields.
     #[serde(flatten)]
     pub identity: Identity,
+}
+
+/// The branches of `s`, read against its definition version (only in a parallel stage).
+async fn branches_of(
+    app: &AppState,
+    s: &InstanceState,
+) -> Result<Vec<super::branch_view::BranchView>, ApiError> {
+    if !s.has_branches() {
+        return Ok(Vec::new());
+    }
+    let wf = app.runtime.workflow(&s.workflow, Some(s.version)).await?;
+    Ok(super::branch_view::branches(s, &wf.definition))
 }
 
 impl InstanceItem {
@@ -113,14 +128,15 @@ impl InstanceItem {
             version: s.version,
             stage: s.stage.clone(),
             status: s.status,
-            sla: s.sla.state,
-            deadline: s.sla.deadline,
+            sla: s.worst_sla().state,
+            deadline: s.worst_sla().deadline,
             tags: s.tags.clone(),
             outcome: s.outcome.clone(),
             started_at: s.started_at,
             updated_at: s.updated_at,
             assignee: s.assignee.as_ref().map(|a| a.user.clone()),
             breached_ever: s.sla_record.iter().any(waystation_core::StageSla::breached),
+            branches: branches_of(app, s).await?,
             identity: Identity::of(app, s).await?,
         })
     }
@@ -153,10 +169,12 @@ pub fn schemas() -> Value {
                 "key": {"type": ["string", "null"], "description": "The business key."},
                 "assignee": {"type": ["string", "null"], "description": "Who owns the current stage's work."},
                 "breached_ever": {"type": "boolean", "description": "Breached some stage's deadline at any point."},
+                "branches": {"type": "array", "items": {"$ref": "#/components/schemas/Branch"}, "description": "In a parallel stage: each branch's stage and SLA; `sla` and `deadline` are then the worst branch's."},
                 "fields": {"$ref": "#/components/schemas/Fields"},
                 "shown": {"type": "array", "items": {"type": "string"}, "description": "Fields shown on cards."},
                 "for_approval": {"type": "array", "items": {"type": "string"}, "description": "Fields shown on approval tasks."},
                 "titles": {"type": "object", "additionalProperties": {"type": "string"}}}},
+        "Branch": super::branch_view::schema(),
         "InstancePage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/InstanceItem"}},
             "next_cursor": {"type": ["string", "null"]}}},
@@ -184,8 +202,12 @@ pub struct InstanceDetail {
     pub outcome: Option<String>,
     /// The reason, once failed.
     pub failure: Option<String>,
-    /// SLA of the current stage: state, deadline, when at risk.
+    /// SLA of the current stage: state, deadline, when at risk. In a parallel stage, the
+    /// worst of its own and its branches'.
     pub sla: waystation_core::state::Sla,
+    /// In a parallel stage: each branch's stage, owner and SLA.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<super::branch_view::BranchView>,
     /// The start payload.
     pub input: Value,
     /// Variables.
@@ -222,10 +244,14 @@ impl InstanceDetail {
         let identity = Identity::of(app, &s).await?;
         let wf = app.runtime.workflow(&s.workflow, Some(s.version)).await?;
         let stage = wf.definition.stages.get(&s.stage);
+        let branches = super::branch_view::branches(&s, &wf.definition);
+        let sla = s.worst_sla().into_owned();
+        let timers = s.all_timers().into_owned();
         Ok(InstanceDetail {
             stage_title: stage.and_then(|st| st.title.clone()),
             owner: stage.and_then(|st| st.owner.clone()),
-            approvals: s.open_tasks().to_vec(),
+            approvals: s.all_open_tasks().into_owned(),
+            branches,
             id: s.id,
             workflow: s.workflow,
             version: s.version,
@@ -233,10 +259,10 @@ impl InstanceDetail {
             status: s.status,
             outcome: s.outcome,
             failure: s.failure,
-            sla: s.sla,
+            sla,
             input: s.input,
             vars: s.vars,
-            timers: s.timers,
+            timers,
             tags: s.tags,
             started_at: s.started_at,
             stage_entered_at: s.stage_entered_at,
@@ -295,6 +321,8 @@ impl ApprovalItem {
             Approver::Role(r) => (Some(r), None),
             Approver::User(u) => (None, Some(u)),
         };
+        // In a parallel stage each branch's approval has its own deadline.
+        let sla = s.stage_sla(&t.stage);
         Ok(ApprovalItem {
             id: t.id,
             instance_id: t.instance_id,
@@ -305,8 +333,8 @@ impl ApprovalItem {
             role,
             user,
             opened_at: t.opened_at,
-            sla: s.sla.state,
-            deadline: s.sla.deadline,
+            sla: sla.state,
+            deadline: sla.deadline,
             identity: Identity::of(app, s).await?,
         })
     }

@@ -70,6 +70,7 @@ pub const ASSETS: &[Asset] = &[
     // The customer's progress page (issue 16): public, no token, its own small script.
     asset!("/p/{token}", "progress.html", "text/html; charset=utf-8"),
     asset!("/ui/progress.js", "progress.js", JS),
+    asset!("/ui/branches.js", "branches.js", JS),
 ];
 
 /// The page may load and call only this origin; nothing inline runs, and no other site may

@@ -6,6 +6,7 @@ import { api, withQuery, serverNow } from './api.js';
 import { h, append, replace, badge, slaBadge, icon, deadline, time, shortId, problem, announce, fieldList } from './dom.js';
 import { poll } from './poll.js';
 import { drive } from './live.js';
+import { branchChips } from './branches.js';
 
 const REFRESH_MS = 5000;
 const PER_COLUMN = 30; // cards per stage column on the stage board
@@ -418,6 +419,7 @@ export function card(inst) {
     : h('code', { class: 'card-id' }, shortId(inst.id))),
   fieldList(inst, inst.shown, 'fields card-fields'),
   inst.assignee ? h('span', { class: 'card-line' }, 'assigned to ', h('strong', {}, inst.assignee)) : null,
+  branchChips(inst),
   inst.breached_ever && inst.sla !== 'breached' ? h('span', { class: 'card-line muted' }, 'breached earlier') : null,
   running && inst.deadline ? h('span', { class: 'card-line' }, icon('clock'), deadline(inst.deadline)) : null,
   h('span', { class: 'card-line muted' }, 'updated ', time(inst.updated_at, { rel: true })),

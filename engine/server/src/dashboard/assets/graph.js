@@ -23,6 +23,13 @@ export function edges(def) {
       branches(st.on_approve).forEach((b) => add(b, 'approved'));
       branches(st.on_reject).forEach((b) => add(b, 'rejected'));
     }
+    if (st.kind === 'parallel') {
+      // The fork: one arrow per branch to its first stage; the join: the transitions.
+      (st.branches || []).forEach((b) => add({ to: b.start }, `fork ${b.name}`));
+      const j = st.join || {};
+      const rule = j.rule === 'any' ? 'any' : j.rule === 'at_least' ? `at least ${j.count}` : 'all';
+      branches(st.transitions).forEach((b) => add(b, `joined (${rule})`));
+    }
     branches(st.timeout).forEach((b) => add(b, 'timeout'));
     branches(st.on_error).forEach((b) => add(b, 'error'));
   }
@@ -69,9 +76,12 @@ const clip = (text, n) => (text.length > n ? `${text.slice(0, n - 1)}…` : text
 
 /**
  * The SVG of `def`. `current`: the current stage; `sla`: its state class (on_time, at_risk,
- * breached, failed, done, cancelled); `visited`: stage names entered before.
+ * breached, failed, done, cancelled); `visited`: stage names entered before; `branchStages`:
+ * the current stages of running branches of a parallel stage, `{stage, sla}` each, outlined
+ * as current in their own SLA colour.
  */
-export function graph(def, { current = null, sla = 'on_time', label = '', visited = new Set() } = {}) {
+export function graph(def, { current = null, sla = 'on_time', label = '', visited = new Set(), branchStages = [] } = {}) {
+  const inBranch = new Map(branchStages.map((b) => [b.stage, b.sla]));
   const es = edges(def);
   const rows = layers(def, es);
   const widest = Math.max(1, ...rows.map((r) => r.length));
@@ -156,7 +166,10 @@ export function graph(def, { current = null, sla = 'on_time', label = '', visite
       p = [[x1, y1], [Math.max(x1, x2) + bulge, y1], [Math.max(x1, x2) + bulge, y2], [x2, y2]];
     }
     const d = `M${p[0][0]} ${p[0][1]}C${p[1][0]} ${p[1][1]} ${p[2][0]} ${p[2][1]} ${p[3][0]} ${p[3][1]}`;
-    const kind = e.labels.includes('timeout') ? ' edge-timeout' : e.labels.includes('rejected') || e.labels.includes('error') ? ' edge-bad' : '';
+    const kind = e.labels.includes('timeout') ? ' edge-timeout'
+      : e.labels.includes('rejected') || e.labels.includes('error') ? ' edge-bad'
+        : e.labels.some((l) => l.startsWith('fork ')) ? ' edge-fork'
+          : e.labels.some((l) => l.startsWith('joined')) ? ' edge-join' : '';
     edgeLayer.append(s('path', { d, class: `edge${kind}`, 'marker-end': 'url(#arrow)' }, s('title', {}, `${e.from} → ${e.to}${e.labels.length ? `: ${e.labels.join(', ')}` : ''}`)));
     if (e.labels.length) {
       // Where arrows fan out, label them near their targets; where they fan in, near
@@ -176,18 +189,21 @@ export function graph(def, { current = null, sla = 'on_time', label = '', visite
 
   for (const [name, { x, y }] of at) {
     const st = def.stages[name];
-    const isCurrent = name === current;
+    const isCurrent = name === current || inBranch.has(name);
     const cls = ['node', `kind-${st.kind}`];
-    if (isCurrent) cls.push('current', `st-${sla}`);
+    if (isCurrent) cls.push('current', `st-${name === current ? sla : inBranch.get(name)}`);
+    if (inBranch.has(name)) cls.push('branch-current');
     else if (visited.has(name)) cls.push('visited');
-    const sub = st.kind === 'end' ? `end · ${st.outcome || ''}` : `${st.kind}${st.owner ? ` · ${st.owner}` : ''}${st.deadline && !String(st.deadline).includes(' ') ? ` · ${st.deadline}` : ''}`;
+    const sub = st.kind === 'end' ? `end · ${st.outcome || ''}`
+      : st.kind === 'parallel' ? `parallel · ${(st.branches || []).length} branches${st.owner ? ` · ${st.owner}` : ''}`
+        : `${st.kind}${st.owner ? ` · ${st.owner}` : ''}${st.deadline && !String(st.deadline).includes(' ') ? ` · ${st.deadline}` : ''}`;
     const g = s('g', { class: cls.join(' '), dataset: { stage: name } },
       s('title', {}, `${st.title || name} (${name}): ${sub}${isCurrent ? ' — current stage' : ''}`),
       s('rect', { x, y, width: W, height: H, rx: st.kind === 'end' ? H / 2 : 8 }),
       s('text', { x: x + W / 2, y: y + (isCurrent ? 19 : 25), 'text-anchor': 'middle', class: 'node-title' }, clip(st.title || name, 22)),
       s('text', { x: x + W / 2, y: y + (isCurrent ? 35 : 43), 'text-anchor': 'middle', class: 'node-sub' }, clip(sub, 28)));
     if (isCurrent) {
-      g.append(s('text', { x: x + W / 2, y: y + 53, 'text-anchor': 'middle', class: 'node-now' }, clip(`now${label ? ` · ${label}` : ''}`, 26)));
+      g.append(s('text', { x: x + W / 2, y: y + 53, 'text-anchor': 'middle', class: 'node-now' }, clip(`now${name === current ? (label ? ` · ${label}` : '') : ` · branch, ${inBranch.get(name).replace('_', ' ')}`}`, 26)));
     }
     svg.append(g);
   }

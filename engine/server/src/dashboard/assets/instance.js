@@ -10,6 +10,7 @@ import { actionsPanel } from './actions.js';
 import { messagesPanel } from './deliveries.js';
 import { drive } from './live.js';
 import { progressLinkPanel } from './progresslink.js';
+import { branchStages, branchTable, describeBranchEvent } from './branches.js';
 
 const REFRESH_MS = 3000;
 
@@ -121,9 +122,10 @@ export function mount(root, route, ctx) {
         h('dt', {}, 'Last update'), h('dd', {}, time(inst.updated_at, { rel: true })),
         inst.sla && inst.sla.at_risk_at ? [h('dt', {}, 'At risk from'), h('dd', {}, time(inst.sla.at_risk_at))] : null,
         inst.sla && inst.sla.deadline ? [h('dt', {}, 'Deadline'), h('dd', {}, time(inst.sla.deadline))] : null,
-        h('dt', {}, 'Tags'), h('dd', {}, inst.tags && inst.tags.length ? h('span', { class: 'tags' }, inst.tags.map((t) => h('span', { class: 'tag' }, t))) : h('span', { class: 'muted' }, 'none'))));
+        h('dt', {}, 'Tags'), h('dd', {}, inst.tags && inst.tags.length ? h('span', { class: 'tags' }, inst.tags.map((t) => h('span', { class: 'tag' }, t))) : h('span', { class: 'muted' }, 'none'))),
+      branchTable(inst));
 
-    const svg = graph(def, { current: inst.stage, sla: st.cls, label: st.label, visited: entered });
+    const svg = graph(def, { current: inst.stage, sla: st.cls, label: st.label, visited: entered, branchStages: branchStages(inst) });
     replace(figure, svg);
     replace(textGraph, h('details', {}, h('summary', {}, 'Stages and transitions as text'),
       h('ul', { class: 'text-graph' }, Object.entries(def.stages).map(([name, s]) => h('li', {},
@@ -243,6 +245,8 @@ function describe(e) {
     case 'progress_link_revoked': return { who: e.by, what: 'Revoked the customer progress link; a new one replaces it' };
     case 'retried': return { who: e.by, what: `Retried in ${e.stage} after: ${e.failure}`, cls: 'good' };
     default: {
+      const branch = describeBranchEvent(e);
+      if (branch) return branch;
       const { seq, at, type, ...rest } = e;
       return { who: 'engine', what: String(type).replace(/_/g, ' '), detail: rest };
     }

@@ -1,0 +1,203 @@
+//! Reading and stepping into the branches of a parallel stage. At rest (see
+//! [`crate::state::BranchState`]) each running branch has its own current stage, SLA,
+//! timers, approval tasks, plugin call and assignee (a [`Frame`]), as the instance's top
+//! level has in [`InstanceState`] itself. A branch's stage may be a parallel
+//! stage again, so frames nest.
+//!
+//! Stage names are unique across a definition, so a timer, a task or a history entry that
+//! names a stage names the branch it belongs to as well.
+
+use crate::state::{ApprovalProgress, ApprovalTask, Assignment, InstanceState, PendingCall, Sla};
+use crate::state::{BranchState, BranchStatus, Frame, SlaState, Timer};
+use chrono::{DateTime, Utc};
+use std::borrow::Cow;
+
+/// A read-only view of one current stage, at the top level or in a branch.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameRef<'a> {
+    /// The stage.
+    pub stage: &'a str,
+    /// Its SLA.
+    pub sla: &'a Sla,
+    /// Its armed timers.
+    pub timers: &'a [Timer],
+    /// Its approval progress.
+    pub approval: Option<&'a ApprovalProgress>,
+    /// Its pending plugin call.
+    pub pending: Option<&'a PendingCall>,
+    /// Its assignee.
+    pub assignee: Option<&'a Assignment>,
+    /// When its stage was entered.
+    pub stage_entered_at: DateTime<Utc>,
+    /// Its branches, when its stage is parallel.
+    pub branches: &'a [BranchState],
+}
+
+impl Frame {
+    fn view(&self) -> FrameRef<'_> {
+        FrameRef {
+            stage: &self.stage,
+            sla: &self.sla,
+            timers: &self.timers,
+            approval: self.approval.as_ref(),
+            pending: self.pending.as_ref(),
+            assignee: self.assignee.as_ref(),
+            stage_entered_at: self.stage_entered_at,
+            branches: &self.branches,
+        }
+    }
+}
+
+/// Swaps the per-stage fields of `state` with `frame`: how the machine steps into a branch
+/// (and back out) and runs the ordinary stage logic there.
+pub(crate) fn swap_frame(state: &mut InstanceState, frame: &mut Frame) {
+    std::mem::swap(&mut state.stage, &mut frame.stage);
+    std::mem::swap(&mut state.sla, &mut frame.sla);
+    std::mem::swap(&mut state.timers, &mut frame.timers);
+    std::mem::swap(&mut state.approval, &mut frame.approval);
+    std::mem::swap(&mut state.pending, &mut frame.pending);
+    std::mem::swap(&mut state.assignee, &mut frame.assignee);
+    std::mem::swap(&mut state.stage_entered_at, &mut frame.stage_entered_at);
+    std::mem::swap(&mut state.timers_armed, &mut frame.timers_armed);
+    std::mem::swap(&mut state.branches, &mut frame.branches);
+}
+
+fn rank(s: SlaState) -> u8 {
+    match s {
+        SlaState::OnTime => 0,
+        SlaState::AtRisk => 1,
+        SlaState::Breached => 2,
+    }
+}
+
+impl InstanceState {
+    /// The top level's view.
+    fn top_view(&self) -> FrameRef<'_> {
+        FrameRef {
+            stage: &self.stage,
+            sla: &self.sla,
+            timers: &self.timers,
+            approval: self.approval.as_ref(),
+            pending: self.pending.as_ref(),
+            assignee: self.assignee.as_ref(),
+            stage_entered_at: self.stage_entered_at,
+            branches: &self.branches,
+        }
+    }
+
+    /// Calls `f` on every current stage: the top level first, then each running branch,
+    /// depth first, with the path of branch indices that leads to it.
+    pub fn each_frame<'a>(&'a self, mut f: impl FnMut(&[usize], FrameRef<'a>)) {
+        f(&[], self.top_view());
+        let mut path = Vec::new();
+        walk(&self.branches, &mut path, &mut f);
+    }
+
+    /// True when the instance is in a parallel stage with branches.
+    pub fn has_branches(&self) -> bool {
+        !self.branches.is_empty()
+    }
+
+    /// Every current stage: the top level's, then each running branch's, depth first. One
+    /// name outside parallel stages.
+    pub fn current_stages(&self) -> Vec<&str> {
+        let mut out = Vec::with_capacity(1);
+        self.each_frame(|_, f| out.push(f.stage));
+        out
+    }
+
+    /// Every armed timer, of every current stage.
+    pub fn all_timers(&self) -> Cow<'_, [Timer]> {
+        if !self.has_branches() {
+            return Cow::Borrowed(&self.timers);
+        }
+        let mut out = Vec::new();
+        self.each_frame(|_, f| out.extend_from_slice(f.timers));
+        Cow::Owned(out)
+    }
+
+    /// Every open approval task, of every current stage.
+    pub fn all_open_tasks(&self) -> Cow<'_, [ApprovalTask]> {
+        if !self.has_branches() {
+            return Cow::Borrowed(self.open_tasks());
+        }
+        let mut out = Vec::new();
+        self.each_frame(|_, f| {
+            if let Some(a) = f.approval {
+                out.extend_from_slice(&a.open);
+            }
+        });
+        Cow::Owned(out)
+    }
+
+    /// The instance's SLA: the worst of its current stages' (breached over at risk over on
+    /// time; of equals, the earliest deadline). Outside parallel stages, the stage's own.
+    pub fn worst_sla(&self) -> Cow<'_, Sla> {
+        if !self.has_branches() {
+            return Cow::Borrowed(&self.sla);
+        }
+        let mut worst = self.sla.clone();
+        self.each_frame(|_, f| {
+            let worse = rank(f.sla.state) > rank(worst.state)
+                || (rank(f.sla.state) == rank(worst.state)
+                    && f.sla.deadline.is_some()
+                    && worst.deadline.is_none_or(|d| f.sla.deadline < Some(d)));
+            if worse {
+                worst = f.sla.clone();
+            }
+        });
+        Cow::Owned(worst)
+    }
+
+    /// Every assignee of a current stage.
+    pub fn all_assignees(&self) -> Vec<&Assignment> {
+        let mut out = Vec::new();
+        self.each_frame(|_, f| out.extend(f.assignee));
+        out
+    }
+
+    /// The SLA of current stage `stage` (a branch's, in a parallel stage); the top level's
+    /// when `stage` is not current.
+    pub fn stage_sla(&self, stage: &str) -> Sla {
+        let mut found = None;
+        self.each_frame(|_, f| {
+            if found.is_none() && f.stage == stage {
+                found = Some(f.sla.clone());
+            }
+        });
+        found.unwrap_or_else(|| self.sla.clone())
+    }
+
+    /// The path of branch indices to the current stage called `stage`, if it is current.
+    pub fn path_to_stage(&self, stage: &str) -> Option<Vec<usize>> {
+        self.find_frame(|f| f.stage == stage)
+    }
+
+    /// The path to the first current stage (top level first, then depth first) for which
+    /// `pred` holds.
+    pub fn find_frame(&self, pred: impl Fn(&FrameRef<'_>) -> bool) -> Option<Vec<usize>> {
+        let mut found = None;
+        self.each_frame(|path, f| {
+            if found.is_none() && pred(&f) {
+                found = Some(path.to_vec());
+            }
+        });
+        found
+    }
+}
+
+fn walk<'a>(
+    branches: &'a [BranchState],
+    path: &mut Vec<usize>,
+    f: &mut dyn FnMut(&[usize], FrameRef<'a>),
+) {
+    for (i, b) in branches.iter().enumerate() {
+        if b.status != BranchStatus::Running {
+            continue;
+        }
+        path.push(i);
+        f(path, b.frame.view());
+        walk(&b.frame.branches, path, f);
+        path.pop();
+    }
+}

@@ -1,0 +1,64 @@
+//! The parallel stage's own parts: its branches and its join rule.
+
+use serde::{Deserialize, Serialize};
+
+/// Most branches one parallel stage may have (the JSON Schema says so too): each branch is
+/// a current stage with its own timers and tasks, so an instance's size grows with them.
+pub const MAX_BRANCHES: usize = 32;
+
+/// One branch of a parallel stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchDef {
+    /// The branch's name, unique within the stage (`production`): events and the API name
+    /// it, and history entries about it carry it.
+    pub name: String,
+    /// The first stage of the branch. Every stage reachable from it belongs to the branch
+    /// and only to it; the branch ends at one of its end stages, whose outcome is the
+    /// branch's.
+    pub start: String,
+    /// Short human title for the board.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// Which branches must end before the parallel stage moves on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinRule {
+    /// Every branch.
+    #[default]
+    All,
+    /// The first branch to end.
+    Any,
+    /// `count` branches.
+    AtLeast,
+}
+
+/// The join of a parallel stage.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Join {
+    /// All, any, or at least `count`.
+    #[serde(default)]
+    pub rule: JoinRule,
+    /// For `at_least`: how many branches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// CEL condition a branch's end must meet to count, evaluated when it ends with
+    /// `event = {"type": "branch_ended", "data": {"branch": name, "outcome": outcome}}`
+    /// (e.g. `event.data.outcome == 'confirmed'`). Without it every ended branch counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+impl Join {
+    /// How many branches of `total` must count.
+    pub fn needed(&self, total: usize) -> usize {
+        match self.rule {
+            JoinRule::All => total,
+            JoinRule::Any => 1,
+            JoinRule::AtLeast => self.count.map_or(total, |c| c as usize),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The branches of the parallel stage an instance is in, as the board and the instance
+//! page show them: each branch's stage, owner, SLA and assignee. Nested parallel stages
+//! appear flattened, depth first, each branch naming the parallel stage it belongs to.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use waystation_core::{BranchState, BranchStatus, Definition, InstanceState, SlaState};
+
+/// One branch of a parallel stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct BranchView {
+    /// The parallel stage it belongs to.
+    pub parallel: String,
+    /// The branch's name.
+    pub branch: String,
+    /// The branch's title, when the definition gives one.
+    pub title: Option<String>,
+    /// How deep the parallel stage is nested (0: the instance's own stage).
+    pub depth: u32,
+    /// Waiting, running, ended or cancelled.
+    pub status: BranchStatus,
+    /// Its current stage (the end stage it reached, once ended).
+    pub stage: String,
+    /// That stage's title.
+    pub stage_title: Option<String>,
+    /// The role owning that stage.
+    pub owner: Option<String>,
+    /// Its SLA state.
+    pub sla: SlaState,
+    /// When its stage is due.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Who owns its work.
+    pub assignee: Option<String>,
+    /// The outcome it ended with.
+    pub outcome: Option<String>,
+}
+
+/// Every branch of `s`, depth first, each with what the definition says of its stage.
+pub fn branches(s: &InstanceState, definition: &Definition) -> Vec<BranchView> {
+    let mut out = Vec::new();
+    collect(&s.stage, &s.branches, 0, definition, &mut out);
+    out
+}
+
+fn collect(
+    parallel: &str,
+    branches: &[BranchState],
+    depth: u32,
+    definition: &Definition,
+    out: &mut Vec<BranchView>,
+) {
+    let titles = match definition.stages.get(parallel).map(|st| &st.kind) {
+        Some(waystation_core::definition::StageKind::Parallel { branches, .. }) => branches
+            .iter()
+            .map(|b| (b.name.clone(), b.title.clone()))
+            .collect(),
+        _ => std::collections::HashMap::new(),
+    };
+    for b in branches {
+        let stage = definition.stages.get(&b.frame.stage);
+        let running = b.status == BranchStatus::Running;
+        out.push(BranchView {
+            parallel: parallel.to_owned(),
+            branch: b.name.clone(),
+            title: titles.get(&b.name).cloned().flatten(),
+            depth,
+            status: b.status,
+            stage: b.frame.stage.clone(),
+            stage_title: stage.and_then(|st| st.title.clone()),
+            owner: stage.and_then(|st| st.owner.clone()),
+            sla: b.frame.sla.state,
+            deadline: b.frame.sla.deadline.filter(|_| running),
+            assignee: b.frame.assignee.as_ref().map(|a| a.user.clone()),
+            outcome: b.outcome.clone(),
+        });
+        if running {
+            collect(
+                &b.frame.stage,
+                &b.frame.branches,
+                depth + 1,
+                definition,
+                out,
+            );
+        }
+    }
+}
+
+/// The OpenAPI schema of [`BranchView`].
+pub fn schema() -> Value {
+    serde_json::json!({"type": "object",
+        "required": ["parallel", "branch", "depth", "status", "stage", "sla"],
+        "properties": {
+            "parallel": {"type": "string", "description": "The parallel stage the branch belongs to."},
+            "branch": {"type": "string"},
+            "title": {"type": ["string", "null"]},
+            "depth": {"type": "integer", "description": "0 for the instance's own parallel stage, 1 for one inside a branch, ..."},
+            "status": {"enum": ["waiting", "running", "ended", "cancelled"]},
+            "stage": {"type": "string", "description": "The branch's current stage (the end stage it reached, once ended)."},
+            "stage_title": {"type": ["string", "null"]},
+            "owner": {"type": ["string", "null"]},
+            "sla": {"enum": ["on_time", "at_risk", "breached"]},
+            "deadline": {"type": ["string", "null"], "format": "date-time"},
+            "assignee": {"type": ["string", "null"]},
+            "outcome": {"type": ["string", "null"]}}})
+}

@@ -1,0 +1,216 @@
+//! Parallel branches on the real binary: `order-quick-response` has production,
+//! procurement and logistics confirm the plan side by side. Their 1-hour deadlines are
+//! shortened to seconds in an uploaded copy, so a late department really escalates while
+//! the others finish.
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use waystation_tests::server::{Client, Server};
+use waystation_tests::{root, sample};
+
+/// The reference workflow with each department's confirmation due `seconds` after the
+/// plan (at risk one second before).
+fn order_quick_response(seconds: u32) -> Value {
+    let text = std::fs::read_to_string(root().join("workflows/order-quick-response.json")).unwrap();
+    let mut wf: Value = serde_json::from_str(&text).unwrap();
+    for dept in ["production", "procurement", "logistics"] {
+        let stage = &mut wf["stages"][format!("{dept}_confirmation")];
+        assert_eq!(
+            stage["deadline"], "PT1H",
+            "the reference gives each department 1 hour"
+        );
+        stage["deadline"] = json!(format!("PT{seconds}S"));
+        stage["at_risk"] = json!("PT1S");
+    }
+    wf
+}
+
+fn instance(ops: &Client, id: &str) -> Value {
+    let (status, body) = ops.get(&format!("/v1/instances/{id}"));
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// `(branch, status, stage)` of each branch the instance shows.
+fn branches(body: &Value) -> Vec<(String, String, String)> {
+    body["branches"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|b| {
+                    let s = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
+                    (s("branch"), s("status"), s("stage"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The open task of `role` on `id`, decided by `approver`; returns the stage after it.
+fn approve(approver: &Client, id: &str, role: &str) -> String {
+    let (_, inbox) = approver.get("/v1/approvals?limit=500");
+    let task = inbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["instance_id"] == id && t["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} task on {id}: {inbox}"))
+        .clone();
+    let (status, body) = approver.post(
+        &format!("/v1/approvals/{}", task["id"].as_str().unwrap()),
+        &json!({"decision": "approve", "comment": format!("{role} confirms")}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["stage"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_department_that_has_not_confirmed_in_time_escalates_to_the_supervisor_while_the_others_finish()
+{
+    let server = Server::start();
+    server
+        .token("dev", &["developer"])
+        .upload_plugin("order-priority");
+    let (status, body) = server.admin().put(
+        "/v1/workflows/order-quick-response",
+        &order_quick_response(3),
+    );
+    assert_eq!(status, 201, "{body}");
+    let ops = server.token("olga", &["operator"]);
+    let mut order = sample("order-quick-response", "vip-high");
+    order["promised_at"] = json!((chrono::Utc::now() + chrono::TimeDelta::days(10)).to_rfc3339());
+    let (status, started) = ops.post(
+        "/v1/workflows/order-quick-response/instances",
+        &json!({"input": order}),
+    );
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    for event in ["confirmed", "planned"] {
+        let (status, body) = ops.post(
+            &format!("/v1/instances/{id}/events"),
+            &json!({"type": event}),
+        );
+        assert_eq!(status, 200, "{event}: {body}");
+    }
+
+    let body = instance(&ops, &id);
+    assert_eq!(body["stage"], "plan_confirmation", "{body}");
+    assert_eq!(
+        branches(&body),
+        [
+            (
+                "production".into(),
+                "running".into(),
+                "production_confirmation".into()
+            ),
+            (
+                "procurement".into(),
+                "running".into(),
+                "procurement_confirmation".into()
+            ),
+            (
+                "logistics".into(),
+                "running".into(),
+                "logistics_confirmation".into()
+            ),
+        ]
+    );
+    assert_eq!(body["branches"][0]["owner"], "production");
+    assert!(body["branches"][1]["deadline"].is_string(), "{body}");
+    assert_eq!(
+        body["approvals"].as_array().unwrap().len(),
+        3,
+        "one task per department"
+    );
+
+    // An event for a stage the instance is not in is refused, naming the current ones.
+    let (status, refused) = ops.post(
+        &format!("/v1/instances/{id}/events"),
+        &json!({"type": "delivered", "stage": "tracking"}),
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["errors"][0]["pointer"], "/stage", "{refused}");
+
+    let production = server.token("li.production", &["approver:production"]);
+    let logistics = server.token("kasia", &["approver:logistics"]);
+    assert_eq!(approve(&production, &id, "production"), "plan_confirmation");
+    assert_eq!(approve(&logistics, &id, "logistics"), "plan_confirmation");
+
+    // Procurement says nothing: at its deadline it escalates to the supervisor.
+    let until = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let body = instance(&ops, &id);
+        if branches(&body)
+            .iter()
+            .any(|(_, _, stage)| stage == "procurement_late")
+        {
+            break body;
+        }
+        assert!(
+            Instant::now() < until,
+            "procurement never escalated: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        branches(&body),
+        [
+            (
+                "production".into(),
+                "ended".into(),
+                "production_confirmed".into()
+            ),
+            (
+                "procurement".into(),
+                "running".into(),
+                "procurement_late".into()
+            ),
+            (
+                "logistics".into(),
+                "ended".into(),
+                "logistics_confirmed".into()
+            ),
+        ]
+    );
+    assert_eq!(body["stage"], "plan_confirmation");
+    assert_eq!(
+        body["branches"][1]["assignee"], "li.na",
+        "the order's supervisor has it"
+    );
+    assert!(body["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("procurement-late")));
+    let breached: Vec<&str> = body["sla_record"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["breached_at"].is_string())
+        .map(|r| r["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        breached,
+        ["procurement_confirmation"],
+        "only procurement was late"
+    );
+
+    // The board finds it under the late branch's stage.
+    let (_, page) = ops.get("/v1/instances?workflow=order-quick-response&stage=procurement_late");
+    assert_eq!(page["items"][0]["id"], json!(id), "{page}");
+    assert_eq!(page["items"][0]["branches"].as_array().unwrap().len(), 3);
+
+    let supervisor = server.token("li.na", &["approver:supervisor"]);
+    assert_eq!(approve(&supervisor, &id, "supervisor"), "tracking");
+    let body = instance(&ops, &id);
+    assert!(body.get("branches").is_none(), "{body}");
+    let (_, history) = ops.get(&format!("/v1/instances/{id}/history?limit=1000"));
+    let types: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.iter().filter(|t| **t == "branch_started").count(), 3);
+    assert_eq!(types.iter().filter(|t| **t == "branch_ended").count(), 3);
+    assert_eq!(types.iter().filter(|t| **t == "joined").count(), 1);
+}
