@@ -32,7 +32,7 @@ fn cell_key(workflow: &str, d: &Delta) -> Vec<u8> {
     ])
 }
 
-fn cell_of(change: Change) -> Cell {
+pub(crate) fn cell_of(change: Change) -> Cell {
     match change {
         Change::Count(n) => Cell::Count(n),
         Change::Duration(s) => Cell::duration(s),
