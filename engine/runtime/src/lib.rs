@@ -9,6 +9,7 @@
 mod acting;
 mod commands;
 pub mod contain;
+mod contention;
 pub mod durations;
 pub use acting::Acting;
 pub use commands::Applied;
@@ -30,6 +31,9 @@ mod tokens;
 mod workflows;
 
 pub use error::RuntimeError;
+/// How many times a command that lost a race with another node runs before the conflict
+/// is its answer (shared stores only).
+pub const CONFLICT_ATTEMPTS: u32 = contention::ATTEMPTS;
 pub use metrics::Metrics;
 pub use once::{FirstAnswer, KeyLock, Seen};
 pub use options::{Limits, Options, StepRetry};
