@@ -295,7 +295,7 @@ pub(crate) fn keep_idempotency(
     Ok(())
 }
 
-fn history_of<'a>(effects: &'a [Effect]) -> Vec<&'a HistoryEntry> {
+fn history_of(effects: &[Effect]) -> Vec<&HistoryEntry> {
     effects
         .iter()
         .filter_map(|e| match e {
