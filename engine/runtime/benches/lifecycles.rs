@@ -22,7 +22,12 @@
 //!   database with no runtime around them: sled's own cost per batch, without and with
 //!   flushes;
 //! - `memory`: the runtime over the in-memory store (no disk, no sled);
-//! - `core`: the pure core alone on one thread, with the JSON the store would write.
+//! - `core`: the pure core alone on one thread, with the JSON the store would write;
+//! - `pg1`, `pg2`, `pg3` (issue 17): one, two or three runtimes ("nodes", each with its own
+//!   connection pool, as separate `waystation serve` processes would have) over one fresh
+//!   schema of the PostgreSQL at `WAYSTATION_BENCH_PG_URL` (default
+//!   `postgres://postgres@127.0.0.1:5432/test`), the lifecycles dealt out to the nodes in
+//!   turn; the PostgreSQL server processes' CPU is reported beside the process's own.
 //!
 //! CPU is reported per command and per thread group (tokio workers, the runtime's flusher,
 //! sled's IO threads; threads that have exited are not counted there).
@@ -113,12 +118,30 @@ async fn run(
     instances: usize,
     concurrency: usize,
 ) -> (Run, Arc<Runtime>) {
+    let (r, mut rts) = run_nodes(label, vec![store], instances, concurrency).await;
+    (r, rts.remove(0))
+}
+
+/// As [`run`] with one runtime ("node") per store, the lifecycles dealt out in turn: for
+/// several nodes over one shared database.
+async fn run_nodes(
+    label: &str,
+    stores: Vec<Arc<dyn Store>>,
+    instances: usize,
+    concurrency: usize,
+) -> (Run, Vec<Arc<Runtime>>) {
     let load = common::loadavg();
-    // As `waystation serve` does at start: build the instance counts, so every commit of
-    // the run also keeps them.
-    store.count_status(Status::Running).unwrap();
-    let rt = Runtime::new(store, Arc::new(NoPlugins), Arc::new(SystemClock));
-    rt.put_definition(&common::workflow_json("approval-flow"))
+    let rts: Vec<Arc<Runtime>> = stores
+        .into_iter()
+        .map(|store| {
+            // As `waystation serve` does at start: build the instance counts, so every
+            // commit of the run also keeps them.
+            store.count_status(Status::Running).unwrap();
+            Runtime::new(store, Arc::new(NoPlugins), Arc::new(SystemClock))
+        })
+        .collect();
+    rts[0]
+        .put_definition(&common::workflow_json("approval-flow"))
         .await
         .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
@@ -126,8 +149,9 @@ async fn run(
     let cpu0 = common::cpu_time();
     let began = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.min(instances) {
-        let rt = rt.clone();
+    let db_cpu0 = common::postgres_cpu();
+    for worker in 0..concurrency.min(instances) {
+        let rt = rts[worker % rts.len()].clone();
         let next = next.clone();
         workers.spawn(async move {
             let mut latencies = Vec::new();
@@ -150,6 +174,7 @@ async fn run(
     }
     let elapsed = began.elapsed();
     let cpu = common::cpu_time().saturating_sub(cpu0);
+    let db_cpu = common::postgres_cpu().saturating_sub(db_cpu0);
     let threads = common::thread_cpu_delta(&threads0, &common::thread_cpu(), commands);
     latencies.sort_unstable();
     let r = Run {
@@ -161,10 +186,18 @@ async fn run(
         commands,
         latencies,
         threads,
-        store: String::new(),
+        store: if db_cpu.is_zero() {
+            String::new()
+        } else {
+            format!(
+                "PostgreSQL server processes: {:.0} us CPU per command, {:.2} of a core",
+                db_cpu.as_secs_f64() * 1e6 / commands.max(1) as f64,
+                db_cpu.as_secs_f64() / elapsed.as_secs_f64()
+            )
+        },
         load,
     };
-    (r, rt)
+    (r, rts)
 }
 
 fn print_runs(runs: &[Run]) {
@@ -351,6 +384,19 @@ fn main() {
             );
             runs.push(r);
             drop(dir);
+        }
+    }
+    for nodes in 1..=3usize {
+        let label = format!("pg{nodes}");
+        if !stores.contains(&label.as_str()) {
+            continue;
+        }
+        for &c in &concurrencies {
+            let schema = common::PgSchema::new("lifecycles");
+            let stores: Vec<Arc<dyn Store>> = (0..nodes).map(|_| schema.open()).collect();
+            let (r, rts) = tokio.block_on(run_nodes(&label, stores, instances, c));
+            drop(rts);
+            runs.push(r);
         }
     }
     let mut recorded = Vec::new();

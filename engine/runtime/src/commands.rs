@@ -88,6 +88,21 @@ impl Runtime {
         input: Value,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
+        // Lost to another node (same id, business key or idempotency key): start over, so
+        // the key is found taken or the answer replayed.
+        crate::contention::retry(|| {
+            self.start_once(actor, workflow, input.clone(), idempotency_key)
+        })
+        .await
+    }
+
+    async fn start_once(
+        &self,
+        actor: Option<&Actor>,
+        workflow: &str,
+        input: Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Applied, RuntimeError> {
         self.check_data_size(&input, "the start's input", "/input")?;
         let fp = fingerprint("start", workflow, &input);
         let wf = self.workflow(workflow, None).await?;
@@ -361,6 +376,13 @@ impl Runtime {
             };
             match outcome {
                 Ok(()) => self.timer_fired(timer, now),
+                // Another node changed the instance first (it fired this timer, or a
+                // command moved the instance on): nothing was written. The timer's row is
+                // gone if it fired; else the next round finds it due again.
+                Err(e) if crate::contention::is_conflict(&e) => {
+                    tracing::debug!(timer = %timer.timer_id, error = %e, "timer: another node changed the instance first");
+                    return Ok(());
+                }
                 Err(e) => self.timer_failed(&before, timer, now, &e)?,
             }
         }
@@ -477,9 +499,12 @@ impl Runtime {
         input: Input,
     ) -> Result<Applied, RuntimeError> {
         let span = tracing::info_span!("step", instance = %id, input = input.kind());
-        self.command_in_span(actor, id, idempotency_key, fp, input)
-            .instrument(span)
-            .await
+        // Lost to another node that changed the instance first: run it on the new state.
+        crate::contention::retry(|| {
+            self.command_in_span(actor, id, idempotency_key, fp.clone(), input.clone())
+        })
+        .instrument(span)
+        .await
     }
 
     async fn command_in_span(

@@ -84,11 +84,16 @@ impl Runtime {
                 }
             }
             Err(e) => {
-                tracing::warn!(timers = ready.len(), error = %e, "a batch of timers was refused by the store; firing them one by one");
+                // On a shared store a conflict of one (another node moved that instance)
+                // rolls back the batch: the others are then committed one by one.
+                tracing::debug!(timers = ready.len(), error = %e, "a batch of timers was refused by the store; firing them one by one");
                 for r in &ready {
                     let fired = Some((r.timer.due, r.timer.timer_id.as_str()));
                     match self.commit(Some(&r.before), &r.step, fired, None) {
                         Ok(_) => self.timer_fired(&r.timer, now),
+                        // Another node changed the instance first (a shared store): nothing
+                        // was written; the timer is gone if it fired there, else due again.
+                        Err(e) if crate::contention::is_conflict(&e) => {}
                         Err(e) => self.timer_failed(&r.before, &r.timer, now, &e)?,
                     }
                 }

@@ -10,6 +10,7 @@ mod acting;
 mod changes;
 mod commands;
 pub mod contain;
+mod contention;
 pub mod durations;
 pub use acting::Acting;
 pub use changes::{Change, ChangeKind, CHANGE_BUFFER};
@@ -34,6 +35,9 @@ mod tokens;
 mod workflows;
 
 pub use error::RuntimeError;
+/// How many times a command that lost a race with another node runs before the conflict
+/// is its answer (shared stores only).
+pub const CONFLICT_ATTEMPTS: u32 = contention::ATTEMPTS;
 pub use metrics::Metrics;
 pub use once::{FirstAnswer, KeyLock, Seen};
 pub use options::{Limits, Options, StepRetry};

@@ -16,6 +16,14 @@ use waystation_store::{
 pub struct StoreReader<'a>(pub(crate) &'a dyn Store);
 
 impl StoreReader<'_> {
+    /// Whether the store can serve requests (see `Store::check_ready`): for `/readyz`.
+    ///
+    /// # Errors
+    /// Why it cannot.
+    pub fn check_ready(&self) -> Result<(), StoreError> {
+        self.0.check_ready()
+    }
+
     /// Version `version` of workflow `id`.
     ///
     /// # Errors

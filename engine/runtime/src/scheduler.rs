@@ -2,6 +2,11 @@
 //! until a command arms an earlier one; fires everything due, the timers of many instances
 //! in one store batch (`firing.rs`), batches concurrently so they share group flushes.
 //! After a restart, overdue timers are simply due: they fire at once.
+//!
+//! On a shared store (several nodes on one PostgreSQL) each round claims its timers for
+//! [`TIMER_LEASE`], and the scheduler polls at least every [`SHARED_POLL`]: a timer armed
+//! by another node, or left by a node that died, fires within about a second of being
+//! due (or of the dead node's claim running out).
 
 use crate::firing::TOGETHER;
 use crate::{Runtime, RuntimeError};
@@ -15,6 +20,14 @@ use waystation_store::DueTimer;
 
 /// How many due timers one round reads and fires at most.
 const ROUND: usize = 512;
+
+/// How long a shared store keeps this node's claim on the timers of a round: others take
+/// them over this long after a node dies (or stalls) mid-round.
+pub(crate) const TIMER_LEASE: Duration = Duration::from_secs(3);
+
+/// On a shared store, the longest the scheduler sleeps: other nodes arm timers it does not
+/// hear of, and take over a dead node's, so it looks again at least this often.
+pub(crate) const SHARED_POLL: Duration = Duration::from_secs(1);
 
 /// Due timers grouped by instance, each group in due order (the index's order). Instances
 /// fire together; the timers of one instance fire one after another, so after downtime
@@ -45,7 +58,9 @@ impl Runtime {
     pub async fn fire_due_timers(self: &Arc<Self>) -> Result<usize, RuntimeError> {
         let mut fired = 0;
         loop {
-            let due = self.store.due_timers(self.now(), ROUND)?;
+            let due = self
+                .store
+                .claim_due_timers(self.now(), ROUND, TIMER_LEASE)?;
             let count = due.len();
             let mut queues: Vec<VecDeque<DueTimer>> =
                 by_instance(due).into_iter().map(VecDeque::from).collect();
@@ -147,9 +162,12 @@ impl Runtime {
                     continue;
                 }
             }
-            let sleep = next.map_or(Duration::from_secs(3600), |t| {
+            let mut sleep = next.map_or(Duration::from_secs(3600), |t| {
                 (t - now).to_std().unwrap_or(Duration::ZERO)
             });
+            if self.store.shared() {
+                sleep = sleep.min(SHARED_POLL);
+            }
             tokio::select! {
                 () = tokio::time::sleep(sleep) => {}
                 () = self.timers_changed.notified() => {}

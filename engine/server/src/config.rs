@@ -22,7 +22,11 @@
 //! format = "text"                # or "json"
 //! [store]
 //! engine = "fjall"               # or "sled" / "redb"; unset: the engine whose files are
-//!                                # in the data directory, fjall for a new one
+//!                                # in the data directory, fjall for a new one; or
+//!                                # "postgres" with `url` (several nodes, one database)
+//! # url = "postgres://waystation@db:5432/waystation"   # also WAYSTATION_STORE_URL
+//! # schema = "waystation"        # default: the user's default (public)
+//! # pool_size = 16               # most database connections of this node
 //! idempotency_hours = 24         # how long an Idempotency-Key's answer is kept
 //! retention_days = 730           # how long a finished instance is kept
 //! reports_retention_days = 730   # how long report figures (rollup cells) are kept
@@ -104,14 +108,55 @@ impl Default for Live {
     }
 }
 
-/// The store: which embedded engine, and how long records are kept.
+/// Where the store is: an embedded engine in the data directory, or PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum StoreEngine {
+    /// fjall, sled or redb under `{data}/store`: one node.
+    Embedded(waystation_store::Engine),
+    /// A PostgreSQL database at [`StoreConfig::url`], shared by any number of nodes.
+    Postgres,
+}
+
+impl std::str::FromStr for StoreEngine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "postgres" {
+            return Ok(StoreEngine::Postgres);
+        }
+        s.parse()
+            .map(StoreEngine::Embedded)
+            .map_err(|_| format!("'{s}' is not a store engine; use fjall, sled, redb or postgres"))
+    }
+}
+
+impl TryFrom<String> for StoreEngine {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// The store: which engine, where, and how long records are kept.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// The engine (`fjall`, `sled` or `redb`). Unset (the default): the engine whose files
-    /// are in the data directory, or fjall for a new one. Set to an engine other than the
-    /// one found, the server refuses to start and names `waystation store migrate`.
-    pub engine: Option<waystation_store::Engine>,
+    /// The engine (`fjall`, `sled`, `redb` or `postgres`). Unset (the default): postgres
+    /// when `url` is set, else the engine whose files are in the data directory, or fjall
+    /// for a new one. Set to an embedded engine other than the one found, the server
+    /// refuses to start and names `waystation store migrate`.
+    pub engine: Option<StoreEngine>,
+    /// The PostgreSQL database (`postgres://user@host:5432/db`); also
+    /// `WAYSTATION_STORE_URL`. Put a password in the environment, not in a file.
+    pub url: Option<String>,
+    /// The PostgreSQL schema of Waystation's tables (created when missing); unset: the
+    /// user's default. Every node of one installation names the same.
+    pub schema: Option<String>,
+    /// Most database connections this node opens (default 16); a call waits up to 5 s for
+    /// a free one, then fails with 500.
+    pub pool_size: u32,
     /// Hours an `Idempotency-Key`'s stored answer is kept (default 24); a repeat after that
     /// is a new request.
     pub idempotency_hours: u64,
@@ -125,6 +170,46 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
+    /// The engine in force: the configured one, else postgres when a URL is set; `None`:
+    /// found from the data directory's files.
+    pub fn engine(&self) -> Option<StoreEngine> {
+        self.engine
+            .or_else(|| self.url.as_ref().map(|_| StoreEngine::Postgres))
+    }
+
+    /// The embedded engine asked for, if one is.
+    pub fn embedded(&self) -> Option<waystation_store::Engine> {
+        match self.engine() {
+            Some(StoreEngine::Embedded(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The PostgreSQL connection settings, when the engine is postgres.
+    ///
+    /// # Errors
+    /// Postgres without a URL, or a URL with an embedded engine.
+    pub fn postgres(&self) -> Result<Option<waystation_store::PgOptions>, ConfigError> {
+        match (self.engine(), &self.url) {
+            (Some(StoreEngine::Postgres), Some(url)) => Ok(Some(waystation_store::PgOptions {
+                schema: self.schema.clone(),
+                pool_size: self.pool_size.max(1),
+                // The runtime frees a key after this long; the store must agree.
+                idempotency_keep: std::time::Duration::from_secs(
+                    self.idempotency_hours.saturating_mul(3600),
+                ),
+                ..waystation_store::PgOptions::new(url.clone())
+            })),
+            (Some(StoreEngine::Postgres), None) => Err(ConfigError::Store(
+                "[store] engine = \"postgres\" needs the database: set [store] url or WAYSTATION_STORE_URL".into(),
+            )),
+            (Some(StoreEngine::Embedded(e)), Some(_)) => Err(ConfigError::Store(format!(
+                "[store] url is for engine \"postgres\", but engine is \"{e}\": remove one"
+            ))),
+            _ => Ok(None),
+        }
+    }
+
     /// The runtime's retention from these settings (purging every minute, 32 instances a
     /// batch).
     pub fn retention(&self) -> waystation_runtime::Retention {
@@ -144,6 +229,9 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             engine: None,
+            url: None,
+            schema: None,
+            pool_size: 16,
             idempotency_hours: 24,
             retention_days: 730,
             reports_retention_days: 730,
@@ -298,6 +386,9 @@ pub enum ConfigError {
         /// What is wrong, with the member (`/zone`, `/hours/mon/0`).
         message: String,
     },
+    /// The `[store]` settings do not fit together (postgres without a URL, ...).
+    #[error("{0}")]
+    Store(String),
     /// An environment variable has an unusable value.
     #[error("environment variable {name}={value:?}: {message}")]
     Env {
@@ -350,6 +441,12 @@ impl Config {
         }
         if let Some(v) = env("WAYSTATION_STORE_ENGINE") {
             self.store.engine = Some(parse("WAYSTATION_STORE_ENGINE", v)?);
+        }
+        if let Some(v) = env("WAYSTATION_STORE_URL") {
+            self.store.url = Some(v);
+        }
+        if let Some(v) = env("WAYSTATION_STORE_SCHEMA") {
+            self.store.schema = Some(v);
         }
         if let Some(v) = env("WAYSTATION_IDEMPOTENCY_HOURS") {
             self.store.idempotency_hours = parse("WAYSTATION_IDEMPOTENCY_HOURS", v)?;
@@ -556,13 +653,17 @@ mod tests {
 
     #[test]
     fn the_store_engine_is_chosen_by_file_or_environment_and_a_wrong_name_is_refused() {
+        use super::StoreEngine;
         use waystation_store::Engine;
         let dir = std::env::temp_dir().join(format!("ws-config-store-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("store.toml");
         std::fs::write(&file, "[store]\nengine = \"redb\"\nretention_days = 30\n").unwrap();
         let mut config = Config::from_file(&file).unwrap();
-        assert_eq!(config.store.engine, Some(Engine::Redb));
+        assert_eq!(
+            config.store.engine,
+            Some(StoreEngine::Embedded(Engine::Redb))
+        );
         assert_eq!(config.store.retention_days, 30);
         assert_eq!(
             config.store.idempotency_hours, 24,
@@ -571,7 +672,10 @@ mod tests {
         config
             .apply_env(|k| (k == "WAYSTATION_STORE_ENGINE").then(|| "sled".to_owned()))
             .unwrap();
-        assert_eq!(config.store.engine, Some(Engine::Sled));
+        assert_eq!(
+            config.store.engine,
+            Some(StoreEngine::Embedded(Engine::Sled))
+        );
         assert_eq!(
             Config::default().store.engine,
             None,
@@ -582,12 +686,48 @@ mod tests {
         let err = Config::from_file(&file).unwrap_err().to_string();
         assert!(err.contains("rocks"), "{err}");
         let err = Config::default()
-            .apply_env(|k| (k == "WAYSTATION_STORE_ENGINE").then(|| "postgres".to_owned()))
+            .apply_env(|k| (k == "WAYSTATION_STORE_ENGINE").then(|| "mysql".to_owned()))
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("WAYSTATION_STORE_ENGINE") && err.contains("fjall, sled or redb"),
+            err.contains("WAYSTATION_STORE_ENGINE")
+                && err.contains("fjall, sled, redb or postgres"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn postgres_is_chosen_by_engine_or_url_and_needs_its_url() {
+        use super::StoreEngine;
+        use waystation_store::Engine;
+        let mut config = Config::default();
+        config
+            .apply_env(|k| (k == "WAYSTATION_STORE_ENGINE").then(|| "postgres".to_owned()))
+            .unwrap();
+        let err = config.store.postgres().unwrap_err().to_string();
+        assert!(err.contains("WAYSTATION_STORE_URL"), "{err}");
+
+        let mut config = Config::default();
+        config
+            .apply_env(|k| match k {
+                "WAYSTATION_STORE_URL" => Some("postgres://ws@db/ws".to_owned()),
+                "WAYSTATION_STORE_SCHEMA" => Some("node_a".to_owned()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            config.store.engine(),
+            Some(StoreEngine::Postgres),
+            "a URL alone is enough"
+        );
+        let pg = config.store.postgres().unwrap().unwrap();
+        assert_eq!(
+            (pg.url.as_str(), pg.schema.as_deref(), pg.pool_size),
+            ("postgres://ws@db/ws", Some("node_a"), 16)
+        );
+
+        config.store.engine = Some(StoreEngine::Embedded(Engine::Fjall));
+        let err = config.store.postgres().unwrap_err().to_string();
+        assert!(err.contains("url") && err.contains("fjall"), "{err}");
     }
 }

@@ -48,9 +48,7 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
             config.data.display()
         )
     })?;
-    let kv = cli::store::open_store(&config.data, config.store.engine)?;
-    tracing::info!(engine = %kv.engine(), dir = %config.store_dir().display(), "store open");
-    let store = Arc::new(KvStore::new(kv));
+    let store = open_store(config)?;
     if !waystation_store::ReportStore::reports_current(store.as_ref())? {
         tracing::warn!(
             "the report rollups do not cover the instances stored before this version: stop the server and run `waystation reports rebuild --data {}`",
@@ -91,6 +89,25 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
         bootstrap_secret,
         outbox,
     })
+}
+
+/// The configured store: PostgreSQL (migrated to this binary's schema at open), or the
+/// embedded engine in the data directory.
+///
+/// # Errors
+/// A bad `[store]` section, a database that cannot be reached or is newer than this
+/// binary, or the embedded store's open errors.
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn waystation_store::Store>> {
+    if let Some(options) = config.store.postgres()? {
+        let store = waystation_store::PgStore::open(&options)
+            .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
+        let (schema, _) = store.schema_version()?;
+        tracing::info!(engine = "postgres", store = ?store, schema, "store open");
+        return Ok(Arc::new(store));
+    }
+    let kv = cli::store::open_store(&config.data, config.store.embedded())?;
+    tracing::info!(engine = %kv.engine(), dir = %config.store_dir().display(), "store open");
+    Ok(Arc::new(KvStore::new(kv)))
 }
 
 /// Refuses to start when a stored definition version names a business calendar the

@@ -504,7 +504,7 @@ impl<B: Kv> IdempotencyStore for KvStore<B> {
     }
 }
 
-fn matches(q: &InstanceQuery, s: &InstanceState) -> bool {
+pub(crate) fn matches(q: &InstanceQuery, s: &InstanceState) -> bool {
     q.workflow.as_ref().is_none_or(|w| *w == s.workflow)
         && q.version.is_none_or(|v| v == s.version)
         && q.stage

@@ -21,6 +21,7 @@ pub mod keys;
 mod kv;
 mod kv_store;
 mod memory;
+pub mod pg;
 pub mod query;
 pub mod records;
 mod redb_kv;
@@ -38,6 +39,7 @@ pub use fjall_kv::FjallKv;
 pub use kv::{Kv, Mutation};
 pub use kv_store::KvStore;
 pub use memory::MemoryKv;
+pub use pg::{PgOptions, PgStore};
 pub use query::{Bound, Counts, FieldFilter, FieldTest, InstanceQuery, Page, SortBy};
 pub use records::{
     DeliveryUpdate, DueMessage, DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus,
@@ -77,6 +79,11 @@ pub enum StoreError {
     /// A pagination cursor that this store did not hand out.
     #[error("the cursor is not one this server handed out")]
     BadCursor,
+    /// Another node changed the record first (shared stores only): the instance is no
+    /// longer the `before` a commit was computed from, or a business key is already taken.
+    /// Nothing was written; the runtime reads again and retries the command.
+    #[error("changed concurrently: {0}")]
+    Conflict(String),
 }
 
 /// Workflow definitions, versioned.
@@ -139,11 +146,30 @@ pub trait TimerStore {
     /// # Errors
     /// Backend errors.
     fn due_timers(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<DueTimer>, StoreError>;
-    /// When the soonest timer is due.
+    /// When the soonest timer is due (in a shared store: can next be claimed).
     ///
     /// # Errors
     /// Backend errors.
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// The timers this node is to fire now: up to `limit` due at or before `until`,
+    /// soonest first. A shared store claims them for `lease` (no other node is handed them
+    /// until it runs out, so a node that dies leaves them to the others after `lease`);
+    /// an embedded store has one node and hands out [`TimerStore::due_timers`]. A claim is
+    /// only a division of work: the commit's version check is what makes a firing happen
+    /// once.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn claim_due_timers(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<DueTimer>, StoreError> {
+        let _ = lease;
+        self.due_timers(until, limit)
+    }
 }
 
 /// Open approval tasks.
@@ -195,11 +221,23 @@ pub trait OutboxStore {
         after: Option<&DueMessage>,
         visit: &mut dyn FnMut(DueMessage) -> bool,
     ) -> Result<(), StoreError>;
-    /// When the soonest pending message is due.
+    /// When the soonest pending message is due (in a shared store: can next be claimed).
     ///
     /// # Errors
     /// Backend errors.
     fn next_message_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Claims pending message `id` for one delivery attempt by this node for `lease`:
+    /// false when another node holds an unexpired claim (or it is no longer pending). A
+    /// shared store leaves claimed messages out of [`OutboxStore::due_messages`] of other
+    /// nodes until the claim runs out or the attempt's outcome is written; an embedded
+    /// store has one dispatcher and always answers true.
+    ///
+    /// # Errors
+    /// Backend errors.
+    fn claim_message(&self, id: &str, lease: std::time::Duration) -> Result<bool, StoreError> {
+        let _ = (id, lease);
+        Ok(true)
+    }
     /// Writes one message's change and its history atomically. The caller holds the
     /// instance's lock and changes nothing of the instance but `history_len`.
     /// Durable after [`Store::flush`].
@@ -380,4 +418,20 @@ pub trait Store:
     /// # Errors
     /// Backend errors.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// Checks that the store can serve requests, for `/readyz`: a round trip to the
+    /// database for a shared store; an embedded store that opened is always ready.
+    ///
+    /// # Errors
+    /// Why it cannot (the database is unreachable, no pooled connection is free).
+    fn check_ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// True when other nodes may write the same store: the scheduler and the dispatcher
+    /// then poll (their wake-ups only hear this node's commits), and commands retry on
+    /// [`StoreError::Conflict`].
+    fn shared(&self) -> bool {
+        false
+    }
 }

@@ -58,7 +58,7 @@ fn write_cell_key(out: &mut Vec<u8>, workflow: &str, d: &Delta) {
     out.extend_from_slice(d.metric.as_bytes());
 }
 
-fn cell_of(change: Change) -> Cell {
+pub(crate) fn cell_of(change: Change) -> Cell {
     match change {
         Change::Count(n) => Cell::Count(n),
         Change::Duration(s) => Cell::duration(s),

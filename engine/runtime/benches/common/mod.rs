@@ -468,3 +468,70 @@ pub fn open_disk(dir: &std::path::Path, record_fired: bool) -> Arc<ProbedDisk> {
 pub fn memory() -> Arc<KvStore<Probe<MemoryKv>>> {
     Arc::new(KvStore::new(Probe::new(MemoryKv::default(), false)))
 }
+
+/// CPU time of the PostgreSQL server processes on this machine (every process called
+/// `postgres`), from `/proc`: zero where there is none.
+#[allow(dead_code)]
+pub fn postgres_cpu() -> Duration {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((name, rest)) = stat.split_once(") ") else {
+            continue;
+        };
+        if !name.ends_with("(postgres") {
+            continue;
+        }
+        // Fields after the name: state is 3rd overall; utime and stime are 14th and 15th.
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (u, s) = (fields.get(11), fields.get(12));
+        if let (Some(u), Some(s)) = (u, s) {
+            total += u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    Duration::from_secs_f64(total / tick)
+}
+
+/// A fresh schema in the benchmark PostgreSQL (`WAYSTATION_BENCH_PG_URL`), dropped at the
+/// end.
+#[allow(dead_code)]
+pub struct PgSchema {
+    url: String,
+    name: String,
+}
+
+#[allow(dead_code)]
+impl PgSchema {
+    pub fn new(what: &str) -> Self {
+        let url = std::env::var("WAYSTATION_BENCH_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        PgSchema {
+            url,
+            name: format!("ws_bench_{what}_{}_{nanos}", std::process::id()),
+        }
+    }
+
+    /// A store ("node") over the schema, with its own pool.
+    pub fn open(&self) -> Arc<dyn waystation_store::Store> {
+        let options = waystation_store::PgOptions {
+            schema: Some(self.name.clone()),
+            ..waystation_store::PgOptions::new(self.url.clone())
+        };
+        Arc::new(waystation_store::PgStore::open(&options).expect("the benchmark PostgreSQL"))
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-q", "-d", &self.url, "-c"])
+            .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+            .output();
+    }
+}

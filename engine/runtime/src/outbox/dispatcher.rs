@@ -27,6 +27,8 @@ const ORPHAN_CONCURRENCY: usize = 16;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long to wait before reading the store again after it failed.
 const STORE_RETRY: TimeDelta = TimeDelta::seconds(1);
+/// A shared store's claim on a message lasts the channel's timeout and this much more.
+const CLAIM_MARGIN: Duration = Duration::from_secs(2);
 
 /// Messages a channel keeps ready beyond those in flight: enough to refill its slots
 /// between two reads of the queue.
@@ -185,10 +187,17 @@ impl Queues {
     }
 
     /// How long to sleep before the soonest known due time.
-    fn sleep(&self, now: DateTime<Utc>) -> Duration {
-        self.next_wake.map_or(Duration::from_secs(3600), |t| {
+    fn sleep(&self, now: DateTime<Utc>, shared: bool) -> Duration {
+        let sleep = self.next_wake.map_or(Duration::from_secs(3600), |t| {
             (t - now).to_std().unwrap_or(Duration::ZERO)
-        })
+        });
+        // Other nodes queue messages this one does not hear of, and leave theirs when
+        // they die: look again at least every second.
+        if shared {
+            sleep.min(crate::scheduler::SHARED_POLL)
+        } else {
+            sleep
+        }
     }
 }
 
@@ -228,7 +237,7 @@ impl Runtime {
                 };
                 tasks.spawn(self.clone().attempt(outbox.clone(), m, guard));
             }
-            let sleep = queues.sleep(self.now());
+            let sleep = queues.sleep(self.now(), self.store.shared());
             tokio::select! {
                 Some(done) = done_rx.recv() => {
                     read |= queues.finished(done, &outbox);
@@ -305,6 +314,17 @@ impl Runtime {
         }
         let attempt = record.attempts + 1;
         let channel = &record.message.channel;
+        // On a shared store, one node's dispatcher at a time: the claim lasts the channel's
+        // timeout and 2 s more, so a node that dies mid-attempt leaves the message to
+        // another after that (an embedded store always grants it).
+        let lease = outbox
+            .channels
+            .get(channel)
+            .map_or(Duration::ZERO, |s| s.timeout)
+            + CLAIM_MARGIN;
+        if !self.store.claim_message(&due.id, lease)? {
+            return Ok((false, None));
+        }
         let started = Instant::now();
         let result = match outbox.channels.get(channel) {
             None => Err(outbox.channels.unconfigured(channel)),
@@ -401,23 +421,38 @@ impl Runtime {
         entry: HistoryEntry,
         idempotency: Option<(&str, &waystation_store::IdempotencyRecord)>,
     ) -> Result<(), RuntimeError> {
-        let mut instance = self.store.instance(&before.message.instance_id)?;
-        if let Some(i) = instance.as_mut() {
-            i.history_len += 1;
-        }
         let history = [entry];
-        self.store
-            .update_message(&waystation_store::DeliveryUpdate {
-                before,
-                after,
-                instance: instance.as_ref(),
-                history: if instance.is_some() { &history } else { &[] },
-                idempotency,
-            })?;
-        if let Some(i) = &instance {
-            let at = history[0].at;
-            self.changes.publish(i, crate::ChangeKind::Delivery, at);
+        // On a shared store another node may move the instance's history on between the
+        // read and the write (the update then conflicts and writes nothing): read again.
+        let mut attempt = 0;
+        loop {
+            let mut instance = self.store.instance(&before.message.instance_id)?;
+            if let Some(i) = instance.as_mut() {
+                i.history_len += 1;
+            }
+            let written = self
+                .store
+                .update_message(&waystation_store::DeliveryUpdate {
+                    before,
+                    after,
+                    instance: instance.as_ref(),
+                    history: if instance.is_some() { &history } else { &[] },
+                    idempotency,
+                });
+            match written {
+                // The other write has landed (it made this one conflict): no pause needed.
+                Err(StoreError::Conflict(_)) if attempt + 1 < crate::contention::ATTEMPTS => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+                Ok(()) => {
+                    if let Some(i) = &instance {
+                        self.changes
+                            .publish(i, crate::ChangeKind::Delivery, history[0].at);
+                    }
+                    return Ok(());
+                }
+            }
         }
-        Ok(())
     }
 }

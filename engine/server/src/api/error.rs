@@ -156,6 +156,14 @@ impl From<StoreError> for ApiError {
                 "cursor",
                 "not a cursor from a previous page",
             )]),
+            // Another node kept changing the same record through every retry: nothing was
+            // written; sending the request again is safe (with its Idempotency-Key).
+            StoreError::Conflict(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "contended",
+                "Changed concurrently by other nodes",
+                format!("the change lost to other nodes' changes {} times in a row and was not applied; send it again ({detail})", waystation_runtime::CONFLICT_ATTEMPTS),
+            ),
             other => ApiError::internal(&other),
         }
     }

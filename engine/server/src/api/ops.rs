@@ -16,15 +16,43 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// The store is open and the scheduler runs; 503 before that and during shutdown.
-pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
-    if app.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, Json(json!({"status": "ready"})))
-    } else {
+/// The answer of `/readyz`.
+#[derive(Debug, serde::Serialize)]
+pub struct Readiness {
+    /// `ready` or `not ready`.
+    pub status: &'static str,
+    /// Why the store cannot serve requests, when that is why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+}
+
+/// The store is open, answers (for PostgreSQL: a round trip on a pooled connection) and
+/// the scheduler runs; 503 before that, during shutdown, and while the database cannot be
+/// reached (the body's `store` says why).
+pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let not_ready = |store| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready"})),
+            Json(Readiness {
+                status: "not ready",
+                store,
+            }),
         )
+    };
+    if !app.ready.load(Ordering::Acquire) {
+        return not_ready(None);
+    }
+    let runtime = app.runtime.clone();
+    match tokio::task::spawn_blocking(move || runtime.store().check_ready()).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(Readiness {
+                status: "ready",
+                store: None,
+            }),
+        ),
+        Ok(Err(e)) => not_ready(Some(e.to_string())),
+        Err(e) => not_ready(Some(format!("the readiness check failed: {e}"))),
     }
 }
 
