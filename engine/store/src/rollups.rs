@@ -17,7 +17,7 @@
 //! pending (on the committing thread that crosses the mark, unless another fold is under
 //! way) and before every report read, so a report always includes every applied commit.
 
-use crate::keys::{key, prefix};
+use crate::keys::prefix;
 use crate::kv::{Kv, Mutation};
 use crate::{Commit, StoreError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
