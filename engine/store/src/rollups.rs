@@ -214,6 +214,9 @@ pub(crate) fn encode_deltas(workflow: &str, deltas: &[Delta]) -> Vec<u8> {
     out
 }
 
+/// What [`decode_deltas`] calls per delta: `(cell key, change)`.
+type DeltaVisitor<'a> = dyn FnMut(&[u8], Change) -> Result<(), StoreError> + 'a;
+
 /// The inverse of [`encode_deltas`]: `visit(cell key, change)` for each delta.
 ///
 /// # Errors
@@ -222,11 +225,14 @@ pub(crate) fn encode_deltas(workflow: &str, deltas: &[Delta]) -> Vec<u8> {
 fn decode_deltas(
     at: &[u8],
     mut bytes: &[u8],
-    visit: &mut dyn FnMut(&[u8], Change) -> Result<(), StoreError>,
+    visit: &mut DeltaVisitor<'_>,
 ) -> Result<(), StoreError> {
     let bad = || corrupt(at, "delta record");
     while !bytes.is_empty() {
-        let len: [u8; 4] = bytes.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+        let len: [u8; 4] = bytes
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
         let len = u32::from_le_bytes(len) as usize;
         let k = bytes.get(4..4 + len).ok_or_else(bad)?;
         let kind = *bytes.get(4 + len).ok_or_else(bad)?;

@@ -141,6 +141,7 @@ fn a_command_computed_from_a_state_another_node_changed_is_a_conflict() {
             Input::Event {
                 name: "close".into(),
                 data: serde_json::Value::Null,
+                stage: None,
             },
             at,
             &plugins,

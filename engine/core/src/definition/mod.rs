@@ -5,14 +5,14 @@
 pub(crate) mod duration;
 mod fields;
 mod ladder;
-pub mod progress;
 mod parallel;
+pub mod progress;
 
 pub use duration::{format_iso_duration, parse_iso_duration, DurationError, MAX_DURATION_DAYS};
 pub use fields::{FieldDef, FieldType, OrderedFields};
 pub use ladder::{EscalationStep, Reminder, Span, MAX_REMINDER_TIMES};
-pub use progress::{customer_view, CustomerProgress, ProgressView};
 pub use parallel::{BranchDef, Join, JoinRule, MAX_BRANCHES};
+pub use progress::{customer_view, CustomerProgress, ProgressView};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -9,8 +9,8 @@ mod enter;
 mod fields;
 mod inputs;
 mod ladder;
-mod retry;
 mod parallel;
+mod retry;
 mod timers;
 
 pub use timers::DeadlineError;

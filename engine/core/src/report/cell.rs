@@ -97,12 +97,7 @@ impl Cell {
             (Cell::Count(a), Change::Count(b)) => *a += b,
             (Cell::Sketch(s), Change::Duration(d)) => s.add(d.max(0.0)),
             (Cell::Numbers(n), Change::Number(v)) => n.merge(&Numbers::one(v)),
-            (a, _) => {
-                return Err(CellError(format!(
-                    "a {} cannot take that change",
-                    a.kind()
-                )))
-            }
+            (a, _) => return Err(CellError(format!("a {} cannot take that change", a.kind()))),
         }
         Ok(())
     }

@@ -327,7 +327,12 @@ impl PgStore {
     fn write_commit(&self, tx: &mut Tx<'_>, commit: &Commit<'_>) -> Result<(), StoreError> {
         let after = commit.after;
         write_instance(tx, commit.before, after)?;
-        write_history(tx, &after.id, after.history_len, &history_of(commit.effects))?;
+        write_history(
+            tx,
+            &after.id,
+            after.history_len,
+            &history_of(commit.effects),
+        )?;
         for e in commit.effects {
             if let Effect::Enqueue(message) = e {
                 enqueue(tx, &OutboxRecord::queued(message.clone(), after.updated_at))?;
