@@ -195,3 +195,17 @@ fn a_stream_ends_when_the_server_stops_and_opens_again_after_the_restart() {
     let id = start(&ops, json!({"order_no": "ORD-9"}));
     assert!(change_where(&mut again, Duration::from_secs(3), |c| c["instance"] == id).is_some());
 }
+
+#[test]
+fn an_instance_page_hears_that_an_admin_revoked_the_customers_progress_link() {
+    let (server, ops) = desk(&[]);
+    let id = start(&ops, json!({"order_no": "ORD-1"}));
+    let mut page = open(&server, &ops, &format!("/v1/instances/{id}/stream"));
+    let (s, body) = server
+        .admin()
+        .delete(&format!("/v1/instances/{id}/progress-link"));
+    assert_eq!(s, 200, "an admin may revoke what an admin may read: {body}");
+    let heard = change_where(&mut page, Duration::from_secs(3), |c| c["instance"] == id)
+        .expect("the revocation is a change the page hears");
+    assert_eq!(heard["status"], "running");
+}

@@ -107,6 +107,18 @@ fn retrying_an_order_that_is_not_failed_is_409_and_writes_nothing() {
     assert_eq!(history(&ops, &id).len(), before);
     let (s, _) = ops.post("/v1/instances/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", &json!({}));
     assert_eq!(s, 404);
+    // A body the retry does not use still meets the size limit (1 MiB), answered as a
+    // problem.
+    let (s, body) = ops.send(
+        "POST",
+        &format!("/v1/instances/{id}/retry"),
+        "application/json",
+        vec![b' '; 1024 * 1024 + 16],
+        &[],
+    );
+    assert_eq!(s, 413, "{body}");
+    assert_eq!(body["type"], "https://waystation.dev/problems/too-large");
+    assert_eq!(history(&ops, &id).len(), before);
 }
 
 #[test]

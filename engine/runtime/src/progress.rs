@@ -226,6 +226,9 @@ impl Runtime {
                 fired_timer: None,
                 idempotency: None,
             })?;
+            // A live instance page shows who revoked the link, as for any commit.
+            self.changes
+                .publish(&after, crate::ChangeKind::State, self.now());
             links.url(id, after.progress_link)
         };
         self.durability.durable().await?;

@@ -40,18 +40,37 @@ async fn body_of(req: Request, accepted: &[&str], state: &()) -> Result<Bytes, A
             ),
         ));
     }
-    Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                "The body is too large",
-                "the body is larger than this server accepts (see limits in the configuration)",
-            )
-        } else {
-            ApiError::bad_request(format!("the body could not be read: {rejection}"))
-        }
-    })
+    Bytes::from_request(req, state).await.map_err(unread)
+}
+
+/// The problem for a body that could not be read: 413 `too-large` past the size limit.
+fn unread(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "The body is too large",
+            "the body is larger than this server accepts (see limits in the configuration)",
+        )
+    } else {
+        ApiError::bad_request(format!("the body could not be read: {rejection}"))
+    }
+}
+
+/// A body a route takes no use of, read and dropped (an unread body would break the
+/// client's next request on the same connection), with the same size limit and problem
+/// answers as every other body.
+pub struct IgnoredBody;
+
+impl<S: Send + Sync> FromRequest<S> for IgnoredBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(|_| IgnoredBody)
+            .map_err(unread)
+    }
 }
 
 /// A JSON body parsed into a value: checks content type and size, reports malformed JSON

@@ -138,7 +138,7 @@ pub async fn retry(
     Path(id): Path<String>,
     Extension(caller): Extension<Caller>,
     IdempotencyKey(key): IdempotencyKey,
-    _ignored: axum::body::Bytes,
+    _body: super::extract::IgnoredBody,
 ) -> Result<Response, ApiError> {
     let done = app
         .runtime

@@ -117,6 +117,8 @@ const DEVELOPER: Access = Access::Roles(&["developer"]);
 const OPERATOR: Access = Access::Roles(&["operator"]);
 const READ_WORKFLOWS: Access = Access::Roles(&["admin", "operator", "developer"]);
 const READ_INSTANCES: Access = Access::Roles(&["operator", "admin"]);
+/// Who may see and revoke a customer's progress link: the same people.
+const MANAGE_LINKS: Access = Access::Roles(&["operator", "admin"]);
 const READ_PLUGINS: Access = Access::Roles(&["developer", "admin"]);
 const READ_OWN_WORK: Access = Access::RolesOrAssignee(&["operator", "admin"]);
 const ACT_ON_OWN_WORK: Access = Access::RolesOrAssignee(&["operator"]);
@@ -424,7 +426,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             "/v1/instances/{id}/progress-link",
             "Revoke the instance's progress link: links given out stop working; answers the new one",
             "instances",
-            OPERATOR,
+            MANAGE_LINKS,
             Body::None,
             200,
             &[404],
