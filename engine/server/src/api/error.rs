@@ -96,7 +96,7 @@ impl ApiError {
             status,
             kind,
             title,
-            detail: detail.into(),
+            detail: cut(detail.into()),
             errors: Vec::new(),
             instance: None,
         }
@@ -322,5 +322,36 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         response
+    }
+}
+
+/// Longest `detail` a problem carries, in bytes: details quote what the caller sent (an id,
+/// a key, a name), and a 60 KB id must not come back as a 60 KB answer.
+pub const MAX_DETAIL_BYTES: usize = 1024;
+
+/// `detail` cut to [`MAX_DETAIL_BYTES`] at a character boundary, marked with an ellipsis.
+fn cut(mut detail: String) -> String {
+    if detail.len() > MAX_DETAIL_BYTES {
+        let mut end = MAX_DETAIL_BYTES;
+        while !detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        detail.truncate(end);
+        detail.push('…');
+    }
+    detail
+}
+
+#[cfg(test)]
+mod cut_tests {
+    use super::{cut, MAX_DETAIL_BYTES};
+
+    #[test]
+    fn a_detail_quoting_a_huge_id_is_cut_at_a_character_boundary() {
+        let long = format!("no instance '{}'", "é".repeat(40_000));
+        let short = cut(long);
+        assert!(short.len() <= MAX_DETAIL_BYTES + '…'.len_utf8());
+        assert!(short.ends_with('…'));
+        assert_eq!(cut("no instance 'x'".into()), "no instance 'x'");
     }
 }

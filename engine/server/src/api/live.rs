@@ -157,6 +157,21 @@ fn open(app: &AppState, headers: &HeaderMap, scope: Scope) -> Result<Response, A
     Ok(response)
 }
 
+/// 404 naming `what` `id` unless `exists` (run on the blocking pool) says it is there: a
+/// stream of something that is not would stay silent forever.
+async fn found(
+    app: &AppState,
+    what: &str,
+    id: &str,
+    exists: impl FnOnce(&waystation_runtime::Runtime) -> Result<bool, ApiError> + Send + 'static,
+) -> Result<(), ApiError> {
+    if app.blocking(exists).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("no {what} '{id}'")))
+    }
+}
+
 /// `GET /v1/stream`: changes of every instance.
 pub async fn all(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     open(&app, &headers, Scope::All)
@@ -170,12 +185,10 @@ pub async fn workflow(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let known = id.clone();
-    let exists = app
-        .blocking(move |rt| Ok(rt.store().latest_definition(&known)?.is_some()))
-        .await?;
-    if !exists {
-        return Err(ApiError::not_found(format!("no workflow '{id}'")));
-    }
+    found(&app, "workflow", &id, move |rt| {
+        Ok(rt.store().latest_definition(&known)?.is_some())
+    })
+    .await?;
     open(&app, &headers, Scope::Workflow(id))
 }
 
@@ -186,11 +199,9 @@ pub async fn instance(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let known = id.clone();
-    let exists = app
-        .blocking(move |rt| Ok(rt.store().instance(&known)?.is_some()))
-        .await?;
-    if !exists {
-        return Err(ApiError::not_found(format!("no instance '{id}'")));
-    }
+    found(&app, "instance", &id, move |rt| {
+        Ok(rt.store().instance(&known)?.is_some())
+    })
+    .await?;
     open(&app, &headers, Scope::Instance(id))
 }
