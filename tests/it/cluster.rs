@@ -449,5 +449,24 @@ fn three_nodes_on_one_database_lose_nothing_when_one_is_killed_and_take_over_its
         "cluster: {} assignments delivered, {repeated} delivered again after the kill",
         messages.len()
     );
+
+    // Metrics are per node: each names itself as its claims do, and counts its own work.
+    let mut names = std::collections::BTreeSet::new();
+    for server in &servers {
+        let (status, metrics) = server.client(None).get("/metrics");
+        assert_eq!(status, 200);
+        let text = metrics.as_str().unwrap();
+        let info = text
+            .lines()
+            .find(|l| l.starts_with("waystation_node_info{"))
+            .unwrap_or_else(|| panic!("no node name in {text}"));
+        assert!(info.contains("store=\"postgres\""), "{info}");
+        names.insert(info.to_owned());
+        assert!(
+            text.contains("waystation_command_conflicts_total "),
+            "{text}"
+        );
+    }
+    assert_eq!(names.len(), 3, "three nodes, three names: {names:?}");
     let _ = std::fs::remove_file(&config);
 }

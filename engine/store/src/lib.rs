@@ -437,4 +437,11 @@ pub trait Store:
     fn shared(&self) -> bool {
         false
     }
+
+    /// This node's name in a shared store's claims (the `claimed_by` of timers and the
+    /// `lease_owner` of messages), random per open; `None` for an embedded store. Shown on
+    /// `/metrics` so an operator can tell whose claims a row holds.
+    fn node_name(&self) -> Option<String> {
+        None
+    }
 }
