@@ -13,7 +13,10 @@
 //!    Asia/Shanghai read `WAYSTATION_BENCH_QUERIES` times (default 20): all instances, and
 //!    grouped by tier. Reported: median and slowest time, cells read.
 //!
-//! Run: `cargo bench -p waystation-runtime --bench reports`
+//! Run: `cargo bench -p waystation-runtime --bench reports`. Instructions per command, which
+//! the machine's load does not move: `WAYSTATION_BENCH_ROLLUPS=off` (then `on`)
+//! `WAYSTATION_BENCH_INSTANCES=0 valgrind --tool=callgrind <the bench binary>`, and compare
+//! the inclusive count of `reports::per_command`.
 
 mod common;
 
@@ -110,10 +113,23 @@ fn main() {
     let instances = common::env_usize("WAYSTATION_BENCH_INSTANCES", 1_000_000);
     let queries = common::env_usize("WAYSTATION_BENCH_QUERIES", 20);
 
+    // `WAYSTATION_BENCH_ROLLUPS=on` or `off` runs only that half, for counting instructions
+    // under `valgrind --tool=callgrind` (which the machine's load does not move).
+    let only = std::env::var("WAYSTATION_BENCH_ROLLUPS").ok();
     // Warm up once, then alternate so both see the same machine.
-    per_command(true, commands / 10);
-    let off = per_command(false, commands);
-    let on = per_command(true, commands);
+    if only.is_none() {
+        per_command(true, commands / 10);
+    }
+    let off = if only.as_deref() == Some("on") {
+        Duration::ZERO
+    } else {
+        per_command(false, commands)
+    };
+    let on = if only.as_deref() == Some("off") {
+        Duration::ZERO
+    } else {
+        per_command(true, commands)
+    };
     println!(
         "per command, {commands} orders x 3 commits: rollups off {off:?}, on {on:?} ({:+.1} %)",
         (on.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0
@@ -135,7 +151,7 @@ fn main() {
     println!("wrote {instances} orders over October in {:?}", t.elapsed());
 
     let tz = zone("Asia/Shanghai").unwrap();
-    for dim in ["", "tier"] {
+    for dim in ["", "tier"].into_iter().filter(|_| queries > 0) {
         let mut times = Vec::new();
         let mut cells = 0;
         let mut started = 0;
