@@ -255,6 +255,7 @@ fn three_nodes_on_one_database_lose_nothing_when_one_is_killed_and_take_over_its
     let env = [
         ("WAYSTATION_STORE_URL", url.as_str()),
         ("WAYSTATION_STORE_SCHEMA", schema.0.as_str()),
+        ("WAYSTATION_STORE_POOL_SIZE", "8"),
         ("WAYSTATION_CONFIG", config.to_str().unwrap()),
     ];
     // The first node makes the admin token; the others find it in the database.

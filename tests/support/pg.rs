@@ -17,11 +17,14 @@ impl Schema {
         Schema(format!("ws_{name}_{}", std::process::id()))
     }
 
-    /// The environment that puts a server on this schema.
+    /// The environment that puts a server on this schema, with a pool of 4 connections:
+    /// the tests of one binary run at once, and PostgreSQL's `max_connections` (100 by
+    /// default) is shared by all of them.
     pub fn env(&self, url: &str) -> Vec<(String, String)> {
         vec![
             ("WAYSTATION_STORE_URL".to_owned(), url.to_owned()),
             ("WAYSTATION_STORE_SCHEMA".to_owned(), self.0.clone()),
+            ("WAYSTATION_STORE_POOL_SIZE".to_owned(), "4".to_owned()),
         ]
     }
 }

@@ -31,6 +31,18 @@ for _ in $(seq 1 30); do
   fi
   sleep 1
 done
+# The tests of one binary run at once (three-node and two-node tests, the conformance suite),
+# each node with its own pool: Debian's default of 100 connections is too tight for them.
+if [ "$(psql -h 127.0.0.1 -U postgres -d postgres -Atc 'show max_connections')" -lt 300 ]; then
+  psql -h 127.0.0.1 -U postgres -d postgres -qc 'alter system set max_connections = 300'
+  pg_ctlcluster --skip-systemctl-redirect "$version" main restart
+  for _ in $(seq 1 30); do
+    if psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+      break
+    fi
+    sleep 1
+  done
+fi
 psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_database where datname = 'test'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -d postgres -c 'create database test' >/dev/null
 echo "PostgreSQL $version on 127.0.0.1:5432, database test"

@@ -26,7 +26,7 @@
 //!                                # "postgres" with `url` (several nodes, one database)
 //! # url = "postgres://waystation@db:5432/waystation"   # also WAYSTATION_STORE_URL
 //! # schema = "waystation"        # default: the user's default (public)
-//! # pool_size = 16               # most database connections of this node
+//! # pool_size = 16               # most database connections of this node; also WAYSTATION_STORE_POOL_SIZE
 //! idempotency_hours = 24         # how long an Idempotency-Key's answer is kept
 //! retention_days = 730           # how long a finished instance is kept
 //! reports_retention_days = 730   # how long report figures (rollup cells) are kept
@@ -448,6 +448,9 @@ impl Config {
         if let Some(v) = env("WAYSTATION_STORE_SCHEMA") {
             self.store.schema = Some(v);
         }
+        if let Some(v) = env("WAYSTATION_STORE_POOL_SIZE") {
+            self.store.pool_size = parse("WAYSTATION_STORE_POOL_SIZE", v)?;
+        }
         if let Some(v) = env("WAYSTATION_IDEMPOTENCY_HOURS") {
             self.store.idempotency_hours = parse("WAYSTATION_IDEMPOTENCY_HOURS", v)?;
         }
@@ -712,6 +715,7 @@ mod tests {
             .apply_env(|k| match k {
                 "WAYSTATION_STORE_URL" => Some("postgres://ws@db/ws".to_owned()),
                 "WAYSTATION_STORE_SCHEMA" => Some("node_a".to_owned()),
+                "WAYSTATION_STORE_POOL_SIZE" => Some("4".to_owned()),
                 _ => None,
             })
             .unwrap();
@@ -723,7 +727,7 @@ mod tests {
         let pg = config.store.postgres().unwrap().unwrap();
         assert_eq!(
             (pg.url.as_str(), pg.schema.as_deref(), pg.pool_size),
-            ("postgres://ws@db/ws", Some("node_a"), 16)
+            ("postgres://ws@db/ws", Some("node_a"), 4)
         );
 
         config.store.engine = Some(StoreEngine::Embedded(Engine::Fjall));
