@@ -168,6 +168,15 @@ fn write_timers(tx: &mut Tx<'_>, commit: &Commit<'_>) -> Result<(), StoreError> 
             &[&after.id, &ids, &dues],
         )?;
     }
+    // Sub-workflow records, each a row of the instance it is for, due now (see
+    // `crate::commit::relays`).
+    for (owner, record) in crate::commit::relays(commit) {
+        tx.exec(
+            "INSERT INTO timers (instance_id, timer_id, due) VALUES ($1, $2, $3)
+             ON CONFLICT (instance_id, timer_id) DO NOTHING",
+            &[&owner, &record, &after.updated_at],
+        )?;
+    }
     Ok(())
 }
 
