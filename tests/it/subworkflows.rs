@@ -28,7 +28,8 @@ fn investigation() -> Value {
 /// The emergency: investigates as a sub-workflow, then recovers the order (after
 /// `recover_actions`) or writes it off.
 fn emergency(recover_actions: Value) -> Value {
-    json!({
+    let calls = recover_actions.as_array().is_some_and(|a| !a.is_empty());
+    let mut d = json!({
         "id": "delay-emergency-lite", "title": "Delay emergency", "start": "investigate",
         "stages": {
             "investigate": {"kind": "subworkflow", "owner": "operations", "workflow": "investigation",
@@ -36,14 +37,21 @@ fn emergency(recover_actions: Value) -> Value {
                 "result": "investigation",
                 "on_outcome": {"resolved": {"to": "recover"}, "rejected": {"to": "write_off"}}},
             "recover": {"kind": "wait", "owner": "operations", "actions": recover_actions,
-                "on": {"recovered": {"to": "done"}},
-                "on_error": {"to": "recover_by_hand"}},
+                "on": {"recovered": {"to": "done"}}},
             "recover_by_hand": {"kind": "wait", "owner": "operations",
                 "on": {"recovered": {"to": "done"}}},
             "write_off": {"kind": "end", "outcome": "written_off"},
             "done": {"kind": "end", "outcome": "recovered"}
         }
-    })
+    });
+    // A plugin that fails (spins past its budget) hands the recovery to a person.
+    if calls {
+        d["stages"]["recover"]["on_error"] = json!({"to": "recover_by_hand"});
+    } else {
+        d["stages"]["recover_by_hand"]["on"] = json!({"recovered": {"to": "done"}});
+        d["stages"]["recover"]["on"]["by_hand"] = json!({"to": "recover_by_hand"});
+    }
+    d
 }
 
 struct Desk {
