@@ -96,7 +96,49 @@ impl Runtime {
                 queue.push((who, seen_now));
             }
         }
+        self.cancel_in_batch(step, &mut members, now).await?;
         Ok(members)
+    }
+
+    /// A child started and left behind in the same command (a branch that entered a
+    /// sub-workflow stage was cancelled by its join in the same step): cancelled in the
+    /// batch that starts it, since no record can be fired for an instance not yet stored.
+    async fn cancel_in_batch(
+        &self,
+        step: &Step,
+        members: &mut [Member],
+        now: DateTime<Utc>,
+    ) -> Result<(), RuntimeError> {
+        let cancelled: Vec<(String, String)> = std::iter::once(step)
+            .chain(members.iter().map(|m| &m.step))
+            .flat_map(|s| &s.effects)
+            .filter_map(|e| match e {
+                Effect::CancelChild { child, reason } => Some((child.clone(), reason.clone())),
+                _ => None,
+            })
+            .collect();
+        for (child, reason) in cancelled {
+            let Some(m) = members
+                .iter_mut()
+                .find(|m| m.step.state.id == child && m.step.state.status == Status::Running)
+            else {
+                continue;
+            };
+            let wf = self
+                .workflow(&m.step.state.workflow, Some(m.step.state.version))
+                .await?;
+            let input = Input::Cancel {
+                by: PARENT_CANCEL.to_owned(),
+                reason: Some(reason),
+            };
+            let state = m.step.state.clone();
+            let more = self
+                .drive(&wf, move |wf, p| apply_until_quiet(wf, state, input, now, p))
+                .await?;
+            m.step.state = more.state;
+            m.step.effects.extend(more.effects);
+        }
+        Ok(())
     }
 
     /// The first step of child `spec`, or why it cannot start (for the parent's `on_error`).

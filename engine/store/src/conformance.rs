@@ -1084,8 +1084,26 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
 
     // A second parent cancelled while its child runs: a cancel record under the child.
     let parent = start_until_quiet(&caller, "p2".into(), json!({}), t0(), &plugins()).unwrap();
-    commit(store, None, &parent, None);
     let child = parent.state.child.clone().unwrap().id;
+    let started = start_until_quiet(&ticket, child.clone(), json!({}), t0(), &plugins()).unwrap();
+    store
+        .commit_all(&[
+            Commit {
+                before: None,
+                after: &parent.state,
+                effects: &parent.effects,
+                fired_timer: None,
+                idempotency: None,
+            },
+            Commit {
+                before: None,
+                after: &started.state,
+                effects: &started.effects,
+                fired_timer: None,
+                idempotency: None,
+            },
+        ])
+        .unwrap();
     let cancel = Input::Cancel {
         by: "ops".into(),
         reason: None,
