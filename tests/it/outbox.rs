@@ -296,7 +296,10 @@ impl Desk {
             if emergency["stage"] != "investigate" {
                 break;
             }
-            assert!(Instant::now() < until, "{id} never took the reply: {emergency}");
+            assert!(
+                Instant::now() < until,
+                "{id} never took the reply: {emergency}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         id

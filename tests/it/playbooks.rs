@@ -70,7 +70,10 @@ impl Desk {
             if stage != "investigate" {
                 return stage;
             }
-            assert!(Instant::now() < deadline, "{id} never took the investigation's end");
+            assert!(
+                Instant::now() < deadline,
+                "{id} never took the investigation's end"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

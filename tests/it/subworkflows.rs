@@ -259,8 +259,7 @@ fn spinning_scorer() -> Vec<u8> {
 }
 
 #[test]
-fn killed_between_the_childs_end_and_the_parents_continuation_the_parent_continues_exactly_once()
-{
+fn killed_between_the_childs_end_and_the_parents_continuation_the_parent_continues_exactly_once() {
     // The parent's continuation calls a plugin that spins for its whole budget: the
     // process is killed while that step runs, after the child's end is committed.
     let mut desk = Desk::open(&[("WAYSTATION_PLUGIN_TIME_BUDGET_MS", "4000")]);

@@ -133,7 +133,9 @@ impl Runtime {
             };
             let state = m.step.state.clone();
             let more = self
-                .drive(&wf, move |wf, p| apply_until_quiet(wf, state, input, now, p))
+                .drive(&wf, move |wf, p| {
+                    apply_until_quiet(wf, state, input, now, p)
+                })
                 .await?;
             m.step.state = more.state;
             m.step.effects.extend(more.effects);

@@ -1037,8 +1037,8 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
             _ => None,
         })
         .expect("the stage asks for its child");
-    let mut child = start_until_quiet(&ticket, spec.id.clone(), spec.input, t0(), &plugins())
-        .unwrap();
+    let mut child =
+        start_until_quiet(&ticket, spec.id.clone(), spec.input, t0(), &plugins()).unwrap();
     child.state.parent = Some(spec.parent);
     store
         .commit_all(&[
@@ -1058,7 +1058,10 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
             },
         ])
         .unwrap();
-    assert_eq!(store.instance("p1").unwrap().unwrap().child.unwrap().id, spec.id);
+    assert_eq!(
+        store.instance("p1").unwrap().unwrap().child.unwrap().id,
+        spec.id
+    );
     assert!(relays(t0() + TimeDelta::days(1)).is_empty());
 
     // The child closes: a record for the parent, due at once.
@@ -1079,8 +1082,14 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
     };
     let step = apply_until_quiet(&caller, before.clone(), input, later, &plugins()).unwrap();
     commit(store, Some(&before), &step, Some((later, &record)));
-    assert_eq!(store.instance("p1").unwrap().unwrap().outcome.as_deref(), Some("done"));
-    assert!(relays(later + TimeDelta::days(1)).is_empty(), "the record went");
+    assert_eq!(
+        store.instance("p1").unwrap().unwrap().outcome.as_deref(),
+        Some("done")
+    );
+    assert!(
+        relays(later + TimeDelta::days(1)).is_empty(),
+        "the record went"
+    );
 
     // A second parent cancelled while its child runs: a cancel record under the child.
     let parent = start_until_quiet(&caller, "p2".into(), json!({}), t0(), &plugins()).unwrap();
@@ -1111,7 +1120,10 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
     apply(store, &caller, "p2", cancel, later);
     assert_eq!(
         relays(later),
-        vec![(child.clone(), waystation_core::ChildRef::cancel_record(&child))]
+        vec![(
+            child.clone(),
+            waystation_core::ChildRef::cancel_record(&child)
+        )]
     );
 }
 

@@ -245,7 +245,10 @@ fn the_blocked_stage_is_located_and_an_investigation_ticket_opens_with_a_4_hour_
     assert_eq!(child.workflow, "investigation");
     assert_eq!(child.input["ticket"], state.vars["ticket"]);
     assert_eq!(child.input["supervisor"], "zhao.min");
-    assert_eq!(state.child.as_ref().map(|c| c.id.as_str()), Some(child.id.as_str()));
+    assert_eq!(
+        state.child.as_ref().map(|c| c.id.as_str()),
+        Some(child.id.as_str())
+    );
 
     let unpaid = sim
         .start(sample(WORKFLOW, "date-changed-three-times"))
@@ -403,9 +406,9 @@ fn an_investigation_the_department_manager_cannot_get_answered_in_2_more_hours_s
     sim.advance(TimeDelta::hours(6));
     assert!(transitions(&sim, &id).contains(&moved("investigate", "communicate", Cause::Timeout)));
     assert!(
-        sim.child_effects().iter().any(
-            |e| matches!(e, Effect::CancelChild { child: c, .. } if *c == child)
-        ),
+        sim.child_effects()
+            .iter()
+            .any(|e| matches!(e, Effect::CancelChild { child: c, .. } if *c == child)),
         "the ticket still open is cancelled"
     );
     assert!(sim.history(&id).iter().any(|h| h.at == at("2024-05-06T15:00:00Z")
