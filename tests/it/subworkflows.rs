@@ -301,3 +301,30 @@ fn killed_between_the_childs_end_and_the_parents_continuation_the_parent_continu
     );
     assert_eq!(desk.instance(&id)["stage"], "recover_by_hand");
 }
+
+#[test]
+fn an_investigation_that_cannot_start_is_a_failed_child_and_the_emergency_takes_its_on_error() {
+    let desk = Desk::open(&[]);
+    desk.upload(&investigation());
+    let mut caller = emergency(json!([]));
+    caller["stages"]["investigate"]["on_error"] = json!({"to": "recover_by_hand"});
+    desk.upload(&caller);
+    // A newer investigation needs a severity the emergency does not give: the emergency
+    // was checked against the version before, so the child's start is refused at run time.
+    let mut stricter = investigation();
+    stricter["input_schema"]["required"] = json!(["order_no", "problem", "severity"]);
+    desk.upload(&stricter);
+
+    let id = desk.start("202611-005");
+    let parent = desk.instance(&id);
+    assert_eq!(parent["stage"], "recover_by_hand", "{parent}");
+    assert_eq!(parent["vars"]["error"]["status"], "failed", "{parent}");
+    let why = parent["vars"]["error"]["message"].as_str().unwrap();
+    assert!(why.contains("could not be started"), "{why}");
+    // Nothing half-made: the child that could not start does not exist.
+    let child = parent["children"][0]["id"].as_str().unwrap();
+    assert_eq!(parent["children"][0]["status"], Value::Null, "{parent}");
+    let (status, _) = desk.ops.get(&format!("/v1/instances/{child}"));
+    assert_eq!(status, 404);
+    assert_eq!(count(&desk.history(&id), "child_ended"), 1);
+}

@@ -31,7 +31,8 @@ pub struct ChildView {
     pub stage: String,
     /// True while that stage waits for it.
     pub waiting: bool,
-    /// The child's status (absent when it is no longer stored: retention removed it).
+    /// The child's status; absent when it is not stored (it could not be started - the
+    /// parent took that as a failed child - or retention removed it).
     pub status: Option<Status>,
     /// The child's current stage.
     pub child_stage: Option<String>,

@@ -27,7 +27,7 @@ export function familyLinks(inst) {
           h('td', {}, c.workflow),
           h('td', {}, h('code', {}, c.stage), c.waiting ? h('span', { class: 'muted' }, ' (waiting for it)') : null),
           h('td', {}, c.child_stage ? h('code', {}, c.child_stage) : h('span', { class: 'muted' }, '—')),
-          h('td', {}, c.status || 'no longer stored', c.outcome ? `: ${c.outcome}` : ''))))),
+          h('td', {}, c.status || 'not stored (not started, or removed)', c.outcome ? `: ${c.outcome}` : ''))))),
     ] : null);
 }
 
