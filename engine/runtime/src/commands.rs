@@ -469,7 +469,8 @@ impl Runtime {
         self.children(step, now).await
     }
 
-    /// Records a failed firing: moves the timer later, or gives up on the instance.
+    /// Records a failed firing: moves the timer later, or gives up on the instance (at once
+    /// for a sub-workflow record, see [`crate::children`]).
     pub(crate) fn timer_failed(
         &self,
         before: &InstanceState,
@@ -486,7 +487,11 @@ impl Runtime {
         };
         let retry = self.options.step_retry;
         let fired = Some((timer.due, timer.timer_id.as_str()));
-        if failures >= retry.attempts {
+        // A sub-workflow record cannot be moved later as a timer is (the state does not
+        // hold it): rather than lose it, the instance it is for fails now, visibly, and an
+        // operator's retry takes it from there.
+        let relay = waystation_core::ChildRef::relay(&timer.timer_id).is_some();
+        if failures >= retry.attempts || relay {
             tracing::error!(instance = %before.id, timer = %timer.timer_id, failures, error = %error, "timer keeps failing in the engine; failing the instance");
             let reason = format!(
                 "timer '{}' could not be fired: {error} (tried {failures} times)",
