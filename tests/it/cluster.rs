@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use waystation_tests::pg::{pg_url, Schema};
 use waystation_tests::server::{Client, Server};
 
 /// A timed task handed to the duty officer: the assignment is a message on the
@@ -24,23 +25,6 @@ const DUTY: &str = r#"{"id": "duty-check", "title": "Checked within a second", "
                 "on": {"done": {"to": "finished"}}, "timeout": {"to": "expired"}},
     "expired": {"kind": "end", "outcome": "expired"},
     "finished": {"kind": "end", "outcome": "resolved"}}}"#;
-
-fn pg_url() -> String {
-    std::env::var("WAYSTATION_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A schema of its own for this run, dropped at the end.
-struct Schema(String);
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args(["-q", "-d", &pg_url(), "-c"])
-            .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0))
-            .output();
-    }
-}
 
 /// A webhook receiver that accepts everything and notes each message id with when it came.
 struct Receiver {
@@ -264,7 +248,7 @@ concurrency = 8
 
 #[test]
 fn three_nodes_on_one_database_lose_nothing_when_one_is_killed_and_take_over_its_work() {
-    let schema = Schema(format!("ws_cluster_{}", std::process::id()));
+    let schema = Schema::new("cluster");
     let receiver = Receiver::start();
     let config = config_file(&receiver);
     let url = pg_url();
@@ -465,5 +449,24 @@ fn three_nodes_on_one_database_lose_nothing_when_one_is_killed_and_take_over_its
         "cluster: {} assignments delivered, {repeated} delivered again after the kill",
         messages.len()
     );
+
+    // Metrics are per node: each names itself as its claims do, and counts its own work.
+    let mut names = std::collections::BTreeSet::new();
+    for server in &servers {
+        let (status, metrics) = server.client(None).get("/metrics");
+        assert_eq!(status, 200);
+        let text = metrics.as_str().unwrap();
+        let info = text
+            .lines()
+            .find(|l| l.starts_with("waystation_node_info{"))
+            .unwrap_or_else(|| panic!("no node name in {text}"));
+        assert!(info.contains("store=\"postgres\""), "{info}");
+        names.insert(info.to_owned());
+        assert!(
+            text.contains("waystation_command_conflicts_total "),
+            "{text}"
+        );
+    }
+    assert_eq!(names.len(), 3, "three nodes, three names: {names:?}");
     let _ = std::fs::remove_file(&config);
 }

@@ -28,6 +28,14 @@
 //! The store is the engine `WAYSTATION_BENCH_ENGINE` names (`fjall`, the default, `sled`
 //! or `redb`).
 //!
+//! Then, with `WAYSTATION_BENCH_PG_BURST=N` (default 0: skipped), the same burst of N timers
+//! on the local PostgreSQL (`WAYSTATION_BENCH_PG_URL`) with each node count of
+//! `WAYSTATION_BENCH_PG_NODES` (default `1,3`): every node is a runtime with its own pool
+//! and its own scheduler, as `waystation serve` processes would be; they claim due timers
+//! in the database (`FOR UPDATE SKIP LOCKED`). Measured: from the due instant until every
+//! instance has ended (its timer fired, committed), polled in the database every 50 ms;
+//! PostgreSQL's CPU per timer from `/proc`.
+//!
 //! Run: `cargo bench -p waystation-runtime --bench timers`
 
 mod common;
@@ -269,6 +277,78 @@ fn run(tokio: &tokio::runtime::Runtime, s: &Scenario, concurrency: usize) {
     drop(dir);
 }
 
+/// The burst on PostgreSQL with `nodes` runtimes: see the module doc.
+fn pg_burst(tokio: &tokio::runtime::Runtime, n: usize, nodes: usize, concurrency: usize) {
+    let schema = common::PgSchema::new("timers");
+    let stores: Vec<Arc<dyn waystation_store::Store>> = (0..nodes).map(|_| schema.open()).collect();
+    let rts: Vec<Arc<Runtime>> = stores
+        .iter()
+        .map(|s| Runtime::new(s.clone(), Arc::new(NoPlugins), Arc::new(SystemClock)))
+        .collect();
+    tokio.block_on(async {
+        rts[0].put_definition(&workflow()).await.unwrap();
+        // Arming: as fast as the first node goes, due well after it ends.
+        let calib = (n / 20).clamp(200, 2000);
+        let far = Utc::now() + TimeDelta::days(365);
+        let took = arm(&rts[0], calib, concurrency, Arc::new(move |_| far)).await;
+        let rate = calib as f64 / took.as_secs_f64();
+        let lead = Duration::from_secs_f64(n as f64 / (rate / 2.0) + 5.0);
+        let opens = Utc::now() + TimeDelta::from_std(lead).unwrap();
+        let armed_in = arm(&rts[0], n, concurrency, Arc::new(move |_| opens)).await;
+        println!(
+            "## pg burst, {nodes} node(s): {n} timers due at {} (armed in {:.1} s, {:.0} starts/s)",
+            opens.format("%H:%M:%S"),
+            armed_in.as_secs_f64(),
+            n as f64 / armed_in.as_secs_f64()
+        );
+        let mut stops = Vec::new();
+        let mut schedulers = Vec::new();
+        for rt in &rts {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            stops.push(tx);
+            schedulers.push(tokio::spawn(rt.clone().run_scheduler(async move {
+                let _ = rx.await;
+            })));
+        }
+        let until_open = (opens - Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(until_open).await;
+        let began = Instant::now();
+        let (cpu0, pg0) = (common::cpu_time(), common::postgres_cpu());
+        let ended = |store: &Arc<dyn waystation_store::Store>| {
+            store
+                .count_status(waystation_core::Status::Completed)
+                .unwrap() as usize
+        };
+        // `calib` far-future instances stay running; the burst's all end.
+        loop {
+            let done = ended(&stores[0]);
+            if done >= n || began.elapsed() > Duration::from_secs(1800) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let took = began.elapsed();
+        let (cpu, pg) = (
+            common::cpu_time().saturating_sub(cpu0),
+            common::postgres_cpu().saturating_sub(pg0),
+        );
+        println!(
+            "pg{nodes}: fired {} in {:.1} s after they came due: {:.0} timers/s; engine CPU {:.0} us and PostgreSQL CPU {:.0} us per timer",
+            ended(&stores[0]),
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / n as f64,
+            pg.as_secs_f64() * 1e6 / n as f64,
+        );
+        for tx in stops {
+            let _ = tx.send(());
+        }
+        for s in schedulers {
+            s.await.unwrap();
+        }
+    });
+}
+
 fn main() {
     let timers = common::env_usize("WAYSTATION_BENCH_TIMERS", 1_000_000);
     let window = common::env_usize("WAYSTATION_BENCH_WINDOW_S", 3600);
@@ -308,6 +388,13 @@ fn main() {
             },
             concurrency,
         );
+    }
+    let pg = common::env_usize("WAYSTATION_BENCH_PG_BURST", 0);
+    if pg > 0 {
+        for nodes in common::env_list("WAYSTATION_BENCH_PG_NODES", &[1, 3]) {
+            println!("load average before pg{nodes}: {}", common::loadavg());
+            pg_burst(&tokio, pg, nodes, concurrency.min(64));
+        }
     }
     println!("load average at the end {}", common::loadavg());
 }

@@ -90,7 +90,7 @@ impl Runtime {
     ) -> Result<Applied, RuntimeError> {
         // Lost to another node (same id, business key or idempotency key): start over, so
         // the key is found taken or the answer replayed.
-        crate::contention::retry(|| {
+        crate::contention::retry(self.metrics(), || {
             self.start_once(actor, workflow, input.clone(), idempotency_key)
         })
         .await
@@ -544,7 +544,7 @@ impl Runtime {
     ) -> Result<Applied, RuntimeError> {
         let span = tracing::info_span!("step", instance = %id, input = input.kind());
         // Lost to another node that changed the instance first: run it on the new state.
-        crate::contention::retry(|| {
+        crate::contention::retry(self.metrics(), || {
             self.command_in_span(actor, id, idempotency_key, fp.clone(), input.clone())
         })
         .instrument(span)

@@ -29,7 +29,10 @@ pub(crate) fn pause(attempt: u32, spread: f64) -> Duration {
 
 /// Runs `run` until it succeeds, fails otherwise than by a conflict, or has run
 /// [`ATTEMPTS`] times.
-pub(crate) async fn retry<T, F, Fut>(mut run: F) -> Result<T, RuntimeError>
+pub(crate) async fn retry<T, F, Fut>(
+    metrics: &crate::metrics::Metrics,
+    mut run: F,
+) -> Result<T, RuntimeError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RuntimeError>>,
@@ -43,6 +46,9 @@ where
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.subsec_nanos() % 1000),
                 ) / 1000.0;
+                metrics
+                    .command_conflicts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(attempt, error = %e, "lost a race with another node; running the command again");
                 tokio::time::sleep(pause(attempt, spread)).await;
                 attempt += 1;
@@ -59,7 +65,8 @@ mod tests {
     #[tokio::test]
     async fn a_command_that_lost_a_race_runs_again_and_other_errors_do_not() {
         let mut runs = 0;
-        let ok = retry(|| {
+        let metrics = crate::metrics::Metrics::default();
+        let ok = retry(&metrics, || {
             runs += 1;
             let n = runs;
             async move {
@@ -75,9 +82,16 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(ok, 3);
+        assert_eq!(
+            metrics
+                .command_conflicts
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2,
+            "each lost race is counted for /metrics"
+        );
 
         let mut runs = 0;
-        let err = retry(|| {
+        let err = retry(&metrics, || {
             runs += 1;
             async { Err::<(), _>(RuntimeError::Store(StoreError::Backend("down".into()))) }
         })
@@ -89,7 +103,7 @@ mod tests {
         assert_eq!(runs, 1, "a backend error is not retried");
 
         let mut runs = 0;
-        let err = retry(|| {
+        let err = retry(&metrics, || {
             runs += 1;
             async { Err::<(), _>(RuntimeError::Store(StoreError::Conflict("always".into()))) }
         })

@@ -36,6 +36,10 @@ pub struct Metrics {
     pub steps_abandoned: AtomicU64,
     /// Commands and request handlers that panicked (answered 500; nothing changed).
     pub panics: AtomicU64,
+    /// Commands run again because another node changed their instance (or took their
+    /// business or idempotency key) first: shared stores only. A steady rate means nodes
+    /// compete for the same instances.
+    pub command_conflicts: AtomicU64,
     lag: [AtomicU64; LAG_BUCKETS_MS.len() + 1],
     lag_sum_ms: AtomicU64,
 }

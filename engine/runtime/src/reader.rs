@@ -24,6 +24,12 @@ impl StoreReader<'_> {
         self.0.check_ready()
     }
 
+    /// This node's name in a shared store's claims (see `Store::node_name`); `None` for
+    /// an embedded store.
+    pub fn node_name(&self) -> Option<String> {
+        self.0.node_name()
+    }
+
     /// Version `version` of workflow `id`.
     ///
     /// # Errors

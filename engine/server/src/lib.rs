@@ -10,6 +10,7 @@ pub mod config;
 pub mod dashboard;
 pub mod delivery;
 pub mod progress_key;
+pub mod shared_plugins;
 
 use api::AppState;
 use config::Config;
@@ -48,7 +49,7 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
             config.data.display()
         )
     })?;
-    let store = open_store(config)?;
+    let (store, registry) = open_store(config)?;
     if !waystation_store::ReportStore::reports_current(store.as_ref())? {
         tracing::warn!(
             "the report rollups do not cover the instances stored before this version: stop the server and run `waystation reports rebuild --data {}`",
@@ -58,12 +59,11 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     let bootstrap_secret = auth::bootstrap(store.as_ref(), bootstrap)?;
     let sandbox = Sandbox::new(config.host_config())
         .map_err(|e| anyhow::anyhow!("cannot start the plugin sandbox: {e}"))?;
-    let plugins = Arc::new(PluginHost::open(config.plugin_dir(), sandbox).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the plugin registry in {}: {e}",
-            config.plugin_dir().display()
-        )
-    })?);
+    let location = registry.describe();
+    let plugins = Arc::new(
+        PluginHost::open_in(registry, &config.plugin_dir(), sandbox)
+            .map_err(|e| anyhow::anyhow!("cannot open the plugin registry in {location}: {e}"))?,
+    );
     // Load every registered plugin now (from the compiled cache), so the first call after a
     // restart pays no compile; a plugin that no longer loads is reported, not fatal.
     for (info, error) in plugins.warm() {
@@ -91,23 +91,45 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     })
 }
 
-/// The configured store: PostgreSQL (migrated to this binary's schema at open), or the
-/// embedded engine in the data directory.
+/// The configured store and where its plugin registry is kept: PostgreSQL (migrated to
+/// this binary's schema at open) with the registry in the same database, shared by every
+/// node; or the embedded engine in the data directory with the registry in
+/// `{data}/plugins`.
 ///
 /// # Errors
 /// A bad `[store]` section, a database that cannot be reached or is newer than this
 /// binary, or the embedded store's open errors.
-fn open_store(config: &Config) -> anyhow::Result<Arc<dyn waystation_store::Store>> {
+fn open_store(
+    config: &Config,
+) -> anyhow::Result<(
+    Arc<dyn waystation_store::Store>,
+    Box<dyn waystation_wasm::RegistryStorage>,
+)> {
     if let Some(options) = config.store.postgres()? {
-        let store = waystation_store::PgStore::open(&options)
-            .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?;
+        let store = Arc::new(
+            waystation_store::PgStore::open(&options)
+                .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?,
+        );
         let (schema, _) = store.schema_version()?;
         tracing::info!(engine = "postgres", store = ?store, schema, "store open");
-        return Ok(Arc::new(store));
+        if config.plugin_dir().join("index.json").exists() {
+            tracing::warn!(
+                "{} holds a plugin registry of an embedded store; with PostgreSQL the registry is in the database (copy it with `waystation store migrate`)",
+                config.plugin_dir().display()
+            );
+        }
+        let registry = Box::new(shared_plugins::PgRegistry::new(store.clone()));
+        return Ok((store, registry));
     }
     let kv = cli::store::open_store(&config.data, config.store.embedded())?;
     tracing::info!(engine = %kv.engine(), dir = %config.store_dir().display(), "store open");
-    Ok(Arc::new(KvStore::new(kv)))
+    let registry = waystation_wasm::DirStorage::open(&config.plugin_dir()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the plugin registry in {}: {e}",
+            config.plugin_dir().display()
+        )
+    })?;
+    Ok((Arc::new(KvStore::new(kv)), Box::new(registry)))
 }
 
 /// Refuses to start when a stored definition version names a business calendar the

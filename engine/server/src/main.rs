@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use waystation_server::cli::store::Location;
 
 /// Waystation: a workflow engine with WebAssembly plugins.
 #[derive(Parser)]
@@ -81,19 +82,29 @@ enum ReportsCommand {
 
 #[derive(Subcommand)]
 enum StoreCommand {
-    /// Copy everything in a data directory (definitions, instances, history, timers, tasks,
-    /// outbox, tokens, and the plugin registry) into a new data directory on another store
-    /// engine. Stop the server first; start it on the new directory afterwards.
+    /// Copy everything in a store (definitions, instances, history, timers, tasks, outbox,
+    /// idempotency records, tokens, schedules, and the plugin registry) into a new data
+    /// directory or an empty PostgreSQL database: to another embedded engine, from an
+    /// embedded store into PostgreSQL, or back. Stop the servers first; start them on the
+    /// new store afterwards.
     Migrate {
-        /// The data directory to copy (its store's engine is found from its files).
+        /// What to copy: a data directory (its store's engine is found from its files) or
+        /// a PostgreSQL database (`postgres://user@host:5432/db`).
         #[arg(long)]
-        from: PathBuf,
-        /// The new data directory (created; must be empty).
+        from: String,
+        /// Where to: a new (or empty) data directory, or a PostgreSQL database with no
+        /// Waystation data yet (`postgres://...`; its tables are created).
         #[arg(long)]
-        to: PathBuf,
-        /// The engine of the new store: fjall, sled or redb [default: fjall].
+        to: String,
+        /// The engine of a new data directory: fjall, sled or redb [default: fjall].
         #[arg(long, default_value = "fjall")]
         engine: waystation_store::Engine,
+        /// The schema of the `--from` database, as `[store] schema` [default: the user's].
+        #[arg(long)]
+        from_schema: Option<String>,
+        /// The schema of the `--to` database, as `[store] schema` [default: the user's].
+        #[arg(long)]
+        to_schema: Option<String>,
     },
 }
 
@@ -150,16 +161,23 @@ fn main() -> ExitCode {
             }
         },
         Command::Store {
-            command: StoreCommand::Migrate { from, to, engine },
+            command:
+                StoreCommand::Migrate {
+                    from,
+                    to,
+                    engine,
+                    from_schema,
+                    to_schema,
+                },
         } => match waystation_server::cli::store::migrate(
-            &from,
-            &to,
+            &Location::parse(&from, from_schema),
+            &Location::parse(&to, to_schema),
             engine,
             &mut std::io::stdout().lock(),
         ) {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
-                eprintln!("waystation: {e}");
+                eprintln!("waystation: {}", with_causes(&e));
                 Ok(ExitCode::from(1))
             }
         },
@@ -168,7 +186,7 @@ fn main() -> ExitCode {
         } => match waystation_server::cli::reports::rebuild(&data, &mut std::io::stdout().lock()) {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
-                eprintln!("waystation: {e}");
+                eprintln!("waystation: {}", with_causes(&e));
                 Ok(ExitCode::from(1))
             }
         },
@@ -199,6 +217,19 @@ fn cli_calendars(
             eprintln!("waystation: {e}");
             ExitCode::from(2)
         })
+}
+
+/// `e` followed by each error that caused it, joined by ": ", so an operator reads why
+/// (the database's message, the OS error), not only what was being done.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Stack of every thread the server runs work on: tokio's async workers and its blocking

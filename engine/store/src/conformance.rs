@@ -1130,7 +1130,11 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 18] = [
+    let cases: [Case; 19] = [
+        (
+            "a_copied_store_answers_as_the_original",
+            a_copied_store_answers_as_the_original,
+        ),
         (
             "schedules_are_kept_replaced_and_deleted",
             crate::schedules::schedules_are_kept_replaced_and_deleted,
@@ -1200,6 +1204,203 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
         eprintln!("conformance: {name}");
         case(store.as_ref());
     }
+}
+
+/// Everything one store holds, read through the traits, for comparing two stores.
+#[derive(Debug, PartialEq)]
+struct Everything {
+    definitions: Vec<crate::StoredDefinition>,
+    instances: Vec<(InstanceState, Vec<(u64, waystation_core::HistoryEntry)>)>,
+    timers: Vec<DueTimer>,
+    tasks: Vec<waystation_core::ApprovalTask>,
+    messages: Vec<crate::OutboxRecord>,
+    idempotency: Vec<(String, IdempotencyRecord)>,
+    tokens: Vec<crate::TokenRecord>,
+    schedules: Vec<crate::ScheduleRecord>,
+    counts: crate::Counts,
+    running: u64,
+    completed: u64,
+    reports: Vec<(i64, String, String, i64)>,
+}
+
+fn everything(store: &dyn Store) -> Everything {
+    let mut definitions = Vec::new();
+    for (id, latest) in store.list_definitions().unwrap() {
+        for v in 1..=latest {
+            definitions.push(store.definition(&id, v).unwrap().unwrap());
+        }
+    }
+    let instances = store
+        .instance_ids(None, 1000)
+        .unwrap()
+        .iter()
+        .map(|id| {
+            (
+                store.instance(id).unwrap().unwrap(),
+                store.history(id, 0, 10_000).unwrap(),
+            )
+        })
+        .collect();
+    let messages = [
+        OutboxStatus::Pending,
+        OutboxStatus::Delivered,
+        OutboxStatus::Dead,
+    ]
+    .iter()
+    .flat_map(|s| store.outbox(*s, None, 1000).unwrap().items)
+    .collect();
+    let lead = Approver::Role("lead".into());
+    let mut reports = Vec::new();
+    store
+        .report_cells(
+            "ticket",
+            "",
+            (0, i64::MAX),
+            &mut |bucket, group, figure, cell| {
+                reports.push((bucket, group.to_owned(), figure.to_owned(), cell.count()));
+                Ok(())
+            },
+        )
+        .unwrap();
+    Everything {
+        definitions,
+        instances,
+        timers: store.due_timers(t0() + TimeDelta::days(365), 1000).unwrap(),
+        tasks: store.open_tasks(&lead, None, 1000).unwrap().items,
+        messages,
+        idempotency: store.idempotency_records(None, 1000).unwrap(),
+        tokens: store.tokens().unwrap(),
+        schedules: store.schedules().unwrap(),
+        counts: store.counts("ticket").unwrap(),
+        running: store.count_status(Status::Running).unwrap(),
+        completed: store.count_status(Status::Completed).unwrap(),
+        reports,
+    }
+}
+
+/// `waystation store migrate` between kinds of store: a store with running, waiting,
+/// escalated and finished tickets, messages pending, delivered and dead, idempotency
+/// records, a token and a schedule is copied into the store under test and back into a
+/// new in-memory store; each copy answers every read as the original does (timers, inbox,
+/// counts and report figures included), and a copy into a store that holds data is
+/// refused.
+pub fn a_copied_store_answers_as_the_original(store: &dyn Store) {
+    let original_store = crate::MemoryStore::default();
+    let source: &dyn Store = &original_store;
+    let wf = workflow();
+    let admin = waystation_core::Actor {
+        token_id: "t1".into(),
+        name: "admin-ana".into(),
+    };
+    let v1: Value = serde_json::from_str(TICKET).unwrap();
+    let mut v2 = v1.clone();
+    v2["title"] = json!("Ticket, second version");
+    source
+        .put_definition("ticket", &v1, t0(), Some(&admin))
+        .unwrap();
+    source
+        .put_definition("ticket", &v2, t0() + TimeDelta::hours(1), None)
+        .unwrap();
+    for id in ["waiting", "escalated", "delivered", "dead", "closed"] {
+        start(source, &wf, id, t0());
+    }
+    for id in ["escalated", "delivered", "dead"] {
+        apply(
+            source,
+            &wf,
+            id,
+            event("escalate"),
+            t0() + TimeDelta::minutes(5),
+        );
+    }
+    apply(
+        source,
+        &wf,
+        "closed",
+        event("close"),
+        t0() + TimeDelta::minutes(7),
+    );
+    let pending = source
+        .outbox(OutboxStatus::Pending, None, 10)
+        .unwrap()
+        .items;
+    for m in &pending {
+        let (status, error) = match m.message.instance_id.as_str() {
+            "delivered" => (OutboxStatus::Delivered, None),
+            "dead" => (OutboxStatus::Dead, Some("410 Gone".to_owned())),
+            _ => continue,
+        };
+        let mut after = m.clone();
+        after.status = status;
+        after.attempts = 1;
+        after.last_error = error;
+        record(source, m, &after);
+    }
+    let kept = IdempotencyRecord {
+        fingerprint: "start:ticket:abc".into(),
+        response: json!({"id": "waiting"}),
+        at: Some(t0()),
+    };
+    source.put_idempotency("key-1", &kept).unwrap();
+    source
+        .put_token(&crate::TokenRecord {
+            id: "t1".into(),
+            name: "admin-ana".into(),
+            roles: vec!["admin".into()],
+            secret_sha256: "cd".repeat(32),
+            created_at: t0(),
+        })
+        .unwrap();
+    source
+        .put_schedule(&crate::ScheduleRecord {
+            id: "daily-summary".into(),
+            spec: crate::ScheduleSpec {
+                cron: "0 17 * * *".into(),
+                zone: "Europe/Berlin".into(),
+                workflow: "ticket".into(),
+                input: None,
+                input_expr: None,
+                catch_up: crate::CatchUp::Last,
+                paused: false,
+            },
+            last_slot: t0(),
+            created_at: t0(),
+            updated_at: t0(),
+        })
+        .unwrap();
+    let original = everything(source);
+    assert_eq!(original.instances.len(), 5);
+    assert_eq!(
+        original.messages.len(),
+        3,
+        "one pending, one delivered, one dead"
+    );
+
+    let copied = crate::transfer(source, store).unwrap();
+    assert_eq!(
+        (
+            copied.definitions,
+            copied.instances,
+            copied.messages,
+            copied.idempotency,
+            copied.tokens,
+            copied.schedules
+        ),
+        (2, 5, 3, 1, 1, 1)
+    );
+    assert_eq!(
+        everything(store),
+        original,
+        "the copy answers as the original"
+    );
+
+    let back_store = crate::MemoryStore::default();
+    let back: &dyn Store = &back_store;
+    crate::transfer(store, back).unwrap();
+    assert_eq!(everything(back), original, "and so does a copy of the copy");
+
+    let err = crate::transfer(source, store).unwrap_err().to_string();
+    assert!(err.contains("not empty"), "{err}");
 }
 
 /// Starts `n` ticket instances named `{prefix}{i}`, for the tests that reopen a store.

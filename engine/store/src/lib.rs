@@ -32,6 +32,7 @@ mod search;
 mod sled_kv;
 mod tally;
 mod tokens;
+mod transfer;
 
 pub use commit::Commit;
 pub use engine::{copy, AnyKv, Copied, Engine};
@@ -50,6 +51,7 @@ pub use rollups::Rebuilt;
 pub use schedules::{CatchUp, ScheduleRecord, ScheduleSpec, ScheduleStore};
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
+pub use transfer::{transfer, TransferStore, Transferred};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -394,6 +396,7 @@ pub trait Store:
     + ScheduleStore
     + RetentionStore
     + ReportStore
+    + TransferStore
     + Send
     + Sync
 {
@@ -433,5 +436,12 @@ pub trait Store:
     /// [`StoreError::Conflict`].
     fn shared(&self) -> bool {
         false
+    }
+
+    /// This node's name in a shared store's claims (the `claimed_by` of timers and the
+    /// `lease_owner` of messages), random per open; `None` for an embedded store. Shown on
+    /// `/metrics` so an operator can tell whose claims a row holds.
+    fn node_name(&self) -> Option<String> {
+        None
     }
 }

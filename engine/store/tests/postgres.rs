@@ -207,3 +207,36 @@ fn an_unreachable_database_is_named_without_its_password() {
     assert!(err.contains("127.0.0.1:1/nowhere"), "{err}");
     assert!(!err.contains("secret-pw"), "{err}");
 }
+
+/// The shared plugin registry: two nodes saving the index from the same revision cannot
+/// both win (the loser reads the winner's and tries again), and component bytes stored by
+/// one node are read by the other, once, whatever how often they are stored.
+#[test]
+fn two_nodes_saving_the_plugin_index_from_one_revision_cannot_both_win() {
+    let schema = Schema::new();
+    let (node_a, node_b) = (schema.open(), schema.open());
+    assert_eq!(node_a.plugin_index().unwrap(), None);
+    assert_eq!(node_b.plugin_index_revision().unwrap(), 0);
+    assert!(node_a.save_plugin_index(0, b"{\"a\":1}").unwrap());
+    assert!(
+        !node_b.save_plugin_index(0, b"{\"b\":1}").unwrap(),
+        "node b saved from revision 0 too: refused"
+    );
+    assert_eq!(node_b.plugin_index_revision().unwrap(), 1);
+    assert!(node_b.save_plugin_index(1, b"{\"a\":1,\"b\":1}").unwrap());
+    assert!(!node_a.save_plugin_index(1, b"{\"a\":2}").unwrap());
+    assert_eq!(
+        node_a.plugin_index().unwrap(),
+        Some((2, b"{\"a\":1,\"b\":1}".to_vec()))
+    );
+
+    let digest = "ab".repeat(32);
+    node_a.put_plugin_blob(&digest, b"\0asm component").unwrap();
+    node_b.put_plugin_blob(&digest, b"\0asm component").unwrap();
+    assert_eq!(
+        node_b.plugin_blob(&digest).unwrap().as_deref(),
+        Some(&b"\0asm component"[..])
+    );
+    assert_eq!(node_b.plugin_blobs().unwrap(), vec![digest]);
+    assert_eq!(node_a.plugin_blob(&"cd".repeat(32)).unwrap(), None);
+}

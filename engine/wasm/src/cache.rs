@@ -76,7 +76,7 @@ impl ArtifactCache {
             size = compiled.len(),
             "compiled plugin component"
         );
-        crate::registry::write_atomically(&path, &compiled)?;
+        crate::storage::write_atomically(&path, &compiled)?;
         let component = load_artifact(sandbox, &path).map_err(|e| HostError::Artifact {
             digest: digest.to_owned(),
             message: format!("{e:#}"),

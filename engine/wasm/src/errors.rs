@@ -210,13 +210,32 @@ pub enum HostError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The registry index does not parse.
-    #[error("the plugin index {} is corrupt: {message}", path.display())]
+    /// The registry index does not parse: damaged, or written by a newer release.
+    #[error("the plugin index in {location} is corrupt: {message}")]
     CorruptIndex {
-        /// The index file.
-        path: PathBuf,
+        /// Where the index is: its directory, or the database holding it.
+        location: String,
         /// The parser's message.
         message: String,
+    },
+    /// A shared registry storage (a database) failed.
+    #[error("{action} the plugin registry in {location}: {source}")]
+    Storage {
+        /// What was being done, e.g. "saving the index of".
+        action: &'static str,
+        /// Where the registry is (a database, without password).
+        location: String,
+        /// The storage's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Another node changed the shared registry index at every attempt to save it; nothing
+    /// was saved, the upload can be retried.
+    #[error("the plugin registry in {location} changed concurrently {attempts} times; nothing was saved")]
+    Contended {
+        /// Where the registry is.
+        location: String,
+        /// How many times saving was tried.
+        attempts: u32,
     },
     /// A compiled artifact could not be produced or loaded.
     #[error("compiled artifact for {digest}: {message}")]

@@ -8,6 +8,7 @@ use crate::invoke::CallReport;
 use crate::limits::Limits;
 use crate::registry::{PluginInfo, Registry};
 use crate::sandbox::{LoadedPlugin, Sandbox};
+use crate::storage::{DirStorage, RegistryStorage};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,7 +38,7 @@ pub struct PluginHost {
 impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginHost")
-            .field("dir", &self.registry.dir())
+            .field("registry", &self.registry.describe())
             .field("stats", &self.stats())
             .finish()
     }
@@ -50,13 +51,40 @@ impl PluginHost {
     /// # Errors
     /// The directory or its index cannot be read.
     pub fn open(dir: impl AsRef<Path>, sandbox: Sandbox) -> Result<PluginHost, HostError> {
-        let registry = Registry::open(dir.as_ref())?;
+        let storage = DirStorage::open(dir.as_ref())?;
+        PluginHost::open_in(Box::new(storage), dir.as_ref(), sandbox)
+    }
+
+    /// Opens the registry kept in `storage` (for several nodes: a database they share),
+    /// with compiled artifacts cached in `artifacts`, a directory of this node (created
+    /// when missing): compiled code is specific to this engine build, so it is never
+    /// shared.
+    ///
+    /// # Errors
+    /// The storage or its index cannot be read; the directory cannot be created.
+    pub fn open_in(
+        storage: Box<dyn RegistryStorage>,
+        artifacts: &Path,
+        sandbox: Sandbox,
+    ) -> Result<PluginHost, HostError> {
+        std::fs::create_dir_all(artifacts).map_err(|e| HostError::io("creating", artifacts, e))?;
+        let registry = Registry::open(storage)?;
         Ok(PluginHost {
-            cache: ArtifactCache::new(dir.as_ref()),
+            cache: ArtifactCache::new(artifacts),
             sandbox,
             registry,
             loaded: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Where the registry is kept (a directory, or a database without password).
+    pub fn registry_location(&self) -> String {
+        self.registry.describe()
+    }
+
+    /// The registry's storage, e.g. to copy it with [`crate::copy_registry`].
+    pub fn registry_storage(&self) -> &dyn RegistryStorage {
+        self.registry.storage()
     }
 
     /// The sandbox calls run in.

@@ -43,6 +43,7 @@ mod logs;
 mod registry;
 mod sandbox;
 mod state;
+mod storage;
 mod ticker;
 
 pub use config::{HostConfig, DEFAULT_MAX_PLUGIN_BYTES};
@@ -56,3 +57,4 @@ pub use limits::{
 pub use logs::{LogLevel, LogLine, TRACING_TARGET};
 pub use registry::PluginInfo;
 pub use sandbox::{LoadedPlugin, Sandbox};
+pub use storage::{copy_registry, CopiedRegistry, DirStorage, RegistryStorage, StoredIndex};

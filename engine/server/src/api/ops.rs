@@ -129,10 +129,23 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
     );
     counter(
         &mut out,
+        "waystation_command_conflicts_total",
+        "Commands run again because another node changed their instance first (shared store only).",
+        m.command_conflicts.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
         "waystation_panics_total",
         "Steps and request handlers that panicked (contained: answered 500 or retried).",
         m.panics.load(Ordering::Relaxed),
     );
+    if let Some(node) = rt.store().node_name() {
+        // Node names are 16 hex digits (`pg/mod.rs`): nothing to escape in a label.
+        let _ = writeln!(
+            out,
+            "# HELP waystation_node_info This node's name in the shared store's timer and message claims.\n# TYPE waystation_node_info gauge\nwaystation_node_info{{node=\"{node}\",store=\"postgres\"}} 1"
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP waystation_plugin_call_seconds_total Time spent in plugin calls.\n# TYPE waystation_plugin_call_seconds_total counter\nwaystation_plugin_call_seconds_total {}",

@@ -1,11 +1,12 @@
-//! `waystation store migrate`: copies a data directory's store, whatever its engine, into a
-//! new data directory on another engine, with its plugin registry; and the start-up check
-//! that picks the engine of an existing data directory.
+//! `waystation store migrate`: copies a store with its plugin registry - a data directory on
+//! any embedded engine, or a PostgreSQL database - into a new data directory or an empty
+//! database; and the start-up check that picks the engine of an existing data directory.
 
 use crate::config::{plugin_dir, store_dir};
 use std::io::Write;
-use std::path::Path;
-use waystation_store::{AnyKv, Engine, StoreError};
+use std::path::{Path, PathBuf};
+use waystation_store::{AnyKv, Engine, KvStore, Store, StoreError};
+use waystation_wasm::RegistryStorage;
 
 /// Keys per batch written to the target store.
 const BATCH_KEYS: usize = 1024;
@@ -54,6 +55,15 @@ pub enum StoreSetupError {
         #[source]
         source: StoreError,
     },
+    /// A plugin registry could not be opened or copied.
+    #[error("{context}")]
+    Registry {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: waystation_wasm::HostError,
+    },
     /// A file could not be copied.
     #[error("{context}")]
     Io {
@@ -100,14 +110,196 @@ fn is_non_empty(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
 }
 
-/// `waystation store migrate --from FROM --to TO [--engine E]`: copies every key of FROM's
-/// store into a new store of engine `to_engine` in TO (in batches of 1,024 keys, then one
-/// flush), and FROM's plugin registry file by file (each synced). TO must be new or empty.
-/// Prints what it copied. The server must not be running on FROM.
+/// One side of `waystation store migrate`: a data directory (an embedded store and the
+/// plugin registry under it) or a PostgreSQL database (store and registry in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A data directory.
+    Dir(PathBuf),
+    /// A database: its URL and the schema holding Waystation's tables (`None`: the
+    /// user's default).
+    Postgres {
+        /// `postgres://...` or `postgresql://...`.
+        url: String,
+        /// The schema, as `[store] schema`.
+        schema: Option<String>,
+    },
+}
+
+impl Location {
+    /// `text` as a location: a `postgres://` or `postgresql://` URL is a database (in
+    /// `schema`), anything else a data directory.
+    pub fn parse(text: &str, schema: Option<String>) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres {
+                url: text.to_owned(),
+                schema,
+            }
+        } else {
+            Location::Dir(PathBuf::from(text))
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Location::Dir(dir) => dir.display().to_string(),
+            Location::Postgres { schema, .. } => format!(
+                "the PostgreSQL database{}",
+                schema
+                    .as_ref()
+                    .map(|s| format!(" (schema {s})"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// A store opened for copying, with its plugin registry.
+struct Opened {
+    store: std::sync::Arc<dyn Store>,
+    registry: Box<dyn RegistryStorage>,
+    what: String,
+}
+
+/// `waystation store migrate --from FROM --to TO [--engine E]`: copies everything of FROM
+/// (definitions, versions, instances with their history, timers, tasks, outbox messages,
+/// idempotency records, tokens, schedules, and the plugin registry) into TO, which must be
+/// new or empty. Between two data directories the store is copied key by key (batches of
+/// 1,024, then one flush) onto `to_engine`; when either side is PostgreSQL it is copied
+/// record by record through the store traits (see `waystation_store::transfer`) and the
+/// report rollups are recomputed on TO. Prints what it copied. No server may be running
+/// on FROM or TO.
 ///
 /// # Errors
-/// [`StoreSetupError`]: no store in FROM, TO not empty, IO and store errors.
+/// [`StoreSetupError`]: no store in FROM, TO not empty, IO, store and registry errors.
 pub fn migrate(
+    from: &Location,
+    to: &Location,
+    to_engine: Engine,
+    out: &mut dyn Write,
+) -> Result<(), StoreSetupError> {
+    if let (Location::Dir(from), Location::Dir(to)) = (from, to) {
+        return migrate_dirs(from, to, to_engine, out);
+    }
+    let source = open_source(from)?;
+    let target = open_target(to, to_engine)?;
+    let copied = waystation_store::transfer(source.store.as_ref(), target.store.as_ref()).map_err(
+        |source| StoreSetupError::Store {
+            context: format!("copying {} to {}", from.describe(), to.describe()),
+            source,
+        },
+    )?;
+    let plugins =
+        waystation_wasm::copy_registry(source.registry.as_ref(), target.registry.as_ref())
+            .map_err(|source| StoreSetupError::Registry {
+                context: format!(
+                    "copying the plugin registry of {} to {}",
+                    from.describe(),
+                    to.describe()
+                ),
+                source,
+            })?;
+    let _ = writeln!(
+        out,
+        "copied {} definition versions, {} instances ({} history entries), {} outbox messages, \
+         {} idempotency records, {} tokens, {} schedules and {} plugin components ({} bytes) \
+         from {} to {}",
+        copied.definitions,
+        copied.instances,
+        copied.history_entries,
+        copied.messages,
+        copied.idempotency,
+        copied.tokens,
+        copied.schedules,
+        plugins.components,
+        plugins.bytes,
+        source.what,
+        target.what
+    );
+    Ok(())
+}
+
+/// Opens FROM, which must hold a store.
+fn open_source(from: &Location) -> Result<Opened, StoreSetupError> {
+    match from {
+        Location::Dir(data) => {
+            let dir = store_dir(data);
+            let Some(engine) = Engine::detect(&dir) else {
+                return Err(StoreSetupError::NothingToMigrate(
+                    data.display().to_string(),
+                ));
+            };
+            let kv = engine.open(&dir).map_err(|source| StoreSetupError::Store {
+                context: format!("cannot open the {engine} store in {}", dir.display()),
+                source,
+            })?;
+            Ok(Opened {
+                store: std::sync::Arc::new(KvStore::new(kv)),
+                registry: dir_registry(&plugin_dir(data))?,
+                what: format!("the {engine} store in {}", data.display()),
+            })
+        }
+        Location::Postgres { .. } => open_postgres(from),
+    }
+}
+
+/// Opens (creating) TO, which must be new or empty.
+fn open_target(to: &Location, engine: Engine) -> Result<Opened, StoreSetupError> {
+    match to {
+        Location::Dir(data) => {
+            if is_non_empty(data) {
+                return Err(StoreSetupError::TargetNotEmpty(data.display().to_string()));
+            }
+            let dir = store_dir(data);
+            let kv = engine.open(&dir).map_err(|source| StoreSetupError::Store {
+                context: format!("cannot create the {engine} store in {}", dir.display()),
+                source,
+            })?;
+            Ok(Opened {
+                store: std::sync::Arc::new(KvStore::new(kv)),
+                registry: dir_registry(&plugin_dir(data))?,
+                what: format!("a {engine} store in {}", data.display()),
+            })
+        }
+        Location::Postgres { .. } => open_postgres(to),
+    }
+}
+
+fn open_postgres(at: &Location) -> Result<Opened, StoreSetupError> {
+    let Location::Postgres { url, schema } = at else {
+        unreachable!("called for a database only");
+    };
+    let options = waystation_store::PgOptions {
+        schema: schema.clone(),
+        ..waystation_store::PgOptions::new(url.clone())
+    };
+    let store =
+        std::sync::Arc::new(waystation_store::PgStore::open(&options).map_err(|source| {
+            StoreSetupError::Store {
+                context: format!("cannot open {}", at.describe()),
+                source,
+            }
+        })?);
+    let what = format!("{store:?}");
+    Ok(Opened {
+        registry: Box::new(crate::shared_plugins::PgRegistry::new(store.clone())),
+        store,
+        what,
+    })
+}
+
+fn dir_registry(dir: &Path) -> Result<Box<dyn RegistryStorage>, StoreSetupError> {
+    let storage =
+        waystation_wasm::DirStorage::open(dir).map_err(|source| StoreSetupError::Registry {
+            context: format!("cannot open the plugin registry in {}", dir.display()),
+            source,
+        })?;
+    Ok(Box::new(storage))
+}
+
+/// Copies one data directory's store key by key onto `to_engine`, and its plugin registry
+/// file by file (each synced). TO must be new or empty.
+fn migrate_dirs(
     from: &Path,
     to: &Path,
     to_engine: Engine,

@@ -266,7 +266,7 @@ fn write_fields(tx: &mut Tx<'_>, commit: &Commit<'_>) -> Result<(), StoreError> 
 }
 
 /// Queues `record` (a new message).
-fn enqueue(tx: &mut Tx<'_>, record: &OutboxRecord) -> Result<(), StoreError> {
+pub(crate) fn enqueue(tx: &mut Tx<'_>, record: &OutboxRecord) -> Result<(), StoreError> {
     let m = &record.message;
     tx.exec(
         "INSERT INTO outbox (id, instance_id, status, queue_time, channel, record)

@@ -19,12 +19,14 @@
 mod commit;
 mod conn;
 mod outbox;
+mod plugins;
 mod query;
 mod reads;
 mod reports;
 mod retention;
 mod schema;
 mod shared;
+mod transfer;
 
 use crate::StoreError;
 use conn::{Conn, Manager};

@@ -380,4 +380,8 @@ impl Store for PgStore {
     fn shared(&self) -> bool {
         true
     }
+
+    fn node_name(&self) -> Option<String> {
+        Some(self.node.clone())
+    }
 }

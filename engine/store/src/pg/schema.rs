@@ -23,7 +23,25 @@
 //! stores sort, whatever the database's locale.
 
 /// Every migration, in order: (version, what it does, SQL).
-pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "the collections", V1)];
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "the collections", V1),
+    (2, "the shared plugin registry", V2),
+];
+
+/// The plugin registry every node shares (see `plugins.rs`): the index as one document
+/// with a revision its writers compare and swap, and the components by SHA-256.
+const V2: &str = r#"
+CREATE TABLE plugin_index (
+    id boolean PRIMARY KEY CHECK (id),
+    revision bigint NOT NULL,
+    document bytea NOT NULL
+);
+
+CREATE TABLE plugin_blobs (
+    digest text COLLATE "C" PRIMARY KEY,
+    bytes bytea NOT NULL
+);
+"#;
 
 const V1: &str = r#"
 CREATE TABLE definitions (
