@@ -3,7 +3,8 @@
 # Installs what is missing (apt chromium, npm playwright-core into tests/browser), builds
 # target/debug/waystation only if it is missing, starts it on a free port over a temporary
 # data directory, and runs dashboard.test.mjs, then actions.test.mjs (issue 16: acting
-# from the dashboard), then branches.test.mjs (issue 18: parallel branches) on the same
+# from the dashboard), then branches.test.mjs (issue 18: parallel branches), then
+# subworkflows.test.mjs (issue 18: the parent link) on the same
 # server. Screenshots land in target/screenshots/. ONLY=branches.test.mjs runs one.
 #
 #   bash tests/browser/run.sh
@@ -76,7 +77,7 @@ shots="${SHOTS:-$target/screenshots}"
 mkdir -p "$shots"
 rm -f "$shots"/failure-*.png
 echo "== dashboard browser test ($("$chromium" --version 2>/dev/null || echo chromium), server $url)"
-for test in ${ONLY:-dashboard.test.mjs actions.test.mjs branches.test.mjs}; do
+for test in ${ONLY:-dashboard.test.mjs actions.test.mjs branches.test.mjs subworkflows.test.mjs}; do
   echo "== $test"
   if ! WS_URL="$url" WS_ADMIN="$token" CHROMIUM="$chromium" SHOTS="$shots" node "$here/$test"; then
     echo "== server log (last 40 lines)"

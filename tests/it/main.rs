@@ -23,4 +23,5 @@ mod reports;
 mod retry;
 mod scenarios;
 mod schedules;
+mod subworkflows;
 mod who_did_what;

@@ -254,6 +254,8 @@ impl Desk {
         server
             .token("dev", &["developer"])
             .upload_plugin("tiered-notifier");
+        // The investigation first: the emergency calls it as a sub-workflow.
+        server.admin().upload_workflow("investigation");
         server.admin().upload_workflow(WORKFLOW);
         let ops = server.token("olga", &["operator"]);
         Desk {
@@ -279,11 +281,27 @@ impl Desk {
         );
         assert_eq!(status, 201, "{body}");
         let id = body["id"].as_str().unwrap().to_owned();
+        // The ticket is the emergency's child instance: the reply goes there, and the
+        // emergency tells the customer once it took the investigation's end.
+        let (_, emergency) = self.ops.get(&format!("/v1/instances/{id}"));
+        let child = emergency["children"][0]["id"].as_str().unwrap().to_owned();
         let (status, body) = self.ops.post(
-            &format!("/v1/instances/{id}/events"),
+            &format!("/v1/instances/{child}/events"),
             &json!({"type": "replied", "data": {}}),
         );
         assert_eq!(status, 200, "{body}");
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, emergency) = self.ops.get(&format!("/v1/instances/{id}"));
+            if emergency["stage"] != "investigate" {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "{id} never took the reply: {emergency}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         id
     }
 

@@ -34,6 +34,13 @@ pub fn abandon(mut state: InstanceState, reason: String, now: DateTime<Utc>) -> 
             task_id: task.id.clone(),
         });
     }
+    for child in state.waiting_children() {
+        effects.push(Effect::CancelChild {
+            child: child.id,
+            reason: format!("its parent {} failed", state.id),
+        });
+    }
+    state.child = None;
     state.timers.clear();
     state.approval = None;
     state.branches.clear();

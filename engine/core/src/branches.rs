@@ -8,7 +8,7 @@
 //! names a stage names the branch it belongs to as well.
 
 use crate::state::{ApprovalProgress, ApprovalTask, Assignment, InstanceState, PendingCall, Sla};
-use crate::state::{BranchState, BranchStatus, Frame, SlaState, Timer};
+use crate::state::{BranchState, BranchStatus, ChildRef, Frame, SlaState, Timer};
 use chrono::{DateTime, Utc};
 use std::borrow::Cow;
 
@@ -31,6 +31,8 @@ pub struct FrameRef<'a> {
     pub stage_entered_at: DateTime<Utc>,
     /// Its branches, when its stage is parallel.
     pub branches: &'a [BranchState],
+    /// The child instance it waits for, when its stage is a sub-workflow stage.
+    pub child: Option<&'a ChildRef>,
 }
 
 impl Frame {
@@ -44,6 +46,7 @@ impl Frame {
             assignee: self.assignee.as_ref(),
             stage_entered_at: self.stage_entered_at,
             branches: &self.branches,
+            child: self.child.as_ref(),
         }
     }
 }
@@ -60,6 +63,7 @@ pub(crate) fn swap_frame(state: &mut InstanceState, frame: &mut Frame) {
     std::mem::swap(&mut state.stage_entered_at, &mut frame.stage_entered_at);
     std::mem::swap(&mut state.timers_armed, &mut frame.timers_armed);
     std::mem::swap(&mut state.branches, &mut frame.branches);
+    std::mem::swap(&mut state.child, &mut frame.child);
 }
 
 fn rank(s: SlaState) -> u8 {
@@ -82,6 +86,7 @@ impl InstanceState {
             assignee: self.assignee.as_ref(),
             stage_entered_at: self.stage_entered_at,
             branches: &self.branches,
+            child: self.child.as_ref(),
         }
     }
 
@@ -103,6 +108,14 @@ impl InstanceState {
     pub fn current_stages(&self) -> Vec<&str> {
         let mut out = Vec::with_capacity(1);
         self.each_frame(|_, f| out.push(f.stage));
+        out
+    }
+
+    /// The child instances the current stages wait for (sub-workflow stages), top level
+    /// first. Empty for nearly every instance, without allocating.
+    pub fn waiting_children(&self) -> Vec<ChildRef> {
+        let mut out = Vec::new();
+        self.each_frame(|_, f| out.extend(f.child.cloned()));
         out
     }
 

@@ -338,8 +338,13 @@ impl Checker<'_> {
             .chain(stage.escalation.iter().flat_map(|s| &s.actions))
             .chain(stage.reminders.iter().flat_map(|r| &r.actions))
             .any(|a| matches!(a, Action::Call { .. } | Action::Notify { .. }));
-        let is_parallel = matches!(stage.kind, StageKind::Parallel { .. });
-        if stage.on_error.is_some() && !has_plugin_action && !is_parallel {
+        // A parallel stage's join may become unsatisfiable, a sub-workflow's child may fail:
+        // both route through on_error without any plugin.
+        let can_err = matches!(
+            stage.kind,
+            StageKind::Parallel { .. } | StageKind::Subworkflow { .. }
+        );
+        if stage.on_error.is_some() && !has_plugin_action && !can_err {
             self.error(
                 format!("{p}/on_error"),
                 "on_error is never taken: this stage has no call or notify action that could fail",
@@ -451,6 +456,26 @@ impl Checker<'_> {
                 join,
                 transitions,
             } => self.parallel(&p, branches, join, transitions),
+            StageKind::Subworkflow {
+                child,
+                input,
+                on_outcome,
+                result,
+            } => {
+                let input = input
+                    .iter()
+                    .filter_map(|(member, source)| {
+                        let at = format!("{p}/input/{}", escape_pointer_segment(member));
+                        Some((member.clone(), self.expr(&at, source)?))
+                    })
+                    .collect();
+                CompiledKind::Subworkflow {
+                    child: child.clone(),
+                    input,
+                    on_outcome: self.events(&format!("{p}/on_outcome"), on_outcome),
+                    result: result.clone(),
+                }
+            }
             StageKind::End { outcome } => CompiledKind::End {
                 outcome: outcome.clone(),
             },
@@ -587,6 +612,7 @@ pub(crate) fn successors<'a>(stage: &'a Stage) -> Vec<&'a str> {
             add(on_reject);
             on.values().for_each(&mut add);
         }
+        StageKind::Subworkflow { on_outcome, .. } => on_outcome.values().for_each(&mut add),
         StageKind::End { .. } => {}
     }
     out

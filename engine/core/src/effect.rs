@@ -32,6 +32,35 @@ pub enum Effect {
     Enqueue(OutboundMessage),
     /// Append to the instance history.
     History(HistoryEntry),
+    /// Start a child instance for a sub-workflow stage, in the same commit as this step;
+    /// feed its end back as [`crate::Input::ChildEnded`]. A child that cannot be started
+    /// (its workflow or version is gone, the input does not fit) is fed back at once as a
+    /// failed child.
+    StartChild(ChildStart),
+    /// Cancel a running child instance: its sub-workflow stage was left (the parent was
+    /// cancelled, failed, timed out or its branch was cancelled) before the child ended.
+    CancelChild {
+        /// The child's instance id.
+        child: String,
+        /// Why, for the child's history.
+        reason: String,
+    },
+}
+
+/// What a sub-workflow stage asks the driver to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildStart {
+    /// The child's id, derived from the parent's (see [`crate::state::ChildRef::id`]).
+    pub id: String,
+    /// The child's workflow.
+    pub workflow: String,
+    /// A pinned version; `None`: the newest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The start input, as mapped by the stage.
+    pub input: Value,
+    /// The parent and its stage, to be recorded on the child.
+    pub parent: crate::state::ParentLink,
 }
 
 /// A plugin call request.
@@ -110,6 +139,8 @@ pub enum Cause {
     Error,
     /// A parallel stage's join was satisfied.
     Joined,
+    /// A sub-workflow stage's child completed with an outcome `on_outcome` routes.
+    ChildEnded,
 }
 
 /// Everything the history records.
@@ -344,6 +375,34 @@ pub enum HistoryEvent {
         stage: String,
         /// Each branch's outcome (null for a branch that did not end).
         outcomes: serde_json::Map<String, Value>,
+    },
+    /// A sub-workflow stage started a child instance.
+    ChildStarted {
+        /// The sub-workflow stage.
+        stage: String,
+        /// The child's instance id.
+        child: String,
+        /// The child's workflow.
+        workflow: String,
+    },
+    /// The child of a sub-workflow stage ended; the stage's transition follows.
+    ChildEnded {
+        /// The sub-workflow stage.
+        stage: String,
+        /// The child's instance id.
+        child: String,
+        /// How it ended.
+        status: crate::state::Status,
+        /// Its outcome, when it completed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<String>,
+    },
+    /// A running child was cancelled because its sub-workflow stage was left.
+    ChildCancelled {
+        /// The sub-workflow stage.
+        stage: String,
+        /// The child's instance id.
+        child: String,
     },
     /// Reached an end stage.
     Completed {

@@ -27,6 +27,12 @@ pub fn mermaid(definition: &Definition) -> String {
             StageKind::Task { .. } => format!("[\"{}\"]", label(&text)),
             // A fork: the branches leave it, the join's transitions follow it.
             StageKind::Parallel { .. } => format!("[[\"{}\"]]", label(&text)),
+            // A call of another workflow: a subroutine shape, with the workflow's id.
+            StageKind::Subworkflow { child, .. } => format!(
+                "[[\"{}<br/>calls {}\"]]",
+                label(&text),
+                label(&child.workflow)
+            ),
         };
         let _ = writeln!(out, "    {}{shape}", id(name));
     }
@@ -109,6 +115,13 @@ pub fn mermaid(definition: &Definition) -> String {
                 transitions
                     .iter()
                     .for_each(|b| edge(b, format!("joined ({rule})")));
+            }
+            StageKind::Subworkflow { on_outcome, .. } => {
+                for (outcome, bs) in on_outcome {
+                    bs.as_slice()
+                        .iter()
+                        .for_each(|b| edge(b, format!("child {outcome}")));
+                }
             }
             StageKind::End { .. } => {}
         }

@@ -88,6 +88,25 @@ pub enum Input {
         /// Who retried (token name), recorded in the history.
         by: String,
     },
+    /// A child instance started by a sub-workflow stage ended. Taken once: the stage
+    /// forgets the child when it takes its end, so the same end delivered again is refused
+    /// with [`crate::Rejection::UnexpectedChildEnd`] and changes nothing.
+    ChildEnded {
+        /// The child's instance id.
+        child: String,
+        /// How it ended: completed, failed or cancelled.
+        status: crate::state::Status,
+        /// The outcome of the end stage it reached, when completed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<String>,
+        /// Why it failed or was cancelled, in words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// The child's variables at its end: the parent's expressions see them as
+        /// `event.data.output` (and in the stage's `result` variable).
+        #[serde(default)]
+        output: Value,
+    },
     /// Stop the instance.
     Cancel {
         /// Who cancelled.
@@ -109,6 +128,7 @@ impl Input {
             Input::Cancel { .. } => "cancel",
             Input::Retry { .. } => "retry",
             Input::Assign { .. } => "assign",
+            Input::ChildEnded { .. } => "child_ended",
         }
     }
 }

@@ -33,16 +33,20 @@ mod workflow;
 pub use branches::FrameRef;
 pub use clock::{Clock, ManualClock};
 pub use definition::Definition;
-pub use effect::{Actor, Cause, Effect, HistoryEntry, HistoryEvent, OutboundMessage, PluginCall};
+pub use effect::{
+    Actor, Cause, ChildStart, Effect, HistoryEntry, HistoryEvent, OutboundMessage, PluginCall,
+};
 pub use fields::FieldValue;
 pub use input::{CallMetrics, Decider, Input};
-pub use machine::{apply, start, DeadlineError, Rejection, Step, MAX_ENTRIES_PER_STEP};
+pub use machine::{
+    apply, start, DeadlineError, Rejection, Step, CHILD_ENDED_EVENT, MAX_ENTRIES_PER_STEP,
+};
 pub use plugin::{
     CallOutcome, FailureKind, PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World,
 };
 pub use state::{
-    ApprovalTask, BranchState, BranchStatus, Frame, InstanceState, SlaState, StageSla, Status,
-    Timer, TimerPurpose,
+    ApprovalTask, BranchState, BranchStatus, ChildRef, Frame, InstanceState, ParentLink, Relay,
+    SlaState, StageSla, Status, Timer, TimerPurpose,
 };
 pub use validate::ValidationError;
 pub use workflow::Workflow;

@@ -95,6 +95,7 @@ pub struct Simulation<'w, P: PluginInvoker> {
     tasks: BTreeMap<String, ApprovalTask>,
     history: HashMap<String, Vec<HistoryEntry>>,
     outbox: Vec<OutboundMessage>,
+    child_effects: Vec<Effect>,
     next_id: u64,
 }
 
@@ -111,6 +112,7 @@ impl<'w, P: PluginInvoker> Simulation<'w, P> {
             tasks: BTreeMap::new(),
             history: HashMap::new(),
             outbox: Vec::new(),
+            child_effects: Vec::new(),
             next_id: 0,
         }
     }
@@ -308,6 +310,12 @@ impl<'w, P: PluginInvoker> Simulation<'w, P> {
             .find(|t| t.approver == crate::definition::Approver::Role(role.to_owned()))
     }
 
+    /// Every child start and cancellation asked for so far, in order (a simulation runs
+    /// one workflow, so it performs neither).
+    pub fn child_effects(&self) -> &[Effect] {
+        &self.child_effects
+    }
+
     /// Every message queued so far.
     pub fn outbox(&self) -> &[OutboundMessage] {
         &self.outbox
@@ -340,6 +348,11 @@ impl<'w, P: PluginInvoker> Simulation<'w, P> {
                 Effect::Enqueue(m) => self.outbox.push(m),
                 Effect::History(h) => self.history.entry(id.clone()).or_default().push(h),
                 Effect::CallPlugin(_) => unreachable!("the driver resolves plugin calls"),
+                // One workflow only: the children a sub-workflow stage asks for are kept
+                // for the test to look at (and to feed their ends back).
+                Effect::StartChild(_) | Effect::CancelChild { .. } => {
+                    self.child_effects.push(effect)
+                }
             }
         }
         self.instances.insert(id, step.state);

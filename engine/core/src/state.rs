@@ -279,6 +279,100 @@ pub struct InstanceState {
     /// tasks (see [`BranchState`]). Empty elsewhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub branches: Vec<BranchState>,
+    /// In a sub-workflow stage: the child instance it waits for. Cleared when its end is
+    /// taken (so a second delivery of that end changes nothing) or the stage is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<ChildRef>,
+    /// Every child instance its sub-workflow stages started, oldest first, for the record
+    /// (the API lists them); kept after they end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<ChildRef>,
+    /// The instance whose sub-workflow stage started this one, when one did. Set by the
+    /// driver when it starts the child; the core only keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentLink>,
+}
+
+/// A child instance started by a sub-workflow stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildRef {
+    /// The child's instance id: `<parent id>.w<n>`, derived from the parent's counter when
+    /// the stage is entered, so a step computed again from the same state names the same
+    /// child (and the store refuses a second instance with that id).
+    pub id: String,
+    /// The child's workflow.
+    pub workflow: String,
+    /// The parent's sub-workflow stage that started it.
+    pub stage: String,
+}
+
+/// Where a child instance came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentLink {
+    /// The parent instance's id.
+    pub instance: String,
+    /// The parent's sub-workflow stage waiting for this child.
+    pub stage: String,
+    /// How many sub-workflow calls deep this instance is (1: its parent was started by
+    /// a person or a system).
+    #[serde(default = "one")]
+    pub depth: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The suffix of a child-end record's id (see [`ChildRef::end_record`]).
+const ENDED: &str = ".ended";
+/// The suffix of a child-cancel record's id (see [`ChildRef::cancel_record`]).
+const CANCEL: &str = ".cancel";
+
+/// A record the driver keeps in its timer index, due at once, so that what one instance
+/// owes another happens exactly once across crashes, each under one instance's lock: the
+/// commit that makes it writes it, the commit that acts on it deletes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay<'a> {
+    /// Child `.0` ended: deliver its end to its parent (the record's instance) as
+    /// [`crate::Input::ChildEnded`].
+    ChildEnded(&'a str),
+    /// The parent left the stage waiting for child `.0` (the record's instance): cancel it.
+    CancelChild(&'a str),
+}
+
+impl ChildRef {
+    /// The id of the record that delivers child `child`'s end to its parent: written by the
+    /// child's last commit, under the parent's id; never the id of a timer (`<id>.t<n>`).
+    pub fn end_record(child: &str) -> String {
+        format!("{child}{ENDED}")
+    }
+
+    /// The id of the record that cancels child `child`: written by the commit of the parent
+    /// that left its stage, under the child's id.
+    pub fn cancel_record(child: &str) -> String {
+        format!("{child}{CANCEL}")
+    }
+
+    /// What a timer-index id is, when it is a record of [`ChildRef::end_record`] or
+    /// [`ChildRef::cancel_record`] rather than a timer.
+    pub fn relay(timer_id: &str) -> Option<Relay<'_>> {
+        if let Some(child) = timer_id.strip_suffix(ENDED) {
+            return Some(Relay::ChildEnded(child));
+        }
+        timer_id.strip_suffix(CANCEL).map(Relay::CancelChild)
+    }
+}
+
+impl InstanceState {
+    /// The parent to tell, when this commit ends a child: `before` running (or absent), this
+    /// state ended, and a parent recorded.
+    pub fn parent_to_tell(&self, before: Option<&InstanceState>) -> Option<&ParentLink> {
+        let was_running = before.is_none_or(|b| b.status == Status::Running);
+        match (&self.parent, self.status) {
+            (Some(p), s) if s != Status::Running && was_running => Some(p),
+            _ => None,
+        }
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -435,4 +529,7 @@ pub struct Frame {
     /// The branches of the stage, when it is a parallel stage.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub branches: Vec<BranchState>,
+    /// The child instance its stage waits for, when it is a sub-workflow stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<ChildRef>,
 }

@@ -136,6 +136,13 @@ pub(crate) enum CompiledKind {
         join_when: Option<Expr>,
         transitions: Vec<CompiledBranch>,
     },
+    Subworkflow {
+        child: crate::definition::ChildWorkflow,
+        /// The child's input, member by member.
+        input: Vec<(String, Expr)>,
+        on_outcome: HashMap<String, Vec<CompiledBranch>>,
+        result: Option<String>,
+    },
     End {
         outcome: String,
     },
@@ -256,6 +263,31 @@ impl Workflow {
     /// The workflow id.
     pub fn id(&self) -> &str {
         &self.definition.id
+    }
+
+    /// True when some stage is a sub-workflow stage: its steps may start or cancel other
+    /// instances, which the driver commits with them.
+    pub fn starts_children(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|s| matches!(s.kind, CompiledKind::Subworkflow { .. }))
+    }
+
+    /// Every sub-workflow stage's child, as `(JSON pointer of the stage, child)`, for the
+    /// checks that need the other workflows (they exist, their input schema is satisfied,
+    /// calls do not nest too deep).
+    pub fn children_called(&self) -> Vec<(String, crate::definition::ChildWorkflow)> {
+        self.definition
+            .stages
+            .iter()
+            .filter_map(|(name, stage)| match &stage.kind {
+                crate::definition::StageKind::Subworkflow { child, .. } => Some((
+                    format!("/stages/{}", crate::source::escape_pointer_segment(name)),
+                    child.clone(),
+                )),
+                _ => None,
+            })
+            .collect()
     }
 
     /// True when some stage calls a plugin (`call` or `notify`): drivers then run steps

@@ -140,10 +140,17 @@ impl Runtime {
                 })
                 .await?;
             self.check_step(&step, false)?;
+            let members = self.children_of(&wf, &mut step, now).await?;
             stamp(&mut step, actor);
             // Who started it, for the separation of duties of its approvals.
             step.state.started_by = actor.map(|a| a.name.clone());
-            self.commit(None, &step, None, idempotency_key.map(|k| (k, fp.as_str())))?
+            self.commit_with(
+                None,
+                &step,
+                None,
+                idempotency_key.map(|k| (k, fp.as_str())),
+                &members,
+            )?
         };
         self.durability.durable().await?;
         tracing::debug!(instance = %summary.id, workflow, stage = %summary.stage, "started");
@@ -371,7 +378,9 @@ impl Runtime {
             let now = self.now();
             let fired = Some((timer.due, timer.timer_id.as_str()));
             let outcome = match self.timer_step(&before, timer, now).await {
-                Ok(step) => self.commit(Some(&before), &step, fired, None).map(drop),
+                Ok((step, members)) => self
+                    .commit_with(Some(&before), &step, fired, None, &members)
+                    .map(drop),
                 Err(e) => Err(e),
             };
             match outcome {
@@ -398,39 +407,70 @@ impl Runtime {
         self.metrics.record_timer_lag(lag);
     }
 
-    /// The step of firing `timer` on `before`, within the instance limits.
+    /// The step of firing `timer` on `before`, within the instance limits, with the
+    /// children it starts. A sub-workflow record (see [`crate::children`]) is its input
+    /// instead; one with nothing left to do is a step that changes nothing (its key goes).
     pub(crate) async fn timer_step(
         &self,
         before: &InstanceState,
         timer: &DueTimer,
         now: DateTime<Utc>,
-    ) -> Result<Step, RuntimeError> {
+    ) -> Result<(Step, Vec<crate::children::Member>), RuntimeError> {
         let wf = self
             .workflow(&before.workflow, Some(before.version))
             .await?;
-        let input = Input::TimerFired {
+        let relayed = self.relayed_input(before, timer)?;
+        let is_relay = relayed.is_some();
+        let input = relayed.unwrap_or_else(|| Input::TimerFired {
             timer_id: timer.timer_id.clone(),
-        };
+        });
         let state = before.clone();
         let step = self
             .drive(&wf, move |wf, p| {
                 apply_until_quiet(wf, state, input, now, p)
             })
-            .await?;
+            .await;
+        let mut step = match step {
+            Err(e) if is_relay && crate::children::relay_done(&e) => {
+                let unchanged = Step {
+                    state: before.clone(),
+                    effects: Vec::new(),
+                };
+                return Ok((unchanged, Vec::new()));
+            }
+            other => other?,
+        };
         match self.check_step(&step, false) {
-            Ok(()) => Ok(step),
+            Ok(()) => {
+                let members = self.children_of(&wf, &mut step, now).await?;
+                Ok((step, members))
+            }
             // Over a bound through the workflow's own doing: failing the instance is the
             // answer, not a retry.
-            Err(RuntimeError::OverLimit { message, .. }) => Ok(waystation_core::abandon::abandon(
-                before.clone(),
-                message,
-                now,
+            Err(RuntimeError::OverLimit { message, .. }) => Ok((
+                waystation_core::abandon::abandon(before.clone(), message, now),
+                Vec::new(),
             )),
             Err(e) => Err(e),
         }
     }
 
-    /// Records a failed firing: moves the timer later, or gives up on the instance.
+    /// The children `step` starts, when its workflow has sub-workflow stages (none
+    /// otherwise, without looking).
+    async fn children_of(
+        &self,
+        wf: &Workflow,
+        step: &mut Step,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::children::Member>, RuntimeError> {
+        if !wf.starts_children() || !crate::children::starts_children(step) {
+            return Ok(Vec::new());
+        }
+        self.children(step, now).await
+    }
+
+    /// Records a failed firing: moves the timer later, or gives up on the instance (at once
+    /// for a sub-workflow record, see [`crate::children`]).
     pub(crate) fn timer_failed(
         &self,
         before: &InstanceState,
@@ -447,7 +487,11 @@ impl Runtime {
         };
         let retry = self.options.step_retry;
         let fired = Some((timer.due, timer.timer_id.as_str()));
-        if failures >= retry.attempts {
+        // A sub-workflow record cannot be moved later as a timer is (the state does not
+        // hold it): rather than lose it, the instance it is for fails now, visibly, and an
+        // operator's retry takes it from there.
+        let relay = waystation_core::ChildRef::relay(&timer.timer_id).is_some();
+        if failures >= retry.attempts || relay {
             tracing::error!(instance = %before.id, timer = %timer.timer_id, failures, error = %error, "timer keeps failing in the engine; failing the instance");
             let reason = format!(
                 "timer '{}' could not be fired: {error} (tried {failures} times)",
@@ -560,12 +604,14 @@ impl Runtime {
                 })
                 .await?;
             self.check_step(&step, cancel)?;
+            let members = self.children_of(&wf, &mut step, now).await?;
             stamp(&mut step, actor);
-            self.commit(
+            self.commit_with(
                 Some(&before),
                 &step,
                 None,
                 idempotency_key.map(|k| (k, fp.as_str())),
+                &members,
             )?
         };
         self.durability.durable().await?;
@@ -621,7 +667,7 @@ impl Runtime {
     /// plugins, inline otherwise (microseconds of pure computation, bounded by the core's
     /// expression budgets). A panic in the core is caught on either path and becomes
     /// [`RuntimeError::Engine`]: the step is not applied, the server goes on.
-    async fn drive<F>(&self, wf: &Arc<Workflow>, f: F) -> Result<Step, RuntimeError>
+    pub(crate) async fn drive<F>(&self, wf: &Arc<Workflow>, f: F) -> Result<Step, RuntimeError>
     where
         F: FnOnce(&Workflow, &dyn PluginInvoker) -> Result<Step, Rejection> + Send + 'static,
     {
@@ -706,7 +752,7 @@ impl Runtime {
 
     /// The instance after `step` within the history and variables bounds. `ending`: the
     /// step is a cancel, which may always end an instance, whatever its history length.
-    fn check_step(&self, step: &Step, ending: bool) -> Result<(), RuntimeError> {
+    pub(crate) fn check_step(&self, step: &Step, ending: bool) -> Result<(), RuntimeError> {
         let limits = self.options.limits;
         let entries = step.state.history_len;
         if !ending && entries > limits.history_entries {
@@ -746,6 +792,18 @@ impl Runtime {
         fired: Option<(DateTime<Utc>, &str)>,
         idempotency: Option<(&str, &str)>,
     ) -> Result<InstanceSummary, RuntimeError> {
+        self.commit_with(before, step, fired, idempotency, &[])
+    }
+
+    /// [`Runtime::commit`], with the children the step starts in the same store batch.
+    pub(crate) fn commit_with(
+        &self,
+        before: Option<&InstanceState>,
+        step: &Step,
+        fired: Option<(DateTime<Utc>, &str)>,
+        idempotency: Option<(&str, &str)>,
+        members: &[crate::children::Member],
+    ) -> Result<InstanceSummary, RuntimeError> {
         let summary = InstanceSummary::from(&step.state);
         let record = idempotency
             .map(|(key, fp)| {
@@ -762,14 +820,31 @@ impl Runtime {
                 ))
             })
             .transpose()?;
-        self.store.commit(&Commit {
+        let own = Commit {
             before,
             after: &step.state,
             effects: &step.effects,
             fired_timer: fired,
             idempotency: record.as_ref().map(|(k, r)| (*k, r)),
-        })?;
+        };
+        if members.is_empty() {
+            self.store.commit(&own)?;
+        } else {
+            let mut all = Vec::with_capacity(1 + members.len());
+            all.push(own);
+            all.extend(members.iter().map(|m| Commit {
+                before: m.before.as_ref(),
+                after: &m.step.state,
+                effects: &m.step.effects,
+                fired_timer: None,
+                idempotency: None,
+            }));
+            self.store.commit_all(&all)?;
+        }
         self.committed(before, step);
+        for m in members {
+            self.committed(m.before.as_ref(), &m.step);
+        }
         Ok(summary)
     }
 
@@ -782,9 +857,14 @@ impl Runtime {
         self.changes
             .publish(&step.state, crate::ChangeKind::State, step.state.updated_at);
         self.durations.observe(before, &step.state, &step.effects);
+        // A sub-workflow record (a child's end for its parent) is due at once.
+        if step.state.parent_to_tell(before).is_some() {
+            self.timer_armed(step.state.updated_at);
+        }
         for effect in &step.effects {
             match effect {
                 Effect::ArmTimer(t) => self.timer_armed(t.due),
+                Effect::CancelChild { .. } => self.timer_armed(step.state.updated_at),
                 Effect::Enqueue(_) => self.outbox_wake.notify_one(),
                 Effect::History(h) => match &h.event {
                     HistoryEvent::Entered { .. } => {

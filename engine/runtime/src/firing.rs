@@ -49,13 +49,16 @@ impl Runtime {
             };
             // A workflow that cannot be had fails in `timer_step` below, and is recorded.
             if let Ok(wf) = self.workflow(&before.workflow, Some(before.version)).await {
-                if wf.calls_plugins() {
+                // Sub-workflows start children and take their ends: alone too, so a
+                // batch is one instance per commit.
+                if wf.calls_plugins() || wf.starts_children() {
                     alone.push(timer);
                     continue;
                 }
             }
             match self.timer_step(&before, &timer, now).await {
-                Ok(step) => ready.push(Ready {
+                // No children here (workflows that start them fire alone, above).
+                Ok((step, _)) => ready.push(Ready {
                     timer,
                     before,
                     step,

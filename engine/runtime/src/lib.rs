@@ -8,6 +8,7 @@
 
 mod acting;
 mod changes;
+mod children;
 mod commands;
 pub mod contain;
 mod contention;

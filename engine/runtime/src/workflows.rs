@@ -5,6 +5,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use waystation_core::calendar::Calendars;
+use waystation_core::definition::{ChildWorkflow, MAX_SUBWORKFLOW_DEPTH};
 use waystation_core::{Actor, PluginCatalog, Workflow};
 use waystation_store::Store;
 
@@ -117,6 +118,7 @@ impl Runtime {
             self.calendars(),
         )
         .await?;
+        self.check_calls(&wf).await?;
         let id = wf.id().to_owned();
         let put = self.store.put_definition(&id, definition, self.now(), by)?;
         self.durability.durable().await?;
@@ -142,12 +144,57 @@ impl Runtime {
     /// [`RuntimeError::TooLarge`] over the definition size limit.
     pub async fn validate_definition(&self, definition: &Value) -> Result<Workflow, RuntimeError> {
         self.check_definition_size(definition)?;
-        compile_off_workers(
+        let wf = compile_off_workers(
             definition.clone(),
             Some(self.plugins.clone()),
             self.calendars(),
         )
-        .await
+        .await?;
+        self.check_calls(&wf).await?;
+        Ok(wf)
+    }
+
+    /// The sub-workflow stages of `wf` against the stored workflows they call, and theirs
+    /// (see [`waystation_core::validate::calls`]): loads every workflow reachable within
+    /// [`MAX_SUBWORKFLOW_DEPTH`] + 1 calls, then checks.
+    ///
+    /// # Errors
+    /// [`RuntimeError::InvalidDefinition`] with every problem, at its pointer; store errors.
+    async fn check_calls(&self, wf: &Workflow) -> Result<(), RuntimeError> {
+        if !wf.starts_children() {
+            return Ok(());
+        }
+        let mut known: HashMap<(String, Option<u32>), Option<Arc<Workflow>>> = HashMap::new();
+        let mut frontier: Vec<ChildWorkflow> =
+            wf.children_called().into_iter().map(|(_, c)| c).collect();
+        for _ in 0..=MAX_SUBWORKFLOW_DEPTH {
+            let mut next = Vec::new();
+            for c in frontier {
+                let key = (c.workflow.clone(), c.version);
+                if c.workflow == wf.id() || known.contains_key(&key) {
+                    continue;
+                }
+                let found = match self.workflow(&c.workflow, c.version).await {
+                    Ok(found) => Some(found),
+                    Err(RuntimeError::NotFound { .. } | RuntimeError::InvalidDefinition(_)) => None,
+                    Err(e) => return Err(e),
+                };
+                if let Some(f) = &found {
+                    next.extend(f.children_called().into_iter().map(|(_, c)| c));
+                }
+                known.insert(key, found);
+            }
+            frontier = next;
+        }
+        let lookup = |id: &str, version: Option<u32>| {
+            known.get(&(id.to_owned(), version)).cloned().flatten()
+        };
+        let errors = waystation_core::validate::calls::check_calls(wf, &lookup);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(RuntimeError::InvalidDefinition(errors))
+        }
     }
 
     /// The compiled workflow `id` at `version`, or its newest version. Compiled once per

@@ -7,7 +7,7 @@ use crate::kv::Mutation;
 use crate::records::{DeliveryUpdate, IdempotencyRecord, OutboxRecord, OutboxStatus};
 use crate::StoreError;
 use std::collections::HashSet;
-use waystation_core::{Effect, HistoryEntry, InstanceState, Status};
+use waystation_core::{ChildRef, Effect, HistoryEntry, InstanceState, Status};
 
 /// Everything one command changed.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +27,24 @@ pub struct Commit<'a> {
 
 fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(format!("cannot encode a record: {e}")))
+}
+
+/// The child-end and child-cancel records `commit` writes, as `(instance it is for,
+/// record id)`: see [`waystation_core::Relay`].
+pub(crate) fn relays(commit: &Commit<'_>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(parent) = commit.after.parent_to_tell(commit.before) {
+        out.push((
+            parent.instance.clone(),
+            ChildRef::end_record(&commit.after.id),
+        ));
+    }
+    for e in commit.effects {
+        if let Effect::CancelChild { child, .. } = e {
+            out.push((child.clone(), ChildRef::cancel_record(child)));
+        }
+    }
+    out
 }
 
 /// The batch for `commit`.
@@ -93,6 +111,16 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
         batch.push(Mutation::Put(
             keys::timer(t.due, &t.id),
             after.id.as_bytes().to_vec(),
+        ));
+    }
+
+    // What this instance owes others (sub-workflows), as records due at once in the timer
+    // index, fired under the other instance's lock and deleted by the commit that acts:
+    // a child's end for its parent, a cancellation for each child left behind.
+    for (owner, record) in relays(commit) {
+        batch.push(Mutation::Put(
+            keys::timer(after.updated_at, &record),
+            owner.as_bytes().to_vec(),
         ));
     }
 

@@ -999,10 +999,138 @@ pub fn timers_of_many_instances_fire_in_one_batch(store: &dyn Store) {
     assert_eq!(c.by_sla.get("at_risk"), Some(&5));
 }
 
+/// A parent whose sub-workflow stage starts a ticket as its child.
+const CALLER: &str = r#"{
+  "id": "caller", "title": "Caller", "start": "call",
+  "stages": {
+    "call": {"kind": "subworkflow", "workflow": "ticket", "result": "ticket",
+             "on_outcome": {"resolved": {"to": "done"}}},
+    "done": {"kind": "end", "outcome": "done"}
+  }
+}"#;
+
+/// Sub-workflows: the parent and the child it starts commit in one batch; the child's end
+/// leaves a record due at once under the parent (`<child>.ended`), which the parent's
+/// commit taking the end deletes; a parent leaving the stage leaves a cancel record under
+/// the child (`<child>.cancel`).
+pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &dyn Store) {
+    let ticket = workflow();
+    let mut caller = Workflow::from_text(CALLER, None).expect("the caller workflow is valid");
+    caller.version = 1;
+    let relays = |until: DateTime<Utc>| -> Vec<(String, String)> {
+        store
+            .due_timers(until, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|t| waystation_core::ChildRef::relay(&t.timer_id).is_some())
+            .map(|t| (t.instance_id, t.timer_id))
+            .collect()
+    };
+
+    // The parent and its child, in one batch.
+    let parent = start_until_quiet(&caller, "p1".into(), json!({}), t0(), &plugins()).unwrap();
+    let spec = parent
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            waystation_core::Effect::StartChild(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("the stage asks for its child");
+    let mut child =
+        start_until_quiet(&ticket, spec.id.clone(), spec.input, t0(), &plugins()).unwrap();
+    child.state.parent = Some(spec.parent);
+    store
+        .commit_all(&[
+            Commit {
+                before: None,
+                after: &parent.state,
+                effects: &parent.effects,
+                fired_timer: None,
+                idempotency: None,
+            },
+            Commit {
+                before: None,
+                after: &child.state,
+                effects: &child.effects,
+                fired_timer: None,
+                idempotency: None,
+            },
+        ])
+        .unwrap();
+    assert_eq!(
+        store.instance("p1").unwrap().unwrap().child.unwrap().id,
+        spec.id
+    );
+    assert!(relays(t0() + TimeDelta::days(1)).is_empty());
+
+    // The child closes: a record for the parent, due at once.
+    let later = t0() + TimeDelta::minutes(5);
+    let ended = apply(store, &ticket, &spec.id, event("close"), later);
+    assert_eq!(ended.status, Status::Completed);
+    let record = waystation_core::ChildRef::end_record(&spec.id);
+    assert_eq!(relays(later), vec![("p1".to_owned(), record.clone())]);
+
+    // The parent takes the end; the record goes with it.
+    let before = store.instance("p1").unwrap().unwrap();
+    let input = Input::ChildEnded {
+        child: spec.id.clone(),
+        status: ended.status,
+        outcome: ended.outcome.clone(),
+        reason: None,
+        output: Value::Object(ended.vars.clone()),
+    };
+    let step = apply_until_quiet(&caller, before.clone(), input, later, &plugins()).unwrap();
+    commit(store, Some(&before), &step, Some((later, &record)));
+    assert_eq!(
+        store.instance("p1").unwrap().unwrap().outcome.as_deref(),
+        Some("done")
+    );
+    assert!(
+        relays(later + TimeDelta::days(1)).is_empty(),
+        "the record went"
+    );
+
+    // A second parent cancelled while its child runs: a cancel record under the child.
+    let parent = start_until_quiet(&caller, "p2".into(), json!({}), t0(), &plugins()).unwrap();
+    let child = parent.state.child.clone().unwrap().id;
+    let started = start_until_quiet(&ticket, child.clone(), json!({}), t0(), &plugins()).unwrap();
+    store
+        .commit_all(&[
+            Commit {
+                before: None,
+                after: &parent.state,
+                effects: &parent.effects,
+                fired_timer: None,
+                idempotency: None,
+            },
+            Commit {
+                before: None,
+                after: &started.state,
+                effects: &started.effects,
+                fired_timer: None,
+                idempotency: None,
+            },
+        ])
+        .unwrap();
+    let cancel = Input::Cancel {
+        by: "ops".into(),
+        reason: None,
+    };
+    apply(store, &caller, "p2", cancel, later);
+    assert_eq!(
+        relays(later),
+        vec![(
+            child.clone(),
+            waystation_core::ChildRef::cancel_record(&child)
+        )]
+    );
+}
+
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 18] = [
+    let cases: [Case; 19] = [
         (
             "a_copied_store_answers_as_the_original",
             a_copied_store_answers_as_the_original,
@@ -1065,6 +1193,10 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
         (
             "timers_of_many_instances_fire_in_one_batch",
             timers_of_many_instances_fire_in_one_batch,
+        ),
+        (
+            "child_ends_and_cancellations_are_relayed_through_the_timer_index",
+            child_ends_and_cancellations_are_relayed_through_the_timer_index,
         ),
     ];
     for (name, case) in cases {

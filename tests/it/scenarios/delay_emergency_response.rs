@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use waystation_core::definition::{Approver, StageKind};
 use waystation_core::sim::{FakePlugins, Simulation};
 use waystation_core::{
-    Cause, FailureKind, HistoryEvent, PluginFailure, Rejection, SlaState, Status,
+    Cause, ChildStart, Effect, FailureKind, HistoryEvent, Input, PluginFailure, Rejection,
+    SlaState, Status, Workflow,
 };
 use waystation_tests::{at, load_workflow, sample};
 
@@ -172,14 +173,42 @@ fn moved(from: &str, to: &str, cause: Cause) -> (String, String, Cause) {
     (from.to_owned(), to.to_owned(), cause)
 }
 
-/// The investigation ticket is answered: the customer is told and the fix is routed.
+/// The investigation the emergency `id` opened (its child, asked for by the stage).
+fn investigation_of<P: waystation_core::PluginInvoker>(
+    sim: &Simulation<'_, P>,
+    id: &str,
+) -> ChildStart {
+    sim.child_effects()
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Effect::StartChild(c) if c.parent.instance == id => Some(c.clone()),
+            _ => None,
+        })
+        .expect("the emergency opened an investigation")
+}
+
+/// The investigation ticket is answered (its child instance resolved, as the driver hands
+/// it over): the customer is told and the fix is routed.
 fn reply<P: waystation_core::PluginInvoker>(sim: &mut Simulation<'_, P>, id: &str) {
-    sim.event(
+    let child = investigation_of(sim, id);
+    sim.apply(
         id,
-        "replied",
-        json!({"by": "production", "finding": "QC rework needs 3 more days"}),
+        Input::ChildEnded {
+            child: child.id,
+            status: Status::Completed,
+            outcome: Some("resolved".into()),
+            reason: None,
+            output: json!({"finding": "QC rework needs 3 more days"}),
+        },
     )
     .unwrap();
+}
+
+/// The investigation of emergency `id`, run on its own workflow from the input the
+/// emergency gave it, in a simulation of its own from `OPENED`.
+fn run_investigation(input: Value) -> (Workflow, Value) {
+    (load_workflow("investigation"), input)
 }
 
 #[test]
@@ -211,6 +240,15 @@ fn the_blocked_stage_is_located_and_an_investigation_ticket_opens_with_a_4_hour_
     // Yellow when the reply is overdue (4 h); red when the customer is told anyway (6 h).
     assert_eq!(state.sla.deadline, Some(at("2024-05-06T15:00:00Z")));
     assert_eq!(state.sla.at_risk_at, Some(at("2024-05-06T13:00:00Z")));
+    // The ticket is an investigation of its own, started with it.
+    let child = investigation_of(&sim, &id);
+    assert_eq!(child.workflow, "investigation");
+    assert_eq!(child.input["ticket"], state.vars["ticket"]);
+    assert_eq!(child.input["supervisor"], "zhao.min");
+    assert_eq!(
+        state.child.as_ref().map(|c| c.id.as_str()),
+        Some(child.id.as_str())
+    );
 
     let unpaid = sim
         .start(sample(WORKFLOW, "date-changed-three-times"))
@@ -226,10 +264,14 @@ fn the_blocked_stage_is_located_and_an_investigation_ticket_opens_with_a_4_hour_
 fn an_investigation_ticket_escalates_in_place_to_the_supervisor_after_1_hour_and_the_department_manager_after_4(
 ) {
     let wf = load_workflow(WORKFLOW);
-    let mut sim = Simulation::new(&wf, plugins(), at(OPENED));
-    let id = sim
+    let mut emergency = Simulation::new(&wf, plugins(), at(OPENED));
+    let parent = emergency
         .start(sample(WORKFLOW, "strategic-small-order"))
         .unwrap();
+    // The ticket escalates in its own instance, the investigation.
+    let (child_wf, input) = run_investigation(investigation_of(&emergency, &parent).input);
+    let mut sim = Simulation::new(&child_wf, plugins(), at(OPENED));
+    let id = sim.start(input).unwrap();
 
     sim.advance(TimeDelta::hours(1));
     let state = sim.state(&id);
@@ -303,20 +345,41 @@ fn an_investigation_ticket_escalates_in_place_to_the_supervisor_after_1_hour_and
         "the customer has not been told yet"
     );
 
-    // The department manager gets the answer; the customer is told next.
-    reply(&mut sim, &id);
-    assert!(transitions(&sim, &id).contains(&moved("investigate", "communicate", Cause::Event)));
+    // The department manager gets the answer: the investigation resolves, and the
+    // emergency, handed its end, tells the customer next.
+    sim.event(
+        &id,
+        "replied",
+        json!({"by": "production", "finding": "QC rework needs 3 more days"}),
+    )
+    .unwrap();
+    let child = sim.state(&id);
+    assert_eq!(
+        (child.status, child.outcome.as_deref()),
+        (Status::Completed, Some("resolved"))
+    );
+    emergency.advance(TimeDelta::hours(4));
+    reply(&mut emergency, &parent);
+    assert!(transitions(&emergency, &parent).contains(&moved(
+        "investigate",
+        "communicate",
+        Cause::ChildEnded
+    )));
 }
 
 #[test]
 fn an_investigation_answered_within_4_hours_does_not_reach_the_department_manager() {
     let wf = load_workflow(WORKFLOW);
-    let mut sim = Simulation::new(&wf, plugins(), at(OPENED));
-    let id = sim
+    let mut emergency = Simulation::new(&wf, plugins(), at(OPENED));
+    let parent = emergency
         .start(sample(WORKFLOW, "strategic-small-order"))
         .unwrap();
+    let (child_wf, input) = run_investigation(investigation_of(&emergency, &parent).input);
+    let mut sim = Simulation::new(&child_wf, plugins(), at(OPENED));
+    let id = sim.start(input).unwrap();
     sim.advance(TimeDelta::minutes(3 * 60 + 50));
-    reply(&mut sim, &id);
+    sim.event(&id, "replied", json!({"by": "production"}))
+        .unwrap();
     sim.advance(TimeDelta::hours(1));
     let state = sim.state(&id);
     assert!(state.tags.contains("supervisor-alerted"));
@@ -339,8 +402,15 @@ fn an_investigation_the_department_manager_cannot_get_answered_in_2_more_hours_s
     let id = sim
         .start(sample(WORKFLOW, "strategic-small-order"))
         .unwrap();
+    let child = investigation_of(&sim, &id).id;
     sim.advance(TimeDelta::hours(6));
     assert!(transitions(&sim, &id).contains(&moved("investigate", "communicate", Cause::Timeout)));
+    assert!(
+        sim.child_effects()
+            .iter()
+            .any(|e| matches!(e, Effect::CancelChild { child: c, .. } if *c == child)),
+        "the ticket still open is cancelled"
+    );
     assert!(sim.history(&id).iter().any(|h| h.at == at("2024-05-06T15:00:00Z")
         && matches!(&h.event, HistoryEvent::SlaChanged { stage, sla: SlaState::Breached } if stage == "investigate")));
     assert_eq!(sim.state(&id).stage, "manager_approval");

@@ -131,6 +131,14 @@ fn edges(p: &str, stage: &Stage) -> Vec<(String, String)> {
             add(format!("{p}/on_reject"), on_reject);
             events(&mut add, on);
         }
+        StageKind::Subworkflow { on_outcome, .. } => {
+            for (outcome, b) in on_outcome {
+                add(
+                    format!("{p}/on_outcome/{}", escape_pointer_segment(outcome)),
+                    b,
+                );
+            }
+        }
         StageKind::End { .. } => {}
     }
     out

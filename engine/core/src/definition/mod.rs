@@ -7,12 +7,14 @@ mod fields;
 mod ladder;
 mod parallel;
 pub mod progress;
+mod subworkflow;
 
 pub use duration::{format_iso_duration, parse_iso_duration, DurationError, MAX_DURATION_DAYS};
 pub use fields::{FieldDef, FieldType, OrderedFields};
 pub use ladder::{EscalationStep, Reminder, Span, MAX_REMINDER_TIMES};
 pub use parallel::{BranchDef, Join, JoinRule, MAX_BRANCHES};
 pub use progress::{customer_view, CustomerProgress, ProgressView};
+pub use subworkflow::{ChildWorkflow, MAX_SUBWORKFLOW_DEPTH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -139,7 +141,7 @@ pub struct Stage {
     pub kind: StageKind,
 }
 
-/// The five stage kinds.
+/// The six stage kinds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StageKind {
@@ -182,6 +184,26 @@ pub enum StageKind {
         /// Where to go once the join is satisfied.
         transitions: Vec<Branch>,
     },
+    /// Starts an instance of another workflow (the child) with an input mapped from this
+    /// instance's data, waits for the child's end, and goes where `on_outcome` says for the
+    /// outcome of the end stage the child reached. A child that fails or is cancelled takes
+    /// the stage's `on_error`.
+    Subworkflow {
+        /// The child workflow: its id and, optionally, a pinned version.
+        #[serde(flatten)]
+        child: ChildWorkflow,
+        /// The child's start input, member by member: each a CEL expression over this
+        /// instance's `input`, `vars` and `event`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        input: BTreeMap<String, String>,
+        /// Where to go when the child completes, by its outcome (`resolved`, `rejected`).
+        on_outcome: BTreeMap<String, Branches>,
+        /// A variable that receives `{instance, workflow, status, outcome, output}` when the
+        /// child ends, `output` being the child's `vars`. The same object is the event
+        /// (`event.data`) of `on_outcome`'s and `on_error`'s conditions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<String>,
+    },
     /// Finishes the instance (or, inside a branch of a parallel stage, the branch).
     End {
         /// The outcome recorded on the instance (`resolved`, `rejected`, ...).
@@ -197,6 +219,7 @@ impl StageKind {
             StageKind::Wait { .. } => "wait",
             StageKind::Approval { .. } => "approval",
             StageKind::Parallel { .. } => "parallel",
+            StageKind::Subworkflow { .. } => "subworkflow",
             StageKind::End { .. } => "end",
         }
     }

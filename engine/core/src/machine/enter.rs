@@ -38,6 +38,7 @@ impl<'w> Run<'w> {
             }
         }
         self.state.pending = None;
+        self.cancel_child();
         if self.keep_deadline {
             return;
         }
@@ -208,7 +209,8 @@ impl<'w> Run<'w> {
             },
             CompiledKind::Approval { .. }
             | CompiledKind::Wait { .. }
-            | CompiledKind::Parallel { .. } => {
+            | CompiledKind::Parallel { .. }
+            | CompiledKind::Subworkflow { .. } => {
                 // Armed after the actions, so a deadline may use variables they set. A
                 // self-loop that kept the stage's timers keeps its deadline.
                 let armed = self.state.timers_armed
@@ -228,6 +230,7 @@ impl<'w> Run<'w> {
                 match &stage.kind {
                     CompiledKind::Approval { .. } => self.open_level(0),
                     CompiledKind::Parallel { branches, .. } => self.fork(branches),
+                    CompiledKind::Subworkflow { .. } => self.start_child(stage),
                     _ => {}
                 }
             }

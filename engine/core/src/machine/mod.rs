@@ -11,8 +11,10 @@ mod inputs;
 mod ladder;
 mod parallel;
 mod retry;
+mod subworkflow;
 mod timers;
 
+pub use subworkflow::CHILD_ENDED_EVENT;
 pub use timers::DeadlineError;
 
 use crate::effect::{Effect, HistoryEntry, HistoryEvent};
@@ -138,6 +140,10 @@ pub enum Rejection {
         /// The current stages.
         current: Vec<String>,
     },
+    /// A child's end for which no sub-workflow stage waits: it was taken already, the
+    /// stage was left, or the instance is no longer running. Nothing changes.
+    #[error("no sub-workflow stage of this instance waits for child '{0}'")]
+    UnexpectedChildEnd(String),
     /// The business key could not be computed from the start payload.
     #[error("the business key `{expression}` gives no usable key: {message}")]
     KeyUnfit {
@@ -183,6 +189,7 @@ impl Rejection {
             Rejection::UnexpectedPluginResult(_) => "unexpected-plugin-result",
             Rejection::AmbiguousEvent { .. } => "ambiguous-event",
             Rejection::StageNotCurrent { .. } => "stage-not-current",
+            Rejection::UnexpectedChildEnd(_) => "unexpected-child-end",
             Rejection::KeyUnfit { .. } => "key-unfit",
             Rejection::FieldUnfit { .. } => "field-unfit",
         }
@@ -240,6 +247,9 @@ pub fn start(
         retry_from: None,
         progress_link: 0,
         branches: Vec::new(),
+        child: None,
+        children: Vec::new(),
+        parent: None,
     };
     let mut run = Run::new(workflow, state, now);
     run.history(HistoryEvent::Started {
@@ -312,6 +322,31 @@ pub fn apply(
                 Vec::new()
             };
             run.with_path(&path, |r| r.event(name, data))?
+        }
+        Input::ChildEnded {
+            child,
+            status,
+            outcome,
+            reason,
+            output,
+        } => {
+            let Some(path) = run
+                .state
+                .find_frame(|f| f.child.is_some_and(|c| c.id == child))
+            else {
+                return Err(Rejection::UnexpectedChildEnd(child));
+            };
+            if !path.is_empty() && run.any_pending() {
+                return Err(Rejection::AwaitingPlugin(pending_call(&run.state)));
+            }
+            let end = subworkflow::ChildEnd {
+                child,
+                status,
+                outcome,
+                reason,
+                output,
+            };
+            run.with_path(&path, |r| r.child_ended(end))?
         }
         Input::Decision {
             task_id,

@@ -1,7 +1,9 @@
 //! Definition validation in two layers, every error reported at once with a JSON pointer:
 //! 1. structure, against `schemas/workflow.schema.json` ([`structure`]);
-//! 2. meaning: references, reachability, expressions, durations, plugins (`compile.rs`, beside `workflow.rs`).
+//! 2. meaning: references, reachability, expressions, durations, plugins (`compile.rs`, beside `workflow.rs`);
+//! 3. across workflows, at upload: the sub-workflows a definition calls ([`calls`]).
 
+pub mod calls;
 pub(crate) mod structure;
 
 use serde::{Deserialize, Serialize};

@@ -10,6 +10,7 @@ pub mod branch_view;
 pub mod error;
 mod export;
 pub mod extract;
+pub mod family_view;
 mod http_metrics;
 mod instances;
 mod keys;

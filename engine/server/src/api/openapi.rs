@@ -52,12 +52,34 @@ fn schemas() -> Value {
         super::reports::schemas(),
         super::postmortem::schemas(),
         super::export::schemas(),
+        super::family_view::schemas(),
+        instance_detail(),
     ] {
         if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
             all.extend(more);
         }
     }
     all
+}
+
+/// `GET /v1/instances/{id}`: the members the API promises (more may follow), with the
+/// sub-workflow links.
+fn instance_detail() -> Value {
+    json!({"InstanceDetail": {"type": "object",
+        "required": ["id", "workflow", "version", "stage", "status", "sla", "input", "vars", "started_at", "updated_at"],
+        "properties": {
+            "id": {"type": "string"}, "workflow": {"type": "string"}, "version": {"type": "integer"},
+            "stage": {"type": "string"}, "stage_title": {"type": ["string", "null"]},
+            "owner": {"type": ["string", "null"]},
+            "status": {"enum": ["running", "completed", "failed", "cancelled"]},
+            "outcome": {"type": ["string", "null"]}, "failure": {"type": ["string", "null"]},
+            "sla": {"type": "object"},
+            "branches": {"type": "array", "items": {"$ref": "#/components/schemas/Branch"}},
+            "parent": {"$ref": "#/components/schemas/ParentLink"},
+            "children": {"type": "array", "items": {"$ref": "#/components/schemas/ChildInstance"}},
+            "input": {}, "vars": {"type": "object"},
+            "started_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"}}}})
 }
 
 /// The document.
@@ -118,6 +140,9 @@ pub fn document() -> Value {
         let mut ok = json!({"description": "Success"});
         if route.path == "/v1/instances/{id}/postmortem" {
             ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/PostMortem"}}});
+        }
+        if route.path == "/v1/instances/{id}" && route.method == axum::http::Method::GET {
+            ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/InstanceDetail"}}});
         }
         if route.path == "/v1/instances/{id}/export" {
             ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/InstanceExport"}}});

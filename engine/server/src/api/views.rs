@@ -208,6 +208,12 @@ pub struct InstanceDetail {
     /// In a parallel stage: each branch's stage, owner and SLA.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub branches: Vec<super::branch_view::BranchView>,
+    /// The instance whose sub-workflow stage started this one, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<super::family_view::ParentView>,
+    /// The child instances its sub-workflow stages started, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<super::family_view::ChildView>,
     /// The start payload.
     pub input: Value,
     /// Variables.
@@ -247,7 +253,11 @@ impl InstanceDetail {
         let branches = super::branch_view::branches(&s, &wf.definition);
         let sla = s.worst_sla().into_owned();
         let timers = s.all_timers().into_owned();
+        let parent = super::family_view::parent_of(app, &s)?;
+        let children = super::family_view::children_of(app, &s)?;
         Ok(InstanceDetail {
+            parent,
+            children,
             stage_title: stage.and_then(|st| st.title.clone()),
             owner: stage.and_then(|st| st.owner.clone()),
             approvals: s.all_open_tasks().into_owned(),

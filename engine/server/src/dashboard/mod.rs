@@ -71,6 +71,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("/p/{token}", "progress.html", "text/html; charset=utf-8"),
     asset!("/ui/progress.js", "progress.js", JS),
     asset!("/ui/branches.js", "branches.js", JS),
+    asset!("/ui/family.js", "family.js", JS),
 ];
 
 /// The page may load and call only this origin; nothing inline runs, and no other site may

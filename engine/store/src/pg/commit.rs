@@ -168,6 +168,17 @@ fn write_timers(tx: &mut Tx<'_>, commit: &Commit<'_>) -> Result<(), StoreError> 
             &[&after.id, &ids, &dues],
         )?;
     }
+    // Sub-workflow records, each a row of the instance it is for, due now (see
+    // `crate::commit::relays`). An instance no longer stored (retention removed it) has
+    // nothing left to be told: no row, rather than a commit refused for its foreign key.
+    for (owner, record) in crate::commit::relays(commit) {
+        tx.exec(
+            "INSERT INTO timers (instance_id, timer_id, due)
+             SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM instances WHERE id = $1)
+             ON CONFLICT (instance_id, timer_id) DO NOTHING",
+            &[&owner, &record, &after.updated_at],
+        )?;
+    }
     Ok(())
 }
 

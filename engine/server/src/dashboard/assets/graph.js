@@ -30,6 +30,10 @@ export function edges(def) {
       const rule = j.rule === 'any' ? 'any' : j.rule === 'at_least' ? `at least ${j.count}` : 'all';
       branches(st.transitions).forEach((b) => add(b, `joined (${rule})`));
     }
+    if (st.kind === 'subworkflow') {
+      // A call of another workflow: one arrow per outcome of the child.
+      for (const [outcome, bs] of Object.entries(st.on_outcome || {})) branches(bs).forEach((b) => add(b, `child ${outcome}`));
+    }
     branches(st.timeout).forEach((b) => add(b, 'timeout'));
     branches(st.on_error).forEach((b) => add(b, 'error'));
   }
@@ -196,6 +200,7 @@ export function graph(def, { current = null, sla = 'on_time', label = '', visite
     else if (visited.has(name)) cls.push('visited');
     const sub = st.kind === 'end' ? `end · ${st.outcome || ''}`
       : st.kind === 'parallel' ? `parallel · ${(st.branches || []).length} branches${st.owner ? ` · ${st.owner}` : ''}`
+        : st.kind === 'subworkflow' ? `calls ${st.workflow}${st.owner ? ` · ${st.owner}` : ''}`
         : `${st.kind}${st.owner ? ` · ${st.owner}` : ''}${st.deadline && !String(st.deadline).includes(' ') ? ` · ${st.deadline}` : ''}`;
     const g = s('g', { class: cls.join(' '), dataset: { stage: name } },
       s('title', {}, `${st.title || name} (${name}): ${sub}${isCurrent ? ' — current stage' : ''}`),

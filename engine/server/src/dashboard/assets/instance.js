@@ -11,6 +11,7 @@ import { messagesPanel } from './deliveries.js';
 import { drive } from './live.js';
 import { progressLinkPanel } from './progresslink.js';
 import { branchStages, branchTable, describeBranchEvent } from './branches.js';
+import { familyLinks, describeFamilyEvent } from './family.js';
 
 const REFRESH_MS = 3000;
 
@@ -123,7 +124,8 @@ export function mount(root, route, ctx) {
         inst.sla && inst.sla.at_risk_at ? [h('dt', {}, 'At risk from'), h('dd', {}, time(inst.sla.at_risk_at))] : null,
         inst.sla && inst.sla.deadline ? [h('dt', {}, 'Deadline'), h('dd', {}, time(inst.sla.deadline))] : null,
         h('dt', {}, 'Tags'), h('dd', {}, inst.tags && inst.tags.length ? h('span', { class: 'tags' }, inst.tags.map((t) => h('span', { class: 'tag' }, t))) : h('span', { class: 'muted' }, 'none'))),
-      branchTable(inst));
+      branchTable(inst),
+      familyLinks(inst));
 
     const svg = graph(def, { current: inst.stage, sla: st.cls, label: st.label, visited: entered, branchStages: branchStages(inst) });
     replace(figure, svg);
@@ -245,7 +247,7 @@ function describe(e) {
     case 'progress_link_revoked': return { who: e.by, what: 'Revoked the customer progress link; a new one replaces it' };
     case 'retried': return { who: e.by, what: `Retried in ${e.stage} after: ${e.failure}`, cls: 'good' };
     default: {
-      const branch = describeBranchEvent(e);
+      const branch = describeBranchEvent(e) || describeFamilyEvent(e);
       if (branch) return branch;
       const { seq, at, type, ...rest } = e;
       return { who: 'engine', what: String(type).replace(/_/g, ' '), detail: rest };

@@ -1,0 +1,146 @@
+//! Checks of sub-workflow stages that need the other workflows: run at upload, when both
+//! the caller and the workflows it calls are known. Each problem is reported at the JSON
+//! pointer of the stage member at fault.
+//!
+//! - the called workflow (or the pinned version) exists;
+//! - the stage's `input` mapping gives every member the child's `input_schema` requires,
+//!   and no member a closed schema (`additionalProperties: false`) does not take;
+//! - calls do not go round (`a` calls `b` calls `a`) nor nest deeper than
+//!   [`MAX_SUBWORKFLOW_DEPTH`] below the instance a person starts.
+
+use super::ValidationError;
+use crate::definition::{ChildWorkflow, StageKind, MAX_SUBWORKFLOW_DEPTH};
+use crate::source::escape_pointer_segment;
+use crate::workflow::Workflow;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Finds a workflow by id and version (`None`: the newest); `None` when there is none.
+pub type Lookup<'a> = dyn Fn(&str, Option<u32>) -> Option<Arc<Workflow>> + 'a;
+
+/// Every problem with the sub-workflow stages of `workflow` (being uploaded), finding the
+/// workflows it calls, and theirs, with `lookup`. Empty when there is none.
+pub fn check_calls(workflow: &Workflow, lookup: &Lookup<'_>) -> Vec<ValidationError> {
+    let mut errors = Vec::new();
+    let root = workflow.id();
+    for (name, stage) in workflow.definition.stages.iter() {
+        let StageKind::Subworkflow { child, input, .. } = &stage.kind else {
+            continue;
+        };
+        let p = format!("/stages/{}", escape_pointer_segment(name));
+        if child.workflow == root {
+            errors.push(ValidationError::new(
+                format!("{p}/workflow"),
+                format!("workflow '{root}' calls itself: a sub-workflow may not call back into a workflow that calls it"),
+            ));
+            continue;
+        }
+        let Some(called) = lookup(&child.workflow, child.version) else {
+            errors.push(missing(&p, child));
+            continue;
+        };
+        check_input(&p, child, input, &called, &mut errors);
+        let mut chain = vec![root.to_owned(), child.workflow.clone()];
+        if let Some(message) = deeper(&called, &mut chain, root, lookup) {
+            errors.push(ValidationError::new(format!("{p}/workflow"), message));
+        }
+    }
+    errors
+}
+
+fn missing(p: &str, child: &ChildWorkflow) -> ValidationError {
+    match child.version {
+        Some(v) => ValidationError::new(
+            format!("{p}/version"),
+            format!("workflow '{}' has no version {v}", child.workflow),
+        ),
+        None => ValidationError::new(
+            format!("{p}/workflow"),
+            format!(
+                "no workflow '{}' exists; upload it before a workflow that calls it",
+                child.workflow
+            ),
+        ),
+    }
+}
+
+/// The mapping against the child's `input_schema`: required members given, and no member
+/// a closed schema does not take. (The values' types are known only when the stage runs;
+/// a value that does not fit then fails the child's start, which the stage's `on_error`
+/// routes.)
+fn check_input(
+    p: &str,
+    child: &ChildWorkflow,
+    input: &BTreeMap<String, String>,
+    called: &Workflow,
+    errors: &mut Vec<ValidationError>,
+) {
+    let Some(schema) = called.definition.input_schema.as_ref() else {
+        return;
+    };
+    let required = schema.get("required").and_then(Value::as_array);
+    for member in required.into_iter().flatten().filter_map(Value::as_str) {
+        if !input.contains_key(member) {
+            errors.push(ValidationError::new(
+                format!("{p}/input"),
+                format!(
+                    "workflow '{}' requires input '{member}', which this stage's input does not map",
+                    child.workflow
+                ),
+            ));
+        }
+    }
+    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+    let properties = schema.get("properties").and_then(Value::as_object);
+    if closed {
+        for member in input.keys() {
+            if !properties.is_some_and(|ps| ps.contains_key(member)) {
+                errors.push(ValidationError::new(
+                    format!("{p}/input/{}", escape_pointer_segment(member)),
+                    format!(
+                        "workflow '{}' takes no input '{member}' (its input_schema allows no other members)",
+                        child.workflow
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Follows the calls of `workflow`, the last of `chain`: a message when they come back to a
+/// workflow of the chain or nest deeper than the limit.
+fn deeper(
+    workflow: &Workflow,
+    chain: &mut Vec<String>,
+    root: &str,
+    lookup: &Lookup<'_>,
+) -> Option<String> {
+    for (_, child) in workflow.children_called() {
+        if chain.contains(&child.workflow) {
+            chain.push(child.workflow);
+            return Some(format!(
+                "calls go round: {}; a sub-workflow may not call back into a workflow that calls it",
+                chain.join(" -> ")
+            ));
+        }
+        chain.push(child.workflow.clone());
+        if chain.len() - 1 > MAX_SUBWORKFLOW_DEPTH {
+            return Some(format!(
+                "calls nest {} deep ({}), deeper than the limit of {MAX_SUBWORKFLOW_DEPTH} (MAX_SUBWORKFLOW_DEPTH)",
+                chain.len() - 1,
+                chain.join(" -> ")
+            ));
+        }
+        // The workflow being uploaded is not stored yet: a call to it is a cycle (above).
+        if child.workflow != root {
+            if let Some(next) = lookup(&child.workflow, child.version) {
+                if let Some(m) = deeper(&next, chain, root, lookup) {
+                    return Some(m);
+                }
+            }
+        }
+        chain.pop();
+    }
+    None
+}
