@@ -1130,7 +1130,11 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 19] = [
+    let cases: [Case; 20] = [
+        (
+            "each_branch_of_a_parallel_stage_arms_its_own_deadline",
+            each_branch_of_a_parallel_stage_arms_its_own_deadline,
+        ),
         (
             "a_copied_store_answers_as_the_original",
             a_copied_store_answers_as_the_original,
@@ -1204,6 +1208,61 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
         eprintln!("conformance: {name}");
         case(store.as_ref());
     }
+}
+
+/// Two departments confirm side by side, each within an hour: both branches' deadlines are
+/// in the timer index from the start, a branch that confirms takes its deadline out, and the
+/// other's fires (the index is what the scheduler reads, on every store).
+pub fn each_branch_of_a_parallel_stage_arms_its_own_deadline(store: &dyn Store) {
+    let branch = |dept: &str| {
+        json!({"kind": "wait", "owner": dept, "deadline": "PT1H",
+               "on": {"confirmed": {"to": format!("{dept}_done")}},
+               "timeout": {"to": format!("{dept}_late")}})
+    };
+    let definition = json!({
+        "id": "confirm", "title": "Departments confirm", "start": "confirm",
+        "stages": {
+            "confirm": {"kind": "parallel", "owner": "planner",
+                        "branches": [{"name": "production", "start": "production_confirm"},
+                                     {"name": "logistics", "start": "logistics_confirm"}],
+                        "join": {"rule": "all"}, "transitions": [{"to": "done"}]},
+            "production_confirm": branch("production"),
+            "logistics_confirm": branch("logistics"),
+            "production_done": {"kind": "end", "outcome": "confirmed"},
+            "production_late": {"kind": "end", "outcome": "late"},
+            "logistics_done": {"kind": "end", "outcome": "confirmed"},
+            "logistics_late": {"kind": "end", "outcome": "late"},
+            "done": {"kind": "end", "outcome": "done"}
+        }
+    });
+    let mut wf = Workflow::from_value(&definition, None).expect("the definition is valid");
+    wf.version = 1;
+    start(store, &wf, "p", t0());
+    let due = |store: &dyn Store| store.due_timers(t0() + TimeDelta::hours(2), 100).unwrap();
+    let armed = due(store);
+    assert_eq!(armed.len(), 2, "one deadline per branch: {armed:?}");
+    assert!(armed
+        .iter()
+        .all(|t| t.instance_id == "p" && t.due == t0() + TimeDelta::hours(1)));
+    let confirmed = Input::Event {
+        name: "confirmed".into(),
+        data: Value::Null,
+        stage: Some("production_confirm".into()),
+    };
+    apply(store, &wf, "p", confirmed, t0() + TimeDelta::minutes(10));
+    let left = due(store);
+    assert_eq!(
+        left.len(),
+        1,
+        "production confirmed: its deadline left the index"
+    );
+    let state = fire(store, &wf, &left[0]);
+    assert_eq!(
+        state.status,
+        Status::Completed,
+        "logistics late, the join is satisfied"
+    );
+    assert!(due(store).is_empty());
 }
 
 /// Everything one store holds, read through the traits, for comparing two stores.

@@ -136,11 +136,13 @@ fn write_history(
 /// Timer rows follow the state's armed timers; a fired timer's row goes too.
 fn write_timers(tx: &mut Tx<'_>, commit: &Commit<'_>) -> Result<(), StoreError> {
     let after = commit.after;
+    // Every current stage's timers: a parallel stage's branches each have their own.
     let old = commit
         .before
-        .map(|b| b.timers.as_slice())
+        .map(InstanceState::all_timers)
         .unwrap_or_default();
-    let new_ids: HashSet<&str> = after.timers.iter().map(|t| t.id.as_str()).collect();
+    let new = after.all_timers();
+    let new_ids: HashSet<&str> = new.iter().map(|t| t.id.as_str()).collect();
     let old_ids: HashSet<&str> = old.iter().map(|t| t.id.as_str()).collect();
     let mut gone: Vec<&str> = old_ids.difference(&new_ids).copied().collect();
     if let Some((_, fired)) = commit.fired_timer {
@@ -154,8 +156,7 @@ fn write_timers(tx: &mut Tx<'_>, commit: &Commit<'_>) -> Result<(), StoreError> 
             &[&after.id, &gone],
         )?;
     }
-    let (ids, dues): (Vec<&str>, Vec<DateTime<Utc>>) = after
-        .timers
+    let (ids, dues): (Vec<&str>, Vec<DateTime<Utc>>) = new
         .iter()
         .filter(|t| !old_ids.contains(t.id.as_str()))
         .map(|t| (t.id.as_str(), t.due))
