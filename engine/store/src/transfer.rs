@@ -13,7 +13,7 @@
 
 use crate::keys::{self, prefix};
 use crate::kv::{Kv, Mutation};
-use crate::records::{IdempotencyRecord, OutboxRecord, OutboxStatus};
+use crate::records::{DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus};
 use crate::{Commit, KvStore, Store, StoreError};
 use waystation_core::{Effect, InstanceState};
 
@@ -36,6 +36,15 @@ pub trait TransferStore {
         limit: usize,
     ) -> Result<Vec<(String, IdempotencyRecord)>, StoreError>;
 
+    /// Writes one row of the timer index as it is: for the rows no instance state derives
+    /// (a sub-workflow's pending end or cancellation, `crate::commit::relays`), which a
+    /// copy must carry over or the parent (the child) would never hear it. Durable after
+    /// [`Store::flush`].
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`]; nothing was written then.
+    fn restore_timer(&self, timer: &DueTimer) -> Result<(), StoreError>;
+
     /// Writes an outbox message exactly as `record` has it (status, attempts, times), with
     /// its place in its status queue. Its instance must be stored already. Durable after
     /// [`Store::flush`].
@@ -54,6 +63,9 @@ pub struct Transferred {
     pub instances: u64,
     /// History entries of those instances.
     pub history_entries: u64,
+    /// Rows of the timer index no state derives: pending sub-workflow ends and
+    /// cancellations.
+    pub relays: u64,
     /// Outbox messages, whatever their status.
     pub messages: u64,
     /// Idempotency records.
@@ -86,6 +98,7 @@ pub fn transfer(from: &dyn Store, to: &dyn Store) -> Result<Transferred, StoreEr
     let mut done = Transferred::default();
     copy_definitions(from, to, &mut done)?;
     copy_instances(from, to, &mut done)?;
+    copy_relays(from, to, &mut done)?;
     copy_messages(from, to, &mut done)?;
     let mut after: Option<String> = None;
     loop {
@@ -207,6 +220,32 @@ fn whole_history(from: &dyn Store, state: &InstanceState) -> Result<Vec<Effect>,
     Ok(entries)
 }
 
+/// Most overdue timer rows looked at for pending sub-workflow records: they are due when
+/// written, so they are among the soonest; a store stopped with more overdue timers than
+/// this is refused rather than copied without some of them.
+const MAX_OVERDUE: usize = 1_000_000;
+
+/// The timer rows due by now that no instance state derives: pending sub-workflow ends and
+/// cancellations (each due at the commit that wrote it, so never in the future).
+fn copy_relays(from: &dyn Store, to: &dyn Store, done: &mut Transferred) -> Result<(), StoreError> {
+    let overdue = from.due_timers(chrono::Utc::now(), MAX_OVERDUE)?;
+    if overdue.len() == MAX_OVERDUE {
+        return Err(StoreError::Backend(format!(
+            "more than {MAX_OVERDUE} timers are overdue in the source: start a server on it to fire them, stop it, then copy"
+        )));
+    }
+    for timer in overdue {
+        let derived = from
+            .instance(&timer.instance_id)?
+            .is_some_and(|s| s.all_timers().iter().any(|t| t.id == timer.timer_id));
+        if !derived {
+            to.restore_timer(&timer)?;
+            done.relays += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Every message of every status, as it is.
 fn copy_messages(
     from: &dyn Store,
@@ -268,6 +307,13 @@ impl<B: Kv> TransferStore for KvStore<B> {
                 Ok((key, record))
             })
             .collect()
+    }
+
+    fn restore_timer(&self, timer: &DueTimer) -> Result<(), StoreError> {
+        self.backend().apply(vec![Mutation::Put(
+            keys::timer(timer.due, &timer.timer_id),
+            timer.instance_id.as_bytes().to_vec(),
+        )])
     }
 
     fn restore_message(&self, record: &OutboxRecord) -> Result<(), StoreError> {

@@ -201,12 +201,13 @@ pub fn migrate(
             })?;
     let _ = writeln!(
         out,
-        "copied {} definition versions, {} instances ({} history entries), {} outbox messages, \
-         {} idempotency records, {} tokens, {} schedules and {} plugin components ({} bytes) \
-         from {} to {}",
+        "copied {} definition versions, {} instances ({} history entries, {} pending \
+         sub-workflow records), {} outbox messages, {} idempotency records, {} tokens, {} \
+         schedules and {} plugin components ({} bytes) from {} to {}",
         copied.definitions,
         copied.instances,
         copied.history_entries,
+        copied.relays,
         copied.messages,
         copied.idempotency,
         copied.tokens,

@@ -3,7 +3,7 @@
 
 use super::commit::enqueue;
 use super::{from_json, PgStore};
-use crate::records::{IdempotencyRecord, OutboxRecord};
+use crate::records::{DueTimer, IdempotencyRecord, OutboxRecord};
 use crate::{StoreError, TransferStore};
 
 impl TransferStore for PgStore {
@@ -41,6 +41,20 @@ impl TransferStore for PgStore {
                 Ok((key, record))
             })
             .collect()
+    }
+
+    fn restore_timer(&self, timer: &DueTimer) -> Result<(), StoreError> {
+        self.with(|c| {
+            let mut tx = c.tx()?;
+            // As the commit writes such a row: none for an instance no longer stored.
+            tx.exec(
+                "INSERT INTO timers (instance_id, timer_id, due)
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM instances WHERE id = $1)
+                 ON CONFLICT (instance_id, timer_id) DO NOTHING",
+                &[&timer.instance_id, &timer.timer_id, &timer.due],
+            )?;
+            tx.commit()
+        })
     }
 
     fn restore_message(&self, record: &OutboxRecord) -> Result<(), StoreError> {
