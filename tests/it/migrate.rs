@@ -168,6 +168,64 @@ fn a_sled_data_directory_is_refused_by_a_fjall_server_and_migrated_whole() {
     let _ = std::fs::remove_dir_all(&new);
 }
 
+/// A workflow whose instances customers follow by a progress link.
+const ORDERS: &str = r#"{"id": "orders", "title": "Orders", "key": "input.order_no", "start": "packing",
+  "progress": {"key": true},
+  "stages": {
+    "packing": {"kind": "wait", "title": "Packing", "owner": "warehouse", "on": {"packed": {"to": "done"}}},
+    "done": {"kind": "end", "title": "Shipped", "outcome": "shipped"}}}"#;
+
+#[derive(Serialize)]
+struct OrderStart {
+    input: OrderInput,
+}
+
+#[derive(Serialize)]
+struct OrderInput {
+    order_no: &'static str,
+}
+
+/// The token of a progress link to `id`, made on `server`.
+fn progress_token(server: &Server, ops: &waystation_tests::server::Client, id: &str) -> String {
+    let _ = server;
+    let (s, b) = ops.get(&format!("/v1/instances/{id}/progress-link"));
+    assert_eq!(s, 200, "{b}");
+    b["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Runs `migrate` with `args`, expecting it to refuse: its stderr.
+fn migrate_refused(args: &[&str]) -> String {
+    let out = Command::new(waystation_bin())
+        .args(["store", "migrate"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "migrate {args:?} was not refused: {stderr}"
+    );
+    stderr
+}
+
+fn schema_exists(url: &str, schema: &str) -> bool {
+    let out = Command::new("psql")
+        .args(["-Atq", "-d", url, "-c"])
+        .arg(format!(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = '{schema}'"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "1"
+}
+
 #[derive(Serialize)]
 struct InvokeRequest {
     input: Value,
@@ -238,6 +296,23 @@ fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
         }),
     );
     assert_eq!(s, 200, "{b}");
+    // A customer's progress link, given out before the move.
+    let (s, b) = admin.put(
+        "/v1/workflows/orders",
+        &serde_json::from_str(ORDERS).unwrap(),
+    );
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = ops.post(
+        "/v1/workflows/orders/instances",
+        &body(&OrderStart {
+            input: OrderInput { order_no: "ORD-7" },
+        }),
+    );
+    assert_eq!(s, 201, "{b}");
+    let order = b["id"].as_str().unwrap().to_owned();
+    let link = progress_token(&old, &ops, &order);
+    let follows = |server: &Server| server.client(None).get(&format!("/progress/{link}")).0;
+    assert_eq!(follows(&old), 200);
     let read = |server: &Server| {
         let ops = server.client(ops.token());
         let instances: Vec<Value> = ids
@@ -258,6 +333,31 @@ fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
     let data = old.data().to_path_buf();
     old.terminate();
 
+    // What an operator may mistype is refused, and nothing is written anywhere.
+    let stderr = migrate_refused(&[
+        "--from",
+        data.to_str().unwrap(),
+        "--to",
+        "mysql://root@127.0.0.1:3306/test",
+    ]);
+    assert!(stderr.contains("looks like a mysql: URL"), "{stderr}");
+    assert!(!std::path::Path::new("mysql:").exists());
+    let typo = format!("{}_typo", schema.0);
+    let stderr = migrate_refused(&[
+        "--from",
+        &url,
+        "--from-schema",
+        &typo,
+        "--to",
+        "/tmp/never-made",
+    ]);
+    assert!(stderr.contains("holds no Waystation store"), "{stderr}");
+    assert!(
+        !schema_exists(&url, &typo),
+        "reading a mistyped schema created it"
+    );
+    assert!(!std::path::Path::new("/tmp/never-made").exists());
+
     let stdout = migrate(&[
         "--from",
         data.to_str().unwrap(),
@@ -267,7 +367,7 @@ fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
         &schema.0,
     ]);
     assert!(
-        stdout.contains("3 instances") && stdout.contains("1 plugin components"),
+        stdout.contains("4 instances") && stdout.contains("1 plugin components"),
         "{stdout}"
     );
 
@@ -336,8 +436,45 @@ fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
     assert!(stdout.contains("2 plugin components"), "{stdout}");
     let single = Server::start_in(&back, &[]);
     assert_eq!(read(&single), in_postgres, "back on one machine, as it was");
+    assert_eq!(follows(&single), 200, "and the customer's link still opens");
     drop(single);
     let _ = std::fs::remove_dir_all(&back);
+
+    // A copy that fails part way (here: a record of the source no longer reads) leaves a
+    // target marked unfinished, says how to remove it, and no server starts on it.
+    let corrupt = Command::new("psql")
+        .args(["-q", "-d", &url, "-c"])
+        .arg(format!(
+            "UPDATE {}.instances SET state = '{{\"not\": \"a state\"}}' WHERE id = '{}'",
+            schema.0, ids[2]
+        ))
+        .output()
+        .unwrap();
+    assert!(corrupt.status.success());
+    let partial = std::env::temp_dir().join(format!("waystation-partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    let stderr = migrate_refused(&[
+        "--from",
+        &url,
+        "--from-schema",
+        &schema.0,
+        "--to",
+        partial.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr.contains("marked unfinished")
+            && stderr.contains(&format!("rm -r {}", partial.display())),
+        "{stderr}"
+    );
+    let out = Command::new(waystation_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&partial)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unfinished copy"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&partial);
 
     // Into a database that already holds a store: refused, nothing changed.
     let out = Command::new(waystation_bin())
@@ -352,4 +489,23 @@ fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// An orchestrator starts every node of a new installation at once: they all come up on
+/// the one database (one makes the admin token and the progress link key; the others use
+/// them).
+#[test]
+fn nodes_started_together_on_a_new_database_all_come_up() {
+    use waystation_tests::pg::{pg_url, Schema};
+    let schema = Schema::new("together");
+    let env = schema.env(&pg_url());
+    let nodes: Vec<Server> = std::thread::scope(|s| {
+        let starts: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| Server::start_with(&env_of(&env))))
+            .collect();
+        starts.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for node in &nodes {
+        assert_eq!(node.client(None).get("/readyz").0, 200);
+    }
 }

@@ -131,6 +131,10 @@ pub fn bootstrap(store: &dyn Store, preset: Option<String>) -> Result<Option<Str
     if !store.tokens()?.is_empty() {
         return Ok(None);
     }
-    let (_, secret) = create_token(store, "bootstrap-admin", vec!["admin".into()], preset)?;
-    Ok(Some(secret))
+    match create_token(store, "bootstrap-admin", vec!["admin".into()], preset) {
+        Ok((_, secret)) => Ok(Some(secret)),
+        // Nodes started together on one new database: another made it first.
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

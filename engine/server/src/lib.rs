@@ -49,7 +49,7 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
             config.data.display()
         )
     })?;
-    let (store, registry) = open_store(config)?;
+    let (store, registry, shared) = open_store(config)?;
     if !waystation_store::ReportStore::reports_current(store.as_ref())? {
         tracing::warn!(
             "the report rollups do not cover the instances stored before this version: stop the server and run `waystation reports rebuild --data {}`",
@@ -65,7 +65,13 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
             .map_err(|e| anyhow::anyhow!("cannot open the plugin registry in {location}: {e}"))?,
     );
     // Load every registered plugin now (from the compiled cache), so the first call after a
-    // restart pays no compile; a plugin that no longer loads is reported, not fatal.
+    // restart pays no compile; a plugin that no longer loads is reported, not fatal. On a
+    // node's first start on a shared registry that means compiling each one (seconds each).
+    tracing::info!(
+        registry = %plugins.registry_location(),
+        versions = plugins.list().len(),
+        "loading plugins (compiling those this node has no compiled copy of)"
+    );
     for (info, error) in plugins.warm() {
         tracing::error!(plugin = %info.name, version = info.version, "cannot load plugin: {error}");
     }
@@ -78,7 +84,10 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
     let runtime = Runtime::with_options(store, invoker, Arc::new(SystemClock), config.options());
     runtime.set_calendars(calendars);
     runtime.set_retention(config.store.retention());
-    let key = progress_key::load_or_create(&config.progress_key_file())?;
+    let key = match &shared {
+        Some(pg) => progress_key::load_or_create_shared(pg)?,
+        None => progress_key::load_or_create(&config.progress_key_file())?,
+    };
     runtime.set_progress_links(waystation_runtime::ProgressLinks::new(
         key,
         &config.public_url(),
@@ -99,19 +108,33 @@ pub fn open(config: &Config, bootstrap: Option<String>) -> anyhow::Result<Engine
 /// # Errors
 /// A bad `[store]` section, a database that cannot be reached or is newer than this
 /// binary, or the embedded store's open errors.
+#[allow(clippy::type_complexity)] // three parts, each named where it is used
 fn open_store(
     config: &Config,
 ) -> anyhow::Result<(
     Arc<dyn waystation_store::Store>,
     Box<dyn waystation_wasm::RegistryStorage>,
+    Option<Arc<waystation_store::PgStore>>,
 )> {
     if let Some(options) = config.store.postgres()? {
         let store = Arc::new(
             waystation_store::PgStore::open(&options)
                 .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL store: {e}"))?,
         );
+        if let Some(what) = store.meta(cli::store::UNFINISHED_META)? {
+            anyhow::bail!(
+                "{} holds an unfinished copy ({what}): drop the schema and run `waystation store migrate` again",
+                store.describe()
+            );
+        }
         let (schema, _) = store.schema_version()?;
-        tracing::info!(engine = "postgres", store = ?store, schema, "store open");
+        tracing::info!(
+            engine = "postgres",
+            store = %store.describe(),
+            schema,
+            node = waystation_store::Store::node_name(store.as_ref()).unwrap_or_default(),
+            "store open"
+        );
         if config.plugin_dir().join("index.json").exists() {
             tracing::warn!(
                 "{} holds a plugin registry of an embedded store; with PostgreSQL the registry is in the database (copy it with `waystation store migrate`)",
@@ -119,7 +142,15 @@ fn open_store(
             );
         }
         let registry = Box::new(shared_plugins::PgRegistry::new(store.clone()));
-        return Ok((store, registry));
+        return Ok((store.clone(), registry, Some(store)));
+    }
+    let unfinished = config.data.join(cli::store::UNFINISHED_FILE);
+    if unfinished.exists() {
+        anyhow::bail!(
+            "{} holds an unfinished copy ({} is there): remove the directory and run `waystation store migrate` again",
+            config.data.display(),
+            unfinished.display()
+        );
     }
     let kv = cli::store::open_store(&config.data, config.store.embedded())?;
     tracing::info!(engine = %kv.engine(), dir = %config.store_dir().display(), "store open");
@@ -129,7 +160,7 @@ fn open_store(
             config.plugin_dir().display()
         )
     })?;
-    Ok((Arc::new(KvStore::new(kv)), Box::new(registry)))
+    Ok((Arc::new(KvStore::new(kv)), Box::new(registry), None))
 }
 
 /// Refuses to start when a stored definition version names a business calendar the

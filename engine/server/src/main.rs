@@ -96,10 +96,11 @@ enum StoreCommand {
         /// Waystation data yet (`postgres://...`; its tables are created).
         #[arg(long)]
         to: String,
-        /// The engine of a new data directory: fjall, sled or redb [default: fjall].
-        #[arg(long, default_value = "fjall")]
-        engine: waystation_store::Engine,
-        /// The schema of the `--from` database, as `[store] schema` [default: the user's].
+        /// The engine of a new data directory: fjall (the default), sled or redb.
+        #[arg(long)]
+        engine: Option<waystation_store::Engine>,
+        /// The schema of the `--from` database, as `[store] schema` [default: the user's
+        /// default schema, usually `public`]. A schema holding no store is refused.
         #[arg(long)]
         from_schema: Option<String>,
         /// The schema of the `--to` database, as `[store] schema` [default: the user's].
@@ -169,12 +170,16 @@ fn main() -> ExitCode {
                     from_schema,
                     to_schema,
                 },
-        } => match waystation_server::cli::store::migrate(
-            &Location::parse(&from, from_schema),
-            &Location::parse(&to, to_schema),
-            engine,
-            &mut std::io::stdout().lock(),
-        ) {
+        } => match Location::parse(&from, from_schema)
+            .and_then(|from| Ok((from, Location::parse(&to, to_schema)?)))
+            .and_then(|(from, to)| {
+                waystation_server::cli::store::migrate(
+                    &from,
+                    &to,
+                    engine,
+                    &mut std::io::stdout().lock(),
+                )
+            }) {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
                 eprintln!("waystation: {}", with_causes(&e));

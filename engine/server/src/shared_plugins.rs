@@ -22,7 +22,7 @@ impl PgRegistry {
     fn fail(&self, action: &'static str) -> impl FnOnce(StoreError) -> HostError + '_ {
         move |e| HostError::Storage {
             action,
-            location: format!("{:?}", self.store),
+            location: self.store.describe(),
             source: Box::new(e),
         }
     }
@@ -30,7 +30,7 @@ impl PgRegistry {
 
 impl RegistryStorage for PgRegistry {
     fn describe(&self) -> String {
-        format!("{:?}", self.store)
+        self.store.describe()
     }
 
     fn load_index(&self) -> Result<Option<StoredIndex>, HostError> {

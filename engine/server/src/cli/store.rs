@@ -55,6 +55,24 @@ pub enum StoreSetupError {
         #[source]
         source: StoreError,
     },
+    /// A `--from` or `--to` that is neither a data directory nor a PostgreSQL URL.
+    #[error("{0}")]
+    BadLocation(String),
+    /// Servers are using the store to copy.
+    #[error("{0}")]
+    InUse(String),
+    /// The progress link key could not be read or written.
+    #[error("the progress link key: {0}")]
+    Key(String),
+    /// A copy failed part way: the target holds part of it, marked unfinished.
+    #[error("{source}. The target now holds part of the copy and is marked unfinished (servers refuse to start on it): remove it with `{cleanup}` and run the migration again")]
+    Unfinished {
+        /// Why the copy failed.
+        #[source]
+        source: Box<StoreSetupError>,
+        /// The command that removes the partial copy.
+        cleanup: String,
+    },
     /// A plugin registry could not be opened or copied.
     #[error("{context}")]
     Registry {
@@ -110,6 +128,12 @@ fn is_non_empty(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
 }
 
+/// The file that marks a data directory a copy is being written into: a server refuses to
+/// start there, and the copy removes it as its last step.
+pub const UNFINISHED_FILE: &str = "MIGRATION-UNFINISHED";
+/// The same marker in a PostgreSQL store's `meta` table.
+pub const UNFINISHED_META: &str = "migration_unfinished";
+
 /// One side of `waystation store migrate`: a data directory (an embedded store and the
 /// plugin registry under it) or a PostgreSQL database (store and registry in it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +141,7 @@ pub enum Location {
     /// A data directory.
     Dir(PathBuf),
     /// A database: its URL and the schema holding Waystation's tables (`None`: the
-    /// user's default).
+    /// user's default, usually `public`).
     Postgres {
         /// `postgres://...` or `postgresql://...`.
         url: String,
@@ -128,28 +152,66 @@ pub enum Location {
 
 impl Location {
     /// `text` as a location: a `postgres://` or `postgresql://` URL is a database (in
-    /// `schema`), anything else a data directory.
-    pub fn parse(text: &str, schema: Option<String>) -> Location {
+    /// `schema`), a path a data directory.
+    ///
+    /// # Errors
+    /// [`StoreSetupError::BadLocation`]: another scheme (`mysql://...`), a malformed
+    /// PostgreSQL URL (`postgres:/host`), or a schema given for a directory.
+    pub fn parse(text: &str, schema: Option<String>) -> Result<Location, StoreSetupError> {
+        let bad = |why: String| StoreSetupError::BadLocation(why);
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            Location::Postgres {
+            return Ok(Location::Postgres {
                 url: text.to_owned(),
                 schema,
-            }
-        } else {
-            Location::Dir(PathBuf::from(text))
+            });
         }
+        // `scheme:` at the start: meant as a URL, never a directory name.
+        let scheme = text.split_once(':').map(|(head, _)| head).filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        if let Some(scheme) = scheme {
+            return Err(bad(format!(
+                "'{text}' looks like a {scheme}: URL: only postgres:// and postgresql:// databases, or a data directory path, can be copied from or to"
+            )));
+        }
+        if schema.is_some() {
+            return Err(bad(format!(
+                "a schema was given for the data directory '{text}': schemas are for postgres:// locations"
+            )));
+        }
+        Ok(Location::Dir(PathBuf::from(text)))
     }
 
     fn describe(&self) -> String {
         match self {
             Location::Dir(dir) => dir.display().to_string(),
             Location::Postgres { schema, .. } => format!(
-                "the PostgreSQL database{}",
-                schema
-                    .as_ref()
-                    .map(|s| format!(" (schema {s})"))
-                    .unwrap_or_default()
+                "the PostgreSQL database (schema {})",
+                schema.as_deref().unwrap_or("public")
             ),
+        }
+    }
+
+    /// What to remove when a copy into here failed.
+    fn cleanup(&self) -> String {
+        match self {
+            Location::Dir(dir) => format!("rm -r {}", dir.display()),
+            Location::Postgres { schema, .. } => format!(
+                "psql -c 'DROP SCHEMA {} CASCADE'",
+                schema.as_deref().unwrap_or("public")
+            ),
+        }
+    }
+}
+
+impl StoreSetupError {
+    /// This error, said of a copy into `to` that stopped part way.
+    fn unfinished(self, to: &Location) -> Self {
+        StoreSetupError::Unfinished {
+            source: Box::new(self),
+            cleanup: to.cleanup(),
         }
     }
 }
@@ -158,52 +220,52 @@ impl Location {
 struct Opened {
     store: std::sync::Arc<dyn Store>,
     registry: Box<dyn RegistryStorage>,
+    /// The database, for the progress link key and the unfinished marker.
+    pg: Option<std::sync::Arc<waystation_store::PgStore>>,
     what: String,
 }
 
 /// `waystation store migrate --from FROM --to TO [--engine E]`: copies everything of FROM
 /// (definitions, versions, instances with their history, timers, tasks, outbox messages,
-/// idempotency records, tokens, schedules, and the plugin registry) into TO, which must be
-/// new or empty. Between two data directories the store is copied key by key (batches of
-/// 1,024, then one flush) onto `to_engine`; when either side is PostgreSQL it is copied
-/// record by record through the store traits (see `waystation_store::transfer`) and the
-/// report rollups are recomputed on TO. Prints what it copied. No server may be running
-/// on FROM or TO.
+/// idempotency records, tokens, schedules, the progress link key and the plugin registry)
+/// into TO, which must be new or empty. Between two data directories the store is copied
+/// key by key (batches of 1,024, then one flush) onto `to_engine`; when either side is
+/// PostgreSQL it is copied record by record through the store traits (see
+/// `waystation_store::transfer`) and the report rollups are recomputed on TO. FROM is only
+/// read: a PostgreSQL FROM must already hold a store of this release, and no server may be
+/// connected to it. TO is marked unfinished until the copy is whole (servers refuse to
+/// start on it meanwhile). Prints what it copied.
 ///
 /// # Errors
-/// [`StoreSetupError`]: no store in FROM, TO not empty, IO, store and registry errors.
+/// [`StoreSetupError`]: no store in FROM, servers on FROM, TO not empty, IO, store and
+/// registry errors (TO then holds part of a copy, marked unfinished; the message says how
+/// to remove it).
 pub fn migrate(
     from: &Location,
     to: &Location,
-    to_engine: Engine,
+    to_engine: Option<Engine>,
     out: &mut dyn Write,
 ) -> Result<(), StoreSetupError> {
+    if let (Location::Postgres { .. }, Some(engine)) = (to, to_engine) {
+        return Err(StoreSetupError::BadLocation(format!(
+            "--engine {engine} is for a data directory; the target is a PostgreSQL database"
+        )));
+    }
+    let to_engine = to_engine.unwrap_or(Engine::DEFAULT);
     if let (Location::Dir(from), Location::Dir(to)) = (from, to) {
         return migrate_dirs(from, to, to_engine, out);
     }
     let source = open_source(from)?;
     let target = open_target(to, to_engine)?;
-    let copied = waystation_store::transfer(source.store.as_ref(), target.store.as_ref()).map_err(
-        |source| StoreSetupError::Store {
-            context: format!("copying {} to {}", from.describe(), to.describe()),
-            source,
-        },
-    )?;
-    let plugins =
-        waystation_wasm::copy_registry(source.registry.as_ref(), target.registry.as_ref())
-            .map_err(|source| StoreSetupError::Registry {
-                context: format!(
-                    "copying the plugin registry of {} to {}",
-                    from.describe(),
-                    to.describe()
-                ),
-                source,
-            })?;
+    mark_unfinished(to, &target, from)?;
+    let copied = copy_all(from, to, &source, &target).map_err(|e| e.unfinished(to))?;
+    clear_unfinished(to, &target)?;
+    let (copied, plugins) = copied;
     let _ = writeln!(
         out,
         "copied {} definition versions, {} instances ({} history entries, {} pending \
          sub-workflow records), {} outbox messages, {} idempotency records, {} tokens, {} \
-         schedules and {} plugin components ({} bytes) from {} to {}",
+         schedules, the progress link key and {} plugin components ({} bytes) from {} to {}",
         copied.definitions,
         copied.instances,
         copied.history_entries,
@@ -220,7 +282,116 @@ pub fn migrate(
     Ok(())
 }
 
-/// Opens FROM, which must hold a store.
+/// The store, the progress link key and the plugin registry, in that order.
+fn copy_all(
+    from: &Location,
+    to: &Location,
+    source: &Opened,
+    target: &Opened,
+) -> Result<
+    (
+        waystation_store::Transferred,
+        waystation_wasm::CopiedRegistry,
+    ),
+    StoreSetupError,
+> {
+    let copied = waystation_store::transfer(source.store.as_ref(), target.store.as_ref()).map_err(
+        |source| StoreSetupError::Store {
+            context: format!("copying {} to {}", from.describe(), to.describe()),
+            source,
+        },
+    )?;
+    copy_progress_key(from, source, to, target)?;
+    let plugins =
+        waystation_wasm::copy_registry(source.registry.as_ref(), target.registry.as_ref())
+            .map_err(|source| StoreSetupError::Registry {
+                context: format!(
+                    "copying the plugin registry of {} to {}",
+                    from.describe(),
+                    to.describe()
+                ),
+                source,
+            })?;
+    Ok((copied, plugins))
+}
+
+/// The key that signs progress links, so links given to customers keep working.
+fn copy_progress_key(
+    from: &Location,
+    source: &Opened,
+    to: &Location,
+    target: &Opened,
+) -> Result<(), StoreSetupError> {
+    let key_error = |e: anyhow::Error| StoreSetupError::Key(format!("{e:#}"));
+    let hex = match (from, &source.pg) {
+        (_, Some(pg)) => {
+            pg.meta(crate::progress_key::META_KEY)
+                .map_err(|source| StoreSetupError::Store {
+                    context: "reading the progress link key".into(),
+                    source,
+                })?
+        }
+        (Location::Dir(data), None) => {
+            crate::progress_key::read_hex(&data.join("progress-link.key")).map_err(key_error)?
+        }
+        (Location::Postgres { .. }, None) => None,
+    };
+    let Some(hex) = hex else {
+        return Ok(()); // no link was ever made there: the first start makes a key
+    };
+    match (to, &target.pg) {
+        (_, Some(pg)) => pg
+            .set_meta(crate::progress_key::META_KEY, &hex)
+            .map_err(|source| StoreSetupError::Store {
+                context: "writing the progress link key".into(),
+                source,
+            }),
+        (Location::Dir(data), None) => {
+            crate::progress_key::write_hex(&data.join("progress-link.key"), &hex).map_err(key_error)
+        }
+        (Location::Postgres { .. }, None) => Ok(()),
+    }
+}
+
+fn mark_unfinished(to: &Location, target: &Opened, from: &Location) -> Result<(), StoreSetupError> {
+    let what = format!("copy from {} begun", from.describe());
+    match (to, &target.pg) {
+        (_, Some(pg)) => {
+            pg.set_meta(UNFINISHED_META, &what)
+                .map_err(|source| StoreSetupError::Store {
+                    context: "marking the target unfinished".into(),
+                    source,
+                })
+        }
+        (Location::Dir(data), None) => {
+            let file = data.join(UNFINISHED_FILE);
+            std::fs::write(&file, format!("{what}\n"))
+                .and_then(|()| std::fs::File::open(&file)?.sync_all())
+                .map_err(io(format!("cannot write {}", file.display())))?;
+            sync_dir(data)
+        }
+        (Location::Postgres { .. }, None) => Ok(()),
+    }
+}
+
+fn clear_unfinished(to: &Location, target: &Opened) -> Result<(), StoreSetupError> {
+    match (to, &target.pg) {
+        (_, Some(pg)) => pg
+            .delete_meta(UNFINISHED_META)
+            .map_err(|source| StoreSetupError::Store {
+                context: "clearing the unfinished mark".into(),
+                source,
+            }),
+        (Location::Dir(data), None) => {
+            let file = data.join(UNFINISHED_FILE);
+            std::fs::remove_file(&file).map_err(io(format!("cannot remove {}", file.display())))?;
+            sync_dir(data)
+        }
+        (Location::Postgres { .. }, None) => Ok(()),
+    }
+}
+
+/// Opens FROM, which must hold a store no server is using; nothing is written to it.
 fn open_source(from: &Location) -> Result<Opened, StoreSetupError> {
     match from {
         Location::Dir(data) => {
@@ -231,16 +402,37 @@ fn open_source(from: &Location) -> Result<Opened, StoreSetupError> {
                 ));
             };
             let kv = engine.open(&dir).map_err(|source| StoreSetupError::Store {
-                context: format!("cannot open the {engine} store in {}", dir.display()),
+                context: format!(
+                    "cannot open the {engine} store in {} (is a server running on it? stop it first)",
+                    dir.display()
+                ),
                 source,
             })?;
             Ok(Opened {
                 store: std::sync::Arc::new(KvStore::new(kv)),
                 registry: dir_registry(&plugin_dir(data))?,
+                pg: None,
                 what: format!("the {engine} store in {}", data.display()),
             })
         }
-        Location::Postgres { .. } => open_postgres(from),
+        Location::Postgres { .. } => {
+            let opened = open_postgres(from, true)?;
+            if let Some(pg) = &opened.pg {
+                let sessions = pg
+                    .connected_servers()
+                    .map_err(|source| StoreSetupError::Store {
+                        context: format!("cannot check {} for running servers", from.describe()),
+                        source,
+                    })?;
+                if sessions > 0 {
+                    return Err(StoreSetupError::InUse(format!(
+                        "{} has {sessions} database sessions of running servers: stop every node on it first, then copy",
+                        pg.describe()
+                    )));
+                }
+            }
+            Ok(opened)
+        }
     }
 }
 
@@ -259,19 +451,40 @@ fn open_target(to: &Location, engine: Engine) -> Result<Opened, StoreSetupError>
             Ok(Opened {
                 store: std::sync::Arc::new(KvStore::new(kv)),
                 registry: dir_registry(&plugin_dir(data))?,
+                pg: None,
                 what: format!("a {engine} store in {}", data.display()),
             })
         }
-        Location::Postgres { .. } => open_postgres(to),
+        Location::Postgres { .. } => {
+            let opened = open_postgres(to, false)?;
+            if let Some(pg) = &opened.pg {
+                let unfinished =
+                    pg.meta(UNFINISHED_META)
+                        .map_err(|source| StoreSetupError::Store {
+                            context: format!("cannot read {}", to.describe()),
+                            source,
+                        })?;
+                if let Some(what) = unfinished {
+                    return Err(StoreSetupError::TargetNotEmpty(format!(
+                        "{} (it holds an unfinished copy: {what}; remove it with `{}`)",
+                        pg.describe(),
+                        to.cleanup()
+                    )));
+                }
+            }
+            Ok(opened)
+        }
     }
 }
 
-fn open_postgres(at: &Location) -> Result<Opened, StoreSetupError> {
+fn open_postgres(at: &Location, existing_only: bool) -> Result<Opened, StoreSetupError> {
     let Location::Postgres { url, schema } = at else {
         unreachable!("called for a database only");
     };
     let options = waystation_store::PgOptions {
         schema: schema.clone(),
+        pool_size: 2,
+        existing_only,
         ..waystation_store::PgOptions::new(url.clone())
     };
     let store =
@@ -281,11 +494,11 @@ fn open_postgres(at: &Location) -> Result<Opened, StoreSetupError> {
                 source,
             }
         })?);
-    let what = format!("{store:?}");
     Ok(Opened {
         registry: Box::new(crate::shared_plugins::PgRegistry::new(store.clone())),
-        store,
-        what,
+        store: store.clone(),
+        what: store.describe(),
+        pg: Some(store),
     })
 }
 
@@ -319,11 +532,17 @@ fn migrate_dirs(
         .open(&from_dir)
         .map_err(|source| StoreSetupError::Store {
             context: format!(
-                "cannot open the {from_engine} store in {}",
+                "cannot open the {from_engine} store in {} (is a server running on it? stop it first)",
                 from_dir.display()
             ),
             source,
         })?;
+    let unfinished = Location::Dir(to.to_path_buf());
+    std::fs::create_dir_all(to).map_err(io(format!("cannot create {}", to.display())))?;
+    let marker = to.join(UNFINISHED_FILE);
+    std::fs::write(&marker, format!("copy from {} begun\n", from.display()))
+        .and_then(|()| std::fs::File::open(&marker)?.sync_all())
+        .map_err(io(format!("cannot write {}", marker.display())))?;
     let to_dir = store_dir(to);
     let target = to_engine
         .open(&to_dir)
@@ -334,13 +553,24 @@ fn migrate_dirs(
             ),
             source,
         })?;
-    let copied = waystation_store::copy(&source, &target, BATCH_KEYS).map_err(|source| {
-        StoreSetupError::Store {
-            context: format!("copying {} to {}", from_dir.display(), to_dir.display()),
-            source,
+    let copy = || -> Result<(waystation_store::Copied, u64), StoreSetupError> {
+        let copied = waystation_store::copy(&source, &target, BATCH_KEYS).map_err(|source| {
+            StoreSetupError::Store {
+                context: format!("copying {} to {}", from_dir.display(), to_dir.display()),
+                source,
+            }
+        })?;
+        let plugins = copy_tree(&plugin_dir(from), &plugin_dir(to))?;
+        let key = crate::progress_key::read_hex(&from.join("progress-link.key"))
+            .map_err(|e| StoreSetupError::Key(format!("{e:#}")))?;
+        if let Some(hex) = key {
+            crate::progress_key::write_hex(&to.join("progress-link.key"), &hex)
+                .map_err(|e| StoreSetupError::Key(format!("{e:#}")))?;
         }
-    })?;
-    let plugins = copy_tree(&plugin_dir(from), &plugin_dir(to))?;
+        Ok((copied, plugins))
+    };
+    let (copied, plugins) = copy().map_err(|e| e.unfinished(&unfinished))?;
+    std::fs::remove_file(&marker).map_err(io(format!("cannot remove {}", marker.display())))?;
     sync_dir(to)?;
     let _ = writeln!(
         out,

@@ -18,6 +18,7 @@
 
 mod commit;
 mod conn;
+mod meta;
 mod outbox;
 mod plugins;
 mod query;
@@ -33,6 +34,9 @@ use conn::{Conn, Manager};
 use std::time::Duration;
 
 pub use conn::blocking;
+
+/// Longest `/readyz` waits for a pooled connection before answering 503.
+pub const PING_WAIT: Duration = Duration::from_secs(1);
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -52,6 +56,12 @@ pub struct PgOptions {
     /// is [`StoreError::Conflict`], so two nodes cannot both answer one key for the first
     /// time.
     pub idempotency_keep: Duration,
+    /// Open a store that must already exist, as it is: no schema created, no migration
+    /// applied, refused when the schema holds no Waystation store or one of another
+    /// version. For the source of `waystation store migrate`, which must not write to what
+    /// it copies (a mistyped schema must not become an empty store). Its sessions are named
+    /// `waystation-migrate <schema>`, so [`PgStore::connected_servers`] does not count them.
+    pub existing_only: bool,
 }
 
 impl PgOptions {
@@ -63,6 +73,7 @@ impl PgOptions {
             pool_size: 16,
             wait: Duration::from_secs(5),
             idempotency_keep: Duration::from_secs(24 * 3600),
+            existing_only: false,
         }
     }
 }
@@ -77,6 +88,9 @@ pub struct PgStore {
     node: String,
     /// See [`PgOptions::idempotency_keep`], in milliseconds.
     idempotency_keep_ms: f64,
+    /// The schema, `None` for the user's default: names this store in messages and in the
+    /// servers' application name.
+    schema: Option<String>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -123,12 +137,20 @@ impl PgStore {
             config.connect_timeout(options.wait);
         }
         if config.get_application_name().is_none() {
-            config.application_name("waystation");
+            let name = server_application_name(options.schema.as_deref());
+            if options.existing_only {
+                config.application_name(&name.replacen("waystation", "waystation-migrate", 1));
+            } else {
+                config.application_name(&name);
+            }
         }
         blocking(|| {
-            let mut first = config
-                .connect(postgres::NoTls)
-                .map_err(|e| StoreError::Backend(format!("cannot connect to {target}: {e}")))?;
+            let mut first = config.connect(postgres::NoTls).map_err(|e| {
+                StoreError::Backend(format!("cannot connect to {target}: {}", detail(&e)))
+            })?;
+            if options.existing_only {
+                return schema::check_existing(&mut first, options.schema.as_deref());
+            }
             if let Some(schema) = &options.schema {
                 first
                     .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
@@ -149,7 +171,17 @@ impl PgStore {
             target,
             node: node_name(),
             idempotency_keep_ms: options.idempotency_keep.as_secs_f64() * 1000.0,
+            schema: options.schema.clone(),
         })
+    }
+
+    /// Where this store is, for people: `postgres://user@host:port/db`, and the schema when
+    /// one was given. Never the password.
+    pub fn describe(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{} (schema {schema})", self.target),
+            None => self.target.clone(),
+        }
     }
 
     /// A pooled connection.
@@ -171,11 +203,18 @@ impl PgStore {
     }
 
     /// Checks that the database answers (`SELECT 1` on a pooled connection): for `/readyz`.
+    /// Waits at most [`PING_WAIT`] for a connection, not the pool's full wait: a load
+    /// balancer's health check gives up after a second or two.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when no connection can be had or the query fails.
+    /// [`StoreError::Backend`] when no connection can be had in time or the query fails.
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.with(|c| c.ping())
+        blocking(|| {
+            let mut conn = self.pool.get_timeout(PING_WAIT).map_err(|e| {
+                StoreError::Backend(format!("no database connection to {}: {e}", self.target))
+            })?;
+            conn.ping()
+        })
     }
 
     /// The schema version of the database and the newest this binary knows.
@@ -192,6 +231,15 @@ impl PgStore {
         })?;
         Ok((applied, schema::newest()))
     }
+}
+
+/// The application name a server's sessions carry on this schema: how
+/// [`PgStore::connected_servers`] finds them.
+/// Cut to 63 bytes, as PostgreSQL keeps it (schema names are ASCII: no split character).
+pub(crate) fn server_application_name(schema: Option<&str>) -> String {
+    let mut name = format!("waystation {}", schema.unwrap_or("public"));
+    name.truncate(63);
+    name
 }
 
 /// A random node name: host-independent, unique enough for claims (64 random bits).
@@ -230,12 +278,24 @@ pub(crate) fn db(doing: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
     move |e| StoreError::Backend(format!("{doing}: {}", detail(&e)))
 }
 
-/// The server's message and SQLSTATE when there is one, else the client's.
+/// The server's message and SQLSTATE when there is one, else the client's message with
+/// its causes ("error connecting to server: Connection refused (os error 111)"): the
+/// client's own text alone ("db error") says nothing.
 pub(crate) fn detail(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(d) => format!("{} ({})", d.message(), d.code().code()),
-        None => e.to_string(),
+    if let Some(d) = e.as_db_error() {
+        return format!("{} ({})", d.message(), d.code().code());
     }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// A record from a `json` column.

@@ -221,3 +221,44 @@ pub(crate) fn migrate(client: &mut postgres::Client) -> Result<(), crate::StoreE
     }
     tx.commit().map_err(super::db("committing the migration"))
 }
+
+/// Checks, without changing anything, that `schema` (the user's default when `None`) holds
+/// a Waystation store at exactly this binary's schema version: for a store that is only
+/// read (the source of a copy).
+///
+/// # Errors
+/// [`crate::StoreError::Backend`] naming the schema: no Waystation store there (a
+/// mistyped schema), or one of another version.
+pub(crate) fn check_existing(
+    client: &mut postgres::Client,
+    schema: Option<&str>,
+) -> Result<(), crate::StoreError> {
+    let named = schema.unwrap_or("public");
+    let exists: bool = client
+        .query_one("SELECT to_regclass('waystation_schema') IS NOT NULL", &[])
+        .map_err(super::db("looking for the store"))?
+        .get(0);
+    if !exists {
+        return Err(crate::StoreError::Backend(format!(
+            "schema '{named}' holds no Waystation store (is the schema name right? give it with --from-schema)"
+        )));
+    }
+    let applied: i32 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM waystation_schema",
+            &[],
+        )
+        .map_err(super::db("reading the schema version"))?
+        .get(0);
+    match applied.cmp(&newest()) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Greater => Err(crate::StoreError::Backend(format!(
+            "the store in schema '{named}' is at version {applied}, newer than this waystation knows ({}): use that release or a newer one",
+            newest()
+        ))),
+        std::cmp::Ordering::Less => Err(crate::StoreError::Backend(format!(
+            "the store in schema '{named}' is at version {applied}, older than this waystation's ({}): start a server of this release on it once (it upgrades the schema at start), stop it, then copy",
+            newest()
+        ))),
+    }
+}
