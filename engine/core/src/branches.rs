@@ -221,6 +221,48 @@ impl InstanceState {
         }
     }
 
+    /// The path to the current stage whose work (its assignee) `stage` addresses: the
+    /// stage named (as [`InstanceState::frames_at`] reads it), or, without a name, the top
+    /// level's while no branch runs.
+    ///
+    /// # Errors
+    /// [`Unaddressed`]: `stage` is not current, or is needed (branches run) or names
+    /// several current stages; each with the addresses the caller may use.
+    pub fn work_path(&self, stage: Option<&str>) -> Result<Vec<usize>, Unaddressed> {
+        let Some(stage) = stage else {
+            if !self.has_branches() {
+                return Ok(Vec::new());
+            }
+            return Err(Unaddressed::Ambiguous(self.current_addresses()));
+        };
+        let mut paths = self.frames_at(stage);
+        match paths.len() {
+            0 => Err(Unaddressed::NotCurrent(self.current_addresses())),
+            1 => Ok(paths.remove(0)),
+            _ => {
+                let mut out = Vec::new();
+                self.each_frame(|path, f| {
+                    if paths.iter().any(|p| p == path) {
+                        out.push(self.stage_address(&f));
+                    }
+                });
+                Err(Unaddressed::Ambiguous(out))
+            }
+        }
+    }
+
+    /// The current stage at `path` (from [`InstanceState::work_path`] or
+    /// [`InstanceState::find_frame`]).
+    pub fn frame_at(&self, path: &[usize]) -> Option<FrameRef<'_>> {
+        let mut found = None;
+        self.each_frame(|p, f| {
+            if found.is_none() && p == path {
+                found = Some(f);
+            }
+        });
+        found
+    }
+
     /// The address ([`InstanceState::stage_address`]) of every current stage, top level
     /// first.
     pub fn current_addresses(&self) -> Vec<String> {
@@ -240,6 +282,16 @@ impl InstanceState {
         });
         found
     }
+}
+
+/// Why [`InstanceState::work_path`] found no one current stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unaddressed {
+    /// The stage named is not current; the current stages' addresses.
+    NotCurrent(Vec<String>),
+    /// No stage was named while several are current, or the name fits several; the
+    /// addresses it could be.
+    Ambiguous(Vec<String>),
 }
 
 fn walk<'a>(

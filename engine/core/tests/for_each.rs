@@ -344,3 +344,27 @@ fn a_join_count_larger_than_the_list_is_known_only_when_entered_and_takes_on_err
     assert_eq!(s.vars["error"]["kind"], "join_unsatisfied");
     assert_eq!(s.vars["error"]["needed"], 5);
 }
+
+#[test]
+fn each_shipment_s_work_is_given_to_its_own_person_by_its_branch() {
+    let wf = compile(&definition(json!({"rule": "all"})));
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
+    let id = sim.start(shipments(2)).unwrap();
+    let give = |stage: &str, to: &str| waystation_core::Input::Assign {
+        assignee: Some(to.to_owned()),
+        by: "lead".to_owned(),
+        stage: Some(stage.to_owned()),
+    };
+    match sim.apply(&id, give("ship_confirm", "ana")) {
+        Err(Rejection::StageRequired { stages }) => assert_eq!(
+            stages,
+            ["shipment[0]/ship_confirm", "shipment[1]/ship_confirm"]
+        ),
+        other => panic!("expected stage-required, got {other:?}"),
+    }
+    sim.apply(&id, give("shipment[1]/ship_confirm", "ana"))
+        .unwrap();
+    let s = sim.state(&id);
+    assert!(s.branches[0].frame.assignee.is_none());
+    assert_eq!(s.branches[1].frame.assignee.as_ref().unwrap().user, "ana");
+}

@@ -406,6 +406,20 @@ impl<'w> Run<'w> {
         }
     }
 
+    /// The path to the current stage whose work an assignment is for: the one `stage`
+    /// addresses, or the top level's when no branch runs.
+    pub(super) fn work_target(&self, stage: Option<&str>) -> Result<Vec<usize>, Rejection> {
+        if self.state.status != Status::Running {
+            return Err(Rejection::NotRunning(self.state.status));
+        }
+        if self.state.has_branches() && self.any_pending() {
+            return Err(Rejection::AwaitingPlugin(super::pending_call(&self.state)));
+        }
+        self.state
+            .work_path(stage)
+            .map_err(|e| Rejection::unaddressed(stage, e))
+    }
+
     /// Every current stage's address (qualified with its branch where a for_each runs the
     /// same stage more than once).
     fn current_stage_names(&self) -> Vec<String> {
