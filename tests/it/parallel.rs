@@ -338,3 +338,84 @@ fn each_shipment_gets_its_own_branch_and_a_late_carrier_escalates_while_the_othe
     let failure = body["failure"].as_str().unwrap();
     assert!(failure.contains("65 elements") && failure.contains("64"), "{body}");
 }
+
+/// `ids` of the instances in the caller's "my work".
+fn my_work(who: &Client) -> Vec<String> {
+    let (status, page) = who.get("/v1/work");
+    assert_eq!(status, 200, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
+    let server = Server::start();
+    let (status, body) = server.admin().put("/v1/workflows/ship-order", &ship_order(3600));
+    assert_eq!(status, 201, "{body}");
+    let ops = server.token("olga", &["operator"]);
+    let (status, started) = ops.post(
+        "/v1/workflows/ship-order/instances",
+        &json!({"input": shipments(2)}),
+    );
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    let ana = server.token("ana", &["approver:carrier"]);
+    let ben = server.token("ben", &["approver:carrier"]);
+    let claim = format!("/v1/instances/{id}/claim");
+
+    // Two branches run: a claim must say whose work it takes.
+    let (status, refused) = ana.post(&claim, &json!({}));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["type"], "https://waystation.dev/problems/stage-required");
+    assert_eq!(refused["errors"][0]["pointer"], "/stage");
+    let hint = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        hint.contains("confirm, shipment[0]/ship_confirm, shipment[1]/ship_confirm"),
+        "{refused}"
+    );
+    let (status, refused) = ana.post(&claim, &json!({"stage": "ship_confirm"}));
+    assert_eq!(status, 409, "the stage alone names both branches: {refused}");
+    assert_eq!(refused["type"], "https://waystation.dev/problems/stage-required");
+    let (status, refused) = ana.post(&claim, &json!({"stage": "ship_late"}));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["type"], "https://waystation.dev/problems/stage-not-current");
+
+    let (status, body) = ana.post(&claim, &json!({"stage": "shipment[0]/ship_confirm"}));
+    assert_eq!(status, 200, "{body}");
+    // A supervisor gives the other shipment to ben; ana cannot take it from him.
+    let (status, body) = ops.post(
+        &format!("/v1/instances/{id}/assign"),
+        &json!({"to": "ben", "stage": "shipment[1]/ship_confirm"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, refused) = ana.post(&claim, &json!({"stage": "shipment[1]/ship_confirm"}));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["type"], "https://waystation.dev/problems/already-assigned");
+
+    let body = instance(&ops, &id);
+    assert_eq!(body["branches"][0]["assignee"], "ana", "{body}");
+    assert_eq!(body["branches"][1]["assignee"], "ben", "{body}");
+    assert_eq!(my_work(&ana), [id.clone()]);
+    assert_eq!(my_work(&ben), [id.clone()]);
+
+    // Ana gives hers back; ben's stays his. Ben may not release what is not his.
+    let release = format!("/v1/instances/{id}/release");
+    let (status, refused) = ben.post(&release, &json!({"stage": "shipment[0]/ship_confirm"}));
+    assert_eq!(status, 403, "{refused}");
+    let (status, body) = ana.post(&release, &json!({"stage": "shipment[0]/ship_confirm"}));
+    assert_eq!(status, 200, "{body}");
+    assert!(my_work(&ana).is_empty());
+    assert_eq!(my_work(&ben), [id.clone()]);
+
+    // Once his shipment is confirmed it is no longer his work.
+    let (status, body) = ben.post(
+        &format!("/v1/instances/{id}/events"),
+        &json!({"type": "confirmed", "stage": "shipment[1]/ship_confirm"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(my_work(&ben).is_empty());
+}
