@@ -257,7 +257,9 @@ fn shipments(n: usize) -> Value {
 #[test]
 fn each_shipment_gets_its_own_branch_and_a_late_carrier_escalates_while_the_others_confirm() {
     let server = Server::start();
-    let (status, body) = server.admin().put("/v1/workflows/ship-order", &ship_order(3));
+    let (status, body) = server
+        .admin()
+        .put("/v1/workflows/ship-order", &ship_order(3));
     assert_eq!(status, 201, "{body}");
     let ops = server.token("olga", &["operator"]);
     let (status, started) = ops.post(
@@ -267,25 +269,45 @@ fn each_shipment_gets_its_own_branch_and_a_late_carrier_escalates_while_the_othe
     assert_eq!(status, 201, "{started}");
     let id = started["id"].as_str().unwrap().to_owned();
     let body = instance(&ops, &id);
-    let running = |i: usize| (format!("shipment[{i}]"), "running".to_owned(), "ship_confirm".to_owned());
+    let running = |i: usize| {
+        (
+            format!("shipment[{i}]"),
+            "running".to_owned(),
+            "ship_confirm".to_owned(),
+        )
+    };
     assert_eq!(branches(&body), [running(0), running(1), running(2)]);
     assert_eq!(body["branches"][1]["title"], "Shipment", "{body}");
     assert!(body["branches"][2]["deadline"].is_string(), "{body}");
 
     // The stage alone names three branches: refused, listing each one's address.
     let events = format!("/v1/instances/{id}/events");
-    let (status, refused) = ops.post(&events, &json!({"type": "confirmed", "stage": "ship_confirm"}));
+    let (status, refused) = ops.post(
+        &events,
+        &json!({"type": "confirmed", "stage": "ship_confirm"}),
+    );
     assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["type"], "https://waystation.dev/problems/ambiguous-event");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/ambiguous-event"
+    );
     assert_eq!(refused["errors"][0]["pointer"], "/stage", "{refused}");
     let hint = refused["errors"][0]["message"].as_str().unwrap();
     assert!(
-        hint.contains("shipment[0]/ship_confirm, shipment[1]/ship_confirm, shipment[2]/ship_confirm"),
+        hint.contains(
+            "shipment[0]/ship_confirm, shipment[1]/ship_confirm, shipment[2]/ship_confirm"
+        ),
         "{refused}"
     );
-    let (status, refused) = ops.post(&events, &json!({"type": "confirmed", "stage": "shipment[9]/ship_confirm"}));
+    let (status, refused) = ops.post(
+        &events,
+        &json!({"type": "confirmed", "stage": "shipment[9]/ship_confirm"}),
+    );
     assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["type"], "https://waystation.dev/problems/stage-not-current");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/stage-not-current"
+    );
 
     for branch in ["shipment[0]", "shipment[2]"] {
         let (status, body) = ops.post(
@@ -299,16 +321,29 @@ fn each_shipment_gets_its_own_branch_and_a_late_carrier_escalates_while_the_othe
     let until = Instant::now() + Duration::from_secs(30);
     let body = loop {
         let body = instance(&ops, &id);
-        if branches(&body).iter().any(|(_, _, stage)| stage == "ship_late") {
+        if branches(&body)
+            .iter()
+            .any(|(_, _, stage)| stage == "ship_late")
+        {
             break body;
         }
         assert!(Instant::now() < until, "shipment 1 never escalated: {body}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    let ended = |i: usize| (format!("shipment[{i}]"), "ended".to_owned(), "ship_done".to_owned());
+    let ended = |i: usize| {
+        (
+            format!("shipment[{i}]"),
+            "ended".to_owned(),
+            "ship_done".to_owned(),
+        )
+    };
     assert_eq!(
         branches(&body),
-        [ended(0), ("shipment[1]".into(), "running".into(), "ship_late".into()), ended(2)]
+        [
+            ended(0),
+            ("shipment[1]".into(), "running".into(), "ship_late".into()),
+            ended(2)
+        ]
     );
     assert_eq!(body["vars"]["late_carrier"], "carrier-1", "{body}");
     assert!(body["vars"].get("shipment").is_none(), "{body}");
@@ -336,7 +371,10 @@ fn each_shipment_gets_its_own_branch_and_a_late_carrier_escalates_while_the_othe
     let body = instance(&ops, body["id"].as_str().unwrap());
     assert_eq!(body["status"], "failed", "{body}");
     let failure = body["failure"].as_str().unwrap();
-    assert!(failure.contains("65 elements") && failure.contains("64"), "{body}");
+    assert!(
+        failure.contains("65 elements") && failure.contains("64"),
+        "{body}"
+    );
 }
 
 /// `ids` of the instances in the caller's "my work".
@@ -354,7 +392,9 @@ fn my_work(who: &Client) -> Vec<String> {
 #[test]
 fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
     let server = Server::start();
-    let (status, body) = server.admin().put("/v1/workflows/ship-order", &ship_order(3600));
+    let (status, body) = server
+        .admin()
+        .put("/v1/workflows/ship-order", &ship_order(3600));
     assert_eq!(status, 201, "{body}");
     let ops = server.token("olga", &["operator"]);
     let (status, started) = ops.post(
@@ -370,7 +410,10 @@ fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
     // Two branches run: a claim must say whose work it takes.
     let (status, refused) = ana.post(&claim, &json!({}));
     assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["type"], "https://waystation.dev/problems/stage-required");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/stage-required"
+    );
     assert_eq!(refused["errors"][0]["pointer"], "/stage");
     let hint = refused["errors"][0]["message"].as_str().unwrap();
     assert!(
@@ -378,11 +421,20 @@ fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
         "{refused}"
     );
     let (status, refused) = ana.post(&claim, &json!({"stage": "ship_confirm"}));
-    assert_eq!(status, 409, "the stage alone names both branches: {refused}");
-    assert_eq!(refused["type"], "https://waystation.dev/problems/stage-required");
+    assert_eq!(
+        status, 409,
+        "the stage alone names both branches: {refused}"
+    );
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/stage-required"
+    );
     let (status, refused) = ana.post(&claim, &json!({"stage": "ship_late"}));
     assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["type"], "https://waystation.dev/problems/stage-not-current");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/stage-not-current"
+    );
 
     let (status, body) = ana.post(&claim, &json!({"stage": "shipment[0]/ship_confirm"}));
     assert_eq!(status, 200, "{body}");
@@ -394,13 +446,16 @@ fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
     assert_eq!(status, 200, "{body}");
     let (status, refused) = ana.post(&claim, &json!({"stage": "shipment[1]/ship_confirm"}));
     assert_eq!(status, 409, "{refused}");
-    assert_eq!(refused["type"], "https://waystation.dev/problems/already-assigned");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/already-assigned"
+    );
 
     let body = instance(&ops, &id);
     assert_eq!(body["branches"][0]["assignee"], "ana", "{body}");
     assert_eq!(body["branches"][1]["assignee"], "ben", "{body}");
-    assert_eq!(my_work(&ana), [id.clone()]);
-    assert_eq!(my_work(&ben), [id.clone()]);
+    assert_eq!(my_work(&ana), [id.as_str()]);
+    assert_eq!(my_work(&ben), [id.as_str()]);
 
     // Ana gives hers back; ben's stays his. Ben may not release what is not his.
     let release = format!("/v1/instances/{id}/release");
@@ -409,7 +464,7 @@ fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
     let (status, body) = ana.post(&release, &json!({"stage": "shipment[0]/ship_confirm"}));
     assert_eq!(status, 200, "{body}");
     assert!(my_work(&ana).is_empty());
-    assert_eq!(my_work(&ben), [id.clone()]);
+    assert_eq!(my_work(&ben), [id.as_str()]);
 
     // Once his shipment is confirmed it is no longer his work.
     let (status, body) = ben.post(

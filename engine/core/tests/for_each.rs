@@ -96,7 +96,10 @@ fn three_shipments_run_side_by_side_and_a_late_one_escalates_while_the_others_fi
     }
     // The element is not an instance variable outside its branch.
     assert!(!s.vars.contains_key("shipment"));
-    assert_eq!(s.vars["carrier"], "carrier-2", "the last branch's entry action ran last");
+    assert_eq!(
+        s.vars["carrier"], "carrier-2",
+        "the last branch's entry action ran last"
+    );
 
     // The stage alone is ambiguous: three branches are in it.
     match sim.event_at(&id, "ship_confirm", "confirmed", json!({})) {
@@ -175,7 +178,11 @@ fn a_branch_sees_its_own_shipment_and_index() {
 
 #[test]
 fn an_order_without_shipments_joins_at_once() {
-    for rule in [json!({"rule": "all"}), json!({"rule": "any"}), json!({"rule": "at_least", "count": 2})] {
+    for rule in [
+        json!({"rule": "all"}),
+        json!({"rule": "any"}),
+        json!({"rule": "at_least", "count": 2}),
+    ] {
         let wf = compile(&definition(rule.clone()));
         let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
         let id = sim.start(shipments(0)).unwrap();
@@ -271,7 +278,11 @@ fn a_branch_that_is_not_current_is_named_in_the_refusal() {
             assert_eq!(stage, "shipment[7]/ship_confirm");
             assert_eq!(
                 current,
-                ["confirm", "shipment[0]/ship_confirm", "shipment[1]/ship_confirm"]
+                [
+                    "confirm",
+                    "shipment[0]/ship_confirm",
+                    "shipment[1]/ship_confirm"
+                ]
             );
         }
         other => panic!("expected stage-not-current, got {other:?}"),
@@ -294,7 +305,9 @@ fn a_for_each_is_checked_with_pointers() {
     def["stages"]["confirm"]["for_each"]["items"] = json!("input.shipments +");
     let errors = errors_of(&def);
     assert!(
-        errors.iter().any(|(p, _)| p == "/stages/confirm/for_each/items"),
+        errors
+            .iter()
+            .any(|(p, _)| p == "/stages/confirm/for_each/items"),
         "{errors:?}"
     );
 
@@ -302,8 +315,10 @@ fn a_for_each_is_checked_with_pointers() {
     def["stages"]["confirm"]["for_each"]["branch"]["start"] = json!("ship_confirmm");
     let errors = errors_of(&def);
     assert!(
-        errors.iter().any(|(p, m)| p == "/stages/confirm/for_each/branch/start"
-            && m.contains("no stage named 'ship_confirmm'")),
+        errors
+            .iter()
+            .any(|(p, m)| p == "/stages/confirm/for_each/branch/start"
+                && m.contains("no stage named 'ship_confirmm'")),
         "{errors:?}"
     );
 

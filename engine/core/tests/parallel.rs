@@ -735,7 +735,10 @@ fn each_department_s_branch_has_its_own_assignee() {
     assert_eq!(holder("production_confirm").as_deref(), Some("li"));
     assert_eq!(holder("logistics_confirm").as_deref(), Some("kasia"));
     assert_eq!(holder("procurement_confirm"), None);
-    assert!(s.assignee.is_none(), "the parallel stage's own work is nobody's");
+    assert!(
+        s.assignee.is_none(),
+        "the parallel stage's own work is nobody's"
+    );
     let mut all: Vec<&str> = s.all_assignees().iter().map(|a| a.user.as_str()).collect();
     all.sort_unstable();
     assert_eq!(all, ["kasia", "li"]);

@@ -1301,9 +1301,27 @@ pub fn each_branchs_work_is_found_under_its_assignee(store: &dyn Store) {
         by: "lead".to_owned(),
         stage: Some(stage.to_owned()),
     };
-    apply(store, &wf, "p", give("production_confirm", Some("mei")), at(1));
-    apply(store, &wf, "p", give("logistics_confirm", Some("kasia")), at(2));
-    apply(store, &wf, "q", give("logistics_confirm", Some("mei")), at(3));
+    apply(
+        store,
+        &wf,
+        "p",
+        give("production_confirm", Some("mei")),
+        at(1),
+    );
+    apply(
+        store,
+        &wf,
+        "p",
+        give("logistics_confirm", Some("kasia")),
+        at(2),
+    );
+    apply(
+        store,
+        &wf,
+        "q",
+        give("logistics_confirm", Some("mei")),
+        at(3),
+    );
     let work = |who: &str| -> Vec<String> {
         let page = store
             .query(&crate::InstanceQuery {

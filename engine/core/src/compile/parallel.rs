@@ -42,7 +42,10 @@ impl Checker<'_> {
         let (branches, bp_of): (&[BranchDef], Box<dyn Fn(usize) -> String>) = match for_each {
             Some(f) if branches.is_empty() => {
                 let at = format!("{p}/for_each/branch");
-                (std::slice::from_ref(&f.branch), Box::new(move |_| at.clone()))
+                (
+                    std::slice::from_ref(&f.branch),
+                    Box::new(move |_| at.clone()),
+                )
             }
             _ => {
                 let p = p.to_owned();

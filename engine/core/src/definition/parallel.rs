@@ -32,7 +32,10 @@ pub struct ForEach {
 
 /// The branch definitions of a parallel stage: its `branches`, or the one branch its
 /// `for_each` repeats per element.
-pub fn branch_defs<'a>(branches: &'a [BranchDef], for_each: Option<&'a ForEach>) -> &'a [BranchDef] {
+pub fn branch_defs<'a>(
+    branches: &'a [BranchDef],
+    for_each: Option<&'a ForEach>,
+) -> &'a [BranchDef] {
     match for_each {
         Some(f) => std::slice::from_ref(&f.branch),
         None => branches,

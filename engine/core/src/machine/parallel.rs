@@ -11,10 +11,10 @@
 
 use super::{Rejection, Run};
 use crate::branches::swap_frame;
+use crate::definition::{for_each_branch_name, MAX_FOR_EACH_BRANCHES};
 use crate::effect::{Cause, HistoryEvent};
 use crate::state::Status;
 use crate::state::{BranchState, BranchStatus, Frame};
-use crate::definition::{for_each_branch_name, MAX_FOR_EACH_BRANCHES};
 use crate::workflow::{
     CompiledBranch, CompiledBranchDef, CompiledForEach, CompiledKind, CompiledStage,
 };
@@ -266,7 +266,9 @@ impl<'w> Run<'w> {
                 if let Some(item) = &self.state.branches[i].item {
                     data["item"] = item.clone();
                 }
-                let saved = self.event.replace(json!({"type": "branch_ended", "data": data}));
+                let saved = self
+                    .event
+                    .replace(json!({"type": "branch_ended", "data": data}));
                 let holds = when.eval_bool(&self.scope());
                 self.event = saved;
                 match holds {
