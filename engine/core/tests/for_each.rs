@@ -326,7 +326,23 @@ fn a_for_each_is_checked_with_pointers() {
     def["stages"]["confirm"]["branches"] = json!([{"name": "a", "start": "ship_confirm"}]);
     let errors = errors_of(&def);
     assert!(
-        errors.iter().any(|(p, _)| p.starts_with("/stages/confirm")),
+        errors
+            .iter()
+            .any(|(p, m)| p == "/stages/confirm/for_each" && m.contains("not both")),
+        "{errors:?}"
+    );
+
+    let mut def = definition(json!({"rule": "all"}));
+    def["stages"]["confirm"]
+        .as_object_mut()
+        .unwrap()
+        .remove("for_each");
+    let errors = errors_of(&def);
+    assert!(
+        errors
+            .iter()
+            .any(|(p, m)| p == "/stages/confirm"
+                && m.contains("`branches` (one or more) or `for_each`")),
         "{errors:?}"
     );
 

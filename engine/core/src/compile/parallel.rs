@@ -306,12 +306,13 @@ pub(super) fn check_branches(
             }
         }
     }
-    check_satisfiable(stages, &scope, errors);
+    check_satisfiable(stages, by_name, &scope, errors);
 }
 
 /// A join needing more branches than can end is a parallel stage no instance ever leaves.
 fn check_satisfiable(
     stages: &[(String, Stage)],
+    by_name: &HashMap<String, usize>,
     scope: &[Option<Scope>],
     errors: &mut Vec<ValidationError>,
 ) {
@@ -339,6 +340,10 @@ fn check_satisfiable(
         };
         let branches = branch_defs(branches, for_each.as_ref());
         if scope[i].is_none() {
+            continue;
+        }
+        if branches.iter().any(|b| !by_name.contains_key(&b.start)) {
+            // A branch whose start does not exist is reported at its start already.
             continue;
         }
         let endless: Vec<&str> = branches
