@@ -214,3 +214,263 @@ fn a_department_that_has_not_confirmed_in_time_escalates_to_the_supervisor_while
     assert_eq!(types.iter().filter(|t| **t == "branch_ended").count(), 3);
     assert_eq!(types.iter().filter(|t| **t == "joined").count(), 1);
 }
+
+/// One branch per shipment (`for_each`): each carrier confirms its pickup within
+/// `seconds`; late, the logistics lead has it.
+fn ship_order(seconds: u32) -> Value {
+    json!({
+        "id": "ship-order", "title": "Ship an order", "start": "confirm",
+        "stages": {
+            "confirm": {
+                "kind": "parallel", "title": "Carriers confirm",
+                "for_each": {
+                    "items": "input.shipments",
+                    "as": "shipment",
+                    "branch": {"name": "shipment", "start": "ship_confirm", "title": "Shipment"}
+                },
+                "transitions": [{"to": "shipped"}]
+            },
+            "ship_confirm": {
+                "kind": "wait", "owner": "carrier",
+                "deadline": format!("PT{seconds}S"), "at_risk": "PT1S",
+                "on": {"confirmed": {"to": "ship_done"}},
+                "timeout": {"to": "ship_late"}
+            },
+            "ship_late": {
+                "kind": "wait", "owner": "logistics-lead", "deadline": "PT4H",
+                "actions": [{"set": {"late_carrier": "vars.shipment.carrier"}}],
+                "on": {"confirmed": {"to": "ship_done"}}
+            },
+            "ship_done": {"kind": "end", "outcome": "confirmed"},
+            "shipped": {"kind": "end", "outcome": "shipped"}
+        }
+    })
+}
+
+fn shipments(n: usize) -> Value {
+    let list: Vec<Value> = (0..n)
+        .map(|i| json!({"id": format!("s{i}"), "carrier": format!("carrier-{i}")}))
+        .collect();
+    json!({ "shipments": list })
+}
+
+#[test]
+fn each_shipment_gets_its_own_branch_and_a_late_carrier_escalates_while_the_others_confirm() {
+    let server = Server::start();
+    let (status, body) = server
+        .admin()
+        .put("/v1/workflows/ship-order", &ship_order(3));
+    assert_eq!(status, 201, "{body}");
+    let ops = server.token("olga", &["operator"]);
+    let (status, started) = ops.post(
+        "/v1/workflows/ship-order/instances",
+        &json!({"input": shipments(3)}),
+    );
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    let body = instance(&ops, &id);
+    let running = |i: usize| {
+        (
+            format!("shipment[{i}]"),
+            "running".to_owned(),
+            "ship_confirm".to_owned(),
+        )
+    };
+    assert_eq!(branches(&body), [running(0), running(1), running(2)]);
+    assert_eq!(body["branches"][1]["title"], "Shipment", "{body}");
+    assert!(body["branches"][2]["deadline"].is_string(), "{body}");
+
+    // The stage alone names three branches: refused, listing each one's address.
+    let events = format!("/v1/instances/{id}/events");
+    let (status, refused) = ops.post(
+        &events,
+        &json!({"type": "confirmed", "stage": "ship_confirm"}),
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/ambiguous-event"
+    );
+    assert_eq!(refused["errors"][0]["pointer"], "/stage", "{refused}");
+    let hint = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        hint.contains(
+            "shipment[0]/ship_confirm, shipment[1]/ship_confirm, shipment[2]/ship_confirm"
+        ),
+        "{refused}"
+    );
+    let (status, refused) = ops.post(
+        &events,
+        &json!({"type": "confirmed", "stage": "shipment[9]/ship_confirm"}),
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/stage-not-current"
+    );
+
+    for branch in ["shipment[0]", "shipment[2]"] {
+        let (status, body) = ops.post(
+            &events,
+            &json!({"type": "confirmed", "stage": format!("{branch}/ship_confirm")}),
+        );
+        assert_eq!(status, 200, "{branch}: {body}");
+    }
+
+    // Shipment 1's carrier says nothing: at its deadline it escalates.
+    let until = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let body = instance(&ops, &id);
+        if branches(&body)
+            .iter()
+            .any(|(_, _, stage)| stage == "ship_late")
+        {
+            break body;
+        }
+        assert!(Instant::now() < until, "shipment 1 never escalated: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let ended = |i: usize| {
+        (
+            format!("shipment[{i}]"),
+            "ended".to_owned(),
+            "ship_done".to_owned(),
+        )
+    };
+    assert_eq!(
+        branches(&body),
+        [
+            ended(0),
+            ("shipment[1]".into(), "running".into(), "ship_late".into()),
+            ended(2)
+        ]
+    );
+    assert_eq!(body["vars"]["late_carrier"], "carrier-1", "{body}");
+    assert!(body["vars"].get("shipment").is_none(), "{body}");
+
+    let (status, body) = ops.post(&events, &json!({"type": "confirmed", "stage": "ship_late"}));
+    assert_eq!(status, 200, "{body}");
+    let body = instance(&ops, &id);
+    assert_eq!(body["status"], "completed", "{body}");
+    assert_eq!(body["outcome"], "shipped");
+
+    // No shipments: the join is satisfied at once.
+    let (status, body) = ops.post(
+        "/v1/workflows/ship-order/instances",
+        &json!({"input": shipments(0)}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "completed", "{body}");
+
+    // More shipments than one for_each may run: the instance fails, saying why.
+    let (status, body) = ops.post(
+        "/v1/workflows/ship-order/instances",
+        &json!({"input": shipments(65)}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let body = instance(&ops, body["id"].as_str().unwrap());
+    assert_eq!(body["status"], "failed", "{body}");
+    let failure = body["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("65 elements") && failure.contains("64"),
+        "{body}"
+    );
+}
+
+/// `ids` of the instances in the caller's "my work".
+fn my_work(who: &Client) -> Vec<String> {
+    let (status, page) = who.get("/v1/work");
+    assert_eq!(status, 200, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
+    let server = Server::start();
+    let (status, body) = server
+        .admin()
+        .put("/v1/workflows/ship-order", &ship_order(3600));
+    assert_eq!(status, 201, "{body}");
+    let ops = server.token("olga", &["operator"]);
+    let (status, started) = ops.post(
+        "/v1/workflows/ship-order/instances",
+        &json!({"input": shipments(2)}),
+    );
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+    let ana = server.token("ana", &["approver:carrier"]);
+    let ben = server.token("ben", &["approver:carrier"]);
+    let claim = format!("/v1/instances/{id}/claim");
+
+    // Two branches run: a claim must say whose work it takes.
+    let (status, refused) = ana.post(&claim, &json!({}));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/stage-required"
+    );
+    assert_eq!(refused["errors"][0]["pointer"], "/stage");
+    let hint = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        hint.contains("confirm, shipment[0]/ship_confirm, shipment[1]/ship_confirm"),
+        "{refused}"
+    );
+    let (status, refused) = ana.post(&claim, &json!({"stage": "ship_confirm"}));
+    assert_eq!(
+        status, 409,
+        "the stage alone names both branches: {refused}"
+    );
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/stage-required"
+    );
+    let (status, refused) = ana.post(&claim, &json!({"stage": "ship_late"}));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/stage-not-current"
+    );
+
+    let (status, body) = ana.post(&claim, &json!({"stage": "shipment[0]/ship_confirm"}));
+    assert_eq!(status, 200, "{body}");
+    // A supervisor gives the other shipment to ben; ana cannot take it from him.
+    let (status, body) = ops.post(
+        &format!("/v1/instances/{id}/assign"),
+        &json!({"to": "ben", "stage": "shipment[1]/ship_confirm"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, refused) = ana.post(&claim, &json!({"stage": "shipment[1]/ship_confirm"}));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/already-assigned"
+    );
+
+    let body = instance(&ops, &id);
+    assert_eq!(body["branches"][0]["assignee"], "ana", "{body}");
+    assert_eq!(body["branches"][1]["assignee"], "ben", "{body}");
+    assert_eq!(my_work(&ana), [id.as_str()]);
+    assert_eq!(my_work(&ben), [id.as_str()]);
+
+    // Ana gives hers back; ben's stays his. Ben may not release what is not his.
+    let release = format!("/v1/instances/{id}/release");
+    let (status, refused) = ben.post(&release, &json!({"stage": "shipment[0]/ship_confirm"}));
+    assert_eq!(status, 403, "{refused}");
+    let (status, body) = ana.post(&release, &json!({"stage": "shipment[0]/ship_confirm"}));
+    assert_eq!(status, 200, "{body}");
+    assert!(my_work(&ana).is_empty());
+    assert_eq!(my_work(&ben), [id.as_str()]);
+
+    // Once his shipment is confirmed it is no longer his work.
+    let (status, body) = ben.post(
+        &format!("/v1/instances/{id}/events"),
+        &json!({"type": "confirmed", "stage": "shipment[1]/ship_confirm"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(my_work(&ben).is_empty());
+}

@@ -4,8 +4,10 @@
 //! level has in [`InstanceState`] itself. A branch's stage may be a parallel
 //! stage again, so frames nest.
 //!
-//! Stage names are unique across a definition, so a timer, a task or a history entry that
-//! names a stage names the branch it belongs to as well.
+//! Stage names are unique across a definition, so outside `for_each` a timer, a task or a
+//! history entry that names a stage names the branch it belongs to as well. A `for_each`
+//! runs the same stages in every element's branch: there a current stage is addressed as
+//! `{branch}/{stage}` (`shipment[1]/ship_confirm`; see [`InstanceState::frames_at`]).
 
 use crate::state::{ApprovalProgress, ApprovalTask, Assignment, InstanceState, PendingCall, Sla};
 use crate::state::{BranchState, BranchStatus, ChildRef, Frame, SlaState, Timer};
@@ -33,10 +35,13 @@ pub struct FrameRef<'a> {
     pub branches: &'a [BranchState],
     /// The child instance it waits for, when its stage is a sub-workflow stage.
     pub child: Option<&'a ChildRef>,
+    /// The name of the branch it is the current stage of (`shipment[1]`); `None` at the
+    /// top level.
+    pub branch: Option<&'a str>,
 }
 
 impl Frame {
-    fn view(&self) -> FrameRef<'_> {
+    fn view<'a>(&'a self, branch: &'a str) -> FrameRef<'a> {
         FrameRef {
             stage: &self.stage,
             sla: &self.sla,
@@ -47,6 +52,7 @@ impl Frame {
             stage_entered_at: self.stage_entered_at,
             branches: &self.branches,
             child: self.child.as_ref(),
+            branch: Some(branch),
         }
     }
 }
@@ -87,6 +93,7 @@ impl InstanceState {
             stage_entered_at: self.stage_entered_at,
             branches: &self.branches,
             child: self.child.as_ref(),
+            branch: None,
         }
     }
 
@@ -186,6 +193,84 @@ impl InstanceState {
         self.find_frame(|f| f.stage == stage)
     }
 
+    /// The paths to the current stages `address` names: a stage name (`ship_confirm`:
+    /// every frame in it, several when a `for_each` runs it per element), or
+    /// `{branch}/{stage}` (`shipment[1]/ship_confirm`: the one in that branch).
+    pub fn frames_at(&self, address: &str) -> Vec<Vec<usize>> {
+        let (branch, stage) = match address.rsplit_once('/') {
+            Some((b, s)) => (Some(b), s),
+            None => (None, address),
+        };
+        let mut out = Vec::new();
+        self.each_frame(|path, f| {
+            if f.stage == stage && (branch.is_none() || f.branch == branch) {
+                out.push(path.to_vec());
+            }
+        });
+        out
+    }
+
+    /// How to address the current stage `f` unambiguously: its stage name, qualified with
+    /// its branch (`shipment[1]/ship_confirm`) when another current stage has the same name.
+    pub fn stage_address(&self, f: &FrameRef<'_>) -> String {
+        let mut same = 0;
+        self.each_frame(|_, g| same += usize::from(g.stage == f.stage));
+        match (same > 1, f.branch) {
+            (true, Some(b)) => format!("{b}/{}", f.stage),
+            _ => f.stage.to_owned(),
+        }
+    }
+
+    /// The path to the current stage whose work (its assignee) `stage` addresses: the
+    /// stage named (as [`InstanceState::frames_at`] reads it), or, without a name, the top
+    /// level's while no branch runs.
+    ///
+    /// # Errors
+    /// [`Unaddressed`]: `stage` is not current, or is needed (branches run) or names
+    /// several current stages; each with the addresses the caller may use.
+    pub fn work_path(&self, stage: Option<&str>) -> Result<Vec<usize>, Unaddressed> {
+        let Some(stage) = stage else {
+            if !self.has_branches() {
+                return Ok(Vec::new());
+            }
+            return Err(Unaddressed::Ambiguous(self.current_addresses()));
+        };
+        let mut paths = self.frames_at(stage);
+        match paths.len() {
+            0 => Err(Unaddressed::NotCurrent(self.current_addresses())),
+            1 => Ok(paths.remove(0)),
+            _ => {
+                let mut out = Vec::new();
+                self.each_frame(|path, f| {
+                    if paths.iter().any(|p| p == path) {
+                        out.push(self.stage_address(&f));
+                    }
+                });
+                Err(Unaddressed::Ambiguous(out))
+            }
+        }
+    }
+
+    /// The current stage at `path` (from [`InstanceState::work_path`] or
+    /// [`InstanceState::find_frame`]).
+    pub fn frame_at(&self, path: &[usize]) -> Option<FrameRef<'_>> {
+        let mut found = None;
+        self.each_frame(|p, f| {
+            if found.is_none() && p == path {
+                found = Some(f);
+            }
+        });
+        found
+    }
+
+    /// The address ([`InstanceState::stage_address`]) of every current stage, top level
+    /// first.
+    pub fn current_addresses(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.each_frame(|_, f| out.push(self.stage_address(&f)));
+        out
+    }
+
     /// The path to the first current stage (top level first, then depth first) for which
     /// `pred` holds.
     pub fn find_frame(&self, pred: impl Fn(&FrameRef<'_>) -> bool) -> Option<Vec<usize>> {
@@ -199,6 +284,16 @@ impl InstanceState {
     }
 }
 
+/// Why [`InstanceState::work_path`] found no one current stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unaddressed {
+    /// The stage named is not current; the current stages' addresses.
+    NotCurrent(Vec<String>),
+    /// No stage was named while several are current, or the name fits several; the
+    /// addresses it could be.
+    Ambiguous(Vec<String>),
+}
+
 fn walk<'a>(
     branches: &'a [BranchState],
     path: &mut Vec<usize>,
@@ -209,7 +304,7 @@ fn walk<'a>(
             continue;
         }
         path.push(i);
-        f(path, b.frame.view());
+        f(path, b.frame.view(&b.name));
         walk(&b.frame.branches, path, f);
         path.pop();
     }

@@ -453,9 +453,10 @@ impl Checker<'_> {
             }
             StageKind::Parallel {
                 branches,
+                for_each,
                 join,
                 transitions,
-            } => self.parallel(&p, branches, join, transitions),
+            } => self.parallel(&p, branches, for_each.as_ref(), join, transitions),
             StageKind::Subworkflow {
                 child,
                 input,
@@ -595,10 +596,12 @@ pub(crate) fn successors<'a>(stage: &'a Stage) -> Vec<&'a str> {
         StageKind::Task { transitions } => out.extend(transitions.iter().map(|b| b.to.as_str())),
         StageKind::Parallel {
             branches,
+            for_each,
             transitions,
             ..
         } => {
-            out.extend(branches.iter().map(|b| b.start.as_str()));
+            let defs = crate::definition::branch_defs(branches, for_each.as_ref());
+            out.extend(defs.iter().map(|b| b.start.as_str()));
             out.extend(transitions.iter().map(|b| b.to.as_str()));
         }
         StageKind::Wait { on } => on.values().for_each(&mut add),

@@ -94,16 +94,21 @@ pub fn mermaid(definition: &Definition) -> String {
             }
             StageKind::Parallel {
                 branches,
+                for_each,
                 join,
                 transitions,
             } => {
-                for b in branches {
+                for b in crate::definition::branch_defs(branches, for_each.as_ref()) {
                     let fork = Branch {
                         to: b.start.clone(),
                         when: None,
                         restart_deadline: false,
                     };
-                    edge(&fork, format!("fork {}", b.name));
+                    let name = match for_each {
+                        Some(f) => format!("fork {}[] for each of {}", b.name, f.items),
+                        None => format!("fork {}", b.name),
+                    };
+                    edge(&fork, name);
                 }
                 let rule = match join.rule {
                     crate::definition::JoinRule::All => "all".to_owned(),

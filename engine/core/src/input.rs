@@ -81,6 +81,12 @@ pub enum Input {
         assignee: Option<String>,
         /// Who assigned (a supervisor, the person claiming, the engine).
         by: String,
+        /// The current stage whose work this is, addressed as events address it (a stage
+        /// name, or `{branch}/{stage}` in a `for_each`): a branch's stage has its own
+        /// assignee. Without it, the instance's one current stage; refused
+        /// ([`crate::Rejection::StageRequired`]) while branches run.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stage: Option<String>,
     },
     /// Run a failed instance again from where it failed, on the same version (see
     /// [`crate::state::RetryPoint`]). Refused unless the instance is failed.

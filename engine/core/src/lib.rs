@@ -30,7 +30,7 @@ pub mod state;
 pub mod validate;
 mod workflow;
 
-pub use branches::FrameRef;
+pub use branches::{FrameRef, Unaddressed};
 pub use clock::{Clock, ManualClock};
 pub use definition::Definition;
 pub use effect::{

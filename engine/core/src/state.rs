@@ -487,7 +487,8 @@ impl BranchStatus {
 /// One branch of the parallel stage an instance (or an enclosing branch) is in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BranchState {
-    /// The branch's name in the definition (`production`).
+    /// The branch's name in the definition (`production`); a `for_each` branch's name with
+    /// its element's index (`shipment[2]`).
     pub name: String,
     /// Waiting, running, ended or cancelled.
     pub status: BranchStatus,
@@ -497,6 +498,9 @@ pub struct BranchState {
     /// True when it ended and counts towards the join (its `when` held).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub counted: bool,
+    /// The element of the `for_each` list this branch runs for (`vars.{as}` inside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<serde_json::Value>,
     /// Its current stage and that stage's SLA, timers and work.
     pub frame: Frame,
 }

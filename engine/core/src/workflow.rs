@@ -129,9 +129,14 @@ pub(crate) enum CompiledKind {
         duties: crate::definition::SeparationOfDuties,
     },
     Parallel {
+        /// The branches; with `for_each`, the one branch every element runs.
         branches: Vec<CompiledBranchDef>,
-        /// How many branches must count before the join is satisfied.
-        needed: usize,
+        /// The list each element of which gets a branch, when the stage has `for_each`.
+        for_each: Option<CompiledForEach>,
+        /// The join rule; how many branches must count follows from it and the number of
+        /// branches ([`crate::definition::Join::needed`]), known for `for_each` only once
+        /// the list is evaluated.
+        join: crate::definition::Join,
         /// The join's `when`, over `event.data.branch` and `event.data.outcome`.
         join_when: Option<Expr>,
         transitions: Vec<CompiledBranch>,
@@ -146,6 +151,14 @@ pub(crate) enum CompiledKind {
     End {
         outcome: String,
     },
+}
+
+/// The `for_each` of a compiled parallel stage.
+pub(crate) struct CompiledForEach {
+    /// The list.
+    pub items: Expr,
+    /// The variable each branch sees its element under.
+    pub as_var: String,
 }
 
 /// One branch of a compiled parallel stage.

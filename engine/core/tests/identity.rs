@@ -220,6 +220,7 @@ fn an_assignment_names_the_person_records_who_assigned_and_queues_a_notice() {
     let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
     let id = sim.start(order("202405-001")).unwrap();
     let assign = |to: Option<&str>, by: &str| Input::Assign {
+        stage: None,
         assignee: to.map(str::to_owned),
         by: by.to_owned(),
     };

@@ -705,3 +705,95 @@ fn the_graph_draws_the_fork_and_the_join() {
         "{m}"
     );
 }
+
+fn give(stage: Option<&str>, to: Option<&str>, by: &str) -> waystation_core::Input {
+    waystation_core::Input::Assign {
+        assignee: to.map(str::to_owned),
+        by: by.to_owned(),
+        stage: stage.map(str::to_owned),
+    }
+}
+
+#[test]
+fn each_department_s_branch_has_its_own_assignee() {
+    let wf = compile(&definition(json!({"rule": "all"}), json!({})));
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
+    let id = sim.start(json!({})).unwrap();
+
+    sim.apply(&id, give(Some("production_confirm"), Some("li"), "lead"))
+        .unwrap();
+    sim.apply(&id, give(Some("logistics_confirm"), Some("kasia"), "lead"))
+        .unwrap();
+    let s = sim.state(&id);
+    let holder = |stage: &str| {
+        s.branches
+            .iter()
+            .find(|b| b.frame.stage == stage)
+            .and_then(|b| b.frame.assignee.as_ref())
+            .map(|a| a.user.clone())
+    };
+    assert_eq!(holder("production_confirm").as_deref(), Some("li"));
+    assert_eq!(holder("logistics_confirm").as_deref(), Some("kasia"));
+    assert_eq!(holder("procurement_confirm"), None);
+    assert!(
+        s.assignee.is_none(),
+        "the parallel stage's own work is nobody's"
+    );
+    let mut all: Vec<&str> = s.all_assignees().iter().map(|a| a.user.as_str()).collect();
+    all.sort_unstable();
+    assert_eq!(all, ["kasia", "li"]);
+    assert!(sim.history(&id).iter().any(|e| matches!(
+        &e.event,
+        HistoryEvent::Assigned { stage, assignee: Some(a), .. } if stage == "logistics_confirm" && a == "kasia"
+    )));
+
+    // The planner's own stage is addressed by its name.
+    sim.apply(&id, give(Some("confirm"), Some("pia"), "lead"))
+        .unwrap();
+    assert_eq!(sim.state(&id).assignee.as_ref().unwrap().user, "pia");
+
+    // Releasing one branch's work leaves the others'.
+    sim.apply(&id, give(Some("production_confirm"), None, "li"))
+        .unwrap();
+    let mut all: Vec<String> = sim
+        .state(&id)
+        .all_assignees()
+        .iter()
+        .map(|a| a.user.clone())
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, ["kasia", "pia"]);
+}
+
+#[test]
+fn work_given_without_a_stage_while_departments_run_side_by_side_is_refused_naming_them() {
+    let wf = compile(&definition(json!({"rule": "all"}), json!({})));
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
+    let id = sim.start(json!({})).unwrap();
+    match sim.apply(&id, give(None, Some("li"), "lead")) {
+        Err(Rejection::StageRequired { stages }) => assert_eq!(
+            stages,
+            [
+                "confirm",
+                "production_confirm",
+                "procurement_confirm",
+                "logistics_confirm"
+            ]
+        ),
+        other => panic!("expected stage-required, got {other:?}"),
+    }
+    match sim.apply(&id, give(Some("ship"), Some("li"), "lead")) {
+        Err(Rejection::StageNotCurrent { stage, .. }) => assert_eq!(stage, "ship"),
+        other => panic!("expected stage-not-current, got {other:?}"),
+    }
+    assert!(sim.state(&id).all_assignees().is_empty(), "nothing changed");
+
+    // Once the plan moved on there is one current stage again: no name needed.
+    for d in DEPARTMENTS {
+        sim.event_at(&id, &format!("{d}_confirm"), "confirmed", json!({}))
+            .unwrap();
+    }
+    assert_eq!(sim.state(&id).stage, "ship");
+    sim.apply(&id, give(None, Some("li"), "lead")).unwrap();
+    assert_eq!(sim.state(&id).assignee.as_ref().unwrap().user, "li");
+}

@@ -138,6 +138,7 @@ impl Acting<'_> {
     pub async fn assign(
         &self,
         id: &str,
+        stage: Option<&str>,
         assignee: Option<String>,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
@@ -145,6 +146,7 @@ impl Acting<'_> {
             .assign_by(
                 Some(&self.actor),
                 id,
+                stage,
                 assignee,
                 &self.actor.name,
                 idempotency_key,

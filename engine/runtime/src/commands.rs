@@ -323,19 +323,22 @@ impl Runtime {
         self.command(actor, id, idempotency_key, fp, input).await
     }
 
-    /// Gives the current stage's work of instance `id` to `assignee` (`None`: releases it).
-    /// Who may is the caller's to check; this records `by` and notifies the assignee.
+    /// Gives the work of instance `id`'s current stage `stage` (a branch's stage, addressed
+    /// as events address it; `None`: the one current stage) to `assignee` (`None`: releases
+    /// it). Who may is the caller's to check; this records `by` and notifies the assignee.
     ///
     /// # Errors
-    /// [`RuntimeError::NotFound`]; [`RuntimeError::Rejected`] when it is not running.
+    /// [`RuntimeError::NotFound`]; [`RuntimeError::Rejected`] when it is not running, or
+    /// when `stage` is not current, or is needed and missing (branches run).
     pub async fn assign(
         &self,
         id: &str,
+        stage: Option<&str>,
         assignee: Option<String>,
         by: &str,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
-        self.assign_by(None, id, assignee, by, idempotency_key)
+        self.assign_by(None, id, stage, assignee, by, idempotency_key)
             .await
     }
 
@@ -343,14 +346,20 @@ impl Runtime {
         &self,
         actor: Option<&Actor>,
         id: &str,
+        stage: Option<&str>,
         assignee: Option<String>,
         by: &str,
         idempotency_key: Option<&str>,
     ) -> Result<Applied, RuntimeError> {
-        let fp = fingerprint("assign", id, &json!([assignee, by]));
+        // Without a stage the fingerprint is what it was before stages could be named.
+        let fp = match stage {
+            None => fingerprint("assign", id, &json!([assignee, by])),
+            Some(stage) => fingerprint("assign", id, &json!([assignee, by, stage])),
+        };
         let input = Input::Assign {
             assignee,
             by: by.to_owned(),
+            stage: stage.map(str::to_owned),
         };
         self.command(actor, id, idempotency_key, fp, input).await
     }

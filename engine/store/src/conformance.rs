@@ -1130,10 +1130,14 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
 /// Runs every case, each on a fresh store from `fresh`.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 20] = [
+    let cases: [Case; 21] = [
         (
             "each_branch_of_a_parallel_stage_arms_its_own_deadline",
             each_branch_of_a_parallel_stage_arms_its_own_deadline,
+        ),
+        (
+            "each_branchs_work_is_found_under_its_assignee",
+            each_branchs_work_is_found_under_its_assignee,
         ),
         (
             "a_copied_store_answers_as_the_original",
@@ -1263,6 +1267,86 @@ pub fn each_branch_of_a_parallel_stage_arms_its_own_deadline(store: &dyn Store) 
         "logistics late, the join is satisfied"
     );
     assert!(due(store).is_empty());
+}
+
+/// Two departments confirm side by side and each branch's work goes to its own person:
+/// "my work" (the query by assignee) finds the instance under either, and no longer under
+/// one whose branch ended or who released it (the index follows every commit).
+pub fn each_branchs_work_is_found_under_its_assignee(store: &dyn Store) {
+    let branch = |dept: &str| {
+        json!({"kind": "wait", "owner": dept,
+               "on": {"confirmed": {"to": format!("{dept}_done")}}})
+    };
+    let definition = json!({
+        "id": "confirm", "title": "Departments confirm", "start": "confirm",
+        "stages": {
+            "confirm": {"kind": "parallel", "owner": "planner",
+                        "branches": [{"name": "production", "start": "production_confirm"},
+                                     {"name": "logistics", "start": "logistics_confirm"}],
+                        "transitions": [{"to": "done"}]},
+            "production_confirm": branch("production"),
+            "logistics_confirm": branch("logistics"),
+            "production_done": {"kind": "end", "outcome": "confirmed"},
+            "logistics_done": {"kind": "end", "outcome": "confirmed"},
+            "done": {"kind": "end", "outcome": "done"}
+        }
+    });
+    let mut wf = Workflow::from_value(&definition, None).expect("the definition is valid");
+    wf.version = 1;
+    start(store, &wf, "p", t0());
+    start(store, &wf, "q", t0());
+    let at = |n: i64| t0() + TimeDelta::minutes(n);
+    let give = |stage: &str, to: Option<&str>| Input::Assign {
+        assignee: to.map(str::to_owned),
+        by: "lead".to_owned(),
+        stage: Some(stage.to_owned()),
+    };
+    apply(
+        store,
+        &wf,
+        "p",
+        give("production_confirm", Some("mei")),
+        at(1),
+    );
+    apply(
+        store,
+        &wf,
+        "p",
+        give("logistics_confirm", Some("kasia")),
+        at(2),
+    );
+    apply(
+        store,
+        &wf,
+        "q",
+        give("logistics_confirm", Some("mei")),
+        at(3),
+    );
+    let work = |who: &str| -> Vec<String> {
+        let page = store
+            .query(&crate::InstanceQuery {
+                assignee: Some(who.to_owned()),
+                limit: 10,
+                ..crate::InstanceQuery::default()
+            })
+            .unwrap();
+        let mut ids: Vec<String> = page.items.into_iter().map(|s| s.id).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(work("mei"), ["p", "q"], "mei has a branch of each");
+    assert_eq!(work("kasia"), ["p"]);
+    assert!(work("lead").is_empty(), "who assigned holds nothing");
+
+    let confirmed = Input::Event {
+        name: "confirmed".into(),
+        data: Value::Null,
+        stage: Some("logistics_confirm".into()),
+    };
+    apply(store, &wf, "p", confirmed, at(4));
+    assert!(work("kasia").is_empty(), "her branch ended");
+    apply(store, &wf, "q", give("logistics_confirm", None), at(5));
+    assert_eq!(work("mei"), ["p"], "she released q's logistics work");
 }
 
 /// Everything one store holds, read through the traits, for comparing two stores.

@@ -3,10 +3,12 @@
 //! outside it may enter it), and whether each join can ever be satisfied.
 
 use super::Checker;
-use crate::definition::{BranchDef, Branches, Definition, Join, JoinRule, Stage, StageKind};
+use crate::definition::{
+    branch_defs, BranchDef, Branches, Definition, ForEach, Join, JoinRule, Stage, StageKind,
+};
 use crate::source::escape_pointer_segment;
 use crate::validate::ValidationError;
-use crate::workflow::{CompiledBranchDef, CompiledKind};
+use crate::workflow::{CompiledBranchDef, CompiledForEach, CompiledKind};
 use std::collections::{HashMap, HashSet, VecDeque};
 
 impl Checker<'_> {
@@ -15,13 +17,45 @@ impl Checker<'_> {
         &mut self,
         p: &str,
         branches: &[BranchDef],
+        for_each: Option<&ForEach>,
         join: &Join,
         transitions: &[crate::definition::Branch],
     ) -> CompiledKind {
+        let compiled_each = match (for_each, branches.is_empty()) {
+            (Some(_), false) => {
+                self.error(
+                    format!("{p}/for_each"),
+                    "a parallel stage has either `branches` or `for_each`, not both",
+                );
+                None
+            }
+            (None, true) => {
+                self.error(
+                    p.to_owned(),
+                    "a parallel stage needs `branches` (one or more) or `for_each`",
+                );
+                None
+            }
+            (Some(f), true) => self.for_each(p, f),
+            (None, false) => None,
+        };
+        let (branches, bp_of): (&[BranchDef], Box<dyn Fn(usize) -> String>) = match for_each {
+            Some(f) if branches.is_empty() => {
+                let at = format!("{p}/for_each/branch");
+                (
+                    std::slice::from_ref(&f.branch),
+                    Box::new(move |_| at.clone()),
+                )
+            }
+            _ => {
+                let p = p.to_owned();
+                (branches, Box::new(move |i| format!("{p}/branches/{i}")))
+            }
+        };
         let mut names = HashSet::new();
         let mut compiled = Vec::with_capacity(branches.len());
         for (i, b) in branches.iter().enumerate() {
-            let bp = format!("{p}/branches/{i}");
+            let bp = bp_of(i);
             if !names.insert(b.name.as_str()) {
                 self.error(
                     format!("{bp}/name"),
@@ -45,7 +79,14 @@ impl Checker<'_> {
                 }
             }
         }
-        self.check_join_rule(p, join, branches.len());
+        // With `for_each` the number of branches is known only when the stage is entered:
+        // a count larger than the list leaves the join unsatisfied then (its `on_error`).
+        let total = if compiled_each.is_some() {
+            usize::MAX
+        } else {
+            branches.len()
+        };
+        self.check_join_rule(p, join, total);
         let join_when = join
             .when
             .as_ref()
@@ -59,10 +100,20 @@ impl Checker<'_> {
             .collect();
         CompiledKind::Parallel {
             branches: compiled,
-            needed: join.needed(branches.len()),
+            for_each: compiled_each,
+            join: join.clone(),
             join_when,
             transitions,
         }
+    }
+
+    /// The compiled `for_each` of the stage at `p`: its list expression and variable.
+    fn for_each(&mut self, p: &str, f: &ForEach) -> Option<CompiledForEach> {
+        let items = self.expr(&format!("{p}/for_each/items"), &f.items);
+        Some(CompiledForEach {
+            items: items?,
+            as_var: f.as_var.clone(),
+        })
     }
 
     fn check_join_rule(&mut self, p: &str, join: &Join, total: usize) {
@@ -164,10 +215,13 @@ pub(super) fn check_branches(
     let scope_name = |scope: Scope| match scope {
         None => "the main flow".to_owned(),
         Some((par, b)) => match &stages[par].1.kind {
-            StageKind::Parallel { branches, .. } => {
+            StageKind::Parallel {
+                branches, for_each, ..
+            } => {
                 format!(
                     "branch '{}' of parallel stage '{}'",
-                    branches[b].name, stages[par].0
+                    branch_defs(branches, for_each.as_ref())[b].name,
+                    stages[par].0
                 )
             }
             _ => unreachable!("scopes are made for parallel stages only"),
@@ -176,18 +230,26 @@ pub(super) fn check_branches(
     // A branch's start is declared: it belongs to its branch whatever else leads to it.
     let mut declared: Vec<Option<Scope>> = vec![None; stages.len()];
     for (i, (name, stage)) in stages.iter().enumerate() {
-        let StageKind::Parallel { branches, .. } = &stage.kind else {
+        let StageKind::Parallel {
+            branches, for_each, ..
+        } = &stage.kind
+        else {
             continue;
         };
         let p = format!("/stages/{}", escape_pointer_segment(name));
-        for (b, def) in branches.iter().enumerate() {
+        for (b, def) in branch_defs(branches, for_each.as_ref()).iter().enumerate() {
             let Some(&j) = by_name.get(&def.start) else {
                 continue;
+            };
+            let at = if for_each.is_some() {
+                format!("{p}/for_each/branch/start")
+            } else {
+                format!("{p}/branches/{b}/start")
             };
             match declared[j] {
                 None if j != start => declared[j] = Some(Some((i, b))),
                 have => errors.push(ValidationError::new(
-                    format!("{p}/branches/{b}/start"),
+                    at,
                     format!(
                         "stage '{}' already starts {}; each branch needs a start of its own",
                         def.start,
@@ -229,8 +291,11 @@ pub(super) fn check_branches(
                 Some(_) => {}
             }
         }
-        if let StageKind::Parallel { branches, .. } = &stage.kind {
-            for (b, def) in branches.iter().enumerate() {
+        if let StageKind::Parallel {
+            branches, for_each, ..
+        } = &stage.kind
+        {
+            for (b, def) in branch_defs(branches, for_each.as_ref()).iter().enumerate() {
                 let Some(&j) = by_name.get(&def.start) else {
                     continue;
                 };
@@ -241,12 +306,13 @@ pub(super) fn check_branches(
             }
         }
     }
-    check_satisfiable(stages, &scope, errors);
+    check_satisfiable(stages, by_name, &scope, errors);
 }
 
 /// A join needing more branches than can end is a parallel stage no instance ever leaves.
 fn check_satisfiable(
     stages: &[(String, Stage)],
+    by_name: &HashMap<String, usize>,
     scope: &[Option<Scope>],
     errors: &mut Vec<ValidationError>,
 ) {
@@ -263,10 +329,21 @@ fn check_satisfiable(
         ));
     }
     for (i, (name, s)) in stages.iter().enumerate() {
-        let StageKind::Parallel { branches, join, .. } = &s.kind else {
+        let StageKind::Parallel {
+            branches,
+            for_each,
+            join,
+            ..
+        } = &s.kind
+        else {
             continue;
         };
+        let branches = branch_defs(branches, for_each.as_ref());
         if scope[i].is_none() {
+            continue;
+        }
+        if branches.iter().any(|b| !by_name.contains_key(&b.start)) {
+            // A branch whose start does not exist is reported at its start already.
             continue;
         }
         let endless: Vec<&str> = branches

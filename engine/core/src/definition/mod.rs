@@ -12,7 +12,10 @@ mod subworkflow;
 pub use duration::{format_iso_duration, parse_iso_duration, DurationError, MAX_DURATION_DAYS};
 pub use fields::{FieldDef, FieldType, OrderedFields};
 pub use ladder::{EscalationStep, Reminder, Span, MAX_REMINDER_TIMES};
-pub use parallel::{BranchDef, Join, JoinRule, MAX_BRANCHES};
+pub use parallel::{
+    branch_defs, for_each_branch_name, BranchDef, ForEach, Join, JoinRule, MAX_BRANCHES,
+    MAX_FOR_EACH_BRANCHES,
+};
 pub use progress::{customer_view, CustomerProgress, ProgressView};
 pub use subworkflow::{ChildWorkflow, MAX_SUBWORKFLOW_DEPTH};
 
@@ -176,8 +179,13 @@ pub enum StageKind {
     /// branches still running are cancelled and the first `transitions` entry whose `when`
     /// holds is taken.
     Parallel {
-        /// The branches, in the author's order (started in that order).
+        /// The branches, in the author's order (started in that order). Empty with
+        /// `for_each`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         branches: Vec<BranchDef>,
+        /// One branch per element of a list instead of `branches` (exactly one of the two).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        for_each: Option<ForEach>,
         /// When the stage is done; all branches by default.
         #[serde(default)]
         join: Join,

@@ -6,6 +6,47 @@ use serde::{Deserialize, Serialize};
 /// a current stage with its own timers and tasks, so an instance's size grows with them.
 pub const MAX_BRANCHES: usize = 32;
 
+/// Most branches one `for_each` may make (one per element of its list). A list longer
+/// than this fails the step when the stage is entered, with a reason naming the length
+/// and the limit, as other expression budgets do: each branch is a current stage with its
+/// own timers, tasks and SLA, so an instance's size (and each step's work) grows with them.
+pub const MAX_FOR_EACH_BRANCHES: usize = 64;
+
+/// The `for_each` form of a parallel stage: one branch per element of a list evaluated
+/// when the stage is entered (e.g. one per shipment), every branch starting at the same
+/// stage. Branch `i` is called `{branch.name}[i]` (`shipment[0]`); while its stages run,
+/// the element is `vars.{as}` (and its index `vars.{as}_index`), which shadow instance
+/// variables of those names inside the branch only: writes to them there are dropped when
+/// the branch's step ends. An empty list satisfies the join at once, whatever its rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForEach {
+    /// CEL expression giving the list (`input.shipments`), over `input`, `vars`, `event`.
+    pub items: String,
+    /// The variable name each branch sees its element under (`shipment`).
+    #[serde(rename = "as")]
+    pub as_var: String,
+    /// The branch every element runs: its name (indexed per element) and first stage.
+    pub branch: BranchDef,
+}
+
+/// The branch definitions of a parallel stage: its `branches`, or the one branch its
+/// `for_each` repeats per element.
+pub fn branch_defs<'a>(
+    branches: &'a [BranchDef],
+    for_each: Option<&'a ForEach>,
+) -> &'a [BranchDef] {
+    match for_each {
+        Some(f) => std::slice::from_ref(&f.branch),
+        None => branches,
+    }
+}
+
+/// The name of element `index`'s branch of a `for_each` whose branch is called `name`.
+pub fn for_each_branch_name(name: &str, index: usize) -> String {
+    format!("{name}[{index}]")
+}
+
 /// One branch of a parallel stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

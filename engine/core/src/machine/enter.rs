@@ -229,7 +229,20 @@ impl<'w> Run<'w> {
                 }
                 match &stage.kind {
                     CompiledKind::Approval { .. } => self.open_level(0),
-                    CompiledKind::Parallel { branches, .. } => self.fork(branches),
+                    CompiledKind::Parallel {
+                        branches,
+                        for_each: None,
+                        ..
+                    } => self.fork(branches),
+                    CompiledKind::Parallel {
+                        branches,
+                        for_each: Some(each),
+                        ..
+                    } => {
+                        if let Err(reason) = self.fork_each(stage, each, &branches[0]) {
+                            self.fail_at(reason, all);
+                        }
+                    }
                     CompiledKind::Subworkflow { .. } => self.start_child(stage),
                     _ => {}
                 }

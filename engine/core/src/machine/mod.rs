@@ -140,6 +140,14 @@ pub enum Rejection {
         /// The current stages.
         current: Vec<String>,
     },
+    /// Work was given out or released without naming the stage while several stages are
+    /// current (branches of a parallel stage run), or naming a stage that a `for_each`
+    /// runs in several branches: the caller must name one.
+    #[error("several stages of this instance are current ({}); name the stage whose work this is", .stages.join(", "))]
+    StageRequired {
+        /// The current stages it could be, as they are addressed.
+        stages: Vec<String>,
+    },
     /// A child's end for which no sub-workflow stage waits: it was taken already, the
     /// stage was left, or the instance is no longer running. Nothing changes.
     #[error("no sub-workflow stage of this instance waits for child '{0}'")]
@@ -171,6 +179,18 @@ fn accepted_list(accepted: &[String]) -> String {
 }
 
 impl Rejection {
+    /// The refusal for work addressed to `stage` that names no one current stage (see
+    /// [`crate::InstanceState::work_path`]).
+    pub fn unaddressed(stage: Option<&str>, why: crate::branches::Unaddressed) -> Rejection {
+        match why {
+            crate::branches::Unaddressed::NotCurrent(current) => Rejection::StageNotCurrent {
+                stage: stage.unwrap_or_default().to_owned(),
+                current,
+            },
+            crate::branches::Unaddressed::Ambiguous(stages) => Rejection::StageRequired { stages },
+        }
+    }
+
     /// A stable machine-readable code, for API problem types and metrics.
     pub fn code(&self) -> &'static str {
         match self {
@@ -189,6 +209,7 @@ impl Rejection {
             Rejection::UnexpectedPluginResult(_) => "unexpected-plugin-result",
             Rejection::AmbiguousEvent { .. } => "ambiguous-event",
             Rejection::StageNotCurrent { .. } => "stage-not-current",
+            Rejection::StageRequired { .. } => "stage-required",
             Rejection::UnexpectedChildEnd(_) => "unexpected-child-end",
             Rejection::KeyUnfit { .. } => "key-unfit",
             Rejection::FieldUnfit { .. } => "field-unfit",
@@ -300,7 +321,14 @@ pub fn apply(
         }
         Input::Cancel { by, reason } => run.cancel(by, reason)?,
         Input::Retry { by } => run.retry(by)?,
-        Input::Assign { assignee, by } => run.assign(assignee, by)?,
+        Input::Assign {
+            assignee,
+            by,
+            stage,
+        } => {
+            let path = run.work_target(stage.as_deref())?;
+            run.with_path(&path, |r| r.assign(assignee, by))?
+        }
         Input::PluginResult {
             call_id,
             outcome,

@@ -11,16 +11,20 @@
 
 use super::{Rejection, Run};
 use crate::branches::swap_frame;
+use crate::definition::{for_each_branch_name, MAX_FOR_EACH_BRANCHES};
 use crate::effect::{Cause, HistoryEvent};
 use crate::state::Status;
 use crate::state::{BranchState, BranchStatus, Frame};
-use crate::workflow::{CompiledBranch, CompiledBranchDef, CompiledKind, CompiledStage};
+use crate::workflow::{
+    CompiledBranch, CompiledBranchDef, CompiledForEach, CompiledKind, CompiledStage,
+};
 use serde_json::{json, Map, Value};
 
 impl<'w> Run<'w> {
     /// Runs `f` with branch `i` of the current parallel stage as the current stage; records
     /// the branch's end if `f` led it to one of its end stages.
     pub(super) fn in_branch<R>(&mut self, i: usize, f: impl FnOnce(&mut Self) -> R) -> R {
+        let bound = self.bind_item(i);
         let mut frame = std::mem::take(&mut self.state.branches[i].frame);
         swap_frame(&mut self.state, &mut frame);
         let outer_end = self.branch_ended.take();
@@ -29,11 +33,46 @@ impl<'w> Run<'w> {
         self.depth -= 1;
         let ended = std::mem::replace(&mut self.branch_ended, outer_end);
         swap_frame(&mut self.state, &mut frame);
+        self.unbind_item(bound);
         self.state.branches[i].frame = frame;
         if let Some(outcome) = ended {
             self.branch_end(i, outcome);
         }
         out
+    }
+
+    /// Makes branch `i`'s `for_each` element (and its index) visible as `vars.{as}` (and
+    /// `vars.{as}_index`) while the branch runs; returns what those variables held before,
+    /// for [`Run::unbind_item`]. Nothing for a branch of a stage without `for_each`.
+    fn bind_item(&mut self, i: usize) -> Vec<(String, Option<Value>)> {
+        let Some(item) = self.state.branches[i].item.clone() else {
+            return Vec::new();
+        };
+        let (_, stage) = self.current();
+        let CompiledKind::Parallel {
+            for_each: Some(each),
+            ..
+        } = &stage.kind
+        else {
+            return Vec::new();
+        };
+        let index = format!("{}_index", each.as_var);
+        let mut saved = Vec::with_capacity(2);
+        for (name, value) in [(each.as_var.clone(), item), (index, json!(i))] {
+            let old = self.state.vars.insert(name.clone(), value);
+            saved.push((name, old));
+        }
+        saved
+    }
+
+    /// Puts back the variables [`Run::bind_item`] shadowed.
+    fn unbind_item(&mut self, saved: Vec<(String, Option<Value>)>) {
+        for (name, old) in saved {
+            match old {
+                Some(v) => self.state.vars.insert(name, v),
+                None => self.state.vars.remove(&name),
+            };
+        }
     }
 
     /// Runs `f` in the frame the branch indices `path` lead to (the top level when empty).
@@ -66,9 +105,67 @@ impl<'w> Run<'w> {
                 status: BranchStatus::Waiting,
                 outcome: None,
                 counted: false,
+                item: None,
                 frame: Frame::default(),
             })
             .collect();
+    }
+
+    /// The branches of a `for_each` parallel stage just entered: one per element of its
+    /// list, named `{branch}[i]`. An empty list joins at once.
+    ///
+    /// # Errors
+    /// Why the step fails: the list could not be evaluated, is not a list, or has more
+    /// elements than [`MAX_FOR_EACH_BRANCHES`].
+    pub(super) fn fork_each(
+        &mut self,
+        stage: &'w CompiledStage,
+        each: &CompiledForEach,
+        branch: &CompiledBranchDef,
+    ) -> Result<(), String> {
+        let items = each.items.eval(&self.scope()).map_err(|e| {
+            format!(
+                "for_each of parallel stage '{}': `{}` failed: {e}",
+                stage.name,
+                each.items.source()
+            )
+        })?;
+        let Value::Array(items) = items else {
+            return Err(format!(
+                "for_each of parallel stage '{}': `{}` gives {}, not a list",
+                stage.name,
+                each.items.source(),
+                kind_of(&items)
+            ));
+        };
+        if items.len() > MAX_FOR_EACH_BRANCHES {
+            return Err(format!(
+                "for_each of parallel stage '{}': `{}` gives {} elements, more than the {MAX_FOR_EACH_BRANCHES} branches one for_each may run",
+                stage.name,
+                each.items.source(),
+                items.len()
+            ));
+        }
+        if items.is_empty() {
+            let CompiledKind::Parallel { transitions, .. } = &stage.kind else {
+                unreachable!("only parallel stages have for_each")
+            };
+            self.join(stage, transitions);
+            return Ok(());
+        }
+        self.state.branches = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| BranchState {
+                name: for_each_branch_name(&branch.name, i),
+                status: BranchStatus::Waiting,
+                outcome: None,
+                counted: false,
+                item: Some(item),
+                frame: Frame::default(),
+            })
+            .collect();
+        Ok(())
     }
 
     /// Stops the branches still running (with their timers and tasks) and forgets them:
@@ -119,10 +216,15 @@ impl<'w> Run<'w> {
             return false;
         }
         let (_, stage) = self.current();
-        let CompiledKind::Parallel { branches, .. } = &stage.kind else {
+        let CompiledKind::Parallel {
+            branches, for_each, ..
+        } = &stage.kind
+        else {
             return false;
         };
-        for (i, def) in branches.iter().enumerate() {
+        for i in 0..self.state.branches.len() {
+            // A for_each's branches all run its one branch definition.
+            let def = &branches[if for_each.is_some() { 0 } else { i }];
             match self.state.branches[i].status {
                 BranchStatus::Waiting => {
                     self.start_branch(i, def.start);
@@ -160,10 +262,13 @@ impl<'w> Run<'w> {
         let counted = match join_when {
             None => true,
             Some(when) => {
-                let saved = self.event.replace(json!({
-                    "type": "branch_ended",
-                    "data": {"branch": branch, "outcome": outcome},
-                }));
+                let mut data = json!({"branch": branch, "outcome": outcome});
+                if let Some(item) = &self.state.branches[i].item {
+                    data["item"] = item.clone();
+                }
+                let saved = self
+                    .event
+                    .replace(json!({"type": "branch_ended", "data": data}));
                 let holds = when.eval_bool(&self.scope());
                 self.event = saved;
                 match holds {
@@ -200,13 +305,12 @@ impl<'w> Run<'w> {
     /// be. True when it did either.
     fn check_join(&mut self, stage: &'w CompiledStage) -> bool {
         let CompiledKind::Parallel {
-            needed,
-            transitions,
-            ..
+            join, transitions, ..
         } = &stage.kind
         else {
             return false;
         };
+        let needed = &join.needed(self.state.branches.len());
         let counted = self.state.branches.iter().filter(|b| b.counted).count();
         let open = self
             .state
@@ -261,13 +365,19 @@ impl<'w> Run<'w> {
         stage: Option<&str>,
     ) -> Result<Vec<usize>, Rejection> {
         if let Some(stage) = stage {
-            return self
-                .state
-                .path_to_stage(stage)
-                .ok_or_else(|| Rejection::StageNotCurrent {
+            let mut paths = self.state.frames_at(stage);
+            return match paths.len() {
+                0 => Err(Rejection::StageNotCurrent {
                     stage: stage.to_owned(),
                     current: self.current_stage_names(),
-                });
+                }),
+                1 => Ok(paths.remove(0)),
+                // A for_each runs this stage in several branches: name the branch too.
+                _ => Err(Rejection::AmbiguousEvent {
+                    event: name.to_owned(),
+                    stages: self.addresses_of(&paths),
+                }),
+            };
         }
         if !self.state.has_branches() {
             return Ok(Vec::new());
@@ -281,7 +391,7 @@ impl<'w> Run<'w> {
                 _ => false,
             });
             if accepts {
-                found.push((path.to_vec(), f.stage.to_owned()));
+                found.push((path.to_vec(), self.state.stage_address(&f)));
             }
         });
         match found.len() {
@@ -298,12 +408,35 @@ impl<'w> Run<'w> {
         }
     }
 
-    fn current_stage_names(&self) -> Vec<String> {
+    /// The path to the current stage whose work an assignment is for: the one `stage`
+    /// addresses, or the top level's when no branch runs.
+    pub(super) fn work_target(&self, stage: Option<&str>) -> Result<Vec<usize>, Rejection> {
+        if self.state.status != Status::Running {
+            return Err(Rejection::NotRunning(self.state.status));
+        }
+        if self.state.has_branches() && self.any_pending() {
+            return Err(Rejection::AwaitingPlugin(super::pending_call(&self.state)));
+        }
         self.state
-            .current_stages()
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
+            .work_path(stage)
+            .map_err(|e| Rejection::unaddressed(stage, e))
+    }
+
+    /// Every current stage's address (qualified with its branch where a for_each runs the
+    /// same stage more than once).
+    fn current_stage_names(&self) -> Vec<String> {
+        self.state.current_addresses()
+    }
+
+    /// The addresses of the current stages at `paths`.
+    fn addresses_of(&self, paths: &[Vec<usize>]) -> Vec<String> {
+        let mut out = Vec::with_capacity(paths.len());
+        self.state.each_frame(|path, f| {
+            if paths.iter().any(|p| p == path) {
+                out.push(self.state.stage_address(&f));
+            }
+        });
+        out
     }
 
     /// Every event some current stage accepts, sorted.
@@ -317,5 +450,17 @@ impl<'w> Run<'w> {
             }
         });
         out.into_iter().collect()
+    }
+}
+
+/// What kind of JSON value `v` is, for messages.
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
     }
 }

@@ -5,9 +5,14 @@
 //! A person holds a stage's owner role `R` when their token has the role `approver:R` (the
 //! roles people hold in Waystation). A stage without an owner can be claimed by anyone.
 //! Supervisors are tokens with `operator` or `admin`.
+//!
+//! In a parallel stage each branch's current stage has its own work and assignee: the
+//! requests then name the stage (`{"stage": "procurement_confirmation"}`, or
+//! `{"stage": "shipment[1]/ship_confirm"}` in a `for_each`), as events do. Without it while
+//! branches run they are refused (409 `stage-required`, listing the current stages).
 
 use super::error::{ApiError, FieldError};
-use super::extract::{IdempotencyKey, JsonBody};
+use super::extract::{IdempotencyKey, JsonBody, OptionalJsonBody};
 use super::extract::{Path, Query};
 use super::instances::applied;
 use super::params::{self, QueryParam, CURSOR, LIMIT, PAGE};
@@ -27,25 +32,58 @@ use waystation_store::InstanceQuery;
 pub struct Assign {
     /// The token name of the person who owns the work from now on.
     pub to: String,
+    /// The current stage whose work it is; needed while branches of a parallel stage run.
+    #[serde(default)]
+    pub stage: Option<String>,
+}
+
+/// Body of `POST /v1/instances/{id}/claim` and `/release`, both optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkAt {
+    /// The current stage whose work it is; needed while branches of a parallel stage run.
+    #[serde(default)]
+    pub stage: Option<String>,
 }
 
 fn is_supervisor(caller: &Caller) -> bool {
     caller.has("operator") || caller.has("admin")
 }
 
-/// The owner role of the stage instance `id` is in, if it has one.
+/// The owner role of the current stage `stage` addresses (the instance's one current
+/// stage without it), if it has one, and who holds its work.
+///
+/// # Errors
+/// 404 for an unknown instance; 409 `stage-not-current` or `stage-required` when `stage`
+/// names no one current stage (the core refuses the same).
 async fn owner_role(
     app: &AppState,
     id: &str,
+    stage: Option<&str>,
 ) -> Result<(Option<String>, Option<String>), ApiError> {
     let s = app.runtime.instance(id)?;
+    let unaddressed = |why| {
+        waystation_runtime::RuntimeError::Rejected(waystation_core::Rejection::unaddressed(
+            stage, why,
+        ))
+    };
+    let frame = if s.status == waystation_core::Status::Running {
+        let path = s.work_path(stage).map_err(unaddressed)?;
+        s.frame_at(&path)
+    } else {
+        None
+    };
+    let (stage, assignee) = match frame {
+        Some(f) => (f.stage, f.assignee),
+        None => (s.stage.as_str(), s.assignee.as_ref()),
+    };
     let wf = app.runtime.workflow(&s.workflow, Some(s.version)).await?;
     let owner = wf
         .definition
         .stages
-        .get(&s.stage)
+        .get(stage)
         .and_then(|st| st.owner.clone());
-    Ok((owner, s.assignee.map(|a| a.user)))
+    Ok((owner, assignee.map(|a| a.user.clone())))
 }
 
 fn holds(roles: &[String], owner: Option<&str>) -> bool {
@@ -61,8 +99,10 @@ pub async fn claim(
     Path(id): Path<String>,
     Extension(caller): Extension<Caller>,
     IdempotencyKey(key): IdempotencyKey,
+    OptionalJsonBody(at): OptionalJsonBody<WorkAt>,
 ) -> Result<Response, ApiError> {
-    let (owner, current) = owner_role(&app, &id).await?;
+    let stage = at.stage.as_deref();
+    let (owner, current) = owner_role(&app, &id, stage).await?;
     if !holds(&caller.roles, owner.as_deref()) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -101,7 +141,7 @@ pub async fn claim(
     let done = app
         .runtime
         .acting(caller.actor())
-        .assign(&id, Some(caller.name.clone()), key.as_deref())
+        .assign(&id, stage, Some(caller.name.clone()), key.as_deref())
         .await?;
     Ok(applied(StatusCode::OK, done))
 }
@@ -122,7 +162,8 @@ pub async fn assign(
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<Assign>,
 ) -> Result<Response, ApiError> {
-    let (owner, _) = owner_role(&app, &id).await?;
+    let stage = body.stage.as_deref();
+    let (owner, _) = owner_role(&app, &id, stage).await?;
     let Some(person) = app.runtime.store().token_by_name(&body.to)? else {
         return Err(ApiError::invalid(
             "no such person",
@@ -148,7 +189,7 @@ pub async fn assign(
     let done = app
         .runtime
         .acting(caller.actor())
-        .assign(&id, Some(person.name), key.as_deref())
+        .assign(&id, stage, Some(person.name), key.as_deref())
         .await?;
     Ok(applied(StatusCode::OK, done))
 }
@@ -160,8 +201,10 @@ pub async fn release(
     Path(id): Path<String>,
     Extension(caller): Extension<Caller>,
     IdempotencyKey(key): IdempotencyKey,
+    OptionalJsonBody(at): OptionalJsonBody<WorkAt>,
 ) -> Result<Response, ApiError> {
-    let (_, current) = owner_role(&app, &id).await?;
+    let stage = at.stage.as_deref();
+    let (_, current) = owner_role(&app, &id, stage).await?;
     let Some(current) = current else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -184,7 +227,7 @@ pub async fn release(
     let done = app
         .runtime
         .acting(caller.actor())
-        .assign(&id, None, key.as_deref())
+        .assign(&id, stage, None, key.as_deref())
         .await?;
     Ok(applied(StatusCode::OK, done))
 }
@@ -192,8 +235,8 @@ pub async fn release(
 /// The parameters of `GET /v1/work`.
 pub const MINE_QUERY: &[QueryParam] = &[CURSOR, LIMIT];
 
-/// `GET /v1/work`: "my work", the running instances whose current stage's work is
-/// assigned to the caller, a page at a time.
+/// `GET /v1/work`: "my work", the running instances where the work of a current stage
+/// (the top level's or a branch's) is assigned to the caller, a page at a time.
 pub async fn mine(
     State(app): State<AppState>,
     Extension(caller): Extension<Caller>,

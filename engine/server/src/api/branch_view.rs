@@ -51,19 +51,26 @@ fn collect(
     out: &mut Vec<BranchView>,
 ) {
     let titles = match definition.stages.get(parallel).map(|st| &st.kind) {
-        Some(waystation_core::definition::StageKind::Parallel { branches, .. }) => branches
+        Some(waystation_core::definition::StageKind::Parallel {
+            branches, for_each, ..
+        }) => waystation_core::definition::branch_defs(branches, for_each.as_ref())
             .iter()
             .map(|b| (b.name.clone(), b.title.clone()))
             .collect(),
         _ => std::collections::HashMap::new(),
     };
     for b in branches {
+        // A for_each's branches (`shipment[2]`) share the title of its one branch.
+        let def_name = match (&b.item, b.name.split_once('[')) {
+            (Some(_), Some((name, _))) => name,
+            _ => b.name.as_str(),
+        };
         let stage = definition.stages.get(&b.frame.stage);
         let running = b.status == BranchStatus::Running;
         out.push(BranchView {
             parallel: parallel.to_owned(),
             branch: b.name.clone(),
-            title: titles.get(&b.name).cloned().flatten(),
+            title: titles.get(def_name).cloned().flatten(),
             depth,
             status: b.status,
             stage: b.frame.stage.clone(),

@@ -258,6 +258,8 @@ impl From<RuntimeError> for ApiError {
                         .with_errors(vec![FieldError::at("/data", "the data does not fit the stage's conditions")]),
                     Rejection::AmbiguousEvent { stages, .. } => conflict("ambiguous-event", detail)
                         .with_errors(vec![FieldError::at("/stage", format!("name the stage the event is for: one of {}", stages.join(", ")))]),
+                    Rejection::StageRequired { stages } => conflict("stage-required", detail)
+                        .with_errors(vec![FieldError::at("/stage", format!("name the stage whose work this is: one of {}", stages.join(", ")))]),
                     Rejection::StageNotCurrent { current, .. } => conflict("stage-not-current", detail)
                         .with_errors(vec![FieldError::at("/stage", format!("the current stages are {}", current.join(", ")))]),
                     other => conflict(other.code(), detail),

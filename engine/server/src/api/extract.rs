@@ -119,6 +119,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// An optional JSON body of type `T`: no body at all (no `Content-Type`, nothing sent) is
+/// `T::default()`; anything sent is read as [`JsonBody`] reads it.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if req.headers().get(header::CONTENT_TYPE).is_none() {
+            let bytes = Bytes::from_request(req, state).await.map_err(unread)?;
+            if bytes.is_empty() {
+                return Ok(OptionalJsonBody(T::default()));
+            }
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as application/json (got no Content-Type)",
+            ));
+        }
+        let JsonBody(body) = JsonBody::from_request(req, state).await?;
+        Ok(OptionalJsonBody(body))
+    }
+}
+
 /// A raw body of `application/wasm`.
 pub struct WasmBody(pub Bytes);
 

@@ -40,7 +40,10 @@ pub struct Event {
     #[serde(default)]
     pub data: Value,
     /// The current stage the event is for: needed only in a parallel stage where several
-    /// branches' stages accept this event (otherwise 409 `ambiguous-event`).
+    /// branches' stages accept this event (otherwise 409 `ambiguous-event`). Where a
+    /// `for_each` runs the same stage in several branches, `{branch}/{stage}` names one
+    /// (`shipment[1]/ship_confirm`); the stage name alone is then a 409 `ambiguous-event`
+    /// listing each branch's address.
     #[serde(default)]
     pub stage: Option<String>,
 }

@@ -480,7 +480,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
         route(
             M::GET,
             "/v1/work",
-            "My work: running instances whose current stage's work is assigned to the caller",
+            "My work: running instances where a current stage's work (a branch's too) is assigned to the caller",
             "instances",
             Access::AnyToken,
             Body::None,
@@ -491,7 +491,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
         route(
             M::POST,
             "/v1/instances/{id}/claim",
-            "Take the current stage's work (the caller must hold the stage's owner role as approver:<role>)",
+            "Take the current stage's work (the caller must hold the stage's owner role as approver:<role>); optional body {\"stage\"} names a branch's stage, needed while branches run (409 stage-required)",
             "instances",
             Access::AnyToken,
             Body::None,
@@ -513,7 +513,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
         route(
             M::POST,
             "/v1/instances/{id}/release",
-            "Give the current stage's work back (its assignee or a supervisor)",
+            "Give the current stage's work back (its assignee or a supervisor); optional body {\"stage\"} as for claim",
             "instances",
             Access::AnyToken,
             Body::None,

@@ -331,8 +331,15 @@ impl ApprovalItem {
             Approver::Role(r) => (Some(r), None),
             Approver::User(u) => (None, Some(u)),
         };
-        // In a parallel stage each branch's approval has its own deadline.
-        let sla = s.stage_sla(&t.stage);
+        // In a parallel stage each branch's approval has its own deadline; in a for_each
+        // several branches are in the same stage, so the task's own frame says whose.
+        let sla = s
+            .find_frame(|f| {
+                f.approval
+                    .is_some_and(|a| a.open.iter().any(|o| o.id == t.id))
+            })
+            .and_then(|path| s.frame_at(&path).map(|f| f.sla.clone()))
+            .unwrap_or_else(|| s.stage_sla(&t.stage));
         Ok(ApprovalItem {
             id: t.id,
             instance_id: t.instance_id,

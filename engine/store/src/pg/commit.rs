@@ -19,6 +19,9 @@ struct Columns<'a> {
     deadline: Option<DateTime<Utc>>,
     running_key: Option<&'a str>,
     assignee: Option<&'a str>,
+    /// Every current stage's assignee (branches too), deduplicated; `None` when there is
+    /// none or the instance is not running.
+    assignees: Option<Vec<&'a str>>,
     tags: Vec<&'a str>,
     breached: Vec<&'a str>,
     finished_at: Option<DateTime<Utc>>,
@@ -45,6 +48,15 @@ impl<'a> Columns<'a> {
                 .as_ref()
                 .filter(|_| running)
                 .map(|a| a.user.as_str()),
+            assignees: running
+                .then(|| {
+                    let mut all: Vec<&str> =
+                        s.all_assignees().iter().map(|a| a.user.as_str()).collect();
+                    all.sort_unstable();
+                    all.dedup();
+                    all
+                })
+                .filter(|all| !all.is_empty()),
             tags: s.tags.iter().map(String::as_str).collect(),
             breached,
             finished_at: (!running).then_some(s.updated_at),
@@ -72,14 +84,14 @@ fn write_instance(
         None => tx.exec(
             "INSERT INTO instances (id, workflow, version, stage, status, sla, updated_at, acted_at,
                 deadline, business_key, running_key, assignee, tags, breached_stages, history_len,
-                seq, finished_at, state)
+                seq, finished_at, state, assignees)
              VALUES ($1, $2, $3::bigint::integer, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                $14, $15, $16, $17, $18)
+                $14, $15, $16, $17, $18, $19)
              ON CONFLICT (id) DO NOTHING",
             &[
                 &s.id, &s.workflow, &version, &s.stage, &s.status.as_str(), &c.sla,
                 &s.updated_at, &c.acted_at, &c.deadline, &s.key, &c.running_key, &c.assignee,
-                &c.tags, &c.breached, &history_len, &seq, &c.finished_at, &state,
+                &c.tags, &c.breached, &history_len, &seq, &c.finished_at, &state, &c.assignees,
             ],
         )?,
         Some(b) => tx.exec(
@@ -87,13 +99,14 @@ fn write_instance(
                 status = $5, sla = $6, updated_at = $7, acted_at = $8, deadline = $9,
                 business_key = $10, running_key = $11, assignee = $12, tags = $13,
                 breached_stages = $14, history_len = $15, seq = $16,
-                finished_at = coalesce(finished_at, $17), state = $18
+                finished_at = coalesce(finished_at, $17), state = $18, assignees = $22
              WHERE id = $1 AND history_len = $19 AND seq = $20 AND updated_at = $21",
             &[
                 &s.id, &s.workflow, &version, &s.stage, &s.status.as_str(), &c.sla,
                 &s.updated_at, &c.acted_at, &c.deadline, &s.key, &c.running_key, &c.assignee,
                 &c.tags, &c.breached, &history_len, &seq, &c.finished_at, &state,
                 &int(b.history_len, "history length")?, &int(b.seq, "seq")?, &b.updated_at,
+                &c.assignees,
             ],
         )?,
     };

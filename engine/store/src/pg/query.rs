@@ -159,7 +159,11 @@ fn conditions(q: &InstanceQuery, sql: &mut Sql) {
     eq(sql, "status", q.status.map(|s| s.as_str().to_owned()));
     eq(sql, "sla", q.sla.map(|s| s.as_str().to_owned()));
     eq(sql, "business_key", q.key.clone());
-    eq(sql, "assignee", q.assignee.clone());
+    // Any current stage's assignee: the top level's or a running branch's.
+    if let Some(a) = q.assignee.clone() {
+        let p = sql.bind(a);
+        sql.and(&format!("i.assignees @> ARRAY[{p}]::text[]"));
+    }
     if let Some(v) = q.version {
         let p = sql.bind(i64::from(v));
         sql.and(&format!("i.version = {p}::bigint"));

@@ -26,7 +26,17 @@
 pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "the collections", V1),
     (2, "the shared plugin registry", V2),
+    (3, "every current stage's assignee", V3),
 ];
+
+/// Who holds the work of each current stage of a running instance - the top level's and
+/// every running branch's (a parallel stage gives each branch its own assignee) - so "my
+/// work" finds an instance by any of them. `assignee` stays the top level's.
+const V3: &str = r#"
+ALTER TABLE instances ADD COLUMN assignees text[];
+UPDATE instances SET assignees = ARRAY[assignee] WHERE assignee IS NOT NULL;
+CREATE INDEX instances_assignees ON instances USING gin (assignees) WHERE assignees IS NOT NULL;
+"#;
 
 /// The plugin registry every node shares (see `plugins.rs`): the index as one document
 /// with a revision its writers compare and swap, and the components by SHA-256.
