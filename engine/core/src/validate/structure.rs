@@ -483,13 +483,7 @@ fn pattern_message(text: &str, pattern: &str, noun: &str, source: Source) -> Str
 
 /// " (did you mean 'x'?)" when a candidate is close to `name`.
 fn suggestion(name: &str, candidates: &[String]) -> Option<String> {
-    let limit = if name.chars().count() <= 4 { 1 } else { 2 };
-    candidates
-        .iter()
-        .map(|c| (crate::compile::edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| format!(" (did you mean '{c}'?)"))
+    crate::hint::did_you_mean(name, candidates.iter().map(String::as_str))
 }
 
 /// A "did you mean" hint, or the list of what is allowed.
