@@ -231,7 +231,7 @@ impl<B: Kv> DefinitionStore for KvStore<B> {
         let _guard = self
             .definitions
             .lock()
-            .map_err(|_| StoreError::Backend("definition lock poisoned".into()))?;
+            .map_err(|_| StoreError::backend("definition lock poisoned"))?;
         let latest = self.latest_definition(id)?;
         if let Some(latest) = &latest {
             if latest.definition == *definition {

@@ -15,6 +15,7 @@
 mod commit;
 pub mod conformance;
 mod engine;
+mod error;
 mod fjall_kv;
 mod index;
 pub mod keys;
@@ -36,6 +37,7 @@ mod transfer;
 
 pub use commit::Commit;
 pub use engine::{copy, AnyKv, Copied, Engine};
+pub use error::{BackendCause, StoreError};
 pub use fjall_kv::FjallKv;
 pub use kv::{Kv, Mutation};
 pub use kv_store::KvStore;
@@ -68,25 +70,6 @@ pub type FjallStore = KvStore<FjallKv>;
 pub type RedbStore = KvStore<RedbKv>;
 /// The store of whichever embedded engine is open.
 pub type DiskStore = KvStore<AnyKv>;
-
-/// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The backend failed (IO, locked files, ...).
-    #[error("storage backend: {0}")]
-    Backend(String),
-    /// A stored record could not be decoded: the data is damaged or from an unknown version.
-    #[error("stored data is unreadable: {0}")]
-    Corrupt(String),
-    /// A pagination cursor that this store did not hand out.
-    #[error("the cursor is not one this server handed out")]
-    BadCursor,
-    /// Another node changed the record first (shared stores only): the instance is no
-    /// longer the `before` a commit was computed from, or a business key is already taken.
-    /// Nothing was written; the runtime reads again and retries the command.
-    #[error("changed concurrently: {0}")]
-    Conflict(String),
-}
 
 /// Workflow definitions, versioned.
 pub trait DefinitionStore {

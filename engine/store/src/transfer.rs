@@ -91,8 +91,8 @@ const BATCH: usize = 256;
 /// and run again.
 pub fn transfer(from: &dyn Store, to: &dyn Store) -> Result<Transferred, StoreError> {
     if !to.list_definitions()?.is_empty() || !to.instance_ids(None, 1)?.is_empty() {
-        return Err(StoreError::Backend(
-            "the target store is not empty: copy only into a new store".into(),
+        return Err(StoreError::backend(
+            "the target store is not empty: copy only into a new store",
         ));
     }
     let mut done = Transferred::default();
