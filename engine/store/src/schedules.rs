@@ -2,7 +2,7 @@
 //! `sched/{id}`, holding what the administrator set and how far the scheduler got (the last
 //! slot it handled), so a restart neither repeats nor forgets a slot.
 
-use crate::keys::{key, prefix};
+use crate::keys::{key, part, prefix};
 use crate::{Kv, KvStore, Mutation, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -85,7 +85,7 @@ pub trait ScheduleStore {
 }
 
 fn record_key(id: &str) -> Vec<u8> {
-    key(&[b"sched", id.as_bytes()])
+    key(&[part::SCHEDULE, id.as_bytes()])
 }
 
 fn parse(bytes: &[u8]) -> Result<ScheduleRecord, StoreError> {
@@ -110,7 +110,7 @@ impl<B: Kv> ScheduleStore for KvStore<B> {
         let mut out = Vec::new();
         let mut bad = None;
         self.backend()
-            .scan(&prefix(&[b"sched"]), None, &mut |_, v| {
+            .scan(&prefix(&[part::SCHEDULE]), None, &mut |_, v| {
                 match parse(v) {
                     Ok(s) => out.push(s),
                     Err(e) => bad = Some(e),

@@ -1,6 +1,6 @@
 //! API tokens, stored by the SHA-256 of the secret: the secret itself is never kept.
 
-use crate::keys::{key, prefix};
+use crate::keys::{key, part, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::{KvStore, StoreError};
 use chrono::{DateTime, Utc};
@@ -63,15 +63,15 @@ pub trait TokenStore {
 }
 
 fn record_key(id: &str) -> Vec<u8> {
-    key(&[b"token", id.as_bytes()])
+    key(&[part::TOKEN, id.as_bytes()])
 }
 
 fn hash_key(hash: &str) -> Vec<u8> {
-    key(&[b"tokenhash", hash.as_bytes()])
+    key(&[part::TOKEN_HASH, hash.as_bytes()])
 }
 
 fn name_key(name: &str) -> Vec<u8> {
-    key(&[b"tokenname", name.as_bytes()])
+    key(&[part::TOKEN_NAME, name.as_bytes()])
 }
 
 impl<B: Kv> TokenStore for KvStore<B> {
@@ -138,7 +138,7 @@ impl<B: Kv> TokenStore for KvStore<B> {
         let mut out = Vec::new();
         let mut bad = None;
         self.backend()
-            .scan(&prefix(&[b"token"]), None, &mut |_, v| {
+            .scan(&prefix(&[part::TOKEN]), None, &mut |_, v| {
                 match serde_json::from_slice(v) {
                     Ok(t) => out.push(t),
                     Err(e) => bad = Some(StoreError::Corrupt(e.to_string())),
