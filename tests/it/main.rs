@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod cluster;
+mod contract;
 mod crash;
 mod durability;
 mod duties;

@@ -6,14 +6,25 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use waystation_runtime::metrics::LAG_BUCKETS_MS;
 
+/// The answer of `/healthz`.
+#[derive(Debug, serde::Serialize)]
+pub struct Health {
+    /// Always `ok`: an answer at all is the news.
+    pub status: &'static str,
+    /// This server's version.
+    pub version: &'static str,
+}
+
 /// The process is up and serving HTTP.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// The answer of `/readyz`.
