@@ -138,7 +138,7 @@ impl FjallKv {
     /// Bytes the database occupies on disk (tables and journal).
     ///
     /// # Errors
-    /// Backend IO errors.
+    /// [`StoreError::Backend`] when the engine cannot list or measure its files.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db.disk_space().map_err(backend("disk space"))
     }

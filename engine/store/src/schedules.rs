@@ -65,12 +65,13 @@ pub trait ScheduleStore {
     /// Creates or replaces a schedule.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the write fails; nothing was written then.
     fn put_schedule(&self, schedule: &ScheduleRecord) -> Result<(), StoreError>;
     /// The schedule `id`, if any.
     ///
     /// # Errors
-    /// Backend errors; a record that does not parse.
+    /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::Corrupt`] for a
+    /// record that does not parse.
     fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError>;
     /// Every schedule, by id.
     ///
@@ -80,7 +81,7 @@ pub trait ScheduleStore {
     /// Removes a schedule; false when there was none.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the delete fails; nothing was removed then.
     fn delete_schedule(&self, id: &str) -> Result<bool, StoreError>;
 }
 

@@ -105,7 +105,7 @@ impl SledKv {
     /// Bytes the database occupies on disk.
     ///
     /// # Errors
-    /// Backend IO errors.
+    /// [`StoreError::Backend`] when the engine cannot list or measure its files.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db.size_on_disk().map_err(backend)
     }

@@ -26,14 +26,19 @@ pub trait TokenStore {
     /// Stores a token, durable after the next flush.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then.
+    /// [`StoreError::Conflict`] (shared stores) when another node wrote a token of the same name
+    /// first; nothing was written then either.
     fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     /// Stores a token and, in the same atomic batch, the idempotency record of the request
     /// that made it: a crash leaves both or neither, so a retried creation can never mint
     /// a second live token.
     ///
     /// # Errors
-    /// Backend errors; nothing was written then.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then. [`StoreError::Conflict`] (shared stores) when another
+    /// node wrote a token of the same name or the same key first; nothing was written then either.
     fn put_token_once(
         &self,
         token: &TokenRecord,
@@ -43,22 +48,26 @@ pub trait TokenStore {
     /// The token whose secret hashes to `secret_sha256`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// The token called `name` (names are unique: the API refuses a second one).
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Every token.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Revokes token `id`; false if there was none.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then.
     fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
 }
 

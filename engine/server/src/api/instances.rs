@@ -49,7 +49,7 @@ pub struct Event {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cancel {
-    /// Why.
+    /// Why the instance is cancelled, kept in its history for whoever reads it later.
     #[serde(default)]
     pub reason: Option<String>,
 }
