@@ -81,6 +81,9 @@ pub(crate) fn check_against(
 /// One or more short errors for one jsonschema error, each pointed at what to change.
 ///
 /// `prefix` is prepended to every pointer (for schemas nested in the definition).
+///
+/// One long match on purpose: one arm per kind of jsonschema error, each a few lines that
+/// word it; split, the arms would be functions called from one place each.
 fn humanize(
     e: &jsonschema::ValidationError<'_>,
     source: Source,
