@@ -11,7 +11,7 @@
 //! ([`crate::ReportStore::rebuild_reports`]) rather than copied: their layout is each
 //! store's own.
 
-use crate::keys::{self, prefix};
+use crate::keys::{self, part, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::records::{DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus};
 use crate::{Commit, KvStore, Store, StoreError};
@@ -275,7 +275,7 @@ fn copy_messages(
 
 impl<B: Kv> TransferStore for KvStore<B> {
     fn instance_ids(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
-        let p = prefix(&[b"inst"]);
+        let p = prefix(&[part::INSTANCE]);
         let start = after.map(keys::instance);
         let mut ids = Vec::new();
         self.backend().scan(&p, start.as_deref(), &mut |k, _| {
@@ -290,7 +290,7 @@ impl<B: Kv> TransferStore for KvStore<B> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, IdempotencyRecord)>, StoreError> {
-        let p = prefix(&[b"idem"]);
+        let p = prefix(&[part::IDEMPOTENCY]);
         let start = after.map(keys::idempotency);
         let mut raw = Vec::new();
         self.backend().scan(&p, start.as_deref(), &mut |k, v| {
