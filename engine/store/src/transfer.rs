@@ -230,7 +230,7 @@ const MAX_OVERDUE: usize = 1_000_000;
 fn copy_relays(from: &dyn Store, to: &dyn Store, done: &mut Transferred) -> Result<(), StoreError> {
     let overdue = from.due_timers(chrono::Utc::now(), MAX_OVERDUE)?;
     if overdue.len() == MAX_OVERDUE {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "more than {MAX_OVERDUE} timers are overdue in the source: start a server on it to fire them, stop it, then copy"
         )));
     }

@@ -84,10 +84,12 @@ fn instance_detail() -> Value {
             "input": {}, "vars": {"type": "object"},
             "started_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"}}}})
+}
+
 /// The schemas of the typed answers (`ops::Health`, `workflows::Validation`,
 /// `workflows::WorkflowList`, `outbox::OutboxPage`, the `plugins` answers). Closed
 /// (`additionalProperties: false`) like the structs: the contract test in
-/// `tests/it/api.rs` checks real answers against them, so a field added to a struct and
+/// `tests/it/contract.rs` checks real answers against them, so a field added to a struct and
 /// not here fails it.
 fn answers() -> Value {
     let time = json!({"type": "string", "format": "date-time"});
