@@ -4,61 +4,29 @@
 // logistics stays green, and the board's card, the instance page's branch table and its
 // graph (fork, join, each branch's current stage in its own colour) all say so.
 
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdirSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { admin, base, browser, call, here, log, pageErrors, shot, signIn, story, until } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const base = process.env.WS_URL;
-const admin = process.env.WS_ADMIN;
-const shots = process.env.SHOTS || join(here, '..', '..', 'target', 'screenshots');
-assert.ok(base && admin, 'run through tests/browser/run.sh (WS_URL and WS_ADMIN unset)');
-mkdirSync(shots, { recursive: true });
-
-async function call(method, path, body, token = admin) {
-  const headers = { authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-let step = '';
-const log = (s) => { step = s; console.log(`- ${s}`); };
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  chromiumSandbox: typeof process.getuid === 'function' && process.getuid() !== 0,
-});
-const pageErrors = [];
-
-try {
+await story('branches', async () => {
   log('a parallel workflow is uploaded and an instance forks into two branches');
   const definition = JSON.parse(readFileSync(join(here, 'fixtures', 'parallel-check.json'), 'utf8'));
-  await call('PUT', '/v1/workflows/parallel-check', definition);
-  const ops = (await call('POST', '/v1/tokens', { name: 'branch-ops', roles: ['operator'] })).token;
-  const started = await call('POST', '/v1/workflows/parallel-check/instances', { input: {} }, ops);
+  await call('PUT', '/v1/workflows/parallel-check', admin, definition);
+  const ops = (await call('POST', '/v1/tokens', admin, { name: 'branch-ops', roles: ['operator'] })).token;
+  const started = await call('POST', '/v1/workflows/parallel-check/instances', ops, { input: {} });
   const id = started.id;
-  const end = Date.now() + 20000;
-  for (;;) {
-    const inst = await call('GET', `/v1/instances/${id}`, undefined, ops);
-    if ((inst.branches || []).some((b) => b.branch === 'production' && b.sla === 'breached')) break;
-    if (Date.now() > end) throw new Error(`production never breached: ${JSON.stringify(inst)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await until('production to breach', async () => {
+    const inst = await call('GET', `/v1/instances/${id}`, ops);
+    return (inst.branches || []).some((b) => b.branch === 'production' && b.sla === 'breached');
+  });
 
+  // Script errors only, as this test always did: its console errors are not collected.
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(20000);
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${base}/`);
-  await page.waitForSelector('#token');
-  await page.fill('#token', admin);
-  await page.click('form.signin button[type=submit]');
-  await page.waitForFunction(() => !location.hash.startsWith('#/signin'));
+  await signIn(page, admin);
 
   log('the board card shows each running branch in its own SLA colour');
   await page.goto(`${base}/#/board?workflow=parallel-check`);
@@ -67,7 +35,7 @@ try {
   assert.equal(await card.getAttribute('data-sla'), 'breached', 'the instance is as late as its latest branch');
   assert.equal(await card.locator('.branch-chip[data-branch="production"]').getAttribute('data-sla'), 'breached');
   assert.equal(await card.locator('.branch-chip[data-branch="logistics"]').getAttribute('data-sla'), 'on_time');
-  await page.screenshot({ path: join(shots, 'branches-board.png'), fullPage: true });
+  await shot(page, 'branches-board');
 
   log('the instance page lists the branches and the graph draws the fork, the join and both current stages');
   await page.goto(`${base}/#/instance/${encodeURIComponent(id)}`);
@@ -88,28 +56,15 @@ try {
   await page.locator('tr.breach[data-stage="production_confirm"]').waitFor();
   assert.equal(await page.locator('tr.breach[data-stage="logistics_confirm"]').count(), 0, 'logistics did not breach');
   assert.match(await page.locator('body').textContent(), /Branch production of confirm started/);
-  await page.screenshot({ path: join(shots, 'branches-instance.png'), fullPage: true });
+  await shot(page, 'branches-instance');
 
   log('once both confirmed, the branches are gone and the instance is in the next stage');
-  await call('POST', `/v1/instances/${id}/events`, { type: 'confirmed', stage: 'production_confirm' }, ops);
-  const after = await call('POST', `/v1/instances/${id}/events`, { type: 'confirmed' }, ops);
+  await call('POST', `/v1/instances/${id}/events`, ops, { type: 'confirmed', stage: 'production_confirm' });
+  const after = await call('POST', `/v1/instances/${id}/events`, ops, { type: 'confirmed' });
   assert.equal(after.stage, 'ship');
   await page.reload();
   await page.waitForSelector('.fact-line');
   await page.waitForFunction(() => /Ship/.test(document.querySelector('.fact-line').textContent));
   assert.equal(await page.locator('table.branch-table').count(), 0);
 
-  assert.deepEqual(pageErrors, [], 'no script errors in the pages');
-  console.log('ok: branches browser test passed');
-} catch (e) {
-  console.error(`FAILED at: ${step}\n${e.stack || e}`);
-  for (const context of browser.contexts()) {
-    for (const [n, p] of context.pages().entries()) {
-      await p.screenshot({ path: join(shots, `failure-branches-${n}.png`), fullPage: true }).catch(() => {});
-    }
-  }
-  if (pageErrors.length) console.error(`page errors:\n${pageErrors.join('\n')}`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

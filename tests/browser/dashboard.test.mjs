@@ -7,77 +7,17 @@
 // task in the inbox, and the instance's timeline shows who did it. Screenshots of every
 // page go to SHOTS.
 
-import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdirSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const base = process.env.WS_URL;
-const admin = process.env.WS_ADMIN;
-const shots = process.env.SHOTS || join(here, '..', '..', 'target', 'screenshots');
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-assert.ok(base && admin, 'run through tests/browser/run.sh (WS_URL and WS_ADMIN unset)');
-mkdirSync(shots, { recursive: true });
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { admin, base, call, here, log, newPage, shot, signIn, story, until } from './harness.mjs';
 
 const definitionText = readFileSync(join(here, 'fixtures', 'dashboard-check.json'), 'utf8');
 const RED = 'rgb(220, 38, 38)';
 const YELLOW = 'rgb(217, 119, 6)';
 const GREEN = 'rgb(22, 163, 74)';
 
-let step = '';
-const log = (s) => { step = s; console.log(`- ${s}`); };
-
-async function call(method, path, token, body) {
-  const headers = { authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function until(what, check, timeout = 20000) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  // Root in a container cannot use Chromium's sandbox.
-  chromiumSandbox: typeof process.getuid === 'function' && process.getuid() !== 0,
-});
-const pageErrors = [];
-
-async function newPage(width = 1280, height = 900) {
-  const context = await browser.newContext({ viewport: { width, height } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20000);
-  page.on('pageerror', (e) => pageErrors.push(`${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[134]|status of 422/.test(m.text())) pageErrors.push(m.text()); });
-  return page;
-}
-
-async function signIn(page, token) {
-  await page.goto(`${base}/`);
-  await page.waitForSelector('#token');
-  await page.fill('#token', token);
-  await page.click('form.signin button[type=submit]');
-  await page.waitForFunction(() => !location.hash.startsWith('#/signin'));
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-}
-
-try {
+await story('dashboard', async () => {
   // ---------------------------------------------------------------- sign-in
   const adminPage = await newPage();
   log('the sign-in screen refuses an unknown token with a 401');
@@ -362,21 +302,4 @@ try {
   assert.ok(figuresOverflow <= 1, `no sideways scrolling on a phone (${figuresOverflow}px)`);
   await shot(phoneFigures, 'figures-phone');
 
-  assert.deepEqual(pageErrors, [], 'no script errors in the pages');
-  console.log(`ok: dashboard browser test passed; screenshots in ${shots}`);
-} catch (e) {
-  console.error(`FAILED at: ${step}\n${e.stack || e}`);
-  // What each open page showed when it failed.
-  let n = 0;
-  for (const context of browser.contexts()) {
-    for (const p of context.pages()) {
-      n += 1;
-      await p.screenshot({ path: join(shots, `failure-${n}.png`), fullPage: true }).catch(() => {});
-      console.error(`failure-${n}.png: ${p.url()}`);
-    }
-  }
-  if (pageErrors.length) console.error(`page errors:\n${pageErrors.join('\n')}`);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -6,13 +6,14 @@
 //! 5 s. Needs the PostgreSQL that `.ci/run` starts (`WAYSTATION_TEST_PG_URL`).
 
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::HashMap;
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use waystation_tests::http::{read_request, Request};
 use waystation_tests::pg::{pg_url, Schema};
 use waystation_tests::server::{Client, Server};
 
@@ -60,33 +61,7 @@ impl Receiver {
 fn serve(stream: TcpStream, arrivals: &Mutex<Vec<(String, Instant)>>) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = BTreeMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-        }
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(Request { headers, .. }) = read_request(&mut reader) {
         let id = headers
             .get(waystation_server::delivery::webhook::MESSAGE_ID)
             .cloned()

@@ -4,8 +4,8 @@
 //! `aiosmtpd`, `pip install aiosmtpd`), and a SIGKILL while messages are pending.
 
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use waystation_server::delivery::webhook;
+use waystation_tests::http::{read_request, Request};
 use waystation_tests::sample;
 use waystation_tests::server::{Client, Server};
 
@@ -71,33 +72,7 @@ impl Receiver {
 fn serve(stream: TcpStream, refuse: usize, arrivals: &Mutex<Vec<Arrival>>, open: &AtomicBool) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = BTreeMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-        }
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+    while let Some(Request { headers, body, .. }) = read_request(&mut reader) {
         let header = |k: &str| headers.get(k).cloned().unwrap_or_default();
         let message_id = header(webhook::MESSAGE_ID);
         let status = {

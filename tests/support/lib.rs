@@ -2,6 +2,7 @@
 //! repository is, the reference workflows and their samples, the plugin catalog of the
 //! example plugins, and the real `waystation` binary.
 
+pub mod http;
 pub mod pg;
 pub mod server;
 pub mod sse;

@@ -134,20 +134,7 @@ impl Checker<'_> {
             return String::new();
         }
         self.hints_left -= 1;
-        let mut best: Option<(&str, usize)> = None;
-        let length = name.chars().count();
-        for candidate in self.by_name.keys() {
-            // The distance is at least the difference in length.
-            if candidate.chars().count().abs_diff(length) > 2 {
-                continue;
-            }
-            let d = edit_distance(name, candidate);
-            if d <= 2 && best.is_none_or(|(_, bd)| d < bd) {
-                best = Some((candidate, d));
-            }
-        }
-        best.map(|(c, _)| format!(" (did you mean '{c}'?)"))
-            .unwrap_or_default()
+        crate::hint::did_you_mean(name, self.by_name.keys().map(String::as_str)).unwrap_or_default()
     }
 
     fn actions(&mut self, pointer: &str, actions: &[Action]) -> Vec<CompiledAction> {
@@ -708,20 +695,4 @@ fn flood(edges: &[Vec<usize>], from: impl IntoIterator<Item = usize>) -> Vec<boo
         }
     }
     seen
-}
-
-/// Levenshtein distance, for "did you mean" hints.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

@@ -136,10 +136,14 @@ fn index_keys(store: &BenchStore) -> u64 {
     let mut n = 0;
     store
         .backend()
-        .scan(b"ix\0", None, &mut |_, _| {
-            n += 1;
-            true
-        })
+        .scan(
+            &waystation_store::keys::prefix(&[waystation_store::keys::part::INDEX]),
+            None,
+            &mut |_, _| {
+                n += 1;
+                true
+            },
+        )
         .unwrap();
     n
 }

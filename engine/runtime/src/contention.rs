@@ -93,12 +93,12 @@ mod tests {
         let mut runs = 0;
         let err = retry(&metrics, || {
             runs += 1;
-            async { Err::<(), _>(RuntimeError::Store(StoreError::Backend("down".into()))) }
+            async { Err::<(), _>(RuntimeError::Store(StoreError::backend("down"))) }
         })
         .await;
         assert!(matches!(
             err,
-            Err(RuntimeError::Store(StoreError::Backend(_)))
+            Err(RuntimeError::Store(StoreError::Backend { .. }))
         ));
         assert_eq!(runs, 1, "a backend error is not retried");
 

@@ -64,11 +64,11 @@ impl GroupCommit {
         let (tx, rx) = oneshot::channel();
         self.queue
             .as_ref()
-            .ok_or_else(|| StoreError::Backend("the flusher has stopped".into()))?
+            .ok_or_else(|| StoreError::backend("the flusher has stopped"))?
             .send(tx)
-            .map_err(|_| StoreError::Backend("the flusher has stopped".into()))?;
+            .map_err(|_| StoreError::backend("the flusher has stopped"))?;
         rx.await
-            .map_err(|_| StoreError::Backend("the flusher has stopped".into()))?
+            .map_err(|_| StoreError::backend("the flusher has stopped"))?
     }
 }
 
@@ -150,7 +150,7 @@ mod tests {
             std::thread::sleep(FLUSH);
             self.0.finished.fetch_add(1, Ordering::SeqCst);
             if self.0.fail.load(Ordering::SeqCst) {
-                return Err(StoreError::Backend("disk full".into()));
+                return Err(StoreError::backend("disk full"));
             }
             self.0.kv.flush()
         }

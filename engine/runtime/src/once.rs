@@ -63,7 +63,8 @@ impl KeyLock<'_> {
     /// Keeps `answer` under the key, durable when it returns.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`RuntimeError::Store`] when the record cannot be written or synced: the answer is
+    /// then not kept for the key.
     pub async fn record(self, runtime: &Runtime, answer: &FirstAnswer) -> Result<(), RuntimeError> {
         let (key, record) = self.record_of(answer)?;
         runtime.store.put_idempotency(key, &record)?;

@@ -73,7 +73,8 @@ impl Runtime {
     /// Instances matching `query`.
     ///
     /// # Errors
-    /// Store errors, including a bad cursor.
+    /// [`RuntimeError::Store`] wrapping [`waystation_store::StoreError::BadCursor`] for a cursor
+    /// this server did not hand out, or the store's error when it cannot be read.
     pub fn query(&self, query: &InstanceQuery) -> Result<Page<InstanceState>, RuntimeError> {
         Ok(self.store.query(query)?)
     }
@@ -81,7 +82,7 @@ impl Runtime {
     /// Counts by stage and SLA state of `workflow`.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`RuntimeError::Store`] when the store cannot be read.
     pub fn counts(&self, workflow: &str) -> Result<Counts, RuntimeError> {
         Ok(self.store.counts(workflow)?)
     }
@@ -90,7 +91,7 @@ impl Runtime {
     /// approver.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`RuntimeError::Store`] when the store cannot be read.
     pub fn open_tasks(
         &self,
         approvers: &[Approver],

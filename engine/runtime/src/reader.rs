@@ -33,7 +33,9 @@ impl StoreReader<'_> {
     /// Version `version` of workflow `id`.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn definition(
         &self,
         id: &str,
@@ -45,7 +47,9 @@ impl StoreReader<'_> {
     /// The newest version of workflow `id`.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn latest_definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError> {
         self.0.latest_definition(id)
     }
@@ -53,7 +57,9 @@ impl StoreReader<'_> {
     /// Every workflow id with its newest version.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn list_definitions(&self) -> Result<Vec<(String, u32)>, StoreError> {
         self.0.list_definitions()
     }
@@ -61,7 +67,9 @@ impl StoreReader<'_> {
     /// Instance `id`.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn instance(&self, id: &str) -> Result<Option<InstanceState>, StoreError> {
         self.0.instance(id)
     }
@@ -69,7 +77,9 @@ impl StoreReader<'_> {
     /// Up to `limit` history entries of `id` from sequence number `from`.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn history(
         &self,
         id: &str,
@@ -82,7 +92,9 @@ impl StoreReader<'_> {
     /// Up to `limit` timers due at or before `until`, soonest first.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn due_timers(
         &self,
         until: DateTime<Utc>,
@@ -94,7 +106,9 @@ impl StoreReader<'_> {
     /// When the soonest timer is due.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
         self.0.next_due()
     }
@@ -102,7 +116,9 @@ impl StoreReader<'_> {
     /// Open approval task `id`.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn task(&self, id: &str) -> Result<Option<ApprovalTask>, StoreError> {
         self.0.task(id)
     }
@@ -110,7 +126,9 @@ impl StoreReader<'_> {
     /// A page of `approver`'s open tasks.
     ///
     /// # Errors
-    /// Store errors, a bad cursor.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn open_tasks(
         &self,
         approver: &Approver,
@@ -123,7 +141,9 @@ impl StoreReader<'_> {
     /// A page of outbox messages with `status`.
     ///
     /// # Errors
-    /// Store errors, a bad cursor.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn outbox(
         &self,
         status: OutboxStatus,
@@ -136,7 +156,9 @@ impl StoreReader<'_> {
     /// Outbox message `id`, whatever its status.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn outbox_message(&self, id: &str) -> Result<Option<OutboxRecord>, StoreError> {
         self.0.outbox_message(id)
     }
@@ -144,7 +166,9 @@ impl StoreReader<'_> {
     /// The answer kept under idempotency key `key`.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.0.idempotency(key)
     }
@@ -152,7 +176,9 @@ impl StoreReader<'_> {
     /// A page of instances matching `query`.
     ///
     /// # Errors
-    /// Store errors, a bad cursor.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn query(&self, query: &InstanceQuery) -> Result<Page<InstanceState>, StoreError> {
         self.0.query(query)
     }
@@ -160,7 +186,9 @@ impl StoreReader<'_> {
     /// Counts by stage and SLA state of `workflow`.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn counts(&self, workflow: &str) -> Result<Counts, StoreError> {
         self.0.counts(workflow)
     }
@@ -168,7 +196,9 @@ impl StoreReader<'_> {
     /// How many instances have `status`.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn count_status(&self, status: Status) -> Result<u64, StoreError> {
         self.0.count_status(status)
     }
@@ -176,7 +206,9 @@ impl StoreReader<'_> {
     /// One bounded step of building the counts; true once built.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn build_counts_step(&self) -> Result<bool, StoreError> {
         self.0.build_counts_step()
     }
@@ -184,7 +216,9 @@ impl StoreReader<'_> {
     /// The token whose secret hashes to `secret_sha256`.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.0.token_by_hash(secret_sha256)
     }
@@ -192,7 +226,9 @@ impl StoreReader<'_> {
     /// The token called `name` (names are unique).
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.0.token_by_name(name)
     }
@@ -200,7 +236,9 @@ impl StoreReader<'_> {
     /// Every token.
     ///
     /// # Errors
-    /// Store errors.
+    /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
+    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.0.tokens()
     }

@@ -121,7 +121,7 @@ impl Runtime {
     /// Every schedule with its next run time.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`RuntimeError::Store`] when the store cannot be read.
     pub fn schedules(&self) -> Result<Vec<ScheduleView>, RuntimeError> {
         let now = self.now();
         Ok(self
@@ -150,7 +150,7 @@ impl Runtime {
     /// Removes schedule `id`; durable when it returns. False when there was none.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`RuntimeError::Store`] when the store cannot delete the schedule or sync the deletion.
     pub async fn delete_schedule(&self, id: &str) -> Result<bool, RuntimeError> {
         let _guard = self.schedule_lock.lock().await;
         let deleted = self.store.delete_schedule(id)?;
@@ -162,7 +162,7 @@ impl Runtime {
     /// before it were missed). Returns how many instances were started.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`RuntimeError::Store`] when the store cannot be read or a start cannot be committed.
     pub async fn run_due_schedules(&self, started: DateTime<Utc>) -> Result<usize, RuntimeError> {
         let mut count = 0;
         for record in self.store.schedules()? {

@@ -7,7 +7,8 @@ impl Runtime {
     /// Stores `token`; durable when it returns, so its secret may be shown.
     ///
     /// # Errors
-    /// Store errors (the token must then not be handed out).
+    /// [`RuntimeError::Store`] when the store cannot write or sync the token (it must then not be
+    /// handed out).
     pub async fn put_token(&self, token: &TokenRecord) -> Result<(), RuntimeError> {
         self.store.put_token(token)?;
         self.durability.durable().await?;
@@ -17,7 +18,8 @@ impl Runtime {
     /// Revokes token `id`; false when there is none. Durable when it returns.
     ///
     /// # Errors
-    /// Store errors.
+    /// [`RuntimeError::Store`] when the store cannot delete the token or sync the deletion; the
+    /// token may then still work.
     pub async fn revoke_token(&self, id: &str) -> Result<bool, RuntimeError> {
         let revoked = self.store.delete_token(id)?;
         if revoked {
@@ -31,7 +33,8 @@ impl Runtime {
     /// token. Durable when it returns.
     ///
     /// # Errors
-    /// Store errors; nothing was written then.
+    /// [`RuntimeError::Store`] when the store cannot write or sync the batch; nothing was written
+    /// then.
     pub async fn put_token_once(
         &self,
         token: &TokenRecord,

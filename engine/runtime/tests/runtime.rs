@@ -449,12 +449,14 @@ async fn many_instances_move_in_parallel_and_every_answer_is_durable() {
 /// records still to be folded (`rd/`) are left out too: at most a few hundred are pending
 /// before a commit folds them, whatever the instances.
 fn live(store: &waystation_store::FjallStore) -> (usize, usize) {
+    use waystation_store::keys::{part, prefix};
     use waystation_store::Kv;
+    let (cells, deltas) = (prefix(&[part::ROLLUP]), prefix(&[part::DELTA]));
     let (mut keys, mut bytes) = (0, 0);
     store
         .backend()
         .scan(b"", None, &mut |k, v| {
-            if k.starts_with(b"ru\0") || k.starts_with(b"rd\0") {
+            if k.starts_with(&cells) || k.starts_with(&deltas) {
                 return true;
             }
             keys += 1;

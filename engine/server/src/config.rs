@@ -367,7 +367,7 @@ pub enum ConfigError {
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
+        /// The IO error: not found, permission denied, not UTF-8 text.
         source: std::io::Error,
     },
     /// The file is not valid TOML for this configuration.

@@ -101,7 +101,7 @@ impl std::fmt::Debug for FjallKv {
 }
 
 fn backend(what: &str) -> impl Fn(fjall::Error) -> StoreError + '_ {
-    move |e| StoreError::Backend(format!("fjall {what}: {e}"))
+    move |e| StoreError::backend_from(format!("fjall {what}"), e)
 }
 
 impl FjallKv {
@@ -118,10 +118,10 @@ impl FjallKv {
             .manual_journal_persist(true)
             .open()
             .map_err(|e| {
-                StoreError::Backend(format!(
-                    "cannot open the fjall store at {}: {e}",
-                    path.display()
-                ))
+                StoreError::backend_from(
+                    format!("cannot open the fjall store at {}", path.display()),
+                    e,
+                )
             })?;
         let items = db
             .keyspace(KEYSPACE, || {
@@ -138,7 +138,7 @@ impl FjallKv {
     /// Bytes the database occupies on disk (tables and journal).
     ///
     /// # Errors
-    /// Backend IO errors.
+    /// [`StoreError::Backend`] when the engine cannot list or measure its files.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db.disk_space().map_err(backend("disk space"))
     }
@@ -191,10 +191,10 @@ impl Kv for FjallKv {
             .persist(PersistMode::Buffer)
             .map_err(backend("write the journal buffer"))?;
         self.journal.sync().map_err(|e| {
-            StoreError::Backend(format!(
-                "fjall: sync the journal in {}: {e}",
-                self.journal.dir.display()
-            ))
+            StoreError::backend_from(
+                format!("fjall: sync the journal in {}", self.journal.dir.display()),
+                e,
+            )
         })
     }
 }

@@ -1,30 +1,19 @@
 //! The query indexes of an instance, derived from its state. A commit writes the keys of
 //! the new state and deletes those of the old state that are gone, in the same batch.
 
-use crate::keys::{key, time};
+use crate::keys::index_name as name;
+use crate::keys::{key, part, time};
 use std::collections::BTreeSet;
 use waystation_core::{InstanceState, Status};
-
-/// Index names, the second part of every `ix` key.
-pub(crate) mod name {
-    pub const WORKFLOW: &[u8] = b"wf";
-    pub const VERSION: &[u8] = b"wv";
-    pub const STAGE: &[u8] = b"stage";
-    pub const STATUS: &[u8] = b"status";
-    pub const SLA: &[u8] = b"sla";
-    pub const WORKFLOW_SLA: &[u8] = b"wsla";
-    pub const TAG: &[u8] = b"tag";
-    pub const UPDATED: &[u8] = b"upd";
-}
 
 /// Every index key of `state`.
 pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
     let id = s.id.as_bytes();
     let wf = s.workflow.as_bytes();
     let mut keys = BTreeSet::new();
-    keys.insert(key(&[b"ix", name::WORKFLOW, wf, id]));
+    keys.insert(key(&[part::INDEX, name::WORKFLOW, wf, id]));
     keys.insert(key(&[
-        b"ix",
+        part::INDEX,
         name::VERSION,
         wf,
         &s.version.to_be_bytes(),
@@ -34,13 +23,13 @@ pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
     // shows where each branch is).
     if s.has_branches() {
         for stage in s.current_stages() {
-            keys.insert(key(&[b"ix", name::STAGE, wf, stage.as_bytes(), id]));
+            keys.insert(key(&[part::INDEX, name::STAGE, wf, stage.as_bytes(), id]));
         }
     } else {
-        keys.insert(key(&[b"ix", name::STAGE, wf, s.stage.as_bytes(), id]));
+        keys.insert(key(&[part::INDEX, name::STAGE, wf, s.stage.as_bytes(), id]));
     }
     keys.insert(key(&[
-        b"ix",
+        part::INDEX,
         name::STATUS,
         s.status.as_str().as_bytes(),
         id,
@@ -49,9 +38,14 @@ pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
         // SLA colours only mean something for work still in progress. In a parallel stage
         // the instance is as late as its latest branch.
         let sla = s.worst_sla();
-        keys.insert(key(&[b"ix", name::SLA, sla.state.as_str().as_bytes(), id]));
         keys.insert(key(&[
-            b"ix",
+            part::INDEX,
+            name::SLA,
+            sla.state.as_str().as_bytes(),
+            id,
+        ]));
+        keys.insert(key(&[
+            part::INDEX,
             name::WORKFLOW_SLA,
             wf,
             sla.state.as_str().as_bytes(),
@@ -59,9 +53,9 @@ pub(crate) fn index_keys(s: &InstanceState) -> BTreeSet<Vec<u8>> {
         ]));
     }
     for tag in &s.tags {
-        keys.insert(key(&[b"ix", name::TAG, tag.as_bytes(), id]));
+        keys.insert(key(&[part::INDEX, name::TAG, tag.as_bytes(), id]));
     }
-    keys.insert(key(&[b"ix", name::UPDATED, &time(s.updated_at), id]));
+    keys.insert(key(&[part::INDEX, name::UPDATED, &time(s.updated_at), id]));
     identity_keys(s, &mut keys);
     keys
 }
@@ -73,10 +67,10 @@ fn identity_keys(s: &InstanceState, keys: &mut BTreeSet<Vec<u8>>) {
     let wf = s.workflow.as_bytes();
     let running = s.status == Status::Running;
     if let Some(k) = &s.key {
-        keys.insert(key(&[b"ix", ix::KEY, wf, k.as_bytes(), id]));
+        keys.insert(key(&[part::INDEX, ix::KEY, wf, k.as_bytes(), id]));
         if running {
             // Freed in the commit that ends the instance, so the key can start again.
-            keys.insert(key(&[b"ix", ix::RUNNING_KEY, wf, k.as_bytes(), id]));
+            keys.insert(key(&[part::INDEX, ix::RUNNING_KEY, wf, k.as_bytes(), id]));
         }
     }
     for (field, value) in &s.fields {
@@ -85,7 +79,7 @@ fn identity_keys(s: &InstanceState, keys: &mut BTreeSet<Vec<u8>>) {
             waystation_core::FieldValue::Text(text) => {
                 for word in waystation_core::fields::words(text) {
                     keys.insert(key(&[
-                        b"ix",
+                        part::INDEX,
                         index,
                         wf,
                         field.as_bytes(),
@@ -95,17 +89,17 @@ fn identity_keys(s: &InstanceState, keys: &mut BTreeSet<Vec<u8>>) {
                 }
             }
             _ => {
-                keys.insert(key(&[b"ix", index, wf, field.as_bytes(), &bytes, id]));
+                keys.insert(key(&[part::INDEX, index, wf, field.as_bytes(), &bytes, id]));
             }
         }
     }
     if let (true, Some(deadline)) = (running, s.worst_sla().deadline) {
-        keys.insert(key(&[b"ix", ix::DEADLINE, &time(deadline), id]));
+        keys.insert(key(&[part::INDEX, ix::DEADLINE, &time(deadline), id]));
     }
     for breach in s.sla_record.iter().filter(|r| r.breached()) {
-        keys.insert(key(&[b"ix", ix::BREACHED, wf, id]));
+        keys.insert(key(&[part::INDEX, ix::BREACHED, wf, id]));
         keys.insert(key(&[
-            b"ix",
+            part::INDEX,
             ix::BREACHED_STAGE,
             wf,
             breach.stage.as_bytes(),
@@ -113,13 +107,13 @@ fn identity_keys(s: &InstanceState, keys: &mut BTreeSet<Vec<u8>>) {
         ]));
     }
     if let (true, Some(a)) = (running, &s.assignee) {
-        keys.insert(key(&[b"ix", ix::ASSIGNEE, a.user.as_bytes(), id]));
+        keys.insert(key(&[part::INDEX, ix::ASSIGNEE, a.user.as_bytes(), id]));
     }
     if running && s.has_branches() {
         for a in s.all_assignees() {
-            keys.insert(key(&[b"ix", ix::ASSIGNEE, a.user.as_bytes(), id]));
+            keys.insert(key(&[part::INDEX, ix::ASSIGNEE, a.user.as_bytes(), id]));
         }
     }
     let acted = s.acted_at.unwrap_or(s.started_at);
-    keys.insert(key(&[b"ix", ix::ACTED, &time(acted), id]));
+    keys.insert(key(&[part::INDEX, ix::ACTED, &time(acted), id]));
 }

@@ -30,8 +30,65 @@
 //! | `ru/{workflow}/{dim}/{bucket}/{value}/{figure}` | a report cell (see `rollups.rs`) |
 //! | `rd/{seq}` | a report delta record: the cells one commit moves, until a fold adds them in (see `rollups.rs`) |
 //! | `rumeta/current` | (empty): the rollups cover every stored instance |
+//! | `token/{token}` | token record JSON (see `tokens.rs`) |
+//! | `tokenhash/{sha-256 of the secret}` | token id: the lookup by presented secret |
+//! | `tokenname/{name}` | token id: names are unique |
+//! | `sched/{schedule}` | schedule record JSON (see `schedules.rs`) |
+//! | `ix/wf/{workflow}/{instance}`, `ix/wv/{workflow}/{version}/{instance}`, `ix/stage/{workflow}/{stage}/{instance}`, `ix/status/{status}/{time}/{instance}`, `ix/sla/{sla}/{instance}`, `ix/wsla/{workflow}/{sla}/{instance}`, `ix/tag/{tag}/{instance}`, `ix/upd/{time}/{instance}` | (empty): the list filters and sort orders (see `index.rs`) |
+//!
+//! Every first part is a constant of [`part`], every index name one of [`index_name`]:
+//! code elsewhere builds keys from them, never from raw bytes.
 
 use chrono::{DateTime, TimeZone, Utc};
+
+/// The first part of every key: the collection it belongs to. The only place these bytes
+/// are written; see the table above.
+pub mod part {
+    /// `def/{workflow}/{version}`: definitions.
+    pub const DEFINITION: &[u8] = b"def";
+    /// `deflatest/{workflow}`: the newest version of each definition.
+    pub const LATEST: &[u8] = b"deflatest";
+    /// `inst/{instance}`: instance states.
+    pub const INSTANCE: &[u8] = b"inst";
+    /// `hist/{instance}/{seq}`: history entries.
+    pub const HISTORY: &[u8] = b"hist";
+    /// `timer/{due}/{timer}`: timers by due time.
+    pub const TIMER: &[u8] = b"timer";
+    /// `task/{task}`: approval tasks.
+    pub const TASK: &[u8] = b"task";
+    /// `inbox/{role or user}/{name}/{task}`: approval tasks by approver.
+    pub const INBOX: &[u8] = b"inbox";
+    /// The second part of an inbox key naming a role.
+    pub const INBOX_ROLE: &[u8] = b"role";
+    /// The second part of an inbox key naming a user.
+    pub const INBOX_USER: &[u8] = b"user";
+    /// `outbox/{message}`: outbox records.
+    pub const OUTBOX: &[u8] = b"outbox";
+    /// `outq/{status}/{time}/{message}`: outbox messages by status and time.
+    pub const OUTBOX_QUEUE: &[u8] = b"outq";
+    /// `idem/{key}`: idempotency records.
+    pub const IDEMPOTENCY: &[u8] = b"idem";
+    /// `idemat/{time}/{key}`: idempotency records by when they were kept.
+    pub const IDEMPOTENCY_KEPT: &[u8] = b"idemat";
+    /// `done/{time}/{instance}`: finished instances by when they finished.
+    pub const FINISHED: &[u8] = b"done";
+    /// `ix/{index}/...`: the query indexes (see [`super::index_name`]).
+    pub const INDEX: &[u8] = b"ix";
+    /// `ru/{workflow}/{dim}/{bucket}/{value}/{figure}`: report cells.
+    pub const ROLLUP: &[u8] = b"ru";
+    /// `rd/{seq}`: report delta records.
+    pub const DELTA: &[u8] = b"rd";
+    /// `rumeta/current`: the marker that the rollups cover every stored instance.
+    pub const ROLLUP_META: &[u8] = b"rumeta";
+    /// `token/{token}`: API tokens.
+    pub const TOKEN: &[u8] = b"token";
+    /// `tokenhash/{hash}`: token ids by the hash of their secret.
+    pub const TOKEN_HASH: &[u8] = b"tokenhash";
+    /// `tokenname/{name}`: token ids by name.
+    pub const TOKEN_NAME: &[u8] = b"tokenname";
+    /// `sched/{schedule}`: schedules.
+    pub const SCHEDULE: &[u8] = b"sched";
+}
 
 /// Joins parts with the separator.
 pub fn key(parts: &[&[u8]]) -> Vec<u8> {
@@ -87,8 +144,24 @@ pub fn parse_number(b: &[u8]) -> Option<f64> {
     Some(f64::from_bits(bits))
 }
 
-/// The index names of business keys, fields and deadlines (the second part of `ix` keys).
+/// The index names, the second part of every `ix` key.
 pub mod index_name {
+    /// Instances by workflow.
+    pub const WORKFLOW: &[u8] = b"wf";
+    /// Instances by workflow and definition version.
+    pub const VERSION: &[u8] = b"wv";
+    /// Instances by workflow and current stage.
+    pub const STAGE: &[u8] = b"stage";
+    /// Instances by status.
+    pub const STATUS: &[u8] = b"status";
+    /// Running instances by SLA state.
+    pub const SLA: &[u8] = b"sla";
+    /// Running instances by workflow and SLA state.
+    pub const WORKFLOW_SLA: &[u8] = b"wsla";
+    /// Instances by tag.
+    pub const TAG: &[u8] = b"tag";
+    /// Instances by when they last changed.
+    pub const UPDATED: &[u8] = b"upd";
     /// Every instance by workflow and business key.
     pub const KEY: &[u8] = b"key";
     /// Running instances by workflow and business key.
@@ -115,7 +188,7 @@ pub mod index_name {
 
 /// `ix/{index}/{workflow}/{name}/`: where one key or field's entries of a workflow begin.
 pub fn field_prefix(index: &[u8], workflow: &str, name: &str) -> Vec<u8> {
-    prefix(&[b"ix", index, workflow.as_bytes(), name.as_bytes()])
+    prefix(&[part::INDEX, index, workflow.as_bytes(), name.as_bytes()])
 }
 
 /// The bytes a field value is indexed by, and the index it goes in.
@@ -133,65 +206,84 @@ pub fn field_value(value: &waystation_core::FieldValue) -> (&'static [u8], Vec<u
 
 /// Definition `workflow` at `version`.
 pub fn definition(workflow: &str, version: u32) -> Vec<u8> {
-    key(&[b"def", workflow.as_bytes(), &version.to_be_bytes()])
+    key(&[
+        part::DEFINITION,
+        workflow.as_bytes(),
+        &version.to_be_bytes(),
+    ])
 }
 
 /// The newest version of `workflow`.
 pub fn latest(workflow: &str) -> Vec<u8> {
-    key(&[b"deflatest", workflow.as_bytes()])
+    key(&[part::LATEST, workflow.as_bytes()])
 }
 
 /// Instance state.
 pub fn instance(id: &str) -> Vec<u8> {
-    key(&[b"inst", id.as_bytes()])
+    key(&[part::INSTANCE, id.as_bytes()])
 }
 
 /// History entry `seq` of an instance.
 pub fn history(id: &str, seq: u64) -> Vec<u8> {
-    key(&[b"hist", id.as_bytes(), &seq.to_be_bytes()])
+    key(&[part::HISTORY, id.as_bytes(), &seq.to_be_bytes()])
 }
 
 /// A timer in the due-time index.
 pub fn timer(due: DateTime<Utc>, timer_id: &str) -> Vec<u8> {
-    key(&[b"timer", &time(due), timer_id.as_bytes()])
+    key(&[part::TIMER, &time(due), timer_id.as_bytes()])
 }
 
 /// An approval task.
 pub fn task(id: &str) -> Vec<u8> {
-    key(&[b"task", id.as_bytes()])
+    key(&[part::TASK, id.as_bytes()])
 }
 
 /// An approval task in an approver's inbox.
 pub fn inbox(approver: &waystation_core::definition::Approver, task_id: &str) -> Vec<u8> {
     use waystation_core::definition::Approver;
     match approver {
-        Approver::Role(r) => key(&[b"inbox", b"role", r.as_bytes(), task_id.as_bytes()]),
-        Approver::User(u) => key(&[b"inbox", b"user", u.as_bytes(), task_id.as_bytes()]),
+        Approver::Role(r) => key(&[
+            part::INBOX,
+            part::INBOX_ROLE,
+            r.as_bytes(),
+            task_id.as_bytes(),
+        ]),
+        Approver::User(u) => key(&[
+            part::INBOX,
+            part::INBOX_USER,
+            u.as_bytes(),
+            task_id.as_bytes(),
+        ]),
     }
 }
 
 /// An outbox message.
 pub fn outbox(id: &str) -> Vec<u8> {
-    key(&[b"outbox", id.as_bytes()])
+    key(&[part::OUTBOX, id.as_bytes()])
 }
 
 /// An outbox message in its status queue, at `at` (see
 /// [`crate::OutboxRecord::queue_time`]).
 pub fn outbox_queue(status: &str, at: DateTime<Utc>, id: &str) -> Vec<u8> {
-    key(&[b"outq", status.as_bytes(), &time(at), id.as_bytes()])
+    key(&[
+        part::OUTBOX_QUEUE,
+        status.as_bytes(),
+        &time(at),
+        id.as_bytes(),
+    ])
 }
 
 /// An idempotency record.
 pub fn idempotency(k: &str) -> Vec<u8> {
-    key(&[b"idem", k.as_bytes()])
+    key(&[part::IDEMPOTENCY, k.as_bytes()])
 }
 
 /// An idempotency record in the expiry queue, by when it was kept.
 pub fn idempotency_kept(at: DateTime<Utc>, k: &str) -> Vec<u8> {
-    key(&[b"idemat", &time(at), k.as_bytes()])
+    key(&[part::IDEMPOTENCY_KEPT, &time(at), k.as_bytes()])
 }
 
 /// A finished instance in the retention queue, by when it finished.
 pub fn finished(at: DateTime<Utc>, id: &str) -> Vec<u8> {
-    key(&[b"done", &time(at), id.as_bytes()])
+    key(&[part::FINISHED, &time(at), id.as_bytes()])
 }

@@ -17,14 +17,14 @@ pub trait Kv: Send + Sync + 'static {
     /// The value at `key`.
     ///
     /// # Errors
-    /// Backend IO errors.
+    /// [`StoreError::Backend`] when the engine cannot read (an IO error).
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Visits entries whose key starts with `prefix`, in key order, starting after `after`
     /// (exclusive) when given, until `visit` returns false.
     ///
     /// # Errors
-    /// Backend IO errors.
+    /// [`StoreError::Backend`] when the engine cannot read (an IO error).
     fn scan(
         &self,
         prefix: &[u8],
@@ -35,12 +35,14 @@ pub trait Kv: Send + Sync + 'static {
     /// Applies every mutation or none: after a crash the batch is wholly there or wholly not.
     ///
     /// # Errors
-    /// Backend IO errors; nothing was applied then.
+    /// [`StoreError::Backend`] when the engine cannot write (an IO error, a full disk); nothing was
+    /// applied then.
     fn apply(&self, batch: Vec<Mutation>) -> Result<(), StoreError>;
 
     /// Makes every applied batch durable.
     ///
     /// # Errors
-    /// Backend IO errors.
+    /// [`StoreError::Backend`] when the engine cannot sync its files (an IO error, a full disk):
+    /// the batches applied since the last flush may then not survive a crash.
     fn flush(&self) -> Result<(), StoreError>;
 }

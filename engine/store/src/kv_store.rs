@@ -2,8 +2,8 @@
 //! [`crate::keys`].
 
 use crate::commit::{delivery_mutations, mutations, Commit};
-use crate::index::name;
-use crate::keys::{self, parse_time, prefix, time};
+use crate::keys::index_name as name;
+use crate::keys::{self, parse_time, part, prefix, time};
 use crate::kv::{Kv, Mutation};
 use crate::query::{Counts, InstanceQuery, Page};
 use crate::records::{
@@ -231,7 +231,7 @@ impl<B: Kv> DefinitionStore for KvStore<B> {
         let _guard = self
             .definitions
             .lock()
-            .map_err(|_| StoreError::Backend("definition lock poisoned".into()))?;
+            .map_err(|_| StoreError::backend("definition lock poisoned"))?;
         let latest = self.latest_definition(id)?;
         if let Some(latest) = &latest {
             if latest.definition == *definition {
@@ -279,7 +279,7 @@ impl<B: Kv> DefinitionStore for KvStore<B> {
     }
 
     fn list_definitions(&self) -> Result<Vec<(String, u32)>, StoreError> {
-        let p = prefix(&[b"deflatest"]);
+        let p = prefix(&[part::LATEST]);
         let mut out = Vec::new();
         for (k, v) in self.collect(&p, None, usize::MAX)? {
             let version = v
@@ -308,7 +308,7 @@ impl<B: Kv> HistoryStore for KvStore<B> {
     ) -> Result<Vec<(u64, HistoryEntry)>, StoreError> {
         // A key holds the entries of one change under the number of its last entry (see
         // `commit::history`): the first key past `from - 1` holds entry `from`.
-        let p = prefix(&[b"hist", id.as_bytes()]);
+        let p = prefix(&[part::HISTORY, id.as_bytes()]);
         let start = from.checked_sub(1).map(|before| keys::history(id, before));
         let mut out = Vec::with_capacity(limit.min(1024));
         // Each key holds at least one entry, so `limit` keys hold enough.
@@ -340,7 +340,7 @@ impl<B: Kv> HistoryStore for KvStore<B> {
 
 impl<B: Kv> TimerStore for KvStore<B> {
     fn due_timers(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<DueTimer>, StoreError> {
-        let p = prefix(&[b"timer"]);
+        let p = prefix(&[part::TIMER]);
         let until = time(until);
         let mut out = Vec::new();
         let mut corrupt = None;
@@ -366,7 +366,7 @@ impl<B: Kv> TimerStore for KvStore<B> {
     }
 
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let p = prefix(&[b"timer"]);
+        let p = prefix(&[part::TIMER]);
         let mut next = None;
         self.kv.scan(&p, None, &mut |k, _| {
             next = parse_time(&k[p.len()..]);
@@ -388,8 +388,8 @@ impl<B: Kv> ApprovalStore for KvStore<B> {
         limit: usize,
     ) -> Result<Page<ApprovalTask>, StoreError> {
         let p = match approver {
-            Approver::Role(r) => prefix(&[b"inbox", b"role", r.as_bytes()]),
-            Approver::User(u) => prefix(&[b"inbox", b"user", u.as_bytes()]),
+            Approver::Role(r) => prefix(&[part::INBOX, part::INBOX_ROLE, r.as_bytes()]),
+            Approver::User(u) => prefix(&[part::INBOX, part::INBOX_USER, u.as_bytes()]),
         };
         let plen = p.len();
         self.page(
@@ -409,7 +409,7 @@ impl<B: Kv> OutboxStore for KvStore<B> {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<OutboxRecord>, StoreError> {
-        let p = prefix(&[b"outq", status.as_str().as_bytes()]);
+        let p = prefix(&[part::OUTBOX_QUEUE, status.as_str().as_bytes()]);
         let plen = p.len();
         self.page(
             &p,
@@ -430,7 +430,10 @@ impl<B: Kv> OutboxStore for KvStore<B> {
         after: Option<&DueMessage>,
         visit: &mut dyn FnMut(DueMessage) -> bool,
     ) -> Result<(), StoreError> {
-        let p = prefix(&[b"outq", OutboxStatus::Pending.as_str().as_bytes()]);
+        let p = prefix(&[
+            part::OUTBOX_QUEUE,
+            OutboxStatus::Pending.as_str().as_bytes(),
+        ]);
         let until = time(until);
         // Collected a chunk at a time, so no backend lock is held while `visit` runs.
         let mut after: Option<Vec<u8>> =
@@ -459,7 +462,10 @@ impl<B: Kv> OutboxStore for KvStore<B> {
     }
 
     fn next_message_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let p = prefix(&[b"outq", OutboxStatus::Pending.as_str().as_bytes()]);
+        let p = prefix(&[
+            part::OUTBOX_QUEUE,
+            OutboxStatus::Pending.as_str().as_bytes(),
+        ]);
         let mut next = None;
         self.kv.scan(&p, None, &mut |k, _| {
             next = parse_time(&k[p.len()..]);
@@ -555,7 +561,7 @@ impl<B: Kv> QueryStore for KvStore<B> {
             );
         }
         let ix = |parts: &[&[u8]]| {
-            let mut all: Vec<&[u8]> = vec![b"ix"];
+            let mut all: Vec<&[u8]> = vec![part::INDEX];
             all.extend_from_slice(parts);
             prefix(&all)
         };
@@ -584,10 +590,10 @@ impl<B: Kv> QueryStore for KvStore<B> {
             (None, None, _, _, None, Some(sla), _) => (ix(&[name::SLA, sla]), false),
             (None, None, _, _, None, None, Some(st)) => (ix(&[name::STATUS, st]), false),
             (None, Some(wf), ..) => (ix(&[name::WORKFLOW, wf.as_bytes()]), false),
-            _ => (prefix(&[b"inst"]), false),
+            _ => (prefix(&[part::INSTANCE]), false),
         };
         let plen = p.len();
-        let instances = p.starts_with(b"inst\0");
+        let instances = p == prefix(&[part::INSTANCE]);
         let before = q.updated_before.map(time);
         self.page(
             &p,
@@ -615,7 +621,7 @@ impl<B: Kv> QueryStore for KvStore<B> {
 
     fn running_with_key(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError> {
         let p = prefix(&[
-            b"ix",
+            part::INDEX,
             keys::index_name::RUNNING_KEY,
             workflow.as_bytes(),
             key.as_bytes(),

@@ -15,6 +15,7 @@
 mod commit;
 pub mod conformance;
 mod engine;
+mod error;
 mod fjall_kv;
 mod index;
 pub mod keys;
@@ -36,6 +37,7 @@ mod transfer;
 
 pub use commit::Commit;
 pub use engine::{copy, AnyKv, Copied, Engine};
+pub use error::{BackendCause, StoreError};
 pub use fjall_kv::FjallKv;
 pub use kv::{Kv, Mutation};
 pub use kv_store::KvStore;
@@ -69,31 +71,15 @@ pub type RedbStore = KvStore<RedbKv>;
 /// The store of whichever embedded engine is open.
 pub type DiskStore = KvStore<AnyKv>;
 
-/// Why a store operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The backend failed (IO, locked files, ...).
-    #[error("storage backend: {0}")]
-    Backend(String),
-    /// A stored record could not be decoded: the data is damaged or from an unknown version.
-    #[error("stored data is unreadable: {0}")]
-    Corrupt(String),
-    /// A pagination cursor that this store did not hand out.
-    #[error("the cursor is not one this server handed out")]
-    BadCursor,
-    /// Another node changed the record first (shared stores only): the instance is no
-    /// longer the `before` a commit was computed from, or a business key is already taken.
-    /// Nothing was written; the runtime reads again and retries the command.
-    #[error("changed concurrently: {0}")]
-    Conflict(String),
-}
-
 /// Workflow definitions, versioned.
 pub trait DefinitionStore {
     /// Stores `definition` as the newest version of `id`, unless it equals the newest.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then.
+    /// [`StoreError::Conflict`] (shared stores) when another node wrote the same record
+    /// first; nothing was written then either.
     fn put_definition(
         &self,
         id: &str,
@@ -104,17 +90,20 @@ pub trait DefinitionStore {
     /// Version `version` of `id`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn definition(&self, id: &str, version: u32) -> Result<Option<StoredDefinition>, StoreError>;
     /// The newest version of `id`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn latest_definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError>;
     /// Every workflow id with its newest version.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn list_definitions(&self) -> Result<Vec<(String, u32)>, StoreError>;
 }
 
@@ -123,7 +112,8 @@ pub trait InstanceStore {
     /// The instance `id`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn instance(&self, id: &str) -> Result<Option<InstanceState>, StoreError>;
 }
 
@@ -132,7 +122,8 @@ pub trait HistoryStore {
     /// Up to `limit` entries of instance `id` from sequence number `from`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn history(
         &self,
         id: &str,
@@ -146,12 +137,13 @@ pub trait TimerStore {
     /// Up to `limit` timers due at or before `until`, soonest first.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn due_timers(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<DueTimer>, StoreError>;
     /// When the soonest timer is due (in a shared store: can next be claimed).
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read.
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// The timers this node is to fire now: up to `limit` due at or before `until`,
@@ -162,7 +154,7 @@ pub trait TimerStore {
     /// once.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the claim cannot be written; nothing is claimed then.
     fn claim_due_timers(
         &self,
         until: DateTime<Utc>,
@@ -179,12 +171,15 @@ pub trait ApprovalStore {
     /// The open task `id`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn task(&self, id: &str) -> Result<Option<ApprovalTask>, StoreError>;
     /// Open tasks for `approver`, a page at a time.
     ///
     /// # Errors
-    /// Backend errors, or a bad cursor.
+    /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::BadCursor`] for a
+    /// cursor this store did not hand out; [`StoreError::Corrupt`] for a record that cannot be
+    /// decoded.
     fn open_tasks(
         &self,
         approver: &Approver,
@@ -199,7 +194,9 @@ pub trait OutboxStore {
     /// due, delivered and dead ones by when they got there, oldest first.
     ///
     /// # Errors
-    /// Backend errors, or a bad cursor.
+    /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::BadCursor`] for a
+    /// cursor this store did not hand out; [`StoreError::Corrupt`] for a record that cannot be
+    /// decoded.
     fn outbox(
         &self,
         status: OutboxStatus,
@@ -209,14 +206,16 @@ pub trait OutboxStore {
     /// The message `id`, whatever its status.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn outbox_message(&self, id: &str) -> Result<Option<OutboxRecord>, StoreError>;
     /// Visits pending messages due at or before `until`, soonest first, starting after
     /// `after` (a message visited before) when given, until `visit` returns false. `visit`
     /// must not write to the store.
     ///
     /// # Errors
-    /// Backend errors; a damaged queue key.
+    /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::Corrupt`] for a
+    /// damaged queue key.
     fn due_messages(
         &self,
         until: DateTime<Utc>,
@@ -226,7 +225,7 @@ pub trait OutboxStore {
     /// When the soonest pending message is due (in a shared store: can next be claimed).
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read.
     fn next_message_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Claims pending message `id` for one delivery attempt by this node for `lease`:
     /// false when another node holds an unexpired claim (or it is no longer pending). A
@@ -235,7 +234,7 @@ pub trait OutboxStore {
     /// store has one dispatcher and always answers true.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the claim cannot be written; the message is not claimed then.
     fn claim_message(&self, id: &str, lease: std::time::Duration) -> Result<bool, StoreError> {
         let _ = (id, lease);
         Ok(true)
@@ -245,7 +244,8 @@ pub trait OutboxStore {
     /// Durable after [`Store::flush`].
     ///
     /// # Errors
-    /// Backend errors; nothing was written then.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then.
     fn update_message(&self, update: &DeliveryUpdate<'_>) -> Result<(), StoreError>;
 }
 
@@ -254,7 +254,8 @@ pub trait IdempotencyStore {
     /// The record kept under `key`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
 
     /// Keeps `record` under `key`, for answers that are not an instance commit (a stored
@@ -262,7 +263,10 @@ pub trait IdempotencyStore {
     /// key's lock from its check to this write.
     ///
     /// # Errors
-    /// Backend errors; nothing was written then.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then.
+    /// [`StoreError::Conflict`] (shared stores) when another node wrote the same record
+    /// first; nothing was written then either.
     fn put_idempotency(&self, key: &str, record: &IdempotencyRecord) -> Result<(), StoreError>;
 }
 
@@ -271,23 +275,26 @@ pub trait QueryStore {
     /// Instances matching `query`, a page at a time.
     ///
     /// # Errors
-    /// Backend errors, or a bad cursor.
+    /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::BadCursor`] for a
+    /// cursor this store did not hand out; [`StoreError::Corrupt`] for a record that cannot be
+    /// decoded.
     fn query(&self, query: &InstanceQuery) -> Result<Page<InstanceState>, StoreError>;
     /// Counts by stage and SLA state for `workflow`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn counts(&self, workflow: &str) -> Result<Counts, StoreError>;
     /// The running instance of `workflow` with business key `key`, if any (there is at
     /// most one: the runtime checks under the key's lock before a start commits).
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read.
     fn running_with_key(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError>;
     /// How many instances have `status`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read.
     fn count_status(&self, status: waystation_core::Status) -> Result<u64, StoreError>;
     /// One bounded step of building the counts that [`QueryStore::counts`] and
     /// [`QueryStore::count_status`] answer from (built on first use otherwise); true once
@@ -295,7 +302,8 @@ pub trait QueryStore {
     /// stop in between steps.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend fails; the counts built so far stay and the
+    /// next step goes on from them.
     fn build_counts_step(&self) -> Result<bool, StoreError> {
         Ok(true)
     }
@@ -310,7 +318,7 @@ pub trait RetentionStore {
     /// nothing older is left).
     ///
     /// # Errors
-    /// Backend errors; nothing was removed then.
+    /// [`StoreError::Backend`] when the backend fails; nothing was removed then.
     fn expire_idempotency(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
 
     /// Purges up to `max` instances that finished (completed, failed or were cancelled)
@@ -321,7 +329,7 @@ pub trait RetentionStore {
     /// the retention queue existed are not in it and are kept.
     ///
     /// # Errors
-    /// Backend errors; nothing was removed then.
+    /// [`StoreError::Backend`] when the backend fails; nothing was removed then.
     fn purge_finished(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError>;
 
     /// Removes up to `max` report cells of the 15-minute buckets before `before` (see
@@ -329,7 +337,7 @@ pub trait RetentionStore {
     /// older is left). Reports over those periods then count nothing there.
     ///
     /// # Errors
-    /// Backend errors; nothing was removed then.
+    /// [`StoreError::Backend`] when the backend fails; nothing was removed then.
     fn purge_report_cells(&self, before: i64, max: usize) -> Result<usize, StoreError>;
 }
 
@@ -347,7 +355,8 @@ pub trait ReportStore {
     /// so every commit applied before the call is counted.
     ///
     /// # Errors
-    /// Backend errors, an unreadable cell, or what `visit` returns.
+    /// [`StoreError::Backend`] when the backend fails, [`StoreError::Corrupt`] for an unreadable
+    /// cell, or the error `visit` returns.
     fn report_cells(
         &self,
         workflow: &str,
@@ -362,7 +371,7 @@ pub trait ReportStore {
     /// their start month's `running` count when they end; run a rebuild.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read or the marker cannot be written.
     fn reports_current(&self) -> Result<bool, StoreError>;
 
     /// Folds every pending delta record into the cells now, and says how many it folded.
@@ -370,15 +379,16 @@ pub trait ReportStore {
     /// only a caller that measures what the rollups cost in all needs this.
     ///
     /// # Errors
-    /// Backend errors, or an unreadable record or cell; the records of the failing batch
-    /// stay pending.
+    /// [`StoreError::Backend`] when the backend fails, or [`StoreError::Corrupt`] for an unreadable
+    /// record or cell; the records of the failing batch stay pending.
     fn fold_reports(&self) -> Result<usize, StoreError>;
 
     /// Throws the rollups away and computes them again from every stored instance and its
     /// history; for an upgrade, on a store no server has open. Durable when it returns.
     ///
     /// # Errors
-    /// Backend errors, unreadable records; the rollups may be partial then (run it again).
+    /// [`StoreError::Backend`] when the backend fails, [`StoreError::Corrupt`] for an unreadable
+    /// record; the rollups may be partial then (run it again).
     fn rebuild_reports(&self) -> Result<Rebuilt, StoreError>;
 }
 
@@ -404,7 +414,10 @@ pub trait Store:
     /// [`Store::flush`].
     ///
     /// # Errors
-    /// Backend errors; nothing was applied then.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then. [`StoreError::Conflict`] (shared stores) when another
+    /// node wrote the same instance (it is no longer the `before` the commit was computed from) or
+    /// took the business key first; nothing was written then either.
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError>;
 
     /// Applies several commands' changes, each to a different instance, as one atomic
@@ -413,13 +426,17 @@ pub trait Store:
     /// per timer. Visible at once; durable after [`Store::flush`].
     ///
     /// # Errors
-    /// Backend errors; nothing was applied then.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then.
+    /// [`StoreError::Conflict`] (shared stores) when another node wrote one of the same instances
+    /// first; nothing was written then either.
     fn commit_all(&self, commits: &[Commit<'_>]) -> Result<(), StoreError>;
 
     /// Makes every commit so far durable.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the data cannot be synced (fsync failed, the disk is full):
+    /// what was committed since the last successful flush may then not survive a crash.
     fn flush(&self) -> Result<(), StoreError>;
 
     /// Checks that the store can serve requests, for `/readyz`: a round trip to the

@@ -58,5 +58,5 @@ impl Kv for MemoryKv {
 }
 
 fn poisoned<T>(_: std::sync::PoisonError<T>) -> StoreError {
-    StoreError::Backend("in-memory store lock poisoned by a panic".to_owned())
+    StoreError::backend("in-memory store lock poisoned by a panic")
 }

@@ -30,8 +30,10 @@ impl std::fmt::Debug for RedbKv {
     }
 }
 
-fn backend<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> StoreError {
-    move |e| StoreError::Backend(format!("redb {what}: {e}"))
+fn backend<E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+) -> impl Fn(E) -> StoreError {
+    move |e| StoreError::backend_from(format!("redb {what}"), e)
 }
 
 impl RedbKv {
@@ -41,17 +43,18 @@ impl RedbKv {
     /// When the directory cannot be created, the file cannot be opened (another process
     /// holds it) or is damaged.
     pub fn open(path: &Path) -> Result<RedbKv, StoreError> {
-        std::fs::create_dir_all(path)
-            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))?;
+        std::fs::create_dir_all(path).map_err(|e| {
+            StoreError::backend_from(format!("cannot create {}", path.display()), e)
+        })?;
         let file = path.join(FILE);
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(&file)
             .map_err(|e| {
-                StoreError::Backend(format!(
-                    "cannot open the redb store at {}: {e}",
-                    file.display()
-                ))
+                StoreError::backend_from(
+                    format!("cannot open the redb store at {}", file.display()),
+                    e,
+                )
             })?;
         // The table exists from the first open on, so readers never meet its absence.
         let tx = db.begin_write().map_err(backend("begin"))?;

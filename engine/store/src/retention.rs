@@ -2,7 +2,7 @@
 //! the queue of finished instances (`done/`), both ordered by time, purged from the oldest.
 
 use crate::index::index_keys;
-use crate::keys::{self, parse_time, prefix, time};
+use crate::keys::{self, parse_time, part, prefix, time};
 use crate::kv::{Kv, Mutation};
 use crate::records::{IdempotencyRecord, OutboxRecord, OutboxStatus};
 use crate::{InstanceStore, KvStore, RetentionStore, StoreError};
@@ -43,7 +43,7 @@ fn due<B: Kv>(
 
 impl<B: Kv> RetentionStore for KvStore<B> {
     fn expire_idempotency(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError> {
-        let queued = due(self.backend(), b"idemat", before, max)?;
+        let queued = due(self.backend(), part::IDEMPOTENCY_KEPT, before, max)?;
         let mut batch = Vec::with_capacity(queued.len() * 2);
         for (queue_key, at, key) in &queued {
             batch.push(Mutation::Delete(queue_key.clone()));
@@ -69,7 +69,7 @@ impl<B: Kv> RetentionStore for KvStore<B> {
     }
 
     fn purge_finished(&self, before: DateTime<Utc>, max: usize) -> Result<usize, StoreError> {
-        let queued = due(self.backend(), b"done", before, max)?;
+        let queued = due(self.backend(), part::FINISHED, before, max)?;
         let mut batch = Vec::new();
         for (queue_key, _, id) in &queued {
             let state = match self.instance(id)? {
@@ -86,11 +86,14 @@ impl<B: Kv> RetentionStore for KvStore<B> {
             }
             batch.push(Mutation::Delete(queue_key.clone()));
             batch.push(Mutation::Delete(keys::instance(id)));
-            self.backend()
-                .scan(&prefix(&[b"hist", id.as_bytes()]), None, &mut |k, _| {
+            self.backend().scan(
+                &prefix(&[part::HISTORY, id.as_bytes()]),
+                None,
+                &mut |k, _| {
                     batch.push(Mutation::Delete(k.to_vec()));
                     true
-                })?;
+                },
+            )?;
             for t in state.all_timers().iter() {
                 batch.push(Mutation::Delete(keys::timer(t.due, &t.id)));
             }
@@ -120,7 +123,7 @@ impl<B: Kv> RetentionStore for KvStore<B> {
 impl<B: Kv> KvStore<B> {
     /// The outbox messages of instance `id` (their ids are `{id}.m{n}`).
     fn messages_of(&self, id: &str) -> Result<Vec<OutboxRecord>, StoreError> {
-        let p = keys::key(&[b"outbox", format!("{id}.m").as_bytes()]);
+        let p = keys::key(&[part::OUTBOX, format!("{id}.m").as_bytes()]);
         let mut out = Vec::new();
         let mut bad = None;
         self.backend().scan(&p, None, &mut |k, v| {

@@ -17,7 +17,7 @@
 //! pending (on the committing thread that crosses the mark, unless another fold is under
 //! way) and before every report read, so a report always includes every applied commit.
 
-use crate::keys::prefix;
+use crate::keys::{part, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::{Commit, StoreError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -39,7 +39,8 @@ fn cell_key_len(workflow: &str, d: &Delta) -> usize {
 /// Appends [`cell_key`] to `out` without allocating: this runs for every delta of every
 /// command.
 fn write_cell_key(out: &mut Vec<u8>, workflow: &str, d: &Delta) {
-    out.extend_from_slice(b"ru\0");
+    out.extend_from_slice(part::ROLLUP);
+    out.push(0);
     out.extend_from_slice(workflow.as_bytes());
     out.push(0);
     out.extend_from_slice(d.group.dim.as_bytes());
@@ -263,7 +264,7 @@ const FOLD_CHUNK: usize = 4096;
 /// The key of delta record `seq`: big-endian, so records sort in the order they were
 /// numbered.
 pub(crate) fn delta_key(seq: u64) -> Vec<u8> {
-    let mut k = prefix(&[b"rd"]);
+    let mut k = prefix(&[part::DELTA]);
     k.extend_from_slice(&seq.to_be_bytes());
     k
 }
@@ -274,7 +275,7 @@ pub(crate) fn delta_key(seq: u64) -> Vec<u8> {
 /// # Errors
 /// Backend errors.
 pub(crate) fn next_delta_seq<B: Kv>(kv: &B) -> Result<u64, StoreError> {
-    let p = prefix(&[b"rd"]);
+    let p = prefix(&[part::DELTA]);
     let mut next = 0;
     let mut failed = None;
     kv.scan(&p, None, &mut |k, _| {
@@ -294,7 +295,7 @@ pub(crate) fn next_delta_seq<B: Kv>(kv: &B) -> Result<u64, StoreError> {
 /// # Errors
 /// Backend errors, or an unreadable record or cell; nothing was written then.
 pub(crate) fn fold<B: Kv>(kv: &B, cache: &mut CellCache) -> Result<usize, StoreError> {
-    let p = prefix(&[b"rd"]);
+    let p = prefix(&[part::DELTA]);
     let mut records = Vec::new();
     kv.scan(&p, None, &mut |k, v| {
         records.push((k.to_vec(), v.to_vec()));
@@ -346,7 +347,7 @@ pub(crate) fn scan<B: Kv>(
     (from, to): (i64, i64),
     visit: &mut crate::CellVisitor<'_>,
 ) -> Result<(), StoreError> {
-    let p = prefix(&[b"ru", workflow.as_bytes(), dim.as_bytes()]);
+    let p = prefix(&[part::ROLLUP, workflow.as_bytes(), dim.as_bytes()]);
     // Start just before bucket `from`: its keys sort after `p + digits(from - 1) + 0xff`.
     let mut after = p.clone();
     after.extend_from_slice(format!("{:012}", (from - 1).max(0)).as_bytes());
@@ -387,21 +388,23 @@ pub(crate) fn scan<B: Kv>(
 /// Rollup keys deleted and written per batch of a rebuild.
 const REBUILD_BATCH: usize = 4096;
 
-/// The key marking rollups that cover every stored instance.
-const CURRENT: &[u8] = b"rumeta\0current";
+/// The key marking rollups that cover every stored instance (`rumeta/current`).
+fn current_key() -> Vec<u8> {
+    crate::keys::key(&[part::ROLLUP_META, b"current"])
+}
 
 /// See [`crate::ReportStore::reports_current`].
 pub(crate) fn current<B: Kv>(kv: &B) -> Result<bool, StoreError> {
-    if kv.get(CURRENT)?.is_some() {
+    if kv.get(&current_key())?.is_some() {
         return Ok(true);
     }
     let mut any = false;
-    kv.scan(&prefix(&[b"inst"]), None, &mut |_, _| {
+    kv.scan(&prefix(&[part::INSTANCE]), None, &mut |_, _| {
         any = true;
         false
     })?;
     if !any {
-        kv.apply(vec![Mutation::Put(CURRENT.to_vec(), Vec::new())])?;
+        kv.apply(vec![Mutation::Put(current_key(), Vec::new())])?;
     }
     Ok(!any)
 }
@@ -435,7 +438,7 @@ pub(crate) fn rebuild<B: Kv>(
     history: &dyn Fn(&str) -> Result<Vec<HistoryEntry>, StoreError>,
 ) -> Result<Rebuilt, StoreError> {
     let mut old = Vec::new();
-    for p in [prefix(&[b"ru"]), prefix(&[b"rd"])] {
+    for p in [prefix(&[part::ROLLUP]), prefix(&[part::DELTA])] {
         kv.scan(&p, None, &mut |k, _| {
             old.push(Mutation::Delete(k.to_vec()));
             true
@@ -444,7 +447,7 @@ pub(crate) fn rebuild<B: Kv>(
     apply_chunked(kv, old)?;
     let mut pending = BTreeMap::new();
     let mut done = Rebuilt::default();
-    let p = prefix(&[b"inst"]);
+    let p = prefix(&[part::INSTANCE]);
     let mut cursor: Option<Vec<u8>> = None;
     loop {
         // A chunk of instances at a time: histories are read outside the scan.
@@ -476,7 +479,7 @@ pub(crate) fn rebuild<B: Kv>(
         .collect();
     done.cells = writes.len() as u64;
     apply_chunked(kv, writes)?;
-    kv.apply(vec![Mutation::Put(CURRENT.to_vec(), Vec::new())])?;
+    kv.apply(vec![Mutation::Put(current_key(), Vec::new())])?;
     kv.flush()?;
     Ok(done)
 }
@@ -489,7 +492,7 @@ pub(crate) fn rebuild<B: Kv>(
 /// # Errors
 /// Backend errors, or a cell key that does not have the layout; nothing was deleted then.
 pub(crate) fn purge<B: Kv>(kv: &B, before: i64, max: usize) -> Result<usize, StoreError> {
-    let root = prefix(&[b"ru"]);
+    let root = prefix(&[part::ROLLUP]);
     let mut doomed = Vec::new();
     let mut after: Option<Vec<u8>> = None;
     while doomed.len() < max {

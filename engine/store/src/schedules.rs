@@ -2,7 +2,7 @@
 //! `sched/{id}`, holding what the administrator set and how far the scheduler got (the last
 //! slot it handled), so a restart neither repeats nor forgets a slot.
 
-use crate::keys::{key, prefix};
+use crate::keys::{key, part, prefix};
 use crate::{Kv, KvStore, Mutation, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -65,12 +65,13 @@ pub trait ScheduleStore {
     /// Creates or replaces a schedule.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the write fails; nothing was written then.
     fn put_schedule(&self, schedule: &ScheduleRecord) -> Result<(), StoreError>;
     /// The schedule `id`, if any.
     ///
     /// # Errors
-    /// Backend errors; a record that does not parse.
+    /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::Corrupt`] for a
+    /// record that does not parse.
     fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError>;
     /// Every schedule, by id.
     ///
@@ -80,12 +81,12 @@ pub trait ScheduleStore {
     /// Removes a schedule; false when there was none.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the delete fails; nothing was removed then.
     fn delete_schedule(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 fn record_key(id: &str) -> Vec<u8> {
-    key(&[b"sched", id.as_bytes()])
+    key(&[part::SCHEDULE, id.as_bytes()])
 }
 
 fn parse(bytes: &[u8]) -> Result<ScheduleRecord, StoreError> {
@@ -110,7 +111,7 @@ impl<B: Kv> ScheduleStore for KvStore<B> {
         let mut out = Vec::new();
         let mut bad = None;
         self.backend()
-            .scan(&prefix(&[b"sched"]), None, &mut |_, v| {
+            .scan(&prefix(&[part::SCHEDULE]), None, &mut |_, v| {
                 match parse(v) {
                     Ok(s) => out.push(s),
                     Err(e) => bad = Some(e),

@@ -7,7 +7,7 @@
 //! entry counts only under the first of the instance's words that match (see
 //! [`Walk::first_word_only`]), and every instance appears once on a page and across pages.
 
-use crate::keys::{self, field_prefix, index_name as ix, prefix};
+use crate::keys::{self, field_prefix, index_name as ix, part, prefix};
 use crate::query::{Bound, FieldFilter, FieldTest, InstanceQuery, SortBy};
 use waystation_core::fields::words;
 use waystation_core::{FieldValue, InstanceState, Status};
@@ -96,8 +96,8 @@ pub(crate) fn plan(q: &InstanceQuery) -> Option<Walk> {
             }
         }
         return Some(match sort {
-            SortBy::Deadline => Walk::all(prefix(&[b"ix", ix::DEADLINE])),
-            SortBy::Updated => Walk::all(prefix(&[b"ix", b"upd"])),
+            SortBy::Deadline => Walk::all(prefix(&[part::INDEX, ix::DEADLINE])),
+            SortBy::Updated => Walk::all(prefix(&[part::INDEX, ix::UPDATED])),
             SortBy::Field { field, kind } => {
                 let index = keys::field_value(&sample(*kind)).0;
                 Walk::all(field_prefix(index, wf, field))
@@ -106,7 +106,7 @@ pub(crate) fn plan(q: &InstanceQuery) -> Option<Walk> {
     }
     if let Some(key) = &q.key {
         return Some(Walk::all(prefix(&[
-            b"ix",
+            part::INDEX,
             ix::KEY,
             wf.as_bytes(),
             key.as_bytes(),
@@ -116,21 +116,29 @@ pub(crate) fn plan(q: &InstanceQuery) -> Option<Walk> {
         return Some(field_walk(wf, f));
     }
     if let Some(user) = &q.assignee {
-        return Some(Walk::all(prefix(&[b"ix", ix::ASSIGNEE, user.as_bytes()])));
+        return Some(Walk::all(prefix(&[
+            part::INDEX,
+            ix::ASSIGNEE,
+            user.as_bytes(),
+        ])));
     }
     if let Some(stage) = &q.breached_stage {
         return Some(Walk::all(prefix(&[
-            b"ix",
+            part::INDEX,
             ix::BREACHED_STAGE,
             wf.as_bytes(),
             stage.as_bytes(),
         ])));
     }
     if q.breached == Some(true) && q.workflow.is_some() {
-        return Some(Walk::all(prefix(&[b"ix", ix::BREACHED, wf.as_bytes()])));
+        return Some(Walk::all(prefix(&[
+            part::INDEX,
+            ix::BREACHED,
+            wf.as_bytes(),
+        ])));
     }
     q.acted_before.map(|before| Walk {
-        prefix: prefix(&[b"ix", ix::ACTED]),
+        prefix: prefix(&[part::INDEX, ix::ACTED]),
         start: None,
         stop: Some((keys::time(before).to_vec(), false)),
         first_word_only: None,

@@ -27,7 +27,7 @@ pub struct SledKv {
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> StoreError {
-    move |e| StoreError::Backend(format!("{what}: {e}"))
+    move |e| StoreError::backend_from(what, e)
 }
 
 /// `fsync` of a directory, so the names created in it survive a power cut.
@@ -51,10 +51,10 @@ impl SledKv {
             .flush_every_ms(None)
             .open()
             .map_err(|e| {
-                StoreError::Backend(format!(
-                    "cannot open the sled store at {}: {e}",
-                    path.display()
-                ))
+                StoreError::backend_from(
+                    format!("cannot open the sled store at {}", path.display()),
+                    e,
+                )
             })?;
         let log = File::open(path.join("db"))
             .map_err(io(format!("cannot open sled's log in {}", path.display())))?;
@@ -105,14 +105,14 @@ impl SledKv {
     /// Bytes the database occupies on disk.
     ///
     /// # Errors
-    /// Backend IO errors.
+    /// [`StoreError::Backend`] when the engine cannot list or measure its files.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         self.db.size_on_disk().map_err(backend)
     }
 }
 
 fn backend(e: sled::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    StoreError::backend_from("sled", e)
 }
 
 impl Kv for SledKv {

@@ -11,8 +11,8 @@
 //! is under way counts its keys that the scan has passed (it will not see them) and leaves
 //! the others to the scan (it will).
 
-use crate::index::name;
-use crate::keys::{key, prefix};
+use crate::keys::index_name as name;
+use crate::keys::{key, part, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::query::Counts;
 use crate::StoreError;
@@ -57,7 +57,7 @@ impl TallyState {
         if matches!(self, TallyState::Unbuilt) {
             return Vec::new();
         }
-        let counted: Vec<Vec<u8>> = COUNTED.iter().map(|i| prefix(&[b"ix", i])).collect();
+        let counted: Vec<Vec<u8>> = COUNTED.iter().map(|i| prefix(&[part::INDEX, i])).collect();
         batch
             .iter()
             .map(|m| match m {
@@ -99,7 +99,7 @@ impl TallyState {
             TallyState::Building(b) => b,
             TallyState::Unbuilt => unreachable!("replaced above"),
         };
-        let p = prefix(&[b"ix", COUNTED[build.index]]);
+        let p = prefix(&[part::INDEX, COUNTED[build.index]]);
         let after = build.cursor.clone().filter(|c| c.starts_with(&p));
         let mut seen = 0;
         let mut bad = false;
@@ -117,7 +117,7 @@ impl TallyState {
         }
         if seen < CHUNK {
             // This index is done: the position moves past all of its keys, counted or not.
-            let mut end = key(&[b"ix", COUNTED[build.index]]);
+            let mut end = key(&[part::INDEX, COUNTED[build.index]]);
             end.push(1);
             build.cursor = Some(end);
             build.index += 1;

@@ -1,6 +1,6 @@
 //! API tokens, stored by the SHA-256 of the secret: the secret itself is never kept.
 
-use crate::keys::{key, prefix};
+use crate::keys::{key, part, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::{KvStore, StoreError};
 use chrono::{DateTime, Utc};
@@ -26,14 +26,19 @@ pub trait TokenStore {
     /// Stores a token, durable after the next flush.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then.
+    /// [`StoreError::Conflict`] (shared stores) when another node wrote a token of the same name
+    /// first; nothing was written then either.
     fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     /// Stores a token and, in the same atomic batch, the idempotency record of the request
     /// that made it: a crash leaves both or neither, so a retried creation can never mint
     /// a second live token.
     ///
     /// # Errors
-    /// Backend errors; nothing was written then.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then. [`StoreError::Conflict`] (shared stores) when another
+    /// node wrote a token of the same name or the same key first; nothing was written then either.
     fn put_token_once(
         &self,
         token: &TokenRecord,
@@ -43,35 +48,39 @@ pub trait TokenStore {
     /// The token whose secret hashes to `secret_sha256`.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// The token called `name` (names are unique: the API refuses a second one).
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Every token.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
+    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Revokes token `id`; false if there was none.
     ///
     /// # Errors
-    /// Backend errors.
+    /// [`StoreError::Backend`] when the write fails (an IO error, a full disk, a lost database
+    /// connection); nothing was written then.
     fn delete_token(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 fn record_key(id: &str) -> Vec<u8> {
-    key(&[b"token", id.as_bytes()])
+    key(&[part::TOKEN, id.as_bytes()])
 }
 
 fn hash_key(hash: &str) -> Vec<u8> {
-    key(&[b"tokenhash", hash.as_bytes()])
+    key(&[part::TOKEN_HASH, hash.as_bytes()])
 }
 
 fn name_key(name: &str) -> Vec<u8> {
-    key(&[b"tokenname", name.as_bytes()])
+    key(&[part::TOKEN_NAME, name.as_bytes()])
 }
 
 impl<B: Kv> TokenStore for KvStore<B> {
@@ -138,7 +147,7 @@ impl<B: Kv> TokenStore for KvStore<B> {
         let mut out = Vec::new();
         let mut bad = None;
         self.backend()
-            .scan(&prefix(&[b"token"]), None, &mut |_, v| {
+            .scan(&prefix(&[part::TOKEN]), None, &mut |_, v| {
                 match serde_json::from_slice(v) {
                     Ok(t) => out.push(t),
                     Err(e) => bad = Some(StoreError::Corrupt(e.to_string())),

@@ -11,7 +11,7 @@
 //! ([`crate::ReportStore::rebuild_reports`]) rather than copied: their layout is each
 //! store's own.
 
-use crate::keys::{self, prefix};
+use crate::keys::{self, part, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::records::{DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus};
 use crate::{Commit, KvStore, Store, StoreError};
@@ -91,8 +91,8 @@ const BATCH: usize = 256;
 /// and run again.
 pub fn transfer(from: &dyn Store, to: &dyn Store) -> Result<Transferred, StoreError> {
     if !to.list_definitions()?.is_empty() || !to.instance_ids(None, 1)?.is_empty() {
-        return Err(StoreError::Backend(
-            "the target store is not empty: copy only into a new store".into(),
+        return Err(StoreError::backend(
+            "the target store is not empty: copy only into a new store",
         ));
     }
     let mut done = Transferred::default();
@@ -230,7 +230,7 @@ const MAX_OVERDUE: usize = 1_000_000;
 fn copy_relays(from: &dyn Store, to: &dyn Store, done: &mut Transferred) -> Result<(), StoreError> {
     let overdue = from.due_timers(chrono::Utc::now(), MAX_OVERDUE)?;
     if overdue.len() == MAX_OVERDUE {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::backend(format!(
             "more than {MAX_OVERDUE} timers are overdue in the source: start a server on it to fire them, stop it, then copy"
         )));
     }
@@ -275,7 +275,7 @@ fn copy_messages(
 
 impl<B: Kv> TransferStore for KvStore<B> {
     fn instance_ids(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
-        let p = prefix(&[b"inst"]);
+        let p = prefix(&[part::INSTANCE]);
         let start = after.map(keys::instance);
         let mut ids = Vec::new();
         self.backend().scan(&p, start.as_deref(), &mut |k, _| {
@@ -290,7 +290,7 @@ impl<B: Kv> TransferStore for KvStore<B> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, IdempotencyRecord)>, StoreError> {
-        let p = prefix(&[b"idem"]);
+        let p = prefix(&[part::IDEMPOTENCY]);
         let start = after.map(keys::idempotency);
         let mut raw = Vec::new();
         self.backend().scan(&p, start.as_deref(), &mut |k, v| {

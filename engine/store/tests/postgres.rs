@@ -240,3 +240,28 @@ fn two_nodes_saving_the_plugin_index_from_one_revision_cannot_both_win() {
     assert_eq!(node_b.plugin_blobs().unwrap(), vec![digest]);
     assert_eq!(node_a.plugin_blob(&"cd".repeat(32)).unwrap(), None);
 }
+
+#[test]
+fn a_database_that_cannot_be_reached_is_a_backend_error_that_keeps_the_clients_error() {
+    // Port 9 (discard) on loopback: nothing listens there, the connection is refused.
+    let options = PgOptions {
+        wait: std::time::Duration::from_secs(2),
+        ..PgOptions::new("postgres://waystation@127.0.0.1:9/waystation")
+    };
+    let Err(e) = PgStore::open(&options) else {
+        panic!("a store opened on a port where nothing listens");
+    };
+    assert!(
+        e.to_string().starts_with(
+            "storage backend: cannot connect to postgres://waystation@127.0.0.1:9/waystation: "
+        ),
+        "{e}"
+    );
+    let source = std::error::Error::source(&e).expect("the client's error is the source");
+    // The client's error is in the chain (behind the wrapper that shows the server's reason).
+    assert!(
+        std::iter::successors(Some(source), |e| e.source())
+            .any(|e| e.downcast_ref::<postgres::Error>().is_some()),
+        "{source:?}"
+    );
+}

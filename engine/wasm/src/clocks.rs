@@ -4,9 +4,8 @@
 //! deadline, because an epoch deadline cannot interrupt a blocked host call: without
 //! this a `sleep(3600)` would hold a server thread for an hour.
 
-use crate::state::State;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Linker, Resource};
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime::StoreContextMut;
 use wasmtime_wasi::p2::{subscribe, DynPollable, Pollable};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
@@ -41,6 +40,18 @@ impl HostMonotonicClock for CallClock {
     }
 }
 
+/// What the bounded sleeps need from a call's store data: where to put the sleep's
+/// pollable, when the call started and when its time budget ends. Implemented by the
+/// call's `State`; a trait so that the clocks need not know the whole store.
+pub(crate) trait CallTime: Send + 'static {
+    /// The resource table pollables are pushed into.
+    fn table(&mut self) -> &mut ResourceTable;
+    /// When the call started (the monotonic clock's zero).
+    fn started(&self) -> Instant;
+    /// When the call's time budget ends: no sleep lasts past it.
+    fn deadline(&self) -> Instant;
+}
+
 /// A pollable ready at `until` (never later than the call's deadline).
 struct BoundedSleep {
     until: tokio::time::Instant,
@@ -55,28 +66,32 @@ impl Pollable for BoundedSleep {
     }
 }
 
-fn sleep_for(state: &mut State, wanted: Duration) -> wasmtime::Result<Resource<DynPollable>> {
-    let wanted_end = Instant::now().checked_add(wanted).unwrap_or(state.deadline);
-    let until = tokio::time::Instant::from_std(wanted_end.min(state.deadline));
-    let sleep = state.table.push(BoundedSleep { until })?;
-    subscribe(&mut state.table, sleep)
+fn sleep_for(
+    state: &mut impl CallTime,
+    wanted: Duration,
+) -> wasmtime::Result<Resource<DynPollable>> {
+    let deadline = state.deadline();
+    let wanted_end = Instant::now().checked_add(wanted).unwrap_or(deadline);
+    let until = tokio::time::Instant::from_std(wanted_end.min(deadline));
+    let sleep = state.table().push(BoundedSleep { until })?;
+    subscribe(state.table(), sleep)
 }
 
 /// Replaces the two monotonic-clock functions that create sleeps with bounded ones.
-pub(crate) fn bound_sleeps(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+pub(crate) fn bound_sleeps<T: CallTime>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut clock = linker.instance(MONOTONIC_CLOCK)?;
     clock.func_wrap(
         "subscribe-duration",
-        |mut store: StoreContextMut<'_, State>, (nanos,): (u64,)| {
+        |mut store: StoreContextMut<'_, T>, (nanos,): (u64,)| {
             Ok((sleep_for(store.data_mut(), Duration::from_nanos(nanos))?,))
         },
     )?;
     clock.func_wrap(
         "subscribe-instant",
-        |mut store: StoreContextMut<'_, State>, (when,): (u64,)| {
+        |mut store: StoreContextMut<'_, T>, (when,): (u64,)| {
             let state = store.data_mut();
-            let now = u64::try_from(state.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            let now = u64::try_from(state.started().elapsed().as_nanos()).unwrap_or(u64::MAX);
             let wanted = Duration::from_nanos(when.saturating_sub(now));
             Ok((sleep_for(state, wanted)?,))
         },

@@ -71,7 +71,8 @@ pub enum AddError {
     /// Fails at instantiation (start function trap, pool limits, memory over the cap).
     #[error("fails to instantiate in the sandbox: {message}")]
     Instantiate {
-        /// Why.
+        /// The failure as a call would report it (the trap and where, or wasmtime's
+        /// message, with the tail of the guest's stderr).
         message: String,
     },
     /// Declares more than the sandbox can ever give: an initial memory or table over the
@@ -242,7 +243,8 @@ pub enum HostError {
     Artifact {
         /// Which component.
         digest: String,
-        /// Why.
+        /// wasmtime's message for the artifact it could not map (a damaged file, or one
+        /// from another engine build).
         message: String,
     },
     /// No plugin of that name.

@@ -1,21 +1,18 @@
 //! One call: a fresh store, instantiate from the pre-instantiated component, call the
 //! world's export under the limits, convert the result, and classify any failure.
 
+use crate::classify::classify;
 use crate::errors::CallError;
 use crate::json;
 use crate::limits::Limits;
 use crate::logs::{truncate_at_char, LogLevel, LogLine};
 use crate::registry::PluginInfo;
 use crate::sandbox::{LoadedPlugin, Sandbox, WorldPre};
-use crate::state::State;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use wasmtime::{Trap, WasmBacktrace};
 
 /// Longest `err` message of a plugin kept, in bytes.
 const MAX_ERROR_BYTES: usize = 4096;
-/// How much of the guest's stderr a trap message quotes, in bytes.
-const STDERR_TAIL_BYTES: usize = 1024;
 
 /// Everything one call produced: the output or typed failure, the guest's log lines, and
 /// what it cost. Drivers put `logs` into the instance history.
@@ -109,57 +106,4 @@ impl Sandbox {
             plugin: None,
         }
     }
-}
-
-/// Turns a wasmtime error from instantiation or a call into a typed failure.
-///
-/// Order matters: a denied memory growth surfaces as a plain error (not a `Trap`), so the
-/// limiter's flag is checked first; an epoch interrupt is a timeout; too much data copied
-/// out of the guest is bad output; everything else is a trap with the guest's message.
-pub(crate) fn classify(error: wasmtime::Error, state: &State) -> CallError {
-    if let Some(desired) = state.limiter.exceeded {
-        return CallError::OutOfMemory {
-            desired: desired as u64,
-            cap: state.limiter.cap(),
-        };
-    }
-    if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        let budget = state.deadline.saturating_duration_since(state.started);
-        return CallError::Timeout {
-            budget_ms: u64::try_from(budget.as_millis()).unwrap_or(u64::MAX),
-        };
-    }
-    if error
-        .chain()
-        .any(|cause| cause.to_string().contains("fuel allocated for hostcalls"))
-    {
-        return CallError::BadOutput {
-            reason: "the plugin handed the host more data in one go than its output cap allows"
-                .into(),
-        };
-    }
-    let mut message = if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        format!("the plugin exited with status {}", exit.0)
-    } else if let Some(trap) = error.downcast_ref::<Trap>() {
-        let place = error
-            .downcast_ref::<WasmBacktrace>()
-            .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name()))
-            .map(|name| format!(" in `{name}`"))
-            .unwrap_or_default();
-        format!("{trap}{place}")
-    } else {
-        format!("{error:#}")
-    };
-    let stderr = state.stderr.contents();
-    let stderr = String::from_utf8_lossy(&stderr);
-    let stderr = stderr.trim();
-    if !stderr.is_empty() {
-        let mut start = stderr.len().saturating_sub(STDERR_TAIL_BYTES);
-        while !stderr.is_char_boundary(start) {
-            start += 1;
-        }
-        message.push_str("; stderr: ");
-        message.push_str(&stderr[start..]);
-    }
-    CallError::Trap { message }
 }

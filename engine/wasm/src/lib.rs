@@ -31,6 +31,7 @@
 
 mod bindings;
 mod cache;
+mod classify;
 mod clocks;
 mod config;
 mod errors;

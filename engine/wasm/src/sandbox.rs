@@ -274,7 +274,7 @@ impl Sandbox {
             WorldPre::Notifier(pre) => pre.instantiate(&mut store).map(drop),
         };
         result.map_err(|e| AddError::Instantiate {
-            message: crate::invoke::classify(e, store.data()).to_string(),
+            message: crate::classify::classify(e, store.data()).to_string(),
         })
     }
 

@@ -1,7 +1,7 @@
 //! What one call's `Store` holds: a WASI context that grants nothing, the memory
 //! limiter, the log buffer, captured stdio, and the call's deadline.
 
-use crate::clocks::{CallClock, FrozenWallClock};
+use crate::clocks::{CallClock, CallTime, FrozenWallClock};
 use crate::config::HostConfig;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::logs::LogBuffer;
@@ -56,6 +56,18 @@ fn wasi_context(stdout: &MemoryOutputPipe, stderr: &MemoryOutputPipe, started: I
         .wall_clock(FrozenWallClock)
         .monotonic_clock(CallClock { started })
         .build()
+}
+
+impl CallTime for State {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+    fn started(&self) -> Instant {
+        self.started
+    }
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
 }
 
 impl WasiView for State {

@@ -81,6 +81,9 @@ pub(crate) fn check_against(
 /// One or more short errors for one jsonschema error, each pointed at what to change.
 ///
 /// `prefix` is prepended to every pointer (for schemas nested in the definition).
+///
+/// One long match on purpose: one arm per kind of jsonschema error, each a few lines that
+/// word it; split, the arms would be functions called from one place each.
 fn humanize(
     e: &jsonschema::ValidationError<'_>,
     source: Source,
@@ -483,13 +486,7 @@ fn pattern_message(text: &str, pattern: &str, noun: &str, source: Source) -> Str
 
 /// " (did you mean 'x'?)" when a candidate is close to `name`.
 fn suggestion(name: &str, candidates: &[String]) -> Option<String> {
-    let limit = if name.chars().count() <= 4 { 1 } else { 2 };
-    candidates
-        .iter()
-        .map(|c| (crate::compile::edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| format!(" (did you mean '{c}'?)"))
+    crate::hint::did_you_mean(name, candidates.iter().map(String::as_str))
 }
 
 /// A "did you mean" hint, or the list of what is allowed.

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use waystation_store::keys::parse_time;
+use waystation_store::keys::{parse_time, part, prefix};
 use waystation_store::{Kv, KvStore, MemoryKv, Mutation, SledKv, StoreError};
 
 /// `name` from the environment as a number, or `default`.
@@ -339,8 +339,6 @@ impl<B> Probe<B> {
     }
 }
 
-const TIMER_PREFIX: &[u8] = b"timer\0";
-
 impl<B: Kv> Kv for Probe<B> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let began = Instant::now();
@@ -364,17 +362,18 @@ impl<B: Kv> Kv for Probe<B> {
         let fired: Vec<i64> = if self.record_fired {
             // A fired timer's key may be deleted twice in one batch (as fired, and as no
             // longer armed): count each key once.
+            let timers = prefix(&[part::TIMER]);
             let mut keys: Vec<&[u8]> = batch
                 .iter()
                 .filter_map(|m| match m {
-                    Mutation::Delete(k) if k.starts_with(TIMER_PREFIX) => Some(k.as_slice()),
+                    Mutation::Delete(k) if k.starts_with(&timers) => Some(k.as_slice()),
                     _ => None,
                 })
                 .collect();
             keys.sort_unstable();
             keys.dedup();
             keys.iter()
-                .filter_map(|k| parse_time(&k[TIMER_PREFIX.len()..]).map(|t| t.timestamp_micros()))
+                .filter_map(|k| parse_time(&k[timers.len()..]).map(|t| t.timestamp_micros()))
                 .collect()
         } else {
             Vec::new()

@@ -5,7 +5,8 @@ use super::extract::{IdempotencyKey, JsonBody};
 use super::extract::{Path, Query};
 use super::params::{self, parse, QueryParam, CURSOR, LIMIT, LONG_LIMIT, LONG_PAGE, PAGE};
 use super::views::{
-    DeclaredField, HistoryPage, Identity, InstanceDetail, InstanceItem, InstancePage, Stats,
+    DeclaredField, HistoryItem, HistoryPage, Identity, InstanceDetail, InstanceItem, InstancePage,
+    Stats,
 };
 use super::{search, AppState};
 use crate::auth::Caller;
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use waystation_core::{SlaState, Status};
 use waystation_runtime::Applied;
@@ -52,7 +53,7 @@ pub struct Event {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cancel {
-    /// Why.
+    /// Why the instance is cancelled, kept in its history for whoever reads it later.
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -384,17 +385,10 @@ pub async fn history(
     let next = (entries.len() == limit)
         .then(|| entries.last().map(|(seq, _)| seq + 1))
         .flatten();
-    let mut items: Vec<Value> = Vec::with_capacity(entries.len());
-    for (seq, entry) in entries {
-        let mut v = serde_json::to_value(entry).map_err(|e| ApiError::internal(&e))?;
-        if let Value::Object(m) = &mut v {
-            let mut with_seq = Map::new();
-            with_seq.insert("seq".into(), json!(seq));
-            with_seq.extend(std::mem::take(m));
-            *m = with_seq;
-        }
-        items.push(v);
-    }
+    let items = entries
+        .into_iter()
+        .map(|(seq, entry)| HistoryItem { seq, entry })
+        .collect();
     let s = app.runtime.instance(&id)?;
     let identity = Identity::of(&app, &s).await?;
     Ok(Json(HistoryPage {

@@ -152,6 +152,10 @@ fn route(
 }
 
 /// The API: every route with its handler.
+///
+/// One piece on purpose, though long: it is a table, one row per route, and the router, the
+/// access check, the OpenAPI document and the role test all read it. Split, a reader would
+/// have to gather the API back from several places to see it whole.
 pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
     use Method as M;
     vec![

@@ -7,8 +7,8 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 
 fn schemas() -> Value {
-    let workflow: Value =
-        serde_json::from_str(waystation_core::WORKFLOW_SCHEMA).unwrap_or_default();
+    let workflow: Value = serde_json::from_str(waystation_core::WORKFLOW_SCHEMA)
+        .expect("the workflow schema is JSON (waystation-core tests compile against it)");
     let mut all = json!({
         "WorkflowDefinition": workflow,
         "StartInstance": {"type": "object", "required": ["input"], "additionalProperties": false,
@@ -35,7 +35,8 @@ fn schemas() -> Value {
         "NewToken": {"type": "object", "required": ["name", "roles"], "additionalProperties": false,
             "properties": {"name": {"type": "string"}, "roles": {"type": "array", "minItems": 1,
                 "items": {"type": "string", "pattern": "^(admin|developer|operator|approver:[A-Za-z0-9_-]+)$"}}}},
-        "InstanceSummary": {"type": "object", "properties": {
+        "InstanceSummary": {"type": "object", "required": ["id", "workflow", "version", "stage", "status", "sla"],
+            "additionalProperties": false, "description": "Where an instance stands after a command (waystation_runtime::InstanceSummary).", "properties": {
             "id": {"type": "string"}, "workflow": {"type": "string"}, "version": {"type": "integer"},
             "stage": {"type": "string"}, "status": {"enum": ["running", "completed", "failed", "cancelled"]},
             "sla": {"enum": ["on_time", "at_risk", "breached"]}, "outcome": {"type": "string"}, "failure": {"type": "string"},
@@ -49,6 +50,9 @@ fn schemas() -> Value {
     });
     if let (Value::Object(all), Value::Object(views)) = (&mut all, super::views::schemas()) {
         all.extend(views);
+    }
+    if let (Value::Object(all), Value::Object(answers)) = (&mut all, answers()) {
+        all.extend(answers);
     }
     for more in [
         super::reports::schemas(),
@@ -84,6 +88,124 @@ fn instance_detail() -> Value {
             "updated_at": {"type": "string", "format": "date-time"}}}})
 }
 
+/// The schemas of the typed answers (`ops::Health`, `workflows::Validation`,
+/// `workflows::WorkflowList`, `outbox::OutboxPage`, the `plugins` answers). Closed
+/// (`additionalProperties: false`) like the structs: the contract test in
+/// `tests/it/contract.rs` checks real answers against them, so a field added to a struct and
+/// not here fails it.
+fn answers() -> Value {
+    let time = json!({"type": "string", "format": "date-time"});
+    let time_or_null = json!({"type": ["string", "null"], "format": "date-time"});
+    let text_or_null = json!({"type": ["string", "null"]});
+    json!({
+        "Health": {"type": "object", "additionalProperties": false, "required": ["status", "version"],
+            "properties": {"status": {"const": "ok"}, "version": {"type": "string"}}},
+        "Validation": {"type": "object", "additionalProperties": false, "required": ["valid", "id", "stages"],
+            "properties": {"valid": {"const": true}, "id": {"type": "string"},
+                "stages": {"type": "array", "items": {"type": "string"}}}},
+        "WorkflowList": {"type": "object", "additionalProperties": false, "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                "required": ["id", "version", "title"], "properties": {
+                    "id": {"type": "string"}, "version": {"type": "integer", "minimum": 1},
+                    "title": {"description": "The newest version's title; null without one."}}}}}},
+        "OutboxItem": {"type": "object", "additionalProperties": false,
+            "required": ["id", "instance_id", "channel", "recipient", "subject", "body", "metadata", "status",
+                "attempts", "retries", "last_error", "enqueued_at", "next_attempt_at", "last_attempt_at", "finished_at"],
+            "properties": {
+                "id": {"type": "string"}, "instance_id": {"type": "string"}, "channel": {"type": "string"},
+                "recipient": {"type": "string"}, "subject": {"type": "string"}, "body": {"type": "string"},
+                "metadata": {"type": "object"}, "status": {"enum": ["pending", "delivered", "dead"]},
+                "attempts": {"type": "integer", "minimum": 0}, "retries": {"type": "integer", "minimum": 0},
+                "last_error": text_or_null, "enqueued_at": time,
+                "next_attempt_at": time_or_null, "last_attempt_at": time_or_null, "finished_at": time_or_null}},
+        "OutboxPage": {"type": "object", "additionalProperties": false, "required": ["items", "next_cursor"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/OutboxItem"}},
+                "next_cursor": text_or_null}},
+        "Actor": {"type": "object", "additionalProperties": false, "required": ["token_id", "name"],
+            "properties": {"token_id": {"type": "string"}, "name": {"type": "string"}}},
+        "PluginLimits": {"type": "object", "additionalProperties": false,
+            "required": ["time_budget_ms", "memory_bytes", "output_bytes"],
+            "properties": {"time_budget_ms": {"type": "integer"}, "memory_bytes": {"type": "integer"},
+                "output_bytes": {"type": "integer"}}},
+        "PluginVersion": plugin_version(None),
+        "PluginUpload": plugin_version(Some(("created", json!({"type": "boolean",
+            "description": "False when these exact bytes were already registered under the name."})))),
+        "PluginList": {"type": "object", "additionalProperties": false, "required": ["items"],
+            "properties": {"items": {"type": "array", "items": plugin_version(Some(("versions",
+                json!({"type": "integer", "minimum": 1, "description": "How many versions are registered."}))))}}},
+        "PluginDetail": {"type": "object", "additionalProperties": false,
+            "required": ["name", "world", "newest", "versions", "limits"],
+            "properties": {"name": {"type": "string"}, "world": {"enum": ["scorer", "notifier"]},
+                "newest": {"$ref": "#/components/schemas/PluginVersion"},
+                "versions": {"type": "array", "items": {"$ref": "#/components/schemas/PluginVersion"}},
+                "limits": {"$ref": "#/components/schemas/PluginLimits"}}},
+        "PluginInvocation": {"type": "object", "additionalProperties": false,
+            "required": ["outcome", "output", "error", "logs", "duration_us", "plugin", "limits"],
+            "properties": {"outcome": {"enum": ["ok", "failed"]},
+                "output": {"description": "The plugin's output; null when it failed."},
+                "error": {"oneOf": [{"type": "null"}, {"type": "object", "additionalProperties": false,
+                    "required": ["kind", "message"], "properties": {
+                        "kind": {"enum": ["timeout", "out_of_memory", "trap", "bad_output", "plugin_error", "not_found"]},
+                        "message": {"type": "string"}}}]},
+                "logs": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                    "required": ["level", "message"], "properties": {
+                        "level": {"enum": ["trace", "debug", "info", "warn", "error"]}, "message": {"type": "string"}}}},
+                "duration_us": {"type": "integer", "description": "Instantiation plus call, in microseconds."},
+                "plugin": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/PluginVersion"}]},
+                "limits": {"$ref": "#/components/schemas/PluginLimits"}}},
+    })
+}
+
+/// The schema of each route's success answer, by method and path: one shape per resource,
+/// the one its handler's struct serialises.
+const ANSWERS: &[(&str, &str, &str)] = &[
+    ("GET", "/healthz", "Health"),
+    ("POST", "/v1/workflows/validate", "Validation"),
+    ("GET", "/v1/workflows", "WorkflowList"),
+    ("POST", "/v1/workflows/{id}/instances", "InstanceSummary"),
+    ("POST", "/v1/instances/{id}/events", "InstanceSummary"),
+    ("POST", "/v1/instances/{id}/cancel", "InstanceSummary"),
+    ("POST", "/v1/instances/{id}/retry", "InstanceSummary"),
+    ("GET", "/v1/instances", "InstancePage"),
+    ("GET", "/v1/instances/{id}", "InstanceDetail"),
+    ("GET", "/v1/instances/{id}/postmortem", "PostMortem"),
+    ("GET", "/v1/instances/{id}/export", "InstanceExport"),
+    ("GET", "/v1/outbox", "OutboxPage"),
+    ("POST", "/v1/outbox/{id}/retry", "OutboxItem"),
+    ("PUT", "/v1/plugins/{name}", "PluginUpload"),
+    ("GET", "/v1/plugins", "PluginList"),
+    ("GET", "/v1/plugins/{name}", "PluginDetail"),
+    ("POST", "/v1/plugins/{name}/invoke", "PluginInvocation"),
+];
+
+/// `plugins::PluginVersion`, closed; with `extra`, the struct that flattens it beside one
+/// more field (`plugins::Uploaded`, `plugins::PluginItem`).
+fn plugin_version(extra: Option<(&str, Value)>) -> Value {
+    let mut schema = json!({"type": "object", "additionalProperties": false,
+        "required": ["name", "version", "world", "digest", "pinned", "size", "added_at", "uploaded_by"],
+        "properties": {"name": {"type": "string"}, "version": {"type": "integer", "minimum": 1},
+            "world": {"enum": ["scorer", "notifier"]}, "digest": {"type": "string", "description": "Hex SHA-256 of the bytes."},
+            "pinned": {"type": "string", "description": "name@sha256:<hex>: exactly this version."},
+            "size": {"type": "integer", "description": "Bytes."},
+            "added_at": {"type": "integer", "description": "Seconds since the Unix epoch."},
+            "uploaded_by": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Actor"}]}}});
+    if let Some((name, field)) = extra {
+        schema["properties"][name] = field;
+        if let Some(required) = schema["required"].as_array_mut() {
+            required.push(json!(name));
+        }
+    }
+    schema
+}
+
+/// The schema name of the success answer of `method path`, when the document has one.
+pub fn answer_schema(method: &str, path: &str) -> Option<&'static str> {
+    ANSWERS
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map(|(_, _, schema)| *schema)
+}
+
 /// The document.
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
@@ -101,7 +223,8 @@ pub fn document() -> Value {
             .collect();
         let mut parameters = params;
         for q in super::query_parameters(&route.method, route.path) {
-            let schema = serde_json::from_str::<Value>(q.schema).unwrap_or_default();
+            let schema = serde_json::from_str::<Value>(q.schema)
+                .expect("a query parameter's schema is a JSON literal in the route table");
             let mut param = json!({"name": q.name, "in": "query", "required": false,
                 "description": q.description});
             // A list is one parameter with its values separated by commas.
@@ -140,14 +263,8 @@ pub fn document() -> Value {
         }
         let mut responses = Map::new();
         let mut ok = json!({"description": "Success"});
-        if route.path == "/v1/instances/{id}/postmortem" {
-            ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/PostMortem"}}});
-        }
-        if route.path == "/v1/instances/{id}" && route.method == axum::http::Method::GET {
-            ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/InstanceDetail"}}});
-        }
-        if route.path == "/v1/instances/{id}/export" {
-            ok["content"] = json!({"application/json": {"schema": {"$ref": "#/components/schemas/InstanceExport"}}});
+        if let Some(schema) = answer_schema(route.method.as_str(), route.path) {
+            ok["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}});
         }
         if route.path == "/v1/reports/{workflow}" {
             ok["content"] = json!({

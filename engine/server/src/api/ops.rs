@@ -6,14 +6,25 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
-use waystation_runtime::metrics::LAG_BUCKETS_MS;
+use std::sync::atomic::{AtomicU64, Ordering};
+use waystation_runtime::metrics::{Metrics, LAG_BUCKETS_MS};
+
+/// The answer of `/healthz`.
+#[derive(Debug, serde::Serialize)]
+pub struct Health {
+    /// Always `ok`: an answer at all is the news.
+    pub status: &'static str,
+    /// This server's version.
+    pub version: &'static str,
+}
 
 /// The process is up and serving HTTP.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// The answer of `/readyz`.
@@ -59,87 +70,9 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>
 /// Prometheus text format.
 pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let mut out = String::new();
-    let rt = &app.runtime;
-    let m = rt.metrics();
-    let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
-    };
-    counter(
-        &mut out,
-        "waystation_commands_total",
-        "Commands applied.",
-        m.commands_ok.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_commands_refused_total",
-        "Commands refused by the state machine.",
-        m.commands_refused.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_transitions_total",
-        "Stage entries.",
-        m.transitions.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_plugin_calls_total",
-        "Plugin calls.",
-        m.plugin_calls.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_plugin_failures_total",
-        "Plugin calls that failed.",
-        m.plugin_failures.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_outbox_delivered_total",
-        "Outbox messages delivered.",
-        m.messages_delivered.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_outbox_failed_attempts_total",
-        "Outbox delivery attempts that failed (retried or dead).",
-        m.delivery_failures.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_outbox_dead_total",
-        "Outbox messages given up (dead letters).",
-        m.messages_dead.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_step_failures_total",
-        "Timer firings that failed in the engine (each retried later with backoff, or failing its instance).",
-        m.step_failures.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_steps_abandoned_total",
-        "Instances failed because a step kept failing in the engine.",
-        m.steps_abandoned.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_command_conflicts_total",
-        "Commands run again because another node changed their instance first (shared store only).",
-        m.command_conflicts.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "waystation_panics_total",
-        "Steps and request handlers that panicked (contained: answered 500 or retried).",
-        m.panics.load(Ordering::Relaxed),
-    );
-    if let Some(node) = rt.store().node_name() {
+    let m = app.runtime.metrics();
+    counters(&mut out, m);
+    if let Some(node) = app.runtime.store().node_name() {
         // Node names are 16 hex digits (`pg/mod.rs`): nothing to escape in a label.
         let _ = writeln!(
             out,
@@ -151,7 +84,40 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
         "# HELP waystation_plugin_call_seconds_total Time spent in plugin calls.\n# TYPE waystation_plugin_call_seconds_total counter\nwaystation_plugin_call_seconds_total {}",
         m.plugin_call_us.load(Ordering::Relaxed) as f64 / 1e6
     );
+    timer_lag(&mut out, m);
+    instance_gauges(&app, &mut out).await?;
+    app.runtime.durations().render(&mut out);
+    app.http.render(&mut out);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
 
+/// The engine's counters, each with its `# HELP` and `# TYPE` lines.
+fn counters(out: &mut String, m: &Metrics) {
+    let counters: [(&str, &str, &AtomicU64); 12] = [
+        ("waystation_commands_total", "Commands applied.", &m.commands_ok),
+        ("waystation_commands_refused_total", "Commands refused by the state machine.", &m.commands_refused),
+        ("waystation_transitions_total", "Stage entries.", &m.transitions),
+        ("waystation_plugin_calls_total", "Plugin calls.", &m.plugin_calls),
+        ("waystation_plugin_failures_total", "Plugin calls that failed.", &m.plugin_failures),
+        ("waystation_outbox_delivered_total", "Outbox messages delivered.", &m.messages_delivered),
+        ("waystation_outbox_failed_attempts_total", "Outbox delivery attempts that failed (retried or dead).", &m.delivery_failures),
+        ("waystation_outbox_dead_total", "Outbox messages given up (dead letters).", &m.messages_dead),
+        ("waystation_step_failures_total", "Timer firings that failed in the engine (each retried later with backoff, or failing its instance).", &m.step_failures),
+        ("waystation_steps_abandoned_total", "Instances failed because a step kept failing in the engine.", &m.steps_abandoned),
+        ("waystation_command_conflicts_total", "Commands run again because another node changed their instance first (shared store only).", &m.command_conflicts),
+        ("waystation_panics_total", "Steps and request handlers that panicked (contained: answered 500 or retried).", &m.panics),
+    ];
+    for (name, help, value) in counters {
+        let value = value.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+}
+
+/// How late timers fired, as a histogram in seconds.
+fn timer_lag(out: &mut String, m: &Metrics) {
     let (buckets, sum_ms) = m.timer_lag();
     let _ = writeln!(out, "# HELP waystation_timer_lag_seconds How late timers fired.\n# TYPE waystation_timer_lag_seconds histogram");
     let mut cumulative = 0;
@@ -171,7 +137,10 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
         "waystation_timer_lag_seconds_sum {}\nwaystation_timer_lag_seconds_count {cumulative}",
         sum_ms as f64 / 1000.0
     );
+}
 
+/// Instances by workflow and stage, running ones by SLA state, and all by status.
+async fn instance_gauges(app: &AppState, out: &mut String) -> Result<(), ApiError> {
     // The counts are kept in memory once built; until then (just after a start) asking
     // builds them, which walks the indexes: on the blocking pool.
     let statuses = [
@@ -217,8 +186,5 @@ pub async fn metrics(State(app): State<AppState>) -> Result<impl IntoResponse, A
             status.as_str()
         );
     }
-
-    app.runtime.durations().render(&mut out);
-    app.http.render(&mut out);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+    Ok(())
 }

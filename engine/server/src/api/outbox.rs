@@ -11,7 +11,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json};
-use serde_json::{json, Value};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use waystation_runtime::OutboxError;
 use waystation_store::{OutboxRecord, OutboxStatus};
 
@@ -44,18 +46,71 @@ pub(super) fn outbox_routes() -> Vec<(Route, MethodRouter<AppState>)> {
     ]
 }
 
+/// A message as the API shows it: what was sent where, and how its delivery went.
+#[derive(Debug, Serialize)]
+pub struct OutboxItem {
+    /// Message id.
+    pub id: String,
+    /// The instance that queued it.
+    pub instance_id: String,
+    /// The delivery channel's name.
+    pub channel: String,
+    /// Who it is for.
+    pub recipient: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its body.
+    pub body: String,
+    /// What the notifier attached for the channel.
+    pub metadata: Map<String, Value>,
+    /// `pending`, `delivered` or `dead`.
+    pub status: OutboxStatus,
+    /// Attempts made since it was queued (or last put back by an operator).
+    pub attempts: u32,
+    /// How many times an operator put it back in the queue after it died.
+    pub retries: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was queued.
+    pub enqueued_at: DateTime<Utc>,
+    /// While pending, when the next attempt is due; `null` otherwise.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When it was last tried.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// When it was delivered or given up on.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
 /// A message as the API shows it.
-fn item(r: &OutboxRecord) -> Value {
+fn item(r: &OutboxRecord) -> OutboxItem {
     let m = &r.message;
-    json!({
-        "id": m.id, "instance_id": m.instance_id, "channel": m.channel,
-        "recipient": m.recipient, "subject": m.subject, "body": m.body, "metadata": m.metadata,
-        "status": r.status, "attempts": r.attempts, "retries": r.retries,
-        "last_error": r.last_error, "enqueued_at": r.enqueued_at,
-        "next_attempt_at": (r.status == OutboxStatus::Pending)
+    OutboxItem {
+        id: m.id.clone(),
+        instance_id: m.instance_id.clone(),
+        channel: m.channel.clone(),
+        recipient: m.recipient.clone(),
+        subject: m.subject.clone(),
+        body: m.body.clone(),
+        metadata: m.metadata.clone(),
+        status: r.status,
+        attempts: r.attempts,
+        retries: r.retries,
+        last_error: r.last_error.clone(),
+        enqueued_at: r.enqueued_at,
+        next_attempt_at: (r.status == OutboxStatus::Pending)
             .then(|| r.next_attempt_at.unwrap_or(r.enqueued_at)),
-        "last_attempt_at": r.last_attempt_at, "finished_at": r.finished_at,
-    })
+        last_attempt_at: r.last_attempt_at,
+        finished_at: r.finished_at,
+    }
+}
+
+/// A page of `GET /v1/outbox`.
+#[derive(Debug, Serialize)]
+pub struct OutboxPage {
+    /// The messages.
+    pub items: Vec<OutboxItem>,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// The parameters of `GET /v1/outbox`.
@@ -74,7 +129,7 @@ pub const LIST_QUERY: &[QueryParam] = &[
 pub async fn list(
     State(app): State<AppState>,
     Query(params): Query,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OutboxPage>, ApiError> {
     params::refuse_unknown(&params, LIST_QUERY)?;
     let status = params::parse(
         &params,
@@ -93,10 +148,10 @@ pub async fn list(
     let page = app
         .blocking(move |rt| Ok(rt.store().outbox(status, cursor.as_deref(), limit)?))
         .await?;
-    Ok(Json(json!({
-        "items": page.items.iter().map(item).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor,
-    })))
+    Ok(Json(OutboxPage {
+        items: page.items.iter().map(item).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 impl From<OutboxError> for ApiError {

@@ -10,12 +10,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeMap;
-use waystation_core::{Actor, PluginRef};
+use waystation_core::{Actor, FailureKind, PluginRef, World};
 use waystation_runtime::{FirstAnswer, Seen};
-use waystation_wasm::{AddError, PluginInfo};
+use waystation_wasm::{AddError, Limits, LogLine, PluginInfo};
 
 /// `PUT /v1/plugins/{name}` with `application/wasm`: 201 with the new version, its digest
 /// and world; 200 when these exact bytes are already registered under `name`; 422 with
@@ -58,6 +58,29 @@ async fn upload(
     bytes: axum::body::Bytes,
     by: Actor,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let (status, Json(uploaded)) = add(app, name, bytes, by).await?;
+    // The idempotency record keeps the answer as JSON; a failure to make it is a 500,
+    // never an empty answer replayed later.
+    let body = serde_json::to_value(&uploaded).map_err(|e| ApiError::internal(&e))?;
+    Ok((status, Json(body)))
+}
+
+/// The answer of `PUT /v1/plugins/{name}`: the version the bytes are registered as.
+#[derive(Debug, Serialize)]
+pub struct Uploaded {
+    /// The version.
+    #[serde(flatten)]
+    pub plugin: PluginVersion,
+    /// False when these exact bytes were already registered under the name (a 200).
+    pub created: bool,
+}
+
+async fn add(
+    app: &AppState,
+    name: String,
+    bytes: axum::body::Bytes,
+    by: Actor,
+) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let host = app.plugins.clone();
     let added = tokio::task::spawn_blocking(move || {
         let digest = waystation_wasm::digest(&bytes);
@@ -77,9 +100,13 @@ async fn upload(
             } else {
                 StatusCode::OK
             };
-            let mut body = describe(&info);
-            body["created"] = Value::Bool(created);
-            Ok((status, Json(body)))
+            Ok((
+                status,
+                Json(Uploaded {
+                    plugin: PluginVersion::from(&info),
+                    created,
+                }),
+            ))
         }
         Err(AddError::Storage(e)) => Err(ApiError::internal(&e)),
         Err(e) => {
@@ -99,8 +126,25 @@ async fn upload(
     }
 }
 
+/// One plugin of `GET /v1/plugins`: its newest version and how many versions it has.
+#[derive(Debug, Serialize)]
+pub struct PluginItem {
+    /// The newest version.
+    #[serde(flatten)]
+    pub newest: PluginVersion,
+    /// How many versions are registered.
+    pub versions: u32,
+}
+
+/// The answer of `GET /v1/plugins`.
+#[derive(Debug, Serialize)]
+pub struct PluginList {
+    /// Every plugin name, in name order.
+    pub items: Vec<PluginItem>,
+}
+
 /// `GET /v1/plugins`: every plugin name with its newest version and how many there are.
-pub async fn list(State(app): State<AppState>) -> Json<Value> {
+pub async fn list(State(app): State<AppState>) -> Json<PluginList> {
     let mut newest: BTreeMap<String, (PluginInfo, u32)> = BTreeMap::new();
     for info in app.plugins.list() {
         let entry = newest.entry(info.name.clone()).or_insert((info.clone(), 0));
@@ -109,22 +153,36 @@ pub async fn list(State(app): State<AppState>) -> Json<Value> {
             entry.0 = info;
         }
     }
-    let items: Vec<Value> = newest
+    let items = newest
         .into_values()
-        .map(|(info, versions)| {
-            let mut item = describe(&info);
-            item["versions"] = json!(versions);
-            item
+        .map(|(info, versions)| PluginItem {
+            newest: PluginVersion::from(&info),
+            versions,
         })
         .collect();
-    Json(json!({ "items": items }))
+    Json(PluginList { items })
+}
+
+/// The answer of `GET /v1/plugins/{name}`.
+#[derive(Debug, Serialize)]
+pub struct PluginDetail {
+    /// The plugin name.
+    pub name: String,
+    /// The world of its newest version.
+    pub world: World,
+    /// The newest version.
+    pub newest: PluginVersion,
+    /// Every version, newest first.
+    pub versions: Vec<PluginVersion>,
+    /// The limits its calls run under.
+    pub limits: Limits,
 }
 
 /// `GET /v1/plugins/{name}`: every version of `name`, newest first, and its limits.
 pub async fn get(
     State(app): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginDetail>, ApiError> {
     let mut versions: Vec<PluginInfo> = app
         .plugins
         .list()
@@ -137,14 +195,14 @@ pub async fn get(
         )));
     }
     versions.sort_by_key(|p| std::cmp::Reverse(p.version));
-    let newest = describe(&versions[0]);
-    Ok(Json(json!({
-        "name": name,
-        "world": newest["world"],
-        "newest": newest,
-        "versions": versions.iter().map(describe).collect::<Vec<_>>(),
-        "limits": app.plugins.limits(&name),
-    })))
+    let newest = PluginVersion::from(&versions[0]);
+    Ok(Json(PluginDetail {
+        world: newest.world,
+        newest,
+        versions: versions.iter().map(PluginVersion::from).collect(),
+        limits: app.plugins.limits(&name),
+        name,
+    }))
 }
 
 /// The body of `POST /v1/plugins/{name}/invoke`.
@@ -162,7 +220,7 @@ pub async fn invoke(
     State(app): State<AppState>,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Invoke>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Invocation>, ApiError> {
     let reference = PluginRef::parse(&name)
         .map_err(|e| ApiError::not_found(format!("'{name}' is not a plugin reference: {e}")))?;
     let Some(info) = app.plugins.resolve(&reference) else {
@@ -177,33 +235,87 @@ pub async fn invoke(
     .await
     .map_err(|e| ApiError::internal(&e))?;
     let (outcome, output, error) = match report.result {
-        Ok(output) => ("ok", output, Value::Null),
+        Ok(output) => ("ok", output, None),
         Err(e) => (
             "failed",
             Value::Null,
-            json!({"kind": e.kind(), "message": e.to_string()}),
+            Some(CallFailure {
+                kind: e.kind(),
+                message: e.to_string(),
+            }),
         ),
     };
-    Ok(Json(json!({
-        "outcome": outcome,
-        "output": output,
-        "error": error,
-        "logs": report.logs,
-        "duration_us": u64::try_from(report.duration.as_micros()).unwrap_or(u64::MAX),
-        "plugin": report.plugin.as_ref().map(describe),
-        "limits": report.limits,
-    })))
+    Ok(Json(Invocation {
+        outcome,
+        output,
+        error,
+        logs: report.logs,
+        duration_us: u64::try_from(report.duration.as_micros()).unwrap_or(u64::MAX),
+        plugin: report.plugin.as_ref().map(PluginVersion::from),
+        limits: report.limits,
+    }))
 }
 
-fn describe(info: &PluginInfo) -> Value {
-    json!({
-        "name": info.name,
-        "version": info.version,
-        "world": info.world,
-        "digest": info.digest,
-        "pinned": info.pinned().to_string(),
-        "size": info.size,
-        "added_at": info.added_at,
-        "uploaded_by": info.uploaded_by,
-    })
+/// The answer of `POST /v1/plugins/{name}/invoke`: what one dry run produced.
+#[derive(Debug, Serialize)]
+pub struct Invocation {
+    /// `ok` or `failed`.
+    pub outcome: &'static str,
+    /// The plugin's output; `null` when it failed.
+    pub output: Value,
+    /// Why it failed; `null` when it succeeded.
+    pub error: Option<CallFailure>,
+    /// The lines the plugin logged.
+    pub logs: Vec<LogLine>,
+    /// Instantiation plus call, in microseconds.
+    pub duration_us: u64,
+    /// The version that ran.
+    pub plugin: Option<PluginVersion>,
+    /// The limits it ran under.
+    pub limits: Limits,
+}
+
+/// Why a dry run produced no output.
+#[derive(Debug, Serialize)]
+pub struct CallFailure {
+    /// The failure kind, as an instance's history records it (`timeout`, `trap`, ...).
+    pub kind: FailureKind,
+    /// What happened, for people.
+    pub message: String,
+}
+
+/// One registered version of a plugin, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginVersion {
+    /// The plugin name.
+    pub name: String,
+    /// The version number, from 1.
+    pub version: u32,
+    /// `scorer` or `notifier`.
+    pub world: World,
+    /// Hex SHA-256 of the component's bytes.
+    pub digest: String,
+    /// The reference that names exactly this version (`name@sha256:<hex>`).
+    pub pinned: String,
+    /// The component's size in bytes.
+    pub size: u64,
+    /// When it was added, in seconds since the Unix epoch.
+    pub added_at: u64,
+    /// Who uploaded it; `null` for versions added before uploads were attributed.
+    pub uploaded_by: Option<Actor>,
+}
+
+impl From<&PluginInfo> for PluginVersion {
+    fn from(info: &PluginInfo) -> PluginVersion {
+        PluginVersion {
+            name: info.name.clone(),
+            version: info.version,
+            world: info.world,
+            digest: info.digest.clone(),
+            pinned: info.pinned().to_string(),
+            size: info.size,
+            added_at: info.added_at,
+            uploaded_by: info.uploaded_by.clone(),
+        }
+    }
 }

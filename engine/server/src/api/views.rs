@@ -364,6 +364,16 @@ pub struct ApprovalPage {
     pub items: Vec<ApprovalItem>,
 }
 
+/// One history entry as the API shows it: its sequence number, then the entry itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryItem {
+    /// Its place in the instance's history (the `from` of a page that starts with it).
+    pub seq: u64,
+    /// `at`, `type`, the type's own members, and the `actor` when a request caused it.
+    #[serde(flatten)]
+    pub entry: waystation_core::HistoryEntry,
+}
+
 /// A page of an instance's history, with the instance's key and fields so an export
 /// stands on its own.
 #[derive(Debug, Clone, Serialize)]
@@ -377,7 +387,7 @@ pub struct HistoryPage {
     pub identity: Identity,
     /// Entries, each with its `seq`, `at`, `type`, the type's own members and, for entries
     /// caused by a request, the `actor` (`{token_id, name}`).
-    pub items: Vec<Value>,
+    pub items: Vec<HistoryItem>,
     /// The `from` of the next page; `null` on the last.
     pub next_from: Option<u64>,
 }

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use waystation_core::Actor;
 use waystation_runtime::{FirstAnswer, Seen};
 
@@ -98,20 +98,51 @@ async fn store(
     ))
 }
 
+/// The answer of `POST /v1/workflows/validate` for a valid definition.
+#[derive(Debug, Serialize)]
+pub struct Validation {
+    /// Always true (an invalid definition is a 422 problem).
+    pub valid: bool,
+    /// The workflow id.
+    pub id: String,
+    /// Its stage names, in the definition's order.
+    pub stages: Vec<String>,
+}
+
 /// `POST /v1/workflows/validate`: 200 `{valid: true, ...}` or 422 with every error.
 pub async fn validate(
     State(app): State<AppState>,
     JsonValue(definition): JsonValue,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Validation>, ApiError> {
     // Off the async workers: validating a large definition takes long (see the runtime).
     let wf = app.runtime.validate_definition(&definition).await?;
-    Ok(Json(
-        json!({"valid": true, "id": wf.id(), "stages": wf.stage_names().collect::<Vec<_>>()}),
-    ))
+    Ok(Json(Validation {
+        valid: true,
+        id: wf.id().to_owned(),
+        stages: wf.stage_names().map(str::to_owned).collect(),
+    }))
+}
+
+/// One workflow of `GET /v1/workflows`.
+#[derive(Debug, Serialize)]
+pub struct WorkflowItem {
+    /// The workflow id.
+    pub id: String,
+    /// Its newest version.
+    pub version: u32,
+    /// The newest version's `title`; `null` without one.
+    pub title: Value,
+}
+
+/// The answer of `GET /v1/workflows`.
+#[derive(Debug, Serialize)]
+pub struct WorkflowList {
+    /// Every stored workflow, in id order.
+    pub items: Vec<WorkflowItem>,
 }
 
 /// `GET /v1/workflows`.
-pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(app): State<AppState>) -> Result<Json<WorkflowList>, ApiError> {
     let items = app
         .blocking(|rt| {
             let store = rt.store();
@@ -121,12 +152,12 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<Value>, ApiError> 
                     .definition(&id, version)?
                     .and_then(|d| d.definition.get("title").cloned())
                     .unwrap_or(Value::Null);
-                items.push(json!({"id": id, "version": version, "title": title}));
+                items.push(WorkflowItem { id, version, title });
             }
             Ok(items)
         })
         .await?;
-    Ok(Json(json!({"items": items})))
+    Ok(Json(WorkflowList { items }))
 }
 
 /// One stored version of a definition, as `GET /v1/workflows/{id}[/versions/{v}]` answers.

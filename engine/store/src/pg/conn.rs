@@ -99,7 +99,7 @@ impl Conn {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
         let stmt = prepared(&mut self.statements, sql, |s| self.client.prepare(s))?;
-        self.client.query(&stmt, params).map_err(|e| fail(sql, &e))
+        self.client.query(&stmt, params).map_err(|e| fail(sql, e))
     }
 
     /// As [`Conn::query`], for at most one row.
@@ -118,7 +118,7 @@ impl Conn {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, StoreError> {
         self.query_opt(sql, params)?
-            .ok_or_else(|| StoreError::Backend(format!("no row from: {sql}")))
+            .ok_or_else(|| StoreError::backend(format!("no row from: {sql}")))
     }
 }
 
@@ -131,7 +131,7 @@ fn prepared(
     if let Some(s) = cache.get(sql) {
         return Ok(s.clone());
     }
-    let stmt = prepare(sql).map_err(|e| fail(sql, &e))?;
+    let stmt = prepare(sql).map_err(|e| fail(sql, e))?;
     if cache.len() >= MAX_STATEMENTS {
         cache.clear();
     }
@@ -142,19 +142,18 @@ fn prepared(
 /// A failed statement, with the first line of its SQL. A unique violation, a serialisation
 /// failure or a deadlock is [`StoreError::Conflict`]: another node got there first, and the
 /// command may be tried again on what it wrote.
-fn fail(sql: &str, e: &postgres::Error) -> StoreError {
+fn fail(sql: &str, e: postgres::Error) -> StoreError {
     use postgres::error::SqlState;
     let first = sql.trim().lines().next().unwrap_or_default();
-    let text = format!("{} [in: {first}]", detail(e));
-    match e.code() {
-        Some(c)
-            if *c == SqlState::UNIQUE_VIOLATION
-                || *c == SqlState::T_R_SERIALIZATION_FAILURE
-                || *c == SqlState::T_R_DEADLOCK_DETECTED =>
-        {
-            StoreError::Conflict(text)
-        }
-        _ => StoreError::Backend(text),
+    let conflict = e.code().is_some_and(|c| {
+        *c == SqlState::UNIQUE_VIOLATION
+            || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+    });
+    if conflict {
+        StoreError::Conflict(format!("{} [in: {first}]", detail(&e)))
+    } else {
+        StoreError::backend_from(format!("in: {first}"), super::Db(e))
     }
 }
 
@@ -173,7 +172,7 @@ impl Tx<'_> {
     ) -> Result<u64, StoreError> {
         let tx = &mut self.tx;
         let stmt = prepared(self.statements, sql, |s| tx.prepare(s))?;
-        self.tx.execute(&stmt, params).map_err(|e| fail(sql, &e))
+        self.tx.execute(&stmt, params).map_err(|e| fail(sql, e))
     }
 
     /// The rows of `sql`.
@@ -184,7 +183,7 @@ impl Tx<'_> {
     ) -> Result<Vec<Row>, StoreError> {
         let tx = &mut self.tx;
         let stmt = prepared(self.statements, sql, |s| tx.prepare(s))?;
-        self.tx.query(&stmt, params).map_err(|e| fail(sql, &e))
+        self.tx.query(&stmt, params).map_err(|e| fail(sql, e))
     }
 
     /// As [`Tx::query`], for at most one row.

@@ -34,7 +34,7 @@ impl PgStore {
             let row = tx.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?;
             tx.commit()?;
             row.map(|r| r.get(0))
-                .ok_or_else(|| StoreError::Backend(format!("meta '{key}' vanished")))
+                .ok_or_else(|| StoreError::backend(format!("meta '{key}' vanished")))
         })
     }
 

@@ -121,12 +121,12 @@ impl PgStore {
         let mut config: postgres::Config = options
             .url
             .parse()
-            .map_err(|e| StoreError::Backend(format!("the store URL is not valid: {e}")))?;
+            .map_err(|e| StoreError::backend_from("the store URL is not valid", e))?;
         let target = describe(&config);
         let mut server_options = String::from("-c synchronous_commit=on");
         if let Some(schema) = &options.schema {
             if !valid_schema(schema) {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::backend(format!(
                     "store schema '{schema}': use ASCII letters, digits and _, at most 63, not starting with a digit"
                 )));
             }
@@ -146,7 +146,7 @@ impl PgStore {
         }
         blocking(|| {
             let mut first = config.connect(postgres::NoTls).map_err(|e| {
-                StoreError::Backend(format!("cannot connect to {target}: {}", detail(&e)))
+                StoreError::backend_from(format!("cannot connect to {target}"), Db(e))
             })?;
             if options.existing_only {
                 return schema::check_existing(&mut first, options.schema.as_deref());
@@ -187,7 +187,7 @@ impl PgStore {
     /// A pooled connection.
     fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
         self.pool.get().map_err(|e| {
-            StoreError::Backend(format!("no database connection to {}: {e}", self.target))
+            StoreError::backend_from(format!("no database connection to {}", self.target), e)
         })
     }
 
@@ -211,7 +211,7 @@ impl PgStore {
     pub fn ping(&self) -> Result<(), StoreError> {
         blocking(|| {
             let mut conn = self.pool.get_timeout(PING_WAIT).map_err(|e| {
-                StoreError::Backend(format!("no database connection to {}: {e}", self.target))
+                StoreError::backend_from(format!("no database connection to {}", self.target), e)
             })?;
             conn.ping()
         })
@@ -273,9 +273,27 @@ fn describe(config: &postgres::Config) -> String {
     )
 }
 
-/// Maps a database error to [`StoreError::Backend`], saying what was being done.
+/// Maps a database error to [`StoreError::Backend`], saying what was being done; the
+/// error stays its source.
 pub(crate) fn db(doing: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
-    move |e| StoreError::Backend(format!("{doing}: {}", detail(&e)))
+    move |e| StoreError::backend_from(doing, Db(e))
+}
+
+/// A database error shown as [`detail`] (the server's message and SQLSTATE), with the
+/// client's error as its source.
+#[derive(Debug)]
+pub(crate) struct Db(pub(crate) postgres::Error);
+
+impl std::fmt::Display for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&detail(&self.0))
+    }
+}
+
+impl std::error::Error for Db {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 /// The server's message and SQLSTATE when there is one, else the client's message with

@@ -213,7 +213,7 @@ pub(crate) fn migrate(client: &mut postgres::Client) -> Result<(), crate::StoreE
         .map_err(super::db("reading the schema version"))?
         .get(0);
     if applied > newest() {
-        return Err(crate::StoreError::Backend(format!(
+        return Err(crate::StoreError::backend(format!(
             "the database schema is at version {applied}, newer than this waystation knows \
              ({}): a newer release migrated it; run that release (or newer), never an older one",
             newest()
@@ -249,7 +249,7 @@ pub(crate) fn check_existing(
         .map_err(super::db("looking for the store"))?
         .get(0);
     if !exists {
-        return Err(crate::StoreError::Backend(format!(
+        return Err(crate::StoreError::backend(format!(
             "schema '{named}' holds no Waystation store (is the schema name right? give it with --from-schema)"
         )));
     }
@@ -262,11 +262,11 @@ pub(crate) fn check_existing(
         .get(0);
     match applied.cmp(&newest()) {
         std::cmp::Ordering::Equal => Ok(()),
-        std::cmp::Ordering::Greater => Err(crate::StoreError::Backend(format!(
+        std::cmp::Ordering::Greater => Err(crate::StoreError::backend(format!(
             "the store in schema '{named}' is at version {applied}, newer than this waystation knows ({}): use that release or a newer one",
             newest()
         ))),
-        std::cmp::Ordering::Less => Err(crate::StoreError::Backend(format!(
+        std::cmp::Ordering::Less => Err(crate::StoreError::backend(format!(
             "the store in schema '{named}' is at version {applied}, older than this waystation's ({}): start a server of this release on it once (it upgrades the schema at start), stop it, then copy",
             newest()
         ))),

@@ -115,6 +115,36 @@ fn a_score_export_of_the_wrong_type_is_refused_as_wrong_world() {
 }
 
 #[test]
+fn a_log_import_of_the_wrong_type_is_refused_as_wrong_world_not_as_an_unknown_import() {
+    // wasmtime's linker error has no type or code saying which import failed; the sandbox
+    // finds `log` in its text. This pins that text.
+    let (_dir, host) = support::host();
+    let wat = r#"(component
+        (import "log" (func $log (param "n" u32)))
+        (core func $l (canon lower (func $log)))
+        (core module $M
+            (import "host" "log" (func (param i32)))
+            (func (export "score") (result i32) (i32.const 7)))
+        (core instance $m (instantiate $M (with "host" (instance (export "log" (func $l))))))
+        (func $score (result u32) (canon lift (core func $m "score")))
+        (export "score" (func $score)))"#;
+    let err = host.add("p", &wat::parse_str(wat).unwrap()).unwrap_err();
+    match &err {
+        AddError::WrongWorld {
+            world: World::Scorer,
+            message,
+        } => assert!(
+            message.starts_with(
+                "component imports function `log`, but a matching implementation was not \
+                 found in the linker"
+            ),
+            "{message}"
+        ),
+        other => panic!("expected a wrong world, got {other}"),
+    }
+}
+
+#[test]
 fn an_import_the_sandbox_does_not_provide_is_refused() {
     let (_dir, host) = support::host();
     let wat = r#"(component

@@ -2,6 +2,7 @@
 //! communicate, remedy, record, within 12 hours; and an order unshipped 48 hours after
 //! payment reminds customer service.
 
+use crate::support::{at, load_workflow, sample};
 use chrono::TimeDelta;
 use serde_json::{json, Value};
 use waystation_core::definition::StageKind;
@@ -9,7 +10,6 @@ use waystation_core::sim::{FakePlugins, Simulation};
 use waystation_core::{
     Cause, FailureKind, HistoryEvent, PluginFailure, PluginInvoker, Rejection, SlaState, Status,
 };
-use waystation_tests::{at, load_workflow, sample};
 
 const WORKFLOW: &str = "dispute-handling";
 

@@ -2,6 +2,7 @@
 //! the customer told by tier, a temporary fix under special approval with the emergency
 //! approval rules, and a post-mortem within 24 hours.
 
+use crate::support::{at, load_workflow, sample};
 use chrono::TimeDelta;
 use serde_json::{json, Value};
 use waystation_core::definition::{Approver, StageKind};
@@ -10,7 +11,6 @@ use waystation_core::{
     Cause, ChildStart, Effect, FailureKind, HistoryEvent, Input, PluginFailure, Rejection,
     SlaState, Status, Workflow,
 };
-use waystation_tests::{at, load_workflow, sample};
 
 const WORKFLOW: &str = "delay-emergency-response";
 /// When the delay is reported and the response starts.

@@ -9,7 +9,7 @@
 //! To accept the current messages after a deliberate change, rewrite the `.err` files:
 //!
 //! ```text
-//! BLESS=1 cargo test -p waystation-tests golden
+//! BLESS=1 cargo test -p waystation-core --test golden
 //! ```
 //!
 //! then review the diff of `tests/golden/` like any other change: it is what administrators
@@ -17,8 +17,10 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use support::{root, ExamplePlugins};
 use waystation_core::Workflow;
-use waystation_tests::{root, ExamplePlugins};
+
+mod support;
 
 /// Fewer invalid definitions than this means some were lost, not that validation got simpler.
 const MIN_INVALID_DEFINITIONS: usize = 15;
