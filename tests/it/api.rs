@@ -555,7 +555,8 @@ fn a_developer_uploads_lists_and_dry_runs_a_plugin_and_bad_uploads_say_why() {
     );
     assert_eq!(s, 415, "a plugin is application/wasm");
 
-    let (_, list) = dev.get("/v1/plugins");
+    let (s, list) = dev.get("/v1/plugins");
+    assert_eq!(s, 200, "{list}");
     let names: Vec<&str> = list["items"]
         .as_array()
         .unwrap()

@@ -88,6 +88,8 @@ pub enum Body {
     None,
     /// JSON matching the named schema of the OpenAPI document.
     Json(&'static str),
+    /// As [`Body::Json`], but a request may also send no body at all.
+    OptionalJson(&'static str),
     /// `application/wasm` bytes.
     Wasm,
 }
@@ -498,7 +500,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             "Take the current stage's work (the caller must hold the stage's owner role as approver:<role>); optional body {\"stage\"} names a branch's stage, needed while branches run (409 stage-required)",
             "instances",
             Access::AnyToken,
-            Body::None,
+            Body::OptionalJson("WorkStage"),
             200,
             &[403, 404, 409, 422],
             on(MethodFilter::POST, assignments::claim),
@@ -520,7 +522,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             "Give the current stage's work back (its assignee or a supervisor); optional body {\"stage\"} as for claim",
             "instances",
             Access::AnyToken,
-            Body::None,
+            Body::OptionalJson("WorkStage"),
             200,
             &[403, 404, 409, 422],
             on(MethodFilter::POST, assignments::release),

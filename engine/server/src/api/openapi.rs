@@ -21,6 +21,8 @@ fn schemas() -> Value {
         "Assign": {"type": "object", "required": ["to"], "additionalProperties": false,
             "properties": {"to": {"type": "string", "description": "The token name of the person who owns the work from now on."},
                 "stage": {"type": "string", "description": "The current stage whose work it is (a branch's stage, addressed as events address it); needed while branches of a parallel stage run, else 409 stage-required."}}},
+        "WorkStage": {"type": "object", "additionalProperties": false,
+            "properties": {"stage": {"type": "string", "description": "The current stage whose work it is (a branch's stage, addressed as events address it); needed while branches of a parallel stage run, else 409 stage-required."}}},
         "Cancel": {"type": "object", "additionalProperties": false, "properties": {"reason": {"type": "string"}}},
         "Decision": {"type": "object", "required": ["decision"], "additionalProperties": false,
             "properties": {"decision": {"enum": ["approve", "reject"]}, "comment": {"type": "string"}}},
@@ -256,6 +258,9 @@ pub fn document() -> Value {
             Body::None => {}
             Body::Json(schema) => {
                 op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+            }
+            Body::OptionalJson(schema) => {
+                op["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
             }
             Body::Wasm => {
                 op["requestBody"] = json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}});
