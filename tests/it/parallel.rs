@@ -457,6 +457,29 @@ fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
     assert_eq!(my_work(&ana), [id.as_str()]);
     assert_eq!(my_work(&ben), [id.as_str()]);
 
+    // Holding one shipment's work is no licence to act on the other's.
+    let (status, refused) = ana.post(
+        &format!("/v1/instances/{id}/events"),
+        &json!({"type": "confirmed", "stage": "shipment[1]/ship_confirm"}),
+    );
+    assert_eq!(status, 403, "ana confirmed ben's shipment: {refused}");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/not-your-work"
+    );
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("assigned to 'ben'"),
+        "{refused}"
+    );
+    assert_eq!(
+        instance(&ops, &id)["branches"][1]["stage"],
+        "ship_confirm",
+        "ben's shipment did not move"
+    );
+
     // Ana gives hers back; ben's stays his. Ben may not release what is not his.
     let release = format!("/v1/instances/{id}/release");
     let (status, refused) = ben.post(&release, &json!({"stage": "shipment[0]/ship_confirm"}));

@@ -70,7 +70,18 @@ async fn an_approved_request_survives_reopening_the_sled_store() {
         assert_eq!(done.instance.outcome.as_deref(), Some("approved"));
         started.instance.id
     };
-    let rt = runtime(Arc::new(SledStore::open(dir.path()).unwrap()), clock);
+    // A background task of the dropped runtime (a count build or a fold on the blocking
+    // pool) may still hold the store for a moment, and with it sled's file lock: reopen
+    // as a restarted process would once the old one is gone.
+    let reopened = (0..100)
+        .find_map(|_| {
+            SledStore::open(dir.path()).ok().or_else(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                None
+            })
+        })
+        .expect("the sled store reopens once the old runtime let go of it");
+    let rt = runtime(Arc::new(reopened), clock);
     let state = rt.instance(&id).unwrap();
     assert_eq!(state.status, Status::Completed);
     let history = rt.history(&id, 0, 100).unwrap();

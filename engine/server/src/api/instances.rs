@@ -86,11 +86,14 @@ pub async fn start(
     Ok(applied(StatusCode::CREATED, done))
 }
 
-/// `POST /v1/instances/{id}/events`.
+/// `POST /v1/instances/{id}/events`. A caller let in as the assignee of some of the
+/// instance's work (no operator role) may only send events to the stage whose work is
+/// theirs: 403 for another branch's stage.
 pub async fn event(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Extension(caller): Extension<Caller>,
+    as_assignee: Option<Extension<super::AsAssignee>>,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<Event>,
 ) -> Result<Response, ApiError> {
@@ -99,6 +102,9 @@ pub async fn event(
             "the event has no type",
             vec![FieldError::at("/type", "an event name is required")],
         ));
+    }
+    if as_assignee.is_some() {
+        check_own_work(&app, &id, body.stage.clone(), &caller).await?;
     }
     let done = app
         .runtime
@@ -112,6 +118,52 @@ pub async fn event(
         )
         .await?;
     Ok(applied(StatusCode::OK, done))
+}
+
+/// For a caller let in as an assignee: the stage `stage` addresses (the top level's work
+/// without one) must be assigned to them. An address that names no current stage, or
+/// several, is left to the command, which answers it with the addresses there are.
+///
+/// # Errors
+/// 403 `not-your-work` naming the stage and whose work it is; store errors.
+pub async fn check_own_work(
+    app: &AppState,
+    id: &str,
+    stage: Option<String>,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    let id = id.to_owned();
+    let name = caller.name.clone();
+    let refusal = app
+        .blocking(move |rt| {
+            let Some(state) = rt.store().instance(&id)? else {
+                return Ok(None);
+            };
+            let Ok(path) = state.work_path(stage.as_deref()) else {
+                return Ok(None);
+            };
+            let Some(frame) = state.frame_at(&path) else {
+                return Ok(None);
+            };
+            let holder = frame.assignee.map(|a| a.user.clone());
+            Ok((holder.as_deref() != Some(name.as_str()))
+                .then(|| (state.stage_address(&frame), holder)))
+        })
+        .await?;
+    match refusal {
+        None => Ok(()),
+        Some((stage, holder)) => {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "not-your-work",
+                "Not your work",
+                format!(
+                "the work of stage '{stage}' is {}; you may act on the work assigned to you only",
+                holder.map_or("assigned to nobody".to_owned(), |h| format!("assigned to '{h}'"))
+            ),
+            ))
+        }
+    }
 }
 
 /// `POST /v1/instances/{id}/cancel`.

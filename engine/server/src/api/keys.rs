@@ -33,11 +33,12 @@ pub async fn event(
     State(app): State<AppState>,
     Path((workflow, key)): Path<(String, String)>,
     caller: Extension<Caller>,
+    as_assignee: Option<Extension<super::AsAssignee>>,
     idempotency: IdempotencyKey,
     body: JsonBody<Event>,
 ) -> Result<Response, ApiError> {
     let id = app.runtime.instance_by_key(&workflow, &key)?.id;
-    super::instances::event(State(app), Path(id), caller, idempotency, body).await
+    super::instances::event(State(app), Path(id), caller, as_assignee, idempotency, body).await
 }
 
 /// `POST /v1/workflows/{id}/keys/{key}/cancel`.

@@ -812,6 +812,13 @@ fn unauthorized(detail: &str) -> Response {
     response
 }
 
+/// Marks a request let in only because the caller is assigned some of the instance's work
+/// (not by a role): in a parallel stage that may be one branch's work, and a handler acting
+/// on a stage must check that the stage it acts on is the caller's
+/// ([`instances::check_own_work`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AsAssignee;
+
 /// True when `access` lets an instance's assignee in and `caller` is the person the
 /// current work of the instance named in `path` (`/v1/instances/{id}/...`) is assigned to.
 async fn assigned_to(app: &AppState, access: Access, path: &str, caller: &Caller) -> bool {
@@ -858,7 +865,8 @@ async fn authorize(
         Ok(None) => return unauthorized("the token is unknown or revoked"),
         Err(e) => return e.into_response(),
     };
-    if !access.allows(&caller) && !assigned_to(&app, access, req.uri().path(), &caller).await {
+    let by_role = access.allows(&caller);
+    if !by_role && !assigned_to(&app, access, req.uri().path(), &caller).await {
         let needed = match access {
             Access::Roles(r) => r.join(" or "),
             Access::RolesOrAssignee(r) => {
@@ -880,6 +888,11 @@ async fn authorize(
             ),
         )
         .into_response();
+    }
+    if !by_role {
+        // Let in as the assignee of some of the instance's work only: a handler that acts
+        // on one stage checks it is that stage's work (see `AsAssignee`).
+        req.extensions_mut().insert(AsAssignee);
     }
     req.extensions_mut().insert(caller);
     next.run(req).await
