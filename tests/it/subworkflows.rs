@@ -309,10 +309,26 @@ fn an_investigation_that_cannot_start_is_a_failed_child_and_the_emergency_takes_
     let mut caller = emergency(json!([]));
     caller["stages"]["investigate"]["on_error"] = json!({"to": "recover_by_hand"});
     desk.upload(&caller);
-    // A newer investigation needs a severity the emergency does not give: the emergency
-    // was checked against the version before, so the child's start is refused at run time.
+    // A newer investigation needs a severity the emergency does not give: refused, naming
+    // the stored caller it would break.
     let mut stricter = investigation();
     stricter["input_schema"]["required"] = json!(["order_no", "problem", "severity"]);
+    let (status, body) = desk
+        .server
+        .admin()
+        .put("/v1/workflows/investigation", &stricter);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/input_schema", "{body}");
+    let why = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains("stored workflow 'delay-emergency-lite' calls this one")
+            && why.contains("severity"),
+        "{body}"
+    );
+    // One whose constraints only the values can break is taken: the emergency's problem
+    // texts are shorter than it now asks, so the child's start is refused at run time.
+    let mut stricter = investigation();
+    stricter["input_schema"]["properties"]["problem"] = json!({"type": "string", "minLength": 500});
     desk.upload(&stricter);
 
     let id = desk.start("202611-005");
@@ -327,4 +343,39 @@ fn an_investigation_that_cannot_start_is_a_failed_child_and_the_emergency_takes_
     let (status, _) = desk.ops.get(&format!("/v1/instances/{child}"));
     assert_eq!(status, 404);
     assert_eq!(count(&desk.history(&id), "child_ended"), 1);
+}
+
+/// `id` calling `callee` (or, without one, waiting for `go`), ending with outcome `done`.
+fn link(id: &str, callee: Option<&str>) -> Value {
+    let first = match callee {
+        Some(callee) => json!({"kind": "subworkflow", "workflow": callee, "input": {},
+                               "on_outcome": {"done": {"to": "end"}}}),
+        None => json!({"kind": "wait", "on": {"go": {"to": "end"}}}),
+    };
+    json!({"id": id, "title": id, "start": "first",
+           "stages": {"first": first, "end": {"kind": "end", "outcome": "done"}}})
+}
+
+#[test]
+fn a_new_version_of_a_called_workflow_may_not_make_its_callers_nest_too_deep() {
+    let desk = Desk::open(&[]);
+    desk.upload(&link("leaf", None));
+    desk.upload(&link("d1", None));
+    for n in 2..=5 {
+        desk.upload(&link(&format!("d{n}"), Some(&format!("d{}", n - 1))));
+    }
+    // d5 -> d4 -> d3 -> d2 -> d1 is four calls deep, the limit. d1 calling leaf would make
+    // d5's calls five deep.
+    let (status, body) = desk
+        .server
+        .admin()
+        .put("/v1/workflows/d1", &link("d1", Some("leaf")));
+    assert_eq!(status, 422, "{body}");
+    let why = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains("stored workflow 'd5' calls this one") && why.contains("nest 5 deep"),
+        "{body}"
+    );
+    let (_, d1) = desk.server.admin().get("/v1/workflows/d1");
+    assert_eq!(d1["version"], 1, "nothing stored: {d1}");
 }

@@ -119,6 +119,8 @@ impl Runtime {
         )
         .await?;
         self.check_calls(&wf).await?;
+        let wf = Arc::new(wf);
+        self.check_callers(&wf).await?;
         let id = wf.id().to_owned();
         let put = self.store.put_definition(&id, definition, self.now(), by)?;
         self.durability.durable().await?;
@@ -151,7 +153,10 @@ impl Runtime {
         )
         .await?;
         self.check_calls(&wf).await?;
-        Ok(wf)
+        let wf = Arc::new(wf);
+        self.check_callers(&wf).await?;
+        // The checks keep no reference once they return.
+        Ok(Arc::into_inner(wf).expect("the caller checks hold no reference to the workflow"))
     }
 
     /// The sub-workflow stages of `wf` against the stored workflows they call, and theirs
@@ -164,6 +169,77 @@ impl Runtime {
         if !wf.starts_children() {
             return Ok(());
         }
+        let known = self.reachable(wf, None).await?;
+        let lookup = |id: &str, version: Option<u32>| {
+            known.get(&(id.to_owned(), version)).cloned().flatten()
+        };
+        let errors = waystation_core::validate::calls::check_calls(wf, &lookup);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(RuntimeError::InvalidDefinition(errors))
+        }
+    }
+
+    /// The stored workflows that call `wf`'s id (newest, unpinned) checked again as if `wf`
+    /// were stored: a new version of a called workflow must not break its callers (an input
+    /// their mappings no longer satisfy) nor make calls nest deeper than
+    /// [`MAX_SUBWORKFLOW_DEPTH`] or go round through it. Each problem is reported on `wf`,
+    /// naming the caller and where in it.
+    ///
+    /// # Errors
+    /// [`RuntimeError::InvalidDefinition`]; store errors.
+    async fn check_callers(&self, wf: &Arc<Workflow>) -> Result<(), RuntimeError> {
+        let mut errors = Vec::new();
+        for (id, _) in self.store.list_definitions()? {
+            if id == wf.id() {
+                continue;
+            }
+            let caller = match self.workflow(&id, None).await {
+                Ok(caller) => caller,
+                Err(RuntimeError::NotFound { .. } | RuntimeError::InvalidDefinition(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if !caller.starts_children() {
+                continue;
+            }
+            let known = self.reachable(&caller, Some(wf)).await?;
+            if !known.contains_key(&(wf.id().to_owned(), None)) {
+                continue; // does not reach `wf` unpinned: the new version changes nothing
+            }
+            let lookup = |id: &str, version: Option<u32>| {
+                known.get(&(id.to_owned(), version)).cloned().flatten()
+            };
+            for e in waystation_core::validate::calls::check_calls(&caller, &lookup) {
+                let at = if e.message.contains("input") {
+                    "/input_schema"
+                } else {
+                    "/stages"
+                };
+                errors.push(waystation_core::ValidationError::new(
+                    at,
+                    format!(
+                        "stored workflow '{id}' calls this one and would break, at {}: {}",
+                        e.pointer, e.message
+                    ),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(RuntimeError::InvalidDefinition(errors))
+        }
+    }
+
+    /// Every workflow reachable from `wf`'s calls within [`MAX_SUBWORKFLOW_DEPTH`] + 1 calls,
+    /// by (id, pinned version); `None` for one that does not exist. `replacing`, when given,
+    /// stands for the newest version of its id (a version being uploaded).
+    async fn reachable(
+        &self,
+        wf: &Workflow,
+        replacing: Option<&Arc<Workflow>>,
+    ) -> Result<HashMap<(String, Option<u32>), Option<Arc<Workflow>>>, RuntimeError> {
         let mut known: HashMap<(String, Option<u32>), Option<Arc<Workflow>>> = HashMap::new();
         let mut frontier: Vec<ChildWorkflow> =
             wf.children_called().into_iter().map(|(_, c)| c).collect();
@@ -174,10 +250,15 @@ impl Runtime {
                 if c.workflow == wf.id() || known.contains_key(&key) {
                     continue;
                 }
-                let found = match self.workflow(&c.workflow, c.version).await {
-                    Ok(found) => Some(found),
-                    Err(RuntimeError::NotFound { .. } | RuntimeError::InvalidDefinition(_)) => None,
-                    Err(e) => return Err(e),
+                let found = match replacing {
+                    Some(r) if r.id() == c.workflow && c.version.is_none() => Some(r.clone()),
+                    _ => match self.workflow(&c.workflow, c.version).await {
+                        Ok(found) => Some(found),
+                        Err(RuntimeError::NotFound { .. } | RuntimeError::InvalidDefinition(_)) => {
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    },
                 };
                 if let Some(f) = &found {
                     next.extend(f.children_called().into_iter().map(|(_, c)| c));
@@ -186,15 +267,7 @@ impl Runtime {
             }
             frontier = next;
         }
-        let lookup = |id: &str, version: Option<u32>| {
-            known.get(&(id.to_owned(), version)).cloned().flatten()
-        };
-        let errors = waystation_core::validate::calls::check_calls(wf, &lookup);
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(RuntimeError::InvalidDefinition(errors))
-        }
+        Ok(known)
     }
 
     /// The compiled workflow `id` at `version`, or its newest version. Compiled once per
