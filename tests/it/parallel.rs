@@ -420,6 +420,13 @@ fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
         hint.contains("confirm, shipment[0]/ship_confirm, shipment[1]/ship_confirm"),
         "{refused}"
     );
+    // The body is optional: none at all, even with a JSON content type, is the same.
+    let (status, refused) = ana.send("POST", &claim, "application/json", Vec::new(), &[]);
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/stage-required"
+    );
     let (status, refused) = ana.post(&claim, &json!({"stage": "ship_confirm"}));
     assert_eq!(
         status, 409,

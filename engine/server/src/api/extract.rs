@@ -127,7 +127,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if req.headers().get(header::CONTENT_TYPE).is_none() {
+        // No body at all is the default, whatever the headers say: generic clients send
+        // `Content-Type: application/json` on every POST, body or not.
+        let empty = axum::body::HttpBody::size_hint(req.body()).exact() == Some(0);
+        if empty || req.headers().get(header::CONTENT_TYPE).is_none() {
             let bytes = Bytes::from_request(req, state).await.map_err(unread)?;
             if bytes.is_empty() {
                 return Ok(OptionalJsonBody(T::default()));
