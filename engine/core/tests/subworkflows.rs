@@ -306,6 +306,15 @@ fn an_outcome_the_stage_does_not_route_is_an_error_of_the_stage() {
         sim.state(&id).outcome.as_deref(),
         Some("investigation_failed")
     );
+    let error = &sim.state(&id).vars["error"];
+    assert_eq!(error["status"], "completed", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("outcome 'inconclusive', which on_outcome does not route"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -155,26 +155,35 @@ impl<'w> Run<'w> {
         }
         match on_outcome.get(outcome).map(|b| self.choose(b)) {
             Some(Ok(Some(to))) => self.go(to, Cause::ChildEnded),
-            Some(Ok(None)) => self.child_error(
-                stage,
-                format!(
+            Some(Ok(None)) => {
+                let why = format!(
                     "child {} completed '{outcome}', but no branch of on_outcome '{outcome}' holds",
                     end.child
-                ),
-            ),
+                );
+                self.unrouted(&end.child, &why);
+                self.child_error(stage, why);
+            }
             Some(Err(e)) => self.fail(format!(
                 "on_outcome '{outcome}' of stage '{}': {e}",
                 stage.name
             )),
-            None => self.child_error(
-                stage,
-                format!(
+            None => {
+                let why = format!(
                     "child {} completed with outcome '{outcome}', which on_outcome does not route",
                     end.child
-                ),
-            ),
+                );
+                self.unrouted(&end.child, &why);
+                self.child_error(stage, why);
+            }
         }
         Ok(())
+    }
+
+    /// `vars.error` for a child that completed with an outcome nothing routes, as for one
+    /// that failed: `on_error`'s expressions and the people reading the instance see why.
+    fn unrouted(&mut self, child: &str, why: &str) {
+        let error = json!({"child": child, "status": Status::Completed.as_str(), "message": why});
+        self.state.vars.insert("error".to_owned(), error);
     }
 
     /// A child that failed, was cancelled or ended unrouted: the stage's `on_error`, else
