@@ -285,6 +285,7 @@ fn humanize(
             let text = e.instance().as_str().unwrap_or_default();
             let noun = match last_segment(&at).as_str() {
                 "to" | "start" => "stage name",
+                "name" if at.contains("/branches/") || at.contains("/for_each/") => "branch name",
                 "name" => "level name",
                 "result" => "variable name",
                 "id" => "id",
