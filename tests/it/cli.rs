@@ -296,3 +296,38 @@ fn validate_checks_calendar_names_against_the_configuration_it_is_given() {
         "{out}"
     );
 }
+
+#[test]
+fn validate_checks_sub_workflow_calls_among_the_files_given_and_names_the_rest() {
+    let (code, out, _) = waystation(&[
+        "validate",
+        "workflows/investigation.json",
+        "workflows/delay-emergency-response.json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("checked at upload"), "both are given: {out}");
+    let (code, out, _) = waystation(&["validate", "workflows/delay-emergency-response.json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("name workflows not among these files: checked at upload"),
+        "{out}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("waystation-cli-calls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let selfcall = dir.join("selfcall.json");
+    std::fs::write(
+        &selfcall,
+        r#"{"id": "selfcall", "title": "Calls itself", "start": "again", "stages": {
+  "again": {"kind": "subworkflow", "workflow": "selfcall", "input": {}, "on_outcome": {"done": {"to": "done"}}},
+  "done": {"kind": "end", "outcome": "done"}}}"#,
+    )
+    .unwrap();
+    let (code, out, _) = waystation(&["validate", selfcall.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("/stages/again/workflow: workflow 'selfcall' calls itself"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
