@@ -504,3 +504,117 @@ fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
     assert_eq!(status, 200, "{body}");
     assert!(my_work(&ben).is_empty());
 }
+
+/// Each shipment is packed and labelled side by side: a parallel stage inside every
+/// shipment's branch.
+fn pack_and_label() -> Value {
+    json!({
+        "id": "pack-order", "title": "Pack an order", "start": "ship",
+        "stages": {
+            "ship": {
+                "kind": "parallel",
+                "for_each": {
+                    "items": "input.shipments",
+                    "as": "shipment",
+                    "branch": {"name": "shipment", "start": "handle"}
+                },
+                "transitions": [{"to": "shipped"}]
+            },
+            "handle": {
+                "kind": "parallel",
+                "branches": [
+                    {"name": "pack", "start": "pack_box"},
+                    {"name": "label", "start": "print_label"}
+                ],
+                "transitions": [{"to": "handled"}]
+            },
+            "pack_box": {
+                "kind": "wait", "owner": "packer",
+                "on": {"packed": {"to": "packed"}}
+            },
+            "print_label": {
+                "kind": "wait", "owner": "clerk",
+                "on": {"labelled": {"to": "labelled"}}
+            },
+            "packed": {"kind": "end", "outcome": "packed"},
+            "labelled": {"kind": "end", "outcome": "labelled"},
+            "handled": {"kind": "end", "outcome": "handled"},
+            "shipped": {"kind": "end", "outcome": "shipped"}
+        }
+    })
+}
+
+#[test]
+fn each_shipment_s_packing_and_labelling_are_addressed_through_the_shipment_s_branch() {
+    let server = Server::start();
+    let (status, body) = server
+        .admin()
+        .put("/v1/workflows/pack-order", &pack_and_label());
+    assert_eq!(status, 201, "{body}");
+    let ops = server.token("olga", &["operator"]);
+    let (status, started) = ops.post(
+        "/v1/workflows/pack-order/instances",
+        &json!({"input": shipments(2)}),
+    );
+    assert_eq!(status, 201, "{started}");
+    let id = started["id"].as_str().unwrap().to_owned();
+
+    // The instance tells the inner branches of the two shipments apart.
+    let body = instance(&ops, &id);
+    let shown: Vec<(String, String)> = body["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let s = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
+            (s("path"), s("address"))
+        })
+        .collect();
+    let expected = [
+        ("shipment[0]", "shipment[0]/handle"),
+        ("shipment[0]/pack", "shipment[0]/pack/pack_box"),
+        ("shipment[0]/label", "shipment[0]/label/print_label"),
+        ("shipment[1]", "shipment[1]/handle"),
+        ("shipment[1]/pack", "shipment[1]/pack/pack_box"),
+        ("shipment[1]/label", "shipment[1]/label/print_label"),
+    ]
+    .map(|(p, a)| (p.to_owned(), a.to_owned()));
+    assert_eq!(shown, expected, "{body}");
+
+    // The inner branch alone fits both shipments: refused, listing both.
+    let events = format!("/v1/instances/{id}/events");
+    let (status, refused) = ops.post(
+        &events,
+        &json!({"type": "packed", "stage": "pack/pack_box"}),
+    );
+    assert_eq!(status, 409, "{refused}");
+    let hint = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        hint.contains("shipment[0]/pack/pack_box, shipment[1]/pack/pack_box"),
+        "{refused}"
+    );
+
+    // A packer claims shipment 1's box by its full address.
+    let ana = server.token("ana", &["approver:packer"]);
+    let (status, body) = ana.post(
+        &format!("/v1/instances/{id}/claim"),
+        &json!({"stage": "shipment[1]/pack/pack_box"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let body = instance(&ops, &id);
+    assert_eq!(body["branches"][4]["assignee"], "ana", "{body}");
+    assert!(body["branches"][1]["assignee"].is_null(), "{body}");
+
+    for (stage, event) in [
+        ("shipment[1]/pack/pack_box", "packed"),
+        ("shipment[0]/label/print_label", "labelled"),
+        ("shipment[1]/label/print_label", "labelled"),
+        ("pack_box", "packed"),
+    ] {
+        let (status, body) = ops.post(&events, &json!({"type": event, "stage": stage}));
+        assert_eq!(status, 200, "{stage}: {body}");
+    }
+    let body = instance(&ops, &id);
+    assert_eq!(body["status"], "completed", "{body}");
+    assert_eq!(body["stage"], "shipped", "{body}");
+}

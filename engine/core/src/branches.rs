@@ -7,7 +7,9 @@
 //! Stage names are unique across a definition, so outside `for_each` a timer, a task or a
 //! history entry that names a stage names the branch it belongs to as well. A `for_each`
 //! runs the same stages in every element's branch: there a current stage is addressed as
-//! `{branch}/{stage}` (`shipment[1]/ship_confirm`; see [`InstanceState::frames_at`]).
+//! `{branch}/{stage}` (`shipment[1]/ship_confirm`), and one inside a parallel stage of such
+//! a branch with every enclosing branch's name (`shipment[1]/pack/pack_box`; see
+//! [`InstanceState::frames_at`]).
 
 use crate::state::{ApprovalProgress, ApprovalTask, Assignment, InstanceState, PendingCall, Sla};
 use crate::state::{BranchState, BranchStatus, ChildRef, Frame, SlaState, Timer};
@@ -193,32 +195,53 @@ impl InstanceState {
         self.find_frame(|f| f.stage == stage)
     }
 
-    /// The paths to the current stages `address` names: a stage name (`ship_confirm`:
-    /// every frame in it, several when a `for_each` runs it per element), or
-    /// `{branch}/{stage}` (`shipment[1]/ship_confirm`: the one in that branch).
+    /// The names of the branches that lead to the current stage at `path`, outermost
+    /// first (`["x[1]", "a"]` for branch `a` of a parallel stage inside element 1 of a
+    /// `for_each` named `x`); empty at the top level.
+    pub fn branch_names(&self, path: &[usize]) -> Vec<&str> {
+        let mut out = Vec::with_capacity(path.len());
+        let mut branches = self.branches.as_slice();
+        for &i in path {
+            let Some(b) = branches.get(i) else { break };
+            out.push(b.name.as_str());
+            branches = &b.frame.branches;
+        }
+        out
+    }
+
+    /// The paths to the current stages `address` names. An address is a stage name,
+    /// optionally preceded by the names of the branches it runs in, innermost last, each
+    /// followed by `/`: `ship_confirm` names every frame in that stage (several when a
+    /// `for_each` runs it per element); `shipment[1]/ship_confirm` the one in branch
+    /// `shipment[1]`; `x[1]/a/aw` the one in branch `a` of the parallel stage inside
+    /// branch `x[1]`. The branches given must be the innermost ones the stage runs in
+    /// (`a/aw` names `aw` of branch `a` in every element), none skipped.
     pub fn frames_at(&self, address: &str) -> Vec<Vec<usize>> {
-        let (branch, stage) = match address.rsplit_once('/') {
-            Some((b, s)) => (Some(b), s),
-            None => (None, address),
-        };
+        let mut parts: Vec<&str> = address.split('/').collect();
+        let stage = parts.pop().unwrap_or(address);
         let mut out = Vec::new();
         self.each_frame(|path, f| {
-            if f.stage == stage && (branch.is_none() || f.branch == branch) {
+            if f.stage == stage && self.branch_names(path).ends_with(&parts) {
                 out.push(path.to_vec());
             }
         });
         out
     }
 
-    /// How to address the current stage `f` unambiguously: its stage name, qualified with
-    /// its branch (`shipment[1]/ship_confirm`) when another current stage has the same name.
-    pub fn stage_address(&self, f: &FrameRef<'_>) -> String {
+    /// How to address the current stage at `path` (`f`) unambiguously: its stage name, or,
+    /// when another current stage has the same name (a `for_each` runs it per element),
+    /// its stage name after the names of all the branches it runs in, outermost first
+    /// (`shipment[1]/ship_confirm`, `x[1]/a/aw`).
+    pub fn stage_address(&self, path: &[usize], f: &FrameRef<'_>) -> String {
         let mut same = 0;
         self.each_frame(|_, g| same += usize::from(g.stage == f.stage));
-        match (same > 1, f.branch) {
-            (true, Some(b)) => format!("{b}/{}", f.stage),
-            _ => f.stage.to_owned(),
+        if same <= 1 || path.is_empty() {
+            return f.stage.to_owned();
         }
+        let mut out = self.branch_names(path).join("/");
+        out.push('/');
+        out.push_str(f.stage);
+        out
     }
 
     /// The path to the current stage whose work (its assignee) `stage` addresses: the
@@ -243,7 +266,7 @@ impl InstanceState {
                 let mut out = Vec::new();
                 self.each_frame(|path, f| {
                     if paths.iter().any(|p| p == path) {
-                        out.push(self.stage_address(&f));
+                        out.push(self.stage_address(path, &f));
                     }
                 });
                 Err(Unaddressed::Ambiguous(out))
@@ -267,7 +290,7 @@ impl InstanceState {
     /// first.
     pub fn current_addresses(&self) -> Vec<String> {
         let mut out = Vec::new();
-        self.each_frame(|_, f| out.push(self.stage_address(&f)));
+        self.each_frame(|path, f| out.push(self.stage_address(path, &f)));
         out
     }
 

@@ -399,3 +399,153 @@ fn each_shipment_s_work_is_given_to_its_own_person_by_its_branch() {
     assert!(s.branches[0].frame.assignee.is_none());
     assert_eq!(s.branches[1].frame.assignee.as_ref().unwrap().user, "ana");
 }
+
+/// Each shipment is packed and labelled side by side: a parallel stage `handle` inside
+/// every shipment's branch, with branches `pack` (waits for `packed`) and `label` (waits
+/// for `labelled`).
+fn nested_definition() -> Value {
+    json!({
+        "id": "ship-order", "title": "Ship an order", "start": "ship",
+        "stages": {
+            "ship": {
+                "kind": "parallel",
+                "for_each": {
+                    "items": "input.shipments",
+                    "as": "shipment",
+                    "branch": {"name": "shipment", "start": "handle"}
+                },
+                "join": {"rule": "all"},
+                "transitions": [{"to": "done"}]
+            },
+            "handle": {
+                "kind": "parallel",
+                "branches": [
+                    {"name": "pack", "start": "pack_box"},
+                    {"name": "label", "start": "print_label"}
+                ],
+                "join": {"rule": "all"},
+                "transitions": [{"to": "handled"}]
+            },
+            "pack_box": {
+                "kind": "wait", "owner": "packer", "deadline": "PT1H",
+                "on": {"packed": {"to": "packed"}}
+            },
+            "print_label": {
+                "kind": "wait", "owner": "clerk",
+                "on": {"labelled": {"to": "labelled"}}
+            },
+            "packed": {"kind": "end", "outcome": "packed"},
+            "labelled": {"kind": "end", "outcome": "labelled"},
+            "handled": {"kind": "end", "outcome": "handled"},
+            "done": {"kind": "end", "outcome": "shipped"}
+        }
+    })
+}
+
+#[test]
+fn a_parallel_stage_inside_each_shipment_is_addressed_with_the_shipment_s_branch() {
+    let wf = compile(&nested_definition());
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
+    let id = sim.start(shipments(2)).unwrap();
+    let addresses = [
+        "ship",
+        "shipment[0]/handle",
+        "shipment[0]/pack/pack_box",
+        "shipment[0]/label/print_label",
+        "shipment[1]/handle",
+        "shipment[1]/pack/pack_box",
+        "shipment[1]/label/print_label",
+    ];
+    assert_eq!(sim.state(&id).current_addresses(), addresses);
+
+    // The inner branch's name alone fits both shipments: the refusal lists both.
+    match sim.event_at(&id, "pack/pack_box", "packed", json!({})) {
+        Err(Rejection::AmbiguousEvent { stages, .. }) => assert_eq!(
+            stages,
+            ["shipment[0]/pack/pack_box", "shipment[1]/pack/pack_box"]
+        ),
+        other => panic!("expected ambiguous, got {other:?}"),
+    }
+    // A branch that is not there, or skipping the inner branch, is not current.
+    for wrong in [
+        "shipment[2]/pack/pack_box",
+        "shipment[1]/label/pack_box",
+        "shipment[1]/handle/pack/pack_box",
+    ] {
+        match sim.event_at(&id, wrong, "packed", json!({})) {
+            Err(Rejection::StageNotCurrent { stage, current }) => {
+                assert_eq!(stage, wrong);
+                assert_eq!(current, addresses);
+            }
+            other => panic!("{wrong}: expected stage-not-current, got {other:?}"),
+        }
+    }
+
+    sim.advance(minutes(10));
+    sim.event_at(&id, "shipment[1]/pack/pack_box", "packed", json!({}))
+        .unwrap();
+    let s = sim.state(&id);
+    assert_eq!(
+        s.current_addresses(),
+        [
+            "ship",
+            "shipment[0]/handle",
+            "pack_box",
+            "shipment[0]/label/print_label",
+            "shipment[1]/handle",
+            "shipment[1]/label/print_label",
+        ],
+        "shipment 1 is packed; shipment 0's box is the only one left, so its name alone fits"
+    );
+    assert_eq!(s.branches[1].frame.branches[0].status, BranchStatus::Ended);
+    assert_eq!(
+        s.branches[0].frame.branches[0].status,
+        BranchStatus::Running
+    );
+
+    // Once unique, the bare stage name and the inner branch's name address it too.
+    sim.event_at(&id, "pack_box", "packed", json!({})).unwrap();
+    sim.event_at(&id, "shipment[0]/label/print_label", "labelled", json!({}))
+        .unwrap();
+    assert_eq!(branches(&sim, &id)[0].1, BranchStatus::Ended);
+    assert_eq!(branches(&sim, &id)[1].1, BranchStatus::Running);
+    assert_eq!(sim.state(&id).status, Status::Running);
+    sim.event_at(&id, "label/print_label", "labelled", json!({}))
+        .unwrap();
+    let s = sim.state(&id);
+    assert_eq!(s.status, Status::Completed);
+    assert_eq!(s.stage, "done");
+}
+
+#[test]
+fn each_shipment_s_packing_is_given_to_its_own_person_by_its_full_address() {
+    let wf = compile(&nested_definition());
+    let mut sim = Simulation::new(&wf, FakePlugins::new(), t0());
+    let id = sim.start(shipments(2)).unwrap();
+    let give = |stage: &str, to: &str| waystation_core::Input::Assign {
+        assignee: Some(to.to_owned()),
+        by: "lead".to_owned(),
+        stage: Some(stage.to_owned()),
+    };
+    match sim.apply(&id, give("pack/pack_box", "ana")) {
+        Err(Rejection::StageRequired { stages }) => assert_eq!(
+            stages,
+            ["shipment[0]/pack/pack_box", "shipment[1]/pack/pack_box"]
+        ),
+        other => panic!("expected stage-required, got {other:?}"),
+    }
+    sim.apply(&id, give("shipment[1]/pack/pack_box", "ana"))
+        .unwrap();
+    let s = sim.state(&id);
+    assert!(s.branches[0].frame.branches[0].frame.assignee.is_none());
+    assert_eq!(
+        s.branches[1].frame.branches[0]
+            .frame
+            .assignee
+            .as_ref()
+            .unwrap()
+            .user,
+        "ana"
+    );
+    assert_eq!(s.frame_at(&[1, 0]).unwrap().assignee.unwrap().user, "ana");
+}

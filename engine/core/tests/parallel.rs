@@ -466,7 +466,13 @@ fn a_branch_may_hold_a_parallel_stage_of_its_own() {
             "logistics_confirm"
         ]
     );
-    sim.event_at(&id, "steel_ask", "confirmed", json!({}))
+    // A stage in the inner branch is addressed by its name, its branch's, or every
+    // enclosing branch's; a branch skipped or misplaced is refused.
+    assert!(matches!(
+        sim.event_at(&id, "steel/procurement/steel_ask", "confirmed", json!({})),
+        Err(Rejection::StageNotCurrent { .. })
+    ));
+    sim.event_at(&id, "procurement/steel/steel_ask", "confirmed", json!({}))
         .unwrap();
     sim.event_at(&id, "production_confirm", "confirmed", json!({}))
         .unwrap();
@@ -476,7 +482,7 @@ fn a_branch_may_hold_a_parallel_stage_of_its_own() {
     sim.advance(minutes(30));
     // paint breached: no timeout, stays red; the worst SLA says so.
     assert_eq!(sim.state(&id).worst_sla().state, SlaState::Breached);
-    sim.event_at(&id, "paint_ask", "confirmed", json!({}))
+    sim.event_at(&id, "paint/paint_ask", "confirmed", json!({}))
         .unwrap();
     assert_eq!(sim.state(&id).stage, "ship");
     assert_eq!(

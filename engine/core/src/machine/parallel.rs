@@ -391,7 +391,7 @@ impl<'w> Run<'w> {
                 _ => false,
             });
             if accepts {
-                found.push((path.to_vec(), self.state.stage_address(&f)));
+                found.push((path.to_vec(), self.state.stage_address(path, &f)));
             }
         });
         match found.len() {
@@ -433,7 +433,7 @@ impl<'w> Run<'w> {
         let mut out = Vec::with_capacity(paths.len());
         self.state.each_frame(|path, f| {
             if paths.iter().any(|p| p == path) {
-                out.push(self.state.stage_address(&f));
+                out.push(self.state.stage_address(path, &f));
             }
         });
         out

@@ -14,6 +14,15 @@ pub struct BranchView {
     pub parallel: String,
     /// The branch's name.
     pub branch: String,
+    /// The names of the branches it runs in and its own, outermost first, joined with `/`
+    /// (`shipment[1]/pack` for branch `pack` of a parallel stage inside a for_each's
+    /// element 1); its name alone at depth 0. Tells apart the same branch of several
+    /// elements.
+    pub path: String,
+    /// How events, claims and assignments address its current stage (as the refusals
+    /// list it: `pack_box`, or `shipment[1]/pack/pack_box` while other elements are in the
+    /// same stage); `None` once it is no longer running.
+    pub address: Option<String>,
     /// The branch's title, when the definition gives one.
     pub title: Option<String>,
     /// How deep the parallel stage is nested (0: the instance's own stage).
@@ -39,17 +48,30 @@ pub struct BranchView {
 /// Every branch of `s`, depth first, each with what the definition says of its stage.
 pub fn branches(s: &InstanceState, definition: &Definition) -> Vec<BranchView> {
     let mut out = Vec::new();
-    collect(&s.stage, &s.branches, 0, definition, &mut out);
+    let mut at = Where {
+        state: s,
+        indices: Vec::new(),
+        names: Vec::new(),
+    };
+    collect(&s.stage, &s.branches, &mut at, definition, &mut out);
     out
 }
 
-fn collect(
+/// Where [`collect`] is: the instance, and the branch indices and names leading there.
+struct Where<'a> {
+    state: &'a InstanceState,
+    indices: Vec<usize>,
+    names: Vec<&'a str>,
+}
+
+fn collect<'a>(
     parallel: &str,
-    branches: &[BranchState],
-    depth: u32,
+    branches: &'a [BranchState],
+    at: &mut Where<'a>,
     definition: &Definition,
     out: &mut Vec<BranchView>,
 ) {
+    let depth = u32::try_from(at.names.len()).unwrap_or(u32::MAX);
     let titles = match definition.stages.get(parallel).map(|st| &st.kind) {
         Some(waystation_core::definition::StageKind::Parallel {
             branches, for_each, ..
@@ -59,7 +81,9 @@ fn collect(
             .collect(),
         _ => std::collections::HashMap::new(),
     };
-    for b in branches {
+    for (i, b) in branches.iter().enumerate() {
+        at.indices.push(i);
+        at.names.push(&b.name);
         // A for_each's branches (`shipment[2]`) share the title of its one branch.
         let def_name = match (&b.item, b.name.split_once('[')) {
             (Some(_), Some((name, _))) => name,
@@ -67,9 +91,15 @@ fn collect(
         };
         let stage = definition.stages.get(&b.frame.stage);
         let running = b.status == BranchStatus::Running;
+        let address = running
+            .then(|| at.state.frame_at(&at.indices))
+            .flatten()
+            .map(|f| at.state.stage_address(&at.indices, &f));
         out.push(BranchView {
             parallel: parallel.to_owned(),
             branch: b.name.clone(),
+            path: at.names.join("/"),
+            address,
             title: titles.get(def_name).cloned().flatten(),
             depth,
             status: b.status,
@@ -82,24 +112,22 @@ fn collect(
             outcome: b.outcome.clone(),
         });
         if running {
-            collect(
-                &b.frame.stage,
-                &b.frame.branches,
-                depth + 1,
-                definition,
-                out,
-            );
+            collect(&b.frame.stage, &b.frame.branches, at, definition, out);
         }
+        at.indices.pop();
+        at.names.pop();
     }
 }
 
 /// The OpenAPI schema of [`BranchView`].
 pub fn schema() -> Value {
     serde_json::json!({"type": "object",
-        "required": ["parallel", "branch", "depth", "status", "stage", "sla"],
+        "required": ["parallel", "branch", "path", "depth", "status", "stage", "sla"],
         "properties": {
             "parallel": {"type": "string", "description": "The parallel stage the branch belongs to."},
             "branch": {"type": "string"},
+            "path": {"type": "string", "description": "The names of the branches it runs in and its own, outermost first, joined with `/` (`shipment[1]/pack`)."},
+            "address": {"type": ["string", "null"], "description": "How events, claims and assignments address its current stage (`shipment[1]/pack/pack_box`); null once it is no longer running."},
             "title": {"type": ["string", "null"]},
             "depth": {"type": "integer", "description": "0 for the instance's own parallel stage, 1 for one inside a branch, ..."},
             "status": {"enum": ["waiting", "running", "ended", "cancelled"]},
