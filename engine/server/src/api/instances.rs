@@ -147,7 +147,7 @@ pub async fn check_own_work(
             };
             let holder = frame.assignee.map(|a| a.user.clone());
             Ok((holder.as_deref() != Some(name.as_str()))
-                .then(|| (state.stage_address(&frame), holder)))
+                .then(|| (state.stage_address(&path, &frame), holder)))
         })
         .await?;
     match refusal {

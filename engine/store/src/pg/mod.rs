@@ -151,12 +151,25 @@ impl PgStore {
             if options.existing_only {
                 return schema::check_existing(&mut first, options.schema.as_deref());
             }
-            if let Some(schema) = &options.schema {
-                first
-                    .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                    .map_err(db("creating the schema"))?;
-            }
-            schema::migrate(&mut first)
+            // Nodes starting together: one at a time creates the schema and migrates it
+            // (`CREATE SCHEMA IF NOT EXISTS` itself races: two at once can both try to
+            // insert it). A session lock, released below or with the connection.
+            first
+                .batch_execute(&format!("SELECT pg_advisory_lock({})", schema::START_LOCK))
+                .map_err(db("waiting for other nodes starting"))?;
+            let made = (|| {
+                if let Some(schema) = &options.schema {
+                    first
+                        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                        .map_err(db("creating the schema"))?;
+                }
+                schema::migrate(&mut first)
+            })();
+            let _ = first.batch_execute(&format!(
+                "SELECT pg_advisory_unlock({})",
+                schema::START_LOCK
+            ));
+            made
         })?;
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))

@@ -181,6 +181,10 @@ CREATE TABLE meta (
 );
 "#;
 
+/// The advisory lock key under which a node creates and migrates the schema at start: one
+/// number for every Waystation schema in the cluster (starts are rare).
+pub(crate) const START_LOCK: i64 = 7310017;
+
 /// The newest migration this binary knows.
 pub(crate) fn newest() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.0)
@@ -196,7 +200,8 @@ pub(crate) fn migrate(client: &mut postgres::Client) -> Result<(), crate::StoreE
     let mut tx = client
         .transaction()
         .map_err(super::db("starting the migration"))?;
-    // One number for every Waystation schema in the cluster: starts are rare.
+    // Taken by `PgStore::open` already (this session, so it does not wait); kept for a
+    // caller that migrates without it.
     tx.batch_execute(
         "SELECT pg_advisory_xact_lock(7310017);
          CREATE TABLE IF NOT EXISTS waystation_schema (
