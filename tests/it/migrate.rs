@@ -29,56 +29,87 @@ fn body<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("a request body is JSON")
 }
 
+/// What a migration must carry: an approval workflow with three requests (the first
+/// approved), a plugin, and the tokens of a developer, an operator and a reviewer.
+struct Desk {
+    developer: waystation_tests::server::Client,
+    ops: waystation_tests::server::Client,
+    reviewer: waystation_tests::server::Client,
+    ids: Vec<String>,
+}
+
+impl Desk {
+    /// Fills `server`; the requests' ids start with `prefix`.
+    fn fill(server: &Server, prefix: &str) -> Desk {
+        server.admin().upload_workflow("approval-flow");
+        let developer = server.token("dev", &["developer"]);
+        developer.upload_plugin("order-health-score");
+        let ops = server.token("ops", &["operator"]);
+        let reviewer = server.token("rui", &["approver:reviewer"]);
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let (s, b) = ops.post(
+                "/v1/workflows/approval-flow/instances",
+                &body(&Start {
+                    input: Input {
+                        request_id: format!("{prefix}{i}"),
+                        amount: 5_000,
+                    },
+                }),
+            );
+            assert_eq!(s, 201, "{b}");
+            ids.push(b["id"].as_str().unwrap().to_owned());
+        }
+        let task = ops.get(&format!("/v1/instances/{}", ids[0])).1["approvals"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (s, b) = reviewer.post(
+            &format!("/v1/approvals/{task}"),
+            &body(&Decision {
+                decision: "approve",
+            }),
+        );
+        assert_eq!(s, 200, "{b}");
+        Desk {
+            developer,
+            ops,
+            reviewer,
+            ids,
+        }
+    }
+}
+
+/// Everything a copy must answer as the original did: each instance with its history, the
+/// plugins, the workflows.
+fn read_all(
+    server: &Server,
+    ops: &waystation_tests::server::Client,
+    ids: &[String],
+) -> (Vec<Value>, Value, Value) {
+    let ops = server.client(ops.token());
+    let instances: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            let (s, i) = ops.get(&format!("/v1/instances/{id}"));
+            assert_eq!(s, 200, "{i}");
+            let (s, h) = ops.get(&format!("/v1/instances/{id}/history"));
+            assert_eq!(s, 200, "{h}");
+            Value::Array(vec![i, h])
+        })
+        .collect();
+    let plugins = server.admin().get("/v1/plugins").1;
+    let workflows = server.admin().get("/v1/workflows").1;
+    (instances, plugins, workflows)
+}
+
 #[test]
 fn a_sled_data_directory_is_refused_by_a_fjall_server_and_migrated_whole() {
     let old = Server::start_with(&[("WAYSTATION_STORE_ENGINE", "sled")]);
-    let admin = old.admin();
-    admin.upload_workflow("approval-flow");
-    let developer = old.token("dev", &["developer"]);
-    developer.upload_plugin("order-health-score");
-    let ops = old.token("ops", &["operator"]);
-    let reviewer = old.token("rui", &["approver:reviewer"]);
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let (s, b) = ops.post(
-            "/v1/workflows/approval-flow/instances",
-            &body(&Start {
-                input: Input {
-                    request_id: format!("M{i}"),
-                    amount: 5_000,
-                },
-            }),
-        );
-        assert_eq!(s, 201, "{b}");
-        ids.push(b["id"].as_str().unwrap().to_owned());
-    }
-    let task = ops.get(&format!("/v1/instances/{}", ids[0])).1["approvals"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (s, b) = reviewer.post(
-        &format!("/v1/approvals/{task}"),
-        &body(&Decision {
-            decision: "approve",
-        }),
-    );
-    assert_eq!(s, 200, "{b}");
-    let read = |server: &Server| {
-        let ops = server.client(ops.token());
-        let instances: Vec<Value> = ids
-            .iter()
-            .map(|id| {
-                let (s, i) = ops.get(&format!("/v1/instances/{id}"));
-                assert_eq!(s, 200, "{i}");
-                let (s, h) = ops.get(&format!("/v1/instances/{id}/history"));
-                assert_eq!(s, 200, "{h}");
-                Value::Array(vec![i, h])
-            })
-            .collect();
-        let plugins = server.admin().get("/v1/plugins").1;
-        let workflows = server.admin().get("/v1/workflows").1;
-        (instances, plugins, workflows)
-    };
+    let Desk {
+        ops, reviewer, ids, ..
+    } = Desk::fill(&old, "M");
+    let read = |server: &Server| read_all(server, &ops, &ids);
     let before = read(&old);
     let mut old = old;
     let data = old.data().to_path_buf();
@@ -266,36 +297,12 @@ fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
     let url = pg_url();
     let mut old = Server::start();
     let admin = old.admin();
-    admin.upload_workflow("approval-flow");
-    let developer = old.token("dev", &["developer"]);
-    developer.upload_plugin("order-health-score");
-    let ops = old.token("ops", &["operator"]);
-    let reviewer = old.token("rui", &["approver:reviewer"]);
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let (s, b) = ops.post(
-            "/v1/workflows/approval-flow/instances",
-            &body(&Start {
-                input: Input {
-                    request_id: format!("P{i}"),
-                    amount: 5_000,
-                },
-            }),
-        );
-        assert_eq!(s, 201, "{b}");
-        ids.push(b["id"].as_str().unwrap().to_owned());
-    }
-    let task = ops.get(&format!("/v1/instances/{}", ids[0])).1["approvals"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (s, b) = reviewer.post(
-        &format!("/v1/approvals/{task}"),
-        &body(&Decision {
-            decision: "approve",
-        }),
-    );
-    assert_eq!(s, 200, "{b}");
+    let Desk {
+        developer,
+        ops,
+        reviewer,
+        ids,
+    } = Desk::fill(&old, "P");
     // A customer's progress link, given out before the move.
     let (s, b) = admin.put(
         "/v1/workflows/orders",
@@ -313,22 +320,7 @@ fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
     let link = progress_token(&old, &ops, &order);
     let follows = |server: &Server| server.client(None).get(&format!("/progress/{link}")).0;
     assert_eq!(follows(&old), 200);
-    let read = |server: &Server| {
-        let ops = server.client(ops.token());
-        let instances: Vec<Value> = ids
-            .iter()
-            .map(|id| {
-                let (s, i) = ops.get(&format!("/v1/instances/{id}"));
-                assert_eq!(s, 200, "{i}");
-                let (s, h) = ops.get(&format!("/v1/instances/{id}/history"));
-                assert_eq!(s, 200, "{h}");
-                Value::Array(vec![i, h])
-            })
-            .collect();
-        let plugins = server.admin().get("/v1/plugins").1;
-        let workflows = server.admin().get("/v1/workflows").1;
-        (instances, plugins, workflows)
-    };
+    let read = |server: &Server| read_all(server, &ops, &ids);
     let before = read(&old);
     let data = old.data().to_path_buf();
     old.terminate();
