@@ -266,6 +266,18 @@ fn each_shipment_gets_its_own_branch_and_a_late_carrier_escalates_while_the_othe
         "/v1/workflows/ship-order/instances",
         &json!({"input": shipments(3)}),
     );
+    // Queries filter by stage name; a branch's address is for commands, and is refused
+    // with the name to use rather than silently matching nothing.
+    let (queried, refused) =
+        ops.get("/v1/instances?workflow=ship-order&stage=shipment%5B2%5D%2Fship_confirm");
+    assert_eq!(queried, 400, "{refused}");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("filter by its stage name, ship_confirm"),
+        "{refused}"
+    );
     assert_eq!(status, 201, "{started}");
     let id = started["id"].as_str().unwrap().to_owned();
     let body = instance(&ops, &id);

@@ -371,7 +371,14 @@ pub async fn list(
     let query = InstanceQuery {
         workflow,
         version: parse(&params, "version", |v| v.parse().ok(), "a whole number")?,
-        stage: params.get("stage").cloned(),
+        // A stage name: `shipment[3]/ship_confirm` addresses one branch's stage for a
+        // command, and the index holds stage names only, so it would silently match none.
+        stage: parse(
+            &params,
+            "stage",
+            |v| (!v.contains('/')).then(|| v.to_owned()),
+            "a stage name (a branch's address such as shipment[1]/ship_confirm is for commands; filter by its stage name, ship_confirm)",
+        )?,
         status,
         sla,
         tag: params.get("tag").cloned(),
