@@ -60,17 +60,7 @@ impl Desk {
             assert_eq!(s, 201, "{b}");
             ids.push(b["id"].as_str().unwrap().to_owned());
         }
-        let task = ops.get(&format!("/v1/instances/{}", ids[0])).1["approvals"][0]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let (s, b) = reviewer.post(
-            &format!("/v1/approvals/{task}"),
-            &body(&Decision {
-                decision: "approve",
-            }),
-        );
-        assert_eq!(s, 200, "{b}");
+        approve(server, &ops, &reviewer, &ids[0]);
         Desk {
             developer,
             ops,
@@ -78,6 +68,29 @@ impl Desk {
             ids,
         }
     }
+}
+
+/// The reviewer approves the open approval task of request `id` on `server`.
+fn approve(
+    server: &Server,
+    ops: &waystation_tests::server::Client,
+    reviewer: &waystation_tests::server::Client,
+    id: &str,
+) {
+    let task = server
+        .client(ops.token())
+        .get(&format!("/v1/instances/{id}"))
+        .1["approvals"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, b) = server.client(reviewer.token()).post(
+        &format!("/v1/approvals/{task}"),
+        &body(&Decision {
+            decision: "approve",
+        }),
+    );
+    assert_eq!(s, 200, "{b}");
 }
 
 /// Everything a copy must answer as the original did: each instance with its history, the
@@ -144,31 +157,22 @@ fn a_sled_data_directory_is_refused_by_a_fjall_server_and_migrated_whole() {
 
     let new = std::env::temp_dir().join(format!("waystation-migrated-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&new);
-    let out = Command::new(waystation_bin())
-        .args(["store", "migrate", "--from"])
-        .arg(&data)
-        .arg("--to")
-        .arg(&new)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = migrate(&[
+        "--from",
+        data.to_str().unwrap(),
+        "--to",
+        new.to_str().unwrap(),
+    ]);
     assert!(stdout.contains("to a fjall store"), "{stdout}");
 
     // A second migration into the same place is refused: it is not empty.
-    let out = Command::new(waystation_bin())
-        .args(["store", "migrate", "--from"])
-        .arg(&data)
-        .arg("--to")
-        .arg(&new)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not empty"));
+    let stderr = migrate_refused(&[
+        "--from",
+        data.to_str().unwrap(),
+        "--to",
+        new.to_str().unwrap(),
+    ]);
+    assert!(stderr.contains("is not empty"), "{stderr}");
 
     let migrated = Server::start_in(&new, &[]);
     assert!(
@@ -181,20 +185,7 @@ fn a_sled_data_directory_is_refused_by_a_fjall_server_and_migrated_whole() {
         "instances, histories, plugins, workflows"
     );
     // Tokens came along: the reviewer still decides.
-    let task = migrated
-        .client(ops.token())
-        .get(&format!("/v1/instances/{}", ids[1]))
-        .1["approvals"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (s, b) = migrated.client(reviewer.token()).post(
-        &format!("/v1/approvals/{task}"),
-        &body(&Decision {
-            decision: "approve",
-        }),
-    );
-    assert_eq!(s, 200, "{b}");
+    approve(&migrated, &ops, &reviewer, &ids[1]);
     drop(migrated);
     let _ = std::fs::remove_dir_all(&new);
 }
@@ -397,20 +388,7 @@ fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
     );
     assert_ne!(invoke(&node_b, "order-priority"), "", "it ran on node b");
     // The decision made before the move still counts; the next one is taken on node b.
-    let task = node_b
-        .client(ops.token())
-        .get(&format!("/v1/instances/{}", ids[1]))
-        .1["approvals"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (s, b) = node_b.client(reviewer.token()).post(
-        &format!("/v1/approvals/{task}"),
-        &body(&Decision {
-            decision: "approve",
-        }),
-    );
-    assert_eq!(s, 200, "{b}");
+    approve(&node_b, &ops, &reviewer, &ids[1]);
     let in_postgres = read(&node_a);
     drop(node_a);
     drop(node_b);
