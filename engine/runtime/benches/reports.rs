@@ -7,7 +7,12 @@
 //!    (`set_rollups_for_benchmark`). The workflow has two keyword fields (tier, channel:
 //!    three groups per instance) and a number field. Reported: time per command (core +
 //!    commit, no flush: the fsync is the same either way), with the rollups on including
-//!    every fold of the delta records into the cells.
+//!    every fold of the delta records into the cells. Orders start 37 s apart; each one's
+//!    steps are 10-60 minutes and 130-730 minutes after its start. With
+//!    `WAYSTATION_BENCH_ORDER=order` (the default) each order's three commits run one after
+//!    the other, so consecutive commits land in buckets hours apart (the worst case for the
+//!    folds: few commands share a cell); with `WAYSTATION_BENCH_ORDER=time` every commit
+//!    runs in the order of its time, as a running server would commit them.
 //! 2. **A month's report.** `WAYSTATION_BENCH_INSTANCES` (default 1,000,000) orders spread
 //!    evenly over October 2026 (flushed every 10,000), then the October report in
 //!    Asia/Shanghai read `WAYSTATION_BENCH_QUERIES` times (default 20): all instances, and
@@ -25,7 +30,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
 use waystation_core::report::{spans, zone, Builder, PeriodKind};
-use waystation_core::{Input, Workflow};
+use waystation_core::{Input, InstanceState, Workflow};
 use waystation_runtime::NoPlugins;
 use waystation_store::{Commit, FjallStore, ReportStore, Store};
 
@@ -49,36 +54,60 @@ fn workflow() -> Workflow {
     wf
 }
 
-/// Starts order `i` at `at`, begins it 10 + i % 50 minutes later and finishes it hours later.
-fn write(store: &FjallStore, wf: &Workflow, i: usize, at: DateTime<Utc>) {
-    let input =
-        json!({"tier": TIERS[i % 4], "channel": CHANNELS[i % 3], "satisfaction": i % 5 + 1});
-    let commit = |before: Option<&waystation_core::InstanceState>, step: &waystation_core::Step| {
-        store
-            .commit(&Commit {
-                before,
-                after: &step.state,
-                effects: &step.effects,
-                fired_timer: None,
-                idempotency: None,
-            })
-            .unwrap();
+/// When order `i` started at `at` is begun (10 + i % 50 minutes later) and finished
+/// (130 + i % 600 minutes after its start).
+fn step_times(i: usize, at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    (
+        at + TimeDelta::minutes(10 + (i % 50) as i64),
+        at + TimeDelta::minutes(130 + (i % 600) as i64),
+    )
+}
+
+/// Commits step `step` of order `i` at `now` (0: start, 1: begin, 2: finish) after
+/// `before`, and gives the new state.
+fn write_step(
+    store: &FjallStore,
+    wf: &Workflow,
+    i: usize,
+    step: usize,
+    before: Option<InstanceState>,
+    now: DateTime<Utc>,
+) -> InstanceState {
+    let next = match (step, &before) {
+        (0, _) => {
+            let input = json!({"tier": TIERS[i % 4], "channel": CHANNELS[i % 3],
+                "satisfaction": i % 5 + 1});
+            start_until_quiet(wf, format!("o{i:09}"), input, now, &NoPlugins).unwrap()
+        }
+        (_, Some(b)) => {
+            let name = if step == 1 { "begin" } else { "done" };
+            let input = Input::Event {
+                name: name.into(),
+                data: Value::Null,
+                stage: None,
+            };
+            apply_until_quiet(wf, b.clone(), input, now, &NoPlugins).unwrap()
+        }
+        (_, None) => unreachable!("a later step follows the start"),
     };
-    let mut step = start_until_quiet(wf, format!("o{i:09}"), input, at, &NoPlugins).unwrap();
-    commit(None, &step);
-    let times = [
-        ("begin", at + TimeDelta::minutes(10 + (i % 50) as i64)),
-        ("done", at + TimeDelta::minutes(130 + (i % 600) as i64)),
-    ];
-    for (name, now) in times {
-        let before = step.state.clone();
-        let input = Input::Event {
-            name: name.into(),
-            data: Value::Null,
-            stage: None,
-        };
-        step = apply_until_quiet(wf, before.clone(), input, now, &NoPlugins).unwrap();
-        commit(Some(&before), &step);
+    store
+        .commit(&Commit {
+            before: before.as_ref(),
+            after: &next.state,
+            effects: &next.effects,
+            fired_timer: None,
+            idempotency: None,
+        })
+        .unwrap();
+    next.state
+}
+
+/// Starts order `i` at `at`, then begins and finishes it ([`step_times`]).
+fn write(store: &FjallStore, wf: &Workflow, i: usize, at: DateTime<Utc>) {
+    let (begin, done) = step_times(i, at);
+    let mut state = write_step(store, wf, i, 0, None, at);
+    for (step, now) in [(1, begin), (2, done)] {
+        state = write_step(store, wf, i, step, Some(state), now);
     }
 }
 
@@ -88,19 +117,33 @@ fn october() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn per_command(rollups: bool, n: usize) -> Duration {
+/// Commits `n` orders' three steps each and says the time per commit: each order's steps
+/// one after the other, or (`in_time`) every commit in the order of its time.
+fn per_command(rollups: bool, n: usize, in_time: bool) -> Duration {
     let dir = common::scratch_dir("reports-cost");
     let store = FjallStore::open(dir.path()).unwrap();
     store.set_rollups_for_benchmark(rollups);
     let wf = workflow();
+    let start = |i: usize| october() + TimeDelta::seconds(i as i64 * 37);
     let t = Instant::now();
-    for i in 0..n {
-        write(
-            &store,
-            &wf,
-            i,
-            october() + TimeDelta::seconds(i as i64 * 37),
-        );
+    if in_time {
+        // (time, order, step): step 0 starts, 1 begins, 2 finishes.
+        let mut plan: Vec<(DateTime<Utc>, usize, usize)> = (0..n)
+            .flat_map(|i| {
+                let at = start(i);
+                let (begin, done) = step_times(i, at);
+                [(at, i, 0), (begin, i, 1), (done, i, 2)]
+            })
+            .collect();
+        plan.sort();
+        let mut states = vec![None; n];
+        for (at, i, step) in plan {
+            states[i] = Some(write_step(&store, &wf, i, step, states[i].take(), at));
+        }
+    } else {
+        for i in 0..n {
+            write(&store, &wf, i, start(i));
+        }
     }
     // The folds the commits ran are in the time already; the records still pending are
     // folded too, so the figure is the whole cost of keeping the rollups.
@@ -116,22 +159,24 @@ fn main() {
     // `WAYSTATION_BENCH_ROLLUPS=on` or `off` runs only that half, for counting instructions
     // under `valgrind --tool=callgrind` (which the machine's load does not move).
     let only = std::env::var("WAYSTATION_BENCH_ROLLUPS").ok();
+    let in_time = std::env::var("WAYSTATION_BENCH_ORDER").is_ok_and(|o| o == "time");
     // Warm up once, then alternate so both see the same machine.
     if only.is_none() {
-        per_command(true, commands / 10);
+        per_command(true, commands / 10, in_time);
     }
     let off = if only.as_deref() == Some("on") {
         Duration::ZERO
     } else {
-        per_command(false, commands)
+        per_command(false, commands, in_time)
     };
     let on = if only.as_deref() == Some("off") {
         Duration::ZERO
     } else {
-        per_command(true, commands)
+        per_command(true, commands, in_time)
     };
     println!(
-        "per command, {commands} orders x 3 commits: rollups off {off:?}, on {on:?} ({:+.1} %)",
+        "per command, {commands} orders x 3 commits ({}): rollups off {off:?}, on {on:?} ({:+.1} %)",
+        if in_time { "in time order" } else { "order by order" },
         (on.as_secs_f64() / off.as_secs_f64() - 1.0) * 100.0
     );
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
-use waystation_core::report::{deltas, Change, Group};
+use waystation_core::report::{moves, Change, Metric, StageFigure};
 use waystation_core::{Effect, HistoryEntry, InstanceState};
 
 /// Upper bounds (seconds) of the buckets: a minute to a month; the last bucket is
@@ -69,25 +69,19 @@ impl Durations {
         if history.is_empty() {
             return;
         }
-        let all = Group::all();
-        for d in deltas(before, after, &history) {
-            let Change::Duration(s) = d.change else {
+        // Events only: a duration is never a cohort move, and each event counts once here
+        // (the report cells spread it over the groups).
+        for m in moves(before, after, &history).events {
+            let Change::Duration(s) = m.change else {
                 continue;
             };
-            if d.group != all {
-                continue;
-            }
-            if d.metric == "cycle" {
+            if m.metric == Metric::Cycle {
                 let mut cycle = self
                     .cycle
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 cycle.entry(after.workflow.clone()).or_default().observe(s);
-            } else if let Some(stage) = d
-                .metric
-                .strip_prefix("stage/")
-                .and_then(|r| r.strip_suffix("/response"))
-            {
+            } else if let Metric::Stage(stage, StageFigure::Response) = m.metric {
                 let mut response = self
                     .response
                     .lock()

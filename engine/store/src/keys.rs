@@ -28,7 +28,8 @@
 //! | `ix/act/{time}/{instance}` | (empty): instances by when a person or system last acted |
 //! | `ix/asg/{user}/{instance}` | (empty): running instances by assignee |
 //! | `ru/{workflow}/{dim}/{bucket}/{value}/{figure}` | a report cell (see `rollups.rs`) |
-//! | `rd/{seq}` | a report delta record: the cells one commit moves, until a fold adds them in (see `rollups.rs`) |
+//! | `rd/{seq}` | a report delta record of the first layout (one entry per cell), folded like `rm` (see `rollups.rs`) |
+//! | `rm/{seq}` | a report delta record: what one commit moves and the groups it counts in, until a fold adds it in (see `rollups.rs`) |
 //! | `rumeta/current` | (empty): the rollups cover every stored instance |
 //! | `token/{token}` | token record JSON (see `tokens.rs`) |
 //! | `tokenhash/{sha-256 of the secret}` | token id: the lookup by presented secret |
@@ -76,8 +77,11 @@ pub mod part {
     pub const INDEX: &[u8] = b"ix";
     /// `ru/{workflow}/{dim}/{bucket}/{value}/{figure}`: report cells.
     pub const ROLLUP: &[u8] = b"ru";
-    /// `rd/{seq}`: report delta records.
+    /// `rd/{seq}`: report delta records of the first layout (one per cell moved), still
+    /// folded when a store written before `rm` holds some.
     pub const DELTA: &[u8] = b"rd";
+    /// `rm/{seq}`: report delta records (what moves and the groups it counts in).
+    pub const MOVES: &[u8] = b"rm";
     /// `rumeta/current`: the marker that the rollups cover every stored instance.
     pub const ROLLUP_META: &[u8] = b"rumeta";
     /// `token/{token}`: API tokens.

@@ -39,7 +39,8 @@ pub struct KvStore<B: Kv> {
     /// Held by the one fold of report delta records under way (see `rollups.rs`); holds
     /// the cells written last.
     rollups: Mutex<crate::rollups::CellCache>,
-    /// The number of the next report delta record, read from the store on first use.
+    /// The number of the next report delta record, read from the store on first use;
+    /// moved only under the tally lock, after the batch holding the records was applied.
     next_delta: std::sync::OnceLock<AtomicU64>,
     /// Delta records written since the last fold began (approximate: a fold may take
     /// some that were counted after it began).
@@ -659,32 +660,65 @@ impl<B: Kv> KvStore<B> {
 
     /// Applies `batch`, moving the counts by the index keys it puts and deletes.
     pub(crate) fn apply_counted(&self, batch: Vec<Mutation>) -> Result<(), StoreError> {
+        self.apply_recorded(batch, Vec::new())
+    }
+
+    /// [`KvStore::apply_counted`] with report delta `records` added to the batch. Their
+    /// numbers are taken under the lock that orders the batches, so records are numbered
+    /// in the order they become visible: a fold that has seen record `n` has seen every
+    /// record before it, and the next fold may start after `n`.
+    fn apply_recorded(
+        &self,
+        mut batch: Vec<Mutation>,
+        records: Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         let moves = tally.moves_of(&batch);
+        let numbers = match records.is_empty() {
+            true => None,
+            false => Some(self.delta_numbers()?),
+        };
+        let first = numbers.map_or(0, |n| n.load(Ordering::Relaxed));
+        let recorded = records.len() as u64;
+        for (seq, record) in (first..).zip(records) {
+            batch.push(Mutation::Put(crate::rollups::delta_key(seq), record));
+        }
         self.kv.apply(batch)?;
+        // Only now: a batch that failed leaves no gap in the numbering.
+        if let Some(n) = numbers {
+            n.store(first + recorded, Ordering::Relaxed);
+        }
         tally.record(&moves);
         Ok(())
     }
 }
 
 impl<B: Kv> KvStore<B> {
-    /// A fresh report delta record key.
-    fn delta_key(&self) -> Result<Vec<u8>, StoreError> {
-        let next = match self.next_delta.get() {
-            Some(n) => n,
-            None => {
-                // Two first commits may both read; both read the same (no record is
-                // numbered before one of them sets it), and the one that sets it wins.
-                let first = crate::rollups::next_delta_seq(&self.kv)?;
-                let _ = self.next_delta.set(AtomicU64::new(first));
-                self.next_delta.get().ok_or_else(|| {
-                    StoreError::Corrupt("report delta numbering not initialised".into())
-                })?
-            }
-        };
-        Ok(crate::rollups::delta_key(
-            next.fetch_add(1, Ordering::Relaxed),
-        ))
+    /// The report delta record numbering: the number of the next record.
+    fn delta_numbers(&self) -> Result<&AtomicU64, StoreError> {
+        if let Some(n) = self.next_delta.get() {
+            return Ok(n);
+        }
+        // Two first commits may both read; both read the same (no record is numbered
+        // before one of them sets it), and the one that sets it wins.
+        let first = crate::rollups::next_delta_seq(&self.kv)?;
+        let _ = self.next_delta.set(AtomicU64::new(first));
+        self.next_delta
+            .get()
+            .ok_or_else(|| StoreError::Corrupt("report delta numbering not initialised".into()))
+    }
+
+    /// Runs `fold` with the rollup lock held, and with the tally lock too when the fold
+    /// must scan while no batch is applied (see `rollups::CellCache`).
+    fn folding<T>(
+        &self,
+        cache: &mut crate::rollups::CellCache,
+        fold: impl FnOnce(&mut crate::rollups::CellCache) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _quiet = cache
+            .needs_quiet_scan()
+            .then(|| self.tally.lock().unwrap_or_else(PoisonError::into_inner));
+        fold(cache)
     }
 
     /// See [`crate::RetentionStore::purge_report_cells`]. Under the rollup lock, after
@@ -694,7 +728,7 @@ impl<B: Kv> KvStore<B> {
     pub(crate) fn purge_rollups(&self, before: i64, max: usize) -> Result<usize, StoreError> {
         let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
         self.unfolded.store(0, Ordering::Relaxed);
-        crate::rollups::fold_all(&self.kv, &mut cache)?;
+        self.folding(&mut cache, |c| crate::rollups::fold_all(&self.kv, c))?;
         cache.clear();
         crate::rollups::purge(&self.kv, before, max)
     }
@@ -713,50 +747,40 @@ impl<B: Kv> KvStore<B> {
             Err(TryLockError::WouldBlock) => return,
         };
         self.unfolded.store(0, Ordering::Relaxed);
-        let _ = crate::rollups::fold(&self.kv, &mut cache);
+        let _ = self.folding(&mut cache, |c| crate::rollups::fold(&self.kv, c));
     }
 }
 
 impl<B: Kv> KvStore<B> {
-    /// Adds `commit`'s mutations and its report delta record to `batch`; says whether it
-    /// wrote a delta record.
+    /// Adds `commit`'s mutations to `batch` and its report delta record, if it moves a
+    /// figure, to `records`.
     fn add_commit(
         &self,
         batch: &mut Vec<Mutation>,
+        records: &mut Vec<Vec<u8>>,
         commit: &Commit<'_>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(), StoreError> {
         batch.append(&mut mutations(commit)?);
-        let record = if self.rollups_on.load(Ordering::Relaxed) {
-            crate::rollups::delta_record(commit)
-        } else {
-            None
-        };
-        let Some(record) = record else {
-            return Ok(false);
-        };
-        batch.push(Mutation::Put(self.delta_key()?, record));
-        Ok(true)
+        if self.rollups_on.load(Ordering::Relaxed) {
+            records.extend(crate::rollups::delta_record(commit));
+        }
+        Ok(())
     }
 }
 
 impl<B: Kv> Store for KvStore<B> {
     fn commit(&self, commit: &Commit<'_>) -> Result<(), StoreError> {
-        let mut batch = Vec::new();
-        let recorded = self.add_commit(&mut batch, commit)?;
-        self.apply_counted(batch)?;
-        if recorded {
-            self.fold_if_due(1);
-        }
-        Ok(())
+        self.commit_all(std::slice::from_ref(commit))
     }
 
     fn commit_all(&self, commits: &[Commit<'_>]) -> Result<(), StoreError> {
         let mut batch = Vec::new();
-        let mut recorded = 0;
+        let mut records = Vec::new();
         for commit in commits {
-            recorded += usize::from(self.add_commit(&mut batch, commit)?);
+            self.add_commit(&mut batch, &mut records, commit)?;
         }
-        self.apply_counted(batch)?;
+        let recorded = records.len();
+        self.apply_recorded(batch, records)?;
         if recorded > 0 {
             self.fold_if_due(recorded);
         }
@@ -783,7 +807,7 @@ impl<B: Kv> ReportStore for KvStore<B> {
     fn fold_reports(&self) -> Result<usize, StoreError> {
         let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
         self.unfolded.store(0, Ordering::Relaxed);
-        crate::rollups::fold_all(&self.kv, &mut cache)
+        self.folding(&mut cache, |c| crate::rollups::fold_all(&self.kv, c))
     }
 
     fn reports_current(&self) -> Result<bool, StoreError> {
@@ -793,7 +817,7 @@ impl<B: Kv> ReportStore for KvStore<B> {
 
     fn rebuild_reports(&self) -> Result<Rebuilt, StoreError> {
         let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.clear();
+        cache.reset();
         crate::rollups::rebuild(&self.kv, &|id| {
             Ok(self
                 .history(id, 0, usize::MAX)?

@@ -8,7 +8,8 @@
 //! period are next to each other per `dim`, so a month is one range scan.
 //!
 //! **Blind writes, folded later.** A commit does not read the cells it moves: it writes one
-//! *delta record* `rd/{seq}` (every cell it moves and by how much, [`encode_deltas`]) in the
+//! *delta record* `rm/{seq}` (what moves, once, and the groups it counts in: [`encode_moves`];
+//! stores written before it hold `rd/{seq}` records naming every cell, [`decode_deltas`]) in the
 //! same atomic batch as the change, so a crash can neither lose nor double a contribution,
 //! and commits never wait for each other on the rollups. A *fold* reads the pending delta
 //! records in `seq` order, adds them into their cells, and writes the cells and deletes the
@@ -21,42 +22,55 @@ use crate::keys::{part, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::{Commit, StoreError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use waystation_core::report::{deltas, Cell, Change, Delta, Numbers};
+use waystation_core::report::{deltas, moves, Cell, Change, Delta, Move, Moves, Numbers};
 use waystation_core::{Effect, HistoryEntry, InstanceState};
 
 /// The key of one cell.
 fn cell_key(workflow: &str, d: &Delta) -> Vec<u8> {
-    let mut k = Vec::with_capacity(cell_key_len(workflow, d));
-    write_cell_key(&mut k, workflow, d);
+    let mut k = Vec::with_capacity(
+        2 + 5 + workflow.len() + d.group.dim.len() + 12 + d.group.value.len() + d.metric.len(),
+    );
+    write_cell_key(
+        &mut k,
+        workflow,
+        (&d.group.dim, &d.group.value),
+        &bucket_digits(d.bucket),
+        d.metric.as_bytes(),
+    );
     k
 }
 
-/// The length of [`cell_key`]: `ru`, five parts and their separators.
-fn cell_key_len(workflow: &str, d: &Delta) -> usize {
-    2 + 5 + workflow.len() + d.group.dim.len() + 12 + d.group.value.len() + d.metric.len()
-}
-
-/// Appends [`cell_key`] to `out` without allocating: this runs for every delta of every
-/// command.
-fn write_cell_key(out: &mut Vec<u8>, workflow: &str, d: &Delta) {
-    out.extend_from_slice(part::ROLLUP);
-    out.push(0);
-    out.extend_from_slice(workflow.as_bytes());
-    out.push(0);
-    out.extend_from_slice(d.group.dim.as_bytes());
-    out.push(0);
-    // The bucket as 12 decimal digits, zero-padded (buckets before 1970 count as 0).
+/// The bucket as 12 decimal digits, zero-padded (buckets before 1970 count as 0).
+fn bucket_digits(bucket: i64) -> [u8; 12] {
     let mut digits = [b'0'; 12];
-    let mut b = d.bucket.max(0);
+    let mut b = bucket.max(0);
     for slot in digits.iter_mut().rev() {
         *slot = b'0' + (b % 10) as u8;
         b /= 10;
     }
-    out.extend_from_slice(&digits);
+    digits
+}
+
+/// Appends a cell's key to `out` without allocating (`digits`: [`bucket_digits`]): this
+/// runs for every cell of every command a fold takes.
+fn write_cell_key(
+    out: &mut Vec<u8>,
+    workflow: &str,
+    (dim, value): (&str, &str),
+    digits: &[u8; 12],
+    metric: &[u8],
+) {
+    out.extend_from_slice(part::ROLLUP);
     out.push(0);
-    out.extend_from_slice(d.group.value.as_bytes());
+    out.extend_from_slice(workflow.as_bytes());
     out.push(0);
-    out.extend_from_slice(d.metric.as_bytes());
+    out.extend_from_slice(dim.as_bytes());
+    out.push(0);
+    out.extend_from_slice(digits);
+    out.push(0);
+    out.extend_from_slice(value.as_bytes());
+    out.push(0);
+    out.extend_from_slice(metric);
 }
 
 pub(crate) fn cell_of(change: Change) -> Cell {
@@ -71,113 +85,146 @@ fn corrupt(k: &[u8], e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("report cell {}: {e}", String::from_utf8_lossy(k)))
 }
 
-/// Adds one change of cell `k` into `pending` (cell key -> the change to apply); the key
-/// is copied only the first time it is seen.
-fn gather_one(
-    pending: &mut BTreeMap<Vec<u8>, Cell>,
-    k: &[u8],
-    change: Change,
-) -> Result<(), StoreError> {
-    match pending.get_mut(k) {
-        Some(old) => old.add(change).map_err(|e| corrupt(k, e)),
-        None => {
-            pending.insert(k.to_vec(), cell_of(change));
-            Ok(())
-        }
-    }
-}
-
-/// Adds `changes` (cell key, how it moves) into `pending`.
+/// Adds `changes` (cell key, how it moves) into `pending` (cell key -> the change to
+/// apply), for a rebuild.
 fn gather(
     pending: &mut BTreeMap<Vec<u8>, Cell>,
     changes: impl IntoIterator<Item = (Vec<u8>, Change)>,
 ) -> Result<(), StoreError> {
     for (k, change) in changes {
-        gather_one(pending, &k, change)?;
+        match pending.get_mut(&k) {
+            Some(old) => old.add(change).map_err(|e| corrupt(&k, e))?,
+            None => {
+                pending.insert(k, cell_of(change));
+            }
+        }
     }
     Ok(())
 }
 
 /// The cells most recently written, decoded, so that the folds of one busy bucket do not
 /// read and decode the same cells again: at most [`CACHED`] of them, the oldest written
-/// forgotten first. Only the holder of the rollup lock touches it, and only with values
-/// that were applied (see [`Written::keep`]), so it always equals the store.
+/// forgotten first. Only the holder of the rollup lock touches it. A fold takes the cells
+/// it moves out and puts them back only once its batch is applied, so the cache never
+/// holds a value the store does not.
 #[derive(Debug, Default)]
 pub(crate) struct CellCache {
     cells: HashMap<Vec<u8>, Cell>,
     order: VecDeque<Vec<u8>>,
+    /// The number of the newest record folded: the next fold scans after it, not over
+    /// the deletions of every record folded since the store's memtable was last flushed.
+    /// Records are numbered without gaps in the order their batches are applied (see
+    /// `KvStore::apply_recorded`); a fold takes only the unbroken run after this one, so a
+    /// record whose batch a scan met half-applied is taken by the next fold. `None` (a
+    /// store just opened, a rebuild): the next fold must scan while no batch is applied
+    /// ([`CellCache::needs_quiet_scan`]).
+    folded: Option<u64>,
+    /// No record of the first layout is left (none is ever written again).
+    legacy_done: bool,
 }
 
 /// Most cells the cache holds (a few MB).
 const CACHED: usize = 16_384;
 
 impl CellCache {
-    /// Forgets everything (after a rebuild).
+    /// Forgets the cells (after a purge of old cells).
     pub(crate) fn clear(&mut self) {
         self.cells.clear();
         self.order.clear();
     }
-}
 
-/// A commit's rollup writes, and the cells to remember once its batch is applied.
-#[derive(Debug, Default)]
-pub(crate) struct Written {
-    /// The writes, for the batch.
-    pub(crate) mutations: Vec<Mutation>,
-    cells: Vec<(Vec<u8>, Cell)>,
-}
+    /// Forgets everything, where folding has reached too (after a rebuild).
+    pub(crate) fn reset(&mut self) {
+        *self = CellCache::default();
+    }
 
-impl Written {
-    /// Remembers the written cells; call only after the batch was applied.
-    pub(crate) fn keep(self, cache: &mut CellCache) {
-        for (k, c) in self.cells {
-            if cache.cells.insert(k.clone(), c).is_none() {
-                cache.order.push_back(k);
+    /// True when the next fold must scan while no commit's batch is being applied: it
+    /// does not know which record comes next.
+    pub(crate) fn needs_quiet_scan(&self) -> bool {
+        self.folded.is_none()
+    }
+
+    /// Puts back the cells of an applied fold: a cell taken out keeps its place in the
+    /// order, a new one goes last.
+    fn put_back(&mut self, cells: CellMap) {
+        for (k, slot) in cells {
+            if !slot.cached {
+                self.order.push_back(k.clone());
             }
+            self.cells.insert(k, slot.cell);
         }
-        while cache.order.len() > CACHED {
-            if let Some(old) = cache.order.pop_front() {
-                cache.cells.remove(&old);
+        while self.order.len() > CACHED {
+            if let Some(old) = self.order.pop_front() {
+                self.cells.remove(&old);
             }
         }
     }
 }
 
-/// The writes that add `pending` to the stored cells: read (from `cache`, else the store),
-/// merge, write back; a count that reaches zero is removed.
-fn merged<B: Kv>(
-    kv: &B,
-    cache: &CellCache,
-    pending: BTreeMap<Vec<u8>, Cell>,
-) -> Result<Written, StoreError> {
-    let mut out = Written::default();
-    for (k, change) in pending {
-        let old = match cache.cells.get(&k) {
-            Some(c) => Some(c.clone()),
-            None => kv
-                .get(&k)?
-                .map(|bytes| Cell::decode(&bytes).map_err(|e| corrupt(&k, e)))
-                .transpose()?,
+/// A cell a fold moves: its value with every change so far added.
+struct Slot {
+    cell: Cell,
+    /// Taken out of the cache (its key is still in the cache's order).
+    cached: bool,
+}
+
+/// The cells one fold moves, each read once (from the cache, else the store) on its
+/// first change and changed in place after that.
+struct Folding<'a, B: Kv> {
+    kv: &'a B,
+    cache: &'a mut CellCache,
+    cells: CellMap,
+}
+
+/// The cells of one fold by key.
+type CellMap = HashMap<Vec<u8>, Slot, foldhash::fast::RandomState>;
+
+impl<B: Kv> Folding<'_, B> {
+    /// Adds `change` into cell `k`.
+    fn add(&mut self, k: &[u8], change: Change) -> Result<(), StoreError> {
+        if let Some(slot) = self.cells.get_mut(k) {
+            return slot.cell.add(change).map_err(|e| corrupt(k, e));
+        }
+        let (old, cached) = match self.cache.cells.remove(k) {
+            Some(c) => (Some(c), true),
+            None => {
+                let stored = self.kv.get(k)?;
+                let old = stored
+                    .map(|bytes| Cell::decode(&bytes).map_err(|e| corrupt(k, e)))
+                    .transpose()?;
+                (old, false)
+            }
         };
         let cell = match old {
-            Some(mut old) => {
-                old.merge(&change).map_err(|e| corrupt(&k, e))?;
-                old
+            Some(mut c) => {
+                c.add(change).map_err(|e| corrupt(k, e))?;
+                c
             }
-            None => change,
+            None => cell_of(change),
         };
-        out.mutations.push(if cell.is_zero() {
-            Mutation::Delete(k.clone())
-        } else {
-            Mutation::Put(k.clone(), cell.encode())
-        });
-        out.cells.push((k, cell));
+        self.cells.insert(k.to_vec(), Slot { cell, cached });
+        Ok(())
     }
-    Ok(out)
+
+    /// Writes the moved cells (a count that reached zero is removed) and deletes
+    /// `records` in one batch, then puts the cells back into the cache.
+    fn apply(self, records: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let mut batch = Vec::with_capacity(self.cells.len() + records.len());
+        for (k, slot) in &self.cells {
+            batch.push(match slot.cell.is_zero() {
+                true => Mutation::Delete(k.clone()),
+                false => Mutation::Put(k.clone(), slot.cell.encode()),
+            });
+        }
+        batch.extend(records.into_iter().map(Mutation::Delete));
+        self.kv.apply(batch)?;
+        self.cache.put_back(self.cells);
+        Ok(())
+    }
 }
 
-/// The delta record of one command's commit: every cell it moves and how, or `None` when
-/// it moves none. Reads nothing, so it needs no lock.
+/// The delta record of one command's commit ([`encode_moves`]), or `None` when it moves
+/// nothing. Reads nothing, so it needs no lock.
 pub(crate) fn delta_record(commit: &Commit<'_>) -> Option<Vec<u8>> {
     let history: Vec<&HistoryEntry> = commit
         .effects
@@ -187,60 +234,163 @@ pub(crate) fn delta_record(commit: &Commit<'_>) -> Option<Vec<u8>> {
             _ => None,
         })
         .collect();
-    let moved = deltas(commit.before, commit.after, &history);
-    (!moved.is_empty()).then(|| encode_deltas(&commit.after.workflow, &moved))
+    let moved = moves(commit.before, commit.after, &history);
+    (!moved.is_empty()).then(|| encode_moves(&commit.after.workflow, &moved))
 }
 
 const DELTA_COUNT: u8 = b'c';
 const DELTA_DURATION: u8 = b'd';
 const DELTA_NUMBER: u8 = b'n';
 
-/// A delta record's bytes: per delta, the cell key's length (u32 little-endian), the key,
-/// a kind byte (`c` count, `d` duration in seconds, `n` number field value) and its 8-byte
-/// little-endian value (i64 or f64).
-pub(crate) fn encode_deltas(workflow: &str, deltas: &[Delta]) -> Vec<u8> {
-    let size: usize = deltas.iter().map(|d| 13 + cell_key_len(workflow, d)).sum();
-    let mut out = Vec::with_capacity(size);
-    for d in deltas {
-        out.extend_from_slice(&(cell_key_len(workflow, d) as u32).to_le_bytes());
-        write_cell_key(&mut out, workflow, d);
-        let (kind, word) = match d.change {
-            Change::Count(n) => (DELTA_COUNT, n.to_le_bytes()),
-            Change::Duration(s) => (DELTA_DURATION, s.to_le_bytes()),
-            Change::Number(v) => (DELTA_NUMBER, v.to_le_bytes()),
-        };
-        out.push(kind);
-        out.extend_from_slice(&word);
+/// The scope byte of a move counted in every group of the record.
+const EVERY_GROUP: u8 = b'e';
+/// The scope byte of a move counted in the one group that follows it.
+const ONE_GROUP: u8 = b'g';
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_move(out: &mut Vec<u8>, m: &Move<'_>) {
+    out.extend_from_slice(&m.bucket.to_le_bytes());
+    out.extend_from_slice(&(m.metric.name_len() as u32).to_le_bytes());
+    m.metric.write_name(out);
+    let (kind, word) = match m.change {
+        Change::Count(n) => (DELTA_COUNT, n.to_le_bytes()),
+        Change::Duration(s) => (DELTA_DURATION, s.to_le_bytes()),
+        Change::Number(v) => (DELTA_NUMBER, v.to_le_bytes()),
+    };
+    out.push(kind);
+    out.extend_from_slice(&word);
+}
+
+/// A delta record's bytes (lengths are u32 little-endian, each string preceded by its
+/// length): the workflow; the number of groups (u32) and each group's field and value;
+/// then per move a scope byte (`e`: every group; `g`: the group whose field and value
+/// follow), the bucket (i64), the figure's name, a kind byte (`c` count, `d` duration in
+/// seconds, `n` number field value) and its 8-byte value (i64 or f64). A move is stored
+/// once, not once per group: the fold spreads it.
+pub(crate) fn encode_moves(workflow: &str, moved: &Moves<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + 48 * (moved.cohort.len() + moved.events.len()));
+    put_str(&mut out, workflow);
+    out.extend_from_slice(&(moved.groups.len() as u32).to_le_bytes());
+    for g in &moved.groups {
+        put_str(&mut out, g.dim);
+        put_str(&mut out, g.value);
+    }
+    for (g, m) in &moved.cohort {
+        out.push(ONE_GROUP);
+        put_str(&mut out, g.dim);
+        put_str(&mut out, g.value);
+        put_move(&mut out, m);
+    }
+    for m in &moved.events {
+        out.push(EVERY_GROUP);
+        put_move(&mut out, m);
     }
     out
 }
 
-/// What [`decode_deltas`] calls per delta: `(cell key, change)`.
-type DeltaVisitor<'a> = dyn FnMut(&[u8], Change) -> Result<(), StoreError> + 'a;
+/// Reads an [`encode_moves`] record from the front.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
 
-/// The inverse of [`encode_deltas`]: `visit(cell key, change)` for each delta.
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (self.bytes.get(..n)?, self.bytes.get(n..)?);
+        self.bytes = rest;
+        Some(head)
+    }
+
+    fn word(&mut self) -> Option<[u8; 8]> {
+        self.take(8)?.try_into().ok()
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        let b: [u8; 4] = self.take(4)?.try_into().ok()?;
+        Some(u32::from_le_bytes(b) as usize)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.len()?;
+        self.take(n)
+    }
+
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+
+    /// A move's bucket, figure name and change.
+    fn one_move(&mut self) -> Option<(i64, &'a [u8], Change)> {
+        let bucket = i64::from_le_bytes(self.word()?);
+        let metric = self.bytes()?;
+        let kind = *self.take(1)?.first()?;
+        let word = self.word()?;
+        let change = match kind {
+            DELTA_COUNT => Change::Count(i64::from_le_bytes(word)),
+            DELTA_DURATION => Change::Duration(f64::from_le_bytes(word)),
+            DELTA_NUMBER => Change::Number(f64::from_le_bytes(word)),
+            _ => return None,
+        };
+        Some((bucket, metric, change))
+    }
+}
+
+/// The inverse of [`encode_moves`], spread over the groups: `visit(cell key, change)` for
+/// each cell that moves.
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record, or
 /// what `visit` returns.
-fn decode_deltas(
-    at: &[u8],
-    mut bytes: &[u8],
-    visit: &mut DeltaVisitor<'_>,
-) -> Result<(), StoreError> {
+fn decode_moves(at: &[u8], bytes: &[u8], visit: &mut DeltaVisitor<'_>) -> Result<(), StoreError> {
     let bad = || corrupt(at, "delta record");
-    while !bytes.is_empty() {
-        let len: [u8; 4] = bytes
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(bad)?;
-        let len = u32::from_le_bytes(len) as usize;
-        let k = bytes.get(4..4 + len).ok_or_else(bad)?;
-        let kind = *bytes.get(4 + len).ok_or_else(bad)?;
-        let word: [u8; 8] = bytes
-            .get(5 + len..13 + len)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(bad)?;
+    let mut r = Reader { bytes };
+    let workflow = r.str().ok_or_else(bad)?;
+    let n = r.len().ok_or_else(bad)?;
+    let mut groups = Vec::with_capacity(n.min(64));
+    for _ in 0..n {
+        groups.push((r.str().ok_or_else(bad)?, r.str().ok_or_else(bad)?));
+    }
+    let mut key = Vec::with_capacity(128);
+    while let Some(scope) = r.take(1) {
+        let one = match scope {
+            [EVERY_GROUP] => None,
+            [ONE_GROUP] => Some((r.str().ok_or_else(bad)?, r.str().ok_or_else(bad)?)),
+            _ => return Err(bad()),
+        };
+        let (bucket, metric, change) = r.one_move().ok_or_else(bad)?;
+        let digits = bucket_digits(bucket);
+        for g in one
+            .iter()
+            .chain(if one.is_none() { &groups[..] } else { &[] })
+        {
+            key.clear();
+            write_cell_key(&mut key, workflow, *g, &digits, metric);
+            visit(&key, change)?;
+        }
+    }
+    Ok(())
+}
+
+/// What [`decode_deltas`] and [`decode_moves`] call per cell: `(cell key, change)`.
+type DeltaVisitor<'a> = dyn FnMut(&[u8], Change) -> Result<(), StoreError> + 'a;
+
+/// Reads a delta record of the first layout (`rd/{seq}`, written before the `rm` records):
+/// per delta, the cell key's length (u32 little-endian), the key, a kind byte and its
+/// 8-byte value; `visit(cell key, change)` for each.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record, or
+/// what `visit` returns.
+fn decode_deltas(at: &[u8], bytes: &[u8], visit: &mut DeltaVisitor<'_>) -> Result<(), StoreError> {
+    let bad = || corrupt(at, "delta record");
+    let mut r = Reader { bytes };
+    while !r.bytes.is_empty() {
+        let k = r.bytes().ok_or_else(bad)?;
+        let kind = *r.take(1).and_then(|b| b.first()).ok_or_else(bad)?;
+        let word = r.word().ok_or_else(bad)?;
         let change = match kind {
             DELTA_COUNT => Change::Count(i64::from_le_bytes(word)),
             DELTA_DURATION => Change::Duration(f64::from_le_bytes(word)),
@@ -248,7 +398,6 @@ fn decode_deltas(
             _ => return Err(bad()),
         };
         visit(k, change)?;
-        bytes = &bytes[13 + len..];
     }
     Ok(())
 }
@@ -264,7 +413,7 @@ const FOLD_CHUNK: usize = 4096;
 /// The key of delta record `seq`: big-endian, so records sort in the order they were
 /// numbered.
 pub(crate) fn delta_key(seq: u64) -> Vec<u8> {
-    let mut k = prefix(&[part::DELTA]);
+    let mut k = prefix(&[part::MOVES]);
     k.extend_from_slice(&seq.to_be_bytes());
     k
 }
@@ -275,48 +424,91 @@ pub(crate) fn delta_key(seq: u64) -> Vec<u8> {
 /// # Errors
 /// Backend errors.
 pub(crate) fn next_delta_seq<B: Kv>(kv: &B) -> Result<u64, StoreError> {
-    let p = prefix(&[part::DELTA]);
-    let mut next = 0;
-    let mut failed = None;
+    let p = prefix(&[part::MOVES]);
+    let mut next = Ok(0);
     kv.scan(&p, None, &mut |k, _| {
-        match <[u8; 8]>::try_from(&k[p.len()..]) {
-            Ok(b) => next = u64::from_be_bytes(b) + 1,
-            Err(_) => failed = Some(corrupt(k, "delta record key")),
-        }
-        failed.is_none()
+        next = record_seq(&p, k).map(|n| n + 1);
+        next.is_ok()
     })?;
-    failed.map_or(Ok(next), Err)
+    next
 }
 
 /// Folds up to [`FOLD_CHUNK`] pending delta records into their cells in one batch (the
-/// cell writes and the records' deletion together), and says how many it folded. The
+/// cell writes and the records' deletion together), and says how many it folded: the
+/// first layout's records (`rd`) while any is left, then the current ones (`rm`). The
 /// caller holds the rollup lock (and `cache`): two folds never read the same records.
 ///
 /// # Errors
 /// Backend errors, or an unreadable record or cell; nothing was written then.
 pub(crate) fn fold<B: Kv>(kv: &B, cache: &mut CellCache) -> Result<usize, StoreError> {
-    let p = prefix(&[part::DELTA]);
+    if !cache.legacy_done {
+        let n = fold_layout(kv, cache, part::DELTA, decode_deltas)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        cache.legacy_done = true;
+    }
+    fold_layout(kv, cache, part::MOVES, decode_moves)
+}
+
+/// How a record layout is read.
+type Decode = fn(&[u8], &[u8], &mut DeltaVisitor<'_>) -> Result<(), StoreError>;
+
+/// The number of a record key under `p`.
+fn record_seq(p: &[u8], k: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(&k[p.len()..])
+        .map(u64::from_be_bytes)
+        .map_err(|_| corrupt(k, "delta record key"))
+}
+
+/// [`fold`] of the records under `layout`: for the current layout only the unbroken run
+/// of numbers after the last one folded (see [`CellCache`]'s `folded`).
+fn fold_layout<B: Kv>(
+    kv: &B,
+    cache: &mut CellCache,
+    layout: &[u8],
+    decode: Decode,
+) -> Result<usize, StoreError> {
+    let p = prefix(&[layout]);
+    let current = layout == part::MOVES;
+    let after = cache.folded.filter(|_| current).map(delta_key);
+    let mut next = cache.folded.filter(|_| current).map(|n| n + 1);
     let mut records = Vec::new();
-    kv.scan(&p, None, &mut |k, v| {
+    let mut failed = None;
+    kv.scan(&p, after.as_deref(), &mut |k, v| {
+        if current {
+            match record_seq(&p, k) {
+                // A record whose predecessor is not visible yet: stop before it.
+                Ok(seq) if next.is_some_and(|n| n != seq) => return false,
+                Ok(seq) => next = Some(seq + 1),
+                Err(e) => {
+                    failed = Some(e);
+                    return false;
+                }
+            }
+        }
         records.push((k.to_vec(), v.to_vec()));
         records.len() < FOLD_CHUNK
     })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if records.is_empty() {
         return Ok(0);
     }
-    let mut pending: BTreeMap<Vec<u8>, Cell> = BTreeMap::new();
+    let mut folding = Folding {
+        kv,
+        cache: &mut *cache,
+        cells: CellMap::default(),
+    };
     for (k, v) in &records {
-        decode_deltas(k, v, &mut |cell, change| {
-            gather_one(&mut pending, cell, change)
-        })?;
+        decode(k, v, &mut |cell, change| folding.add(cell, change))?;
     }
-    let mut written = merged(kv, cache, pending)?;
     let n = records.len();
-    written
-        .mutations
-        .extend(records.into_iter().map(|(k, _)| Mutation::Delete(k)));
-    kv.apply(std::mem::take(&mut written.mutations))?;
-    written.keep(cache);
+    folding.apply(records.into_iter().map(|(k, _)| k).collect())?;
+    if current {
+        cache.folded = next.map(|n| n - 1);
+    }
     Ok(n)
 }
 
@@ -329,7 +521,7 @@ pub(crate) fn fold_all<B: Kv>(kv: &B, cache: &mut CellCache) -> Result<usize, St
     loop {
         let n = fold(kv, cache)?;
         total += n;
-        if n < FOLD_CHUNK {
+        if n == 0 {
             return Ok(total);
         }
     }
@@ -438,7 +630,11 @@ pub(crate) fn rebuild<B: Kv>(
     history: &dyn Fn(&str) -> Result<Vec<HistoryEntry>, StoreError>,
 ) -> Result<Rebuilt, StoreError> {
     let mut old = Vec::new();
-    for p in [prefix(&[part::ROLLUP]), prefix(&[part::DELTA])] {
+    for p in [
+        prefix(&[part::ROLLUP]),
+        prefix(&[part::DELTA]),
+        prefix(&[part::MOVES]),
+    ] {
         kv.scan(&p, None, &mut |k, _| {
             old.push(Mutation::Delete(k.to_vec()));
             true
@@ -543,4 +739,205 @@ pub(crate) fn purge<B: Kv>(kv: &B, before: i64, max: usize) -> Result<usize, Sto
         kv.apply(doomed)?;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryKv;
+    use chrono::{DateTime, TimeDelta, Utc};
+    use serde_json::{json, Value};
+    use waystation_core::drive::{apply_until_quiet, start_until_quiet};
+    use waystation_core::sim::FakePlugins;
+    use waystation_core::{Input, Step, Workflow};
+
+    fn orders() -> Workflow {
+        let d = json!({
+            "id": "orders", "title": "Orders", "start": "todo",
+            "fields": {
+                "tier": {"type": "keyword", "value": "input.tier"},
+                "satisfaction": {"type": "number", "value": "input.satisfaction"}},
+            "stages": {
+                "todo": {"kind": "wait", "owner": "clerk", "on": {"begin": {"to": "doing"}}},
+                "doing": {"kind": "wait", "owner": "clerk", "on": {"done": {"to": "done"}}},
+                "done": {"kind": "end", "outcome": "resolved"}}});
+        let mut wf = Workflow::from_value(&d, None).unwrap();
+        wf.version = 1;
+        wf
+    }
+
+    /// An order's three steps: started, begun 20 minutes later, done 3 hours later.
+    fn lifecycle() -> Vec<(Option<Step>, Step)> {
+        let wf = orders();
+        let t0: DateTime<Utc> = "2026-10-01T08:00:00Z".parse().unwrap();
+        let input = json!({"tier": "gold", "satisfaction": 4});
+        let start = start_until_quiet(&wf, "o1".into(), input, t0, &FakePlugins::new()).unwrap();
+        let mut out = vec![(None, start)];
+        for (name, after) in [("begin", 20), ("done", 180)] {
+            let before = out.last().unwrap().1.clone();
+            let input = Input::Event {
+                name: name.into(),
+                data: Value::Null,
+                stage: None,
+            };
+            let now = t0 + TimeDelta::minutes(after);
+            let next =
+                apply_until_quiet(&wf, before.state.clone(), input, now, &FakePlugins::new())
+                    .unwrap();
+            out.push((Some(before), next));
+        }
+        out
+    }
+
+    fn cells_of(record: &[u8], decode: &mut DeltaVisitor<'_>) -> Vec<(Vec<u8>, String)> {
+        let mut out = Vec::new();
+        decode_moves(b"test", record, &mut |k, c| {
+            out.push((k.to_vec(), format!("{c:?}")));
+            decode(k, c)
+        })
+        .unwrap();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_record_spreads_over_the_groups_to_exactly_the_cells_the_deltas_name() {
+        for (before, step) in lifecycle() {
+            let before = before.map(|b| b.state);
+            let commit = Commit {
+                before: before.as_ref(),
+                after: &step.state,
+                effects: &step.effects,
+                fired_timer: None,
+                idempotency: None,
+            };
+            let record = delta_record(&commit).expect("every step moves a figure");
+            let spread = cells_of(&record, &mut |_, _| Ok(()));
+            let history: Vec<&HistoryEntry> = step
+                .effects
+                .iter()
+                .filter_map(|e| match e {
+                    Effect::History(h) => Some(h),
+                    _ => None,
+                })
+                .collect();
+            let mut expected: Vec<(Vec<u8>, String)> =
+                deltas(before.as_ref(), &step.state, &history)
+                    .iter()
+                    .map(|d| (cell_key("orders", d), format!("{:?}", d.change)))
+                    .collect();
+            expected.sort();
+            assert_eq!(spread, expected);
+            // Every event in both groups (all, tier=gold): the record names it once.
+            assert!(spread.len() >= 2);
+        }
+    }
+
+    #[test]
+    fn a_delta_record_of_the_first_layout_is_still_folded_after_the_upgrade() {
+        let kv = MemoryKv::default();
+        let d = Delta {
+            group: waystation_core::report::Group::all(),
+            bucket: 7,
+            metric: "started".into(),
+            change: Change::Count(3),
+        };
+        let k = cell_key("orders", &d);
+        // Per delta: key length (u32 LE), key, kind byte, 8-byte value.
+        let mut old = (k.len() as u32).to_le_bytes().to_vec();
+        old.extend_from_slice(&k);
+        old.push(b'c');
+        old.extend_from_slice(&3i64.to_le_bytes());
+        let mut record_key = prefix(&[part::DELTA]);
+        record_key.extend_from_slice(&0u64.to_be_bytes());
+        kv.apply(vec![Mutation::Put(record_key, old)]).unwrap();
+        let mut cache = CellCache::default();
+        assert_eq!(fold_all(&kv, &mut cache).unwrap(), 1);
+        let cell = Cell::decode(&kv.get(&k).unwrap().expect("the cell was written")).unwrap();
+        assert_eq!(cell.count(), 3);
+        assert_eq!(fold_all(&kv, &mut cache).unwrap(), 0, "the record is gone");
+    }
+
+    #[test]
+    fn a_cell_moved_by_two_folds_adds_up_from_the_cache_and_from_the_store() {
+        let kv = MemoryKv::default();
+        let mut cache = CellCache::default();
+        for (seq, (before, step)) in lifecycle().into_iter().enumerate() {
+            let before = before.map(|b| b.state);
+            let commit = Commit {
+                before: before.as_ref(),
+                after: &step.state,
+                effects: &step.effects,
+                fired_timer: None,
+                idempotency: None,
+            };
+            let record = delta_record(&commit).unwrap();
+            kv.apply(vec![Mutation::Put(delta_key(seq as u64), record)])
+                .unwrap();
+            fold_all(&kv, &mut cache).unwrap();
+            if seq == 1 {
+                // A restart: the next fold reads the cells from the store.
+                cache.reset();
+            }
+        }
+        let all = Delta {
+            group: waystation_core::report::Group::all(),
+            bucket: waystation_core::report::bucket("2026-10-01T08:00:00Z".parse().unwrap()),
+            metric: "stage/todo/entered".into(),
+            change: Change::Count(0),
+        };
+        let entered = kv.get(&cell_key("orders", &all)).unwrap().unwrap();
+        assert_eq!(Cell::decode(&entered).unwrap().count(), 1);
+        let started = Delta {
+            metric: "running".into(),
+            ..all
+        };
+        assert!(
+            kv.get(&cell_key("orders", &started)).unwrap().is_none(),
+            "an order that finished left the running count (zero cells are removed)"
+        );
+    }
+
+    #[test]
+    fn a_record_whose_predecessor_is_not_visible_yet_waits_for_the_next_fold() {
+        let kv = MemoryKv::default();
+        let steps = lifecycle();
+        let record = |i: usize| {
+            let (before, step) = &steps[i];
+            let before = before.as_ref().map(|b| b.state.clone());
+            delta_record(&Commit {
+                before: before.as_ref(),
+                after: &step.state,
+                effects: &step.effects,
+                fired_timer: None,
+                idempotency: None,
+            })
+            .unwrap()
+        };
+        let mut cache = CellCache::default();
+        kv.apply(vec![Mutation::Put(delta_key(0), record(0))])
+            .unwrap();
+        // Record 2 is visible before record 1 (its batch still being applied).
+        kv.apply(vec![Mutation::Put(delta_key(2), record(2))])
+            .unwrap();
+        assert_eq!(
+            fold_all(&kv, &mut cache).unwrap(),
+            1,
+            "only the unbroken run"
+        );
+        kv.apply(vec![Mutation::Put(delta_key(1), record(1))])
+            .unwrap();
+        assert_eq!(
+            fold_all(&kv, &mut cache).unwrap(),
+            2,
+            "then the rest, in order"
+        );
+        let mut left = 0;
+        kv.scan(&prefix(&[part::MOVES]), None, &mut |_, _| {
+            left += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(left, 0);
+    }
 }

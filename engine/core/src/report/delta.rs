@@ -18,7 +18,6 @@ use crate::effect::{HistoryEntry, HistoryEvent};
 use crate::fields::FieldValue;
 use crate::state::{InstanceState, SlaState, Status};
 use chrono::{DateTime, Utc};
-use std::collections::BTreeMap;
 
 /// Seconds per bucket: 15 minutes, so that a day, week or month in any zone (UTC+05:30,
 /// +05:45 and +08:45 exist) starts and ends on a bucket boundary.
@@ -73,34 +72,214 @@ pub struct Delta {
     pub change: Change,
 }
 
+/// A group borrowed from the state it was read from: `dim` empty for all instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupRef<'a> {
+    /// The keyword field, or empty for all instances.
+    pub dim: &'a str,
+    /// Its value.
+    pub value: &'a str,
+}
+
+impl GroupRef<'_> {
+    /// An owned copy.
+    pub fn to_group(self) -> Group {
+        Group {
+            dim: self.dim.to_owned(),
+            value: self.value.to_owned(),
+        }
+    }
+}
+
+/// What a stage figure counts or times (the last part of `stage/{s}/...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageFigure {
+    /// `entered`: a visit began.
+    Entered,
+    /// `left`: a visit ended.
+    Left,
+    /// `time`: how long a visit lasted.
+    Time,
+    /// `response`: time from entering to the first action.
+    Response,
+    /// `at_risk`: the stage's SLA went at risk.
+    AtRisk,
+    /// `breached`: the stage's SLA was breached.
+    Breached,
+}
+
+impl StageFigure {
+    fn as_str(self) -> &'static str {
+        match self {
+            StageFigure::Entered => "entered",
+            StageFigure::Left => "left",
+            StageFigure::Time => "time",
+            StageFigure::Response => "response",
+            StageFigure::AtRisk => "at_risk",
+            StageFigure::Breached => "breached",
+        }
+    }
+}
+
+/// A figure's name without the `String` [`Delta::metric`] holds: a change names its
+/// figures without allocating, and the store writes the name straight into a cell key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric<'a> {
+    /// `started` (cohort).
+    Started,
+    /// `running` (cohort).
+    Running,
+    /// `tag/{tag}` (cohort).
+    Tag(&'a str),
+    /// `stage/{stage}/{figure}`.
+    Stage(&'a str, StageFigure),
+    /// `ended/{status}`.
+    Ended(Status),
+    /// `outcome/{outcome}`.
+    Outcome(&'a str),
+    /// `cycle`.
+    Cycle,
+    /// `num/{field}`.
+    Number(&'a str),
+}
+
+impl<'a> Metric<'a> {
+    /// The figure's name (the table in [`crate::report`]) in four pieces, some empty.
+    fn parts(&self) -> [&'a str; 4] {
+        match *self {
+            Metric::Started => ["started", "", "", ""],
+            Metric::Running => ["running", "", "", ""],
+            Metric::Tag(t) => ["tag/", t, "", ""],
+            Metric::Stage(s, f) => ["stage/", s, "/", f.as_str()],
+            Metric::Ended(s) => ["ended/", s.as_str(), "", ""],
+            Metric::Outcome(o) => ["outcome/", o, "", ""],
+            Metric::Cycle => ["cycle", "", "", ""],
+            Metric::Number(f) => ["num/", f, "", ""],
+        }
+    }
+
+    /// Appends the figure's name to `out`.
+    pub fn write_name(&self, out: &mut Vec<u8>) {
+        for part in self.parts() {
+            out.extend_from_slice(part.as_bytes());
+        }
+    }
+
+    /// The length of the figure's name in bytes.
+    pub fn name_len(&self) -> usize {
+        self.parts().iter().map(|p| p.len()).sum()
+    }
+
+    /// The figure's name.
+    pub fn name(&self) -> String {
+        self.parts().concat()
+    }
+}
+
+/// One figure moving in one bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Move<'a> {
+    /// The 15-minute bucket.
+    pub bucket: i64,
+    /// The figure.
+    pub metric: Metric<'a>,
+    /// How it moves.
+    pub change: Change,
+}
+
+/// What one change of an instance does to the reports, before it is spread over the
+/// groups: the event figures happened once and count in every group the instance is in
+/// now; the cohort moves each name their group (a keyword field that changed moves the
+/// instance's cohort counts from one group to another). [`Moves::expand`] gives the
+/// [`Delta`]s, one per cell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moves<'a> {
+    /// The groups the instance is in now, the group of all first.
+    pub groups: Vec<GroupRef<'a>>,
+    /// Cohort counts, each in its own group.
+    pub cohort: Vec<(GroupRef<'a>, Move<'a>)>,
+    /// Event figures, each counted in every one of [`Moves::groups`].
+    pub events: Vec<Move<'a>>,
+}
+
+impl Moves<'_> {
+    /// True when nothing moves.
+    pub fn is_empty(&self) -> bool {
+        self.cohort.is_empty() && self.events.is_empty()
+    }
+
+    /// One [`Delta`] per cell that moves.
+    pub fn expand(&self) -> Vec<Delta> {
+        let mut out = Vec::with_capacity(self.cohort.len() + self.events.len() * self.groups.len());
+        let delta = |g: &GroupRef<'_>, m: &Move<'_>| Delta {
+            group: g.to_group(),
+            bucket: m.bucket,
+            metric: m.metric.name(),
+            change: m.change,
+        };
+        out.extend(self.cohort.iter().map(|(g, m)| delta(g, m)));
+        for m in &self.events {
+            out.extend(self.groups.iter().map(|g| delta(g, m)));
+        }
+        out
+    }
+}
+
 /// The groups `state` is in.
 pub fn groups(state: &InstanceState) -> Vec<Group> {
-    let mut out = vec![Group::all()];
+    group_refs(state)
+        .into_iter()
+        .map(GroupRef::to_group)
+        .collect()
+}
+
+/// The groups `state` is in, borrowed from it; the group of all first.
+pub fn group_refs(state: &InstanceState) -> Vec<GroupRef<'_>> {
+    let mut out = vec![GroupRef { dim: "", value: "" }];
     for (name, v) in &state.fields {
         if let FieldValue::Keyword(v) = v {
-            out.push(Group {
-                dim: name.clone(),
-                value: v.clone(),
+            out.push(GroupRef {
+                dim: name,
+                value: v,
             });
         }
     }
     out
 }
 
-/// The cohort counts of `state`, keyed by (group, metric), all in its start bucket.
-fn cohort(state: &InstanceState) -> BTreeMap<(Group, String), i64> {
-    let mut metrics = vec!["started".to_owned()];
-    if state.status == Status::Running {
-        metrics.push("running".to_owned());
-    }
-    metrics.extend(state.tags.iter().map(|t| format!("tag/{t}")));
-    let mut out = BTreeMap::new();
-    for g in groups(state) {
-        for m in &metrics {
-            out.insert((g.clone(), m.clone()), 1);
+/// The cohort cells of `state` with `sign` (+1 or -1), all in its start bucket, added into
+/// `out` (a cell already there has its count moved instead, so that a figure both sides
+/// hold cancels out).
+fn cohort<'a>(state: &'a InstanceState, sign: i64, out: &mut Vec<(GroupRef<'a>, Move<'a>)>) {
+    let bucket = bucket(state.started_at);
+    let running = state.status == Status::Running;
+    let metrics = [Metric::Started]
+        .into_iter()
+        .chain(running.then_some(Metric::Running))
+        .chain(state.tags.iter().map(|t| Metric::Tag(t)));
+    let groups = group_refs(state);
+    for metric in metrics {
+        for g in &groups {
+            let same = out
+                .iter_mut()
+                .find(|(h, m)| h == g && m.metric == metric && m.bucket == bucket);
+            match same {
+                Some((_, m)) => {
+                    if let Change::Count(n) = &mut m.change {
+                        *n += sign;
+                    }
+                }
+                None => out.push((
+                    *g,
+                    Move {
+                        bucket,
+                        metric,
+                        change: Change::Count(sign),
+                    },
+                )),
+            }
         }
     }
-    out
 }
 
 /// True when `before` and `after` are in the same cohort cells: same start, running or
@@ -117,86 +296,89 @@ fn same_cohort(before: &InstanceState, after: &InstanceState) -> bool {
         && keywords(before).eq(keywords(after))
 }
 
-/// The cohort counts that move from `before` to `after`, into `out`.
-fn cohort_moves(before: Option<&InstanceState>, after: &InstanceState, out: &mut Vec<Delta>) {
-    let mut moved = before.map(cohort).unwrap_or_default();
-    for v in moved.values_mut() {
-        *v = -*v;
+/// The cohort counts that move from `before` to `after`.
+fn cohort_moves<'a>(
+    before: Option<&'a InstanceState>,
+    after: &'a InstanceState,
+) -> Vec<(GroupRef<'a>, Move<'a>)> {
+    let mut out = Vec::new();
+    if let Some(b) = before {
+        cohort(b, -1, &mut out);
     }
-    for (k, v) in cohort(after) {
-        *moved.entry(k).or_insert(0) += v;
-    }
-    let start = bucket(after.started_at);
-    for ((group, metric), n) in moved.into_iter().filter(|(_, n)| *n != 0) {
-        out.push(Delta {
-            group,
-            bucket: start,
-            metric,
-            change: Change::Count(n),
-        });
-    }
+    cohort(after, 1, &mut out);
+    out.retain(|(_, m)| m.change != Change::Count(0));
+    out
 }
 
 /// The stage visit under way while walking the history.
-struct Visit {
-    stage: String,
+struct Visit<'a> {
+    stage: &'a str,
     entered: DateTime<Utc>,
     responded: bool,
 }
 
 /// What a change from `before` (none for a start or a rebuild) to `after`, adding
-/// `history`, does to the reports.
+/// `history`, does to the reports, one [`Delta`] per cell: [`moves`] expanded.
 pub fn deltas(
     before: Option<&InstanceState>,
     after: &InstanceState,
     history: &[&HistoryEntry],
 ) -> Vec<Delta> {
-    let mut out = Vec::new();
+    moves(before, after, history).expand()
+}
+
+/// What a change from `before` (none for a start or a rebuild) to `after`, adding
+/// `history`, does to the reports, before it is spread over the groups. Allocates only
+/// its three lists: this runs in every commit.
+pub fn moves<'a>(
+    before: Option<&'a InstanceState>,
+    after: &'a InstanceState,
+    history: &[&'a HistoryEntry],
+) -> Moves<'a> {
     // Cohort: after minus before; nothing when nothing it depends on changed (most
     // commands), without building either side.
-    if before.is_none_or(|b| !same_cohort(b, after)) {
-        cohort_moves(before, after, &mut out);
-    }
-    // Events, in every group the instance is in now.
+    let cohort = match before.is_none_or(|b| !same_cohort(b, after)) {
+        true => cohort_moves(before, after),
+        false => Vec::new(),
+    };
     let mut walk = Walk {
-        groups: groups(after),
         after,
         visit: before
             .filter(|b| b.status == Status::Running)
             .map(|b| Visit {
-                stage: b.stage.clone(),
+                stage: &b.stage,
                 entered: b.stage_entered_at,
                 // Issue 14's "acted" clock: a person or system acted after the stage was entered.
                 responded: b.acted_at.is_some_and(|a| a > b.stage_entered_at),
             }),
         continuing: false,
-        out,
+        out: Vec::new(),
     };
     for entry in history {
         walk.entry(entry);
     }
-    walk.out
+    Moves {
+        groups: group_refs(after),
+        cohort,
+        events: walk.out,
+    }
 }
 
 struct Walk<'a> {
-    groups: Vec<Group>,
     after: &'a InstanceState,
-    visit: Option<Visit>,
+    visit: Option<Visit<'a>>,
     /// A self-loop kept its deadline: the next `Entered` continues the visit.
     continuing: bool,
-    out: Vec<Delta>,
+    out: Vec<Move<'a>>,
 }
 
-impl Walk<'_> {
-    fn add(&mut self, at: DateTime<Utc>, metric: String, change: Change) {
-        for g in &self.groups {
-            self.out.push(Delta {
-                group: g.clone(),
-                bucket: bucket(at),
-                metric: metric.clone(),
-                change,
-            });
-        }
+impl<'a> Walk<'a> {
+    fn add(&mut self, at: DateTime<Utc>, metric: Metric<'a>, change: Change) {
+        self.out.push(Move {
+            bucket: bucket(at),
+            metric,
+            change,
+        });
     }
 
     fn seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
@@ -206,9 +388,17 @@ impl Walk<'_> {
     /// The visit under way ends at `at`.
     fn leave(&mut self, at: DateTime<Utc>) {
         if let Some(v) = self.visit.take() {
-            self.add(at, format!("stage/{}/left", v.stage), Change::Count(1));
+            self.add(
+                at,
+                Metric::Stage(v.stage, StageFigure::Left),
+                Change::Count(1),
+            );
             let d = Self::seconds(v.entered, at);
-            self.add(at, format!("stage/{}/time", v.stage), Change::Duration(d));
+            self.add(
+                at,
+                Metric::Stage(v.stage, StageFigure::Time),
+                Change::Duration(d),
+            );
         }
     }
 
@@ -218,36 +408,31 @@ impl Walk<'_> {
             return;
         };
         v.responded = true;
-        let (metric, d) = (
-            format!("stage/{}/response", v.stage),
-            Self::seconds(v.entered, at),
+        let (stage, d) = (v.stage, Self::seconds(v.entered, at));
+        self.add(
+            at,
+            Metric::Stage(stage, StageFigure::Response),
+            Change::Duration(d),
         );
-        self.add(at, metric, Change::Duration(d));
     }
 
     /// The instance ended at `at` with `status`.
-    fn end(&mut self, at: DateTime<Utc>, status: Status, outcome: Option<&str>) {
-        self.add(at, format!("ended/{}", status.as_str()), Change::Count(1));
+    fn end(&mut self, at: DateTime<Utc>, status: Status, outcome: Option<&'a str>) {
+        self.add(at, Metric::Ended(status), Change::Count(1));
         if let Some(o) = outcome {
-            self.add(at, format!("outcome/{o}"), Change::Count(1));
+            self.add(at, Metric::Outcome(o), Change::Count(1));
         }
         let cycle = Self::seconds(self.after.started_at, at);
-        self.add(at, "cycle".into(), Change::Duration(cycle));
-        let numbers: Vec<(String, f64)> = self
-            .after
-            .fields
-            .iter()
-            .filter_map(|(k, v)| match v {
-                FieldValue::Number(n) => Some((k.clone(), *n)),
-                _ => None,
-            })
-            .collect();
-        for (k, n) in numbers {
-            self.add(at, format!("num/{k}"), Change::Number(n));
+        self.add(at, Metric::Cycle, Change::Duration(cycle));
+        let after = self.after;
+        for (k, v) in &after.fields {
+            if let FieldValue::Number(n) = v {
+                self.add(at, Metric::Number(k), Change::Number(*n));
+            }
         }
     }
 
-    fn entry(&mut self, e: &HistoryEntry) {
+    fn entry(&mut self, e: &'a HistoryEntry) {
         let at = e.at;
         match &e.event {
             HistoryEvent::Transitioned { from, to, .. } => {
@@ -255,7 +440,7 @@ impl Walk<'_> {
                 self.continuing = from == to
                     && self.after.stage == *to
                     && self.after.stage_entered_at < at
-                    && self.visit.as_ref().is_some_and(|v| v.stage == *from);
+                    && self.visit.as_ref().is_some_and(|v| v.stage == from);
                 if !self.continuing {
                     self.leave(at);
                 }
@@ -265,21 +450,25 @@ impl Walk<'_> {
                     return;
                 }
                 self.visit = Some(Visit {
-                    stage: stage.clone(),
+                    stage,
                     entered: at,
                     responded: false,
                 });
-                self.add(at, format!("stage/{stage}/entered"), Change::Count(1));
+                self.add(
+                    at,
+                    Metric::Stage(stage, StageFigure::Entered),
+                    Change::Count(1),
+                );
             }
             HistoryEvent::EventReceived { .. } | HistoryEvent::Decided { .. } => self.respond(at),
             HistoryEvent::Assigned { .. } if e.actor.is_some() => self.respond(at),
             HistoryEvent::SlaChanged { stage, sla } => {
-                let what = match sla {
-                    SlaState::AtRisk => "at_risk",
-                    SlaState::Breached => "breached",
+                let figure = match sla {
+                    SlaState::AtRisk => StageFigure::AtRisk,
+                    SlaState::Breached => StageFigure::Breached,
                     SlaState::OnTime => return,
                 };
-                self.add(at, format!("stage/{stage}/{what}"), Change::Count(1));
+                self.add(at, Metric::Stage(stage, figure), Change::Count(1));
             }
             HistoryEvent::Completed { outcome } => {
                 // The end stage: entered, never left.
@@ -295,6 +484,50 @@ impl Walk<'_> {
                 self.end(at, Status::Cancelled, None);
             }
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Metric, StageFigure};
+    use crate::state::Status;
+
+    #[test]
+    fn each_figure_is_named_as_the_report_table_says() {
+        let named = [
+            (Metric::Started, "started"),
+            (Metric::Running, "running"),
+            (Metric::Tag("abnormal"), "tag/abnormal"),
+            (
+                Metric::Stage("todo", StageFigure::Entered),
+                "stage/todo/entered",
+            ),
+            (Metric::Stage("todo", StageFigure::Left), "stage/todo/left"),
+            (Metric::Stage("todo", StageFigure::Time), "stage/todo/time"),
+            (
+                Metric::Stage("todo", StageFigure::Response),
+                "stage/todo/response",
+            ),
+            (
+                Metric::Stage("todo", StageFigure::AtRisk),
+                "stage/todo/at_risk",
+            ),
+            (
+                Metric::Stage("todo", StageFigure::Breached),
+                "stage/todo/breached",
+            ),
+            (Metric::Ended(Status::Cancelled), "ended/cancelled"),
+            (Metric::Outcome("resolved"), "outcome/resolved"),
+            (Metric::Cycle, "cycle"),
+            (Metric::Number("satisfaction"), "num/satisfaction"),
+        ];
+        for (metric, name) in named {
+            assert_eq!(metric.name(), name);
+            assert_eq!(metric.name_len(), name.len());
+            let mut bytes = b"x".to_vec();
+            metric.write_name(&mut bytes);
+            assert_eq!(&bytes[1..], name.as_bytes());
         }
     }
 }

@@ -26,7 +26,10 @@ mod postmortem;
 
 pub use cell::{Cell, CellError, Numbers, RELATIVE_ERROR};
 pub use chrono_tz::Tz;
-pub use delta::{bucket, deltas, groups, Change, Delta, Group, BUCKET_SECONDS};
+pub use delta::{
+    bucket, deltas, group_refs, groups, moves, Change, Delta, Group, GroupRef, Metric, Move, Moves,
+    StageFigure, BUCKET_SECONDS,
+};
 pub use figures::{Builder, NumberFigures, Row, StageFigures, Summary, TagFigures};
 pub use period::{spans, zone, PeriodError, PeriodKind, Span, MAX_PERIODS};
 pub use postmortem::{visits, Act, Visit};
