@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the route table: every route is in it because
 //! the router is built from the same table.
 
-use super::{routes, Access, AppState, Body};
+use super::{routes, Access, AppState, Body, Route};
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -208,103 +208,14 @@ pub fn answer_schema(method: &str, path: &str) -> Option<&'static str> {
         .map(|(_, _, schema)| *schema)
 }
 
-/// The document.
+/// The document: one operation per route of the route table, the schemas they name.
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for (route, _) in routes() {
-        let mut op = json!({
-            "summary": route.summary,
-            "tags": [route.tag],
-            "operationId": format!("{} {}", route.method, route.path),
-        });
-        let params: Vec<Value> = route
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        let mut parameters = params;
-        for q in super::query_parameters(&route.method, route.path) {
-            let schema = serde_json::from_str::<Value>(q.schema)
-                .expect("a query parameter's schema is a JSON literal in the route table");
-            let mut param = json!({"name": q.name, "in": "query", "required": false,
-                "description": q.description});
-            // A list is one parameter with its values separated by commas.
-            if schema["type"] == "array" {
-                param["style"] = json!("form");
-                param["explode"] = json!(false);
-            }
-            param["schema"] = schema;
-            parameters.push(param);
-        }
-        // Every route that changes something honours the key; the dry runs (validate,
-        // invoke) change nothing, so a key would mean nothing there.
-        let dry_run = matches!(
-            route.path,
-            "/v1/workflows/validate" | "/v1/plugins/{name}/invoke"
-        );
-        if route.method != axum::http::Method::GET
-            && route.method != axum::http::Method::DELETE
-            && !dry_run
-        {
-            parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
-                "description": "A repeat with the same key returns the first answer and applies nothing twice.",
-                "schema": {"type": "string", "maxLength": 255}}));
-        }
-        if !parameters.is_empty() {
-            op["parameters"] = Value::Array(parameters);
-        }
-        match route.body {
-            Body::None => {}
-            Body::Json(schema) => {
-                op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
-            }
-            Body::OptionalJson(schema) => {
-                op["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
-            }
-            Body::Wasm => {
-                op["requestBody"] = json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}});
-            }
-        }
-        let mut responses = Map::new();
-        let mut ok = json!({"description": "Success"});
-        if let Some(schema) = answer_schema(route.method.as_str(), route.path) {
-            ok["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}});
-        }
-        if route.path == "/v1/reports/{workflow}" {
-            ok["content"] = json!({
-                "application/json": {"schema": {"$ref": "#/components/schemas/Report"}},
-                "text/csv": {"schema": {"type": "string", "description": "period,start,end,group,stage,figure,value: one figure per line"}}});
-        }
-        responses.insert(route.ok.to_string(), ok);
-        let mut errors: Vec<u16> = route.errors.to_vec();
-        if route.access != Access::Public {
-            errors.extend([401, 403]);
-            op["security"] = json!([{"bearer": []}]);
-            let who = match route.access {
-                Access::Roles(r) => r.join(", "),
-                Access::RolesOrAssignee(r) => {
-                    format!("{}, or the instance's current assignee", r.join(", "))
-                }
-                Access::Approver => "approver:<role>".to_owned(),
-                Access::AnyToken => "any token".to_owned(),
-                Access::Public => String::new(),
-            };
-            op["description"] = json!(format!("Roles: {who}."));
-        }
-        for code in errors {
-            let description = if code < 300 { "Success" } else { "Problem" };
-            let mut r = json!({"description": description});
-            if code >= 400 {
-                r["content"] = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
-            }
-            responses.insert(code.to_string(), r);
-        }
-        op["responses"] = Value::Object(responses);
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| json!({}));
-        entry[route.method.as_str().to_ascii_lowercase()] = op;
+        entry[route.method.as_str().to_ascii_lowercase()] = operation(&route);
     }
     json!({
         "openapi": "3.1.0",
@@ -316,6 +227,118 @@ pub fn document() -> Value {
             "schemas": schemas(),
         },
     })
+}
+
+/// The operation object of `route`: summary, parameters, body, answers, who may call.
+fn operation(route: &Route) -> Value {
+    let mut op = json!({
+        "summary": route.summary,
+        "tags": [route.tag],
+        "operationId": format!("{} {}", route.method, route.path),
+    });
+    let parameters = parameters(route);
+    if !parameters.is_empty() {
+        op["parameters"] = Value::Array(parameters);
+    }
+    if let Some(body) = request_body(route.body) {
+        op["requestBody"] = body;
+    }
+    if route.access != Access::Public {
+        op["security"] = json!([{"bearer": []}]);
+        let who = match route.access {
+            Access::Roles(r) => r.join(", "),
+            Access::RolesOrAssignee(r) => {
+                format!("{}, or the instance's current assignee", r.join(", "))
+            }
+            Access::Approver => "approver:<role>".to_owned(),
+            Access::AnyToken => "any token".to_owned(),
+            Access::Public => String::new(),
+        };
+        op["description"] = json!(format!("Roles: {who}."));
+    }
+    op["responses"] = responses(route);
+    op
+}
+
+/// The path parameters of `route` (its `{name}` segments), its query parameters, and the
+/// `Idempotency-Key` header where it honours one.
+fn parameters(route: &Route) -> Vec<Value> {
+    let mut parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    for q in super::query_parameters(&route.method, route.path) {
+        let schema = serde_json::from_str::<Value>(q.schema)
+            .expect("a query parameter's schema is a JSON literal in the route table");
+        let mut param = json!({"name": q.name, "in": "query", "required": false,
+            "description": q.description});
+        // A list is one parameter with its values separated by commas.
+        if schema["type"] == "array" {
+            param["style"] = json!("form");
+            param["explode"] = json!(false);
+        }
+        param["schema"] = schema;
+        parameters.push(param);
+    }
+    // Every route that changes something honours the key; the dry runs (validate,
+    // invoke) change nothing, so a key would mean nothing there.
+    let dry_run = matches!(
+        route.path,
+        "/v1/workflows/validate" | "/v1/plugins/{name}/invoke"
+    );
+    if route.method != axum::http::Method::GET
+        && route.method != axum::http::Method::DELETE
+        && !dry_run
+    {
+        parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "A repeat with the same key returns the first answer and applies nothing twice.",
+            "schema": {"type": "string", "maxLength": 255}}));
+    }
+    parameters
+}
+
+/// The request body object of a route taking `body`; `None` for a route that takes none.
+fn request_body(body: Body) -> Option<Value> {
+    let json_body = |schema: &str, required: bool| json!({"required": required, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    match body {
+        Body::None => None,
+        Body::Json(schema) => Some(json_body(schema, true)),
+        Body::OptionalJson(schema) => Some(json_body(schema, false)),
+        Body::Wasm => Some(
+            json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}}),
+        ),
+    }
+}
+
+/// The responses object of `route`: its success answer (with its schema from [`ANSWERS`]),
+/// the other statuses it can answer, and 401/403 where a token is needed.
+fn responses(route: &Route) -> Value {
+    let mut responses = Map::new();
+    let mut ok = json!({"description": "Success"});
+    if let Some(schema) = answer_schema(route.method.as_str(), route.path) {
+        ok["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}});
+    }
+    if route.path == "/v1/reports/{workflow}" {
+        ok["content"] = json!({
+            "application/json": {"schema": {"$ref": "#/components/schemas/Report"}},
+            "text/csv": {"schema": {"type": "string", "description": "period,start,end,group,stage,figure,value: one figure per line"}}});
+    }
+    responses.insert(route.ok.to_string(), ok);
+    let mut errors: Vec<u16> = route.errors.to_vec();
+    if route.access != Access::Public {
+        errors.extend([401, 403]);
+    }
+    for code in errors {
+        let description = if code < 300 { "Success" } else { "Problem" };
+        let mut r = json!({"description": description});
+        if code >= 400 {
+            r["content"] = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
+        }
+        responses.insert(code.to_string(), r);
+    }
+    Value::Object(responses)
 }
 
 /// `GET /v1/openapi.json`.
