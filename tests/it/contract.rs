@@ -342,8 +342,20 @@ fn approvals_and_work(c: &Contract, d: &Desk) {
         &d.ops.get(&at("export")),
     );
 
-    // Over 10,000: the reviewer's task decided by its id, then the request withdrawn.
-    let large = start("large");
+    decided_by_task_and_withdrawn(c, d, &reviewer);
+}
+
+/// A request over 10,000: the reviewer's task decided by its id, then the request withdrawn
+/// by its business key.
+fn decided_by_task_and_withdrawn(c: &Contract, d: &Desk, reviewer: &Client) {
+    let large = c.ok(
+        "POST",
+        "/v1/workflows/{id}/instances",
+        d.ops.post(
+            "/v1/workflows/approval-flow/instances",
+            &json!({"input": sample("approval-flow", "large")}),
+        ),
+    );
     let (large_id, large_key) = (str_of(&large, "id"), str_of(&large, "key"));
     let (_, inbox) = reviewer.get("/v1/approvals");
     let task = inbox["items"]

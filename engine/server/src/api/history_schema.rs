@@ -7,6 +7,9 @@ use super::schema::{array, closed, component, count, described, text, time};
 use serde_json::{json, Map, Value};
 
 /// Each `HistoryEvent` variant: its `type`, the members it always has, those it may lack.
+///
+/// One piece though long: it is a table, one row per variant in the enum's order, so a
+/// reader checks it against `HistoryEvent` side by side.
 fn variants() -> Vec<(&'static str, Value, Value)> {
     let none = || json!({});
     // A plugin call's measurements (`CallMetrics`, flattened), each absent when unknown.
