@@ -147,6 +147,22 @@ impl Contract {
         answer.1
     }
 
+    /// Checks an error answer against the document's `Problem`, expecting `status`.
+    fn problem(&self, status: u16, (got, answer): &Answer) {
+        assert_eq!(*got, status, "{answer}");
+        assert_eq!(answer["status"], status, "{answer}");
+        let errors: Vec<String> = self
+            .validator("Problem")
+            .iter_errors(answer)
+            .map(|e| format!("  at {}: {e}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "a {status} answered outside Problem:\n{}\nanswer: {answer}",
+            errors.join("\n")
+        );
+    }
+
     /// Panics naming every `ANSWERS` row no answer was checked against.
     fn assert_every_row_checked(&self) {
         let checked = self.checked.borrow();
@@ -189,6 +205,7 @@ fn every_typed_answer_matches_its_schema_in_the_servers_own_openapi_document() {
     branches_timers_and_figures(&contract, &desk);
     retry(&contract, &desk);
     tokens_and_schedules(&contract, &desk);
+    problems(&contract, &desk);
     contract.assert_every_row_checked();
 }
 
@@ -556,7 +573,8 @@ fn retry(c: &Contract, d: &Desk) {
     );
 }
 
-/// A token made and listed; a schedule set, listed, read, paused and resumed.
+/// A token made (also under an Idempotency-Key, then replayed) and listed; a schedule set,
+/// listed, read, paused and resumed.
 fn tokens_and_schedules(c: &Contract, d: &Desk) {
     let created = d.admin.post(
         "/v1/tokens",
@@ -564,6 +582,15 @@ fn tokens_and_schedules(c: &Contract, d: &Desk) {
     );
     assert_eq!(created.0, 201, "{}", created.1);
     c.check("POST", "/v1/tokens", &created);
+    // A replay under the same Idempotency-Key answers the stored first answer: same shape.
+    let once = json!({"name": "night-shift", "roles": ["operator"]});
+    for _ in 0..2 {
+        c.check(
+            "POST",
+            "/v1/tokens",
+            &d.admin.post_once("/v1/tokens", &once, "token-night-shift"),
+        );
+    }
     c.check("GET", "/v1/tokens", &d.admin.get("/v1/tokens"));
 
     let schedule = json!({"cron": "0 7 * * Thu", "zone": "Asia/Shanghai", "workflow": "approval-flow",
@@ -611,4 +638,36 @@ fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < until, "never: {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Error answers, each a `Problem`: without a token, an unknown instance, malformed JSON
+/// (line and column), an invalid definition (pointers), a business key in use (the
+/// instance holding it).
+fn problems(c: &Contract, d: &Desk) {
+    c.problem(401, &d.server.client(None).get("/v1/instances"));
+    c.problem(404, &d.ops.get("/v1/instances/no-such-instance"));
+    let malformed = d.ops.send(
+        "POST",
+        "/v1/workflows/approval-flow/instances",
+        "application/json",
+        b"{\"input\": {".to_vec(),
+        &[],
+    );
+    c.problem(400, &malformed);
+    let invalid = d.dev.post(
+        "/v1/workflows/validate",
+        &json!({"id": "broken", "start": "nowhere", "stages": {}}),
+    );
+    c.problem(422, &invalid);
+    assert!(
+        invalid.1["errors"][0]["pointer"].is_string(),
+        "{}",
+        invalid.1
+    );
+    let input = json!({"input": {"request_id": "REQ-twice", "amount": 1}});
+    let path = "/v1/workflows/approval-flow/instances";
+    assert_eq!(d.ops.post(path, &input).0, 201);
+    let twice = d.ops.post(path, &input);
+    c.problem(409, &twice);
+    assert!(twice.1["instance"].is_string(), "{}", twice.1);
 }

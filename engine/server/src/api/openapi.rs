@@ -43,14 +43,9 @@ fn schemas() -> Value {
             "stage": {"type": "string"}, "status": {"enum": ["running", "completed", "failed", "cancelled"]},
             "sla": {"enum": ["on_time", "at_risk", "breached"]}, "outcome": {"type": "string"}, "failure": {"type": "string"},
             "key": {"type": "string", "description": "The business key, when the definition declares one."}}},
-        "Problem": {"type": "object", "description": "RFC 9457 problem details", "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "pointer": {"type": "string"}, "parameter": {"type": "string"}, "message": {"type": "string"},
-                "line": {"type": "integer"}, "column": {"type": "integer"}}}},
-            "instance": {"type": "string", "description": "The running instance that holds the business key (409 key-in-use)."}}},
     });
     for more in [
+        problem(),
         answers(),
         super::view_schemas::schemas(),
         super::history_schema::schemas(),
@@ -69,6 +64,21 @@ fn schemas() -> Value {
         }
     }
     all
+}
+
+/// `error::Problem`, the body of every error answer, closed.
+fn problem() -> Value {
+    use super::schema::{array, closed, count, described, text};
+    json!({
+        "Problem": described("RFC 9457 problem details.", closed(
+            json!({"type": described("https://waystation.dev/problems/<kind>: stable, one per kind of problem.", text()),
+                "title": text(), "status": {"type": "integer"}, "detail": text()}),
+            json!({"errors": array(closed(json!({"message": text()}), json!({
+                    "pointer": described("JSON pointer into the request body.", text()),
+                    "parameter": described("The query or path parameter, for problems outside the body.", text()),
+                    "line": count(), "column": count()}))),
+                "instance": described("The running instance that holds the business key (409 key-in-use).", text())}))),
+    })
 }
 
 /// The schemas of the typed answers (`ops::Health`, `workflows::Validation`,
