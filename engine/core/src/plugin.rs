@@ -115,6 +115,20 @@ pub enum FailureKind {
     NotFound,
 }
 
+impl FailureKind {
+    /// The name the history and the API use (`out_of_memory`), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Timeout => "timeout",
+            FailureKind::OutOfMemory => "out_of_memory",
+            FailureKind::Trap => "trap",
+            FailureKind::BadOutput => "bad_output",
+            FailureKind::PluginError => "plugin_error",
+            FailureKind::NotFound => "not_found",
+        }
+    }
+}
+
 /// A failed plugin call, as the driver reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PluginFailure {
@@ -178,5 +192,23 @@ mod tests {
         assert_eq!(r.to_string(), pinned);
         assert!(PluginRef::parse("order-priority@md5:abc").is_err());
         assert!(PluginRef::parse("Order Priority").is_err());
+    }
+
+    #[test]
+    fn a_failure_kind_is_named_as_serde_writes_it() {
+        use FailureKind as K;
+        for kind in [
+            K::Timeout,
+            K::OutOfMemory,
+            K::Trap,
+            K::BadOutput,
+            K::PluginError,
+            K::NotFound,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
+        }
     }
 }

@@ -119,23 +119,26 @@ fn collect<'a>(
     }
 }
 
-/// The OpenAPI schema of [`BranchView`].
+/// The OpenAPI schema of [`BranchView`]: every member is always sent.
 pub fn schema() -> Value {
-    serde_json::json!({"type": "object",
-        "required": ["parallel", "branch", "path", "depth", "status", "stage", "sla"],
-        "properties": {
-            "parallel": {"type": "string", "description": "The parallel stage the branch belongs to."},
-            "branch": {"type": "string"},
-            "path": {"type": "string", "description": "The names of the branches it runs in and its own, outermost first, joined with `/` (`shipment[1]/pack`)."},
-            "address": {"type": ["string", "null"], "description": "How events, claims and assignments address its current stage (`shipment[1]/pack/pack_box`); null once it is no longer running."},
-            "title": {"type": ["string", "null"]},
-            "depth": {"type": "integer", "description": "0 for the instance's own parallel stage, 1 for one inside a branch, ..."},
+    use super::schema::{closed, described, sla_state, text, text_or_null, time_or_null};
+    closed(
+        serde_json::json!({
+            "parallel": described("The parallel stage the branch belongs to.", text()),
+            "branch": text(),
+            "path": described("The names of the branches it runs in and its own, outermost first, joined with `/` (`shipment[1]/pack`).", text()),
+            "address": described("How events, claims and assignments address its current stage (`shipment[1]/pack/pack_box`); null once it is no longer running.", text_or_null()),
+            "title": text_or_null(),
+            "depth": {"type": "integer", "minimum": 0, "description": "0 for the instance's own parallel stage, 1 for one inside a branch, ..."},
             "status": {"enum": ["waiting", "running", "ended", "cancelled"]},
-            "stage": {"type": "string", "description": "The branch's current stage (the end stage it reached, once ended)."},
-            "stage_title": {"type": ["string", "null"]},
-            "owner": {"type": ["string", "null"]},
-            "sla": {"enum": ["on_time", "at_risk", "breached"]},
-            "deadline": {"type": ["string", "null"], "format": "date-time"},
-            "assignee": {"type": ["string", "null"]},
-            "outcome": {"type": ["string", "null"]}}})
+            "stage": described("The branch's current stage (the end stage it reached, once ended).", text()),
+            "stage_title": text_or_null(),
+            "owner": text_or_null(),
+            "sla": sla_state(),
+            "deadline": time_or_null(),
+            "assignee": text_or_null(),
+            "outcome": text_or_null(),
+        }),
+        serde_json::json!({}),
+    )
 }

@@ -169,16 +169,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// 409 for a command the instance cannot take in its current state.
+fn conflict(kind: &'static str, detail: String) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        kind,
+        "The instance cannot take this now",
+        detail,
+    )
+}
+
 impl From<RuntimeError> for ApiError {
     fn from(e: RuntimeError) -> Self {
-        let conflict = |kind, detail: String| {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                kind,
-                "The instance cannot take this now",
-                detail,
-            )
-        };
         match e {
             RuntimeError::NotFound { what, id } => ApiError::not_found(format!("no {what} '{id}'")),
             RuntimeError::InvalidDefinition(errors) => ApiError::invalid(
@@ -220,52 +222,80 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::ShuttingDown => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting-down", "Shutting down", "the server is shutting down; retry")
             }
-            RuntimeError::Rejected(r) => {
-                let detail = r.to_string();
-                match r {
-                    Rejection::InvalidInput(errors) => ApiError::invalid(
-                        "the input does not match the workflow's input_schema",
-                        FieldError::from_validation(&errors, "/input"),
-                    ),
-                    Rejection::InvalidEventData(errors) => ApiError::invalid(
-                        "the event data holds values that cannot be kept exactly",
-                        FieldError::from_validation(&errors, "/data"),
-                    ),
-                    Rejection::KeyUnfit { .. } => ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "key-unfit",
-                        "The input gives no usable business key",
-                        detail.clone(),
-                    )
-                    .with_errors(vec![FieldError::at("/input", detail)]),
-                    Rejection::FieldUnfit { field, message } => ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "field-unfit",
-                        "A field cannot hold the value this gives it",
-                        detail,
-                    )
-                    .with_errors(vec![FieldError::at(format!("/fields/{field}"), message)]),
-                    Rejection::NotAnApprover { .. } => {
-                        ApiError::new(StatusCode::FORBIDDEN, "not-an-approver", "Not an approver of this task", detail)
-                    }
-                    Rejection::SeparationOfDuties { .. } => ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "separation-of-duties",
-                        "Separation of duties: someone else must decide this",
-                        detail,
-                    ),
-                    Rejection::EventDataUnfit { .. } => conflict("event-data-unfit", detail)
-                        .with_errors(vec![FieldError::at("/data", "the data does not fit the stage's conditions")]),
-                    Rejection::AmbiguousEvent { stages, .. } => conflict("ambiguous-event", detail)
-                        .with_errors(vec![FieldError::at("/stage", format!("name the stage the event is for: one of {}", stages.join(", ")))]),
-                    Rejection::StageRequired { stages } => conflict("stage-required", detail)
-                        .with_errors(vec![FieldError::at("/stage", format!("name the stage whose work this is: one of {}", stages.join(", ")))]),
-                    Rejection::StageNotCurrent { current, .. } => conflict("stage-not-current", detail)
-                        .with_errors(vec![FieldError::at("/stage", format!("the current stages are {}", current.join(", ")))]),
-                    other => conflict(other.code(), detail),
-                }
-            }
+            RuntimeError::Rejected(r) => rejection(r),
         }
+    }
+}
+
+/// The problem for a command the state machine refused: 422 for input that does not fit,
+/// 403 for a decider who may not decide, 409 for the rest (the instance cannot take it now),
+/// each with the pointer of what to change where there is one.
+fn rejection(r: Rejection) -> ApiError {
+    let detail = r.to_string();
+    match r {
+        Rejection::InvalidInput(errors) => ApiError::invalid(
+            "the input does not match the workflow's input_schema",
+            FieldError::from_validation(&errors, "/input"),
+        ),
+        Rejection::InvalidEventData(errors) => ApiError::invalid(
+            "the event data holds values that cannot be kept exactly",
+            FieldError::from_validation(&errors, "/data"),
+        ),
+        Rejection::KeyUnfit { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "key-unfit",
+            "The input gives no usable business key",
+            detail.clone(),
+        )
+        .with_errors(vec![FieldError::at("/input", detail)]),
+        Rejection::FieldUnfit { field, message } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "field-unfit",
+            "A field cannot hold the value this gives it",
+            detail,
+        )
+        .with_errors(vec![FieldError::at(format!("/fields/{field}"), message)]),
+        Rejection::NotAnApprover { .. } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not-an-approver",
+            "Not an approver of this task",
+            detail,
+        ),
+        Rejection::SeparationOfDuties { .. } => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "separation-of-duties",
+            "Separation of duties: someone else must decide this",
+            detail,
+        ),
+        Rejection::EventDataUnfit { .. } => {
+            conflict("event-data-unfit", detail).with_errors(vec![FieldError::at(
+                "/data",
+                "the data does not fit the stage's conditions",
+            )])
+        }
+        Rejection::AmbiguousEvent { stages, .. } => conflict("ambiguous-event", detail)
+            .with_errors(vec![FieldError::at(
+                "/stage",
+                format!(
+                    "name the stage the event is for: one of {}",
+                    stages.join(", ")
+                ),
+            )]),
+        Rejection::StageRequired { stages } => {
+            conflict("stage-required", detail).with_errors(vec![FieldError::at(
+                "/stage",
+                format!(
+                    "name the stage whose work this is: one of {}",
+                    stages.join(", ")
+                ),
+            )])
+        }
+        Rejection::StageNotCurrent { current, .. } => conflict("stage-not-current", detail)
+            .with_errors(vec![FieldError::at(
+                "/stage",
+                format!("the current stages are {}", current.join(", ")),
+            )]),
+        other => conflict(other.code(), detail),
     }
 }
 

@@ -92,15 +92,17 @@ pub async fn export(
     Ok(([(header::CONTENT_DISPOSITION, disposition)], Json(body)).into_response())
 }
 
-/// The OpenAPI schema of [`Export`].
+/// The OpenAPI schema of [`Export`], closed.
 pub fn schemas() -> serde_json::Value {
-    serde_json::json!({
-        "InstanceExport": {"type": "object", "required": ["format", "exported_at", "instance", "history", "truncated", "postmortem"], "properties": {
+    use super::schema::{array, closed, component, described, time};
+    use serde_json::json;
+    json!({
+        "InstanceExport": closed(json!({
             "format": {"const": FORMAT},
-            "exported_at": {"type": "string", "format": "date-time"},
-            "instance": {"type": "object", "description": "As GET /v1/instances/{id} answers."},
-            "history": {"type": "array", "items": {"type": "object", "required": ["seq", "at"], "description": "A history entry (as GET /v1/instances/{id}/history lists them) with its seq."}},
-            "truncated": {"type": "boolean", "description": "The history had more entries than the export holds (100,000)."},
-            "postmortem": {"$ref": "#/components/schemas/PostMortem"}}},
+            "exported_at": time(),
+            "instance": component("InstanceDetail"),
+            "history": described("Oldest first, as GET /v1/instances/{id}/history lists them.", array(component("HistoryItem"))),
+            "truncated": described("The history had more entries than the export holds (100,000).", json!({"type": "boolean"})),
+            "postmortem": component("PostMortem")}), json!({})),
     })
 }

@@ -83,26 +83,24 @@ pub fn children_of(app: &AppState, s: &InstanceState) -> Result<Vec<ChildView>, 
         .collect()
 }
 
-/// The OpenAPI schemas of these views.
+/// The OpenAPI schemas of these views: every member is always sent.
 pub fn schemas() -> Value {
-    let status = serde_json::json!({"enum": ["running", "completed", "failed", "cancelled", null]});
-    serde_json::json!({
-        "ParentLink": {"type": "object", "required": ["instance", "stage"],
-            "description": "The instance whose sub-workflow stage started this one.",
-            "properties": {
-                "instance": {"type": "string"},
-                "workflow": {"type": ["string", "null"]},
-                "stage": {"type": "string", "description": "The parent's sub-workflow stage."},
-                "status": status}},
-        "ChildInstance": {"type": "object", "required": ["id", "workflow", "stage", "waiting"],
-            "description": "A child instance started by a sub-workflow stage.",
-            "properties": {
-                "id": {"type": "string"},
-                "workflow": {"type": "string"},
-                "stage": {"type": "string", "description": "The sub-workflow stage that started it."},
-                "waiting": {"type": "boolean", "description": "True while that stage waits for it."},
-                "status": status,
-                "child_stage": {"type": ["string", "null"], "description": "The child's current stage."},
-                "outcome": {"type": ["string", "null"]}}},
+    use super::schema::{closed, described, text, text_or_null};
+    use serde_json::json;
+    let status = || json!({"enum": ["running", "completed", "failed", "cancelled", null]});
+    json!({
+        "ParentLink": described("The instance whose sub-workflow stage started this one.", closed(json!({
+            "instance": text(),
+            "workflow": described("Null when the parent is no longer stored.", text_or_null()),
+            "stage": described("The parent's sub-workflow stage.", text()),
+            "status": status()}), json!({}))),
+        "ChildInstance": described("A child instance started by a sub-workflow stage.", closed(json!({
+            "id": text(),
+            "workflow": text(),
+            "stage": described("The sub-workflow stage that started it.", text()),
+            "waiting": {"type": "boolean", "description": "True while that stage waits for it."},
+            "status": status(),
+            "child_stage": described("The child's current stage.", text_or_null()),
+            "outcome": text_or_null()}), json!({}))),
     })
 }

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the route table: every route is in it because
 //! the router is built from the same table.
 
-use super::{routes, Access, AppState, Body};
+use super::{routes, Access, AppState, Body, Route};
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -43,25 +43,21 @@ fn schemas() -> Value {
             "stage": {"type": "string"}, "status": {"enum": ["running", "completed", "failed", "cancelled"]},
             "sla": {"enum": ["on_time", "at_risk", "breached"]}, "outcome": {"type": "string"}, "failure": {"type": "string"},
             "key": {"type": "string", "description": "The business key, when the definition declares one."}}},
-        "Problem": {"type": "object", "description": "RFC 9457 problem details", "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
-            "errors": {"type": "array", "items": {"type": "object", "properties": {
-                "pointer": {"type": "string"}, "parameter": {"type": "string"}, "message": {"type": "string"},
-                "line": {"type": "integer"}, "column": {"type": "integer"}}}},
-            "instance": {"type": "string", "description": "The running instance that holds the business key (409 key-in-use)."}}},
     });
-    if let (Value::Object(all), Value::Object(views)) = (&mut all, super::views::schemas()) {
-        all.extend(views);
-    }
-    if let (Value::Object(all), Value::Object(answers)) = (&mut all, answers()) {
-        all.extend(answers);
-    }
     for more in [
+        problem(),
+        answers(),
+        super::view_schemas::schemas(),
+        super::history_schema::schemas(),
+        super::ops::schemas(),
+        super::workflows::schemas(),
+        super::tokens::schemas(),
+        super::schedules::schemas(),
+        super::progress::schemas(),
         super::reports::schemas(),
         super::postmortem::schemas(),
         super::export::schemas(),
         super::family_view::schemas(),
-        instance_detail(),
     ] {
         if let (Value::Object(all), Value::Object(more)) = (&mut all, more) {
             all.extend(more);
@@ -70,24 +66,19 @@ fn schemas() -> Value {
     all
 }
 
-/// `GET /v1/instances/{id}`: the members the API promises (more may follow), with the
-/// sub-workflow links.
-fn instance_detail() -> Value {
-    json!({"InstanceDetail": {"type": "object",
-        "required": ["id", "workflow", "version", "stage", "status", "sla", "input", "vars", "started_at", "updated_at"],
-        "properties": {
-            "id": {"type": "string"}, "workflow": {"type": "string"}, "version": {"type": "integer"},
-            "stage": {"type": "string"}, "stage_title": {"type": ["string", "null"]},
-            "owner": {"type": ["string", "null"]},
-            "status": {"enum": ["running", "completed", "failed", "cancelled"]},
-            "outcome": {"type": ["string", "null"]}, "failure": {"type": ["string", "null"]},
-            "sla": {"type": "object"},
-            "branches": {"type": "array", "items": {"$ref": "#/components/schemas/Branch"}},
-            "parent": {"$ref": "#/components/schemas/ParentLink"},
-            "children": {"type": "array", "items": {"$ref": "#/components/schemas/ChildInstance"}},
-            "input": {}, "vars": {"type": "object"},
-            "started_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"}}}})
+/// `error::Problem`, the body of every error answer, closed.
+fn problem() -> Value {
+    use super::schema::{array, closed, count, described, text};
+    json!({
+        "Problem": described("RFC 9457 problem details.", closed(
+            json!({"type": described("https://waystation.dev/problems/<kind>: stable, one per kind of problem.", text()),
+                "title": text(), "status": {"type": "integer"}, "detail": text()}),
+            json!({"errors": array(closed(json!({"message": text()}), json!({
+                    "pointer": described("JSON pointer into the request body.", text()),
+                    "parameter": described("The query or path parameter, for problems outside the body.", text()),
+                    "line": count(), "column": count()}))),
+                "instance": described("The running instance that holds the business key (409 key-in-use).", text())}))),
+    })
 }
 
 /// The schemas of the typed answers (`ops::Health`, `workflows::Validation`,
@@ -159,25 +150,69 @@ fn answers() -> Value {
 }
 
 /// The schema of each route's success answer, by method and path: one shape per resource,
-/// the one its handler's struct serialises.
-const ANSWERS: &[(&str, &str, &str)] = &[
+/// the one its handler's struct serialises. The contract test (`tests/it/contract.rs`) checks
+/// a real answer of every row, and that every route answering JSON has a row.
+pub const ANSWERS: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", "Health"),
+    ("GET", "/readyz", "Readiness"),
+    ("PUT", "/v1/workflows/{id}", "WorkflowStored"),
     ("POST", "/v1/workflows/validate", "Validation"),
     ("GET", "/v1/workflows", "WorkflowList"),
+    ("GET", "/v1/workflows/{id}", "WorkflowVersion"),
+    (
+        "GET",
+        "/v1/workflows/{id}/versions/{version}",
+        "WorkflowVersion",
+    ),
     ("POST", "/v1/workflows/{id}/instances", "InstanceSummary"),
+    ("GET", "/v1/workflows/{id}/keys/{key}", "InstanceDetail"),
+    (
+        "POST",
+        "/v1/workflows/{id}/keys/{key}/events",
+        "InstanceSummary",
+    ),
+    (
+        "POST",
+        "/v1/workflows/{id}/keys/{key}/cancel",
+        "InstanceSummary",
+    ),
+    (
+        "POST",
+        "/v1/workflows/{id}/keys/{key}/decisions",
+        "InstanceSummary",
+    ),
+    ("GET", "/v1/instances", "InstancePage"),
+    ("GET", "/v1/instances/{id}", "InstanceDetail"),
+    ("GET", "/v1/instances/{id}/history", "HistoryPage"),
+    ("GET", "/v1/instances/{id}/postmortem", "PostMortem"),
+    ("GET", "/v1/instances/{id}/export", "InstanceExport"),
     ("POST", "/v1/instances/{id}/events", "InstanceSummary"),
     ("POST", "/v1/instances/{id}/cancel", "InstanceSummary"),
     ("POST", "/v1/instances/{id}/retry", "InstanceSummary"),
-    ("GET", "/v1/instances", "InstancePage"),
-    ("GET", "/v1/instances/{id}", "InstanceDetail"),
-    ("GET", "/v1/instances/{id}/postmortem", "PostMortem"),
-    ("GET", "/v1/instances/{id}/export", "InstanceExport"),
+    ("GET", "/v1/instances/{id}/progress-link", "ProgressLink"),
+    ("DELETE", "/v1/instances/{id}/progress-link", "ProgressLink"),
+    ("GET", "/progress/{link}", "CustomerProgress"),
+    ("GET", "/v1/work", "InstancePage"),
+    ("POST", "/v1/instances/{id}/claim", "InstanceSummary"),
+    ("POST", "/v1/instances/{id}/assign", "InstanceSummary"),
+    ("POST", "/v1/instances/{id}/release", "InstanceSummary"),
+    ("GET", "/v1/stats/{workflow}", "Stats"),
+    ("GET", "/v1/reports/{workflow}", "Report"),
+    ("GET", "/v1/approvals", "ApprovalPage"),
+    ("POST", "/v1/approvals/{task_id}", "InstanceSummary"),
+    ("POST", "/v1/tokens", "TokenCreated"),
+    ("GET", "/v1/tokens", "TokenList"),
     ("GET", "/v1/outbox", "OutboxPage"),
     ("POST", "/v1/outbox/{id}/retry", "OutboxItem"),
     ("PUT", "/v1/plugins/{name}", "PluginUpload"),
     ("GET", "/v1/plugins", "PluginList"),
     ("GET", "/v1/plugins/{name}", "PluginDetail"),
     ("POST", "/v1/plugins/{name}/invoke", "PluginInvocation"),
+    ("PUT", "/v1/schedules/{id}", "ScheduleView"),
+    ("GET", "/v1/schedules", "ScheduleList"),
+    ("GET", "/v1/schedules/{id}", "ScheduleView"),
+    ("POST", "/v1/schedules/{id}/pause", "ScheduleView"),
+    ("POST", "/v1/schedules/{id}/resume", "ScheduleView"),
 ];
 
 /// `plugins::PluginVersion`, closed; with `extra`, the struct that flattens it beside one
@@ -208,103 +243,14 @@ pub fn answer_schema(method: &str, path: &str) -> Option<&'static str> {
         .map(|(_, _, schema)| *schema)
 }
 
-/// The document.
+/// The document: one operation per route of the route table, the schemas they name.
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for (route, _) in routes() {
-        let mut op = json!({
-            "summary": route.summary,
-            "tags": [route.tag],
-            "operationId": format!("{} {}", route.method, route.path),
-        });
-        let params: Vec<Value> = route
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        let mut parameters = params;
-        for q in super::query_parameters(&route.method, route.path) {
-            let schema = serde_json::from_str::<Value>(q.schema)
-                .expect("a query parameter's schema is a JSON literal in the route table");
-            let mut param = json!({"name": q.name, "in": "query", "required": false,
-                "description": q.description});
-            // A list is one parameter with its values separated by commas.
-            if schema["type"] == "array" {
-                param["style"] = json!("form");
-                param["explode"] = json!(false);
-            }
-            param["schema"] = schema;
-            parameters.push(param);
-        }
-        // Every route that changes something honours the key; the dry runs (validate,
-        // invoke) change nothing, so a key would mean nothing there.
-        let dry_run = matches!(
-            route.path,
-            "/v1/workflows/validate" | "/v1/plugins/{name}/invoke"
-        );
-        if route.method != axum::http::Method::GET
-            && route.method != axum::http::Method::DELETE
-            && !dry_run
-        {
-            parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
-                "description": "A repeat with the same key returns the first answer and applies nothing twice.",
-                "schema": {"type": "string", "maxLength": 255}}));
-        }
-        if !parameters.is_empty() {
-            op["parameters"] = Value::Array(parameters);
-        }
-        match route.body {
-            Body::None => {}
-            Body::Json(schema) => {
-                op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
-            }
-            Body::OptionalJson(schema) => {
-                op["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
-            }
-            Body::Wasm => {
-                op["requestBody"] = json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}});
-            }
-        }
-        let mut responses = Map::new();
-        let mut ok = json!({"description": "Success"});
-        if let Some(schema) = answer_schema(route.method.as_str(), route.path) {
-            ok["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}});
-        }
-        if route.path == "/v1/reports/{workflow}" {
-            ok["content"] = json!({
-                "application/json": {"schema": {"$ref": "#/components/schemas/Report"}},
-                "text/csv": {"schema": {"type": "string", "description": "period,start,end,group,stage,figure,value: one figure per line"}}});
-        }
-        responses.insert(route.ok.to_string(), ok);
-        let mut errors: Vec<u16> = route.errors.to_vec();
-        if route.access != Access::Public {
-            errors.extend([401, 403]);
-            op["security"] = json!([{"bearer": []}]);
-            let who = match route.access {
-                Access::Roles(r) => r.join(", "),
-                Access::RolesOrAssignee(r) => {
-                    format!("{}, or the instance's current assignee", r.join(", "))
-                }
-                Access::Approver => "approver:<role>".to_owned(),
-                Access::AnyToken => "any token".to_owned(),
-                Access::Public => String::new(),
-            };
-            op["description"] = json!(format!("Roles: {who}."));
-        }
-        for code in errors {
-            let description = if code < 300 { "Success" } else { "Problem" };
-            let mut r = json!({"description": description});
-            if code >= 400 {
-                r["content"] = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
-            }
-            responses.insert(code.to_string(), r);
-        }
-        op["responses"] = Value::Object(responses);
         let entry = paths
             .entry(route.path.to_owned())
             .or_insert_with(|| json!({}));
-        entry[route.method.as_str().to_ascii_lowercase()] = op;
+        entry[route.method.as_str().to_ascii_lowercase()] = operation(&route);
     }
     json!({
         "openapi": "3.1.0",
@@ -316,6 +262,119 @@ pub fn document() -> Value {
             "schemas": schemas(),
         },
     })
+}
+
+/// The operation object of `route`: summary, parameters, body, answers, who may call.
+fn operation(route: &Route) -> Value {
+    let mut op = json!({
+        "summary": route.summary,
+        "tags": [route.tag],
+        "operationId": format!("{} {}", route.method, route.path),
+    });
+    let parameters = parameters(route);
+    if !parameters.is_empty() {
+        op["parameters"] = Value::Array(parameters);
+    }
+    if let Some(body) = request_body(route.body) {
+        op["requestBody"] = body;
+    }
+    if route.access != Access::Public {
+        op["security"] = json!([{"bearer": []}]);
+        let who = match route.access {
+            Access::Roles(r) => r.join(", "),
+            Access::RolesOrAssignee(r) => {
+                format!("{}, or the instance's current assignee", r.join(", "))
+            }
+            Access::Approver => "approver:<role>".to_owned(),
+            Access::AnyToken => "any token".to_owned(),
+            Access::Public => String::new(),
+        };
+        op["description"] = json!(format!("Roles: {who}."));
+    }
+    op["responses"] = responses(route);
+    op
+}
+
+/// The path parameters of `route` (its `{name}` segments), its query parameters, and the
+/// `Idempotency-Key` header where it honours one.
+fn parameters(route: &Route) -> Vec<Value> {
+    let mut parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    for q in super::query_parameters(&route.method, route.path) {
+        let schema = serde_json::from_str::<Value>(q.schema)
+            .expect("a query parameter's schema is a JSON literal in the route table");
+        let mut param = json!({"name": q.name, "in": "query", "required": false,
+            "description": q.description});
+        // A list is one parameter with its values separated by commas.
+        if schema["type"] == "array" {
+            param["style"] = json!("form");
+            param["explode"] = json!(false);
+        }
+        param["schema"] = schema;
+        parameters.push(param);
+    }
+    // Every route that changes something honours the key; the dry runs (validate,
+    // invoke) change nothing, so a key would mean nothing there.
+    let dry_run = matches!(
+        route.path,
+        "/v1/workflows/validate" | "/v1/plugins/{name}/invoke"
+    );
+    if route.method != axum::http::Method::GET
+        && route.method != axum::http::Method::DELETE
+        && !dry_run
+    {
+        parameters.push(json!({"name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "A repeat with the same key returns the first answer and applies nothing twice.",
+            "schema": {"type": "string", "maxLength": 255}}));
+    }
+    parameters
+}
+
+/// The request body object of a route taking `body`; `None` for a route that takes none.
+fn request_body(body: Body) -> Option<Value> {
+    let json_body = |schema: &str, required: bool| json!({"required": required, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    match body {
+        Body::None => None,
+        Body::Json(schema) => Some(json_body(schema, true)),
+        Body::OptionalJson(schema) => Some(json_body(schema, false)),
+        Body::Wasm => Some(
+            json!({"required": true, "content": {"application/wasm": {"schema": {"type": "string", "format": "binary"}}}}),
+        ),
+    }
+}
+
+/// The responses object of `route`: its success answer (with its schema from [`ANSWERS`]),
+/// the other statuses it can answer, and 401/403 where a token is needed.
+fn responses(route: &Route) -> Value {
+    let mut responses = Map::new();
+    let mut ok = json!({"description": "Success"});
+    if let Some(schema) = answer_schema(route.method.as_str(), route.path) {
+        ok["content"] = json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}});
+    }
+    if route.path == "/v1/reports/{workflow}" {
+        ok["content"]["text/csv"] = json!({"schema": {"type": "string",
+            "description": "period,start,end,group,stage,figure,value: one figure per line"}});
+    }
+    let mut errors: Vec<u16> = route.errors.to_vec();
+    if route.access != Access::Public {
+        errors.extend([401, 403]);
+    }
+    // Another success status (200 for an upload that changed nothing) answers the same shape.
+    let other_ok = ok.clone();
+    responses.insert(route.ok.to_string(), ok);
+    for code in errors {
+        let r = if code < 300 {
+            other_ok.clone()
+        } else {
+            json!({"description": "Problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+        };
+        responses.insert(code.to_string(), r);
+    }
+    Value::Object(responses)
 }
 
 /// `GET /v1/openapi.json`.

@@ -188,3 +188,12 @@ async fn instance_gauges(app: &AppState, out: &mut String) -> Result<(), ApiErro
     }
     Ok(())
 }
+
+/// The OpenAPI schema of [`Readiness`] (a 503 answers the same shape, `not ready`).
+pub fn schemas() -> serde_json::Value {
+    use super::schema::{closed, described, text};
+    serde_json::json!({
+        "Readiness": closed(serde_json::json!({"status": {"enum": ["ready", "not ready"]}}),
+            serde_json::json!({"store": described("Why the store cannot serve requests, when that is why.", text())})),
+    })
+}

@@ -81,25 +81,29 @@ impl PostMortem {
     }
 }
 
-/// The OpenAPI schema of [`PostMortem`].
+/// The OpenAPI schema of [`PostMortem`] and the core's `Visit` and `Act`, closed.
 pub fn schemas() -> serde_json::Value {
-    serde_json::json!({
-        "PostMortem": {"type": "object", "required": ["id", "workflow", "status", "cycle_seconds", "visits", "truncated"], "properties": {
-            "id": {"type": "string"}, "workflow": {"type": "string"}, "key": {"type": "string"},
-            "status": {"enum": ["running", "completed", "failed", "cancelled"]},
-            "started_by": {"type": "string"}, "cycle_seconds": {"type": "number"}, "truncated": {"type": "boolean"},
-            "visits": {"type": "array", "items": {"type": "object", "required": ["stage", "entered_at", "seconds", "acts"], "properties": {
-                "stage": {"type": "string"},
-                "entered_at": {"type": "string", "format": "date-time"},
-                "left_at": {"type": "string", "format": "date-time", "description": "Absent while the instance is still there."},
-                "seconds": {"type": "number", "description": "Time in the stage (to now while still there)."},
-                "deadline": {"type": "string", "format": "date-time"},
-                "at_risk_at": {"type": "string", "format": "date-time"},
-                "breached_at": {"type": "string", "format": "date-time"},
-                "response_seconds": {"type": "number", "description": "Entering to the first action by a person or system."},
-                "acts": {"type": "array", "items": {"type": "object", "required": ["at", "what", "after_seconds"], "properties": {
-                    "at": {"type": "string", "format": "date-time"}, "by": {"type": "string"},
-                    "what": {"type": "string", "description": "event:<name>, approved:<level>, rejected:<level>, assigned:<person>, released, cancelled"},
-                    "after_seconds": {"type": "number"}}}}}}}}},
+    use super::schema::{array, closed, component, described, status, text, time};
+    use serde_json::json;
+    let number = json!({"type": "number"});
+    json!({
+        "PostMortem": closed(
+            json!({"id": text(), "workflow": text(), "status": status(),
+                "cycle_seconds": described("Start to end (or to now while running).", number.clone()),
+                "visits": array(component("StageVisit")),
+                "truncated": described("The history was longer than 100,000 entries and only its start was read.", json!({"type": "boolean"}))}),
+            json!({"key": text(), "started_by": text()})),
+        "StageVisit": closed(
+            json!({"stage": text(), "entered_at": time(),
+                "seconds": described("Time in the stage (to now while still there).", number.clone()),
+                "acts": array(component("StageAct"))}),
+            json!({"left_at": described("Absent while the instance is still there.", time()),
+                "deadline": time(), "at_risk_at": time(), "breached_at": time(),
+                "response_seconds": described("Entering to the first action by a person or system.", number.clone())})),
+        "StageAct": closed(
+            json!({"at": time(),
+                "what": described("event:<name>, approved:<level>, rejected:<level>, assigned:<person>, released, cancelled", text()),
+                "after_seconds": number}),
+            json!({"by": text()})),
     })
 }

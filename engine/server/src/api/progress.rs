@@ -88,3 +88,21 @@ pub async fn page(
         )),
     }
 }
+
+/// The OpenAPI schemas of [`ProgressLink`] and the customer's page
+/// (`waystation_core::definition::CustomerProgress`), closed.
+pub fn schemas() -> serde_json::Value {
+    use super::schema::{array, closed, described, text};
+    use serde_json::json;
+    json!({
+        "ProgressLink": closed(json!({"url": described("The link to give the customer.", text()),
+            "expires_days_after_end": {"type": "integer", "minimum": 0, "description": "Days it keeps working after the instance ended."}}), json!({})),
+        "CustomerProgress": closed(
+            json!({"title": text(),
+                "status": {"enum": ["in_progress", "completed", "cancelled", "on_hold"]},
+                "steps": array(closed(json!({"title": text(), "state": {"enum": ["done", "current", "upcoming"]}}), json!({})))}),
+            json!({"step": described("The title of the step the order is at, when it is one of the listed steps.", text()),
+                "key": described("The business key, when the definition shows it.", text()),
+                "fields": array(closed(json!({"title": text(), "value": {}}), json!({})))})),
+    })
+}

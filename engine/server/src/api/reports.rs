@@ -204,39 +204,43 @@ fn summary(name: &str, s: &Summary) -> Vec<(String, String)> {
     out
 }
 
-/// The OpenAPI schema of [`Report`].
+/// The OpenAPI schema of [`Report`] and the core's figures, closed.
 pub fn schemas() -> serde_json::Value {
-    let summary = serde_json::json!({"type": "object", "required": ["count"], "description": "Durations in seconds; p50 and p90 within 1% (DDSketch), the rest exact; absent without values.",
-        "properties": {"count": {"type": "integer"}, "mean": {"type": "number"}, "p50": {"type": "number"}, "p90": {"type": "number"}, "max": {"type": "number"}}});
-    let counts = serde_json::json!({"type": "object", "additionalProperties": {"type": "integer"}});
-    serde_json::json!({
-        "DurationSummary": summary,
-        "StageFigures": {"type": "object", "required": ["name", "entered", "left", "response", "time", "at_risk", "breached"], "properties": {
-            "name": {"type": "string", "description": "The stage, or its owner role with by=role."},
-            "entered": {"type": "integer", "description": "Visits begun in the period."},
-            "left": {"type": "integer", "description": "Visits ended in the period."},
-            "response": {"$ref": "#/components/schemas/DurationSummary", "description": "Entering to the first accepted event, decision or assignment by a person, counted when it happened."},
-            "time": {"$ref": "#/components/schemas/DurationSummary", "description": "Time in the stage, counted when it was left."},
-            "at_risk": {"type": "integer"}, "breached": {"type": "integer"},
-            "at_risk_rate": {"type": "number", "description": "at_risk / entered"},
-            "breach_rate": {"type": "number", "description": "breached / entered"}}},
-        "ReportRow": {"type": "object", "required": ["period", "start", "end", "started", "running", "ended", "outcomes", "cycle", "tags", "numbers", "stages"], "properties": {
-            "period": {"type": "string", "description": "2026-10 (month) or 2026-10-05 (day, or the Monday of a week)."},
-            "start": {"type": "string", "format": "date-time"}, "end": {"type": "string", "format": "date-time"},
-            "group": {"type": "string", "description": "The grouping field's value (by=field.*)."},
-            "started": {"type": "integer", "description": "Instances started in the period."},
-            "running": {"type": "integer", "description": "Of those, still running now."},
-            "ended": {"description": "Instances ended in the period by status.", "allOf": [counts]},
-            "outcomes": {"description": "Completed in the period by outcome.", "allOf": [counts]},
-            "cycle": {"$ref": "#/components/schemas/DurationSummary"},
+    use super::schema::{array, closed, component, described, text, time};
+    use serde_json::json;
+    let number = || json!({"type": "number"});
+    let integer = || json!({"type": "integer"});
+    let counts = || json!({"type": "object", "additionalProperties": {"type": "integer"}});
+    json!({
+        "DurationSummary": described("Durations in seconds; p50 and p90 within 1% (DDSketch), the rest exact; absent without values.",
+            closed(json!({"count": integer()}), json!({"mean": number(), "p50": number(), "p90": number(), "max": number()}))),
+        "StageFigures": closed(json!({
+            "name": described("The stage, or its owner role with by=role.", text()),
+            "entered": described("Visits begun in the period.", integer()),
+            "left": described("Visits ended in the period.", integer()),
+            "response": described("Entering to the first accepted event, decision or assignment by a person, counted when it happened.", component("DurationSummary")),
+            "time": described("Time in the stage, counted when it was left.", component("DurationSummary")),
+            "at_risk": integer(), "breached": integer()}),
+            json!({"at_risk_rate": described("at_risk / entered", number()),
+                "breach_rate": described("breached / entered", number())})),
+        "ReportRow": closed(json!({
+            "period": described("2026-10 (month) or 2026-10-05 (day, or the Monday of a week).", text()),
+            "start": time(), "end": time(),
+            "started": described("Instances started in the period.", integer()),
+            "running": described("Of those, still running now.", integer()),
+            "ended": described("Instances ended in the period by status.", counts()),
+            "outcomes": described("Completed in the period by outcome.", counts()),
+            "cycle": component("DurationSummary"),
             "tags": {"type": "object", "description": "Of the instances started in the period, those carrying each tag now, and their share.",
-                "additionalProperties": {"type": "object", "properties": {"count": {"type": "integer"}, "rate": {"type": "number"}}}},
+                "additionalProperties": closed(json!({"count": integer()}), json!({"rate": number()}))},
             "numbers": {"type": "object", "description": "Number fields of the instances ended in the period, at their end.",
-                "additionalProperties": {"type": "object", "properties": {"count": {"type": "integer"}, "mean": {"type": "number"}, "min": {"type": "number"}, "max": {"type": "number"}}}},
-            "stages": {"type": "array", "items": {"$ref": "#/components/schemas/StageFigures"}}}},
-        "Report": {"type": "object", "required": ["workflow", "period", "tz", "percentile_relative_error", "rows"], "properties": {
-            "workflow": {"type": "string"}, "period": {"enum": ["day", "week", "month"]}, "tz": {"type": "string"},
-            "by": {"type": "string"}, "percentile_relative_error": {"type": "number"},
-            "rows": {"type": "array", "items": {"$ref": "#/components/schemas/ReportRow"}}}},
+                "additionalProperties": closed(json!({"count": integer(), "mean": number(), "min": number(), "max": number()}), json!({}))},
+            "stages": array(component("StageFigures"))}),
+            json!({"group": described("The grouping field's value (by=field.*).", text())})),
+        "Report": closed(json!({
+            "workflow": text(), "period": {"enum": ["day", "week", "month"]}, "tz": text(),
+            "percentile_relative_error": number(),
+            "rows": array(component("ReportRow"))}),
+            json!({"by": text()})),
     })
 }

@@ -174,3 +174,20 @@ pub async fn delete(
         Err(ApiError::not_found(format!("no schedule '{id}'")))
     }
 }
+
+/// The OpenAPI schemas of `ScheduleView` (the spec as set, flattened, with its progress)
+/// and [`ScheduleList`], closed.
+pub fn schemas() -> serde_json::Value {
+    use super::schema::{array, closed, component, described, text, time};
+    use serde_json::json;
+    json!({
+        "ScheduleView": closed(
+            json!({"id": text(), "cron": text(), "zone": text(), "workflow": text(),
+                "catch_up": {"enum": ["skip", "last"]}, "paused": {"type": "boolean"},
+                "last_slot": described("The latest slot handled (started, or skipped on purpose).", time()),
+                "created_at": time(), "updated_at": time()}),
+            json!({"input": {}, "input_expr": text(),
+                "next_run": described("The next slot that will start an instance; absent while paused.", time())})),
+        "ScheduleList": closed(json!({"items": array(component("ScheduleView"))}), json!({})),
+    })
+}

@@ -213,3 +213,16 @@ pub async fn revoke(
     app.forget_callers();
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The OpenAPI schemas of [`TokenCreated`] and [`TokenList`], closed.
+pub fn schemas() -> serde_json::Value {
+    use super::schema::{array, closed, component, described, text, time};
+    use serde_json::json;
+    json!({
+        "TokenCreated": closed(json!({"id": described("Public id, for listing and revoking.", text()),
+            "name": text(), "roles": array(text()),
+            "token": described("The secret: shown in this answer only (and in its replays under the same Idempotency-Key).", text())}), json!({})),
+        "TokenItem": closed(json!({"id": text(), "name": text(), "roles": array(text()), "created_at": time()}), json!({})),
+        "TokenList": closed(json!({"items": array(component("TokenItem"))}), json!({})),
+    })
+}

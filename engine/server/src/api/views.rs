@@ -1,6 +1,6 @@
 //! The typed shapes of instances in answers: one struct per view, shared by every route
 //! that shows it (the instance list, lookups by key, the approvals inbox), and described
-//! by the same names in the OpenAPI document (`InstanceItem`, `Fields`).
+//! by the same names in the OpenAPI document (`InstanceItem`, `Fields`; see `view_schemas`).
 
 use super::error::ApiError;
 use super::AppState;
@@ -149,36 +149,6 @@ pub struct InstancePage {
     pub items: Vec<InstanceItem>,
     /// The cursor of the next page; `null` on the last.
     pub next_cursor: Option<String>,
-}
-
-/// The OpenAPI schemas of these views.
-pub fn schemas() -> Value {
-    serde_json::json!({
-        "Fields": {"type": "object", "description": "Field values by name, in the definition's order: strings (keyword, text, timestamp in RFC 3339), numbers, booleans. An empty field is absent.",
-            "additionalProperties": {"type": ["string", "number", "boolean"]}},
-        "InstanceItem": {"type": "object", "required": ["id", "workflow", "version", "stage", "status", "sla", "fields", "shown", "for_approval"],
-            "properties": {
-                "id": {"type": "string"}, "workflow": {"type": "string"}, "version": {"type": "integer"},
-                "stage": {"type": "string"}, "status": {"enum": ["running", "completed", "failed", "cancelled"]},
-                "sla": {"enum": ["on_time", "at_risk", "breached"]},
-                "deadline": {"type": ["string", "null"], "format": "date-time"},
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "outcome": {"type": ["string", "null"]},
-                "started_at": {"type": "string", "format": "date-time"},
-                "updated_at": {"type": "string", "format": "date-time"},
-                "key": {"type": ["string", "null"], "description": "The business key."},
-                "assignee": {"type": ["string", "null"], "description": "Who owns the current stage's work."},
-                "breached_ever": {"type": "boolean", "description": "Breached some stage's deadline at any point."},
-                "branches": {"type": "array", "items": {"$ref": "#/components/schemas/Branch"}, "description": "In a parallel stage: each branch's stage and SLA; `sla` and `deadline` are then the worst branch's."},
-                "fields": {"$ref": "#/components/schemas/Fields"},
-                "shown": {"type": "array", "items": {"type": "string"}, "description": "Fields shown on cards."},
-                "for_approval": {"type": "array", "items": {"type": "string"}, "description": "Fields shown on approval tasks."},
-                "titles": {"type": "object", "additionalProperties": {"type": "string"}}}},
-        "Branch": super::branch_view::schema(),
-        "InstancePage": {"type": "object", "required": ["items", "next_cursor"], "properties": {
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/InstanceItem"}},
-            "next_cursor": {"type": ["string", "null"]}}},
-    })
 }
 
 /// One instance with everything an operator needs to know where it stands.

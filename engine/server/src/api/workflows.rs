@@ -233,3 +233,16 @@ pub async fn graph(
         waystation_core::graph::mermaid(&wf.definition),
     ))
 }
+
+/// The OpenAPI schemas of [`Stored`] and [`StoredVersion`], closed.
+pub fn schemas() -> Value {
+    use super::schema::{closed, component, count, described, text, time};
+    use serde_json::json;
+    json!({
+        "WorkflowStored": closed(json!({"id": text(), "version": count(),
+            "created": described("True when this upload made the version (201); false when it equals the newest (200).", json!({"type": "boolean"}))}), json!({})),
+        "WorkflowVersion": closed(json!({"id": text(), "version": count(), "stored_at": time(),
+            "definition": described("The definition as uploaded.", json!({"type": "object"}))}),
+            json!({"uploaded_by": described("Who uploaded it; absent for versions stored before uploads recorded it.", component("Actor"))})),
+    })
+}

@@ -113,11 +113,7 @@ pub fn invoke_with_limits(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let kind = serde_json::to_value(e.kind())
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            writeln!(out, "error ({kind}): {e}")?;
+            writeln!(out, "error ({}): {e}", e.kind().as_str())?;
             ExitCode::FAILURE
         }
     };
