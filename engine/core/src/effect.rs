@@ -366,8 +366,9 @@ pub enum HistoryEvent {
         stage: String,
         /// The branch.
         branch: String,
-        /// The branch's stage when it was stopped.
-        at: String,
+        /// The branch's stage when it was stopped. Not `at`: that is the entry's time,
+        /// and the event's members sit beside it in one JSON object.
+        in_stage: String,
     },
     /// A parallel stage's join was satisfied; its transitions follow.
     Joined {

@@ -263,7 +263,9 @@ fn with_join_any_the_first_confirmation_moves_on_and_the_others_are_cancelled_wi
         .history(&id)
         .iter()
         .filter_map(|e| match &e.event {
-            HistoryEvent::BranchCancelled { branch, at, .. } => Some((branch.clone(), at.clone())),
+            HistoryEvent::BranchCancelled {
+                branch, in_stage, ..
+            } => Some((branch.clone(), in_stage.clone())),
             _ => None,
         })
         .collect();
@@ -274,6 +276,14 @@ fn with_join_any_the_first_confirmation_moves_on_and_the_others_are_cancelled_wi
             ("procurement".to_owned(), "procurement_confirm".to_owned())
         ]
     );
+    // Each entry reads back as stored: the cancelled branch's stage is not a second `at`
+    // beside the entry's time (a store refused the duplicate member, and the history with it).
+    for entry in sim.history(&id) {
+        let text = serde_json::to_string(&entry).unwrap();
+        let back: waystation_core::HistoryEntry = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{text} does not read back: {e}"));
+        assert_eq!(&back, entry);
+    }
     assert_eq!(sim.armed_timers().len(), 1, "only ship's deadline is armed");
     sim.advance(minutes(120));
     assert_eq!(

@@ -185,7 +185,7 @@ impl<'w> Run<'w> {
             self.history(HistoryEvent::BranchCancelled {
                 stage: stage.clone(),
                 branch,
-                at,
+                in_stage: at,
             });
         }
         self.state.branches.clear();

@@ -135,8 +135,8 @@ pub fn visits(state: &InstanceState, history: &[HistoryEntry], now: DateTime<Utc
                     v.deadline = Some(*due);
                 }
             }
-            HistoryEvent::BranchCancelled { at, .. } => {
-                if let Some(v) = open_visit(&mut out, at) {
+            HistoryEvent::BranchCancelled { in_stage, .. } => {
+                if let Some(v) = open_visit(&mut out, in_stage) {
                     v.left_at = Some(e.at);
                 }
             }

@@ -126,8 +126,8 @@ fn variants() -> Vec<(&'static str, Value, Value)> {
         // under the same name, and a JSON reader keeps the last: the stage.
         (
             "branch_cancelled",
-            json!({"stage": text(), "branch": text(), "at": described(
-            "The branch's stage when it was stopped (it shadows the entry's time).", text())}),
+            json!({"stage": text(), "branch": text(), "in_stage": described(
+            "The branch's stage when it was stopped.", text())}),
             none(),
         ),
         (

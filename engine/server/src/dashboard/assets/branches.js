@@ -47,7 +47,7 @@ export function describeBranchEvent(e) {
   switch (e.type) {
     case 'branch_started': return { who: 'engine', what: `Branch ${e.branch} of ${e.stage} started` };
     case 'branch_ended': return { who: 'engine', what: `Branch ${e.branch} of ${e.stage} ended: ${e.outcome}${e.counted ? '' : ' (does not count towards the join)'}`, cls: e.counted ? 'good' : '' };
-    case 'branch_cancelled': return { who: 'engine', what: `Branch ${e.branch} of ${e.stage} cancelled in ${e.at}` };
+    case 'branch_cancelled': return { who: 'engine', what: `Branch ${e.branch} of ${e.stage} cancelled in ${e.in_stage}` };
     case 'joined': return { who: 'engine', what: `${e.stage}: joined (${Object.entries(e.outcomes || {}).map(([b, o]) => `${b}: ${o ?? 'not ended'}`).join(', ')})`, cls: 'good' };
     default: return null;
   }
