@@ -187,10 +187,7 @@ impl Location {
     fn describe(&self) -> String {
         match self {
             Location::Dir(dir) => dir.display().to_string(),
-            Location::Postgres { schema, .. } => format!(
-                "the PostgreSQL database (schema {})",
-                schema.as_deref().unwrap_or("public")
-            ),
+            Location::Postgres { schema, .. } => describe_database(schema.as_deref()),
         }
     }
 
@@ -415,8 +412,8 @@ fn open_source(from: &Location) -> Result<Opened, StoreSetupError> {
                 what: format!("the {engine} store in {}", data.display()),
             })
         }
-        Location::Postgres { .. } => {
-            let opened = open_postgres(from, true)?;
+        Location::Postgres { url, schema } => {
+            let opened = open_postgres(url, schema.as_deref(), true)?;
             if let Some(pg) = &opened.pg {
                 let sessions = pg
                     .connected_servers()
@@ -455,8 +452,8 @@ fn open_target(to: &Location, engine: Engine) -> Result<Opened, StoreSetupError>
                 what: format!("a {engine} store in {}", data.display()),
             })
         }
-        Location::Postgres { .. } => {
-            let opened = open_postgres(to, false)?;
+        Location::Postgres { url, schema } => {
+            let opened = open_postgres(url, schema.as_deref(), false)?;
             if let Some(pg) = &opened.pg {
                 let unfinished =
                     pg.meta(UNFINISHED_META)
@@ -477,20 +474,32 @@ fn open_target(to: &Location, engine: Engine) -> Result<Opened, StoreSetupError>
     }
 }
 
-fn open_postgres(at: &Location, existing_only: bool) -> Result<Opened, StoreSetupError> {
-    let Location::Postgres { url, schema } = at else {
-        unreachable!("called for a database only");
-    };
+/// How a database location is named in messages: by its schema (`public` when none is
+/// given), never by its URL, which may hold a password.
+fn describe_database(schema: Option<&str>) -> String {
+    format!(
+        "the PostgreSQL database (schema {})",
+        schema.unwrap_or("public")
+    )
+}
+
+/// Opens the store and plugin registry in the database at `url`, in `schema`; with
+/// `existing_only` (the source of a copy), only a store that is already there, unchanged.
+fn open_postgres(
+    url: &str,
+    schema: Option<&str>,
+    existing_only: bool,
+) -> Result<Opened, StoreSetupError> {
     let options = waystation_store::PgOptions {
-        schema: schema.clone(),
+        schema: schema.map(str::to_owned),
         pool_size: 2,
         existing_only,
-        ..waystation_store::PgOptions::new(url.clone())
+        ..waystation_store::PgOptions::new(url.to_owned())
     };
     let store =
         std::sync::Arc::new(waystation_store::PgStore::open(&options).map_err(|source| {
             StoreSetupError::Store {
-                context: format!("cannot open {}", at.describe()),
+                context: format!("cannot open {}", describe_database(schema)),
                 source,
             }
         })?);
