@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
-use waystation_core::{Decider, Input, Status, Workflow};
+use waystation_core::{Status, Workflow};
 use waystation_runtime::{NoPlugins, Runtime, SystemClock};
 use waystation_store::{Engine, Kv, KvStore, Mutation, SledKv, Store};
 
@@ -62,14 +62,6 @@ struct Run {
     store: String,
     /// The 1-minute load average when the run began.
     load: String,
-}
-
-fn decider(role: &str) -> Decider {
-    let id = if role == "manager" { "mei" } else { "rui" };
-    Decider {
-        id: id.into(),
-        roles: vec![role.into()],
-    }
 }
 
 /// One lifecycle: start, then approve every open task until the instance ends.
@@ -101,7 +93,7 @@ async fn lifecycle(rt: &Runtime, n: usize, latencies: &mut Vec<u64>) -> u64 {
             waystation_core::definition::Approver::User(u) => u.clone(),
         };
         let decided = rt
-            .decide(&task.id, decider(&role), true, None, None)
+            .decide(&task.id, common::decider(&role), true, None, None)
             .await
             .unwrap();
         latencies.push(began.elapsed().as_micros() as u64);
@@ -321,18 +313,7 @@ fn core_alone(n: usize) {
             if back.status != Status::Running {
                 break;
             }
-            let task = back.open_tasks()[0].clone();
-            let role = if back.stage == "manager" {
-                "manager"
-            } else {
-                "reviewer"
-            };
-            let input = Input::Decision {
-                task_id: task.id,
-                decider: decider(role),
-                approve: true,
-                comment: None,
-            };
+            let input = common::approve_first_task(&back);
             let t = Instant::now();
             step = apply_until_quiet(&wf, back, input, now, &NoPlugins).unwrap();
             apply_ns += t.elapsed().as_nanos();

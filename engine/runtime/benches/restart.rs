@@ -57,7 +57,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
-use waystation_core::{Decider, Input, Status, Workflow};
+use waystation_core::{Status, Workflow};
 use waystation_runtime::{NoPlugins, Runtime, SystemClock};
 use waystation_store::{
     Commit, DefinitionStore, DiskStore, Engine, InstanceQuery, KvStore, QueryStore, Store,
@@ -84,14 +84,6 @@ const RESULT: &str = "restart-result";
 const KILL_ME: &str = "kill me now";
 /// Prefix of a child's line that belongs under its result row, not before it.
 const FOOTNOTE: &str = "footnote:";
-
-fn decider(role: &str) -> Decider {
-    let id = if role == "manager" { "mei" } else { "rui" };
-    Decider {
-        id: id.into(),
-        roles: vec![role.into()],
-    }
-}
 
 fn marker(dir: &Path) -> PathBuf {
     dir.join("waystation-bench-populated")
@@ -179,18 +171,7 @@ fn write_instance(
     };
     for _ in 0..decisions {
         let before = step.state;
-        let task = before.open_tasks()[0].clone();
-        let role = if before.stage == "manager" {
-            "manager"
-        } else {
-            "reviewer"
-        };
-        let input = Input::Decision {
-            task_id: task.id,
-            decider: decider(role),
-            approve: true,
-            comment: None,
-        };
+        let input = common::approve_first_task(&before);
         step = apply_until_quiet(wf, before.clone(), input, Utc::now(), &NoPlugins).unwrap();
         commit(Some(&before), &step);
         commits += 1;
@@ -251,13 +232,9 @@ async fn serve(rt: &Arc<Runtime>, commands: usize) -> usize {
                 done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 while now.status == Status::Running {
                     let task = rt.instance(&now.id).unwrap().open_tasks()[0].clone();
-                    let role = if now.stage == "manager" {
-                        "manager"
-                    } else {
-                        "reviewer"
-                    };
+                    let role = common::role_at(&now.stage);
                     now = rt
-                        .decide(&task.id, decider(role), true, None, None)
+                        .decide(&task.id, common::decider(role), true, None, None)
                         .await
                         .unwrap()
                         .instance;
@@ -371,7 +348,7 @@ async fn open_until_ready(dir: &Path) -> (Ready, Arc<Runtime>) {
     let state = rt.instance(&first.id).unwrap();
     let task = state.open_tasks()[0].clone();
     let done = rt
-        .decide(&task.id, decider("reviewer"), true, None, None)
+        .decide(&task.id, common::decider("reviewer"), true, None, None)
         .await
         .unwrap();
     assert_ne!(done.instance.stage, "review");
