@@ -19,9 +19,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use waystation_core::{SlaState, Status, Workflow};
+use waystation_core::{InstanceState, SlaState, Status, Workflow};
 use waystation_runtime::Applied;
-use waystation_store::InstanceQuery;
+use waystation_store::{InstanceQuery, Page};
 
 /// Body of `POST /v1/workflows/{id}/instances`.
 #[derive(Debug, Deserialize)]
@@ -300,9 +300,20 @@ pub async fn list(
 ) -> Result<Json<InstancePage>, ApiError> {
     let query = list_query(&app, &caller, &params).await?;
     let page = app.blocking(move |rt| Ok(rt.query(&query)?)).await?;
+    page_of(&app, page).await
+}
+
+/// A page of instances as the API lists them, one [`InstanceItem`] each.
+///
+/// # Errors
+/// As [`InstanceItem::of`].
+pub(super) async fn page_of(
+    app: &AppState,
+    page: Page<InstanceState>,
+) -> Result<Json<InstancePage>, ApiError> {
     let mut items = Vec::with_capacity(page.items.len());
     for s in &page.items {
-        items.push(InstanceItem::of(&app, s).await?);
+        items.push(InstanceItem::of(app, s).await?);
     }
     Ok(Json(InstancePage {
         items,
