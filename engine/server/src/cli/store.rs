@@ -405,30 +405,27 @@ fn open_source(from: &Location) -> Result<Opened, StoreSetupError> {
                 ),
                 source,
             })?;
-            Ok(Opened {
-                store: std::sync::Arc::new(KvStore::new(kv)),
-                registry: dir_registry(&plugin_dir(data))?,
-                pg: None,
-                what: format!("the {engine} store in {}", data.display()),
-            })
+            dir_opened(
+                kv,
+                data,
+                format!("the {engine} store in {}", data.display()),
+            )
         }
         Location::Postgres { url, schema } => {
-            let opened = open_postgres(url, schema.as_deref(), true)?;
-            if let Some(pg) = &opened.pg {
-                let sessions = pg
-                    .connected_servers()
-                    .map_err(|source| StoreSetupError::Store {
-                        context: format!("cannot check {} for running servers", from.describe()),
-                        source,
-                    })?;
-                if sessions > 0 {
-                    return Err(StoreSetupError::InUse(format!(
-                        "{} has {sessions} database sessions of running servers: stop every node on it first, then copy",
-                        pg.describe()
-                    )));
-                }
+            let pg = open_postgres(url, schema.as_deref(), true)?;
+            let sessions = pg
+                .connected_servers()
+                .map_err(|source| StoreSetupError::Store {
+                    context: format!("cannot check {} for running servers", from.describe()),
+                    source,
+                })?;
+            if sessions > 0 {
+                return Err(StoreSetupError::InUse(format!(
+                    "{} has {sessions} database sessions of running servers: stop every node on it first, then copy",
+                    pg.describe()
+                )));
             }
-            Ok(opened)
+            Ok(pg_opened(pg))
         }
     }
 }
@@ -445,31 +442,24 @@ fn open_target(to: &Location, engine: Engine) -> Result<Opened, StoreSetupError>
                 context: format!("cannot create the {engine} store in {}", dir.display()),
                 source,
             })?;
-            Ok(Opened {
-                store: std::sync::Arc::new(KvStore::new(kv)),
-                registry: dir_registry(&plugin_dir(data))?,
-                pg: None,
-                what: format!("a {engine} store in {}", data.display()),
-            })
+            dir_opened(kv, data, format!("a {engine} store in {}", data.display()))
         }
         Location::Postgres { url, schema } => {
-            let opened = open_postgres(url, schema.as_deref(), false)?;
-            if let Some(pg) = &opened.pg {
-                let unfinished =
-                    pg.meta(UNFINISHED_META)
-                        .map_err(|source| StoreSetupError::Store {
-                            context: format!("cannot read {}", to.describe()),
-                            source,
-                        })?;
-                if let Some(what) = unfinished {
-                    return Err(StoreSetupError::TargetNotEmpty(format!(
-                        "{} (it holds an unfinished copy: {what}; remove it with `{}`)",
-                        pg.describe(),
-                        to.cleanup()
-                    )));
-                }
+            let pg = open_postgres(url, schema.as_deref(), false)?;
+            let unfinished = pg
+                .meta(UNFINISHED_META)
+                .map_err(|source| StoreSetupError::Store {
+                    context: format!("cannot read {}", to.describe()),
+                    source,
+                })?;
+            if let Some(what) = unfinished {
+                return Err(StoreSetupError::TargetNotEmpty(format!(
+                    "{} (it holds an unfinished copy: {what}; remove it with `{}`)",
+                    pg.describe(),
+                    to.cleanup()
+                )));
             }
-            Ok(opened)
+            Ok(pg_opened(pg))
         }
     }
 }
@@ -483,13 +473,13 @@ fn describe_database(schema: Option<&str>) -> String {
     )
 }
 
-/// Opens the store and plugin registry in the database at `url`, in `schema`; with
-/// `existing_only` (the source of a copy), only a store that is already there, unchanged.
+/// Opens the store in the database at `url`, in `schema`; with `existing_only` (the source
+/// of a copy), only a store that is already there, unchanged.
 fn open_postgres(
     url: &str,
     schema: Option<&str>,
     existing_only: bool,
-) -> Result<Opened, StoreSetupError> {
+) -> Result<std::sync::Arc<waystation_store::PgStore>, StoreSetupError> {
     let options = waystation_store::PgOptions {
         schema: schema.map(str::to_owned),
         pool_size: 2,
@@ -497,17 +487,31 @@ fn open_postgres(
         ..waystation_store::PgOptions::new(url.to_owned())
     };
     let store =
-        std::sync::Arc::new(waystation_store::PgStore::open(&options).map_err(|source| {
-            StoreSetupError::Store {
-                context: format!("cannot open {}", describe_database(schema)),
-                source,
-            }
-        })?);
-    Ok(Opened {
+        waystation_store::PgStore::open(&options).map_err(|source| StoreSetupError::Store {
+            context: format!("cannot open {}", describe_database(schema)),
+            source,
+        })?;
+    Ok(std::sync::Arc::new(store))
+}
+
+/// A database side: its store, and the plugin registry kept in it.
+fn pg_opened(store: std::sync::Arc<waystation_store::PgStore>) -> Opened {
+    Opened {
         registry: Box::new(crate::shared_plugins::PgRegistry::new(store.clone())),
         store: store.clone(),
         what: store.describe(),
         pg: Some(store),
+    }
+}
+
+/// A data directory side: the store `kv` opened in it (described as `what`), and the
+/// plugin registry beside it.
+fn dir_opened(kv: AnyKv, data: &Path, what: String) -> Result<Opened, StoreSetupError> {
+    Ok(Opened {
+        store: std::sync::Arc::new(KvStore::new(kv)),
+        registry: dir_registry(&plugin_dir(data))?,
+        pg: None,
+        what,
     })
 }
 
