@@ -12,23 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 pub use waystation_fixtures::{
-    at, calendars_file, load_workflow, reference_calendars, root, sample, ExamplePlugins,
-    EXAMPLE_PLUGINS,
+    at, calendars_file, example_plugin, load_workflow, reference_calendars, root, sample,
+    ExamplePlugins, EXAMPLE_PLUGINS,
 };
-
-/// The built component of example plugin `name` (`plugins/dist/<name>.wasm`).
-///
-/// # Panics
-/// When it has not been built, saying how to build it.
-pub fn example_plugin(name: &str) -> Vec<u8> {
-    let path = root().join("plugins/dist").join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; build the example plugins first: bash plugins/install-toolchains.sh && bash plugins/build-all.sh",
-            path.display()
-        )
-    })
-}
 
 /// The `waystation` binary, built once per test run with the same profile as the tests.
 ///

@@ -38,11 +38,12 @@
 
 use serde_json::{json, Value};
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use waystation_core::{PluginRef, World};
+use waystation_fixtures::{example_plugin, sample};
 use waystation_wasm::{HostConfig, PluginHost, Sandbox};
 
 /// Targets for the p50 of one call, from the issue.
@@ -102,29 +103,6 @@ fn env_usize(name: &str, default: usize) -> usize {
             .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
         Err(_) => default,
     }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The built component, or a panic that says how to build it.
-fn component(name: &str) -> Vec<u8> {
-    let path = repo().join(format!("plugins/dist/{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}): the example plugins are not built; run \
-             `bash plugins/build-all.sh` (after `bash plugins/install-toolchains.sh`)",
-            path.display()
-        )
-    })
-}
-
-fn sample(workflow: &str, name: &str) -> Value {
-    let path = repo().join(format!("workflows/{workflow}.samples/{name}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
 }
 
 /// The engine's default plugin input for an instance started with `input`.
@@ -254,7 +232,7 @@ fn warm_host(dir: &Path, examples: &[Example]) -> PluginHost {
         for e in examples {
             let bytes = match e.wat {
                 Some(text) => wat::parse_str(text).unwrap(),
-                None => component(e.name),
+                None => example_plugin(e.name),
             };
             let started = Instant::now();
             let info = host
