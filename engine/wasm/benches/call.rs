@@ -985,7 +985,7 @@ mod native {
     }
 
     impl Tally {
-        /// 1. Stage time against its standard: a point per percent over, at most 40.
+        /// Factor 1: stage time against its standard: a point per percent over, at most 40.
         fn stage_time(&mut self, order: Option<&Value>) {
             match (
                 number(path(order, "progress.standard_hours")),
@@ -1012,7 +1012,7 @@ mod native {
             }
         }
 
-        /// 2. Consistency between sales, warehouse and ERP: 20 points when they disagree.
+        /// Factor 2: sales, warehouse and ERP in sync: 20 points when they disagree.
         fn systems_in_sync(&mut self, order: Option<&Value>) {
             match boolean(get(order, "systems_in_sync")) {
                 Some(false) => {
@@ -1027,7 +1027,7 @@ mod native {
             }
         }
 
-        /// 3. Workload of the people on the order: 10 points over 85% (a fraction, or a
+        /// Factor 3: workload of the people on the order: 10 points over 85% (a fraction, or a
         /// percentage when above 1.5).
         fn workload(&mut self, order: Option<&Value>) {
             match number(get(order, "owner_workload")) {
@@ -1050,7 +1050,7 @@ mod native {
             }
         }
 
-        /// 4. Historical anomaly rate of similar orders: a point per percent, at most 15,
+        /// Factor 4: the anomaly rate of similar orders: a point per percent, at most 15,
         /// none under one.
         fn anomaly_rate(&mut self, order: Option<&Value>) {
             match number(get(order, "similar_anomaly_rate")) {
@@ -1074,7 +1074,7 @@ mod native {
             }
         }
 
-        /// 5. Order type and season: 5 points for custom work, 10 in the peak season.
+        /// Factor 5: order type and season: 5 points for custom work, 10 in the peak season.
         fn type_and_season(&mut self, order: Option<&Value>) {
             if string(get(order, "order_type")) == Some("custom") {
                 self.score += 5.0;
