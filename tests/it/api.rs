@@ -259,6 +259,7 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+// Kept whole: one scenario told in order: the README's quick start, step by step.
 #[test]
 fn the_quick_start_runs_an_approval_to_its_end_over_http() {
     let server = Server::start();
@@ -490,6 +491,7 @@ fn a_revoked_token_is_refused_at_once() {
     );
 }
 
+// Kept whole: one scenario told in order: a developer's session with the plugin API.
 #[test]
 fn a_developer_uploads_lists_and_dry_runs_a_plugin_and_bad_uploads_say_why() {
     let server = Server::start();

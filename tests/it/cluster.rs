@@ -221,6 +221,7 @@ concurrency = 8
     path
 }
 
+// Kept whole: one scenario told in order: load on three nodes, one killed and back, then every command, deadline and claim checked.
 #[test]
 fn three_nodes_on_one_database_lose_nothing_when_one_is_killed_and_take_over_its_work() {
     let schema = Schema::new("cluster");

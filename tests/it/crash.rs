@@ -176,6 +176,7 @@ fn check_consistent(ops: &Client, listed: &Value) {
     );
 }
 
+// Kept whole: one scenario told in order: rounds of commands and kill -9, each round's acknowledgements checked, then the timers.
 #[test]
 fn acknowledged_commands_survive_kill_9_exactly_once_and_timers_fire_once() {
     let seed = SystemTime::now()

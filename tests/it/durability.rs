@@ -245,17 +245,28 @@ fn check(calls: &[Call], data: &Path, sent: &[Sent]) -> Vec<String> {
 
 /// Sends the commands; returns what was sent, in order.
 fn send_commands(server: &Server) -> Vec<Sent> {
-    let admin = server.admin();
     let mut sent = Vec::new();
-    let mut note = |line: String, holds: Holds| {
-        sent.push(Sent {
-            request_line: line,
-            holds,
-        })
-    };
+    let (ops, reviewer) = send_setup(server, &mut sent);
+    send_approvals(&ops, &reviewer, &mut sent);
+    send_waits(&ops, &mut sent);
+    sent
+}
 
+/// Records that `line` was sent and what its flush must cover.
+fn note(sent: &mut Vec<Sent>, line: String, holds: Holds) {
+    sent.push(Sent {
+        request_line: line,
+        holds,
+    });
+}
+
+/// The uploads and token changes: two workflows, a plugin, tokens created and one revoked.
+/// Returns the operator's and the reviewer's clients.
+fn send_setup(server: &Server, sent: &mut Vec<Sent>) -> (Client, Client) {
+    let admin = server.admin();
     admin.upload_workflow("approval-flow");
     note(
+        sent,
         "PUT /v1/workflows/approval-flow HTTP/1.1".into(),
         Holds::Store,
     );
@@ -265,6 +276,7 @@ fn send_commands(server: &Server) -> Vec<Sent> {
     );
     assert_eq!(s, 201, "{b}");
     note(
+        sent,
         "PUT /v1/workflows/durable-wait HTTP/1.1".into(),
         Holds::Store,
     );
@@ -283,22 +295,31 @@ fn send_commands(server: &Server) -> Vec<Sent> {
         )
     };
     let (_, developer) = create("dev", vec!["developer"]);
-    note("POST /v1/tokens HTTP/1.1".into(), Holds::Store);
+    note(sent, "POST /v1/tokens HTTP/1.1".into(), Holds::Store);
     developer.upload_plugin("order-health-score");
     note(
+        sent,
         "PUT /v1/plugins/order-health-score HTTP/1.1".into(),
         Holds::Plugins,
     );
     let (_, ops) = create("ops", vec!["operator"]);
-    note("POST /v1/tokens HTTP/1.1".into(), Holds::Store);
+    note(sent, "POST /v1/tokens HTTP/1.1".into(), Holds::Store);
     let (_, reviewer) = create("rui", vec!["approver:reviewer"]);
-    note("POST /v1/tokens HTTP/1.1".into(), Holds::Store);
+    note(sent, "POST /v1/tokens HTTP/1.1".into(), Holds::Store);
     let (spare, _) = create("spare", vec!["operator"]);
-    note("POST /v1/tokens HTTP/1.1".into(), Holds::Store);
+    note(sent, "POST /v1/tokens HTTP/1.1".into(), Holds::Store);
     let (s, b) = admin.delete(&format!("/v1/tokens/{spare}"));
     assert_eq!(s, 204, "{b}");
-    note(format!("DELETE /v1/tokens/{spare} HTTP/1.1"), Holds::Store);
+    note(
+        sent,
+        format!("DELETE /v1/tokens/{spare} HTTP/1.1"),
+        Holds::Store,
+    );
+    (ops, reviewer)
+}
 
+/// Eight approval-flow starts (every other one with an `Idempotency-Key`), each approved.
+fn send_approvals(ops: &Client, reviewer: &Client, sent: &mut Vec<Sent>) {
     for i in 0..8u32 {
         let start = StartRequest {
             input: ApprovalInput {
@@ -313,7 +334,7 @@ fn send_commands(server: &Server) -> Vec<Sent> {
             ops.post_once(path, &body(&start), &format!("durable-start-{i}"))
         };
         assert_eq!(s, 201, "{b}");
-        note(format!("POST {path} HTTP/1.1"), Holds::Store);
+        note(sent, format!("POST {path} HTTP/1.1"), Holds::Store);
         let id = b["id"].as_str().unwrap().to_owned();
         let (s, inst) = ops.get(&format!("/v1/instances/{id}"));
         assert_eq!(s, 200, "{inst}");
@@ -325,8 +346,16 @@ fn send_commands(server: &Server) -> Vec<Sent> {
             }),
         );
         assert_eq!(s, 200, "{b}");
-        note(format!("POST /v1/approvals/{task} HTTP/1.1"), Holds::Store);
+        note(
+            sent,
+            format!("POST /v1/approvals/{task} HTTP/1.1"),
+            Holds::Store,
+        );
     }
+}
+
+/// Eight waiting instances, each ended by an event or (every fourth) cancelled.
+fn send_waits(ops: &Client, sent: &mut Vec<Sent>) {
     for i in 0..8 {
         let path = "/v1/workflows/durable-wait/instances";
         let (s, b) = ops.post(
@@ -336,21 +365,20 @@ fn send_commands(server: &Server) -> Vec<Sent> {
             }),
         );
         assert_eq!(s, 201, "{b}");
-        note(format!("POST {path} HTTP/1.1"), Holds::Store);
+        note(sent, format!("POST {path} HTTP/1.1"), Holds::Store);
         let id = b["id"].as_str().unwrap().to_owned();
         if i % 4 == 3 {
             let path = format!("/v1/instances/{id}/cancel");
             let (s, b) = ops.post(&path, &body(&CancelRequest { reason: "test" }));
             assert_eq!(s, 200, "{b}");
-            note(format!("POST {path} HTTP/1.1"), Holds::Store);
+            note(sent, format!("POST {path} HTTP/1.1"), Holds::Store);
         } else {
             let path = format!("/v1/instances/{id}/events");
             let (s, b) = ops.post(&path, &body(&EventRequest { kind: "done" }));
             assert_eq!(s, 200, "{b}");
-            note(format!("POST {path} HTTP/1.1"), Holds::Store);
+            note(sent, format!("POST {path} HTTP/1.1"), Holds::Store);
         }
     }
-    sent
 }
 
 fn trace_file(name: &str) -> PathBuf {

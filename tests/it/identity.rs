@@ -304,6 +304,7 @@ fn a_hostile_key_or_field_value_is_refused_with_where_and_why_and_starts_nothing
     assert!(ids(&none).is_empty(), "nothing started: {none}");
 }
 
+// Kept whole: one scenario told in order: one set of orders, queried filter by filter.
 #[test]
 fn field_queries_filter_by_equality_range_and_word_prefix_and_sort_by_a_field() {
     let (_server, erp) = desk("PT4H");

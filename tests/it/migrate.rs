@@ -281,6 +281,7 @@ fn env_of(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
 /// serve it as it was and run the plugin that neither node's disk holds; a plugin uploaded
 /// to one node runs on the other; and the database is copied back into a new data
 /// directory that a single server serves as it was.
+// Kept whole: one scenario told in order: the copy there, two nodes serving it, the copy back.
 #[test]
 fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
     use waystation_tests::pg::{pg_url, Schema};

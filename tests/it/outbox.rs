@@ -353,6 +353,7 @@ fn ids(items: &[Value]) -> BTreeSet<String> {
 // ---------------------------------------------------------------------------------------
 // The tests.
 
+// Kept whole: one scenario told in order: attempt by attempt until the webhook accepts.
 #[test]
 fn a_refusing_webhook_gets_one_signed_request_per_attempt_until_it_accepts() {
     let receiver = Receiver::start(2);
@@ -470,6 +471,7 @@ kind = "log"
     assert!(desk.outbox("dead", 100).is_empty());
 }
 
+// Kept whole: one scenario told in order: each tier's emails, the dead letters, an operator's retry.
 #[test]
 fn the_tiered_notices_reach_an_smtp_sink_and_an_unconfigured_channel_is_a_visible_dead_letter() {
     let sink = SmtpSink::start();

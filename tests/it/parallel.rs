@@ -64,6 +64,7 @@ fn approve(approver: &Client, id: &str, role: &str) -> String {
     body["stage"].as_str().unwrap().to_owned()
 }
 
+// Kept whole: one scenario told in order, branch by branch, as the playbook tells it.
 #[test]
 fn a_department_that_has_not_confirmed_in_time_escalates_to_the_supervisor_while_the_others_finish()
 {
@@ -254,6 +255,7 @@ fn shipments(n: usize) -> Value {
     json!({ "shipments": list })
 }
 
+// Kept whole: one scenario told in order, shipment by shipment.
 #[test]
 fn each_shipment_gets_its_own_branch_and_a_late_carrier_escalates_while_the_others_confirm() {
     let server = Server::start();
@@ -401,6 +403,7 @@ fn my_work(who: &Client) -> Vec<String> {
         .collect()
 }
 
+// Kept whole: one scenario told in order: claim, assign and release, branch by branch.
 #[test]
 fn each_shipments_work_is_claimed_assigned_and_released_by_its_branch() {
     let server = Server::start();

@@ -2,22 +2,23 @@
 //! so every expression is compiled exactly once and every error knows its pointer.
 
 use crate::definition::{
-    parse_iso_duration, Action, Approver, Branch, Branches, Definition, Quorum, Stage, StageKind,
+    parse_iso_duration, Action, Branch, Branches, Definition, Stage, StageKind,
 };
 use crate::expr::Expr;
 use crate::plugin::{PluginCatalog, PluginRef, World};
 use crate::source::escape_pointer_segment;
 use crate::validate::{structure, ValidationError};
 use crate::workflow::{
-    CompiledAction, CompiledBranch, CompiledKind, CompiledLevel, CompiledStage, Deadline, Workflow,
+    CompiledAction, CompiledBranch, CompiledKind, CompiledStage, Deadline, Workflow,
 };
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// How many unknown stage names get a "did you mean" hint. Each hint compares the name
 /// with every stage name; past this many, a definition full of misspellings would make
 /// validation quadratic in its size, and the first hints already show the pattern.
 const MAX_HINTS: usize = 32;
 
+mod approval;
 mod ladder;
 mod parallel;
 
@@ -250,42 +251,123 @@ impl Checker<'_> {
         }
     }
 
+    /// The definition's `input_schema` compiled, if it has one and it compiles.
+    fn input_schema(&mut self, definition: &Definition) -> Option<jsonschema::Validator> {
+        let schema = definition.input_schema.as_ref()?;
+        match structure::compile_user_schema(schema, "/input_schema") {
+            Ok(v) => Some(v),
+            Err(errors) => {
+                self.errors.extend(errors);
+                None
+            }
+        }
+    }
+
+    /// The index of the start stage; `None` (reported) when no stage has its name.
+    fn start(&mut self, definition: &Definition) -> Option<usize> {
+        let start = self.by_name.get(&definition.start).copied();
+        if start.is_none() {
+            let hint = self.suggest(&definition.start);
+            self.error(
+                "/start",
+                format!(
+                    "the start stage '{}' is not among the stages{hint}",
+                    definition.start
+                ),
+            );
+        }
+        start
+    }
+
+    /// Without an end stage no instance can ever finish.
+    fn check_has_end(&mut self, definition: &Definition) {
+        if !definition
+            .stages
+            .iter()
+            .any(|(_, s)| matches!(s.kind, StageKind::End { .. }))
+        {
+            self.error(
+                "/stages",
+                "the workflow has no end stage, so no instance can ever finish",
+            );
+        }
+    }
+
+    /// Compiles stage `name`. Errors are reported in the order a reader meets the fields
+    /// (time, branches, actions, then the kind), which the golden `.err` files pin.
     fn stage(&mut self, name: &str, stage: &Stage) -> Option<CompiledStage> {
         let p = format!("/stages/{}", escape_pointer_segment(name));
-        let deadline = stage.deadline.as_ref().and_then(|d| {
-            let pointer = format!("{p}/deadline");
-            if d.starts_with('P') {
-                match parse_iso_duration(d) {
-                    Ok(delta) if delta > chrono::TimeDelta::zero() => Some(Deadline::After(delta)),
-                    Ok(_) => {
-                        self.error(pointer, "a deadline must be longer than zero");
-                        None
-                    }
-                    Err(e) => {
-                        self.error(pointer, e.to_string());
-                        None
-                    }
-                }
-            } else if let Some(hint) = duration_lookalike(d) {
-                self.error(pointer, hint);
-                None
-            } else {
-                self.expr(&pointer, d).map(Deadline::At)
-            }
-        });
-        let at_risk = stage
-            .at_risk
-            .as_ref()
-            .and_then(|a| match parse_iso_duration(a) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    self.error(format!("{p}/at_risk"), e.to_string());
-                    None
-                }
-            });
+        let deadline = self.deadline(&p, stage);
+        let at_risk = self.at_risk(&p, stage);
         let calendar = self.stage_calendar(&p, stage, deadline.as_ref());
         let escalation = self.escalation(&p, stage, deadline.as_ref());
         let reminders = self.reminders(&p, &stage.reminders);
+        self.check_deadline_uses(&p, stage, deadline.as_ref(), at_risk);
+        let timeout = self.optional_branches(&format!("{p}/timeout"), stage.timeout.as_ref());
+        let on_error = self.optional_branches(&format!("{p}/on_error"), stage.on_error.as_ref());
+        self.check_on_error_reachable(&p, stage);
+        let actions = self.actions(&format!("{p}/actions"), &stage.actions);
+        self.check_restart_deadline(&p, name, stage);
+        let kind = self.kind(&p, stage);
+        Some(CompiledStage {
+            name: name.to_owned(),
+            kind,
+            deadline,
+            at_risk,
+            timeout,
+            on_error,
+            actions,
+            calendar,
+            escalation,
+            reminders,
+        })
+    }
+
+    /// The stage's `deadline`: an ISO 8601 duration from entry (`P...`, longer than zero) or
+    /// a CEL expression yielding a timestamp. A loosely written duration gets a hint.
+    fn deadline(&mut self, p: &str, stage: &Stage) -> Option<Deadline> {
+        let d = stage.deadline.as_ref()?;
+        let pointer = format!("{p}/deadline");
+        if d.starts_with('P') {
+            match parse_iso_duration(d) {
+                Ok(delta) if delta > chrono::TimeDelta::zero() => Some(Deadline::After(delta)),
+                Ok(_) => {
+                    self.error(pointer, "a deadline must be longer than zero");
+                    None
+                }
+                Err(e) => {
+                    self.error(pointer, e.to_string());
+                    None
+                }
+            }
+        } else if let Some(hint) = duration_lookalike(d) {
+            self.error(pointer, hint);
+            None
+        } else {
+            self.expr(&pointer, d).map(Deadline::At)
+        }
+    }
+
+    /// The stage's `at_risk` duration (counted back from the deadline), if it parses.
+    fn at_risk(&mut self, p: &str, stage: &Stage) -> Option<chrono::TimeDelta> {
+        let a = stage.at_risk.as_ref()?;
+        match parse_iso_duration(a) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(format!("{p}/at_risk"), e.to_string());
+                None
+            }
+        }
+    }
+
+    /// `at_risk` and `timeout` need a deadline, and `at_risk` must fall inside it.
+    fn check_deadline_uses(
+        &mut self,
+        p: &str,
+        stage: &Stage,
+        deadline: Option<&Deadline>,
+        at_risk: Option<chrono::TimeDelta>,
+    ) {
         if stage.deadline.is_none() {
             if stage.at_risk.is_some() {
                 self.error(
@@ -300,7 +382,7 @@ impl Checker<'_> {
                 );
             }
         }
-        if let (Some(Deadline::After(d)), Some(r)) = (&deadline, at_risk) {
+        if let (Some(Deadline::After(d)), Some(r)) = (deadline, at_risk) {
             if r >= *d {
                 self.error(
                     format!("{p}/at_risk"),
@@ -309,16 +391,22 @@ impl Checker<'_> {
                 );
             }
         }
-        let timeout = stage
-            .timeout
-            .as_ref()
-            .map(|t| self.branches(&format!("{p}/timeout"), t))
-            .unwrap_or_default();
-        let on_error = stage
-            .on_error
-            .as_ref()
-            .map(|t| self.branches(&format!("{p}/on_error"), t))
-            .unwrap_or_default();
+    }
+
+    /// The compiled branches of an optional field such as `timeout`; none when absent.
+    fn optional_branches(
+        &mut self,
+        pointer: &str,
+        branches: Option<&Branches>,
+    ) -> Vec<CompiledBranch> {
+        branches
+            .map(|b| self.branches(pointer, b))
+            .unwrap_or_default()
+    }
+
+    /// `on_error` is taken only when something can fail: a plugin action, a parallel join
+    /// that becomes unsatisfiable or a sub-workflow's child; otherwise it is dead.
+    fn check_on_error_reachable(&mut self, p: &str, stage: &Stage) {
         let has_plugin_action = stage
             .actions
             .iter()
@@ -337,23 +425,18 @@ impl Checker<'_> {
                 "on_error is never taken: this stage has no call or notify action that could fail",
             );
         }
-        let actions = self.actions(&format!("{p}/actions"), &stage.actions);
-        self.check_restart_deadline(&p, name, stage);
-        let kind = match &stage.kind {
-            StageKind::Task { transitions } => {
-                let pointer_of = |i: usize| format!("{p}/transitions/{i}");
-                self.check_shadowed(transitions, pointer_of);
-                let transitions = transitions
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, b)| self.branch(&format!("{p}/transitions/{i}"), b))
-                    .collect();
-                CompiledKind::Task { transitions }
-            }
+    }
+
+    /// The compiled kind of the stage at `p` (its JSON pointer).
+    fn kind(&mut self, p: &str, stage: &Stage) -> CompiledKind {
+        match &stage.kind {
+            StageKind::Task { transitions } => CompiledKind::Task {
+                transitions: self.transitions(p, transitions),
+            },
             StageKind::Wait { on } => {
                 if on.is_empty() && stage.timeout.is_none() {
                     self.error(
-                        p.clone(),
+                        p,
                         "a wait stage needs events under `on` or a `timeout`; otherwise an instance here waits forever",
                     );
                 }
@@ -367,119 +450,61 @@ impl Checker<'_> {
                 on_reject,
                 on,
                 separation_of_duties,
-            } => {
-                let mut compiled = Vec::with_capacity(levels.len());
-                let mut seen = HashSet::new();
-                for (i, level) in levels.iter().enumerate() {
-                    let lp = format!("{p}/levels/{i}");
-                    let level_name = level
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("level-{}", i + 1));
-                    if !seen.insert(level_name.clone()) {
-                        // An unnamed level is called level-N; point at it, not at a missing name.
-                        let at = if level.name.is_some() {
-                            format!("{lp}/name")
-                        } else {
-                            lp.clone()
-                        };
-                        self.error(
-                            at,
-                            format!("two levels of this stage are called '{level_name}'; level names must be unique"),
-                        );
-                    }
-                    if level.approvers.is_empty() {
-                        self.error(
-                            format!("{lp}/approvers"),
-                            "an approval level needs at least one approver",
-                        );
-                    }
-                    let mut distinct = HashSet::new();
-                    for (j, a) in level.approvers.iter().enumerate() {
-                        if !distinct.insert(a) {
-                            self.error(
-                                format!("{lp}/approvers/{j}"),
-                                format!("{a} is listed twice in this level"),
-                            );
-                        }
-                    }
-                    if let Quorum::Count(n) = level.quorum {
-                        let only_users = level
-                            .approvers
-                            .iter()
-                            .all(|a| matches!(a, Approver::User(_)));
-                        if only_users && n as usize > level.approvers.len() {
-                            self.error(
-                                format!("{lp}/quorum"),
-                                format!(
-                                    "quorum {n} can never be met: only {} named user{} may decide",
-                                    level.approvers.len(),
-                                    if level.approvers.len() == 1 { "" } else { "s" }
-                                ),
-                            );
-                        }
-                    }
-                    let skip_when = level
-                        .skip_when
-                        .as_ref()
-                        .and_then(|s| self.expr(&format!("{lp}/skip_when"), s));
-                    compiled.push(CompiledLevel {
-                        name: level_name,
-                        approvers: level.approvers.clone(),
-                        quorum: level.quorum,
-                        skip_when,
-                    });
-                }
-                CompiledKind::Approval {
-                    levels: compiled,
-                    on_approve: self.branches(&format!("{p}/on_approve"), on_approve),
-                    on_reject: self.branches(&format!("{p}/on_reject"), on_reject),
-                    on: self.events(&format!("{p}/on"), on),
-                    duties: *separation_of_duties,
-                }
-            }
+            } => CompiledKind::Approval {
+                levels: self.levels(p, levels),
+                on_approve: self.branches(&format!("{p}/on_approve"), on_approve),
+                on_reject: self.branches(&format!("{p}/on_reject"), on_reject),
+                on: self.events(&format!("{p}/on"), on),
+                duties: *separation_of_duties,
+            },
             StageKind::Parallel {
                 branches,
                 for_each,
                 join,
                 transitions,
-            } => self.parallel(&p, branches, for_each.as_ref(), join, transitions),
+            } => self.parallel(p, branches, for_each.as_ref(), join, transitions),
             StageKind::Subworkflow {
                 child,
                 input,
                 on_outcome,
                 result,
-            } => {
-                let input = input
-                    .iter()
-                    .filter_map(|(member, source)| {
-                        let at = format!("{p}/input/{}", escape_pointer_segment(member));
-                        Some((member.clone(), self.expr(&at, source)?))
-                    })
-                    .collect();
-                CompiledKind::Subworkflow {
-                    child: child.clone(),
-                    input,
-                    on_outcome: self.events(&format!("{p}/on_outcome"), on_outcome),
-                    result: result.clone(),
-                }
-            }
+            } => CompiledKind::Subworkflow {
+                child: child.clone(),
+                input: self.subworkflow_input(p, input),
+                on_outcome: self.events(&format!("{p}/on_outcome"), on_outcome),
+                result: result.clone(),
+            },
             StageKind::End { outcome } => CompiledKind::End {
                 outcome: outcome.clone(),
             },
-        };
-        Some(CompiledStage {
-            name: name.to_owned(),
-            kind,
-            deadline,
-            at_risk,
-            timeout,
-            on_error,
-            actions,
-            calendar,
-            escalation,
-            reminders,
-        })
+        }
+    }
+
+    /// The `transitions` of a task or parallel stage at `p`, taken in order once the stage
+    /// is done.
+    fn transitions(&mut self, p: &str, transitions: &[Branch]) -> Vec<CompiledBranch> {
+        let pointer_of = |i: usize| format!("{p}/transitions/{i}");
+        self.check_shadowed(transitions, pointer_of);
+        transitions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| self.branch(&format!("{p}/transitions/{i}"), b))
+            .collect()
+    }
+
+    /// The child's input of the sub-workflow stage at `p`: one expression per member.
+    fn subworkflow_input(
+        &mut self,
+        p: &str,
+        input: &BTreeMap<String, String>,
+    ) -> Vec<(String, Expr)> {
+        input
+            .iter()
+            .filter_map(|(member, source)| {
+                let at = format!("{p}/input/{}", escape_pointer_segment(member));
+                Some((member.clone(), self.expr(&at, source)?))
+            })
+            .collect()
     }
 }
 
@@ -503,37 +528,9 @@ pub(crate) fn compile(
         errors: Vec::new(),
     };
 
-    let input_schema = match &definition.input_schema {
-        None => None,
-        Some(schema) => match structure::compile_user_schema(schema, "/input_schema") {
-            Ok(v) => Some(v),
-            Err(errors) => {
-                checker.errors.extend(errors);
-                None
-            }
-        },
-    };
-    let start = checker.by_name.get(&definition.start).copied();
-    if start.is_none() {
-        let hint = checker.suggest(&definition.start);
-        checker.error(
-            "/start",
-            format!(
-                "the start stage '{}' is not among the stages{hint}",
-                definition.start
-            ),
-        );
-    }
-    if !definition
-        .stages
-        .iter()
-        .any(|(_, s)| matches!(s.kind, StageKind::End { .. }))
-    {
-        checker.error(
-            "/stages",
-            "the workflow has no end stage, so no instance can ever finish",
-        );
-    }
+    let input_schema = checker.input_schema(&definition);
+    let start = checker.start(&definition);
+    checker.check_has_end(&definition);
 
     let stages: Vec<Option<CompiledStage>> = definition
         .stages

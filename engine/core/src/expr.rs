@@ -838,6 +838,22 @@ fn precheck(source: &str) -> Result<(), String> {
             source.len()
         ));
     }
+    let (tokens, deepest) = scan(source);
+    if deepest > MAX_NESTING {
+        return too(format!(
+            "brackets nest {deepest} deep, at most {MAX_NESTING}"
+        ));
+    }
+    if tokens > MAX_TOKENS {
+        return too(format!("{tokens} tokens, at most {MAX_TOKENS}"));
+    }
+    Ok(())
+}
+
+/// `(tokens, deepest bracket nesting)` of `source`, counted in one pass over its bytes
+/// without parsing: a name, a number, a string literal and any other character are one
+/// token each.
+fn scan(source: &str) -> (usize, usize) {
     let b = source.as_bytes();
     let mut tokens = 0usize;
     let mut depth = 0usize;
@@ -868,23 +884,7 @@ fn precheck(source: &str) -> Result<(), String> {
                     .to_ascii_lowercase()
                     .contains('r')
                 && name_end - name_start <= 2;
-            let triple = b.len() >= i + 3 && b[i + 1] == c && b[i + 2] == c;
-            let quote_len = if triple { 3 } else { 1 };
-            i += quote_len;
-            loop {
-                if i >= b.len() {
-                    break;
-                }
-                if !raw && b[i] == b'\\' {
-                    i += 2;
-                    continue;
-                }
-                if b[i] == c && (!triple || (b.len() >= i + 3 && b[i + 1] == c && b[i + 2] == c)) {
-                    i += quote_len;
-                    break;
-                }
-                i += 1;
-            }
+            i = skip_string(b, i, raw);
             tokens += 1;
             continue;
         }
@@ -899,15 +899,30 @@ fn precheck(source: &str) -> Result<(), String> {
         tokens += 1;
         i += 1;
     }
-    if deepest > MAX_NESTING {
-        return too(format!(
-            "brackets nest {deepest} deep, at most {MAX_NESTING}"
-        ));
+    (tokens, deepest)
+}
+
+/// The index just past the string literal whose opening quote (`'`, `"`, or three of
+/// either) is at `b[i]`, or `b.len()` when it is not closed. Backslash escapes are skipped
+/// unless the string is `raw`.
+fn skip_string(b: &[u8], mut i: usize, raw: bool) -> usize {
+    let c = b[i];
+    let triple = b.len() >= i + 3 && b[i + 1] == c && b[i + 2] == c;
+    let quote_len = if triple { 3 } else { 1 };
+    i += quote_len;
+    loop {
+        if i >= b.len() {
+            return i;
+        }
+        if !raw && b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == c && (!triple || (b.len() >= i + 3 && b[i + 1] == c && b[i + 2] == c)) {
+            return i + quote_len;
+        }
+        i += 1;
     }
-    if tokens > MAX_TOKENS {
-        return too(format!("{tokens} tokens, at most {MAX_TOKENS}"));
-    }
-    Ok(())
 }
 
 /// The shape of a parsed expression, for the limits.
@@ -1000,80 +1015,7 @@ fn charged(e: IdedExpr) -> IdedExpr {
 fn rewrite(e: &mut IdedExpr) {
     let taken = std::mem::take(&mut e.expr);
     e.expr = match taken {
-        E::Call(mut c) => {
-            if let Some(t) = c.target.as_mut() {
-                rewrite(t);
-            }
-            // `@result + [x]` is how `map` and `filter` collect: charge the element, and
-            // keep the shape the evaluator appends in place.
-            let collects = c.func_name == "_+_"
-                && matches!(c.args.first().map(|a| &a.expr), Some(E::Ident(n)) if n.starts_with('@'));
-            if collects {
-                for arg in &mut c.args {
-                    if let E::List(list) = &mut arg.expr {
-                        for el in std::mem::take(&mut list.elements) {
-                            let mut el = el;
-                            rewrite(&mut el);
-                            list.elements.push(charged(el));
-                        }
-                    } else {
-                        rewrite(arg);
-                    }
-                }
-                E::Call(c)
-            } else {
-                c.args.iter_mut().for_each(rewrite);
-                match (c.func_name.as_str(), c.target.is_some(), c.args.len()) {
-                    ("_+_", false, 2) => call("@add", None, c.args).expr,
-                    ("_-_", false, 2) => call("@sub", None, c.args).expr,
-                    ("_*_", false, 2) => call("@mul", None, c.args).expr,
-                    ("_/_", false, 2) => call("@div", None, c.args).expr,
-                    ("_%_", false, 2) => call("@mod", None, c.args).expr,
-                    ("join" | "format", true, _) => {
-                        call(
-                            "@grow",
-                            None,
-                            vec![IdedExpr {
-                                id: e.id,
-                                expr: E::Call(c),
-                            }],
-                        )
-                        .expr
-                    }
-                    ("replace", true, 2 | 3) => {
-                        let target = *c.target.take().expect("checked above");
-                        let mut args = vec![target];
-                        args.extend(c.args);
-                        call("@replace", None, args).expr
-                    }
-                    ("duration", false, 1) => call("@duration", None, c.args).expr,
-                    ("timestamp", false, 1) => call("@timestamp", None, c.args).expr,
-                    ("nonblank", false, 1) => {
-                        let arg = c.args.pop().expect("checked above");
-                        match &arg.expr {
-                            E::Select(s) if !s.test => {
-                                let present = IdedExpr {
-                                    id: 0,
-                                    expr: E::Select(SelectExpr {
-                                        operand: s.operand.clone(),
-                                        field: s.field.clone(),
-                                        test: true,
-                                    }),
-                                };
-                                call(
-                                    "_&&_",
-                                    None,
-                                    vec![present, call("@nonblank", None, vec![arg])],
-                                )
-                                .expr
-                            }
-                            _ => call("@nonblank", None, vec![arg]).expr,
-                        }
-                    }
-                    _ => E::Call(c),
-                }
-            }
-        }
+        E::Call(c) => rewrite_call(c, e.id),
         E::Select(mut s) => {
             rewrite(&mut s.operand);
             E::Select(s)
@@ -1114,6 +1056,84 @@ fn rewrite(e: &mut IdedExpr) {
         }
         other => other,
     };
+}
+
+/// [`rewrite`] of a call (node `id`): its target and arguments first, then the call itself.
+fn rewrite_call(mut c: CallExpr, id: u64) -> E {
+    if let Some(t) = c.target.as_mut() {
+        rewrite(t);
+    }
+    // `@result + [x]` is how `map` and `filter` collect: charge the element, and
+    // keep the shape the evaluator appends in place.
+    let collects = c.func_name == "_+_"
+        && matches!(c.args.first().map(|a| &a.expr), Some(E::Ident(n)) if n.starts_with('@'));
+    if collects {
+        for arg in &mut c.args {
+            if let E::List(list) = &mut arg.expr {
+                for el in std::mem::take(&mut list.elements) {
+                    let mut el = el;
+                    rewrite(&mut el);
+                    list.elements.push(charged(el));
+                }
+            } else {
+                rewrite(arg);
+            }
+        }
+        return E::Call(c);
+    }
+    c.args.iter_mut().for_each(rewrite);
+    match (c.func_name.as_str(), c.target.is_some(), c.args.len()) {
+        ("_+_", false, 2) => call("@add", None, c.args).expr,
+        ("_-_", false, 2) => call("@sub", None, c.args).expr,
+        ("_*_", false, 2) => call("@mul", None, c.args).expr,
+        ("_/_", false, 2) => call("@div", None, c.args).expr,
+        ("_%_", false, 2) => call("@mod", None, c.args).expr,
+        ("join" | "format", true, _) => {
+            call(
+                "@grow",
+                None,
+                vec![IdedExpr {
+                    id,
+                    expr: E::Call(c),
+                }],
+            )
+            .expr
+        }
+        ("replace", true, 2 | 3) => {
+            let target = *c.target.take().expect("checked above");
+            let mut args = vec![target];
+            args.extend(c.args);
+            call("@replace", None, args).expr
+        }
+        ("duration", false, 1) => call("@duration", None, c.args).expr,
+        ("timestamp", false, 1) => call("@timestamp", None, c.args).expr,
+        ("nonblank", false, 1) => rewrite_nonblank(c.args.pop().expect("checked above")),
+        _ => E::Call(c),
+    }
+}
+
+/// `nonblank(a.b)` as `has(a.b) && @nonblank(a.b)` (an absent field is blank, not an
+/// error), `nonblank(x)` as `@nonblank(x)`.
+fn rewrite_nonblank(arg: IdedExpr) -> E {
+    match &arg.expr {
+        E::Select(s) if !s.test => {
+            let present = IdedExpr {
+                id: 0,
+                expr: E::Select(SelectExpr {
+                    operand: s.operand.clone(),
+                    field: s.field.clone(),
+                    test: true,
+                }),
+            };
+            call(
+                "_&&_",
+                None,
+                vec![present, call("@nonblank", None, vec![arg])],
+            )
+            .expr
+        }
+        _ => call("@nonblank", None, vec![arg]).expr,
+    }
 }
 
 /// An expression's parse errors as one line: the first, with its position, in words.

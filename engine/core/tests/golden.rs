@@ -17,10 +17,8 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use support::{root, ExamplePlugins};
 use waystation_core::Workflow;
-
-mod support;
+use waystation_fixtures::{root, ExamplePlugins};
 
 /// Fewer invalid definitions than this means some were lost, not that validation got simpler.
 const MIN_INVALID_DEFINITIONS: usize = 15;

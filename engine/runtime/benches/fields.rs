@@ -221,6 +221,7 @@ fn field(name: &str, test: FieldTest) -> Vec<FieldFilter> {
     }]
 }
 
+/// Part 2: the field queries over `n` stored orders, `rounds` runs each, as a table.
 fn queries(n: usize, rounds: usize) {
     let kept = std::env::var_os("WAYSTATION_BENCH_STORE_DIR");
     let scratch = common::scratch_dir("fields-query");
@@ -234,14 +235,23 @@ fn queries(n: usize, rounds: usize) {
     );
     println!("| query | p50 | p99 | max | items |");
     println!("| --- | --- | --- | --- | --- |");
+    for (label, make) in query_cases(n) {
+        time_query(&store, label, &*make, rounds);
+    }
+}
+
+/// Makes the query of run `r` of a case: each run asks for other values.
+type Make = Box<dyn Fn(usize) -> InstanceQuery>;
+
+/// The timed queries over `n` orders: a label for the table and how to make each run's.
+fn query_cases(n: usize) -> Vec<(&'static str, Make)> {
     let base = InstanceQuery {
         workflow: Some("orders".into()),
         limit: 50,
         ..InstanceQuery::default()
     };
     let now = Utc::now();
-    type Make = Box<dyn Fn(usize) -> InstanceQuery>;
-    let cases: Vec<(&str, Make)> = vec![
+    vec![
         ("field.tier=platinum (1 % of orders)", {
             let base = base.clone();
             Box::new(move |_| InstanceQuery {
@@ -256,19 +266,10 @@ fn queries(n: usize, rounds: usize) {
             let base = base.clone();
             Box::new(move |r| {
                 let x = ((r * 4099) % 99_900) as f64;
-                let b = |v: f64, inclusive| {
-                    Some(Bound {
-                        value: FieldValue::Number(v),
-                        inclusive,
-                    })
-                };
                 InstanceQuery {
                     fields: field(
                         "amount",
-                        FieldTest::Range {
-                            lower: b(x, true),
-                            upper: b(x + 100.0, false),
-                        },
+                        half_open(FieldValue::Number(x), FieldValue::Number(x + 100.0)),
                     ),
                     ..base.clone()
                 }
@@ -292,22 +293,15 @@ fn queries(n: usize, rounds: usize) {
             })
         }),
         ("field.promised_at in 1 h, sort=field.promised_at", {
-            let base = base.clone();
             Box::new(move |r| {
                 let from = now + TimeDelta::minutes(((r * 131) % 90_000) as i64);
-                let b = |t, inclusive| {
-                    Some(Bound {
-                        value: FieldValue::Timestamp(t),
-                        inclusive,
-                    })
-                };
                 InstanceQuery {
                     fields: field(
                         "promised_at",
-                        FieldTest::Range {
-                            lower: b(from, true),
-                            upper: b(from + TimeDelta::hours(1), false),
-                        },
+                        half_open(
+                            FieldValue::Timestamp(from),
+                            FieldValue::Timestamp(from + TimeDelta::hours(1)),
+                        ),
                     ),
                     sort: Some(SortBy::Field {
                         field: "promised_at".into(),
@@ -317,26 +311,48 @@ fn queries(n: usize, rounds: usize) {
                 }
             })
         }),
-    ];
-    for (label, make) in cases {
-        let mut times = Vec::with_capacity(rounds);
-        let mut items = 0;
-        for r in 0..rounds {
-            let q = make(r);
-            let began = Instant::now();
-            let page = store.query(&q).unwrap();
-            times.push(began.elapsed().as_micros() as u64);
-            items += page.items.len();
-        }
-        times.sort_unstable();
-        println!(
-            "| `{label}` | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} |",
-            common::ms(common::percentile(&times, 50.0)),
-            common::ms(common::percentile(&times, 99.0)),
-            common::ms(*times.last().unwrap()),
-            items as f64 / rounds as f64
-        );
+    ]
+}
+
+/// The range `from <= value < to`.
+fn half_open(from: FieldValue, to: FieldValue) -> FieldTest {
+    FieldTest::Range {
+        lower: Some(Bound {
+            value: from,
+            inclusive: true,
+        }),
+        upper: Some(Bound {
+            value: to,
+            inclusive: false,
+        }),
     }
+}
+
+/// Runs `rounds` queries made by `make` and prints their row: p50, p99 and max time, and
+/// the mean number of items a page held.
+fn time_query(
+    store: &BenchStore,
+    label: &str,
+    make: &dyn Fn(usize) -> InstanceQuery,
+    rounds: usize,
+) {
+    let mut times = Vec::with_capacity(rounds);
+    let mut items = 0;
+    for r in 0..rounds {
+        let q = make(r);
+        let began = Instant::now();
+        let page = store.query(&q).unwrap();
+        times.push(began.elapsed().as_micros() as u64);
+        items += page.items.len();
+    }
+    times.sort_unstable();
+    println!(
+        "| `{label}` | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} |",
+        common::ms(common::percentile(&times, 50.0)),
+        common::ms(common::percentile(&times, 99.0)),
+        common::ms(*times.last().unwrap()),
+        items as f64 / rounds as f64
+    );
 }
 
 fn main() {

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
-use waystation_core::{Decider, Input, Status, Workflow};
+use waystation_core::{Status, Workflow};
 use waystation_runtime::{NoPlugins, Runtime, SystemClock};
 use waystation_store::{Engine, Kv, KvStore, Mutation, SledKv, Store};
 
@@ -62,14 +62,6 @@ struct Run {
     store: String,
     /// The 1-minute load average when the run began.
     load: String,
-}
-
-fn decider(role: &str) -> Decider {
-    let id = if role == "manager" { "mei" } else { "rui" };
-    Decider {
-        id: id.into(),
-        roles: vec![role.into()],
-    }
 }
 
 /// One lifecycle: start, then approve every open task until the instance ends.
@@ -101,7 +93,7 @@ async fn lifecycle(rt: &Runtime, n: usize, latencies: &mut Vec<u64>) -> u64 {
             waystation_core::definition::Approver::User(u) => u.clone(),
         };
         let decided = rt
-            .decide(&task.id, decider(&role), true, None, None)
+            .decide(&task.id, common::decider(&role), true, None, None)
             .await
             .unwrap();
         latencies.push(began.elapsed().as_micros() as u64);
@@ -321,18 +313,7 @@ fn core_alone(n: usize) {
             if back.status != Status::Running {
                 break;
             }
-            let task = back.open_tasks()[0].clone();
-            let role = if back.stage == "manager" {
-                "manager"
-            } else {
-                "reviewer"
-            };
-            let input = Input::Decision {
-                task_id: task.id,
-                decider: decider(role),
-                approve: true,
-                comment: None,
-            };
+            let input = common::approve_first_task(&back);
             let t = Instant::now();
             step = apply_until_quiet(&wf, back, input, now, &NoPlugins).unwrap();
             apply_ns += t.elapsed().as_nanos();
@@ -362,58 +343,16 @@ fn main() {
         common::loadavg()
     );
     let tokio = common::tokio_runtime();
-    let mut runs = Vec::new();
     let stores = std::env::var("WAYSTATION_BENCH_STORES")
         .unwrap_or_else(|_| "fjall,sled,redb,memory,core".into());
     let stores: Vec<&str> = stores.split(',').map(str::trim).collect();
-    for engine in Engine::ALL
-        .into_iter()
-        .filter(|e| stores.contains(&e.as_str()))
-    {
-        for &c in &concurrencies {
-            let dir = common::scratch_dir("lifecycles");
-            let store = Arc::new(KvStore::new(engine.open(dir.path()).unwrap()));
-            let (mut r, rt) = tokio.block_on(run(engine.as_str(), store.clone(), instances, c));
-            drop(rt);
-            drop(store); // closed: what is on disk is what stays
-            let disk = common::disk_usage(dir.path());
-            r.store = format!(
-                "on disk {:.1} MiB, {:.0} B per finished instance",
-                common::mib(disk),
-                disk as f64 / instances as f64
-            );
-            runs.push(r);
-            drop(dir);
-        }
-    }
-    for nodes in 1..=3usize {
-        let label = format!("pg{nodes}");
-        if !stores.contains(&label.as_str()) {
-            continue;
-        }
-        for &c in &concurrencies {
-            let schema = common::PgSchema::new("lifecycles");
-            let stores: Vec<Arc<dyn Store>> = (0..nodes).map(|_| schema.open()).collect();
-            let (r, rts) = tokio.block_on(run_nodes(&label, stores, instances, c));
-            drop(rts);
-            runs.push(r);
-        }
-    }
+    let mut runs = embedded_runs(&tokio, &stores, instances, &concurrencies);
+    runs.extend(pg_runs(&tokio, &stores, instances, &concurrencies));
     let mut recorded = Vec::new();
     if stores.contains(&"probe") {
-        let dir = common::scratch_dir("lifecycles-probe");
-        let store = Arc::new(KvStore::new(
-            common::Probe::new(SledKv::open(dir.path()).unwrap(), false).recording_batches(),
-        ));
-        let (mut r, rt) =
-            tokio.block_on(run("probed", store.clone(), instances, probe_concurrency));
-        drop(rt);
-        let probe = store.backend();
-        r.store = probe.summary(r.commands);
-        recorded = std::mem::take(&mut *probe.recorded.as_ref().unwrap().lock().unwrap());
+        let (r, batches) = probe_run(&tokio, instances, probe_concurrency);
         runs.push(r);
-        drop(store);
-        drop(dir);
+        recorded = batches;
     }
     for &c in concurrencies.iter().filter(|_| stores.contains(&"memory")) {
         let store = common::memory();
@@ -435,4 +374,82 @@ fn main() {
         common::mib(peak),
         common::loadavg()
     );
+}
+
+/// One run per embedded engine named in `stores` and concurrency, each on a fresh
+/// directory; a run's store line is what stays on disk once the store is closed.
+fn embedded_runs(
+    tokio: &tokio::runtime::Runtime,
+    stores: &[&str],
+    instances: usize,
+    concurrencies: &[usize],
+) -> Vec<Run> {
+    let mut runs = Vec::new();
+    for engine in Engine::ALL
+        .into_iter()
+        .filter(|e| stores.contains(&e.as_str()))
+    {
+        for &c in concurrencies {
+            let dir = common::scratch_dir("lifecycles");
+            let store = Arc::new(KvStore::new(engine.open(dir.path()).unwrap()));
+            let (mut r, rt) = tokio.block_on(run(engine.as_str(), store.clone(), instances, c));
+            drop(rt);
+            drop(store); // closed: what is on disk is what stays
+            let disk = common::disk_usage(dir.path());
+            r.store = format!(
+                "on disk {:.1} MiB, {:.0} B per finished instance",
+                common::mib(disk),
+                disk as f64 / instances as f64
+            );
+            runs.push(r);
+            drop(dir);
+        }
+    }
+    runs
+}
+
+/// One run per concurrency on PostgreSQL with 1, 2 or 3 nodes, for each `pgN` named in
+/// `stores`; each on a fresh schema.
+fn pg_runs(
+    tokio: &tokio::runtime::Runtime,
+    stores: &[&str],
+    instances: usize,
+    concurrencies: &[usize],
+) -> Vec<Run> {
+    let mut runs = Vec::new();
+    for nodes in 1..=3usize {
+        let label = format!("pg{nodes}");
+        if !stores.contains(&label.as_str()) {
+            continue;
+        }
+        for &c in concurrencies {
+            let schema = common::PgSchema::new("lifecycles");
+            let stores: Vec<Arc<dyn Store>> = (0..nodes).map(|_| schema.open()).collect();
+            let (r, rts) = tokio.block_on(run_nodes(&label, stores, instances, c));
+            drop(rts);
+            runs.push(r);
+        }
+    }
+    runs
+}
+
+/// A run on sled through the probe, which counts the store's work and records every
+/// batch (for [`replay`]); returns the run and the batches.
+fn probe_run(
+    tokio: &tokio::runtime::Runtime,
+    instances: usize,
+    concurrency: usize,
+) -> (Run, Vec<Vec<Mutation>>) {
+    let dir = common::scratch_dir("lifecycles-probe");
+    let store = Arc::new(KvStore::new(
+        common::Probe::new(SledKv::open(dir.path()).unwrap(), false).recording_batches(),
+    ));
+    let (mut r, rt) = tokio.block_on(run("probed", store.clone(), instances, concurrency));
+    drop(rt);
+    let probe = store.backend();
+    r.store = probe.summary(r.commands);
+    let recorded = std::mem::take(&mut *probe.recorded.as_ref().unwrap().lock().unwrap());
+    drop(store);
+    drop(dir);
+    (r, recorded)
 }

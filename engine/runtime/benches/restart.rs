@@ -57,7 +57,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use waystation_core::drive::{apply_until_quiet, start_until_quiet};
-use waystation_core::{Decider, Input, Status, Workflow};
+use waystation_core::{Status, Workflow};
 use waystation_runtime::{NoPlugins, Runtime, SystemClock};
 use waystation_store::{
     Commit, DefinitionStore, DiskStore, Engine, InstanceQuery, KvStore, QueryStore, Store,
@@ -84,14 +84,6 @@ const RESULT: &str = "restart-result";
 const KILL_ME: &str = "kill me now";
 /// Prefix of a child's line that belongs under its result row, not before it.
 const FOOTNOTE: &str = "footnote:";
-
-fn decider(role: &str) -> Decider {
-    let id = if role == "manager" { "mei" } else { "rui" };
-    Decider {
-        id: id.into(),
-        roles: vec![role.into()],
-    }
-}
 
 fn marker(dir: &Path) -> PathBuf {
     dir.join("waystation-bench-populated")
@@ -124,41 +116,7 @@ fn populate(dir: &Path, n: usize) {
             .unwrap();
     };
     for i in 0..n {
-        let now = Utc::now();
-        let amount = if i.is_multiple_of(2) { 5_000 } else { 50_000 };
-        let id = format!(
-            "{:012x}-{:08x}",
-            now.timestamp_millis(),
-            seed.wrapping_add(i as u32)
-        );
-        let input = json!({"request_id": format!("R{i}"), "amount": amount});
-        let mut step = start_until_quiet(&wf, id, input, now, &NoPlugins).unwrap();
-        commit(None, &step);
-        commits += 1;
-        // 0: waits at review; 1: at manager; 2 and 3: approved to the end.
-        let decisions = match i % 4 {
-            0 => 0,
-            1 | 2 => 1,
-            _ => 2,
-        };
-        for _ in 0..decisions {
-            let before = step.state;
-            let task = before.open_tasks()[0].clone();
-            let role = if before.stage == "manager" {
-                "manager"
-            } else {
-                "reviewer"
-            };
-            let input = Input::Decision {
-                task_id: task.id,
-                decider: decider(role),
-                approve: true,
-                comment: None,
-            };
-            step = apply_until_quiet(&wf, before.clone(), input, Utc::now(), &NoPlugins).unwrap();
-            commit(Some(&before), &step);
-            commits += 1;
-        }
+        commits += write_instance(&wf, i, seed, &commit);
         if commits - flushed_at >= flush_every {
             store.flush().unwrap();
             flushed_at = commits;
@@ -182,6 +140,43 @@ fn populate(dir: &Path, n: usize) {
     );
     println!("{KILL_ME}");
     std::thread::sleep(Duration::from_secs(3600));
+}
+
+/// Starts instance `i` (id made from `seed` and `i`) and decides it to its place in the
+/// mix, through `commit`; returns how many commits that took. Amounts alternate between
+/// 5,000 and 50,000; by `i % 4` an instance waits at review (0), at manager (1), or is
+/// approved to the end (2, 3).
+fn write_instance(
+    wf: &Workflow,
+    i: usize,
+    seed: u32,
+    commit: &impl Fn(Option<&waystation_core::InstanceState>, &waystation_core::Step),
+) -> usize {
+    let now = Utc::now();
+    let amount = if i.is_multiple_of(2) { 5_000 } else { 50_000 };
+    let id = format!(
+        "{:012x}-{:08x}",
+        now.timestamp_millis(),
+        seed.wrapping_add(i as u32)
+    );
+    let input = json!({"request_id": format!("R{i}"), "amount": amount});
+    let mut step = start_until_quiet(wf, id, input, now, &NoPlugins).unwrap();
+    commit(None, &step);
+    let mut commits = 1;
+    // 0: waits at review; 1: at manager; 2 and 3: approved to the end.
+    let decisions = match i % 4 {
+        0 => 0,
+        1 | 2 => 1,
+        _ => 2,
+    };
+    for _ in 0..decisions {
+        let before = step.state;
+        let input = common::approve_first_task(&before);
+        step = apply_until_quiet(wf, before.clone(), input, Utc::now(), &NoPlugins).unwrap();
+        commit(Some(&before), &step);
+        commits += 1;
+    }
+    commits
 }
 
 /// Child: one restart. Opens the store until ready, prints the milestones, then stops the
@@ -237,13 +232,9 @@ async fn serve(rt: &Arc<Runtime>, commands: usize) -> usize {
                 done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 while now.status == Status::Running {
                     let task = rt.instance(&now.id).unwrap().open_tasks()[0].clone();
-                    let role = if now.stage == "manager" {
-                        "manager"
-                    } else {
-                        "reviewer"
-                    };
+                    let role = common::role_at(&now.stage);
                     now = rt
-                        .decide(&task.id, decider(role), true, None, None)
+                        .decide(&task.id, common::decider(role), true, None, None)
                         .await
                         .unwrap()
                         .instance;
@@ -357,7 +348,7 @@ async fn open_until_ready(dir: &Path) -> (Ready, Arc<Runtime>) {
     let state = rt.instance(&first.id).unwrap();
     let task = state.open_tasks()[0].clone();
     let done = rt
-        .decide(&task.id, decider("reviewer"), true, None, None)
+        .decide(&task.id, common::decider("reviewer"), true, None, None)
         .await
         .unwrap();
     assert_ne!(done.instance.stage, "review");
@@ -393,7 +384,31 @@ fn main() {
         common::machine(),
         common::loadavg()
     );
-    let (_scratch, dir) = match std::env::var_os("WAYSTATION_BENCH_STORE_DIR") {
+    let (_scratch, dir) = bench_dir();
+    // How the last process on the store stopped: every restart below is a new process.
+    let last_stop = dir.join("waystation-bench-last-stop");
+    ensure_populated(&dir, n, &last_stop);
+    println!("store: {:.0} MiB on disk", mib(common::disk_usage(&dir)));
+    let worst = restarts(&dir, rounds, &last_stop);
+    let (counted, first, kept) = time_counts(&dir);
+    std::fs::write(&last_stop, "clean").unwrap();
+    println!(
+        "instances in the status index: {counted}; store {:.0} MiB on disk; slowest ready {:.0} ms (target 2,000 ms)",
+        mib(common::disk_usage(&dir)),
+        worst.as_secs_f64() * 1e3
+    );
+    println!(
+        "counts for /metrics: first after the open (one scan of the indexes) {:.0} ms, then {:.1} us",
+        first.as_secs_f64() * 1e3,
+        kept.as_secs_f64() * 1e6
+    );
+    println!("load average at the end {}", common::loadavg());
+}
+
+/// The store's directory: `WAYSTATION_BENCH_STORE_DIR` (kept, so a populated store is
+/// reused by the next run), or a scratch directory removed when the guard drops.
+fn bench_dir() -> (Option<tempfile::TempDir>, PathBuf) {
+    match std::env::var_os("WAYSTATION_BENCH_STORE_DIR") {
         Some(d) => {
             std::fs::create_dir_all(&d).unwrap();
             (None, PathBuf::from(d))
@@ -403,22 +418,29 @@ fn main() {
             let p = t.path().to_path_buf();
             (Some(t), p)
         }
-    };
-    let populated = std::fs::read_to_string(marker(&dir)).ok() == Some(n.to_string());
-    // How the last process on the store stopped: every restart below is a new process.
-    let last_stop = dir.join("waystation-bench-last-stop");
+    }
+}
+
+/// Fills `dir` with `n` instances in a child process, unless its marker says it holds
+/// them already; a fresh fill counts as stopped by SIGKILL (`last_stop`).
+fn ensure_populated(dir: &Path, n: usize, last_stop: &Path) {
+    let populated = std::fs::read_to_string(marker(dir)).ok() == Some(n.to_string());
     if !populated {
         if dir.read_dir().unwrap().next().is_some() {
-            std::fs::remove_dir_all(&dir).unwrap();
-            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::remove_dir_all(dir).unwrap();
+            std::fs::create_dir_all(dir).unwrap();
         }
         println!("populating {}", dir.display());
         child(&[(POPULATE, dir.as_os_str())]);
-        std::fs::write(&last_stop, "kill").unwrap();
+        std::fs::write(last_stop, "kill").unwrap();
     } else {
         println!("reusing the populated store in {}", dir.display());
     }
-    println!("store: {:.0} MiB on disk", mib(common::disk_usage(&dir)));
+}
+
+/// `rounds` rounds of four restarts, each a new process, printed one line each; returns
+/// the slowest time to ready.
+fn restarts(dir: &Path, rounds: usize, last_stop: &Path) -> Duration {
     println!(
         "{:<30} {:>9} {:>9} {:>12} {:>14} {:>8}  load before",
         "restart (a new process)", "open ms", "+runtime", "+1st query", "+1st command", "RSS MiB"
@@ -434,17 +456,17 @@ fn main() {
             (false, "kill"),
             (false, "kill"),
         ] {
-            let before = std::fs::read_to_string(&last_stop).unwrap_or_default();
+            let before = std::fs::read_to_string(last_stop).unwrap_or_default();
             let load = common::loadavg();
             if cold {
-                evict_page_cache(&dir);
+                evict_page_cache(dir);
             }
             let (line, footnotes) = child(&[
                 (RESTART, dir.as_os_str()),
                 ("WAYSTATION_BENCH_RESTART_STOP", stop.as_ref()),
             ]);
             let line = line.expect("the restart child reports");
-            std::fs::write(&last_stop, stop).unwrap();
+            std::fs::write(last_stop, stop).unwrap();
             let f: Vec<&str> = line.split_whitespace().skip(1).collect();
             let ready = Duration::from_micros(f[3].parse().unwrap());
             worst = worst.max(ready);
@@ -470,10 +492,14 @@ fn main() {
             }
         }
     }
-    // Not part of any restart: check the count from the status index, and time what
-    // `/metrics` pays: the first count after an open scans the indexes, later ones read the
-    // counts the commits keep.
-    let store = open_store(&dir);
+    worst
+}
+
+/// Not part of any restart: the count from the status index, and what `/metrics` pays for
+/// it: `(count, first count after an open (it scans the indexes), a later one (it reads the
+/// counts the commits keep))`. The store is closed cleanly after.
+fn time_counts(dir: &Path) -> (u64, Duration, Duration) {
+    let store = open_store(dir);
     let count = || {
         let began = Instant::now();
         let n = [Status::Running, Status::Completed]
@@ -485,16 +511,5 @@ fn main() {
     let (counted, first) = count();
     let (_, kept) = count();
     drop(store);
-    std::fs::write(&last_stop, "clean").unwrap();
-    println!(
-        "instances in the status index: {counted}; store {:.0} MiB on disk; slowest ready {:.0} ms (target 2,000 ms)",
-        mib(common::disk_usage(&dir)),
-        worst.as_secs_f64() * 1e3
-    );
-    println!(
-        "counts for /metrics: first after the open (one scan of the indexes) {:.0} ms, then {:.1} us",
-        first.as_secs_f64() * 1e3,
-        kept.as_secs_f64() * 1e6
-    );
-    println!("load average at the end {}", common::loadavg());
+    (counted, first, kept)
 }

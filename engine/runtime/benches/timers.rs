@@ -170,111 +170,158 @@ fn run(tokio: &tokio::runtime::Runtime, s: &Scenario, concurrency: usize) {
             let _ = stop_rx.await;
         }));
 
-        // Calibrate: how fast does this machine arm? A throwaway store, 1% of the timers.
-        let calib_n = (s.timers / 100).clamp(1000, 20_000).min(s.timers);
-        let rate = {
-            let cdir = common::scratch_dir("timers-calibration");
-            let cstore = common::open_disk(cdir.path(), false);
-            let crt = Runtime::new(cstore, Arc::new(NoPlugins), Arc::new(SystemClock));
-            crt.put_definition(&workflow()).await.unwrap();
-            let far = Utc::now() + TimeDelta::days(365);
-            let took = arm(&crt, calib_n, concurrency, Arc::new(move |_| far)).await;
-            calib_n as f64 / took.as_secs_f64()
-        };
-        // The window opens after arming is expected to end, with a margin: stores slow
-        // down as they grow, so assume half the calibrated rate, plus 10 s.
-        let lead = Duration::from_secs_f64(s.timers as f64 / (rate / 2.0) + 10.0);
-        let opens = Utc::now() + TimeDelta::from_std(lead).unwrap();
-        let window = s.window_s;
-        let n = s.timers;
-        println!(
-            "## {}: {} timers, due {} from {} (calibrated arm rate {:.0}/s, lead {:.0} s)",
-            s.name,
-            n,
-            if window > 0.0 { format!("evenly over {window:.0} s ({:.0}/s)", n as f64 / window) } else { "all at once".to_owned() },
-            opens.format("%H:%M:%S"),
-            rate,
-            lead.as_secs_f64()
-        );
-        let due = Arc::new(move |i: usize| opens + TimeDelta::microseconds((window * 1e6 * i as f64 / n as f64) as i64));
-        let armed_in = arm(&rt, n, concurrency, due).await;
-        let arm_cpu = common::cpu_time().saturating_sub(cpu0);
-        let armed_at = Utc::now();
-        let (rss_armed, _) = common::rss();
-        let du = common::disk_usage(dir.path());
-        let fired_early = store.backend().fired_durable.lock().unwrap().len();
-        println!(
-            "armed {n} in {:.1} s ({:.0} starts/s, CPU {:.0}%); arming ended {:.1} s before the first due time{}",
-            armed_in.as_secs_f64(),
-            n as f64 / armed_in.as_secs_f64(),
-            100.0 * arm_cpu.as_secs_f64() / armed_in.as_secs_f64(),
-            (opens - armed_at).num_milliseconds() as f64 / 1000.0,
-            if fired_early > 0 { format!(" ({fired_early} fired while arming)") } else { String::new() }
-        );
-        println!(
-            "with {n} timers armed: on disk {:.0} MiB, {:.0} B per armed instance; \
-             RSS {:.0} MiB (+{:.0} MiB while arming)",
-            mib(du),
-            du as f64 / n as f64,
-            mib(rss_armed),
-            mib(rss_armed.saturating_sub(rss0)),
-        );
-        println!("arming, store work: {}", store.backend().summary(n as u64));
-        store.backend().reset();
-        let fire_cpu0 = common::cpu_time();
-        let fire_threads0 = common::thread_cpu();
-
-        // Fire: wait for the window, then until all have fired.
-        let until_open = (opens - Utc::now()).to_std().unwrap_or_default();
-        tokio::time::sleep(until_open).await;
-        let fire_began = Instant::now();
-        let measure = s.measure.min(n);
-        let measure_window = window * measure as f64 / n as f64;
-        let took = wait_fired(&store, measure.saturating_sub(fired_early), Duration::from_secs_f64(measure_window + 600.0 + measure as f64 / 500.0)).await;
-        let fire_cpu = common::cpu_time().saturating_sub(fire_cpu0);
-        let fire_threads = common::thread_cpu();
-        let mut applied = store.backend().fired_applied.lock().unwrap().clone();
-        let mut durable = store.backend().fired_durable.lock().unwrap().clone();
-        let fired = durable.len();
-        println!(
-            "fired {fired} (measured: the {measure} due first, of {n} armed) in {:.1} s after the first came due ({:.0}/s; due rate {}); CPU {:.0}% of one core; store: {}",
-            took.as_secs_f64(),
-            fired as f64 / took.as_secs_f64(),
-            if window > 0.0 { format!("{:.0}/s", n as f64 / window) } else { "all at once".to_owned() },
-            100.0 * fire_cpu.as_secs_f64() / fire_began.elapsed().as_secs_f64(),
-            store.backend().summary(fired as u64),
-        );
-        println!("{:<28} {:>9} {:>9} {:>9} {:>9} {:>10}", "lag (due -> ...)", "timers", "p50 ms", "p99 ms", "p99.9 ms", "max ms");
-        lag_row("committed (visible)", &mut applied);
-        lag_row("flushed (durable, acked)", &mut durable);
-        println!(
-            "firing, CPU us per timer by thread: {}",
-            common::thread_cpu_delta(&fire_threads0, &fire_threads, fired as u64)
-        );
-        // The runtime's own metric (`Metrics::timer_lag`): the clock read when the firing
-        // command starts (instance locked and loaded) minus the due time.
-        let (buckets, sum_ms) = rt.metrics().timer_lag();
-        let counted: u64 = buckets.iter().sum();
-        println!(
-            "runtime timer-lag metric: {counted} timers, p50 {}, p99 {}, p99.9 {}, mean {:.1} ms; counts per bucket <= {LAG_BUCKETS_MS:?} ms, more: {buckets:?}",
-            histogram_percentile(&buckets, 50.0),
-            histogram_percentile(&buckets, 99.0),
-            histogram_percentile(&buckets, 99.9),
-            sum_ms as f64 / counted.max(1) as f64,
-        );
-        let (rss_after, peak) = common::rss();
-        println!(
-            "after firing: on disk {:.0} MiB; RSS {:.0} MiB, peak {:.0} MiB",
-            mib(common::disk_usage(dir.path())),
-            mib(rss_after),
-            mib(peak)
-        );
+        let (opens, fired_early) =
+            arm_phase(&rt, &store, dir.path(), s, concurrency, rss0, cpu0).await;
+        fire_phase(&rt, &store, dir.path(), s, opens, fired_early).await;
         let _ = stop_tx.send(());
         scheduler.await.unwrap();
     });
     drop(rt);
     drop(store);
     drop(dir);
+}
+
+/// Arms `s.timers` timers due over `s.window_s` seconds, the window opening after arming
+/// is expected to end (a calibration first measures this machine's rate); prints what
+/// arming cost (`rss0` and `cpu0` were read before it). Returns when the window opens and
+/// how many timers fired while arming.
+async fn arm_phase(
+    rt: &Arc<Runtime>,
+    store: &ProbedDisk,
+    dir: &std::path::Path,
+    s: &Scenario,
+    concurrency: usize,
+    rss0: u64,
+    cpu0: Duration,
+) -> (DateTime<Utc>, usize) {
+    // Calibrate: how fast does this machine arm? A throwaway store, 1% of the timers.
+    let calib_n = (s.timers / 100).clamp(1000, 20_000).min(s.timers);
+    let rate = {
+        let cdir = common::scratch_dir("timers-calibration");
+        let cstore = common::open_disk(cdir.path(), false);
+        let crt = Runtime::new(cstore, Arc::new(NoPlugins), Arc::new(SystemClock));
+        crt.put_definition(&workflow()).await.unwrap();
+        let far = Utc::now() + TimeDelta::days(365);
+        let took = arm(&crt, calib_n, concurrency, Arc::new(move |_| far)).await;
+        calib_n as f64 / took.as_secs_f64()
+    };
+    // The window opens after arming is expected to end, with a margin: stores slow
+    // down as they grow, so assume half the calibrated rate, plus 10 s.
+    let lead = Duration::from_secs_f64(s.timers as f64 / (rate / 2.0) + 10.0);
+    let opens = Utc::now() + TimeDelta::from_std(lead).unwrap();
+    let window = s.window_s;
+    let n = s.timers;
+    println!(
+        "## {}: {} timers, due {} from {} (calibrated arm rate {:.0}/s, lead {:.0} s)",
+        s.name,
+        n,
+        if window > 0.0 {
+            format!("evenly over {window:.0} s ({:.0}/s)", n as f64 / window)
+        } else {
+            "all at once".to_owned()
+        },
+        opens.format("%H:%M:%S"),
+        rate,
+        lead.as_secs_f64()
+    );
+    let due = Arc::new(move |i: usize| {
+        opens + TimeDelta::microseconds((window * 1e6 * i as f64 / n as f64) as i64)
+    });
+    let armed_in = arm(rt, n, concurrency, due).await;
+    let arm_cpu = common::cpu_time().saturating_sub(cpu0);
+    let armed_at = Utc::now();
+    let (rss_armed, _) = common::rss();
+    let du = common::disk_usage(dir);
+    let fired_early = store.backend().fired_durable.lock().unwrap().len();
+    println!(
+        "armed {n} in {:.1} s ({:.0} starts/s, CPU {:.0}%); arming ended {:.1} s before the first due time{}",
+        armed_in.as_secs_f64(),
+        n as f64 / armed_in.as_secs_f64(),
+        100.0 * arm_cpu.as_secs_f64() / armed_in.as_secs_f64(),
+        (opens - armed_at).num_milliseconds() as f64 / 1000.0,
+        if fired_early > 0 { format!(" ({fired_early} fired while arming)") } else { String::new() }
+    );
+    println!(
+        "with {n} timers armed: on disk {:.0} MiB, {:.0} B per armed instance; \
+         RSS {:.0} MiB (+{:.0} MiB while arming)",
+        mib(du),
+        du as f64 / n as f64,
+        mib(rss_armed),
+        mib(rss_armed.saturating_sub(rss0)),
+    );
+    println!("arming, store work: {}", store.backend().summary(n as u64));
+    (opens, fired_early)
+}
+
+/// Waits for the window to open, then for the `s.measure` timers due first to fire;
+/// prints their lags, what firing cost, and the runtime's own timer-lag metric.
+async fn fire_phase(
+    rt: &Runtime,
+    store: &ProbedDisk,
+    dir: &std::path::Path,
+    s: &Scenario,
+    opens: DateTime<Utc>,
+    fired_early: usize,
+) {
+    let window = s.window_s;
+    let n = s.timers;
+    store.backend().reset();
+    let fire_cpu0 = common::cpu_time();
+    let fire_threads0 = common::thread_cpu();
+
+    // Fire: wait for the window, then until all have fired.
+    let until_open = (opens - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_open).await;
+    let fire_began = Instant::now();
+    let measure = s.measure.min(n);
+    let measure_window = window * measure as f64 / n as f64;
+    let took = wait_fired(
+        store,
+        measure.saturating_sub(fired_early),
+        Duration::from_secs_f64(measure_window + 600.0 + measure as f64 / 500.0),
+    )
+    .await;
+    let fire_cpu = common::cpu_time().saturating_sub(fire_cpu0);
+    let fire_threads = common::thread_cpu();
+    let mut applied = store.backend().fired_applied.lock().unwrap().clone();
+    let mut durable = store.backend().fired_durable.lock().unwrap().clone();
+    let fired = durable.len();
+    println!(
+        "fired {fired} (measured: the {measure} due first, of {n} armed) in {:.1} s after the first came due ({:.0}/s; due rate {}); CPU {:.0}% of one core; store: {}",
+        took.as_secs_f64(),
+        fired as f64 / took.as_secs_f64(),
+        if window > 0.0 { format!("{:.0}/s", n as f64 / window) } else { "all at once".to_owned() },
+        100.0 * fire_cpu.as_secs_f64() / fire_began.elapsed().as_secs_f64(),
+        store.backend().summary(fired as u64),
+    );
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "lag (due -> ...)", "timers", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
+    );
+    lag_row("committed (visible)", &mut applied);
+    lag_row("flushed (durable, acked)", &mut durable);
+    println!(
+        "firing, CPU us per timer by thread: {}",
+        common::thread_cpu_delta(&fire_threads0, &fire_threads, fired as u64)
+    );
+    // The runtime's own metric (`Metrics::timer_lag`): the clock read when the firing
+    // command starts (instance locked and loaded) minus the due time.
+    let (buckets, sum_ms) = rt.metrics().timer_lag();
+    let counted: u64 = buckets.iter().sum();
+    println!(
+        "runtime timer-lag metric: {counted} timers, p50 {}, p99 {}, p99.9 {}, mean {:.1} ms; counts per bucket <= {LAG_BUCKETS_MS:?} ms, more: {buckets:?}",
+        histogram_percentile(&buckets, 50.0),
+        histogram_percentile(&buckets, 99.0),
+        histogram_percentile(&buckets, 99.9),
+        sum_ms as f64 / counted.max(1) as f64,
+    );
+    let (rss_after, peak) = common::rss();
+    println!(
+        "after firing: on disk {:.0} MiB; RSS {:.0} MiB, peak {:.0} MiB",
+        mib(common::disk_usage(dir)),
+        mib(rss_after),
+        mib(peak)
+    );
 }
 
 /// The burst on PostgreSQL with `nodes` runtimes: see the module doc.

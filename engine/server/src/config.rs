@@ -401,6 +401,187 @@ pub enum ConfigError {
     },
 }
 
+impl StoreConfig {
+    /// Applies this section's `WAYSTATION_*` variables (see [`Config::apply_env`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::Env`] for a value that does not parse.
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        set_some(env, "WAYSTATION_STORE_ENGINE", &mut self.engine)?;
+        set_some(env, "WAYSTATION_STORE_URL", &mut self.url)?;
+        set_some(env, "WAYSTATION_STORE_SCHEMA", &mut self.schema)?;
+        set(env, "WAYSTATION_STORE_POOL_SIZE", &mut self.pool_size)?;
+        set(
+            env,
+            "WAYSTATION_IDEMPOTENCY_HOURS",
+            &mut self.idempotency_hours,
+        )?;
+        set(env, "WAYSTATION_RETENTION_DAYS", &mut self.retention_days)?;
+        set(
+            env,
+            "WAYSTATION_REPORTS_RETENTION_DAYS",
+            &mut self.reports_retention_days,
+        )?;
+        Ok(())
+    }
+}
+
+impl Live {
+    /// Applies this section's `WAYSTATION_*` variables (see [`Config::apply_env`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::Env`] for a value that does not parse.
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        set(env, "WAYSTATION_LIVE_MAX_STREAMS", &mut self.max_streams)?;
+        set_some(env, "WAYSTATION_PUBLIC_URL", &mut self.public_url)?;
+        set(
+            env,
+            "WAYSTATION_PROGRESS_LINK_DAYS",
+            &mut self.progress_link_days,
+        )?;
+        Ok(())
+    }
+}
+
+impl Limits {
+    /// Applies this section's `WAYSTATION_*` variables (see [`Config::apply_env`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::Env`] for a value that does not parse.
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        set(env, "WAYSTATION_JSON_BODY_BYTES", &mut self.json_body_bytes)?;
+        set(env, "WAYSTATION_WASM_BODY_BYTES", &mut self.wasm_body_bytes)?;
+        set(
+            env,
+            "WAYSTATION_DEFINITION_BYTES",
+            &mut self.definition_bytes,
+        )?;
+        set(
+            env,
+            "WAYSTATION_EVENT_DATA_BYTES",
+            &mut self.event_data_bytes,
+        )?;
+        set(env, "WAYSTATION_VARS_BYTES", &mut self.vars_bytes)?;
+        set(env, "WAYSTATION_HISTORY_ENTRIES", &mut self.history_entries)?;
+        Ok(())
+    }
+}
+
+impl Steps {
+    /// Applies this section's `WAYSTATION_*` variables (see [`Config::apply_env`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::Env`] for a value that does not parse.
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        set(
+            env,
+            "WAYSTATION_STEP_RETRY_ATTEMPTS",
+            &mut self.retry_attempts,
+        )?;
+        set(
+            env,
+            "WAYSTATION_STEP_RETRY_FIRST_BACKOFF_MS",
+            &mut self.retry_first_backoff_ms,
+        )?;
+        set(
+            env,
+            "WAYSTATION_STEP_RETRY_MAX_BACKOFF_MS",
+            &mut self.retry_max_backoff_ms,
+        )?;
+        Ok(())
+    }
+}
+
+impl PluginDefaults {
+    /// Applies this section's `WAYSTATION_*` variables (see [`Config::apply_env`]).
+    ///
+    /// # Errors
+    /// [`ConfigError::Env`] for a value that does not parse.
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        set(
+            env,
+            "WAYSTATION_PLUGIN_TIME_BUDGET_MS",
+            &mut self.time_budget_ms,
+        )?;
+        set(env, "WAYSTATION_PLUGIN_MEMORY_MIB", &mut self.memory_mib)?;
+        Ok(())
+    }
+}
+
+impl Log {
+    /// Applies `WAYSTATION_LOG_FORMAT` (`text` or `json`).
+    ///
+    /// # Errors
+    /// [`ConfigError::Env`] for any other value.
+    fn apply_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("WAYSTATION_LOG_FORMAT") {
+            self.format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "WAYSTATION_LOG_FORMAT",
+                        value: v,
+                        message: "expected text or json".into(),
+                    })
+                }
+            };
+        }
+        Ok(())
+    }
+}
+
+/// The value of the variable `name` as a `T`.
+///
+/// # Errors
+/// [`ConfigError::Env`] when it does not parse.
+fn parse_env<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e: T::Err| ConfigError::Env {
+        name,
+        message: e.to_string(),
+        value,
+    })
+}
+
+/// Sets `slot` from the variable `name` when `env` has it.
+///
+/// # Errors
+/// [`ConfigError::Env`] when the value does not parse as `T`.
+fn set<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    slot: &mut T,
+) -> Result<(), ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(value) = env(name) {
+        *slot = parse_env(name, value)?;
+    }
+    Ok(())
+}
+
+/// [`set`] for a setting that is absent unless configured.
+///
+/// # Errors
+/// [`ConfigError::Env`] when the value does not parse as `T`.
+fn set_some<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    slot: &mut Option<T>,
+) -> Result<(), ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(value) = env(name) {
+        *slot = Some(parse_env(name, value)?);
+    }
+    Ok(())
+}
+
 impl Config {
     /// Reads the TOML file at `path`.
     ///
@@ -423,99 +604,14 @@ impl Config {
     /// # Errors
     /// A variable whose value does not parse.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            value.parse().map_err(|e: T::Err| ConfigError::Env {
-                name,
-                message: e.to_string(),
-                value,
-            })
-        }
-        if let Some(v) = env("WAYSTATION_LISTEN") {
-            self.listen = parse("WAYSTATION_LISTEN", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_DATA") {
-            self.data = PathBuf::from(v);
-        }
-        if let Some(v) = env("WAYSTATION_STORE_ENGINE") {
-            self.store.engine = Some(parse("WAYSTATION_STORE_ENGINE", v)?);
-        }
-        if let Some(v) = env("WAYSTATION_STORE_URL") {
-            self.store.url = Some(v);
-        }
-        if let Some(v) = env("WAYSTATION_STORE_SCHEMA") {
-            self.store.schema = Some(v);
-        }
-        if let Some(v) = env("WAYSTATION_STORE_POOL_SIZE") {
-            self.store.pool_size = parse("WAYSTATION_STORE_POOL_SIZE", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_IDEMPOTENCY_HOURS") {
-            self.store.idempotency_hours = parse("WAYSTATION_IDEMPOTENCY_HOURS", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_RETENTION_DAYS") {
-            self.store.retention_days = parse("WAYSTATION_RETENTION_DAYS", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_REPORTS_RETENTION_DAYS") {
-            self.store.reports_retention_days = parse("WAYSTATION_REPORTS_RETENTION_DAYS", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_LIVE_MAX_STREAMS") {
-            self.live.max_streams = parse("WAYSTATION_LIVE_MAX_STREAMS", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_PUBLIC_URL") {
-            self.live.public_url = Some(v);
-        }
-        if let Some(v) = env("WAYSTATION_PROGRESS_LINK_DAYS") {
-            self.live.progress_link_days = parse("WAYSTATION_PROGRESS_LINK_DAYS", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_JSON_BODY_BYTES") {
-            self.limits.json_body_bytes = parse("WAYSTATION_JSON_BODY_BYTES", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_WASM_BODY_BYTES") {
-            self.limits.wasm_body_bytes = parse("WAYSTATION_WASM_BODY_BYTES", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_DEFINITION_BYTES") {
-            self.limits.definition_bytes = parse("WAYSTATION_DEFINITION_BYTES", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_EVENT_DATA_BYTES") {
-            self.limits.event_data_bytes = parse("WAYSTATION_EVENT_DATA_BYTES", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_VARS_BYTES") {
-            self.limits.vars_bytes = parse("WAYSTATION_VARS_BYTES", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_HISTORY_ENTRIES") {
-            self.limits.history_entries = parse("WAYSTATION_HISTORY_ENTRIES", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_STEP_RETRY_ATTEMPTS") {
-            self.steps.retry_attempts = parse("WAYSTATION_STEP_RETRY_ATTEMPTS", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_STEP_RETRY_FIRST_BACKOFF_MS") {
-            self.steps.retry_first_backoff_ms = parse("WAYSTATION_STEP_RETRY_FIRST_BACKOFF_MS", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_STEP_RETRY_MAX_BACKOFF_MS") {
-            self.steps.retry_max_backoff_ms = parse("WAYSTATION_STEP_RETRY_MAX_BACKOFF_MS", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_PLUGIN_TIME_BUDGET_MS") {
-            self.plugins.time_budget_ms = parse("WAYSTATION_PLUGIN_TIME_BUDGET_MS", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_PLUGIN_MEMORY_MIB") {
-            self.plugins.memory_mib = parse("WAYSTATION_PLUGIN_MEMORY_MIB", v)?;
-        }
-        if let Some(v) = env("WAYSTATION_LOG_FORMAT") {
-            self.log.format = match v.as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(ConfigError::Env {
-                        name: "WAYSTATION_LOG_FORMAT",
-                        value: v,
-                        message: "expected text or json".into(),
-                    })
-                }
-            };
-        }
-        Ok(())
+        set(&env, "WAYSTATION_LISTEN", &mut self.listen)?;
+        set(&env, "WAYSTATION_DATA", &mut self.data)?;
+        self.store.apply_env(&env)?;
+        self.live.apply_env(&env)?;
+        self.limits.apply_env(&env)?;
+        self.steps.apply_env(&env)?;
+        self.plugins.apply_env(&env)?;
+        self.log.apply_env(&env)
     }
 
     /// The configured business calendars, checked.

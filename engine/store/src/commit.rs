@@ -47,7 +47,9 @@ pub(crate) fn relays(commit: &Commit<'_>) -> Vec<(String, String)> {
     out
 }
 
-/// The batch for `commit`.
+/// The batch for `commit`: the state, then its history, outbox messages, timers, relays,
+/// approval tasks, query indexes, the retention queue and the idempotency record, in that
+/// order.
 ///
 /// # Errors
 /// Only if a record cannot be encoded as JSON.
@@ -55,8 +57,7 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
     let after = commit.after;
     let mut batch = Vec::with_capacity(16 + commit.effects.len());
     batch.push(Mutation::Put(keys::instance(&after.id), json(after)?));
-
-    // History: the entries take the sequence numbers just below the new length.
+    // The entries take the sequence numbers just below the new length.
     let entries: Vec<&HistoryEntry> = commit
         .effects
         .iter()
@@ -68,10 +69,23 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
     if let Some(m) = history(&after.id, after.history_len, &entries)? {
         batch.push(m);
     }
+    outbox(&mut batch, commit)?;
+    timers(&mut batch, commit);
+    relay_timers(&mut batch, commit);
+    tasks(&mut batch, commit)?;
+    indexes(&mut batch, commit);
+    retention(&mut batch, commit);
+    if let Some((key, record)) = commit.idempotency {
+        idempotency(&mut batch, key, record)?;
+    }
+    Ok(batch)
+}
 
+/// Each queued message's record and its key in the pending queue.
+fn outbox(batch: &mut Vec<Mutation>, commit: &Commit<'_>) -> Result<(), StoreError> {
     for e in commit.effects {
         if let Effect::Enqueue(message) = e {
-            let record = OutboxRecord::queued(message.clone(), after.updated_at);
+            let record = OutboxRecord::queued(message.clone(), commit.after.updated_at);
             batch.push(Mutation::Put(keys::outbox(&message.id), json(&record)?));
             // The queue key carries the channel, so the dispatcher can pick messages for
             // channels with free capacity without reading their records.
@@ -85,9 +99,13 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
             ));
         }
     }
+    Ok(())
+}
 
-    // Timers: the due index follows the state's armed timers.
-    // Every current stage's: a parallel stage's branches each have their own.
+/// The due index follows the state's armed timers: every current stage's (a parallel
+/// stage's branches each have their own), plus the deletion of a timer that fired.
+fn timers(batch: &mut Vec<Mutation>, commit: &Commit<'_>) {
+    let after = commit.after;
     let old_timers = commit
         .before
         .map(InstanceState::all_timers)
@@ -113,23 +131,27 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
             after.id.as_bytes().to_vec(),
         ));
     }
+}
 
-    // What this instance owes others (sub-workflows), as records due at once in the timer
-    // index, fired under the other instance's lock and deleted by the commit that acts:
-    // a child's end for its parent, a cancellation for each child left behind.
+/// What this instance owes others (sub-workflows), as records due at once in the timer
+/// index, fired under the other instance's lock and deleted by the commit that acts:
+/// a child's end for its parent, a cancellation for each child left behind.
+fn relay_timers(batch: &mut Vec<Mutation>, commit: &Commit<'_>) {
     for (owner, record) in relays(commit) {
         batch.push(Mutation::Put(
-            keys::timer(after.updated_at, &record),
+            keys::timer(commit.after.updated_at, &record),
             owner.as_bytes().to_vec(),
         ));
     }
+}
 
-    // Approval tasks and inboxes follow the state's open tasks.
+/// Approval tasks and inboxes follow the state's open tasks.
+fn tasks(batch: &mut Vec<Mutation>, commit: &Commit<'_>) -> Result<(), StoreError> {
     let old_tasks = commit
         .before
         .map(InstanceState::all_open_tasks)
         .unwrap_or_default();
-    let new_tasks = after.all_open_tasks();
+    let new_tasks = commit.after.all_open_tasks();
     for t in old_tasks
         .iter()
         .filter(|t| !new_tasks.iter().any(|n| n.id == t.id))
@@ -144,9 +166,13 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
         batch.push(Mutation::Put(keys::task(&t.id), json(t)?));
         batch.push(Mutation::Put(keys::inbox(&t.approver, &t.id), Vec::new()));
     }
+    Ok(())
+}
 
-    // Query indexes.
-    let new_ix = index_keys(after);
+/// The query indexes: keys of the state before that the state after no longer has go,
+/// new ones come.
+fn indexes(batch: &mut Vec<Mutation>, commit: &Commit<'_>) {
+    let new_ix = index_keys(commit.after);
     let old_ix = commit.before.map(index_keys).unwrap_or_default();
     for k in old_ix.difference(&new_ix) {
         batch.push(Mutation::Delete(k.clone()));
@@ -154,8 +180,13 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
     for k in new_ix.difference(&old_ix) {
         batch.push(Mutation::Put(k.clone(), Vec::new()));
     }
+}
 
-    // Retention: an instance that finishes joins the queue of finished instances.
+/// Retention: an instance that finishes joins the queue of finished instances; a retried
+/// instance runs again and leaves it (the purge also skips running instances, should their
+/// entry have been written at another time).
+fn retention(batch: &mut Vec<Mutation>, commit: &Commit<'_>) {
+    let after = commit.after;
     let was_running = commit.before.is_none_or(|b| b.status == Status::Running);
     if was_running && after.status != Status::Running {
         batch.push(Mutation::Put(
@@ -163,18 +194,11 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
             Vec::new(),
         ));
     }
-    // A retried instance runs again: it leaves the queue (the purge also skips running
-    // instances, should their entry have been written at another time).
     if let Some(b) = commit.before.filter(|b| b.status != Status::Running) {
         if after.status == Status::Running {
             batch.push(Mutation::Delete(keys::finished(b.updated_at, &b.id)));
         }
     }
-
-    if let Some((key, record)) = commit.idempotency {
-        idempotency(&mut batch, key, record)?;
-    }
-    Ok(batch)
 }
 
 /// The history entries one change adds, as ONE value under the sequence number of the last

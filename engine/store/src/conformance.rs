@@ -1013,6 +1013,7 @@ const CALLER: &str = r#"{
 /// leaves a record due at once under the parent (`<child>.ended`), which the parent's
 /// commit taking the end deletes; a parent leaving the stage leaves a cancel record under
 /// the child (`<child>.cancel`).
+// Kept whole: one scenario told in order: parent and child, the child's end relayed, a cancellation relayed.
 pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &dyn Store) {
     let ticket = workflow();
     let mut caller = Workflow::from_text(CALLER, None).expect("the caller workflow is valid");
@@ -1128,6 +1129,8 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
 }
 
 /// Runs every case, each on a fresh store from `fresh`.
+///
+/// One piece, though long: it is the table of the suite's cases, one row each.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
     let cases: [Case; 21] = [
@@ -1427,6 +1430,7 @@ fn everything(store: &dyn Store) -> Everything {
 /// new in-memory store; each copy answers every read as the original does (timers, inbox,
 /// counts and report figures included), and a copy into a store that holds data is
 /// refused.
+// Kept whole: one scenario told in order: fill, copy there and back, compare each copy, refuse a full target.
 pub fn a_copied_store_answers_as_the_original(store: &dyn Store) {
     let original_store = crate::MemoryStore::default();
     let source: &dyn Store = &original_store;

@@ -38,11 +38,12 @@
 
 use serde_json::{json, Value};
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use waystation_core::{PluginRef, World};
+use waystation_fixtures::{example_plugin, sample};
 use waystation_wasm::{HostConfig, PluginHost, Sandbox};
 
 /// Targets for the p50 of one call, from the issue.
@@ -102,29 +103,6 @@ fn env_usize(name: &str, default: usize) -> usize {
             .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
         Err(_) => default,
     }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The built component, or a panic that says how to build it.
-fn component(name: &str) -> Vec<u8> {
-    let path = repo().join(format!("plugins/dist/{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read {} ({e}): the example plugins are not built; run \
-             `bash plugins/build-all.sh` (after `bash plugins/install-toolchains.sh`)",
-            path.display()
-        )
-    })
-}
-
-fn sample(workflow: &str, name: &str) -> Value {
-    let path = repo().join(format!("workflows/{workflow}.samples/{name}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
 }
 
 /// The engine's default plugin input for an instance started with `input`.
@@ -216,6 +194,11 @@ fn examples(smoke: bool) -> Vec<Example> {
             ),
         },
     ];
+    chosen(all)
+}
+
+/// The examples `WAYSTATION_BENCH_PLUGINS` names (a comma-separated list), or all of them.
+fn chosen(all: Vec<Example>) -> Vec<Example> {
     match std::env::var("WAYSTATION_BENCH_PLUGINS") {
         Ok(list) => {
             let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
@@ -249,7 +232,7 @@ fn warm_host(dir: &Path, examples: &[Example]) -> PluginHost {
         for e in examples {
             let bytes = match e.wat {
                 Some(text) => wat::parse_str(text).unwrap(),
-                None => component(e.name),
+                None => example_plugin(e.name),
             };
             let started = Instant::now();
             let info = host
@@ -905,119 +888,31 @@ mod native {
         matches!(rank, Some("strategic" | "vip" | "VIP" | "key"))
     }
 
-    /// `health_assess`.
+    /// `health_assess`: the five factors' points and reasons, the verdict against the
+    /// threshold, its labels, and the early warning before the promised delivery.
     pub fn assess(doc: &Value) -> Result<Assessment<'_>, String> {
         if !doc.is_object() {
             return Err("input must be a JSON object".into());
         }
-        let mut order = Some(doc);
-        let mut vars = None;
-        if let Some(inner @ Value::Object(_)) = doc.get("input") {
-            if doc.get("instance").is_some()
-                || doc.get("vars").is_some()
-                || doc.get("now").is_some()
-            {
-                order = Some(inner);
-                vars = doc.get("vars");
-            }
-        }
+        let (order, vars) = order_and_vars(doc);
         let now_text = string(doc.get("now")).or_else(|| string(get(order, "now")));
         let order_no = string(get(order, "order_no")).or_else(|| string(get(order, "order_id")));
 
-        let mut reasons = Vec::new();
-        let mut labels = Vec::new();
-        let mut unscored: Vec<&str> = Vec::new();
-        let mut score = 0.0;
-
-        // 1. Stage time against its standard.
-        match (
-            number(path(order, "progress.standard_hours")),
-            number(path(order, "progress.elapsed_hours")),
-        ) {
-            (Some(standard), Some(elapsed)) if standard > 0.0 && elapsed >= 0.0 => {
-                let stage = string(path(order, "progress.stage"));
-                let over = (elapsed - standard) / standard * 100.0;
-                if over > 0.0 {
-                    score += if over < 40.0 { over } else { 40.0 };
-                    reason(
-                        &mut reasons,
-                        format!(
-                            "{} is {}% over its standard {} h ({} h so far)",
-                            stage.unwrap_or("the current stage"),
-                            ftoa(over, 0, false),
-                            ftoa(standard, 6, true),
-                            ftoa(elapsed, 6, true)
-                        ),
-                    );
-                }
-            }
-            _ => unscored.push("stage_time"),
-        }
-
-        // 2. Consistency between sales, warehouse and ERP.
-        match boolean(get(order, "systems_in_sync")) {
-            Some(false) => {
-                score += 20.0;
-                reason(
-                    &mut reasons,
-                    "sales, warehouse and ERP disagree about this order".into(),
-                );
-            }
-            Some(true) => {}
-            None => unscored.push("systems_in_sync"),
-        }
-
-        // 3. Workload of the people on the order.
-        match number(get(order, "owner_workload")) {
-            Some(mut v) => {
-                if v > 1.5 {
-                    v /= 100.0;
-                }
-                if v > 0.85 {
-                    score += 10.0;
-                    reason(
-                        &mut reasons,
-                        format!(
-                            "the people on the order are overloaded ({}% utilisation)",
-                            ftoa(v * 100.0, 0, false)
-                        ),
-                    );
-                }
-            }
-            None => unscored.push("owner_workload"),
-        }
-
-        // 4. Historical anomaly rate of similar orders.
-        match number(get(order, "similar_anomaly_rate")) {
-            Some(mut v) => {
-                if v > 1.0 {
-                    v /= 100.0;
-                }
-                let points = if v * 100.0 < 15.0 { v * 100.0 } else { 15.0 };
-                if points >= 1.0 {
-                    score += points;
-                    reason(
-                        &mut reasons,
-                        format!(
-                            "{}% of similar orders ran into trouble",
-                            ftoa(v * 100.0, 0, false)
-                        ),
-                    );
-                }
-            }
-            None => unscored.push("similar_anomaly_rate"),
-        }
-
-        // 5. Order type and season.
-        if string(get(order, "order_type")) == Some("custom") {
-            score += 5.0;
-            reason(&mut reasons, "custom work".into());
-        }
-        if string(get(order, "season")) == Some("peak") {
-            score += 10.0;
-            reason(&mut reasons, "peak season".into());
-        }
-
+        let mut tally = Tally {
+            score: 0.0,
+            reasons: Vec::new(),
+            unscored: Vec::new(),
+        };
+        tally.stage_time(order);
+        tally.systems_in_sync(order);
+        tally.workload(order);
+        tally.anomaly_rate(order);
+        tally.type_and_season(order);
+        let Tally {
+            score,
+            mut reasons,
+            unscored,
+        } = tally;
         let mut score = score.round();
         if score > 100.0 {
             score = 100.0;
@@ -1026,25 +921,208 @@ mod native {
         // Customer importance and urgency: the threshold.
         let rank = customer_rank(order);
         let urgent = boolean(get(order, "urgent")) == Some(true);
-        let key = is_key_customer(rank);
-        let (threshold, why) =
-            match number(get(order, "threshold")).or_else(|| number(get(vars, "threshold"))) {
-                Some(t) => (t, "the workflow's threshold".to_owned()),
-                None if key || urgent => (
-                    KEY_THRESHOLD,
-                    format!(
-                        "stricter threshold for {}",
-                        match (key, urgent) {
-                            (true, true) => "a key customer's urgent order",
-                            (true, false) => "a key customer",
-                            _ => "an urgent order",
-                        }
-                    ),
-                ),
-                None => (NORMAL_THRESHOLD, "normal threshold".to_owned()),
-            };
+        let (threshold, why) = threshold(order, vars, is_key_customer(rank), urgent);
         let late = score >= threshold;
+        let unscored = unscored.join(",");
+        let mut labels = verdict_labels(score, late, threshold, rank, urgent, &unscored);
 
+        // The 36-hour early warning.
+        let promised = rfc3339(string(get(order, "promised_at")));
+        let now = rfc3339(now_text);
+        let (due, due_text) = warning_labels(&mut labels, promised, now);
+
+        reason(
+            &mut reasons,
+            format!(
+                "score {} {} threshold {} ({why}): {}",
+                ftoa(score, 0, false),
+                if late { ">=" } else { "<" },
+                ftoa(threshold, 6, true),
+                if late {
+                    "expected to be late"
+                } else {
+                    "on track"
+                }
+            ),
+        );
+        if let (true, Some(promised), Some(now)) = (late, promised, now) {
+            reason(&mut reasons, advice(promised, now, due, &due_text));
+        }
+        if !unscored.is_empty() {
+            reason(
+                &mut reasons,
+                format!("not scored, the input lacks: {unscored}"),
+            );
+        }
+        Ok(Assessment {
+            score,
+            reasons,
+            labels,
+            order_no,
+        })
+    }
+
+    /// The order and the workflow's variables: from the engine's envelope (`input` beside
+    /// `instance`, `vars` or `now`), or the document itself as the order.
+    fn order_and_vars(doc: &Value) -> (Option<&Value>, Option<&Value>) {
+        if let Some(inner @ Value::Object(_)) = doc.get("input") {
+            if doc.get("instance").is_some()
+                || doc.get("vars").is_some()
+                || doc.get("now").is_some()
+            {
+                return (Some(inner), doc.get("vars"));
+            }
+        }
+        (Some(doc), None)
+    }
+
+    /// The score's points so far, its reasons, and the inputs no factor could score.
+    /// Each factor adds its points in turn (the C plugin's order of additions).
+    struct Tally {
+        score: f64,
+        reasons: Vec<String>,
+        unscored: Vec<&'static str>,
+    }
+
+    impl Tally {
+        /// Factor 1: stage time against its standard: a point per percent over, at most 40.
+        fn stage_time(&mut self, order: Option<&Value>) {
+            match (
+                number(path(order, "progress.standard_hours")),
+                number(path(order, "progress.elapsed_hours")),
+            ) {
+                (Some(standard), Some(elapsed)) if standard > 0.0 && elapsed >= 0.0 => {
+                    let stage = string(path(order, "progress.stage"));
+                    let over = (elapsed - standard) / standard * 100.0;
+                    if over > 0.0 {
+                        self.score += if over < 40.0 { over } else { 40.0 };
+                        reason(
+                            &mut self.reasons,
+                            format!(
+                                "{} is {}% over its standard {} h ({} h so far)",
+                                stage.unwrap_or("the current stage"),
+                                ftoa(over, 0, false),
+                                ftoa(standard, 6, true),
+                                ftoa(elapsed, 6, true)
+                            ),
+                        );
+                    }
+                }
+                _ => self.unscored.push("stage_time"),
+            }
+        }
+
+        /// Factor 2: sales, warehouse and ERP in sync: 20 points when they disagree.
+        fn systems_in_sync(&mut self, order: Option<&Value>) {
+            match boolean(get(order, "systems_in_sync")) {
+                Some(false) => {
+                    self.score += 20.0;
+                    reason(
+                        &mut self.reasons,
+                        "sales, warehouse and ERP disagree about this order".into(),
+                    );
+                }
+                Some(true) => {}
+                None => self.unscored.push("systems_in_sync"),
+            }
+        }
+
+        /// Factor 3: workload of the people on the order: 10 points over 85% (a fraction, or a
+        /// percentage when above 1.5).
+        fn workload(&mut self, order: Option<&Value>) {
+            match number(get(order, "owner_workload")) {
+                Some(mut v) => {
+                    if v > 1.5 {
+                        v /= 100.0;
+                    }
+                    if v > 0.85 {
+                        self.score += 10.0;
+                        reason(
+                            &mut self.reasons,
+                            format!(
+                                "the people on the order are overloaded ({}% utilisation)",
+                                ftoa(v * 100.0, 0, false)
+                            ),
+                        );
+                    }
+                }
+                None => self.unscored.push("owner_workload"),
+            }
+        }
+
+        /// Factor 4: the anomaly rate of similar orders: a point per percent, at most 15,
+        /// none under one.
+        fn anomaly_rate(&mut self, order: Option<&Value>) {
+            match number(get(order, "similar_anomaly_rate")) {
+                Some(mut v) => {
+                    if v > 1.0 {
+                        v /= 100.0;
+                    }
+                    let points = if v * 100.0 < 15.0 { v * 100.0 } else { 15.0 };
+                    if points >= 1.0 {
+                        self.score += points;
+                        reason(
+                            &mut self.reasons,
+                            format!(
+                                "{}% of similar orders ran into trouble",
+                                ftoa(v * 100.0, 0, false)
+                            ),
+                        );
+                    }
+                }
+                None => self.unscored.push("similar_anomaly_rate"),
+            }
+        }
+
+        /// Factor 5: order type and season: 5 points for custom work, 10 in the peak season.
+        fn type_and_season(&mut self, order: Option<&Value>) {
+            if string(get(order, "order_type")) == Some("custom") {
+                self.score += 5.0;
+                reason(&mut self.reasons, "custom work".into());
+            }
+            if string(get(order, "season")) == Some("peak") {
+                self.score += 10.0;
+                reason(&mut self.reasons, "peak season".into());
+            }
+        }
+    }
+
+    /// The threshold and why: the order's or the workflow's own, else stricter for a key
+    /// customer or an urgent order, else the normal one.
+    fn threshold(
+        order: Option<&Value>,
+        vars: Option<&Value>,
+        key: bool,
+        urgent: bool,
+    ) -> (f64, String) {
+        match number(get(order, "threshold")).or_else(|| number(get(vars, "threshold"))) {
+            Some(t) => (t, "the workflow's threshold".to_owned()),
+            None if key || urgent => (
+                KEY_THRESHOLD,
+                format!(
+                    "stricter threshold for {}",
+                    match (key, urgent) {
+                        (true, true) => "a key customer's urgent order",
+                        (true, false) => "a key customer",
+                        _ => "an urgent order",
+                    }
+                ),
+            ),
+            None => (NORMAL_THRESHOLD, "normal threshold".to_owned()),
+        }
+    }
+
+    /// The verdict's labels: late, band, threshold, and the customer, urgency and unscored
+    /// inputs when there are any.
+    fn verdict_labels(
+        score: f64,
+        late: bool,
+        threshold: f64,
+        rank: Option<&str>,
+        urgent: bool,
+        unscored: &str,
+    ) -> Vec<(&'static str, String)> {
+        let mut labels = Vec::new();
         label(
             &mut labels,
             "late",
@@ -1065,72 +1143,51 @@ mod native {
         if urgent {
             label(&mut labels, "urgent", "true".into());
         }
-        let unscored = unscored.join(",");
         if !unscored.is_empty() {
-            label(&mut labels, "unscored", unscored.clone());
+            label(&mut labels, "unscored", unscored.to_owned());
         }
+        labels
+    }
 
-        // The 36-hour early warning.
-        let promised = rfc3339(string(get(order, "promised_at")));
-        let now = rfc3339(now_text);
-        let mut due_text = String::new();
-        let mut due = 0;
-        if let Some(promised) = promised {
-            due = promised - WARNING_HOURS * 3600;
-            due_text = rfc3339_format(due);
-            label(&mut labels, "emergency_at", due_text.clone());
-            if let Some(now) = now {
-                label(
-                    &mut labels,
-                    "hours_to_promise",
-                    ftoa((promised - now) as f64 / 3600.0, 1, false),
-                );
-            }
+    /// With a promised delivery: when the emergency plan is due ([`WARNING_HOURS`] before
+    /// it, in seconds and as text; `(0, "")` without one), labelled with the hours left
+    /// when `now` is known.
+    fn warning_labels(
+        labels: &mut Vec<(&'static str, String)>,
+        promised: Option<i64>,
+        now: Option<i64>,
+    ) -> (i64, String) {
+        let Some(promised) = promised else {
+            return (0, String::new());
+        };
+        let due = promised - WARNING_HOURS * 3600;
+        let due_text = rfc3339_format(due);
+        label(labels, "emergency_at", due_text.clone());
+        if let Some(now) = now {
+            label(
+                labels,
+                "hours_to_promise",
+                ftoa((promised - now) as f64 / 3600.0, 1, false),
+            );
         }
+        (due, due_text)
+    }
 
-        reason(
-            &mut reasons,
+    /// What to do about a late order at `now`, by where it stands against the promised
+    /// delivery and the emergency plan's `due` time.
+    fn advice(promised: i64, now: i64, due: i64, due_text: &str) -> String {
+        if now >= promised {
+            "the promised delivery has passed: run the emergency response now".into()
+        } else if now >= due {
             format!(
-                "score {} {} threshold {} ({why}): {}",
-                ftoa(score, 0, false),
-                if late { ">=" } else { "<" },
-                ftoa(threshold, 6, true),
-                if late {
-                    "expected to be late"
-                } else {
-                    "on track"
-                }
-            ),
-        );
-        if let (true, Some(promised), Some(now)) = (late, promised, now) {
-            reason(
-                &mut reasons,
-                if now >= promised {
-                    "the promised delivery has passed: run the emergency response now".into()
-                } else if now >= due {
-                    format!(
-                        "inside the {WARNING_HOURS} hours before the promised delivery: start the \
-                         emergency plan now (re-plan production, change carrier, tell the customer)"
-                    )
-                } else {
-                    format!(
-                        "start the emergency plan at {due_text}, {WARNING_HOURS} hours before the \
-                         promised delivery, unless the score improves"
-                    )
-                },
-            );
+                "inside the {WARNING_HOURS} hours before the promised delivery: start the \
+                 emergency plan now (re-plan production, change carrier, tell the customer)"
+            )
+        } else {
+            format!(
+                "start the emergency plan at {due_text}, {WARNING_HOURS} hours before the \
+                 promised delivery, unless the score improves"
+            )
         }
-        if !unscored.is_empty() {
-            reason(
-                &mut reasons,
-                format!("not scored, the input lacks: {unscored}"),
-            );
-        }
-        Ok(Assessment {
-            score,
-            reasons,
-            labels,
-            order_no,
-        })
     }
 }

@@ -13,16 +13,13 @@
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use waystation_core::{FailureKind, PluginInvoker, PluginRef, World};
+use waystation_fixtures::{example_plugin, sample};
 use waystation_wasm::{CallError, CallReport, HostConfig, Limits, LogLevel, PluginHost, Sandbox};
 
 // ---- support ------------------------------------------------------------------------------
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// The host every test calls through: the server's configuration, except for a time
 /// budget of 10 s instead of 100 ms. These tests check what the plugins answer, not how
@@ -56,28 +53,12 @@ fn plugin(name: &'static str) -> PluginRef {
     if let Some(pinned) = added.get(name) {
         return pinned.clone();
     }
-    let path = repo().join(format!("plugins/dist/{name}.wasm"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "the example plugin {name} is not built: cannot read {} ({e}). \
-             Run `bash plugins/build-all.sh` (after `bash plugins/install-toolchains.sh` \
-             on a new machine), then run the tests again.",
-            path.display()
-        )
-    });
+    let bytes = example_plugin(name);
     let info = host()
         .add(name, &bytes)
         .unwrap_or_else(|e| panic!("plugins/dist/{name}.wasm is refused: {e}"));
     added.insert(name, info.pinned());
     info.pinned()
-}
-
-/// A sample start payload from `workflows/<workflow>.samples/<name>.json`.
-fn sample(workflow: &str, name: &str) -> Value {
-    let path = repo().join(format!("workflows/{workflow}.samples/{name}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
 }
 
 /// What the engine sends by default: the start payload, the variables, the instance, now.

@@ -52,6 +52,36 @@ impl Checker<'_> {
                 (branches, Box::new(move |i| format!("{p}/branches/{i}")))
             }
         };
+        let compiled = self.branch_defs(branches, bp_of);
+        // With `for_each` the number of branches is known only when the stage is entered:
+        // a count larger than the list leaves the join unsatisfied then (its `on_error`).
+        let total = if compiled_each.is_some() {
+            usize::MAX
+        } else {
+            branches.len()
+        };
+        self.check_join_rule(p, join, total);
+        let join_when = join
+            .when
+            .as_ref()
+            .and_then(|w| self.expr(&format!("{p}/join/when"), w));
+        let transitions = self.transitions(p, transitions);
+        CompiledKind::Parallel {
+            branches: compiled,
+            for_each: compiled_each,
+            join: join.clone(),
+            join_when,
+            transitions,
+        }
+    }
+
+    /// The branches of a parallel stage, each with a unique name and an existing start
+    /// stage; `bp_of(i)` is the pointer of branch `i`.
+    fn branch_defs(
+        &mut self,
+        branches: &[BranchDef],
+        bp_of: impl Fn(usize) -> String,
+    ) -> Vec<CompiledBranchDef> {
         let mut names = HashSet::new();
         let mut compiled = Vec::with_capacity(branches.len());
         for (i, b) in branches.iter().enumerate() {
@@ -79,32 +109,7 @@ impl Checker<'_> {
                 }
             }
         }
-        // With `for_each` the number of branches is known only when the stage is entered:
-        // a count larger than the list leaves the join unsatisfied then (its `on_error`).
-        let total = if compiled_each.is_some() {
-            usize::MAX
-        } else {
-            branches.len()
-        };
-        self.check_join_rule(p, join, total);
-        let join_when = join
-            .when
-            .as_ref()
-            .and_then(|w| self.expr(&format!("{p}/join/when"), w));
-        let pointer_of = |i: usize| format!("{p}/transitions/{i}");
-        self.check_shadowed(transitions, pointer_of);
-        let transitions = transitions
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| self.branch(&format!("{p}/transitions/{i}"), b))
-            .collect();
-        CompiledKind::Parallel {
-            branches: compiled,
-            for_each: compiled_each,
-            join: join.clone(),
-            join_when,
-            transitions,
-        }
+        compiled
     }
 
     /// The compiled `for_each` of the stage at `p`: its list expression and variable.
@@ -212,7 +217,14 @@ pub(super) fn check_branches(
     {
         return;
     }
-    let scope_name = |scope: Scope| match scope {
+    let declared = declared_starts(stages, by_name, start, errors);
+    let scope = flood_scopes(stages, by_name, start, &declared, errors);
+    check_satisfiable(stages, by_name, &scope, errors);
+}
+
+/// How an error names `scope`: "the main flow" or "branch 'b' of parallel stage 's'".
+fn scope_name(stages: &[(String, Stage)], scope: Scope) -> String {
+    match scope {
         None => "the main flow".to_owned(),
         Some((par, b)) => match &stages[par].1.kind {
             StageKind::Parallel {
@@ -226,8 +238,18 @@ pub(super) fn check_branches(
             }
             _ => unreachable!("scopes are made for parallel stages only"),
         },
-    };
-    // A branch's start is declared: it belongs to its branch whatever else leads to it.
+    }
+}
+
+/// The scope each branch's start stage is declared in, indexed like `stages`. A branch's
+/// start belongs to its branch whatever else leads to it; a stage that starts two
+/// branches, or is the workflow's start, is reported.
+fn declared_starts(
+    stages: &[(String, Stage)],
+    by_name: &HashMap<String, usize>,
+    start: usize,
+    errors: &mut Vec<ValidationError>,
+) -> Vec<Option<Scope>> {
     let mut declared: Vec<Option<Scope>> = vec![None; stages.len()];
     for (i, (name, stage)) in stages.iter().enumerate() {
         let StageKind::Parallel {
@@ -253,14 +275,26 @@ pub(super) fn check_branches(
                     format!(
                         "stage '{}' already starts {}; each branch needs a start of its own",
                         def.start,
-                        scope_name(have.unwrap_or(None))
+                        scope_name(stages, have.unwrap_or(None))
                     ),
                 )),
             }
         }
     }
-    // The main flow is flooded first, then each parallel stage's branches (outer before
-    // inner), so a stage two scopes reach is blamed on the inner one's edge.
+    declared
+}
+
+/// The scope of each stage reachable from `start` (`None` where unreachable), reporting
+/// every edge that leads from one scope into another. The main flow is flooded first, then
+/// each parallel stage's branches (outer before inner), so a stage two scopes reach is
+/// blamed on the inner one's edge.
+fn flood_scopes(
+    stages: &[(String, Stage)],
+    by_name: &HashMap<String, usize>,
+    start: usize,
+    declared: &[Option<Scope>],
+    errors: &mut Vec<ValidationError>,
+) -> Vec<Option<Scope>> {
     let mut scope: Vec<Option<Scope>> = vec![None; stages.len()];
     scope[start] = Some(None);
     let mut queue = VecDeque::from([start]);
@@ -274,8 +308,7 @@ pub(super) fn check_branches(
         let p = format!("/stages/{}", escape_pointer_segment(name));
         for (at, to) in edges(&p, stage) {
             let Some(&j) = by_name.get(&to) else { continue };
-            let have = scope[j].or(declared[j]);
-            match have {
+            match scope[j].or(declared[j]) {
                 None => {
                     scope[j] = Some(here);
                     queue.push_back(j);
@@ -284,8 +317,8 @@ pub(super) fn check_branches(
                     at,
                     format!(
                         "stage '{to}' belongs to {}, but this leads to it from {}: a branch's stages are entered only from its own start and stages, and a branch ends at an end stage of its own, never by leaving its parallel stage",
-                        scope_name(have),
-                        scope_name(here)
+                        scope_name(stages, have),
+                        scope_name(stages, here)
                     ),
                 )),
                 Some(_) => {}
@@ -306,7 +339,7 @@ pub(super) fn check_branches(
             }
         }
     }
-    check_satisfiable(stages, by_name, &scope, errors);
+    scope
 }
 
 /// A join needing more branches than can end is a parallel stage no instance ever leaves.

@@ -69,75 +69,15 @@ pub fn parse_iso_duration(text: &str) -> Result<TimeDelta, DurationError> {
             i += 1;
             continue;
         }
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        let whole = &rest[start..i];
-        let mut fraction = None;
-        if i < bytes.len() && (bytes[i] == b'.' || bytes[i] == b',') {
-            i += 1;
-            let f = i;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            fraction = Some(&rest[f..i]);
-        }
-        let Some(&unit) = bytes.get(i) else {
-            return Err(err("a number has no unit after it"));
-        };
-        i += 1;
-        if whole.is_empty() {
-            return Err(if fraction.is_some() {
-                err("a fraction needs a digit before its point, as in PT0.5S")
-            } else {
-                err("a unit has no number before it")
-            });
-        }
-        if whole.len() > 15 {
-            return Err(err("it is too long: at most 36525 days"));
-        }
-        let unit = char::from(unit);
-        let Some(pos) = UNITS
-            .iter()
-            .position(|(u, time, _)| *u == unit && *time == in_time)
-        else {
-            return Err(match (in_time, unit) {
-                (false, 'Y' | 'M') => err("years and months have no fixed length; use days"),
-                (false, 'H' | 'S') => err("hours, minutes and seconds come after 'T', as in PT4H"),
-                (true, 'D' | 'W') => err("weeks and days come before 'T', as in P1DT4H"),
-                _ => err("it has an unknown unit (use W, D, then T with H, M, S)"),
-            });
-        };
+        let amount = read_amount(rest, &mut i).map_err(err)?;
+        let pos = unit_index(amount.unit, in_time).map_err(err)?;
         if pos < next_unit {
             return Err(err(
                 "each unit may appear once, in the order W, D, T, H, M, S",
             ));
         }
         next_unit = pos + 1;
-        let unit_ms = UNITS[pos].2;
-        // `whole` has at most 15 digits: it fits, and so does its product with a unit.
-        let mut ms = whole
-            .parse::<i128>()
-            .map_err(|_| err("a number is malformed"))?
-            * unit_ms;
-        if let Some(fraction) = fraction {
-            if unit != 'S' {
-                return Err(err("only seconds may have a fraction"));
-            }
-            if fraction.is_empty() {
-                return Err(err(
-                    "a fraction needs a digit after its point, as in PT5.5S",
-                ));
-            }
-            if fraction.len() > 3 {
-                return Err(err(
-                    "seconds have at most three fraction digits (milliseconds)",
-                ));
-            }
-            let digits: i128 = fraction.parse().map_err(|_| err("a number is malformed"))?;
-            ms += digits * 10i128.pow(3 - fraction.len() as u32);
-        }
+        let ms = amount_ms(&amount, UNITS[pos].2).map_err(err)?;
         total_ms += ms;
         if total_ms > max_ms {
             return Err(err("it is too long: at most 36525 days"));
@@ -152,6 +92,102 @@ pub fn parse_iso_duration(text: &str) -> Result<TimeDelta, DurationError> {
     }
     let ms = i64::try_from(total_ms).map_err(|_| err("it is too long: at most 36525 days"))?;
     Ok(TimeDelta::milliseconds(ms))
+}
+
+/// One number and its unit, as written: `12H`, `1.5S`.
+struct Amount<'a> {
+    /// The digits before the point (at most 15).
+    whole: &'a str,
+    /// The digits after a point or comma, when there is one (possibly none).
+    fraction: Option<&'a str>,
+    /// The unit's designator.
+    unit: char,
+}
+
+/// The amount starting at `rest[*i]`, moving `*i` past its unit.
+///
+/// # Errors
+/// Why it is not an amount (no unit, no number, too many digits), as a
+/// [`DurationError::reason`].
+fn read_amount<'a>(rest: &'a str, i: &mut usize) -> Result<Amount<'a>, &'static str> {
+    let bytes = rest.as_bytes();
+    let start = *i;
+    while *i < bytes.len() && bytes[*i].is_ascii_digit() {
+        *i += 1;
+    }
+    let whole = &rest[start..*i];
+    let mut fraction = None;
+    if *i < bytes.len() && (bytes[*i] == b'.' || bytes[*i] == b',') {
+        *i += 1;
+        let f = *i;
+        while *i < bytes.len() && bytes[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        fraction = Some(&rest[f..*i]);
+    }
+    let Some(&unit) = bytes.get(*i) else {
+        return Err("a number has no unit after it");
+    };
+    *i += 1;
+    if whole.is_empty() {
+        return Err(if fraction.is_some() {
+            "a fraction needs a digit before its point, as in PT0.5S"
+        } else {
+            "a unit has no number before it"
+        });
+    }
+    if whole.len() > 15 {
+        return Err("it is too long: at most 36525 days");
+    }
+    Ok(Amount {
+        whole,
+        fraction,
+        unit: char::from(unit),
+    })
+}
+
+/// The index in [`UNITS`] of `unit` in the date part, or in the time part when `in_time`.
+///
+/// # Errors
+/// Why the unit is not allowed there, as a [`DurationError::reason`].
+fn unit_index(unit: char, in_time: bool) -> Result<usize, &'static str> {
+    UNITS
+        .iter()
+        .position(|(u, time, _)| *u == unit && *time == in_time)
+        .ok_or(match (in_time, unit) {
+            (false, 'Y' | 'M') => "years and months have no fixed length; use days",
+            (false, 'H' | 'S') => "hours, minutes and seconds come after 'T', as in PT4H",
+            (true, 'D' | 'W') => "weeks and days come before 'T', as in P1DT4H",
+            _ => "it has an unknown unit (use W, D, then T with H, M, S)",
+        })
+}
+
+/// `amount` in milliseconds, its unit being `unit_ms` long.
+///
+/// # Errors
+/// A malformed number, or a fraction that is not one to three digits on seconds, as a
+/// [`DurationError::reason`].
+fn amount_ms(amount: &Amount<'_>, unit_ms: i128) -> Result<i128, &'static str> {
+    // `whole` has at most 15 digits: it fits, and so does its product with a unit.
+    let mut ms = amount
+        .whole
+        .parse::<i128>()
+        .map_err(|_| "a number is malformed")?
+        * unit_ms;
+    if let Some(fraction) = amount.fraction {
+        if amount.unit != 'S' {
+            return Err("only seconds may have a fraction");
+        }
+        if fraction.is_empty() {
+            return Err("a fraction needs a digit after its point, as in PT5.5S");
+        }
+        if fraction.len() > 3 {
+            return Err("seconds have at most three fraction digits (milliseconds)");
+        }
+        let digits: i128 = fraction.parse().map_err(|_| "a number is malformed")?;
+        ms += digits * 10i128.pow(3 - fraction.len() as u32);
+    }
+    Ok(ms)
 }
 
 /// Writes a delta as an ISO 8601 duration (`PT36H`, `P2DT4H30M`, `PT0S`).

@@ -84,8 +84,9 @@ impl<'w> Run<'w> {
         }
     }
 
-    // Over 80 lines, left whole for now: the machine is being extended for sub-workflows
-    // (issue 18) in parallel; split it after that merge.
+    /// A decision on open task `task_id`: checked (the decider may decide it, has not
+    /// decided this level, and keeps the separation of duties), recorded, then the stage is
+    /// left by `on_reject`, or the approval counts towards the level's quorum.
     pub(super) fn decision(
         &mut self,
         task_id: &str,
@@ -94,33 +95,7 @@ impl<'w> Run<'w> {
         comment: Option<String>,
     ) -> Result<(), Rejection> {
         self.require_running()?;
-        let progress = self
-            .state
-            .approval
-            .as_ref()
-            .ok_or_else(|| Rejection::UnknownTask(task_id.to_owned()))?;
-        let task = progress
-            .open
-            .iter()
-            .find(|t| t.id == task_id)
-            .ok_or_else(|| Rejection::UnknownTask(task_id.to_owned()))?;
-        let allowed = match &task.approver {
-            Approver::Role(role) => decider.roles.iter().any(|r| r == role),
-            Approver::User(user) => *user == decider.id,
-        };
-        if !allowed {
-            return Err(Rejection::NotAnApprover {
-                task_id: task_id.to_owned(),
-                decider: decider.id,
-                approver: task.approver.to_string(),
-            });
-        }
-        if progress.approvals.iter().any(|a| a.decider == decider.id) {
-            return Err(Rejection::AlreadyDecided {
-                decider: decider.id,
-                level: progress.level_name.clone(),
-            });
-        }
+        self.check_decider(task_id, &decider)?;
         let progress = self.state.approval.as_ref().expect("checked above");
         let level = progress.level;
         let level_name = progress.level_name.clone();
@@ -139,29 +114,75 @@ impl<'w> Run<'w> {
             decision: if approve { "approve" } else { "reject" }.to_owned(),
             comment: comment.clone(),
         });
-        let (_, stage) = self.current();
-        let CompiledKind::Approval { on_reject, .. } = &stage.kind else {
-            unreachable!("approval progress only exists in approval stages")
-        };
         let kind = if approve { "approved" } else { "rejected" };
         self.event = Some(
             json!({"type": kind, "data": {"by": decider.id, "comment": comment, "level": level_name}}),
         );
-        if !approve {
-            match self.choose(on_reject) {
-                Ok(Some(to)) => self.go(to, Cause::Rejected),
-                Ok(None) => self.fail(format!(
-                    "stage '{}' was rejected, but no on_reject branch holds",
-                    stage.name
-                )),
-                Err(e) => self.fail(format!("on_reject of stage '{}': {e}", stage.name)),
-            }
-            return Ok(());
+        if approve {
+            self.approve(task_id, decider.id, level);
+        } else {
+            self.reject();
         }
+        Ok(())
+    }
+
+    /// `decider` may decide open task `task_id` (by role or name) and has not yet decided
+    /// its level.
+    fn check_decider(&self, task_id: &str, decider: &Decider) -> Result<(), Rejection> {
+        let progress = self
+            .state
+            .approval
+            .as_ref()
+            .ok_or_else(|| Rejection::UnknownTask(task_id.to_owned()))?;
+        let task = progress
+            .open
+            .iter()
+            .find(|t| t.id == task_id)
+            .ok_or_else(|| Rejection::UnknownTask(task_id.to_owned()))?;
+        let allowed = match &task.approver {
+            Approver::Role(role) => decider.roles.iter().any(|r| r == role),
+            Approver::User(user) => *user == decider.id,
+        };
+        if !allowed {
+            return Err(Rejection::NotAnApprover {
+                task_id: task_id.to_owned(),
+                decider: decider.id.clone(),
+                approver: task.approver.to_string(),
+            });
+        }
+        if progress.approvals.iter().any(|a| a.decider == decider.id) {
+            return Err(Rejection::AlreadyDecided {
+                decider: decider.id.clone(),
+                level: progress.level_name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A rejection leaves the stage by its first `on_reject` branch that holds; none
+    /// holding fails the instance.
+    fn reject(&mut self) {
+        let (_, stage) = self.current();
+        let CompiledKind::Approval { on_reject, .. } = &stage.kind else {
+            unreachable!("approval progress only exists in approval stages")
+        };
+        match self.choose(on_reject) {
+            Ok(Some(to)) => self.go(to, Cause::Rejected),
+            Ok(None) => self.fail(format!(
+                "stage '{}' was rejected, but no on_reject branch holds",
+                stage.name
+            )),
+            Err(e) => self.fail(format!("on_reject of stage '{}': {e}", stage.name)),
+        }
+    }
+
+    /// `decider`'s approval of `task_id` counts towards level `level`'s quorum; once it is
+    /// met, the level's other tasks close and the next level opens.
+    fn approve(&mut self, task_id: &str, decider: String, level: usize) {
         let progress = self.state.approval.as_mut().expect("checked above");
         progress.approvals.push(LevelApproval {
             task_id: task_id.to_owned(),
-            decider: decider.id,
+            decider,
         });
         let passed = match progress.quorum {
             Quorum::Any => true,
@@ -187,7 +208,6 @@ impl<'w> Run<'w> {
             }
             self.open_level(level + 1);
         }
-        Ok(())
     }
 
     /// The current stage's separation of duties for `decider` deciding `task_id` at level

@@ -11,6 +11,7 @@ mod inputs;
 mod ladder;
 mod parallel;
 mod retry;
+mod route;
 mod subworkflow;
 mod timers;
 
@@ -304,97 +305,7 @@ pub fn apply(
             | Input::Assign { .. }
             | Input::Retry { .. }
     );
-    match input {
-        Input::TimerFired { timer_id } => {
-            let path = run
-                .state
-                .find_frame(|f| f.timers.iter().any(|t| t.id == timer_id));
-            match path {
-                Some(path) if !path.is_empty() => {
-                    if run.any_pending() {
-                        return Err(Rejection::AwaitingPlugin(pending_call(&run.state)));
-                    }
-                    run.with_path(&path, |r| r.timer_fired(&timer_id))?
-                }
-                _ => run.timer_fired(&timer_id)?,
-            }
-        }
-        Input::Cancel { by, reason } => run.cancel(by, reason)?,
-        Input::Retry { by } => run.retry(by)?,
-        Input::Assign {
-            assignee,
-            by,
-            stage,
-        } => {
-            let path = run.work_target(stage.as_deref())?;
-            run.with_path(&path, |r| r.assign(assignee, by))?
-        }
-        Input::PluginResult {
-            call_id,
-            outcome,
-            metrics,
-        } => {
-            let path = run
-                .state
-                .find_frame(|f| f.pending.is_some_and(|p| p.call_id == call_id))
-                .unwrap_or_default();
-            run.with_path(&path, |r| r.plugin_result(call_id, outcome, metrics))?
-        }
-        Input::Event { name, data, stage } => {
-            if run.state.status == Status::Running && run.any_pending() {
-                return Err(Rejection::AwaitingPlugin(pending_call(&run.state)));
-            }
-            let path = if run.state.status == Status::Running {
-                run.event_target(&name, stage.as_deref())?
-            } else {
-                Vec::new()
-            };
-            run.with_path(&path, |r| r.event(name, data))?
-        }
-        Input::ChildEnded {
-            child,
-            status,
-            outcome,
-            reason,
-            output,
-        } => {
-            let Some(path) = run
-                .state
-                .find_frame(|f| f.child.is_some_and(|c| c.id == child))
-            else {
-                return Err(Rejection::UnexpectedChildEnd(child));
-            };
-            if !path.is_empty() && run.any_pending() {
-                return Err(Rejection::AwaitingPlugin(pending_call(&run.state)));
-            }
-            let end = subworkflow::ChildEnd {
-                child,
-                status,
-                outcome,
-                reason,
-                output,
-            };
-            run.with_path(&path, |r| r.child_ended(end))?
-        }
-        Input::Decision {
-            task_id,
-            decider,
-            approve,
-            comment,
-        } => {
-            let path = run
-                .state
-                .find_frame(|f| {
-                    f.approval
-                        .is_some_and(|a| a.open.iter().any(|t| t.id == task_id))
-                })
-                .unwrap_or_default();
-            if !path.is_empty() && run.any_pending() {
-                return Err(Rejection::AwaitingPlugin(pending_call(&run.state)));
-            }
-            run.with_path(&path, |r| r.decision(&task_id, decider, approve, comment))?
-        }
-    }
+    run.route(input)?;
     if sent {
         run.finish_refusing_unfit_fields()
     } else {

@@ -3,7 +3,7 @@
 //! in it, read from the whole history and the kept SLA records.
 
 use crate::effect::{HistoryEntry, HistoryEvent};
-use crate::state::InstanceState;
+use crate::state::{InstanceState, SlaState};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -101,17 +101,7 @@ pub fn visits(state: &InstanceState, history: &[HistoryEntry], now: DateTime<Utc
                 if std::mem::take(&mut continuing) {
                     continue;
                 }
-                out.push(Visit {
-                    stage: stage.clone(),
-                    entered_at: e.at,
-                    left_at: None,
-                    seconds: 0.0,
-                    deadline: None,
-                    at_risk_at: None,
-                    breached_at: None,
-                    response_seconds: None,
-                    acts: Vec::new(),
-                });
+                out.push(Visit::entered(stage, e.at));
             }
             HistoryEvent::Failed { .. } | HistoryEvent::Cancelled { .. } => {
                 if let Some(what) = act_of(e) {
@@ -142,11 +132,7 @@ pub fn visits(state: &InstanceState, history: &[HistoryEntry], now: DateTime<Utc
             }
             HistoryEvent::SlaChanged { sla, stage } => {
                 if let Some(v) = out.iter_mut().rev().find(|v| v.stage == *stage) {
-                    match sla {
-                        crate::state::SlaState::AtRisk => v.at_risk_at = Some(e.at),
-                        crate::state::SlaState::Breached => v.breached_at = Some(e.at),
-                        crate::state::SlaState::OnTime => {}
-                    }
+                    v.sla_changed(*sla, e.at);
                 }
             }
             _ => {
@@ -157,15 +143,46 @@ pub fn visits(state: &InstanceState, history: &[HistoryEntry], now: DateTime<Utc
         }
     }
     for v in &mut out {
-        v.seconds = seconds(v.entered_at, v.left_at.unwrap_or(now));
+        v.close(state, now);
+    }
+    out
+}
+
+impl Visit {
+    /// A visit of `stage` that began `at`, nothing known of it yet.
+    fn entered(stage: &str, at: DateTime<Utc>) -> Visit {
+        Visit {
+            stage: stage.to_owned(),
+            entered_at: at,
+            left_at: None,
+            seconds: 0.0,
+            deadline: None,
+            at_risk_at: None,
+            breached_at: None,
+            response_seconds: None,
+            acts: Vec::new(),
+        }
+    }
+
+    /// The visit went at risk or breached `at`.
+    fn sla_changed(&mut self, sla: SlaState, at: DateTime<Utc>) {
+        match sla {
+            SlaState::AtRisk => self.at_risk_at = Some(at),
+            SlaState::Breached => self.breached_at = Some(at),
+            SlaState::OnTime => {}
+        }
+    }
+
+    /// Once the history is read: the time spent (up to `now` while still there), and the
+    /// deadline of `state`'s kept SLA record, which wins (a self-loop may have moved it).
+    fn close(&mut self, state: &InstanceState, now: DateTime<Utc>) {
+        self.seconds = seconds(self.entered_at, self.left_at.unwrap_or(now));
         let kept = state
             .sla_record
             .iter()
-            .find(|r| r.stage == v.stage && r.entered_at == v.entered_at);
-        // The kept SLA record wins: a self-loop may have moved the deadline.
-        v.deadline = kept.and_then(|r| r.deadline).or(v.deadline);
+            .find(|r| r.stage == self.stage && r.entered_at == self.entered_at);
+        self.deadline = kept.and_then(|r| r.deadline).or(self.deadline);
     }
-    out
 }
 
 /// The latest visit of `stage` not yet left.

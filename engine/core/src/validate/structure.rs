@@ -82,8 +82,9 @@ pub(crate) fn check_against(
 ///
 /// `prefix` is prepended to every pointer (for schemas nested in the definition).
 ///
-/// One long match on purpose: one arm per kind of jsonschema error, each a few lines that
-/// word it; split, the arms would be functions called from one place each.
+/// One piece on purpose, though long: it is a table, one match arm per kind of jsonschema
+/// error, each a few lines that word it. Split, the arms would be functions called from one
+/// place each, and a reader would lose the one list of every error a definition can get.
 fn humanize(
     e: &jsonschema::ValidationError<'_>,
     source: Source,

@@ -1,10 +1,10 @@
 //! The benchmark workload: reviewer, then manager above 10,000; a rejection at either level
 //! ends the request.
 
-use crate::support::{at, load_workflow, sample};
 use serde_json::json;
 use waystation_core::sim::{FakePlugins, Simulation};
 use waystation_core::{HistoryEvent, Rejection, Status};
+use waystation_fixtures::{at, load_workflow, sample};
 
 #[test]
 fn a_small_request_is_approved_by_the_reviewer_alone() {

@@ -3,11 +3,11 @@
 //! by tier, production re-plans and logistics changes carrier. Key customers and urgent
 //! orders get a stricter threshold.
 
-use crate::support::{at, load_workflow, sample};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 use waystation_core::sim::{FakePlugins, Simulation};
 use waystation_core::{Cause, FailureKind, HistoryEvent, PluginFailure, SlaState, Status};
+use waystation_fixtures::{at, load_workflow, sample};
 
 const WORKFLOW: &str = "delay-early-warning";
 /// When the samples are started: their delivery is promised 50 hours later, at

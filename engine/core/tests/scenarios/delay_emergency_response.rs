@@ -2,7 +2,6 @@
 //! the customer told by tier, a temporary fix under special approval with the emergency
 //! approval rules, and a post-mortem within 24 hours.
 
-use crate::support::{at, load_workflow, sample};
 use chrono::TimeDelta;
 use serde_json::{json, Value};
 use waystation_core::definition::{Approver, StageKind};
@@ -11,6 +10,7 @@ use waystation_core::{
     Cause, ChildStart, Effect, FailureKind, HistoryEvent, Input, PluginFailure, Rejection,
     SlaState, Status, Workflow,
 };
+use waystation_fixtures::{at, load_workflow, sample};
 
 const WORKFLOW: &str = "delay-emergency-response";
 /// When the delay is reported and the response starts.
@@ -34,74 +34,7 @@ fn message(channel: &str, recipient: &Value, subject: String, body: String, kind
 fn tiered_notifier(input: &Value) -> Result<Value, PluginFailure> {
     let order = input["order_id"].as_str().unwrap_or("?");
     let messages = match input["template"].as_str() {
-        Some("delay-notice") => {
-            let customer = &input["customer"];
-            let name = customer["name"].as_str().unwrap_or("customer");
-            let phone = &customer["contact"];
-            let email = &customer["email"];
-            let delay = &input["delay_days"];
-            let ticket = input["ticket"].as_str().unwrap_or("?");
-            let update = if input["notice_number"].as_i64().unwrap_or(1) > 1 {
-                "Update: "
-            } else {
-                ""
-            };
-            let link = format!("https://track.example.com/orders/{order}");
-            match input["tier"].as_str() {
-                Some("strategic") => vec![
-                    message(
-                        "phone",
-                        phone,
-                        format!("{update}Supervisor call: order {order} is delayed"),
-                        format!("Call {name}: a delay of {delay} days on order {order} (ticket {ticket}); explain the recovery plan, promise no date before it is confirmed."),
-                        "supervisor-call",
-                    ),
-                    message(
-                        "email",
-                        email,
-                        format!("{update}Your order {order} is delayed"),
-                        format!("Dear {name}, order {order} will arrive about {delay} days late. We will confirm the new date as soon as it is certain. Progress: {link}"),
-                        "email",
-                    ),
-                    message(
-                        "email",
-                        email,
-                        format!("{update}Order {order}: our compensation offer"),
-                        format!("Dear {name}, for the inconvenience we offer a credit on order {order}."),
-                        "compensation-offer",
-                    ),
-                ],
-                Some("regular") => vec![
-                    message(
-                        "phone",
-                        phone,
-                        format!("{update}Personal call: order {order} is delayed"),
-                        format!("Call {name} about the {delay}-day delay on order {order}."),
-                        "personal-call",
-                    ),
-                    message(
-                        "email",
-                        email,
-                        format!("{update}Written notice: order {order} is delayed"),
-                        format!("Dear {name}, this confirms in writing that order {order} is delayed by about {delay} days. Progress: {link}"),
-                        "written-notice",
-                    ),
-                ],
-                Some("new") => vec![message(
-                    "email",
-                    email,
-                    format!("{update}Your order {order} is delayed"),
-                    format!("Hello {name}, your order {order} is delayed. Follow its progress at {link}"),
-                    "standard-email",
-                )],
-                other => {
-                    return Err(PluginFailure {
-                        kind: FailureKind::PluginError,
-                        message: format!("no message for customer tier {other:?}"),
-                    })
-                }
-            }
-        }
+        Some("delay-notice") => delay_notice(input, order)?,
         Some("investigation-overdue") => vec![message(
             "email",
             &json!("department-manager"),
@@ -117,6 +50,76 @@ fn tiered_notifier(input: &Value) -> Result<Value, PluginFailure> {
         }
     };
     Ok(json!({ "messages": messages }))
+}
+
+/// The `delay-notice` messages of order `order` for the customer's tier.
+fn delay_notice(input: &Value, order: &str) -> Result<Vec<Value>, PluginFailure> {
+    let customer = &input["customer"];
+    let name = customer["name"].as_str().unwrap_or("customer");
+    let phone = &customer["contact"];
+    let email = &customer["email"];
+    let delay = &input["delay_days"];
+    let ticket = input["ticket"].as_str().unwrap_or("?");
+    let update = if input["notice_number"].as_i64().unwrap_or(1) > 1 {
+        "Update: "
+    } else {
+        ""
+    };
+    let link = format!("https://track.example.com/orders/{order}");
+    Ok(match input["tier"].as_str() {
+        Some("strategic") => vec![
+            message(
+                "phone",
+                phone,
+                format!("{update}Supervisor call: order {order} is delayed"),
+                format!("Call {name}: a delay of {delay} days on order {order} (ticket {ticket}); explain the recovery plan, promise no date before it is confirmed."),
+                "supervisor-call",
+            ),
+            message(
+                "email",
+                email,
+                format!("{update}Your order {order} is delayed"),
+                format!("Dear {name}, order {order} will arrive about {delay} days late. We will confirm the new date as soon as it is certain. Progress: {link}"),
+                "email",
+            ),
+            message(
+                "email",
+                email,
+                format!("{update}Order {order}: our compensation offer"),
+                format!("Dear {name}, for the inconvenience we offer a credit on order {order}."),
+                "compensation-offer",
+            ),
+        ],
+        Some("regular") => vec![
+            message(
+                "phone",
+                phone,
+                format!("{update}Personal call: order {order} is delayed"),
+                format!("Call {name} about the {delay}-day delay on order {order}."),
+                "personal-call",
+            ),
+            message(
+                "email",
+                email,
+                format!("{update}Written notice: order {order} is delayed"),
+                format!("Dear {name}, this confirms in writing that order {order} is delayed by about {delay} days. Progress: {link}"),
+                "written-notice",
+            ),
+        ],
+        Some("new") => vec![message(
+            "email",
+            email,
+            format!("{update}Your order {order} is delayed"),
+            format!("Hello {name}, your order {order} is delayed. Follow its progress at {link}"),
+            "standard-email",
+        )],
+        other => {
+            return Err(PluginFailure {
+                kind: FailureKind::PluginError,
+                message: format!("no message for customer tier {other:?}"),
+            })
+        }
+    })
 }
 
 fn plugins() -> FakePlugins {
@@ -260,6 +263,7 @@ fn the_blocked_stage_is_located_and_an_investigation_ticket_opens_with_a_4_hour_
     );
 }
 
+// Kept whole: one scenario told in order: the ticket hour by hour along its escalation ladder.
 #[test]
 fn an_investigation_ticket_escalates_in_place_to_the_supervisor_after_1_hour_and_the_department_manager_after_4(
 ) {

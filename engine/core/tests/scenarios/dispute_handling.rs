@@ -2,7 +2,6 @@
 //! communicate, remedy, record, within 12 hours; and an order unshipped 48 hours after
 //! payment reminds customer service.
 
-use crate::support::{at, load_workflow, sample};
 use chrono::TimeDelta;
 use serde_json::{json, Value};
 use waystation_core::definition::StageKind;
@@ -10,6 +9,7 @@ use waystation_core::sim::{FakePlugins, Simulation};
 use waystation_core::{
     Cause, FailureKind, HistoryEvent, PluginFailure, PluginInvoker, Rejection, SlaState, Status,
 };
+use waystation_fixtures::{at, load_workflow, sample};
 
 const WORKFLOW: &str = "dispute-handling";
 

@@ -1,8 +1,5 @@
 //! Playbook scenarios driven through the pure core with a fake clock and fake plugins.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod approval_flow;
 mod delay_early_warning;
 mod delay_emergency_response;

@@ -3,13 +3,13 @@
 //! escalates to the supervisor who must say why, three departments confirm the plan,
 //! tracking takes delay reports, and a failed acceptance goes to after-sales within 2 h.
 
-use crate::support::{at, load_workflow, sample};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 use waystation_core::sim::{FakePlugins, Simulation};
 use waystation_core::{
     Cause, FailureKind, HistoryEvent, PluginFailure, Rejection, SlaState, Status,
 };
+use waystation_fixtures::{at, load_workflow, sample};
 
 const WORKFLOW: &str = "order-quick-response";
 /// When the orders of the samples come in.

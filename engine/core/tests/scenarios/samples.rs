@@ -1,6 +1,6 @@
 //! Every reference workflow validates, and every sample start payload it ships is accepted.
 
-use crate::support::{load_workflow, root};
+use waystation_fixtures::{load_workflow, root};
 
 #[test]
 fn every_reference_workflow_is_valid_and_accepts_its_samples() {

@@ -1,10 +1,10 @@
 //! Engine semantics every playbook leans on, each shown on a small workflow.
 
-use crate::support::at;
 use chrono::TimeDelta;
 use serde_json::json;
 use waystation_core::sim::{FakePlugins, Simulation};
 use waystation_core::{HistoryEvent, Input, Rejection, SlaState, Status, Workflow};
+use waystation_fixtures::at;
 
 fn workflow(text: &str) -> Workflow {
     Workflow::from_text(text, None).unwrap_or_else(|e| panic!("{e:?}"))

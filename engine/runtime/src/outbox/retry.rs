@@ -109,56 +109,7 @@ impl Runtime {
                     return self.replay_retry(key, &fp, seen).await;
                 }
             }
-            let current = self
-                .store
-                .outbox_message(id)?
-                .ok_or_else(|| OutboxError::NotFound(id.to_owned()))?;
-            if current.status != OutboxStatus::Dead {
-                return Err(OutboxError::NotDead {
-                    id: id.to_owned(),
-                    status: current.status,
-                    next_attempt_at: current.next_attempt_at,
-                });
-            }
-            let now = self.now();
-            let after = OutboxRecord {
-                status: OutboxStatus::Pending,
-                attempts: 0,
-                next_attempt_at: Some(now),
-                finished_at: None,
-                retries: current.retries + 1,
-                ..current.clone()
-            };
-            let entry = HistoryEntry {
-                at: now,
-                event: HistoryEvent::DeliveryRetried {
-                    message_id: id.to_owned(),
-                    by: by.to_owned(),
-                },
-                actor: actor.cloned(),
-            };
-            let idempotency = match idempotency_key {
-                None => None,
-                Some(k) => Some((
-                    k,
-                    IdempotencyRecord {
-                        fingerprint: fp.clone(),
-                        response: serde_json::to_value(&after).map_err(|e| {
-                            waystation_store::StoreError::Corrupt(format!(
-                                "cannot encode the answer to keep under {k}: {e}"
-                            ))
-                        })?,
-                        at: Some(now),
-                    },
-                )),
-            };
-            self.write_message(
-                &current,
-                &after,
-                entry,
-                idempotency.as_ref().map(|(k, r)| (*k, r)),
-            )?;
-            after
+            self.put_back(id, by, actor, idempotency_key.map(|k| (k, fp.as_str())))?
         };
         self.outbox_wake.notify_one();
         self.durability
@@ -170,6 +121,60 @@ impl Runtime {
             record,
             replayed: false,
         })
+    }
+
+    /// Under the message's instance lock: dead message `id` pending again, due now, with no
+    /// attempts spent, written with its history entry and, under `idempotency` (`(key,
+    /// fingerprint)`), the answer kept for a repeat. Visible at once, durable after a flush.
+    ///
+    /// # Errors
+    /// [`OutboxError::NotFound`], [`OutboxError::NotDead`], or the store's error.
+    fn put_back(
+        &self,
+        id: &str,
+        by: &str,
+        actor: Option<&waystation_core::Actor>,
+        idempotency: Option<(&str, &str)>,
+    ) -> Result<OutboxRecord, OutboxError> {
+        let current = self
+            .store
+            .outbox_message(id)?
+            .ok_or_else(|| OutboxError::NotFound(id.to_owned()))?;
+        if current.status != OutboxStatus::Dead {
+            return Err(OutboxError::NotDead {
+                id: id.to_owned(),
+                status: current.status,
+                next_attempt_at: current.next_attempt_at,
+            });
+        }
+        let now = self.now();
+        let after = OutboxRecord {
+            status: OutboxStatus::Pending,
+            attempts: 0,
+            next_attempt_at: Some(now),
+            finished_at: None,
+            retries: current.retries + 1,
+            ..current.clone()
+        };
+        let entry = HistoryEntry {
+            at: now,
+            event: HistoryEvent::DeliveryRetried {
+                message_id: id.to_owned(),
+                by: by.to_owned(),
+            },
+            actor: actor.cloned(),
+        };
+        let idempotency = match idempotency {
+            None => None,
+            Some((k, fp)) => Some((k, retry_answer(k, fp, &after, now)?)),
+        };
+        self.write_message(
+            &current,
+            &after,
+            entry,
+            idempotency.as_ref().map(|(k, r)| (*k, r)),
+        )?;
+        Ok(after)
     }
 
     async fn replay_retry(
@@ -192,4 +197,23 @@ impl Runtime {
             replayed: true,
         })
     }
+}
+
+/// The idempotency record of a retry answered with `after`, kept under `key` from `now`.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] when the answer cannot be encoded.
+fn retry_answer(
+    key: &str,
+    fingerprint: &str,
+    after: &OutboxRecord,
+    now: DateTime<Utc>,
+) -> Result<IdempotencyRecord, StoreError> {
+    Ok(IdempotencyRecord {
+        fingerprint: fingerprint.to_owned(),
+        response: serde_json::to_value(after).map_err(|e| {
+            StoreError::Corrupt(format!("cannot encode the answer to keep under {key}: {e}"))
+        })?,
+        at: Some(now),
+    })
 }

@@ -14,9 +14,9 @@
 use super::error::{ApiError, FieldError};
 use super::extract::{IdempotencyKey, JsonBody, OptionalJsonBody};
 use super::extract::{Path, Query};
-use super::instances::applied;
+use super::instances::{applied, page_of};
 use super::params::{self, QueryParam, CURSOR, LIMIT, PAGE};
-use super::views::{InstanceItem, InstancePage};
+use super::views::InstancePage;
 use super::AppState;
 use crate::auth::Caller;
 use axum::extract::State;
@@ -249,12 +249,5 @@ pub async fn mine(
         limit: params::limit(&params, PAGE)?,
         ..InstanceQuery::default()
     })?;
-    let mut items = Vec::with_capacity(page.items.len());
-    for s in &page.items {
-        items.push(InstanceItem::of(&app, s).await?);
-    }
-    Ok(Json(InstancePage {
-        items,
-        next_cursor: page.next_cursor,
-    }))
+    page_of(&app, page).await
 }

@@ -18,9 +18,10 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use waystation_core::{SlaState, Status};
+use std::sync::Arc;
+use waystation_core::{InstanceState, SlaState, Status, Workflow};
 use waystation_runtime::Applied;
-use waystation_store::InstanceQuery;
+use waystation_store::{InstanceQuery, Page};
 
 /// Body of `POST /v1/workflows/{id}/instances`.
 #[derive(Debug, Deserialize)]
@@ -297,6 +298,37 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Query(params): Query,
 ) -> Result<Json<InstancePage>, ApiError> {
+    let query = list_query(&app, &caller, &params).await?;
+    let page = app.blocking(move |rt| Ok(rt.query(&query)?)).await?;
+    page_of(&app, page).await
+}
+
+/// A page of instances as the API lists them, one [`InstanceItem`] each.
+///
+/// # Errors
+/// As [`InstanceItem::of`].
+pub(super) async fn page_of(
+    app: &AppState,
+    page: Page<InstanceState>,
+) -> Result<Json<InstancePage>, ApiError> {
+    let mut items = Vec::with_capacity(page.items.len());
+    for s in &page.items {
+        items.push(InstanceItem::of(app, s).await?);
+    }
+    Ok(Json(InstancePage {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// The store query `params` ask for (see [`LIST_QUERY`]). A 400 names the first parameter
+/// at fault: unknown names, then `status`, `sla`, a filter that needs `workflow`, the
+/// workflow itself, then the others in the order of [`InstanceQuery`]'s fields.
+async fn list_query(
+    app: &AppState,
+    caller: &Caller,
+    params: &HashMap<String, String>,
+) -> Result<InstanceQuery, ApiError> {
     let plain: HashMap<String, String> = params
         .iter()
         .filter(|(k, _)| !search::is_field_param(k))
@@ -304,13 +336,63 @@ pub async fn list(
         .collect();
     params::refuse_unknown(&plain, LIST_QUERY)?;
     let status = parse(
-        &params,
+        params,
         "status",
         |v| serde_json::from_value::<Status>(json!(v)).ok(),
         "running, completed, failed or cancelled",
     )?;
+    let (sla, sla_in) = sla_filter(params)?;
+    let workflow = params.get("workflow").cloned();
+    let definition = filter_workflow(app, params, workflow.as_deref()).await?;
+    let fields = definition.as_ref().map(|d| &d.definition.fields);
+    Ok(InstanceQuery {
+        workflow,
+        version: parse(params, "version", |v| v.parse().ok(), "a whole number")?,
+        // A stage name: `shipment[3]/ship_confirm` addresses one branch's stage for a
+        // command, and the index holds stage names only, so it would silently match none.
+        stage: parse(
+            params,
+            "stage",
+            |v| (!v.contains('/')).then(|| v.to_owned()),
+            "a stage name (a branch's address such as shipment[1]/ship_confirm is for commands; filter by its stage name, ship_confirm)",
+        )?,
+        status,
+        sla,
+        tag: params.get("tag").cloned(),
+        updated_before: time_param(params, "updated_before")?,
+        untouched: parse(params, "untouched", |v| v.parse().ok(), "true or false")?,
+        breached: parse(params, "breached", |v| v.parse().ok(), "true or false")?,
+        breached_stage: params.get("breached_stage").cloned(),
+        acted_before: time_param(params, "acted_before")?,
+        sla_in,
+        assignee: params.get("assignee").map(|a| {
+            if a == "me" {
+                caller.name.clone()
+            } else {
+                a.clone()
+            }
+        }),
+        key: params.get("key").cloned(),
+        fields: match fields {
+            Some(f) => search::field_filters(params, f)?,
+            None => Vec::new(),
+        },
+        sort: params
+            .get("sort")
+            .map(|s| search::sort(s, fields))
+            .transpose()?,
+        cursor: params.get("cursor").cloned(),
+        limit: params::limit(params, PAGE)?,
+    })
+}
+
+/// `sla=`: one state as `(Some(state), [])`, several (comma-separated) as `(None, states)`
+/// for the store's "any of" filter, none as `(None, [])`.
+fn sla_filter(
+    params: &HashMap<String, String>,
+) -> Result<(Option<SlaState>, Vec<SlaState>), ApiError> {
     let slas = parse(
-        &params,
+        params,
         "sla",
         |v| {
             v.split(',')
@@ -320,23 +402,38 @@ pub async fn list(
         "on_time, at_risk or breached, or several separated by commas",
     )?
     .unwrap_or_default();
-    let (sla, sla_in) = match slas.as_slice() {
+    Ok(match slas.as_slice() {
         [one] => (Some(*one), Vec::new()),
         _ => (None, slas),
-    };
-    let time = |name: &str| {
-        parse(
-            &params,
-            name,
-            |v| {
-                DateTime::parse_from_rfc3339(v)
-                    .ok()
-                    .map(|t| t.with_timezone(&Utc))
-            },
-            "an RFC 3339 time",
-        )
-    };
-    let workflow = params.get("workflow").cloned();
+    })
+}
+
+/// The time parameter `name` (RFC 3339), in UTC.
+fn time_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
+    parse(
+        params,
+        name,
+        |v| {
+            DateTime::parse_from_rfc3339(v)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        },
+        "an RFC 3339 time",
+    )
+}
+
+/// The newest version of `workflow` when a parameter needs it (stage names, keys and
+/// fields belong to a workflow; field names and types come from that version); `None`
+/// when none does. A 400 when such a parameter comes without `workflow`, or names a
+/// workflow that does not exist.
+async fn filter_workflow(
+    app: &AppState,
+    params: &HashMap<String, String>,
+    workflow: Option<&str>,
+) -> Result<Option<Arc<Workflow>>, ApiError> {
     let needs_workflow = params
         .keys()
         .find(|k| {
@@ -349,73 +446,18 @@ pub async fn list(
                 .filter(|s| s.starts_with("field."))
                 .map(|_| "sort".to_owned())
         });
-    if let (Some(param), None) = (&needs_workflow, &workflow) {
-        return Err(
-            ApiError::bad_request(format!("{param} needs workflow")).with_errors(vec![
-                FieldError::param(
-                    param,
-                    "stage names, keys and fields belong to a workflow; add workflow=",
-                ),
-            ]),
-        );
-    }
-    // Field names and types come from the newest version of the workflow.
-    let definition = match (&workflow, &needs_workflow) {
-        (Some(w), Some(_)) => Some(app.runtime.workflow(w, None).await.map_err(|_| {
+    match (needs_workflow, workflow) {
+        (Some(param), None) => Err(ApiError::bad_request(format!("{param} needs workflow"))
+            .with_errors(vec![FieldError::param(
+                &param,
+                "stage names, keys and fields belong to a workflow; add workflow=",
+            )])),
+        (Some(_), Some(w)) => Ok(Some(app.runtime.workflow(w, None).await.map_err(|_| {
             ApiError::bad_request(format!("no workflow '{w}'"))
                 .with_errors(vec![FieldError::param("workflow", "no such workflow")])
-        })?),
-        _ => None,
-    };
-    let fields = definition.as_ref().map(|d| &d.definition.fields);
-    let query = InstanceQuery {
-        workflow,
-        version: parse(&params, "version", |v| v.parse().ok(), "a whole number")?,
-        // A stage name: `shipment[3]/ship_confirm` addresses one branch's stage for a
-        // command, and the index holds stage names only, so it would silently match none.
-        stage: parse(
-            &params,
-            "stage",
-            |v| (!v.contains('/')).then(|| v.to_owned()),
-            "a stage name (a branch's address such as shipment[1]/ship_confirm is for commands; filter by its stage name, ship_confirm)",
-        )?,
-        status,
-        sla,
-        tag: params.get("tag").cloned(),
-        updated_before: time("updated_before")?,
-        untouched: parse(&params, "untouched", |v| v.parse().ok(), "true or false")?,
-        breached: parse(&params, "breached", |v| v.parse().ok(), "true or false")?,
-        breached_stage: params.get("breached_stage").cloned(),
-        acted_before: time("acted_before")?,
-        sla_in,
-        assignee: params.get("assignee").map(|a| {
-            if a == "me" {
-                caller.name.clone()
-            } else {
-                a.clone()
-            }
-        }),
-        key: params.get("key").cloned(),
-        fields: match fields {
-            Some(f) => search::field_filters(&params, f)?,
-            None => Vec::new(),
-        },
-        sort: params
-            .get("sort")
-            .map(|s| search::sort(s, fields))
-            .transpose()?,
-        cursor: params.get("cursor").cloned(),
-        limit: params::limit(&params, PAGE)?,
-    };
-    let page = app.blocking(move |rt| Ok(rt.query(&query)?)).await?;
-    let mut items = Vec::with_capacity(page.items.len());
-    for s in &page.items {
-        items.push(InstanceItem::of(&app, s).await?);
+        })?)),
+        (None, _) => Ok(None),
     }
-    Ok(Json(InstancePage {
-        items,
-        next_cursor: page.next_cursor,
-    }))
 }
 
 /// `GET /v1/instances/{id}`: everything an operator needs to know where it stands.

@@ -56,9 +56,21 @@ pub fn field_filters(
             Some((f, op)) if ["gte", "gt", "lte", "lt"].contains(&op) => (f, Some(op)),
             _ => (rest, None),
         };
-        let Some(def) = fields.get(field) else {
+        let kind = field_type(fields, param, field)?;
+        let test = field_test(param, field, kind, op, &params[param])?;
+        add_test(&mut out, field, test);
+    }
+    Ok(out)
+}
+
+/// The declared type of `field`; 400 on `param` listing the workflow's fields when it has
+/// no such field.
+fn field_type(fields: &OrderedFields, param: &str, field: &str) -> Result<FieldType, ApiError> {
+    match fields.get(field) {
+        Some(def) => Ok(def.kind),
+        None => {
             let known: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(bad(
+            Err(bad(
                 param,
                 format!(
                     "the workflow has no field '{field}'; its fields are {}",
@@ -68,75 +80,88 @@ pub fn field_filters(
                         known.join(", ")
                     }
                 ),
-            ));
-        };
-        let raw = &params[param];
-        let value = read(def.kind, raw).map_err(|m| bad(param, m))?;
-        let test = match (def.kind, op) {
-            (FieldType::Text, None) => {
-                let w: Vec<String> = words(raw).into_iter().collect();
-                if w.is_empty() {
-                    return Err(bad(param, "give at least one word (letters or digits)"));
-                }
-                FieldTest::WordPrefixes(w)
-            }
-            (FieldType::Keyword | FieldType::Boolean, None) => FieldTest::Equals(value),
-            (FieldType::Number | FieldType::Timestamp, None) => FieldTest::Range {
-                lower: Some(Bound {
-                    value: value.clone(),
-                    inclusive: true,
-                }),
-                upper: Some(Bound {
-                    value,
-                    inclusive: true,
-                }),
-            },
-            (FieldType::Number | FieldType::Timestamp, Some(op)) => {
-                let bound = Bound {
-                    value,
-                    inclusive: op.ends_with('e'),
-                };
-                let (lower, upper) = if op.starts_with('g') {
-                    (Some(bound), None)
-                } else {
-                    (None, Some(bound))
-                };
-                FieldTest::Range { lower, upper }
-            }
-            (kind, Some(op)) => {
-                return Err(bad(
-                    param,
-                    format!(
-                        "'{op}' compares numbers and timestamps; '{field}' is a {} field",
-                        kind.as_str()
-                    ),
-                ))
-            }
-        };
-        // Two bounds on one field are one range.
-        if let FieldTest::Range { lower, upper } = &test {
-            if let Some(FieldFilter {
-                test: FieldTest::Range { lower: l, upper: u },
-                ..
-            }) = out
-                .iter_mut()
-                .find(|f| f.field == field && matches!(f.test, FieldTest::Range { .. }))
-            {
-                if lower.is_some() {
-                    l.clone_from(lower);
-                }
-                if upper.is_some() {
-                    u.clone_from(upper);
-                }
-                continue;
-            }
+            ))
         }
-        out.push(FieldFilter {
-            field: field.to_owned(),
-            test,
-        });
     }
-    Ok(out)
+}
+
+/// The test `param` asks of `field` (of type `kind`): `raw` read as that type, compared
+/// with `op` (`gte`, `gt`, `lte`, `lt`) or, without one, by equality (word prefixes for
+/// text). 400 on `param` for a value it cannot read or a comparison the type does not take.
+fn field_test(
+    param: &str,
+    field: &str,
+    kind: FieldType,
+    op: Option<&str>,
+    raw: &str,
+) -> Result<FieldTest, ApiError> {
+    let value = read(kind, raw).map_err(|m| bad(param, m))?;
+    Ok(match (kind, op) {
+        (FieldType::Text, None) => {
+            let w: Vec<String> = words(raw).into_iter().collect();
+            if w.is_empty() {
+                return Err(bad(param, "give at least one word (letters or digits)"));
+            }
+            FieldTest::WordPrefixes(w)
+        }
+        (FieldType::Keyword | FieldType::Boolean, None) => FieldTest::Equals(value),
+        (FieldType::Number | FieldType::Timestamp, None) => FieldTest::Range {
+            lower: Some(Bound {
+                value: value.clone(),
+                inclusive: true,
+            }),
+            upper: Some(Bound {
+                value,
+                inclusive: true,
+            }),
+        },
+        (FieldType::Number | FieldType::Timestamp, Some(op)) => {
+            let bound = Bound {
+                value,
+                inclusive: op.ends_with('e'),
+            };
+            let (lower, upper) = if op.starts_with('g') {
+                (Some(bound), None)
+            } else {
+                (None, Some(bound))
+            };
+            FieldTest::Range { lower, upper }
+        }
+        (kind, Some(op)) => {
+            return Err(bad(
+                param,
+                format!(
+                    "'{op}' compares numbers and timestamps; '{field}' is a {} field",
+                    kind.as_str()
+                ),
+            ))
+        }
+    })
+}
+
+/// Adds `test` on `field` to `out`; two bounds on one field are one range.
+fn add_test(out: &mut Vec<FieldFilter>, field: &str, test: FieldTest) {
+    if let FieldTest::Range { lower, upper } = &test {
+        if let Some(FieldFilter {
+            test: FieldTest::Range { lower: l, upper: u },
+            ..
+        }) = out
+            .iter_mut()
+            .find(|f| f.field == field && matches!(f.test, FieldTest::Range { .. }))
+        {
+            if lower.is_some() {
+                l.clone_from(lower);
+            }
+            if upper.is_some() {
+                u.clone_from(upper);
+            }
+            return;
+        }
+    }
+    out.push(FieldFilter {
+        field: field.to_owned(),
+        test,
+    });
 }
 
 fn read(kind: FieldType, raw: &str) -> Result<FieldValue, String> {

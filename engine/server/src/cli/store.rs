@@ -187,10 +187,7 @@ impl Location {
     fn describe(&self) -> String {
         match self {
             Location::Dir(dir) => dir.display().to_string(),
-            Location::Postgres { schema, .. } => format!(
-                "the PostgreSQL database (schema {})",
-                schema.as_deref().unwrap_or("public")
-            ),
+            Location::Postgres { schema, .. } => describe_database(schema.as_deref()),
         }
     }
 
@@ -408,30 +405,27 @@ fn open_source(from: &Location) -> Result<Opened, StoreSetupError> {
                 ),
                 source,
             })?;
-            Ok(Opened {
-                store: std::sync::Arc::new(KvStore::new(kv)),
-                registry: dir_registry(&plugin_dir(data))?,
-                pg: None,
-                what: format!("the {engine} store in {}", data.display()),
-            })
+            dir_opened(
+                kv,
+                data,
+                format!("the {engine} store in {}", data.display()),
+            )
         }
-        Location::Postgres { .. } => {
-            let opened = open_postgres(from, true)?;
-            if let Some(pg) = &opened.pg {
-                let sessions = pg
-                    .connected_servers()
-                    .map_err(|source| StoreSetupError::Store {
-                        context: format!("cannot check {} for running servers", from.describe()),
-                        source,
-                    })?;
-                if sessions > 0 {
-                    return Err(StoreSetupError::InUse(format!(
-                        "{} has {sessions} database sessions of running servers: stop every node on it first, then copy",
-                        pg.describe()
-                    )));
-                }
+        Location::Postgres { url, schema } => {
+            let pg = open_postgres(url, schema.as_deref(), true)?;
+            let sessions = pg
+                .connected_servers()
+                .map_err(|source| StoreSetupError::Store {
+                    context: format!("cannot check {} for running servers", from.describe()),
+                    source,
+                })?;
+            if sessions > 0 {
+                return Err(StoreSetupError::InUse(format!(
+                    "{} has {sessions} database sessions of running servers: stop every node on it first, then copy",
+                    pg.describe()
+                )));
             }
-            Ok(opened)
+            Ok(pg_opened(pg))
         }
     }
 }
@@ -448,57 +442,76 @@ fn open_target(to: &Location, engine: Engine) -> Result<Opened, StoreSetupError>
                 context: format!("cannot create the {engine} store in {}", dir.display()),
                 source,
             })?;
-            Ok(Opened {
-                store: std::sync::Arc::new(KvStore::new(kv)),
-                registry: dir_registry(&plugin_dir(data))?,
-                pg: None,
-                what: format!("a {engine} store in {}", data.display()),
-            })
+            dir_opened(kv, data, format!("a {engine} store in {}", data.display()))
         }
-        Location::Postgres { .. } => {
-            let opened = open_postgres(to, false)?;
-            if let Some(pg) = &opened.pg {
-                let unfinished =
-                    pg.meta(UNFINISHED_META)
-                        .map_err(|source| StoreSetupError::Store {
-                            context: format!("cannot read {}", to.describe()),
-                            source,
-                        })?;
-                if let Some(what) = unfinished {
-                    return Err(StoreSetupError::TargetNotEmpty(format!(
-                        "{} (it holds an unfinished copy: {what}; remove it with `{}`)",
-                        pg.describe(),
-                        to.cleanup()
-                    )));
-                }
+        Location::Postgres { url, schema } => {
+            let pg = open_postgres(url, schema.as_deref(), false)?;
+            let unfinished = pg
+                .meta(UNFINISHED_META)
+                .map_err(|source| StoreSetupError::Store {
+                    context: format!("cannot read {}", to.describe()),
+                    source,
+                })?;
+            if let Some(what) = unfinished {
+                return Err(StoreSetupError::TargetNotEmpty(format!(
+                    "{} (it holds an unfinished copy: {what}; remove it with `{}`)",
+                    pg.describe(),
+                    to.cleanup()
+                )));
             }
-            Ok(opened)
+            Ok(pg_opened(pg))
         }
     }
 }
 
-fn open_postgres(at: &Location, existing_only: bool) -> Result<Opened, StoreSetupError> {
-    let Location::Postgres { url, schema } = at else {
-        unreachable!("called for a database only");
-    };
+/// How a database location is named in messages: by its schema (`public` when none is
+/// given), never by its URL, which may hold a password.
+fn describe_database(schema: Option<&str>) -> String {
+    format!(
+        "the PostgreSQL database (schema {})",
+        schema.unwrap_or("public")
+    )
+}
+
+/// Opens the store in the database at `url`, in `schema`; with `existing_only` (the source
+/// of a copy), only a store that is already there, unchanged.
+fn open_postgres(
+    url: &str,
+    schema: Option<&str>,
+    existing_only: bool,
+) -> Result<std::sync::Arc<waystation_store::PgStore>, StoreSetupError> {
     let options = waystation_store::PgOptions {
-        schema: schema.clone(),
+        schema: schema.map(str::to_owned),
         pool_size: 2,
         existing_only,
-        ..waystation_store::PgOptions::new(url.clone())
+        ..waystation_store::PgOptions::new(url.to_owned())
     };
     let store =
-        std::sync::Arc::new(waystation_store::PgStore::open(&options).map_err(|source| {
-            StoreSetupError::Store {
-                context: format!("cannot open {}", at.describe()),
-                source,
-            }
-        })?);
-    Ok(Opened {
+        waystation_store::PgStore::open(&options).map_err(|source| StoreSetupError::Store {
+            context: format!("cannot open {}", describe_database(schema)),
+            source,
+        })?;
+    Ok(std::sync::Arc::new(store))
+}
+
+/// A database side: its store, and the plugin registry kept in it.
+fn pg_opened(store: std::sync::Arc<waystation_store::PgStore>) -> Opened {
+    Opened {
         registry: Box::new(crate::shared_plugins::PgRegistry::new(store.clone())),
         store: store.clone(),
         what: store.describe(),
         pg: Some(store),
+    }
+}
+
+/// A data directory side: the store `kv` opened in it (described as `what`), and the
+/// plugin registry beside it.
+fn dir_opened(kv: AnyKv, data: &Path, what: String) -> Result<Opened, StoreSetupError> {
+    Ok(Opened {
+        store: std::sync::Arc::new(KvStore::new(kv)),
+        registry: dir_registry(&plugin_dir(data))?,
+        pg: None,
+        what,
     })
 }
 
