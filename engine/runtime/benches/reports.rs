@@ -7,7 +7,8 @@
 //!    (`set_rollups_for_benchmark`). The workflow has two keyword fields (tier, channel:
 //!    three groups per instance) and a number field. Reported: time per command (core +
 //!    commit, no flush: the fsync is the same either way), with the rollups on including
-//!    every fold of the delta records into the cells. Orders start 37 s apart; each one's
+//!    every fold of the delta records into the cells. Orders start 37 s apart
+//!    (`WAYSTATION_BENCH_SPACING_S` to change it); each one's
 //!    steps are 10-60 minutes and 130-730 minutes after its start. With
 //!    `WAYSTATION_BENCH_ORDER=order` (the default) each order's three commits run one after
 //!    the other, so consecutive commits land in buckets hours apart (the worst case for the
@@ -124,7 +125,8 @@ fn per_command(rollups: bool, n: usize, in_time: bool) -> Duration {
     let store = FjallStore::open(dir.path()).unwrap();
     store.set_rollups_for_benchmark(rollups);
     let wf = workflow();
-    let start = |i: usize| october() + TimeDelta::seconds(i as i64 * 37);
+    let spacing = common::env_usize("WAYSTATION_BENCH_SPACING_S", 37) as i64;
+    let start = |i: usize| october() + TimeDelta::seconds(i as i64 * spacing);
     let t = Instant::now();
     if in_time {
         // (time, order, step): step 0 starts, 1 begins, 2 finishes.
