@@ -132,88 +132,112 @@ fn amount_text(a: f64) -> String {
 /// The priority of one order; `Err` is shown to operators.
 pub fn assess(doc: &Value) -> Result<Outcome, String> {
     let (order, now) = unwrap(doc)?;
-    let mut reasons = Vec::new();
+    let (customer, customer_reason) = customer_rating(order);
+    let (value, value_reason) = amount_rating(order)?;
+    let days = delivery_days(order, now)?;
+    let (urgency, urgency_reason) = urgency_rating(days);
+    let abnormal = abnormal(order);
+    let mut reasons = vec![customer_reason, value_reason, urgency_reason];
+    reasons.extend(abnormal.iter().map(|a| format!("abnormal: {a}")));
+    let p = customer.max(value).max(urgency);
+    Ok(Outcome {
+        score: ((customer + value + urgency) * 100 / 6) as f64,
+        reasons,
+        labels: labels(p, (customer, value, urgency), !abnormal.is_empty(), days),
+    })
+}
 
+/// The customer's rating (0 low, 1 medium, 2 high) and why.
+fn customer_rating(order: &Value) -> (usize, String) {
     let level = customer_level(order);
-    let customer = match level.as_deref() {
+    let rating = match level.as_deref() {
         Some("vip" | "strategic" | "key") => 2,
         Some("regular") => 1,
         _ => 0,
     };
-    reasons.push(match level.as_deref() {
+    let reason = match level.as_deref() {
         None => "customer level not given: rated low".to_owned(),
         Some("vip") => "VIP customer".to_owned(),
         Some(l @ ("strategic" | "key" | "regular" | "new" | "small")) => format!("{l} customer"),
         Some(l) => format!("unknown customer level '{l}': rated low"),
-    });
-
-    let value = match order.get("amount").filter(|v| !v.is_null()) {
-        None => {
-            reasons.push("no amount given: rated low".to_owned());
-            0
-        }
-        Some(v) => {
-            let a = number(v, "amount")?;
-            let (rating, rule) = if a >= 100_000.0 {
-                (2, ">= 100,000")
-            } else if a >= 10_000.0 {
-                (1, ">= 10,000")
-            } else {
-                (0, "< 10,000")
-            };
-            reasons.push(format!("amount {} {rule}", amount_text(a)));
-            rating
-        }
     };
+    (rating, reason)
+}
 
-    let days = if let Some(v) = order.get("delivery_days").filter(|v| !v.is_null()) {
-        Some(number(v, "delivery_days")?)
-    } else if let Some(p) = order.get("promised_at").filter(|v| !v.is_null()) {
-        let now = now.ok_or("'promised_at' is given but 'now' is not: cannot rate urgency")?;
-        Some((parse_time(p, "promised_at")? - parse_time(now, "now")?) as f64 / 86_400.0)
+/// The order amount's rating and why; `Err` when the amount is not a number.
+fn amount_rating(order: &Value) -> Result<(usize, String), String> {
+    let Some(v) = order.get("amount").filter(|v| !v.is_null()) else {
+        return Ok((0, "no amount given: rated low".to_owned()));
+    };
+    let a = number(v, "amount")?;
+    let (rating, rule) = if a >= 100_000.0 {
+        (2, ">= 100,000")
+    } else if a >= 10_000.0 {
+        (1, ">= 10,000")
     } else {
-        None
+        (0, "< 10,000")
     };
-    let urgency = match days {
-        None => {
-            reasons.push("no promised delivery date".to_owned());
-            0
-        }
-        Some(d) if d <= 3.0 => {
-            reasons.push(if d >= 0.0 {
+    Ok((rating, format!("amount {} {rule}", amount_text(a))))
+}
+
+/// Days until the promised delivery: `delivery_days`, else `promised_at - now`; `None`
+/// when neither is given.
+fn delivery_days(order: &Value, now: Option<&Value>) -> Result<Option<f64>, String> {
+    if let Some(v) = order.get("delivery_days").filter(|v| !v.is_null()) {
+        return Ok(Some(number(v, "delivery_days")?));
+    }
+    let Some(p) = order.get("promised_at").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let now = now.ok_or("'promised_at' is given but 'now' is not: cannot rate urgency")?;
+    Ok(Some(
+        (parse_time(p, "promised_at")? - parse_time(now, "now")?) as f64 / 86_400.0,
+    ))
+}
+
+/// The urgency rating of `days` until delivery and why.
+fn urgency_rating(days: Option<f64>) -> (usize, String) {
+    match days {
+        None => (0, "no promised delivery date".to_owned()),
+        Some(d) if d <= 3.0 => (
+            2,
+            if d >= 0.0 {
                 format!("delivery in {d:.1} days (3 or fewer)")
             } else {
                 format!("promised delivery passed {:.1} days ago", -d)
-            });
-            2
-        }
-        Some(d) if d <= 7.0 => {
-            reasons.push(format!("delivery in {d:.1} days (4 to 7)"));
-            1
-        }
-        Some(d) => {
-            reasons.push(format!("delivery in {d:.1} days (8 or more)"));
-            0
-        }
-    };
+            },
+        ),
+        Some(d) if d <= 7.0 => (1, format!("delivery in {d:.1} days (4 to 7)")),
+        Some(d) => (0, format!("delivery in {d:.1} days (8 or more)")),
+    }
+}
 
-    let p = customer.max(value).max(urgency);
-    let mut abnormal = Vec::new();
+/// What makes the order abnormal (the playbook's rules), in a fixed order.
+fn abnormal(order: &Value) -> Vec<&'static str> {
+    let mut out = Vec::new();
     if order.get("promised_at").is_none_or(Value::is_null)
         && order.get("delivery_days").is_none_or(Value::is_null)
     {
-        abnormal.push("missing delivery date");
+        out.push("missing delivery date");
     }
     if order["stock_status"] == "conflict"
         && !matches!(order["payment_status"].as_str(), Some("paid" | "deposit"))
     {
-        abnormal.push("stock conflict without prepayment");
+        out.push("stock conflict without prepayment");
     }
     if order["customization"] == "vague" {
-        abnormal.push("vague custom requirements");
+        out.push("vague custom requirements");
     }
-    reasons.extend(abnormal.iter().map(|a| format!("abnormal: {a}")));
+    out
+}
 
+/// The labels of priority `p` from its three ratings.
+fn labels(
+    p: usize,
+    (customer, value, urgency): (usize, usize, usize),
+    abnormal: bool,
+    days: Option<f64>,
+) -> Vec<(String, String)> {
     let mut labels: Vec<(String, String)> = [
         ("priority", PRIORITIES[p].to_owned()),
         ("response_sla", RESPONSE_SLA[p].to_owned()),
@@ -222,7 +246,7 @@ pub fn assess(doc: &Value) -> Result<Outcome, String> {
             "channel",
             if p == 2 { "green" } else { "standard" }.to_owned(),
         ),
-        ("abnormal", (!abnormal.is_empty()).to_string()),
+        ("abnormal", abnormal.to_string()),
         (
             "ratings",
             format!(
@@ -237,11 +261,7 @@ pub fn assess(doc: &Value) -> Result<Outcome, String> {
     if let Some(d) = days {
         labels.push(("delivery_days".to_owned(), format!("{d:.1}")));
     }
-    Ok(Outcome {
-        score: ((customer + value + urgency) * 100 / 6) as f64,
-        reasons,
-        labels,
-    })
+    labels
 }
 
 #[cfg(test)]
