@@ -385,14 +385,24 @@ fn embedded_runs(
     concurrencies: &[usize],
 ) -> Vec<Run> {
     let mut runs = Vec::new();
-    for engine in Engine::ALL
+    // `WAYSTATION_BENCH_ROLLUPS=on,off` runs each engine also without the report rollups
+    // (named `{engine}-no-rollups`), to show what they cost in the same run.
+    let rollups = std::env::var("WAYSTATION_BENCH_ROLLUPS").unwrap_or_else(|_| "on".into());
+    let settings: Vec<bool> = rollups.split(',').map(|r| r.trim() != "off").collect();
+    let runs_of = Engine::ALL
         .into_iter()
         .filter(|e| stores.contains(&e.as_str()))
-    {
+        .flat_map(|e| settings.iter().map(move |on| (e, *on)));
+    for (engine, rollups_on) in runs_of {
+        let name = match rollups_on {
+            true => engine.as_str().to_owned(),
+            false => format!("{}-no-rollups", engine.as_str()),
+        };
         for &c in concurrencies {
             let dir = common::scratch_dir("lifecycles");
             let store = Arc::new(KvStore::new(engine.open(dir.path()).unwrap()));
-            let (mut r, rt) = tokio.block_on(run(engine.as_str(), store.clone(), instances, c));
+            store.set_rollups_for_benchmark(rollups_on);
+            let (mut r, rt) = tokio.block_on(run(&name, store.clone(), instances, c));
             drop(rt);
             drop(store); // closed: what is on disk is what stays
             let disk = common::disk_usage(dir.path());
