@@ -61,7 +61,7 @@ async fn owner_role(
     id: &str,
     stage: Option<&str>,
 ) -> Result<(Option<String>, Option<String>), ApiError> {
-    let s = app.runtime.instance(id)?;
+    let s = app.instance(id).await?;
     let unaddressed = |why| {
         waystation_runtime::RuntimeError::Rejected(waystation_core::Rejection::unaddressed(
             stage, why,
@@ -117,7 +117,7 @@ pub async fn claim(
     }
     if current.as_deref() == Some(caller.name.as_str()) {
         // Claiming one's own work again changes nothing and records nothing.
-        let s = app.runtime.instance(&id)?;
+        let s = app.instance(&id).await?;
         return Ok((
             StatusCode::OK,
             Json(waystation_runtime::InstanceSummary::from(&s)),
@@ -164,7 +164,11 @@ pub async fn assign(
 ) -> Result<Response, ApiError> {
     let stage = body.stage.as_deref();
     let (owner, _) = owner_role(&app, &id, stage).await?;
-    let Some(person) = app.runtime.store().token_by_name(&body.to)? else {
+    let to = body.to.clone();
+    let person = app
+        .blocking(move |rt| Ok(rt.store().token_by_name(&to)?))
+        .await?;
+    let Some(person) = person else {
         return Err(ApiError::invalid(
             "no such person",
             vec![FieldError::at(
@@ -243,11 +247,12 @@ pub async fn mine(
     Query(params): Query,
 ) -> Result<Json<InstancePage>, ApiError> {
     params::refuse_unknown(&params, MINE_QUERY)?;
-    let page = app.runtime.query(&InstanceQuery {
+    let query = InstanceQuery {
         assignee: Some(caller.name.clone()),
         cursor: params.get("cursor").cloned(),
         limit: params::limit(&params, PAGE)?,
         ..InstanceQuery::default()
-    })?;
+    };
+    let page = app.blocking(move |rt| Ok(rt.query(&query)?)).await?;
     page_of(&app, page).await
 }

@@ -2,10 +2,10 @@
 //! children a parent's sub-workflow stages started, each with where it stands.
 
 use super::error::ApiError;
-use crate::AppState;
 use serde::Serialize;
 use serde_json::Value;
 use waystation_core::{InstanceState, Status};
+use waystation_runtime::Runtime;
 
 /// The instance whose sub-workflow stage started this one.
 #[derive(Debug, Clone, Serialize)]
@@ -44,11 +44,11 @@ pub struct ChildView {
 ///
 /// # Errors
 /// Store errors.
-pub fn parent_of(app: &AppState, s: &InstanceState) -> Result<Option<ParentView>, ApiError> {
+pub fn parent_of(rt: &Runtime, s: &InstanceState) -> Result<Option<ParentView>, ApiError> {
     let Some(link) = &s.parent else {
         return Ok(None);
     };
-    let parent = app.runtime.store().instance(&link.instance)?;
+    let parent = rt.store().instance(&link.instance)?;
     Ok(Some(ParentView {
         instance: link.instance.clone(),
         workflow: parent.as_ref().map(|p| p.workflow.clone()),
@@ -61,7 +61,7 @@ pub fn parent_of(app: &AppState, s: &InstanceState) -> Result<Option<ParentView>
 ///
 /// # Errors
 /// Store errors.
-pub fn children_of(app: &AppState, s: &InstanceState) -> Result<Vec<ChildView>, ApiError> {
+pub fn children_of(rt: &Runtime, s: &InstanceState) -> Result<Vec<ChildView>, ApiError> {
     if s.children.is_empty() {
         return Ok(Vec::new());
     }
@@ -69,7 +69,7 @@ pub fn children_of(app: &AppState, s: &InstanceState) -> Result<Vec<ChildView>, 
     s.children
         .iter()
         .map(|c| {
-            let child = app.runtime.store().instance(&c.id)?;
+            let child = rt.store().instance(&c.id)?;
             Ok(ChildView {
                 id: c.id.clone(),
                 workflow: c.workflow.clone(),

@@ -465,7 +465,7 @@ pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<InstanceDetail>, ApiError> {
-    let s = app.runtime.instance(&id)?;
+    let s = app.instance(&id).await?;
     Ok(Json(InstanceDetail::of(&app, s).await?))
 }
 
@@ -490,7 +490,7 @@ pub async fn history(
         .into_iter()
         .map(|(seq, entry)| HistoryItem { seq, entry })
         .collect();
-    let s = app.runtime.instance(&id)?;
+    let s = app.instance(&id).await?;
     let identity = Identity::of(&app, &s).await?;
     Ok(Json(HistoryPage {
         id: s.id,

@@ -24,7 +24,7 @@ pub async fn get(
     State(app): State<AppState>,
     Path((workflow, key)): Path<(String, String)>,
 ) -> Result<Json<InstanceDetail>, ApiError> {
-    let s = app.runtime.instance_by_key(&workflow, &key)?;
+    let s = app.instance_by_key(&workflow, &key).await?;
     Ok(Json(InstanceDetail::of(&app, s).await?))
 }
 
@@ -37,7 +37,7 @@ pub async fn event(
     idempotency: IdempotencyKey,
     body: JsonBody<Event>,
 ) -> Result<Response, ApiError> {
-    let id = app.runtime.instance_by_key(&workflow, &key)?.id;
+    let id = app.instance_by_key(&workflow, &key).await?.id;
     super::instances::event(State(app), Path(id), caller, as_assignee, idempotency, body).await
 }
 
@@ -49,7 +49,7 @@ pub async fn cancel(
     idempotency: IdempotencyKey,
     body: JsonBody<Cancel>,
 ) -> Result<Response, ApiError> {
-    let id = app.runtime.instance_by_key(&workflow, &key)?.id;
+    let id = app.instance_by_key(&workflow, &key).await?.id;
     super::instances::cancel(State(app), Path(id), caller, idempotency, body).await
 }
 
@@ -64,7 +64,7 @@ pub async fn decide(
     JsonBody(body): JsonBody<Decision>,
 ) -> Result<Response, ApiError> {
     let approve = decision_of(&body)?;
-    let s = app.runtime.instance_by_key(&workflow, &key)?;
+    let s = app.instance_by_key(&workflow, &key).await?;
     let roles = caller.approver_roles();
     let tasks = s.all_open_tasks();
     let task = tasks.iter().find(|t| match &t.approver {

@@ -755,6 +755,31 @@ impl AppState {
             .map_err(|e| ApiError::internal(&e))?
     }
 
+    /// The instance `id`, read on the blocking pool (a PostgreSQL store answers over the
+    /// network; an embedded one may read the disk).
+    ///
+    /// # Errors
+    /// 404 for an unknown instance; store errors.
+    pub async fn instance(&self, id: &str) -> Result<waystation_core::InstanceState, ApiError> {
+        let id = id.to_owned();
+        self.blocking(move |rt| Ok(rt.instance(&id)?)).await
+    }
+
+    /// The instance of `workflow` with business key `key` (the running one, else the
+    /// newest), read on the blocking pool.
+    ///
+    /// # Errors
+    /// 404 when no instance has the key; store errors.
+    pub async fn instance_by_key(
+        &self,
+        workflow: &str,
+        key: &str,
+    ) -> Result<waystation_core::InstanceState, ApiError> {
+        let (workflow, key) = (workflow.to_owned(), key.to_owned());
+        self.blocking(move |rt| Ok(rt.instance_by_key(&workflow, &key)?))
+            .await
+    }
+
     fn forget_callers(&self) {
         self.0.callers.write().expect("callers lock").clear();
     }

@@ -223,8 +223,21 @@ impl InstanceDetail {
         let branches = super::branch_view::branches(&s, &wf.definition);
         let sla = s.worst_sla().into_owned();
         let timers = s.all_timers().into_owned();
-        let parent = super::family_view::parent_of(app, &s)?;
-        let children = super::family_view::children_of(app, &s)?;
+        // One store read per relative: on the blocking pool, and only for an instance that
+        // has relatives (the state is cloned for it).
+        let (parent, children) = match s.parent.is_some() || !s.children.is_empty() {
+            true => {
+                let family = s.clone();
+                app.blocking(move |rt| {
+                    Ok((
+                        super::family_view::parent_of(rt, &family)?,
+                        super::family_view::children_of(rt, &family)?,
+                    ))
+                })
+                .await?
+            }
+            false => (None, Vec::new()),
+        };
         Ok(InstanceDetail {
             parent,
             children,
