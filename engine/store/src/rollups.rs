@@ -473,13 +473,16 @@ fn fold_layout<B: Kv>(
     let current = layout == part::MOVES;
     let after = cache.folded.filter(|_| current).map(delta_key);
     let mut next = cache.folded.filter(|_| current).map(|n| n + 1);
+    // A quiet scan (no batch being applied) takes what it finds, a gap left by a crash
+    // included; a scan after a known record takes only the unbroken run.
+    let unbroken = next.is_some();
     let mut records = Vec::new();
     let mut failed = None;
     kv.scan(&p, after.as_deref(), &mut |k, v| {
         if current {
             match record_seq(&p, k) {
                 // A record whose predecessor is not visible yet: stop before it.
-                Ok(seq) if next.is_some_and(|n| n != seq) => return false,
+                Ok(seq) if unbroken && next.is_some_and(|n| n != seq) => return false,
                 Ok(seq) => next = Some(seq + 1),
                 Err(e) => {
                     failed = Some(e);
@@ -917,14 +920,15 @@ mod tests {
         let mut cache = CellCache::default();
         kv.apply(vec![Mutation::Put(delta_key(0), record(0))])
             .unwrap();
-        // Record 2 is visible before record 1 (its batch still being applied).
-        kv.apply(vec![Mutation::Put(delta_key(2), record(2))])
-            .unwrap();
         assert_eq!(
             fold_all(&kv, &mut cache).unwrap(),
             1,
-            "only the unbroken run"
+            "the first fold (a quiet scan)"
         );
+        // Record 2 is visible before record 1 (its batch still being applied).
+        kv.apply(vec![Mutation::Put(delta_key(2), record(2))])
+            .unwrap();
+        assert_eq!(fold_all(&kv, &mut cache).unwrap(), 0, "nothing after a gap");
         kv.apply(vec![Mutation::Put(delta_key(1), record(1))])
             .unwrap();
         assert_eq!(
@@ -939,5 +943,29 @@ mod tests {
         })
         .unwrap();
         assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn the_first_fold_after_an_open_takes_every_pending_record_a_crash_gap_included() {
+        let kv = MemoryKv::default();
+        let steps = lifecycle();
+        let (_, start) = &steps[0];
+        let record = delta_record(&Commit {
+            before: None,
+            after: &start.state,
+            effects: &start.effects,
+            fired_timer: None,
+            idempotency: None,
+        })
+        .unwrap();
+        for seq in [3, 4, 6] {
+            kv.apply(vec![Mutation::Put(delta_key(seq), record.clone())])
+                .unwrap();
+        }
+        assert_eq!(next_delta_seq(&kv).unwrap(), 7);
+        let mut cache = CellCache::default();
+        assert!(cache.needs_quiet_scan());
+        assert_eq!(fold_all(&kv, &mut cache).unwrap(), 3);
+        assert!(!cache.needs_quiet_scan());
     }
 }
