@@ -472,6 +472,32 @@ fn calling_a_workflow_that_does_not_exist_is_refused_at_upload() {
 }
 
 #[test]
+fn each_call_problem_says_its_kind_whatever_the_names_in_its_message() {
+    use waystation_core::validate::calls::{call_problems, CallKind};
+    // A called workflow whose id holds "input": still a missing workflow, not an input problem.
+    let mut d = emergency(json!({}));
+    d["stages"]["investigate"]["workflow"] = json!("input-review");
+    let parent = compile(&d);
+    let kinds: Vec<CallKind> = call_problems(&parent, &lookup(&Known::new()))
+        .into_iter()
+        .map(|p| p.kind)
+        .collect();
+    assert_eq!(kinds, [CallKind::Missing]);
+    let parent = compile(&emergency(
+        json!({"input": {"order_no": "input.order_no", "urgency": "'high'"}}),
+    ));
+    let mut child = investigation();
+    child["input_schema"]["additionalProperties"] = json!(false);
+    let known = Known::from([("investigation".to_owned(), Arc::new(compile(&child)))]);
+    let problems = call_problems(&parent, &lookup(&known));
+    assert!(!problems.is_empty());
+    assert!(
+        problems.iter().all(|p| p.kind == CallKind::Input),
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn a_mapping_that_leaves_out_a_required_input_is_refused_at_upload() {
     let parent = compile(&emergency(
         json!({"input": {"order_no": "input.order_no", "urgency": "'high'"}}),

@@ -210,12 +210,15 @@ impl Runtime {
             let lookup = |id: &str, version: Option<u32>| {
                 known.get(&(id.to_owned(), version)).cloned().flatten()
             };
-            for e in waystation_core::validate::calls::check_calls(&caller, &lookup) {
-                let at = if e.message.contains("input") {
-                    "/input_schema"
-                } else {
-                    "/stages"
+            for problem in waystation_core::validate::calls::call_problems(&caller, &lookup) {
+                use waystation_core::validate::calls::CallKind;
+                // The part of the new version at fault: its input_schema when the caller's
+                // mapping no longer fits it, else its stages (it now calls too deep or back).
+                let at = match problem.kind {
+                    CallKind::Input => "/input_schema",
+                    _ => "/stages",
                 };
+                let e = problem.error;
                 errors.push(waystation_core::ValidationError::new(
                     at,
                     format!(

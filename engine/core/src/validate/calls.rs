@@ -19,9 +19,41 @@ use std::sync::Arc;
 /// Finds a workflow by id and version (`None`: the newest); `None` when there is none.
 pub type Lookup<'a> = dyn Fn(&str, Option<u32>) -> Option<Arc<Workflow>> + 'a;
 
+/// What kind of problem a [`CallProblem`] is, for callers that treat kinds apart (the CLI
+/// cannot check a call to a workflow outside the files it was given; an upload that breaks
+/// a stored caller points at the part of the new version at fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// The workflow calls itself.
+    CallsItself,
+    /// The called workflow, or the pinned version of it, does not exist.
+    Missing,
+    /// The stage's `input` mapping does not fit the called workflow's `input_schema`.
+    Input,
+    /// Calls go round, or nest deeper than [`MAX_SUBWORKFLOW_DEPTH`].
+    Depth,
+}
+
+/// One problem [`check_calls`] finds, with its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallProblem {
+    /// What kind of problem.
+    pub kind: CallKind,
+    /// Where and what, as every validation error says it.
+    pub error: ValidationError,
+}
+
 /// Every problem with the sub-workflow stages of `workflow` (being uploaded), finding the
 /// workflows it calls, and theirs, with `lookup`. Empty when there is none.
 pub fn check_calls(workflow: &Workflow, lookup: &Lookup<'_>) -> Vec<ValidationError> {
+    call_problems(workflow, lookup)
+        .into_iter()
+        .map(|p| p.error)
+        .collect()
+}
+
+/// [`check_calls`] with the kind of each problem.
+pub fn call_problems(workflow: &Workflow, lookup: &Lookup<'_>) -> Vec<CallProblem> {
     let mut errors = Vec::new();
     let root = workflow.id();
     for (name, stage) in workflow.definition.stages.iter() {
@@ -29,21 +61,31 @@ pub fn check_calls(workflow: &Workflow, lookup: &Lookup<'_>) -> Vec<ValidationEr
             continue;
         };
         let p = format!("/stages/{}", escape_pointer_segment(name));
+        let problem = |kind, error| CallProblem { kind, error };
         if child.workflow == root {
-            errors.push(ValidationError::new(
+            errors.push(problem(CallKind::CallsItself, ValidationError::new(
                 format!("{p}/workflow"),
                 format!("workflow '{root}' calls itself: a sub-workflow may not call back into a workflow that calls it"),
-            ));
+            )));
             continue;
         }
         let Some(called) = lookup(&child.workflow, child.version) else {
-            errors.push(missing(&p, child));
+            errors.push(problem(CallKind::Missing, missing(&p, child)));
             continue;
         };
-        check_input(&p, child, input, &called, &mut errors);
+        let mut input_errors = Vec::new();
+        check_input(&p, child, input, &called, &mut input_errors);
+        errors.extend(
+            input_errors
+                .into_iter()
+                .map(|e| problem(CallKind::Input, e)),
+        );
         let mut chain = vec![root.to_owned(), child.workflow.clone()];
         if let Some(message) = deeper(&called, &mut chain, root, lookup) {
-            errors.push(ValidationError::new(format!("{p}/workflow"), message));
+            errors.push(problem(
+                CallKind::Depth,
+                ValidationError::new(format!("{p}/workflow"), message),
+            ));
         }
     }
     errors

@@ -42,15 +42,15 @@ pub fn run(
             }
         };
         let mut unchecked: Vec<String> = Vec::new();
-        let errors: Vec<_> = waystation_core::validate::calls::check_calls(wf, &lookup)
+        let errors: Vec<_> = waystation_core::validate::calls::call_problems(wf, &lookup)
             .into_iter()
-            .filter(|e| {
-                let elsewhere = e.message.starts_with("no workflow '")
-                    || e.message.contains("' has no version ");
-                if elsewhere {
-                    unchecked.push(e.pointer.clone());
+            .filter_map(|p| {
+                // A workflow outside the files given may exist on the server: not checked here.
+                if p.kind == waystation_core::validate::calls::CallKind::Missing {
+                    unchecked.push(p.error.pointer);
+                    return None;
                 }
-                !elsewhere
+                Some(p.error)
             })
             .collect();
         if !errors.is_empty() {
