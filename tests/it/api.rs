@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use waystation_server::api::{query_parameters, routes, Access, Body};
+use waystation_server::api::{routes, Access, Body};
 use waystation_tests::server::{Client, Server};
 
 fn fill(path: &str) -> String {
@@ -91,6 +91,55 @@ fn every_endpoint_answers_401_without_a_token_and_403_to_the_wrong_role() {
     );
 }
 
+/// The query parameters each route declares (and the document lists) are exactly those its
+/// handler accepts: a handler refuses an unknown parameter with a 400 naming the ones it
+/// reads, so a handler that reads parameters its route does not declare, or declares
+/// parameters its handler no longer reads, fails here.
+#[test]
+fn every_route_declares_exactly_the_query_parameters_its_handler_reads() {
+    let server = Server::start();
+    // One token holding every role, so each route's own access check lets the call in.
+    let all = server.token(
+        "every-role",
+        &["admin", "developer", "operator", "approver:reviewer"],
+    );
+    let mut reading = 0;
+    for (route, _) in routes()
+        .into_iter()
+        .filter(|(r, _)| r.method.as_str() == "GET")
+    {
+        let path = format!("{}?zz_not_a_parameter=1", fill(route.path));
+        let (status, answer) = all.get(&path);
+        let refused = status == 400
+            && answer["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("unknown parameter 'zz_not_a_parameter'"));
+        let declared: Vec<&str> = route.query.iter().map(|q| q.name).collect();
+        if declared.is_empty() {
+            assert!(
+                !refused,
+                "GET {} reads parameters it does not declare: {answer}",
+                route.path
+            );
+            continue;
+        }
+        assert!(
+            refused,
+            "GET {} declares {declared:?} but takes any: {status} {answer}",
+            route.path
+        );
+        let listed = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert_eq!(
+            listed,
+            format!("parameters are {}", declared.join(", ")),
+            "GET {}",
+            route.path
+        );
+        reading += 1;
+    }
+    assert_eq!(reading, 6, "the routes that read query parameters");
+}
+
 #[test]
 fn the_openapi_document_lists_every_route() {
     let server = Server::start();
@@ -120,10 +169,7 @@ fn the_openapi_document_lists_every_route() {
                     .collect()
             })
             .unwrap_or_default();
-        let read: Vec<&str> = query_parameters(&route.method, route.path)
-            .iter()
-            .map(|q| q.name)
-            .collect();
+        let read: Vec<&str> = route.query.iter().map(|q| q.name).collect();
         assert_eq!(documented, read, "{} {}", route.method, route.path);
     }
     let filters = &doc["paths"]["/v1/instances"]["get"]["parameters"];

@@ -116,6 +116,9 @@ pub struct Route {
     pub ok: u16,
     /// Error statuses it can answer besides 401/403 (and 5xx).
     pub errors: &'static [u16],
+    /// The query parameters its handler reads (and refuses any other): the same constant
+    /// the handler passes to `params::refuse_unknown`, so the document cannot drift.
+    pub query: &'static [QueryParam],
 }
 
 const ADMIN: Access = Access::Roles(&["admin"]);
@@ -151,9 +154,19 @@ fn route(
             body,
             ok,
             errors,
+            query: &[],
         },
         handler,
     )
+}
+
+/// `r` with the query parameters `query` its handler reads.
+fn reading(
+    mut r: (Route, MethodRouter<AppState>),
+    query: &'static [QueryParam],
+) -> (Route, MethodRouter<AppState>) {
+    r.0.query = query;
+    r
 }
 
 /// The API: every route with its handler.
@@ -332,16 +345,19 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             &[400, 403, 404, 409, 413, 415, 422],
             on(MethodFilter::POST, keys::decide),
         ),
-        route(
-            M::GET,
-            "/v1/instances",
-            "List instances by workflow, stage, status, SLA, tag, staleness, business key or field values, sorted",
-            "instances",
-            READ_INSTANCES,
-            Body::None,
-            200,
-            &[400],
-            on(MethodFilter::GET, instances::list),
+        reading(
+            route(
+                M::GET,
+                "/v1/instances",
+                "List instances by workflow, stage, status, SLA, tag, staleness, business key or field values, sorted",
+                "instances",
+                READ_INSTANCES,
+                Body::None,
+                200,
+                &[400],
+                on(MethodFilter::GET, instances::list),
+            ),
+            instances::LIST_QUERY,
         ),
         route(
             M::GET,
@@ -354,16 +370,19 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             &[404],
             on(MethodFilter::GET, instances::get),
         ),
-        route(
-            M::GET,
-            "/v1/instances/{id}/history",
-            "An instance's append-only history",
-            "instances",
-            READ_OWN_WORK,
-            Body::None,
-            200,
-            &[400, 404],
-            on(MethodFilter::GET, instances::history),
+        reading(
+            route(
+                M::GET,
+                "/v1/instances/{id}/history",
+                "An instance's append-only history",
+                "instances",
+                READ_OWN_WORK,
+                Body::None,
+                200,
+                &[400, 404],
+                on(MethodFilter::GET, instances::history),
+            ),
+            instances::HISTORY_QUERY,
         ),
         route(
             M::GET,
@@ -486,16 +505,19 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             &[404, 406, 503],
             on(MethodFilter::GET, live::instance),
         ),
-        route(
-            M::GET,
-            "/v1/work",
-            "My work: running instances where a current stage's work (a branch's too) is assigned to the caller",
-            "instances",
-            Access::AnyToken,
-            Body::None,
-            200,
-            &[400],
-            on(MethodFilter::GET, assignments::mine),
+        reading(
+            route(
+                M::GET,
+                "/v1/work",
+                "My work: running instances where a current stage's work (a branch's too) is assigned to the caller",
+                "instances",
+                Access::AnyToken,
+                Body::None,
+                200,
+                &[400],
+                on(MethodFilter::GET, assignments::mine),
+            ),
+            assignments::MINE_QUERY,
         ),
         route(
             M::POST,
@@ -541,28 +563,34 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             &[],
             on(MethodFilter::GET, instances::stats),
         ),
-        route(
-            M::GET,
-            "/v1/reports/{workflow}",
-            "Figures per period in a time zone: volume, ends by status, response, stage and cycle times, SLA at-risk and breach counts, tags and number fields; JSON, or CSV with Accept: text/csv",
-            "instances",
-            READ_INSTANCES,
-            Body::None,
-            200,
-            &[400, 404],
-            on(MethodFilter::GET, reports::report),
+        reading(
+            route(
+                M::GET,
+                "/v1/reports/{workflow}",
+                "Figures per period in a time zone: volume, ends by status, response, stage and cycle times, SLA at-risk and breach counts, tags and number fields; JSON, or CSV with Accept: text/csv",
+                "instances",
+                READ_INSTANCES,
+                Body::None,
+                200,
+                &[400, 404],
+                on(MethodFilter::GET, reports::report),
+            ),
+            reports::REPORT_QUERY,
         ),
         // Approvers.
-        route(
-            M::GET,
-            "/v1/approvals",
-            "Open approval tasks for the caller's approver roles",
-            "approvals",
-            Access::Approver,
-            Body::None,
-            200,
-            &[],
-            on(MethodFilter::GET, approvals::list),
+        reading(
+            route(
+                M::GET,
+                "/v1/approvals",
+                "Open approval tasks for the caller's approver roles",
+                "approvals",
+                Access::Approver,
+                Body::None,
+                200,
+                &[],
+                on(MethodFilter::GET, approvals::list),
+            ),
+            approvals::LIST_QUERY,
         ),
         route(
             M::POST,
@@ -948,18 +976,4 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         }
     });
     response
-}
-
-/// The query parameters of the route `method path`: beside the route table, which knows
-/// every handler, so `params` (which the handlers use) needs none of them.
-pub fn query_parameters(method: &Method, path: &str) -> &'static [QueryParam] {
-    match (method.as_str(), path) {
-        ("GET", "/v1/instances") => instances::LIST_QUERY,
-        ("GET", "/v1/instances/{id}/history") => instances::HISTORY_QUERY,
-        ("GET", "/v1/outbox") => outbox::LIST_QUERY,
-        ("GET", "/v1/approvals") => approvals::LIST_QUERY,
-        ("GET", "/v1/work") => assignments::MINE_QUERY,
-        ("GET", "/v1/reports/{workflow}") => reports::REPORT_QUERY,
-        _ => &[],
-    }
 }

@@ -304,7 +304,7 @@ fn parameters(route: &Route) -> Vec<Value> {
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
-    for q in super::query_parameters(&route.method, route.path) {
+    for q in route.query {
         let schema = serde_json::from_str::<Value>(q.schema)
             .expect("a query parameter's schema is a JSON literal in the route table");
         let mut param = json!({"name": q.name, "in": "query", "required": false,

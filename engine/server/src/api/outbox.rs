@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::extract::IdempotencyKey;
 use super::extract::{Path, Query};
 use super::params::{self, QueryParam, CURSOR, LIMIT, PAGE};
-use super::{route, AppState, Body, Method, Route, OPERATOR, READ_INSTANCES};
+use super::{reading, route, AppState, Body, Method, Route, OPERATOR, READ_INSTANCES};
 use crate::auth::Caller;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
@@ -21,16 +21,19 @@ use waystation_store::{OutboxRecord, OutboxStatus};
 pub(super) fn outbox_routes() -> Vec<(Route, MethodRouter<AppState>)> {
     use Method as M;
     vec![
-        route(
-            M::GET,
-            "/v1/outbox",
-            "Outbox messages by status (pending by due time, delivered, dead), a page at a time",
-            "outbox",
-            READ_INSTANCES,
-            Body::None,
-            200,
-            &[400],
-            on(MethodFilter::GET, list),
+        reading(
+            route(
+                M::GET,
+                "/v1/outbox",
+                "Outbox messages by status (pending by due time, delivered, dead), a page at a time",
+                "outbox",
+                READ_INSTANCES,
+                Body::None,
+                200,
+                &[400],
+                on(MethodFilter::GET, list),
+            ),
+            LIST_QUERY,
         ),
         route(
             M::POST,
