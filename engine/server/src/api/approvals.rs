@@ -13,12 +13,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use waystation_core::definition::Approver;
 use waystation_core::Decider;
 
 /// Body of `POST /v1/approvals/{task_id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     /// `approve` or `reject`.

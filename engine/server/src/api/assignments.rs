@@ -23,11 +23,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use waystation_store::InstanceQuery;
 
 /// Body of `POST /v1/instances/{id}/assign`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assign {
     /// The token name of the person who owns the work from now on.
@@ -38,7 +38,7 @@ pub struct Assign {
 }
 
 /// Body of `POST /v1/instances/{id}/claim` and `/release`, both optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkAt {
     /// The current stage whose work it is; needed while branches of a parallel stage run.

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use waystation_runtime::Applied;
 use waystation_store::{InstanceQuery, Page};
 
 /// Body of `POST /v1/workflows/{id}/instances`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartInstance {
     /// The start payload, checked against the workflow's `input_schema`.
@@ -32,7 +32,7 @@ pub struct StartInstance {
 }
 
 /// Body of `POST /v1/instances/{id}/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// Event name.
@@ -51,7 +51,7 @@ pub struct Event {
 }
 
 /// Body of `POST /v1/instances/{id}/cancel`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cancel {
     /// Why the instance is cancelled, kept in its history for whoever reads it later.

@@ -381,3 +381,100 @@ fn responses(route: &Route) -> Value {
 pub async fn serve(State(_): State<AppState>) -> Json<Value> {
     Json(document())
 }
+
+#[cfg(test)]
+mod request_tests {
+    //! Each request body's documented schema against the struct its handler reads: every
+    //! member of the struct is a documented property and the other way round. The structs
+    //! are built with every member set, so a member added to a struct must be added here
+    //! (or the build fails) and then fails the test until the document has it too.
+    use super::schemas;
+    use serde::Serialize;
+    use serde_json::{json, Value};
+
+    fn members(value: &Value) -> Vec<String> {
+        let mut out: Vec<String> = value
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    fn check(schema: &str, body: impl Serialize) {
+        let all = schemas();
+        let doc = &all[schema];
+        assert_eq!(
+            doc["additionalProperties"],
+            json!(false),
+            "{schema} is closed"
+        );
+        let body = serde_json::to_value(body).expect("a request struct serialises");
+        assert_eq!(
+            members(&body),
+            members(&doc["properties"]),
+            "{schema}: the struct's members against the document's properties"
+        );
+        for required in doc["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            assert!(
+                body.get(name).is_some(),
+                "{schema}: required {name} is a member"
+            );
+        }
+    }
+
+    #[test]
+    fn every_request_body_struct_has_exactly_its_documented_members() {
+        use crate::api::{approvals, assignments, instances, plugins, tokens};
+        let text = || Some("x".to_owned());
+        check(
+            "StartInstance",
+            instances::StartInstance { input: json!({}) },
+        );
+        check(
+            "Event",
+            instances::Event {
+                kind: "confirmed".into(),
+                data: json!({}),
+                stage: text(),
+            },
+        );
+        check("Cancel", instances::Cancel { reason: text() });
+        check(
+            "Decision",
+            approvals::Decision {
+                decision: "approve".into(),
+                comment: text(),
+            },
+        );
+        check(
+            "Assign",
+            assignments::Assign {
+                to: "ana".into(),
+                stage: text(),
+            },
+        );
+        check("WorkStage", assignments::WorkAt { stage: text() });
+        check(
+            "NewToken",
+            tokens::NewToken {
+                name: "ana".into(),
+                roles: vec!["operator".into()],
+            },
+        );
+        check("PluginInvoke", plugins::Invoke { input: json!({}) });
+        check(
+            "Schedule",
+            waystation_store::ScheduleSpec {
+                cron: "0 7 * * Thu".into(),
+                zone: "Asia/Shanghai".into(),
+                workflow: "weekly".into(),
+                input: Some(json!({})),
+                input_expr: text(),
+                catch_up: waystation_store::CatchUp::Last,
+                paused: true,
+            },
+        );
+    }
+}

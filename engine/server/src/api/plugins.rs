@@ -206,7 +206,7 @@ pub async fn get(
 }
 
 /// The body of `POST /v1/plugins/{name}/invoke`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Invoke {
     /// The JSON the plugin receives, exactly as given.

@@ -15,7 +15,7 @@ use waystation_runtime::{FirstAnswer, Seen};
 use waystation_store::TokenRecord;
 
 /// Body of `POST /v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for; recorded as the identity of its holder.
