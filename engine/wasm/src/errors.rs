@@ -212,12 +212,22 @@ pub enum HostError {
         source: std::io::Error,
     },
     /// The registry index does not parse: damaged, or written by a newer release.
-    #[error("the plugin index in {location} is corrupt: {message}")]
+    #[error("the plugin index in {location} is corrupt: {source}")]
     CorruptIndex {
         /// Where the index is: its directory, or the database holding it.
         location: String,
-        /// The parser's message.
-        message: String,
+        /// The parser's error: what is wrong, its line and column, and its
+        /// [`serde_json::error::Category`] (syntax, data of the wrong shape, cut short).
+        source: serde_json::Error,
+    },
+    /// The registry index could not be encoded to be saved (serde_json refused it); nothing
+    /// was saved.
+    #[error("cannot encode the plugin index in {location}: {source}")]
+    EncodeIndex {
+        /// Where the index is: its directory, or the database holding it.
+        location: String,
+        /// The encoder's error.
+        source: serde_json::Error,
     },
     /// A shared registry storage (a database) failed.
     #[error("{action} the plugin registry in {location}: {source}")]
