@@ -62,13 +62,13 @@ impl ArtifactCache {
         let bytes = bytes()?;
         crate::inspect::check_header(&bytes, sandbox.config().max_plugin_bytes)?;
         let started = std::time::Instant::now();
-        let compiled =
-            sandbox
-                .engine()
-                .precompile_component(&bytes)
-                .map_err(|e| AddError::Invalid {
-                    message: format!("{e:#}"),
-                })?;
+        let compiled = sandbox.engine().precompile_component(&bytes).map_err(|e| {
+            let (message, source) = crate::errors::wasmtime_cause(e);
+            AddError::Invalid {
+                message,
+                source: Some(source),
+            }
+        })?;
         self.compiles.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             digest,
