@@ -77,9 +77,13 @@ impl ArtifactCache {
             "compiled plugin component"
         );
         crate::storage::write_atomically(&path, &compiled)?;
-        let component = load_artifact(sandbox, &path).map_err(|e| HostError::Artifact {
-            digest: digest.to_owned(),
-            message: format!("{e:#}"),
+        let component = load_artifact(sandbox, &path).map_err(|e| {
+            let (message, source) = crate::errors::wasmtime_cause(e);
+            HostError::Artifact {
+                digest: digest.to_owned(),
+                message,
+                source,
+            }
         })?;
         self.loads.fetch_add(1, Ordering::Relaxed);
         Ok(component)

@@ -279,6 +279,8 @@ pub enum HostError {
         /// wasmtime's message for the artifact it could not map (a damaged file, or one
         /// from another engine build).
         message: String,
+        /// wasmtime's error (boxed as the error it wraps, e.g. the OS's).
+        source: Cause,
     },
     /// No plugin of that name.
     #[error("no plugin named '{0}' is registered")]
