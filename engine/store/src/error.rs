@@ -55,7 +55,8 @@ pub enum StoreError {
     /// Nothing was written; the runtime reads again and retries the command. Displays as
     /// `changed concurrently: <what>`.
     Conflict {
-        /// What was changed first, e.g. `instance 'i-1' moved on [in: UPDATE instances ...]`.
+        /// What was changed first, e.g. `instance 'i-1' was changed by another node`, or the
+        /// database's message with its SQLSTATE and the statement's first line.
         what: String,
         /// The database's error when it reported the conflict (a unique violation, a
         /// serialisation failure, a deadlock: a `postgres::Error` whose SQLSTATE says which);
