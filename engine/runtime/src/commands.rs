@@ -45,7 +45,7 @@ fn json_size<T: Serialize + ?Sized>(value: &T) -> Result<usize, RuntimeError> {
     }
     let mut count = Count(0);
     serde_json::to_writer(&mut count, value)
-        .map_err(|e| RuntimeError::Engine(format!("measuring a JSON value: {e}")))?;
+        .map_err(|e| RuntimeError::encode("measuring a JSON value", e))?;
     Ok(count.0)
 }
 
@@ -662,7 +662,7 @@ impl Runtime {
             }
             Some(record) => {
                 let instance = serde_json::from_value(record.response).map_err(|e| {
-                    waystation_store::StoreError::Corrupt(format!("idempotency record {key}: {e}"))
+                    waystation_store::StoreError::unreadable(format!("idempotency record {key}"), e)
                 })?;
                 Ok(Some(Applied {
                     instance,
@@ -817,7 +817,7 @@ impl Runtime {
         let record = idempotency
             .map(|(key, fp)| {
                 let response = serde_json::to_value(&summary).map_err(|e| {
-                    RuntimeError::Engine(format!("recording the answer to key '{key}': {e}"))
+                    RuntimeError::encode(format!("recording the answer to key '{key}'"), e)
                 })?;
                 Ok::<_, RuntimeError>((
                     key,

@@ -17,7 +17,7 @@ pub(crate) const ATTEMPTS: u32 = 8;
 
 /// True for the error a retry can cure.
 pub(crate) fn is_conflict(e: &RuntimeError) -> bool {
-    matches!(e, RuntimeError::Store(StoreError::Conflict(_)))
+    matches!(e, RuntimeError::Store(StoreError::Conflict { .. }))
 }
 
 /// The pause before run `attempt + 1`: 2, 4, 8 ... ms, at most 100 ms, spread by
@@ -71,9 +71,7 @@ mod tests {
             let n = runs;
             async move {
                 if n < 3 {
-                    Err(RuntimeError::Store(StoreError::Conflict(
-                        "node b first".into(),
-                    )))
+                    Err(RuntimeError::Store(StoreError::conflict("node b first")))
                 } else {
                     Ok(n)
                 }
@@ -105,7 +103,7 @@ mod tests {
         let mut runs = 0;
         let err = retry(&metrics, || {
             runs += 1;
-            async { Err::<(), _>(RuntimeError::Store(StoreError::Conflict("always".into()))) }
+            async { Err::<(), _>(RuntimeError::Store(StoreError::conflict("always"))) }
         })
         .await;
         assert!(err.is_err_and(|e| is_conflict(&e)));

@@ -1,5 +1,6 @@
 //! What a runtime command can fail with.
 
+use std::sync::Arc;
 use waystation_core::{Rejection, ValidationError};
 use waystation_store::StoreError;
 
@@ -44,6 +45,20 @@ pub enum RuntimeError {
     /// logic. Nothing was changed; the message is for the log and the instance history.
     #[error("the engine failed {0}")]
     Engine(String),
+    /// The engine could not encode a value as JSON (to measure it against a limit, to keep
+    /// the answer under an idempotency key): serde_json refused it, e.g. a map whose keys
+    /// are not strings. Not the caller's input; nothing was changed. Displays like
+    /// [`RuntimeError::Engine`] (`the engine failed <doing>: <cause>`) and the API answers
+    /// it the same way (500); serde_json's error is in the [`std::error::Error::source`]
+    /// chain.
+    #[error("the engine failed {doing}: {source}")]
+    Encode {
+        /// What the engine was doing, e.g. `recording the answer to key 'k-1'`.
+        doing: String,
+        /// serde_json's error.
+        #[source]
+        source: JsonError,
+    },
     /// Caller data over a configured size limit (see [`crate::Limits`]).
     #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
     TooLarge {
@@ -67,7 +82,53 @@ pub enum RuntimeError {
     },
 }
 
+/// A serde_json error that a [`RuntimeError`] can carry and still be `Clone` and
+/// `PartialEq`: shared (an [`Arc`]), equal by its text. Displays as serde_json's error,
+/// which is its [`std::error::Error::source`], so a walk down the source chain finds the
+/// `serde_json::Error` itself (its [`serde_json::error::Category`], line and column).
+#[derive(Debug, Clone)]
+pub struct JsonError(Arc<serde_json::Error>);
+
+impl JsonError {
+    /// serde_json's error.
+    pub fn json(&self) -> &serde_json::Error {
+        &self.0
+    }
+}
+
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> Self {
+        JsonError(Arc::new(e))
+    }
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for JsonError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl PartialEq for JsonError {
+    fn eq(&self, other: &JsonError) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
 impl RuntimeError {
+    /// A value that did not encode as JSON while the engine was `doing` something.
+    pub fn encode(doing: impl Into<String>, source: serde_json::Error) -> RuntimeError {
+        RuntimeError::Encode {
+            doing: doing.into(),
+            source: source.into(),
+        }
+    }
+
     /// A blocking task that did not finish: a panic becomes [`RuntimeError::Engine`] with
     /// the panic's message and `doing` (e.g. "compiling a definition"); a cancelled task
     /// means the runtime is going away.
@@ -79,5 +140,29 @@ impl RuntimeError {
             )),
             Err(_) => RuntimeError::ShuttingDown,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn an_encoding_failure_keeps_serde_jsons_error_in_its_source_chain() {
+        let mut map = std::collections::BTreeMap::new();
+        map.insert(vec![1u8], 1);
+        let refused = serde_json::to_value(&map).expect_err("JSON keys must be strings");
+        let text = refused.to_string();
+        let e = RuntimeError::encode("recording an answer", refused);
+        assert_eq!(
+            e.to_string(),
+            format!("the engine failed recording an answer: {text}")
+        );
+        let json = std::iter::successors(e.source(), |&s| s.source())
+            .find_map(|s| s.downcast_ref::<serde_json::Error>())
+            .expect("serde_json's error is in the chain");
+        assert_eq!(json.to_string(), text);
+        assert_eq!(e.clone(), e);
     }
 }

@@ -43,13 +43,13 @@ impl KeyLock<'_> {
     /// request's own change, such as a new token).
     ///
     /// # Errors
-    /// [`RuntimeError::Engine`] if the answer cannot be serialized.
+    /// [`RuntimeError::Encode`] if the answer cannot be serialized.
     pub fn record_of(
         &self,
         answer: &FirstAnswer,
     ) -> Result<(&str, IdempotencyRecord), RuntimeError> {
         let response = serde_json::to_value(answer)
-            .map_err(|e| RuntimeError::Engine(format!("recording an answer: {e}")))?;
+            .map_err(|e| RuntimeError::encode("recording an answer", e))?;
         Ok((
             &self.key,
             IdempotencyRecord {
@@ -104,7 +104,7 @@ impl Runtime {
             }
             Some(record) => {
                 let answer = serde_json::from_value(record.response).map_err(|e| {
-                    waystation_store::StoreError::Corrupt(format!("idempotency record {key}: {e}"))
+                    waystation_store::StoreError::unreadable(format!("idempotency record {key}"), e)
                 })?;
                 drop(guard);
                 self.durability.durable().await?;

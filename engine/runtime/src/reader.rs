@@ -34,7 +34,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn definition(
         &self,
@@ -48,7 +48,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn latest_definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError> {
         self.0.latest_definition(id)
@@ -58,7 +58,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn list_definitions(&self) -> Result<Vec<(String, u32)>, StoreError> {
         self.0.list_definitions()
@@ -68,7 +68,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn instance(&self, id: &str) -> Result<Option<InstanceState>, StoreError> {
         self.0.instance(id)
@@ -78,7 +78,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn history(
         &self,
@@ -93,7 +93,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn due_timers(
         &self,
@@ -107,7 +107,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
         self.0.next_due()
@@ -117,7 +117,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn task(&self, id: &str) -> Result<Option<ApprovalTask>, StoreError> {
         self.0.task(id)
@@ -127,7 +127,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn open_tasks(
         &self,
@@ -142,7 +142,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn outbox(
         &self,
@@ -157,7 +157,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn outbox_message(&self, id: &str) -> Result<Option<OutboxRecord>, StoreError> {
         self.0.outbox_message(id)
@@ -167,7 +167,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.0.idempotency(key)
@@ -177,7 +177,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn query(&self, query: &InstanceQuery) -> Result<Page<InstanceState>, StoreError> {
         self.0.query(query)
@@ -187,7 +187,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn counts(&self, workflow: &str) -> Result<Counts, StoreError> {
         self.0.counts(workflow)
@@ -197,7 +197,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn count_status(&self, status: Status) -> Result<u64, StoreError> {
         self.0.count_status(status)
@@ -207,7 +207,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn build_counts_step(&self) -> Result<bool, StoreError> {
         self.0.build_counts_step()
@@ -217,7 +217,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.0.token_by_hash(secret_sha256)
@@ -227,7 +227,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.0.token_by_name(name)
@@ -237,7 +237,7 @@ impl StoreReader<'_> {
     ///
     /// # Errors
     /// The store's [`StoreError`], unchanged: [`StoreError::Backend`] when it cannot be
-    /// read, [`StoreError::Corrupt`] for a record it cannot decode (and for a cursor,
+    /// read, [`StoreError::Unreadable`] for a record it cannot decode (and for a cursor,
     /// [`StoreError::BadCursor`]), as the store trait's method of the same name says.
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.0.tokens()

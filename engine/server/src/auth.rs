@@ -134,7 +134,7 @@ pub fn bootstrap(store: &dyn Store, preset: Option<String>) -> Result<Option<Str
     match create_token(store, "bootstrap-admin", vec!["admin".into()], preset) {
         Ok((_, secret)) => Ok(Some(secret)),
         // Nodes started together on one new database: another made it first.
-        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(StoreError::Conflict { .. }) => Ok(None),
         Err(e) => Err(e),
     }
 }

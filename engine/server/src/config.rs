@@ -370,13 +370,14 @@ pub enum ConfigError {
         /// The IO error: not found, permission denied, not UTF-8 text.
         source: std::io::Error,
     },
-    /// The file is not valid TOML for this configuration.
-    #[error("{path}: {message}")]
+    /// The file is not valid TOML for this configuration. Displays as `<path>: <what is
+    /// wrong, with line and column>`.
+    #[error("{}: {}", .path.display(), .source.to_string().trim())]
     Parse {
         /// The file.
         path: PathBuf,
-        /// What is wrong, with line and column.
-        message: String,
+        /// The TOML error: what is wrong and where ([`toml::de::Error::span`], in bytes).
+        source: toml::de::Error,
     },
     /// A business calendar is not usable.
     #[error("[calendars.{name}] {message}")]
@@ -592,9 +593,9 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string().trim().to_owned(),
+            source,
         })
     }
 
@@ -741,8 +742,17 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("bad.toml");
         std::fs::write(&file, "[limits]\njson_body = 1\n").unwrap();
-        let err = Config::from_file(&file).unwrap_err().to_string();
+        let parse = Config::from_file(&file).unwrap_err();
+        let err = parse.to_string();
         assert!(err.contains("json_body"), "{err}");
+        let toml = std::error::Error::source(&parse)
+            .and_then(|s| s.downcast_ref::<toml::de::Error>())
+            .expect("the TOML error is the source");
+        assert_eq!(
+            toml.span(),
+            Some(9..18),
+            "where the unknown key is, in bytes"
+        );
         let err = Config::default()
             .apply_env(|k| (k == "WAYSTATION_PLUGIN_MEMORY_MIB").then(|| "lots".to_owned()))
             .unwrap_err()

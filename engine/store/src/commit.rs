@@ -26,7 +26,7 @@ pub struct Commit<'a> {
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(format!("cannot encode a record: {e}")))
+    serde_json::to_vec(v).map_err(|e| StoreError::encode("a record", e))
 }
 
 /// The child-end and child-cancel records `commit` writes, as `(instance it is for,

@@ -210,10 +210,8 @@ fn decode_cursor(cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, StoreError> {
 
 fn decode<T: DeserializeOwned>(k: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        StoreError::Corrupt(format!(
-            "record at {}: {e}",
-            String::from_utf8_lossy(k).replace('\0', "/")
-        ))
+        let at = String::from_utf8_lossy(k).replace('\0', "/");
+        StoreError::unreadable(format!("record at {at}"), e)
     })
 }
 
@@ -250,7 +248,8 @@ impl<B: Kv> DefinitionStore for KvStore<B> {
             stored_at: now,
             uploaded_by: uploaded_by.cloned(),
         };
-        let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = serde_json::to_vec(&record)
+            .map_err(|e| StoreError::encode(format!("definition {id} version {version}"), e))?;
         self.kv.apply(vec![
             Mutation::Put(keys::definition(id, version), bytes),
             Mutation::Put(keys::latest(id), version.to_be_bytes().to_vec()),
@@ -501,7 +500,7 @@ impl<B: Kv> IdempotencyStore for KvStore<B> {
 
     fn put_idempotency(&self, k: &str, record: &IdempotencyRecord) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(record)
-            .map_err(|e| StoreError::Corrupt(format!("idempotency record {k}: {e}")))?;
+            .map_err(|e| StoreError::encode(format!("idempotency record {k}"), e))?;
         let mut batch = vec![Mutation::Put(keys::idempotency(k), bytes)];
         // Into the expiry queue too, like the records commands keep (see commit.rs).
         if let Some(at) = record.at {

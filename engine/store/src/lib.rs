@@ -91,19 +91,19 @@ pub trait DefinitionStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn definition(&self, id: &str, version: u32) -> Result<Option<StoredDefinition>, StoreError>;
     /// The newest version of `id`.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn latest_definition(&self, id: &str) -> Result<Option<StoredDefinition>, StoreError>;
     /// Every workflow id with its newest version.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn list_definitions(&self) -> Result<Vec<(String, u32)>, StoreError>;
 }
 
@@ -113,7 +113,7 @@ pub trait InstanceStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn instance(&self, id: &str) -> Result<Option<InstanceState>, StoreError>;
 }
 
@@ -123,7 +123,7 @@ pub trait HistoryStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn history(
         &self,
         id: &str,
@@ -138,7 +138,7 @@ pub trait TimerStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn due_timers(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<DueTimer>, StoreError>;
     /// When the soonest timer is due (in a shared store: can next be claimed).
     ///
@@ -172,14 +172,14 @@ pub trait ApprovalStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn task(&self, id: &str) -> Result<Option<ApprovalTask>, StoreError>;
     /// Open tasks for `approver`, a page at a time.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::BadCursor`] for a
-    /// cursor this store did not hand out; [`StoreError::Corrupt`] for a record that cannot be
-    /// decoded.
+    /// cursor this store did not hand out; [`StoreError::Unreadable`] for a record that cannot
+    /// be decoded.
     fn open_tasks(
         &self,
         approver: &Approver,
@@ -195,8 +195,8 @@ pub trait OutboxStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::BadCursor`] for a
-    /// cursor this store did not hand out; [`StoreError::Corrupt`] for a record that cannot be
-    /// decoded.
+    /// cursor this store did not hand out; [`StoreError::Unreadable`] for a record that cannot
+    /// be decoded.
     fn outbox(
         &self,
         status: OutboxStatus,
@@ -207,7 +207,7 @@ pub trait OutboxStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn outbox_message(&self, id: &str) -> Result<Option<OutboxRecord>, StoreError>;
     /// Visits pending messages due at or before `until`, soonest first, starting after
     /// `after` (a message visited before) when given, until `visit` returns false. `visit`
@@ -255,7 +255,7 @@ pub trait IdempotencyStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
 
     /// Keeps `record` under `key`, for answers that are not an instance commit (a stored
@@ -276,14 +276,14 @@ pub trait QueryStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::BadCursor`] for a
-    /// cursor this store did not hand out; [`StoreError::Corrupt`] for a record that cannot be
-    /// decoded.
+    /// cursor this store did not hand out; [`StoreError::Unreadable`] for a record that cannot
+    /// be decoded.
     fn query(&self, query: &InstanceQuery) -> Result<Page<InstanceState>, StoreError>;
     /// Counts by stage and SLA state for `workflow`.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn counts(&self, workflow: &str) -> Result<Counts, StoreError>;
     /// The running instance of `workflow` with business key `key`, if any (there is at
     /// most one: the runtime checks under the key's lock before a start commits).
@@ -379,16 +379,18 @@ pub trait ReportStore {
     /// only a caller that measures what the rollups cost in all needs this.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the backend fails, or [`StoreError::Corrupt`] for an unreadable
-    /// record or cell; the records of the failing batch stay pending.
+    /// [`StoreError::Backend`] when the backend fails, or [`StoreError::Unreadable`] /
+    /// [`StoreError::Corrupt`] for an unreadable record or cell; the records of the failing
+    /// batch stay pending.
     fn fold_reports(&self) -> Result<usize, StoreError>;
 
     /// Throws the rollups away and computes them again from every stored instance and its
     /// history; for an upgrade, on a store no server has open. Durable when it returns.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the backend fails, [`StoreError::Corrupt`] for an unreadable
-    /// record; the rollups may be partial then (run it again).
+    /// [`StoreError::Backend`] when the backend fails, [`StoreError::Unreadable`] for an
+    /// unreadable record, [`StoreError::Corrupt`] for an unreadable cell; the rollups may be
+    /// partial then (run it again).
     fn rebuild_reports(&self) -> Result<Rebuilt, StoreError>;
 }
 

@@ -53,7 +53,7 @@ impl<B: Kv> RetentionStore for KvStore<B> {
             let current = record
                 .map(|bytes| serde_json::from_slice::<IdempotencyRecord>(&bytes))
                 .transpose()
-                .map_err(|e| StoreError::Corrupt(format!("idempotency record {key}: {e}")))?;
+                .map_err(|e| StoreError::unreadable(format!("idempotency record {key}"), e))?;
             if current.is_some_and(|r| r.at == Some(*at)) {
                 batch.push(Mutation::Delete(keys::idempotency(key)));
             }
@@ -130,10 +130,8 @@ impl<B: Kv> KvStore<B> {
             match serde_json::from_slice(v) {
                 Ok(r) => out.push(r),
                 Err(e) => {
-                    bad = Some(StoreError::Corrupt(format!(
-                        "outbox record at {}: {e}",
-                        String::from_utf8_lossy(k)
-                    )));
+                    let at = String::from_utf8_lossy(k);
+                    bad = Some(StoreError::unreadable(format!("outbox record at {at}"), e));
                 }
             }
             bad.is_none()

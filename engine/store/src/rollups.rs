@@ -660,7 +660,9 @@ pub(crate) fn rebuild<B: Kv>(
         };
         cursor = Some(last.clone());
         for (k, v) in chunk {
-            let s: InstanceState = serde_json::from_slice(&v).map_err(|e| corrupt(&k, e))?;
+            let s: InstanceState = serde_json::from_slice(&v).map_err(|e| {
+                StoreError::unreadable(format!("record at {}", String::from_utf8_lossy(&k)), e)
+            })?;
             let entries = history(&s.id)?;
             let refs: Vec<&HistoryEntry> = entries.iter().collect();
             let moved = deltas(None, &s, &refs);

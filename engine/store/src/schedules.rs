@@ -70,8 +70,8 @@ pub trait ScheduleStore {
     /// The schedule `id`, if any.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::Corrupt`] for a
-    /// record that does not parse.
+    /// [`StoreError::Backend`] when the backend cannot be read; [`StoreError::Unreadable`] for
+    /// a record that does not parse.
     fn schedule(&self, id: &str) -> Result<Option<ScheduleRecord>, StoreError>;
     /// Every schedule, by id.
     ///
@@ -90,12 +90,13 @@ fn record_key(id: &str) -> Vec<u8> {
 }
 
 fn parse(bytes: &[u8]) -> Result<ScheduleRecord, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("schedule: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| StoreError::unreadable("schedule", e))
 }
 
 impl<B: Kv> ScheduleStore for KvStore<B> {
     fn put_schedule(&self, schedule: &ScheduleRecord) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(schedule).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = serde_json::to_vec(schedule)
+            .map_err(|e| StoreError::encode(format!("schedule {}", schedule.id), e))?;
         self.backend()
             .apply(vec![Mutation::Put(record_key(&schedule.id), bytes)])
     }

@@ -49,19 +49,19 @@ pub trait TokenStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn token_by_hash(&self, secret_sha256: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// The token called `name` (names are unique: the API refuses a second one).
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn token_by_name(&self, name: &str) -> Result<Option<TokenRecord>, StoreError>;
     /// Every token.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend cannot be read (an IO error, a lost database
-    /// connection); [`StoreError::Corrupt`] when a stored record cannot be decoded.
+    /// connection); [`StoreError::Unreadable`] when a stored record cannot be decoded.
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
     /// Revokes token `id`; false if there was none.
     ///
@@ -85,7 +85,7 @@ fn name_key(name: &str) -> Vec<u8> {
 
 impl<B: Kv> TokenStore for KvStore<B> {
     fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = serde_json::to_vec(token).map_err(|e| StoreError::encode("a token", e))?;
         self.backend().apply(vec![
             Mutation::Put(record_key(&token.id), bytes),
             Mutation::Put(hash_key(&token.secret_sha256), token.id.as_bytes().to_vec()),
@@ -99,8 +99,9 @@ impl<B: Kv> TokenStore for KvStore<B> {
         idempotency_key: &str,
         record: &crate::IdempotencyRecord,
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(token).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let answer = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = serde_json::to_vec(token).map_err(|e| StoreError::encode("a token", e))?;
+        let answer = serde_json::to_vec(record)
+            .map_err(|e| StoreError::encode("an idempotency record", e))?;
         let mut batch = vec![
             Mutation::Put(record_key(&token.id), bytes),
             Mutation::Put(hash_key(&token.secret_sha256), token.id.as_bytes().to_vec()),
@@ -123,7 +124,7 @@ impl<B: Kv> TokenStore for KvStore<B> {
             if let Some(bytes) = self.backend().get(&record_key(&id))? {
                 return serde_json::from_slice(&bytes)
                     .map(Some)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()));
+                    .map_err(|e| StoreError::unreadable(format!("token {id}"), e));
             }
         }
         // Tokens made before names were indexed.
@@ -139,7 +140,7 @@ impl<B: Kv> TokenStore for KvStore<B> {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| StoreError::Corrupt(e.to_string())),
+                .map_err(|e| StoreError::unreadable(format!("token {id}"), e)),
         }
     }
 
@@ -150,7 +151,7 @@ impl<B: Kv> TokenStore for KvStore<B> {
             .scan(&prefix(&[part::TOKEN]), None, &mut |_, v| {
                 match serde_json::from_slice(v) {
                     Ok(t) => out.push(t),
-                    Err(e) => bad = Some(StoreError::Corrupt(e.to_string())),
+                    Err(e) => bad = Some(StoreError::unreadable("a token", e)),
                 }
                 bad.is_none()
             })?;
@@ -161,8 +162,8 @@ impl<B: Kv> TokenStore for KvStore<B> {
         let Some(bytes) = self.backend().get(&record_key(id))? else {
             return Ok(false);
         };
-        let token: TokenRecord =
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let token: TokenRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::unreadable(format!("token {id}"), e))?;
         self.backend().apply(vec![
             Mutation::Delete(record_key(id)),
             Mutation::Delete(hash_key(&token.secret_sha256)),

@@ -28,8 +28,8 @@ pub trait TransferStore {
     /// Up to `limit` idempotency records with keys after `after` (exclusive), in key order.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the store cannot be read; [`StoreError::Corrupt`] for
-    /// a record that does not parse.
+    /// [`StoreError::Backend`] when the store cannot be read; [`StoreError::Unreadable`]
+    /// for a record that does not parse.
     fn idempotency_records(
         &self,
         after: Option<&str>,
@@ -303,7 +303,7 @@ impl<B: Kv> TransferStore for KvStore<B> {
         raw.into_iter()
             .map(|(key, bytes)| {
                 let record = serde_json::from_slice(&bytes)
-                    .map_err(|e| StoreError::Corrupt(format!("idempotency record {key}: {e}")))?;
+                    .map_err(|e| StoreError::unreadable(format!("idempotency record {key}"), e))?;
                 Ok((key, record))
             })
             .collect()
@@ -319,7 +319,7 @@ impl<B: Kv> TransferStore for KvStore<B> {
     fn restore_message(&self, record: &OutboxRecord) -> Result<(), StoreError> {
         let id = &record.message.id;
         let bytes = serde_json::to_vec(record)
-            .map_err(|e| StoreError::Corrupt(format!("cannot encode message {id}: {e}")))?;
+            .map_err(|e| StoreError::encode(format!("message {id}"), e))?;
         self.backend().apply(vec![
             Mutation::Put(keys::outbox(id), bytes),
             Mutation::Put(

@@ -9,7 +9,7 @@ use waystation_core::sim::FakePlugins;
 use waystation_core::{Input, Workflow};
 use waystation_store::{
     conformance, Commit, HistoryStore, InstanceStore, PgOptions, PgStore, QueryStore, Store,
-    StoreError, TimerStore,
+    StoreError, TimerStore, TokenRecord, TokenStore,
 };
 
 fn url() -> String {
@@ -131,7 +131,10 @@ fn a_command_computed_from_a_state_another_node_changed_is_a_conflict() {
     };
     commit(&node_a, None, &start).unwrap();
     assert!(
-        matches!(commit(&node_b, None, &start), Err(StoreError::Conflict(_))),
+        matches!(
+            commit(&node_b, None, &start),
+            Err(StoreError::Conflict { .. })
+        ),
         "the same instance id started twice"
     );
     let close = |at| {
@@ -159,7 +162,10 @@ fn a_command_computed_from_a_state_another_node_changed_is_a_conflict() {
         Some(&start.state),
         &close(t0() + TimeDelta::minutes(2)),
     );
-    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
     let kept = node_b.instance("a").unwrap().unwrap();
     assert_eq!(
         kept.updated_at,
@@ -263,5 +269,31 @@ fn a_database_that_cannot_be_reached_is_a_backend_error_that_keeps_the_clients_e
         std::iter::successors(Some(source), |e| e.source())
             .any(|e| e.downcast_ref::<postgres::Error>().is_some()),
         "{source:?}"
+    );
+}
+
+#[test]
+fn a_unique_violation_is_a_conflict_that_keeps_the_databases_error() {
+    let schema = Schema::new();
+    let store = schema.open();
+    let token = |id: &str, secret: &str| TokenRecord {
+        id: id.into(),
+        name: "deploy".into(),
+        roles: vec!["admin".into()],
+        secret_sha256: secret.into(),
+        created_at: t0(),
+    };
+    store.put_token(&token("t-1", "aa")).unwrap();
+    let taken = store.put_token(&token("t-2", "bb"));
+    let Err(e @ StoreError::Conflict { .. }) = taken else {
+        panic!("a second token named 'deploy' was not a conflict: {taken:?}");
+    };
+    let db = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<postgres::Error>())
+        .expect("the client's error is the source");
+    assert_eq!(
+        db.code(),
+        Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        "{db:?}"
     );
 }

@@ -62,13 +62,13 @@ impl ArtifactCache {
         let bytes = bytes()?;
         crate::inspect::check_header(&bytes, sandbox.config().max_plugin_bytes)?;
         let started = std::time::Instant::now();
-        let compiled =
-            sandbox
-                .engine()
-                .precompile_component(&bytes)
-                .map_err(|e| AddError::Invalid {
-                    message: format!("{e:#}"),
-                })?;
+        let compiled = sandbox.engine().precompile_component(&bytes).map_err(|e| {
+            let (message, source) = crate::errors::wasmtime_cause(e);
+            AddError::Invalid {
+                message,
+                source: Some(source),
+            }
+        })?;
         self.compiles.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             digest,
@@ -77,9 +77,13 @@ impl ArtifactCache {
             "compiled plugin component"
         );
         crate::storage::write_atomically(&path, &compiled)?;
-        let component = load_artifact(sandbox, &path).map_err(|e| HostError::Artifact {
-            digest: digest.to_owned(),
-            message: format!("{e:#}"),
+        let component = load_artifact(sandbox, &path).map_err(|e| {
+            let (message, source) = crate::errors::wasmtime_cause(e);
+            HostError::Artifact {
+                digest: digest.to_owned(),
+                message,
+                source,
+            }
         })?;
         self.loads.fetch_add(1, Ordering::Relaxed);
         Ok(component)

@@ -85,21 +85,17 @@ impl HostConfig {
     /// [`HostError::Config`] naming the problem.
     pub fn validate(&self) -> Result<(), HostError> {
         if self.max_running_calls == 0 {
-            return Err(HostError::Config(
-                "max_running_calls must be at least 1".into(),
-            ));
+            return Err(HostError::config("max_running_calls must be at least 1"));
         }
         if self.max_concurrent_calls == 0 {
-            return Err(HostError::Config(
-                "max_concurrent_calls must be at least 1".into(),
-            ));
+            return Err(HostError::config("max_concurrent_calls must be at least 1"));
         }
         if self.epoch_tick.is_zero() {
-            return Err(HostError::Config("epoch_tick must be positive".into()));
+            return Err(HostError::config("epoch_tick must be positive"));
         }
         self.default_limits
             .validate(self.max_memory_bytes)
-            .map_err(|e| HostError::Config(format!("default_limits: {e}")))
+            .map_err(|e| HostError::config(format!("default_limits: {e}")))
     }
 
     /// Builds the engine: Cranelift, component model, epoch interruption, and a pooling
@@ -137,7 +133,7 @@ impl HostConfig {
             .cranelift_opt_level(OptLevel::Speed)
             .parallel_compilation(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        Engine::new(&config).map_err(|e| HostError::Config(format!("{e:#}")))
+        Engine::new(&config).map_err(|e| HostError::engine(None, e))
     }
 }
 

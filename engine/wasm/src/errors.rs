@@ -6,6 +6,16 @@ use std::path::PathBuf;
 use thiserror::Error;
 use waystation_core::{FailureKind, PluginFailure, World};
 
+/// A foreign error kept as the source of an [`AddError`] or a [`HostError`]: wasmtime's
+/// (boxed as the error it wraps, so it downcasts to that type), wasmparser's, the OS's.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// wasmtime's error as a message with its causes, as `{:#}` shows them (what the API and
+/// the CLI print), and as the source to keep.
+pub(crate) fn wasmtime_cause(e: wasmtime::Error) -> (String, Cause) {
+    (format!("{e:#}"), e.into_boxed_dyn_error())
+}
+
 /// Why a component was refused by `add`, `check` or `load`.
 #[derive(Debug, Error)]
 pub enum AddError {
@@ -43,6 +53,9 @@ pub enum AddError {
     Invalid {
         /// The validator's or compiler's message.
         message: String,
+        /// The parser's or wasmtime's error (e.g. a `wasmparser::BinaryReaderError`, with
+        /// its byte offset); none for a refusal of the sandbox's own (an unknown version).
+        source: Option<Cause>,
     },
     /// Exports neither `score` nor `render`.
     #[error(
@@ -61,12 +74,17 @@ pub enum AddError {
         world: World,
         /// The type checker's message.
         message: String,
+        /// wasmtime's error; none when the component reads as another world than the one
+        /// it was registered with.
+        source: Option<Cause>,
     },
     /// Imports something the sandbox does not provide.
     #[error("imports what the sandbox does not provide: {message}")]
     Imports {
         /// The linker's message.
         message: String,
+        /// wasmtime's error.
+        source: Option<Cause>,
     },
     /// Fails at instantiation (start function trap, pool limits, memory over the cap).
     #[error("fails to instantiate in the sandbox: {message}")]
@@ -199,8 +217,13 @@ impl From<CallError> for PluginFailure {
 #[derive(Debug, Error)]
 pub enum HostError {
     /// The configuration does not hold together, or the engine rejected it.
-    #[error("plugin host configuration: {0}")]
-    Config(String),
+    #[error("plugin host configuration: {message}")]
+    Config {
+        /// What is wrong (with wasmtime's message and its causes when wasmtime refused).
+        message: String,
+        /// wasmtime's or the OS's error; none for a setting the host checks itself.
+        source: Option<Cause>,
+    },
     /// A file operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -212,12 +235,22 @@ pub enum HostError {
         source: std::io::Error,
     },
     /// The registry index does not parse: damaged, or written by a newer release.
-    #[error("the plugin index in {location} is corrupt: {message}")]
+    #[error("the plugin index in {location} is corrupt: {source}")]
     CorruptIndex {
         /// Where the index is: its directory, or the database holding it.
         location: String,
-        /// The parser's message.
-        message: String,
+        /// The parser's error: what is wrong, its line and column, and its
+        /// [`serde_json::error::Category`] (syntax, data of the wrong shape, cut short).
+        source: serde_json::Error,
+    },
+    /// The registry index could not be encoded to be saved (serde_json refused it); nothing
+    /// was saved.
+    #[error("cannot encode the plugin index in {location}: {source}")]
+    EncodeIndex {
+        /// Where the index is: its directory, or the database holding it.
+        location: String,
+        /// The encoder's error.
+        source: serde_json::Error,
     },
     /// A shared registry storage (a database) failed.
     #[error("{action} the plugin registry in {location}: {source}")]
@@ -246,6 +279,8 @@ pub enum HostError {
         /// wasmtime's message for the artifact it could not map (a damaged file, or one
         /// from another engine build).
         message: String,
+        /// wasmtime's error (boxed as the error it wraps, e.g. the OS's).
+        source: Cause,
     },
     /// No plugin of that name.
     #[error("no plugin named '{0}' is registered")]
@@ -256,6 +291,27 @@ pub enum HostError {
 }
 
 impl HostError {
+    /// A setting the host refuses itself, with no foreign error behind it.
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        HostError::Config {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// wasmtime refused the configuration: building the engine (`doing` none) or something
+    /// the host was `doing` with it, e.g. `linking scorer`.
+    pub(crate) fn engine(doing: Option<&str>, e: wasmtime::Error) -> Self {
+        let (text, source) = wasmtime_cause(e);
+        HostError::Config {
+            message: match doing {
+                Some(doing) => format!("{doing}: {text}"),
+                None => text,
+            },
+            source: Some(source),
+        }
+    }
+
     pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
         HostError::Io {
             action,
@@ -280,6 +336,23 @@ mod tests {
         let f: PluginFailure = CallError::Timeout { budget_ms: 100 }.into();
         assert_eq!(f.kind, FailureKind::Timeout);
         assert!(f.message.contains("100 ms"));
+    }
+
+    #[test]
+    fn a_configuration_wasmtime_refused_keeps_wasmtimes_error_as_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::OutOfMemory, "no room for the pool");
+        let e = HostError::engine(Some("linking scorer"), wasmtime::Error::from(io));
+        assert_eq!(
+            e.to_string(),
+            "plugin host configuration: linking scorer: no room for the pool"
+        );
+        let kind = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind);
+        assert_eq!(kind, Some(std::io::ErrorKind::OutOfMemory));
+        assert!(
+            std::error::Error::source(&HostError::config("epoch_tick must be positive")).is_none()
+        );
     }
 
     #[test]

@@ -223,6 +223,7 @@ impl PluginHost {
             return Err(AddError::WrongWorld {
                 world: info.world,
                 message: format!("the stored component now reads as a {}", plugin.world()),
+                source: None,
             });
         }
         Ok(self

@@ -66,9 +66,18 @@ pub fn check_header(bytes: &[u8], max_bytes: u64) -> Result<(), AddError> {
     if layer != COMPONENT_LAYER {
         return Err(AddError::Invalid {
             message: format!("unsupported WebAssembly binary version/layer {layer:02x?}"),
+            source: None,
         });
     }
     Ok(())
+}
+
+/// wasmparser's refusal of the bytes, kept as the source (its byte offset).
+fn unparsable(e: wasmparser::BinaryReaderError) -> AddError {
+    AddError::Invalid {
+        message: e.to_string(),
+        source: Some(Box::new(e)),
+    }
 }
 
 /// The sandbox's ceilings on what a component may declare.
@@ -91,9 +100,7 @@ pub(crate) fn check_limits(bytes: &[u8], ceilings: Ceilings) -> Result<(), AddEr
     use wasmparser::{Parser, Payload};
     let (mut module, mut memories, mut tables) = (0usize, 0usize, 0usize);
     for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|e| AddError::Invalid {
-            message: e.to_string(),
-        })?;
+        let payload = payload.map_err(unparsable)?;
         match payload {
             Payload::ModuleSection { .. } => {
                 module += 1;
@@ -101,9 +108,7 @@ pub(crate) fn check_limits(bytes: &[u8], ceilings: Ceilings) -> Result<(), AddEr
             }
             Payload::MemorySection(reader) => {
                 for memory in reader {
-                    let memory = memory.map_err(|e| AddError::Invalid {
-                        message: e.to_string(),
-                    })?;
+                    let memory = memory.map_err(unparsable)?;
                     let page = 1u64 << memory.page_size_log2.unwrap_or(16);
                     let bytes = memory.initial.saturating_mul(page);
                     if bytes > ceilings.memory_bytes {
@@ -119,9 +124,7 @@ pub(crate) fn check_limits(bytes: &[u8], ceilings: Ceilings) -> Result<(), AddEr
             }
             Payload::TableSection(reader) => {
                 for table in reader {
-                    let table = table.map_err(|e| AddError::Invalid {
-                        message: e.to_string(),
-                    })?;
+                    let table = table.map_err(unparsable)?;
                     if table.ty.initial > ceilings.table_elements {
                         return Err(AddError::OverLimits {
                             message: format!(
@@ -202,6 +205,25 @@ mod tests {
             check_header(b"\0asm\x0d\0\x01\0", 4),
             Err(AddError::TooLarge { size: 8, max: 4 })
         ));
+    }
+
+    #[test]
+    fn bytes_that_do_not_parse_keep_wasmparsers_error_as_source() {
+        // A component header, then a section id with a length running past the end.
+        let err = check_limits(
+            b"\0asm\x0d\0\x01\0\x01\x7f",
+            Ceilings {
+                memory_bytes: 1 << 20,
+                table_elements: 100,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, AddError::Invalid { .. }), "{err}");
+        let parser = std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<wasmparser::BinaryReaderError>())
+            .expect("wasmparser's error is the source");
+        assert_eq!(parser.offset(), 10, "where the input ends: {parser}");
+        assert!(err.to_string().ends_with(&parser.to_string()), "{err}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ mod storage;
 mod ticker;
 
 pub use config::{HostConfig, DEFAULT_MAX_PLUGIN_BYTES};
-pub use errors::{AddError, CallError, HostError};
+pub use errors::{AddError, CallError, Cause, HostError};
 pub use host::{HostStats, PluginHost};
 pub use inspect::{check_header, digest, Inspection};
 pub use invoke::CallReport;

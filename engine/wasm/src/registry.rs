@@ -190,9 +190,9 @@ impl Registry {
                 return Ok(answer);
             }
             let mut text =
-                serde_json::to_vec_pretty(&next).map_err(|e| HostError::CorruptIndex {
+                serde_json::to_vec_pretty(&next).map_err(|source| HostError::EncodeIndex {
                     location: self.describe(),
-                    message: e.to_string(),
+                    source,
                 })?;
             text.push(b'\n');
             if self.storage.save_index(cached.revision, &text)? {
@@ -325,11 +325,12 @@ fn read_index(storage: &dyn RegistryStorage) -> Result<(u64, Index), HostError> 
     match storage.load_index()? {
         None => Ok((0, Index::default())),
         Some(stored) => {
-            let index =
-                serde_json::from_slice(&stored.document).map_err(|e| HostError::CorruptIndex {
+            let index = serde_json::from_slice(&stored.document).map_err(|source| {
+                HostError::CorruptIndex {
                     location: storage.describe(),
-                    message: e.to_string(),
-                })?;
+                    source,
+                }
+            })?;
             Ok((stored.revision, index))
         }
     }
@@ -387,10 +388,14 @@ mod tests {
     fn a_corrupt_index_is_reported_not_replaced() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("index.json"), b"{not json").unwrap();
-        assert!(matches!(
-            Registry::open(Box::new(DirStorage::open(dir.path()).unwrap())),
-            Err(HostError::CorruptIndex { .. })
-        ));
+        let opened = Registry::open(Box::new(DirStorage::open(dir.path()).unwrap()));
+        let Err(e @ HostError::CorruptIndex { .. }) = opened else {
+            panic!("a damaged index was not refused as corrupt");
+        };
+        let json = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<serde_json::Error>())
+            .expect("the parser's error is the source");
+        assert_eq!(json.classify(), serde_json::error::Category::Syntax);
     }
 
     /// A registry storage other processes write too, in memory: what a database gives the

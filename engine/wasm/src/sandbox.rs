@@ -5,7 +5,7 @@
 use crate::bindings::{notifier, scorer};
 use crate::clocks;
 use crate::config::{engine_key, HostConfig};
-use crate::errors::{AddError, HostError};
+use crate::errors::{wasmtime_cause, AddError, HostError};
 use crate::inspect::{self, Inspection};
 use crate::limits::Limits;
 use crate::state::State;
@@ -127,12 +127,16 @@ impl Sandbox {
     pub fn new(config: HostConfig) -> Result<Sandbox, HostError> {
         let engine = config.engine()?;
         let link = |world| {
-            linker(&engine, world).map_err(|e| HostError::Config(format!("linking {world}: {e:#}")))
+            linker(&engine, world)
+                .map_err(|e| HostError::engine(Some(&format!("linking {world}")), e))
         };
         let scorer = link(World::Scorer)?;
         let notifier = link(World::Notifier)?;
-        let ticker = EpochTicker::start(&engine, config.epoch_tick)
-            .map_err(|e| HostError::Config(format!("starting the epoch ticker: {e}")))?;
+        let ticker =
+            EpochTicker::start(&engine, config.epoch_tick).map_err(|e| HostError::Config {
+                message: format!("starting the epoch ticker: {e}"),
+                source: Some(Box::new(e)),
+            })?;
         Ok(Sandbox {
             inner: Arc::new(Inner {
                 ticker,
@@ -214,8 +218,12 @@ impl Sandbox {
     /// Compiles `bytes` in memory after the header checks.
     pub(crate) fn compile(&self, bytes: &[u8]) -> Result<Component, AddError> {
         self.check(bytes)?;
-        Component::new(&self.inner.engine, bytes).map_err(|e| AddError::Invalid {
-            message: format!("{e:#}"),
+        Component::new(&self.inner.engine, bytes).map_err(|e| {
+            let (message, source) = wasmtime_cause(e);
+            AddError::Invalid {
+                message,
+                source: Some(source),
+            }
         })
     }
 
@@ -234,18 +242,27 @@ impl Sandbox {
             World::Notifier => &self.inner.notifier,
         };
         let instance_pre = linker.instantiate_pre(component).map_err(|e| {
-            let message = format!("{e:#}");
+            let (message, source) = wasmtime_cause(e);
+            let source = Some(source);
             // A mistyped `log` import is a world mismatch; anything else is an import
             // the sandbox does not offer.
             if message.contains("`log`") {
-                AddError::WrongWorld { world, message }
+                AddError::WrongWorld {
+                    world,
+                    message,
+                    source,
+                }
             } else {
-                AddError::Imports { message }
+                AddError::Imports { message, source }
             }
         })?;
-        let wrong = |e: wasmtime::Error| AddError::WrongWorld {
-            world,
-            message: format!("{e:#}"),
+        let wrong = |e: wasmtime::Error| {
+            let (message, source) = wasmtime_cause(e);
+            AddError::WrongWorld {
+                world,
+                message,
+                source: Some(source),
+            }
         };
         let pre = match world {
             World::Scorer => WorldPre::Scorer(scorer::ScorerPre::new(instance_pre).map_err(wrong)?),

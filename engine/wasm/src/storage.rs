@@ -220,7 +220,7 @@ pub fn copy_registry(
     to: &dyn RegistryStorage,
 ) -> Result<CopiedRegistry, HostError> {
     if to.load_index()?.is_some() {
-        return Err(HostError::Config(format!(
+        return Err(HostError::config(format!(
             "the plugin registry in {} is not empty",
             to.describe()
         )));
@@ -234,7 +234,7 @@ pub fn copy_registry(
     }
     if let Some(index) = from.load_index()? {
         if !to.save_index(0, &index.document)? {
-            return Err(HostError::Config(format!(
+            return Err(HostError::config(format!(
                 "the plugin registry in {} changed while it was copied into",
                 to.describe()
             )));

@@ -441,7 +441,7 @@ impl Runtime {
                 });
             match written {
                 // The other write has landed (it made this one conflict): no pause needed.
-                Err(StoreError::Conflict(_)) if attempt + 1 < crate::contention::ATTEMPTS => {
+                Err(StoreError::Conflict { .. }) if attempt + 1 < crate::contention::ATTEMPTS => {
                     attempt += 1;
                 }
                 Err(e) => return Err(e.into()),

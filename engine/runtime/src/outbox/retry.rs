@@ -187,7 +187,7 @@ impl Runtime {
             return Err(RuntimeError::IdempotencyConflict(key.to_owned()).into());
         }
         let record = serde_json::from_value(seen.response)
-            .map_err(|e| StoreError::Corrupt(format!("idempotency record {key}: {e}")))?;
+            .map_err(|e| StoreError::unreadable(format!("idempotency record {key}"), e))?;
         self.durability
             .durable()
             .await
@@ -202,7 +202,7 @@ impl Runtime {
 /// The idempotency record of a retry answered with `after`, kept under `key` from `now`.
 ///
 /// # Errors
-/// [`StoreError::Corrupt`] when the answer cannot be encoded.
+/// [`StoreError::Encode`] when the answer cannot be encoded.
 fn retry_answer(
     key: &str,
     fingerprint: &str,
@@ -211,9 +211,8 @@ fn retry_answer(
 ) -> Result<IdempotencyRecord, StoreError> {
     Ok(IdempotencyRecord {
         fingerprint: fingerprint.to_owned(),
-        response: serde_json::to_value(after).map_err(|e| {
-            StoreError::Corrupt(format!("cannot encode the answer to keep under {key}: {e}"))
-        })?,
+        response: serde_json::to_value(after)
+            .map_err(|e| StoreError::encode(format!("the answer to keep under {key}"), e))?,
         at: Some(now),
     })
 }

@@ -158,7 +158,7 @@ impl From<StoreError> for ApiError {
             )]),
             // Another node kept changing the same record through every retry: nothing was
             // written; sending the request again is safe (with its Idempotency-Key).
-            StoreError::Conflict(detail) => ApiError::new(
+            StoreError::Conflict { what: detail, .. } => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "contended",
                 "Changed concurrently by other nodes",
@@ -205,6 +205,7 @@ impl From<RuntimeError> for ApiError {
             }
             RuntimeError::Store(e) => e.into(),
             RuntimeError::Engine(cause) => ApiError::internal(&cause),
+            e @ RuntimeError::Encode { .. } => ApiError::internal(&e),
             e @ RuntimeError::TooLarge { pointer, .. } => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",

@@ -111,7 +111,7 @@ fn write_instance(
         )?,
     };
     if changed == 0 {
-        return Err(StoreError::Conflict(match before {
+        return Err(StoreError::conflict(match before {
             None => format!("instance '{}' exists already", s.id),
             Some(_) => format!("instance '{}' was changed by another node", s.id),
         }));
@@ -313,7 +313,7 @@ pub(crate) fn keep_idempotency(
         &[&key, &Json(record), &record.at, &keep_ms],
     )?;
     if written == 0 {
-        return Err(StoreError::Conflict(format!(
+        return Err(StoreError::conflict(format!(
             "idempotency key '{key}' was answered by another request meanwhile"
         )));
     }
@@ -391,7 +391,7 @@ impl PgStore {
                 ],
             )?;
             if changed == 0 {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::conflict(format!(
                     "message '{}' is no longer {}",
                     before.message.id,
                     before.status.as_str()
@@ -411,7 +411,7 @@ impl PgStore {
                     ],
                 )?;
                 if moved == 0 {
-                    return Err(StoreError::Conflict(format!(
+                    return Err(StoreError::conflict(format!(
                         "instance '{}' was changed by another node",
                         instance.id
                     )));

@@ -151,7 +151,7 @@ fn fail(sql: &str, e: postgres::Error) -> StoreError {
             || *c == SqlState::T_R_DEADLOCK_DETECTED
     });
     if conflict {
-        StoreError::Conflict(format!("{} [in: {first}]", detail(&e)))
+        StoreError::conflict_from(format!("{} [in: {first}]", detail(&e)), e)
     } else {
         StoreError::backend_from(format!("in: {first}"), super::Db(e))
     }

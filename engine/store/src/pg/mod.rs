@@ -334,7 +334,7 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
     what: &str,
     v: serde_json::Value,
 ) -> Result<T, StoreError> {
-    serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    serde_json::from_value(v).map_err(|e| StoreError::unreadable(what, e))
 }
 
 #[cfg(test)]

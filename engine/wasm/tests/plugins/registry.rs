@@ -129,10 +129,15 @@ fn a_log_import_of_the_wrong_type_is_refused_as_wrong_world_not_as_an_unknown_im
         (func $score (result u32) (canon lift (core func $m "score")))
         (export "score" (func $score)))"#;
     let err = host.add("p", &wat::parse_str(wat).unwrap()).unwrap_err();
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "wasmtime's error is kept as the source: {err}"
+    );
     match &err {
         AddError::WrongWorld {
             world: World::Scorer,
             message,
+            ..
         } => assert!(
             message.starts_with(
                 "component imports function `log`, but a matching implementation was not \
