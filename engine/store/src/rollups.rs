@@ -585,7 +585,7 @@ const REBUILD_BATCH: usize = 4096;
 
 /// The key marking rollups that cover every stored instance (`rumeta/current`).
 fn current_key() -> Vec<u8> {
-    crate::keys::key(&[part::ROLLUP_META, b"current"])
+    crate::keys::key(&[part::ROLLUP_META, part::ROLLUP_CURRENT])
 }
 
 /// See [`crate::ReportStore::reports_current`].
