@@ -47,6 +47,19 @@ pub enum Effect {
     },
 }
 
+/// The history entries among `effects`, in their order: what one step appends to the
+/// instance's history. The stores number and write them; rollups and stage durations read
+/// them.
+pub fn history_of(effects: &[Effect]) -> Vec<&HistoryEntry> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::History(h) => Some(h),
+            _ => None,
+        })
+        .collect()
+}
+
 /// What a sub-workflow stage asks the driver to start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChildStart {
