@@ -180,7 +180,8 @@ pub enum HistoryEvent {
         from: String,
         /// To.
         to: String,
-        /// Why.
+        /// What moved it: a transition, an event, a decision, a timeout, an error route, a
+        /// join or a child's end.
         cause: Cause,
     },
     /// Variables assigned.
@@ -425,14 +426,15 @@ pub enum HistoryEvent {
     },
     /// Failed with a reason.
     Failed {
-        /// Why.
+        /// What failed, for people: the expression, plugin call or stage and its error
+        /// (e.g. `on_approve of stage 'review': ...`); also kept in the state's `failure`.
         reason: String,
     },
     /// Cancelled.
     Cancelled {
         /// By whom.
         by: String,
-        /// Why.
+        /// The reason the canceller gave ([`crate::Input::Cancel`]'s), when one was given.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },

@@ -416,7 +416,8 @@ pub(crate) fn delta_key(seq: u64) -> Vec<u8> {
 /// store just opened continues numbering.
 ///
 /// # Errors
-/// Backend errors.
+/// [`StoreError::Backend`] when the scan cannot read the store (an IO error);
+/// [`StoreError::Corrupt`] when a record key under `rm/` is not 8 bytes of sequence number.
 pub(crate) fn next_delta_seq<B: Kv>(kv: &B) -> Result<u64, StoreError> {
     let p = prefix(&[part::MOVES]);
     let mut next = Ok(0);
