@@ -312,7 +312,6 @@ const KNOWN: &[&str] = &[
     "engine/core: {expr, expr::calendar}",
     "engine/core: {machine, machine::subworkflow, machine::timers}",
     "engine/core: {report, report::cell, report::delta, report::figures, report::period}",
-    "engine/runtime: {outbox, outbox::policy}",
     "engine/server: {api, api::approvals, api::assignments, api::export, api::instances, \
      api::keys, api::live, api::openapi, api::ops, api::outbox, api::panics, api::plugins, \
      api::postmortem, api::progress, api::reports, api::schedules, api::tokens, api::views, \
