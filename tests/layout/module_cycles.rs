@@ -309,7 +309,6 @@ fn name(module: &Module) -> String {
 const KNOWN: &[&str] = &[
     "engine/core: {compile, compile::parallel}",
     "engine/core: {definition, definition::ladder, definition::progress, fields, state}",
-    "engine/core: {expr, expr::calendar}",
     "engine/core: {machine, machine::subworkflow, machine::timers}",
     "engine/core: {report, report::cell, report::delta, report::figures, report::period}",
     "engine/server: {api, api::approvals, api::assignments, api::export, api::instances, \
