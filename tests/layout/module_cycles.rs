@@ -311,7 +311,6 @@ const KNOWN: &[&str] = &[
      api::keys, api::live, api::openapi, api::ops, api::outbox, api::panics, api::plugins, \
      api::postmortem, api::progress, api::reports, api::schedules, api::tokens, api::views, \
      api::workflows}",
-    "engine/store: {pg, pg::conn, pg::schema}",
 ];
 
 #[test]
