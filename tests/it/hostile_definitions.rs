@@ -268,6 +268,7 @@ fn a_date_time_that_is_not_a_date_is_refused_at_start_with_its_pointer() {
     assert_healthy(&admin);
 }
 
+// Kept whole: one workflow told in order: 5000 and 5000.0 give one result, 5001 its own, then a number too big to keep refused at start and in a command.
 #[test]
 fn one_json_number_has_one_meaning_and_a_number_that_would_change_is_refused() {
     let server = Server::start();

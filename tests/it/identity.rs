@@ -644,6 +644,7 @@ fn the_board_counts_no_engine_bookkeeping_as_an_update_and_breached_untouched_wo
     );
 }
 
+// Kept whole: one scenario told in order: claim, a refused second claim, reassignment, my work for each person, release.
 #[test]
 fn a_clerk_claims_a_supervisor_reassigns_and_my_work_lists_what_was_assigned() {
     let (server, erp) = desk("PT4H");

@@ -6,6 +6,7 @@ use super::reports::DISPUTES;
 use serde_json::json;
 use waystation_tests::server::Server;
 
+// Kept whole: one scenario told in order: one instance's visits, then the same post-mortem in the instance, its export and the metrics.
 #[test]
 fn the_post_mortem_names_each_stage_its_deadline_its_response_time_and_who_acted() {
     let server = Server::start();

@@ -33,6 +33,7 @@ pub(crate) const DISPUTES: &str = r#"{"id": "disputes", "title": "Disputes", "st
 /// - B: quality, 2026-10-20 08:00, taken after 1 h, settled 5 h later (score 2);
 /// - C: delivery, 2026-10-31 20:00 (November 1st, 04:00 in Shanghai), taken after 1 h, running;
 /// - D: "price, refund", 2026-11-03 08:00, cancelled after 3 h in triage.
+// Kept whole: the four disputes of the doc above, written in the order they happen on the clock.
 fn seed(data: &std::path::Path) {
     let store = FjallStore::open(&data.join("store")).unwrap();
     let definition: Value = serde_json::from_str(DISPUTES).unwrap();

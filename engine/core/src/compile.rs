@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 const MAX_HINTS: usize = 32;
 
 mod approval;
+mod branch_scopes;
 mod ladder;
 mod parallel;
 
@@ -539,7 +540,7 @@ pub(crate) fn compile(
         .collect();
 
     check_graph(&definition, &checker.by_name, start, &mut checker.errors);
-    parallel::check_branches(&definition, &checker.by_name, start, &mut checker.errors);
+    branch_scopes::check_branches(&definition, &checker.by_name, start, &mut checker.errors);
     let (key, fields) = crate::fields::compile(&definition, &mut checker.errors);
     crate::definition::progress::check(&definition, &mut checker.errors);
 

@@ -47,6 +47,19 @@ pub enum Effect {
     },
 }
 
+/// The history entries among `effects`, in their order: what one step appends to the
+/// instance's history. The stores number and write them; rollups and stage durations read
+/// them.
+pub fn history_of(effects: &[Effect]) -> Vec<&HistoryEntry> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::History(h) => Some(h),
+            _ => None,
+        })
+        .collect()
+}
+
 /// What a sub-workflow stage asks the driver to start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChildStart {
@@ -167,7 +180,8 @@ pub enum HistoryEvent {
         from: String,
         /// To.
         to: String,
-        /// Why.
+        /// What moved it: a transition, an event, a decision, a timeout, an error route, a
+        /// join or a child's end.
         cause: Cause,
     },
     /// Variables assigned.
@@ -412,14 +426,15 @@ pub enum HistoryEvent {
     },
     /// Failed with a reason.
     Failed {
-        /// Why.
+        /// What failed, for people: the expression, plugin call or stage and its error
+        /// (e.g. `on_approve of stage 'review': ...`); also kept in the state's `failure`.
         reason: String,
     },
     /// Cancelled.
     Cancelled {
         /// By whom.
         by: String,
-        /// Why.
+        /// The reason the canceller gave ([`crate::Input::Cancel`]'s), when one was given.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },

@@ -35,7 +35,11 @@
 //! (strings joined or replaced, lists and maps assembled); going over fails the step with an
 //! [`EvalError`] of kind [`EvalErrorKind::Budget`] before the memory is taken.
 
+mod budget;
 mod calendar;
+
+use budget::{bytes_left, charge_bytes, charge_iterations};
+pub use budget::{MAX_BUILT_BYTES, MAX_ITERATIONS};
 
 use crate::definition::duration::{format_iso_duration, parse_iso_duration};
 use crate::validate::ValidationError;
@@ -69,11 +73,6 @@ pub const MAX_AST_NODES: usize = 1024;
 /// How deep comprehensions (`all`, `exists`, `exists_one`, `map`, `filter`) may nest inside
 /// one another's bodies: the work of nested loops multiplies.
 pub const MAX_COMPREHENSION_NESTING: usize = 3;
-/// The most comprehension iterations one evaluation may run, all loops together.
-pub const MAX_ITERATIONS: u64 = 100_000;
-/// The most bytes of values one evaluation may build (strings concatenated, replaced or
-/// joined, list and map elements assembled), measured before they are built.
-pub const MAX_BUILT_BYTES: u64 = 16 * 1024 * 1024;
 /// The stack of the thread that parses and checks expressions: enough for the deepest
 /// parse [`MAX_EXPRESSION_BYTES`] allows, with room to spare.
 const COMPILE_STACK_BYTES: usize = 256 * 1024 * 1024;
@@ -89,28 +88,10 @@ const EVAL_STACK_BYTES: usize = 32 * 1024 * 1024;
 /// integer past 2^53, so the number would silently change.
 pub const MAX_EXACT_NUMBER: f64 = 9_007_199_254_740_992.0;
 
-/// What each evaluation may still spend: set before it runs, read after.
-#[derive(Clone, Copy)]
-struct Budget {
-    iterations: u64,
-    bytes: u64,
-    exceeded: Option<&'static str>,
-}
-
 thread_local! {
-    static BUDGET: Cell<Budget> = const { Cell::new(Budget {
-        iterations: MAX_ITERATIONS,
-        bytes: MAX_BUILT_BYTES,
-        exceeded: None,
-    }) };
     /// True on a thread started by [`on_compile_stack`].
     static ON_COMPILE_STACK: Cell<bool> = const { Cell::new(false) };
 }
-
-const ITERATIONS_EXCEEDED: &str =
-    "it ran more than 100000 comprehension iterations (exists, all, map, filter) in one evaluation";
-const BYTES_EXCEEDED: &str =
-    "it built more than 16 MiB of strings, lists and maps in one evaluation";
 
 static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| {
     let mut env = cel::Env::stdlib();
@@ -144,47 +125,6 @@ static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| {
     }
     Arc::new(env)
 });
-
-fn over_budget(which: &'static str) -> ExecutionError {
-    BUDGET.with(|b| {
-        let mut budget = b.get();
-        budget.exceeded.get_or_insert(which);
-        b.set(budget);
-    });
-    ExecutionError::function_error("budget", which)
-}
-
-fn charge_iterations(n: u64) -> Result<(), ExecutionError> {
-    BUDGET
-        .with(|b| {
-            let mut budget = b.get();
-            if budget.exceeded.is_some() || n > budget.iterations {
-                return Err(());
-            }
-            budget.iterations -= n;
-            b.set(budget);
-            Ok(())
-        })
-        .map_err(|()| over_budget(ITERATIONS_EXCEEDED))
-}
-
-fn charge_bytes(n: u64) -> Result<(), ExecutionError> {
-    BUDGET
-        .with(|b| {
-            let mut budget = b.get();
-            if budget.exceeded.is_some() || n > budget.bytes {
-                return Err(());
-            }
-            budget.bytes -= n;
-            b.set(budget);
-            Ok(())
-        })
-        .map_err(|()| over_budget(BYTES_EXCEEDED))
-}
-
-fn bytes_left() -> u64 {
-    BUDGET.with(|b| b.get().bytes)
-}
 
 /// The bytes `value` occupies, roughly: 16 per value plus the text of strings. Stops
 /// counting past `limit`, so measuring costs no more than the budget it checks.
@@ -585,13 +525,7 @@ impl Expr {
     /// Resolves the program in `ctx`, which holds every root it reads, within a fresh
     /// evaluation budget.
     fn resolve_in(&self, ctx: &cel::Context<'_, '_>) -> Result<cel::Value, EvalError> {
-        BUDGET.with(|b| {
-            b.set(Budget {
-                iterations: MAX_ITERATIONS,
-                bytes: MAX_BUILT_BYTES,
-                exceeded: None,
-            });
-        });
+        budget::reset();
         // The evaluator is a library: should it panic on some input, this expression fails
         // and the engine carries on.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -599,7 +533,7 @@ impl Expr {
         }));
         // Whatever the evaluator made of an error inside a loop (`exists` may absorb one),
         // a budget spent is a budget spent.
-        if let Some(which) = BUDGET.with(|b| b.get().exceeded) {
+        if let Some(which) = budget::exceeded() {
             return Err(self.error(
                 EvalErrorKind::Budget,
                 format!("the expression went over its evaluation budget: {which}"),

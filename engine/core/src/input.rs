@@ -117,7 +117,7 @@ pub enum Input {
     Cancel {
         /// Who cancelled.
         by: String,
-        /// Why.
+        /// The reason the canceller gave, recorded in the history's `cancelled` entry.
         #[serde(default)]
         reason: Option<String>,
     },

@@ -40,9 +40,9 @@ pub use effect::{
 };
 pub use fields::FieldValue;
 pub use input::{CallMetrics, Decider, Input};
-pub use machine::{
-    apply, start, DeadlineError, Rejection, Step, CHILD_ENDED_EVENT, MAX_ENTRIES_PER_STEP,
-};
+pub use machine::subworkflow::CHILD_ENDED_EVENT;
+pub use machine::timers::DeadlineError;
+pub use machine::{apply, start, Rejection, Step, MAX_ENTRIES_PER_STEP};
 pub use plugin::{
     CallOutcome, FailureKind, PluginCatalog, PluginFailure, PluginInvoker, PluginRef, World,
 };

@@ -73,6 +73,7 @@ fn branches(sim: &Simulation<'_, FakePlugins>, id: &str) -> Vec<(String, BranchS
         .collect()
 }
 
+// Kept whole: one scenario told in order: three branches with their own deadlines, one late and escalated, the others done.
 #[test]
 fn three_shipments_run_side_by_side_and_a_late_one_escalates_while_the_others_finish() {
     let wf = compile(&definition(json!({"rule": "all"})));

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use waystation_core::definition::customer_view;
+use waystation_core::definition::progress::customer_view;
 use waystation_core::sim::{FakePlugins, Simulation};
 use waystation_core::Workflow;
 

@@ -57,12 +57,9 @@ fn samples() -> (Vec<InstanceState>, Vec<Vec<HistoryEntry>>) {
     let reviewed = decide(&wf, started.state.clone(), "reviewer");
     let approved = decide(&wf, reviewed.state.clone(), "manager");
     let history = |s: &waystation_core::Step| {
-        s.effects
-            .iter()
-            .filter_map(|e| match e {
-                waystation_core::Effect::History(h) => Some(h.clone()),
-                _ => None,
-            })
+        waystation_core::effect::history_of(&s.effects)
+            .into_iter()
+            .cloned()
             .collect::<Vec<_>>()
     };
     (

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use waystation_core::effect::history_of;
 use waystation_core::report::{moves, Change, Metric, StageFigure};
-use waystation_core::{Effect, HistoryEntry, InstanceState};
+use waystation_core::{Effect, InstanceState};
 
 /// Upper bounds (seconds) of the buckets: a minute to a month; the last bucket is
 /// unbounded.
@@ -59,13 +60,7 @@ impl Durations {
         after: &InstanceState,
         effects: &[Effect],
     ) {
-        let history: Vec<&HistoryEntry> = effects
-            .iter()
-            .filter_map(|e| match e {
-                Effect::History(h) => Some(h),
-                _ => None,
-            })
-            .collect();
+        let history = history_of(effects);
         if history.is_empty() {
             return;
         }

@@ -17,7 +17,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 use std::sync::Arc;
-use waystation_core::definition::{customer_view, CustomerProgress};
+use waystation_core::definition::progress::{customer_view, CustomerProgress};
 use waystation_core::plugin::CallOutcome;
 use waystation_core::{
     Effect, HistoryEntry, HistoryEvent, PluginFailure, PluginInvoker, PluginRef, Status, World,

@@ -52,6 +52,7 @@ fn calm() -> Value {
         "done": {"kind": "end", "outcome": "resolved"}}})
 }
 
+// Kept whole: one scenario told in order: each failed firing and its backoff, the give-up, the other instance unharmed.
 #[tokio::test]
 async fn a_timer_whose_firing_panics_is_retried_with_backoff_then_fails_its_instance_alone() {
     let clock = Arc::new(ManualClock::new(t0()));

@@ -91,7 +91,9 @@ pub fn new_token(name: &str, roles: Vec<String>, secret: Option<String>) -> (Tok
 /// commit exist); returns its record and the secret (shown to the caller once).
 ///
 /// # Errors
-/// Store errors.
+/// [`StoreError::Backend`] when the write or the flush fails (an IO error, a full disk, a lost
+/// database connection); [`StoreError::Conflict`] (shared stores) when another node wrote a
+/// token of the same name first.
 pub fn create_token(
     store: &dyn Store,
     name: &str,
@@ -107,7 +109,8 @@ pub fn create_token(
 /// The caller a bearer secret belongs to.
 ///
 /// # Errors
-/// Store errors.
+/// [`StoreError::Backend`] when the token lookup cannot read the store (an IO error, a lost
+/// database connection); [`StoreError::Corrupt`] when the stored token cannot be decoded.
 pub fn authenticate(
     store: waystation_runtime::StoreReader<'_>,
     secret: &str,
@@ -126,7 +129,8 @@ pub fn authenticate(
 /// one was made, for the caller to print once.
 ///
 /// # Errors
-/// Store errors.
+/// [`StoreError::Backend`] when the tokens cannot be listed or the new one cannot be written
+/// and flushed; [`StoreError::Corrupt`] when a stored token cannot be decoded.
 pub fn bootstrap(store: &dyn Store, preset: Option<String>) -> Result<Option<String>, StoreError> {
     if !store.tokens()?.is_empty() {
         return Ok(None);

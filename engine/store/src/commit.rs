@@ -7,6 +7,7 @@ use crate::kv::Mutation;
 use crate::records::{DeliveryUpdate, IdempotencyRecord, OutboxRecord, OutboxStatus};
 use crate::StoreError;
 use std::collections::HashSet;
+use waystation_core::effect::history_of;
 use waystation_core::{ChildRef, Effect, HistoryEntry, InstanceState, Status};
 
 /// Everything one command changed.
@@ -58,14 +59,7 @@ pub(crate) fn mutations(commit: &Commit<'_>) -> Result<Vec<Mutation>, StoreError
     let mut batch = Vec::with_capacity(16 + commit.effects.len());
     batch.push(Mutation::Put(keys::instance(&after.id), json(after)?));
     // The entries take the sequence numbers just below the new length.
-    let entries: Vec<&HistoryEntry> = commit
-        .effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::History(h) => Some(h),
-            _ => None,
-        })
-        .collect();
+    let entries = history_of(commit.effects);
     if let Some(m) = history(&after.id, after.history_len, &entries)? {
         batch.push(m);
     }

@@ -533,6 +533,7 @@ fn leftovers(store: &dyn Store, id: &str) -> Vec<String> {
 /// Finished instances are purged with everything kept for them once they are older than the
 /// cut-off, oldest first and at most `max` per call; running ones and younger ones stay,
 /// and so does one whose message is still pending.
+// Kept whole: one scenario told in order: four instances, a purge held back by a pending message, then one capped by `max`.
 pub fn finished_instances_are_purged_after_retention(store: &dyn Store) {
     let wf = workflow();
     let counts_before = store.count_status(Status::Completed).unwrap();
@@ -671,6 +672,7 @@ pub fn idempotency_records_expire(store: &dyn Store) {
 }
 
 /// Queries by workflow, stage, status, SLA, tag and staleness, paginated without gaps.
+// Kept whole: one seeded store read every way: each filter, the pages in order, a foreign cursor, the counts.
 pub fn queries_use_the_indexes_and_paginate(store: &dyn Store) {
     let wf = workflow();
     for i in 0..25 {

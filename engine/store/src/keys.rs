@@ -84,6 +84,8 @@ pub mod part {
     pub const MOVES: &[u8] = b"rm";
     /// `rumeta/current`: the marker that the rollups cover every stored instance.
     pub const ROLLUP_META: &[u8] = b"rumeta";
+    /// The second part of the `rumeta/current` marker.
+    pub const ROLLUP_CURRENT: &[u8] = b"current";
     /// `token/{token}`: API tokens.
     pub const TOKEN: &[u8] = b"token";
     /// `tokenhash/{hash}`: token ids by the hash of their secret.
@@ -193,6 +195,18 @@ pub mod index_name {
 /// `ix/{index}/{workflow}/{name}/`: where one key or field's entries of a workflow begin.
 pub fn field_prefix(index: &[u8], workflow: &str, name: &str) -> Vec<u8> {
     prefix(&[part::INDEX, index, workflow.as_bytes(), name.as_bytes()])
+}
+
+/// The index the values of a field of type `t` go in: the one [`field_value`] names for
+/// each of its values. PostgreSQL stores the same name in `instance_fields.kind`.
+pub fn field_index(t: waystation_core::definition::FieldType) -> &'static [u8] {
+    use waystation_core::definition::FieldType as T;
+    match t {
+        T::Keyword | T::Boolean => index_name::KEYWORD,
+        T::Number => index_name::NUMBER,
+        T::Timestamp => index_name::TIMESTAMP,
+        T::Text => index_name::WORD,
+    }
 }
 
 /// The bytes a field value is indexed by, and the index it goes in.

@@ -22,8 +22,9 @@ use crate::keys::{part, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::{Commit, StoreError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use waystation_core::effect::history_of;
 use waystation_core::report::{deltas, moves, Cell, Change, Delta, Move, Moves, Numbers};
-use waystation_core::{Effect, HistoryEntry, InstanceState};
+use waystation_core::{HistoryEntry, InstanceState};
 
 /// The key of one cell.
 fn cell_key(workflow: &str, d: &Delta) -> Vec<u8> {
@@ -226,14 +227,7 @@ impl<B: Kv> Folding<'_, B> {
 /// The delta record of one command's commit ([`encode_moves`]), or `None` when it moves
 /// nothing. Reads nothing, so it needs no lock.
 pub(crate) fn delta_record(commit: &Commit<'_>) -> Option<Vec<u8>> {
-    let history: Vec<&HistoryEntry> = commit
-        .effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::History(h) => Some(h),
-            _ => None,
-        })
-        .collect();
+    let history = history_of(commit.effects);
     let moved = moves(commit.before, commit.after, &history);
     (!moved.is_empty()).then(|| encode_moves(&commit.after.workflow, &moved))
 }
@@ -422,7 +416,8 @@ pub(crate) fn delta_key(seq: u64) -> Vec<u8> {
 /// store just opened continues numbering.
 ///
 /// # Errors
-/// Backend errors.
+/// [`StoreError::Backend`] when the scan cannot read the store (an IO error);
+/// [`StoreError::Corrupt`] when a record key under `rm/` is not 8 bytes of sequence number.
 pub(crate) fn next_delta_seq<B: Kv>(kv: &B) -> Result<u64, StoreError> {
     let p = prefix(&[part::MOVES]);
     let mut next = Ok(0);
@@ -585,7 +580,7 @@ const REBUILD_BATCH: usize = 4096;
 
 /// The key marking rollups that cover every stored instance (`rumeta/current`).
 fn current_key() -> Vec<u8> {
-    crate::keys::key(&[part::ROLLUP_META, b"current"])
+    crate::keys::key(&[part::ROLLUP_META, part::ROLLUP_CURRENT])
 }
 
 /// See [`crate::ReportStore::reports_current`].
@@ -818,14 +813,7 @@ mod tests {
             };
             let record = delta_record(&commit).expect("every step moves a figure");
             let spread = cells_of(&record, &mut |_, _| Ok(()));
-            let history: Vec<&HistoryEntry> = step
-                .effects
-                .iter()
-                .filter_map(|e| match e {
-                    Effect::History(h) => Some(h),
-                    _ => None,
-                })
-                .collect();
+            let history = history_of(&step.effects);
             let mut expected: Vec<(Vec<u8>, String)> =
                 deltas(before.as_ref(), &step.state, &history)
                     .iter()

@@ -99,7 +99,7 @@ pub(crate) fn plan(q: &InstanceQuery) -> Option<Walk> {
             SortBy::Deadline => Walk::all(prefix(&[part::INDEX, ix::DEADLINE])),
             SortBy::Updated => Walk::all(prefix(&[part::INDEX, ix::UPDATED])),
             SortBy::Field { field, kind } => {
-                let index = keys::field_value(&sample(*kind)).0;
+                let index = keys::field_index(*kind);
                 Walk::all(field_prefix(index, wf, field))
             }
         });
@@ -143,18 +143,6 @@ pub(crate) fn plan(q: &InstanceQuery) -> Option<Walk> {
         stop: Some((keys::time(before).to_vec(), false)),
         first_word_only: None,
     })
-}
-
-/// A value of each type, to find the type's index.
-fn sample(kind: waystation_core::definition::FieldType) -> FieldValue {
-    use waystation_core::definition::FieldType as T;
-    match kind {
-        T::Keyword => FieldValue::Keyword(String::new()),
-        T::Text => FieldValue::Text(String::new()),
-        T::Number => FieldValue::Number(0.0),
-        T::Timestamp => FieldValue::Timestamp(chrono::DateTime::UNIX_EPOCH),
-        T::Boolean => FieldValue::Boolean(false),
-    }
 }
 
 fn field_walk(wf: &str, f: &FieldFilter) -> Walk {

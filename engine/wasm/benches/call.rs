@@ -115,6 +115,7 @@ fn envelope(workflow: &str, stage: &str, input: Value, vars: Value, now: &str) -
     })
 }
 
+// Kept whole: a table of the benchmarked examples, one entry per plugin, read top to bottom.
 fn examples(smoke: bool) -> Vec<Example> {
     let calls = |var, default| if smoke { 3 } else { env_usize(var, default) };
     let late_regular = sample("delay-early-warning", "late-regular");

@@ -10,7 +10,7 @@
 //! "reminders": [{"every": "PT2H", "times": 3, "actions": [{"notify": "reminder-mail"}]}]
 //! ```
 
-use super::Action;
+use super::action::Action;
 use serde::{Deserialize, Serialize};
 
 /// The most reminders one reminder entry may send: a bound on the timers one stage visit

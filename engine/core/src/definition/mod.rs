@@ -2,12 +2,16 @@
 //! `schemas/workflow.schema.json` one to one. Nothing here is compiled or checked for
 //! meaning; see [`crate::validate`] and [`crate::Workflow`] for that.
 
+mod action;
 pub(crate) mod duration;
 mod fields;
 mod ladder;
 mod parallel;
 pub mod progress;
+mod progress_view;
 mod subworkflow;
+
+pub use action::Action;
 
 pub use duration::{format_iso_duration, parse_iso_duration, DurationError, MAX_DURATION_DAYS};
 pub use fields::{FieldDef, FieldType, OrderedFields};
@@ -16,7 +20,7 @@ pub use parallel::{
     branch_defs, for_each_branch_name, BranchDef, ForEach, Join, JoinRule, MAX_BRANCHES,
     MAX_FOR_EACH_BRANCHES,
 };
-pub use progress::{customer_view, CustomerProgress, ProgressView};
+pub use progress_view::ProgressView;
 pub use subworkflow::{ChildWorkflow, MAX_SUBWORKFLOW_DEPTH};
 
 use serde::{Deserialize, Serialize};
@@ -389,48 +393,6 @@ impl<'de> Deserialize<'de> for Quorum {
             ))),
         }
     }
-}
-
-/// An on-entry action. Exactly one of the verbs is present.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Action {
-    /// Assign variables from CEL expressions.
-    Set {
-        /// Variable name to expression.
-        set: BTreeMap<String, String>,
-    },
-    /// Call a scorer plugin and keep its result in a variable.
-    Call {
-        /// Plugin reference: `name` (newest) or `name@sha256:<hex>` (pinned).
-        call: String,
-        /// CEL expression building the plugin's JSON input; default `{input, vars}`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        input: Option<String>,
-        /// Variable that receives the result.
-        result: String,
-    },
-    /// Ask a notifier plugin to render messages; the engine delivers them.
-    Notify {
-        /// Plugin reference.
-        notify: String,
-        /// CEL expression building the plugin's JSON input; default `{input, vars}`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        input: Option<String>,
-    },
-    /// Tag the instance (searchable, e.g. `special-approval`).
-    Tag {
-        /// The tag.
-        tag: String,
-    },
-    /// Give the stage's work to a named person chosen by the engine (e.g. the supervisor an
-    /// escalation stage names): a CEL expression giving the person's token name, or `null`
-    /// to leave the work unassigned. Recorded in the history as assigned by `engine` and
-    /// notified on the `assignment` outbox channel, like an assignment by a supervisor.
-    Assign {
-        /// CEL expression over `input`, `vars` and `event`: a string (the person) or null.
-        assign: String,
-    },
 }
 
 impl Definition {

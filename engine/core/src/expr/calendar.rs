@@ -12,8 +12,9 @@
 //! the evaluation budget (a working-time sum walks day by day, at most
 //! [`crate::calendar::MAX_WALK_DAYS`]), so a comprehension cannot run thousands of them.
 
-use super::{charge_iterations, parse_iso_duration};
+use super::budget::charge_iterations;
 use crate::calendar::{Calendar, Calendars};
+use crate::definition::duration::parse_iso_duration;
 use cel::common::types::{CelBool, CelDuration, CelNull, CelString, CelTimestamp, DYN_TYPE};
 use cel::common::value::CowVal;
 use cel::ExecutionError;

@@ -12,11 +12,10 @@ mod ladder;
 mod parallel;
 mod retry;
 mod route;
-mod subworkflow;
-mod timers;
-
-pub use subworkflow::CHILD_ENDED_EVENT;
-pub use timers::DeadlineError;
+// Crate-visible so the crate root re-exports their public items from where they live: a
+// re-export here would make this module name the children that use it (a module cycle).
+pub(crate) mod subworkflow;
+pub(crate) mod timers;
 
 use crate::effect::{Effect, HistoryEntry, HistoryEvent};
 use crate::expr::{InstanceView, Scope};

@@ -91,8 +91,8 @@ impl Cell {
     ///
     /// # Errors
     /// When the kinds differ.
-    pub fn add(&mut self, change: super::Change) -> Result<(), CellError> {
-        use super::Change;
+    pub fn add(&mut self, change: super::delta::Change) -> Result<(), CellError> {
+        use super::delta::Change;
         match (self, change) {
             (Cell::Count(a), Change::Count(b)) => *a += b,
             (Cell::Sketch(s), Change::Duration(d)) => s.add(d.max(0.0)),

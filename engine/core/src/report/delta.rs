@@ -66,7 +66,7 @@ pub struct Delta {
     pub group: Group,
     /// The 15-minute bucket.
     pub bucket: i64,
-    /// The figure (see the module docs of [`crate::report`] for the names).
+    /// The figure (the names are in the figure table of the `report` module docs).
     pub metric: String,
     /// How it moves.
     pub change: Change,
@@ -144,7 +144,8 @@ pub enum Metric<'a> {
 }
 
 impl<'a> Metric<'a> {
-    /// The figure's name (the table in [`crate::report`]) in four pieces, some empty.
+    /// The figure's name (the figure table of the `report` module docs) in four pieces, some
+    /// empty.
     fn parts(&self) -> [&'a str; 4] {
         match *self {
             Metric::Started => ["started", "", "", ""],

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Count, mean, p50, p90 and max of durations, in seconds. The percentiles are within
-/// [`super::RELATIVE_ERROR`] of the true value; the rest are exact. Absent when `count` is 0.
+/// [`super::cell::RELATIVE_ERROR`] of the true value; the rest are exact. Absent when `count` is 0.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// How many durations.

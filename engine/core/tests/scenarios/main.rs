@@ -5,5 +5,6 @@ mod delay_early_warning;
 mod delay_emergency_response;
 mod dispute_handling;
 mod order_quick_response;
+mod payment_precheck;
 mod samples;
 mod semantics;

@@ -288,6 +288,7 @@ fn a_high_priority_order_confirmed_in_time_takes_the_green_channel_and_is_planne
     assert_eq!(sim.state(&id).stage, "plan_confirmation");
 }
 
+// Kept whole: one scenario told in order: three departments confirm side by side, logistics misses its hour, the supervisor takes over.
 #[test]
 fn production_procurement_and_logistics_confirm_side_by_side_and_a_late_one_escalates_to_the_supervisor(
 ) {

@@ -15,10 +15,12 @@
 //! A crash between an accepted delivery and the write of its outcome sends the message
 //! again after the restart: receivers drop duplicates by the message id.
 
+mod delivery_error;
 mod dispatcher;
 mod policy;
 mod retry;
 
+pub use delivery_error::DeliveryError;
 pub use policy::RetryPolicy;
 pub use retry::{OutboxError, Retried};
 
@@ -28,34 +30,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use waystation_core::OutboundMessage;
-
-/// Why a delivery attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct DeliveryError {
-    /// What went wrong, for operators (recorded in the history and shown by the API).
-    pub message: String,
-    /// True when retrying cannot help: the message is dead at once.
-    pub permanent: bool,
-}
-
-impl DeliveryError {
-    /// A failure that may pass (a timeout, a 503, a refused connection).
-    pub fn transient(message: impl Into<String>) -> Self {
-        DeliveryError {
-            message: message.into(),
-            permanent: false,
-        }
-    }
-
-    /// A failure no retry can fix.
-    pub fn permanent(message: impl Into<String>) -> Self {
-        DeliveryError {
-            message: message.into(),
-            permanent: true,
-        }
-    }
-}
 
 /// What a channel's delivery returns.
 pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>>;

@@ -2,7 +2,7 @@
 //! attempts. Pure functions of the record, the outcome, `now` and a random fraction, so
 //! they are tested without clocks or receivers.
 
-use super::DeliveryError;
+use super::delivery_error::DeliveryError;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 use waystation_core::effect::DeliveryOutcome;

@@ -43,7 +43,9 @@ pub struct ChildView {
 /// The parent of `s`, read from the store.
 ///
 /// # Errors
-/// Store errors.
+/// A 500 [`ApiError`] when the parent's state cannot be read (the store's backend failed)
+/// or decoded (a corrupt record). A parent that is gone is not an error: its view then has
+/// no workflow and no status.
 pub fn parent_of(rt: &Runtime, s: &InstanceState) -> Result<Option<ParentView>, ApiError> {
     let Some(link) = &s.parent else {
         return Ok(None);
@@ -60,7 +62,8 @@ pub fn parent_of(rt: &Runtime, s: &InstanceState) -> Result<Option<ParentView>, 
 /// The children of `s`, oldest first, each read from the store.
 ///
 /// # Errors
-/// Store errors.
+/// A 500 [`ApiError`] when a child's state cannot be read (the store's backend failed) or
+/// decoded (a corrupt record); a child that is gone is shown without status or stage.
 pub fn children_of(rt: &Runtime, s: &InstanceState) -> Result<Vec<ChildView>, ApiError> {
     if s.children.is_empty() {
         return Ok(Vec::new());

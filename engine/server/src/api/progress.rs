@@ -90,7 +90,7 @@ pub async fn page(
 }
 
 /// The OpenAPI schemas of [`ProgressLink`] and the customer's page
-/// (`waystation_core::definition::CustomerProgress`), closed.
+/// (`waystation_core::definition::progress::CustomerProgress`), closed.
 pub fn schemas() -> serde_json::Value {
     use super::schema::{array, closed, described, text};
     use serde_json::json;

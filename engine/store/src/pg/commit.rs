@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use postgres::types::Json;
 use std::collections::HashSet;
 use waystation_core::definition::Approver;
+use waystation_core::effect::history_of;
 use waystation_core::{Effect, FieldValue, HistoryEntry, InstanceState, Status};
 
 /// The columns of an instance row, derived from its state.
@@ -318,16 +319,6 @@ pub(crate) fn keep_idempotency(
         )));
     }
     Ok(())
-}
-
-fn history_of(effects: &[Effect]) -> Vec<&HistoryEntry> {
-    effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::History(h) => Some(h),
-            _ => None,
-        })
-        .collect()
 }
 
 impl PgStore {

@@ -1,7 +1,7 @@
 //! Pooled connections with their prepared statements, transactions over them, and
 //! [`blocking`], which lets the sync client run where tokio would forbid it.
 
-use super::{db, detail};
+use super::db_error::{db, detail, Db};
 use crate::StoreError;
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
@@ -153,7 +153,7 @@ fn fail(sql: &str, e: postgres::Error) -> StoreError {
     if conflict {
         StoreError::conflict_from(format!("{} [in: {first}]", detail(&e)), e)
     } else {
-        StoreError::backend_from(format!("in: {first}"), super::Db(e))
+        StoreError::backend_from(format!("in: {first}"), Db(e))
     }
 }
 

@@ -10,7 +10,6 @@ use crate::query::{Counts, FieldTest, InstanceQuery, Page, SortBy};
 use crate::{QueryStore, StoreError};
 use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
-use waystation_core::definition::FieldType;
 use waystation_core::{InstanceState, Status};
 
 /// The page size for `limit` (0: 100; at most 1000), as the embedded stores take it.
@@ -87,14 +86,10 @@ pub(crate) fn parse_time(p: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|_| StoreError::BadCursor)
 }
 
-/// The `instance_fields.kind` of a field type (the embedded index's name).
-fn kind_of(t: FieldType) -> &'static str {
-    match t {
-        FieldType::Keyword | FieldType::Boolean => "fk",
-        FieldType::Number => "fn",
-        FieldType::Timestamp => "ft",
-        FieldType::Text => "fw",
-    }
+/// The `instance_fields.kind` text of an index name from [`crate::keys::index_name`] (ASCII,
+/// so the conversion is exact).
+fn kind_text(index: &[u8]) -> String {
+    String::from_utf8_lossy(index).into_owned()
 }
 
 /// What a query's rows are ordered by (then by id).
@@ -102,7 +97,7 @@ enum Order {
     Id,
     Updated,
     Deadline,
-    Field(String, &'static str),
+    Field(String, &'static [u8]),
 }
 
 impl Order {
@@ -111,7 +106,9 @@ impl Order {
             None => Order::Id,
             Some(SortBy::Updated) => Order::Updated,
             Some(SortBy::Deadline) => Order::Deadline,
-            Some(SortBy::Field { field, kind }) => Order::Field(field.clone(), kind_of(*kind)),
+            Some(SortBy::Field { field, kind }) => {
+                Order::Field(field.clone(), crate::keys::field_index(*kind))
+            }
         }
     }
 
@@ -120,7 +117,7 @@ impl Order {
             Order::Id => "q/id".into(),
             Order::Updated => "q/updated".into(),
             Order::Deadline => "q/deadline".into(),
-            Order::Field(f, k) => format!("q/field/{k}/{f}"),
+            Order::Field(f, k) => format!("q/field/{}/{f}", kind_text(k)),
         }
     }
 }
@@ -216,14 +213,16 @@ fn field_condition(f: &crate::query::FieldFilter, sql: &mut Sql) {
     match &f.test {
         FieldTest::Equals(v) => {
             let (index, bytes) = crate::keys::field_value(v);
-            let k = sql.bind(String::from_utf8_lossy(index).into_owned());
+            let k = sql.bind(kind_text(index));
             let b = sql.bind(bytes);
             cond.push_str(&format!(" AND f.kind = {k} AND f.value = {b}"));
         }
         FieldTest::Range { lower, upper } => {
             let sample = lower.as_ref().or(upper.as_ref()).map(|b| &b.value);
-            let index = sample.map_or(&b"fn"[..], |v| crate::keys::field_value(v).0);
-            let k = sql.bind(String::from_utf8_lossy(index).into_owned());
+            let index = sample.map_or(crate::keys::index_name::NUMBER, |v| {
+                crate::keys::field_value(v).0
+            });
+            let k = sql.bind(kind_text(index));
             cond.push_str(&format!(" AND f.kind = {k}"));
             for (bound, above) in [(lower, true), (upper, false)] {
                 if let Some(b) = bound {
@@ -243,9 +242,10 @@ fn field_condition(f: &crate::query::FieldFilter, sql: &mut Sql) {
             let first = words.first().cloned().unwrap_or_default().into_bytes();
             let mut end = first.clone();
             end.push(0xff);
+            let k = sql.bind(kind_text(crate::keys::index_name::WORD));
             let (a, b) = (sql.bind(first), sql.bind(end));
             cond.push_str(&format!(
-                " AND f.kind = 'fw' AND f.value >= {a} AND f.value < {b}"
+                " AND f.kind = {k} AND f.value >= {a} AND f.value < {b}"
             ));
         }
     }
@@ -261,7 +261,7 @@ fn sort_expr(order: &Order, sql: &mut Sql) -> (String, String) {
         Order::Deadline => ("i.deadline".into(), String::new()),
         Order::Field(field, kind) => {
             let f = sql.bind(field.clone());
-            let k = sql.bind((*kind).to_owned());
+            let k = sql.bind(kind_text(kind));
             (
                 "s.value".into(),
                 format!(

@@ -6,8 +6,9 @@ use super::conn::Tx;
 use super::{from_json, PgStore};
 use crate::{Commit, Rebuilt, ReportStore, StoreError};
 use std::collections::BTreeMap;
+use waystation_core::effect::history_of;
 use waystation_core::report::{deltas, Cell, Delta};
-use waystation_core::{Effect, HistoryEntry, InstanceState};
+use waystation_core::{HistoryEntry, InstanceState};
 
 /// A cell's key: (dim, bucket, value, figure), in the order the table sorts them.
 type CellKey = (String, i64, String, String);
@@ -148,14 +149,7 @@ fn delete(tx: &mut Tx<'_>, keys: &[(String, CellKey)]) -> Result<(), StoreError>
 
 /// The rollup moves of one commit, in its transaction.
 pub(crate) fn move_cells(tx: &mut Tx<'_>, commit: &Commit<'_>) -> Result<(), StoreError> {
-    let history: Vec<&HistoryEntry> = commit
-        .effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::History(h) => Some(h),
-            _ => None,
-        })
-        .collect();
+    let history = history_of(commit.effects);
     let moved = deltas(commit.before, commit.after, &history);
     if moved.is_empty() {
         return Ok(());

@@ -199,7 +199,7 @@ pub(crate) fn newest() -> i32 {
 pub(crate) fn migrate(client: &mut postgres::Client) -> Result<(), crate::StoreError> {
     let mut tx = client
         .transaction()
-        .map_err(super::db("starting the migration"))?;
+        .map_err(super::db_error::db("starting the migration"))?;
     // Taken by `PgStore::open` already (this session, so it does not wait); kept for a
     // caller that migrates without it.
     tx.batch_execute(
@@ -209,13 +209,13 @@ pub(crate) fn migrate(client: &mut postgres::Client) -> Result<(), crate::StoreE
              description text NOT NULL,
              applied_at timestamptz NOT NULL DEFAULT now())",
     )
-    .map_err(super::db("creating the schema table"))?;
+    .map_err(super::db_error::db("creating the schema table"))?;
     let applied: i32 = tx
         .query_one(
             "SELECT coalesce(max(version), 0) FROM waystation_schema",
             &[],
         )
-        .map_err(super::db("reading the schema version"))?
+        .map_err(super::db_error::db("reading the schema version"))?
         .get(0);
     if applied > newest() {
         return Err(crate::StoreError::backend(format!(
@@ -225,16 +225,17 @@ pub(crate) fn migrate(client: &mut postgres::Client) -> Result<(), crate::StoreE
         )));
     }
     for (version, description, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
-        tx.batch_execute(sql).map_err(super::db(&format!(
+        tx.batch_execute(sql).map_err(super::db_error::db(&format!(
             "applying migration {version} ({description})"
         )))?;
         tx.execute(
             "INSERT INTO waystation_schema (version, description) VALUES ($1, $2)",
             &[version, description],
         )
-        .map_err(super::db("recording a migration"))?;
+        .map_err(super::db_error::db("recording a migration"))?;
     }
-    tx.commit().map_err(super::db("committing the migration"))
+    tx.commit()
+        .map_err(super::db_error::db("committing the migration"))
 }
 
 /// Checks, without changing anything, that `schema` (the user's default when `None`) holds
@@ -251,7 +252,7 @@ pub(crate) fn check_existing(
     let named = schema.unwrap_or("public");
     let exists: bool = client
         .query_one("SELECT to_regclass('waystation_schema') IS NOT NULL", &[])
-        .map_err(super::db("looking for the store"))?
+        .map_err(super::db_error::db("looking for the store"))?
         .get(0);
     if !exists {
         return Err(crate::StoreError::backend(format!(
@@ -263,7 +264,7 @@ pub(crate) fn check_existing(
             "SELECT coalesce(max(version), 0) FROM waystation_schema",
             &[],
         )
-        .map_err(super::db("reading the schema version"))?
+        .map_err(super::db_error::db("reading the schema version"))?
         .get(0);
     match applied.cmp(&newest()) {
         std::cmp::Ordering::Equal => Ok(()),
