@@ -68,6 +68,7 @@ impl Email {
                 "recipient '{}' is not an email address: {e}",
                 message.recipient
             ))
+            .caused_by(e)
         })?;
         let email = Message::builder()
             .from(self.from.clone())
@@ -76,11 +77,15 @@ impl Email {
             .message_id(Some(format!("<{}@{}>", message.id, self.domain)))
             .header(ContentType::TEXT_PLAIN)
             .body(message.body.clone())
-            .map_err(|e| DeliveryError::permanent(format!("cannot build the email: {e}")))?;
+            .map_err(|e| {
+                DeliveryError::permanent(format!("cannot build the email: {e}")).caused_by(e)
+            })?;
         match self.transport.send(email).await {
             Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(DeliveryError::permanent(format!("SMTP: {e}"))),
-            Err(e) => Err(DeliveryError::transient(format!("SMTP: {e}"))),
+            Err(e) if e.is_permanent() => {
+                Err(DeliveryError::permanent(format!("SMTP: {e}")).caused_by(e))
+            }
+            Err(e) => Err(DeliveryError::transient(format!("SMTP: {e}")).caused_by(e)),
         }
     }
 }

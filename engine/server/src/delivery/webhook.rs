@@ -171,8 +171,9 @@ impl Webhook {
     }
 
     async fn post(&self, message: &OutboundMessage, attempt: u32) -> Result<(), DeliveryError> {
-        let body = serde_json::to_vec(message)
-            .map_err(|e| DeliveryError::permanent(format!("cannot encode the message: {e}")))?;
+        let body = serde_json::to_vec(message).map_err(|e| {
+            DeliveryError::permanent(format!("cannot encode the message: {e}")).caused_by(e)
+        })?;
         let timestamp = unix_now();
         let signature = sign(&self.secret, timestamp, &body);
         let request = Request::post(self.url.clone())
@@ -186,7 +187,9 @@ impl Webhook {
             .header(TIMESTAMP, timestamp)
             .header(SIGNATURE, signature)
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| DeliveryError::permanent(format!("cannot build the request: {e}")))?;
+            .map_err(|e| {
+                DeliveryError::permanent(format!("cannot build the request: {e}")).caused_by(e)
+            })?;
         let response = self.client.request(request).await.map_err(|e| {
             // The chain of sources says what actually failed (refused, reset, DNS, TLS).
             let mut text = e.to_string();
@@ -196,7 +199,7 @@ impl Webhook {
                 text.push_str(&s.to_string());
                 source = s.source();
             }
-            DeliveryError::transient(format!("POST {}: {text}", self.url))
+            DeliveryError::transient(format!("POST {}: {text}", self.url)).caused_by(e)
         })?;
         let status = response.status();
         // Read (a bounded part of) the answer, so the connection can be reused and a
