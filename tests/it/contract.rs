@@ -40,7 +40,7 @@ fn every_route_answering_json_documents_its_answer_schema() {
         .into_iter()
         .map(|(r, _)| (r.method.to_string(), r.path.to_owned()))
         .collect();
-    let document = waystation_server::api::openapi::document();
+    let document = waystation_server::api::openapi_document();
     for (route, _) in routes() {
         let method = route.method.as_str();
         let exempt = NOT_JSON

@@ -4,8 +4,8 @@
 
 use super::error::ApiError;
 use super::postmortem::{PostMortem, MAX_ENTRIES};
+use super::state::AppState;
 use super::views::InstanceDetail;
-use super::AppState;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

@@ -8,7 +8,7 @@ use super::views::{
     DeclaredField, HistoryItem, HistoryPage, Identity, InstanceDetail, InstanceItem, InstancePage,
     Stats,
 };
-use super::{search, AppState};
+use super::{search, state::AppState};
 use crate::auth::Caller;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -94,7 +94,7 @@ pub async fn event(
     State(app): State<AppState>,
     Path(id): Path<String>,
     Extension(caller): Extension<Caller>,
-    as_assignee: Option<Extension<super::AsAssignee>>,
+    as_assignee: Option<Extension<super::table::AsAssignee>>,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(body): JsonBody<Event>,
 ) -> Result<Response, ApiError> {

@@ -9,8 +9,8 @@ use super::error::ApiError;
 use super::extract::Path;
 use super::extract::{IdempotencyKey, JsonBody};
 use super::instances::{applied, Cancel, Event};
+use super::state::AppState;
 use super::views::InstanceDetail;
-use super::AppState;
 use crate::auth::Caller;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,7 +33,7 @@ pub async fn event(
     State(app): State<AppState>,
     Path((workflow, key)): Path<(String, String)>,
     caller: Extension<Caller>,
-    as_assignee: Option<Extension<super::AsAssignee>>,
+    as_assignee: Option<Extension<super::table::AsAssignee>>,
     idempotency: IdempotencyKey,
     body: JsonBody<Event>,
 ) -> Result<Response, ApiError> {

@@ -19,7 +19,7 @@
 //! check, holds a lock or blocks: a stream only waits on its receiver.
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};

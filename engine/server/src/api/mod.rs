@@ -28,14 +28,15 @@ mod reports;
 mod schedules;
 mod schema;
 mod search;
+mod state;
+mod table;
 mod tokens;
 pub mod view_schemas;
 pub mod views;
 pub mod wire;
 mod workflows;
 
-use crate::auth::{self, Caller};
-use crate::config::Config;
+use crate::auth::Caller;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 pub use axum::http::Method;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -46,128 +47,15 @@ use axum::Router;
 use error::ApiError;
 pub use http_metrics::HttpMetrics;
 pub use params::QueryParam;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+pub use state::{AppState, Shared};
+use std::collections::BTreeMap;
 use std::time::Instant;
+use table::{
+    reading, route, ACT_ON_OWN_WORK, ADMIN, DEVELOPER, MANAGE_LINKS, OPERATOR, READ_INSTANCES,
+    READ_OWN_WORK, READ_PLUGINS, READ_WORKFLOWS,
+};
+pub use table::{Access, AsAssignee, Body, Route};
 use tracing::Instrument;
-use waystation_runtime::Runtime;
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone, no token.
-    Public,
-    /// A token holding one of these roles.
-    Roles(&'static [&'static str]),
-    /// A token holding any `approver:<role>` role.
-    Approver,
-    /// Any valid token; the handler decides (claiming work checks the stage's owner role).
-    AnyToken,
-    /// A token holding one of these roles, or the person the instance's current work is
-    /// assigned to (`/v1/instances/{id}/...` routes): "my work" is readable and actionable
-    /// by its assignee, who may hold only an `approver:<role>` role.
-    RolesOrAssignee(&'static [&'static str]),
-}
-
-impl Access {
-    /// True when `caller` may call.
-    pub fn allows(self, caller: &Caller) -> bool {
-        match self {
-            Access::Public => true,
-            Access::Roles(roles) | Access::RolesOrAssignee(roles) => {
-                roles.iter().any(|r| caller.has(r))
-            }
-            Access::Approver => !caller.approver_roles().is_empty(),
-            Access::AnyToken => true,
-        }
-    }
-}
-
-/// What a route takes as its body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
-    /// Nothing.
-    None,
-    /// JSON matching the named schema of the OpenAPI document.
-    Json(&'static str),
-    /// As [`Body::Json`], but a request may also send no body at all.
-    OptionalJson(&'static str),
-    /// `application/wasm` bytes.
-    Wasm,
-}
-
-/// One route of the API.
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// HTTP method.
-    pub method: Method,
-    /// Path, with `{param}` placeholders.
-    pub path: &'static str,
-    /// One line for the OpenAPI document.
-    pub summary: &'static str,
-    /// OpenAPI tag.
-    pub tag: &'static str,
-    /// Who may call.
-    pub access: Access,
-    /// What it takes.
-    pub body: Body,
-    /// The success status.
-    pub ok: u16,
-    /// Error statuses it can answer besides 401/403 (and 5xx).
-    pub errors: &'static [u16],
-    /// The query parameters its handler reads (and refuses any other): the same constant
-    /// the handler passes to `params::refuse_unknown`, so the document cannot drift.
-    pub query: &'static [QueryParam],
-}
-
-const ADMIN: Access = Access::Roles(&["admin"]);
-const DEVELOPER: Access = Access::Roles(&["developer"]);
-const OPERATOR: Access = Access::Roles(&["operator"]);
-const READ_WORKFLOWS: Access = Access::Roles(&["admin", "operator", "developer"]);
-const READ_INSTANCES: Access = Access::Roles(&["operator", "admin"]);
-/// Who may see and revoke a customer's progress link: the same people.
-const MANAGE_LINKS: Access = Access::Roles(&["operator", "admin"]);
-const READ_PLUGINS: Access = Access::Roles(&["developer", "admin"]);
-const READ_OWN_WORK: Access = Access::RolesOrAssignee(&["operator", "admin"]);
-const ACT_ON_OWN_WORK: Access = Access::RolesOrAssignee(&["operator"]);
-
-#[allow(clippy::too_many_arguments)]
-fn route(
-    method: Method,
-    path: &'static str,
-    summary: &'static str,
-    tag: &'static str,
-    access: Access,
-    body: Body,
-    ok: u16,
-    errors: &'static [u16],
-    handler: MethodRouter<AppState>,
-) -> (Route, MethodRouter<AppState>) {
-    (
-        Route {
-            method,
-            path,
-            summary,
-            tag,
-            access,
-            body,
-            ok,
-            errors,
-            query: &[],
-        },
-        handler,
-    )
-}
-
-/// `r` with the query parameters `query` its handler reads.
-fn reading(
-    mut r: (Route, MethodRouter<AppState>),
-    query: &'static [QueryParam],
-) -> (Route, MethodRouter<AppState>) {
-    r.0.query = query;
-    r
-}
 
 /// The API: every route with its handler.
 ///
@@ -220,7 +108,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
             Body::None,
             200,
             &[],
-            on(MethodFilter::GET, openapi::serve),
+            on(MethodFilter::GET, serve_openapi),
         ),
         // Administrators: definitions.
         route(
@@ -695,129 +583,15 @@ fn plugin_routes() -> Vec<(Route, MethodRouter<AppState>)> {
     ]
 }
 
-/// State shared by every handler.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-/// What [`AppState`] holds.
-pub struct Shared {
-    /// The engine.
-    pub runtime: Arc<Runtime>,
-    /// The plugin registry and sandbox.
-    pub plugins: Arc<waystation_wasm::PluginHost>,
-    /// The configuration in force.
-    pub config: Config,
-    /// HTTP latency by route.
-    pub http: HttpMetrics,
-    /// False until the scheduler runs, and again once shutdown began.
-    pub ready: AtomicBool,
-    /// Live change streams open now (see [`live`]), at most `[live] max_streams`.
-    pub streams: AtomicUsize,
-    /// Set once shutdown begins: every live stream ends, so draining does not wait on them.
-    pub closing: tokio::sync::watch::Sender<bool>,
-    // Authenticated tokens by secret hash: a request costs no store read. Cleared on revoke.
-    callers: RwLock<HashMap<String, Caller>>,
+/// The OpenAPI document of the whole route table.
+pub fn openapi_document() -> serde_json::Value {
+    let rows: Vec<Route> = routes().into_iter().map(|(r, _)| r).collect();
+    openapi::document(&rows)
 }
 
-impl AppState {
-    /// State over `runtime`.
-    pub fn new(
-        runtime: Arc<Runtime>,
-        plugins: Arc<waystation_wasm::PluginHost>,
-        config: Config,
-    ) -> Self {
-        AppState(Arc::new(Shared {
-            runtime,
-            plugins,
-            config,
-            http: HttpMetrics::default(),
-            ready: AtomicBool::new(false),
-            streams: AtomicUsize::new(0),
-            closing: tokio::sync::watch::Sender::new(false),
-            callers: RwLock::new(HashMap::new()),
-        }))
-    }
-
-    /// Marks the server ready (or not) for `/readyz`.
-    pub fn set_ready(&self, ready: bool) {
-        self.0.ready.store(ready, Ordering::Release);
-    }
-
-    /// Ends every live stream and refuses none afterwards (a stream opened after this
-    /// ends at once): called when shutdown begins.
-    pub fn close_streams(&self) {
-        self.0.closing.send_replace(true);
-    }
-
-    async fn caller(&self, secret: &str) -> Result<Option<Caller>, ApiError> {
-        let hash = auth::sha256_hex(secret.as_bytes());
-        if let Some(c) = self.0.callers.read().expect("callers lock").get(&hash) {
-            return Ok(Some(c.clone()));
-        }
-        let secret = secret.to_owned();
-        let found = self
-            .blocking(move |rt| Ok(auth::authenticate(rt.store(), &secret)?))
-            .await?;
-        if let Some(c) = &found {
-            self.0
-                .callers
-                .write()
-                .expect("callers lock")
-                .insert(hash, c.clone());
-        }
-        Ok(found)
-    }
-
-    /// Runs `read` on the blocking pool with the runtime: for reads that walk the store
-    /// (queries, pages, inboxes, counts), so no async worker waits on the disk.
-    ///
-    /// # Errors
-    /// `read`'s error; 500 if it panicked.
-    pub async fn blocking<T: Send + 'static>(
-        &self,
-        read: impl FnOnce(&Runtime) -> Result<T, ApiError> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let runtime = self.runtime.clone();
-        tokio::task::spawn_blocking(move || read(&runtime))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-    }
-
-    /// The instance `id`, read on the blocking pool (a PostgreSQL store answers over the
-    /// network; an embedded one may read the disk).
-    ///
-    /// # Errors
-    /// 404 for an unknown instance; store errors.
-    pub async fn instance(&self, id: &str) -> Result<waystation_core::InstanceState, ApiError> {
-        let id = id.to_owned();
-        self.blocking(move |rt| Ok(rt.instance(&id)?)).await
-    }
-
-    /// The instance of `workflow` with business key `key` (the running one, else the
-    /// newest), read on the blocking pool.
-    ///
-    /// # Errors
-    /// 404 when no instance has the key; store errors.
-    pub async fn instance_by_key(
-        &self,
-        workflow: &str,
-        key: &str,
-    ) -> Result<waystation_core::InstanceState, ApiError> {
-        let (workflow, key) = (workflow.to_owned(), key.to_owned());
-        self.blocking(move |rt| Ok(rt.instance_by_key(&workflow, &key)?))
-            .await
-    }
-
-    fn forget_callers(&self) {
-        self.0.callers.write().expect("callers lock").clear();
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
+/// `GET /v1/openapi.json`.
+async fn serve_openapi() -> axum::Json<serde_json::Value> {
+    axum::Json(openapi_document())
 }
 
 /// Builds the application: every route of [`routes`] behind its access check, request
@@ -867,13 +641,6 @@ fn unauthorized(detail: &str) -> Response {
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
-
-/// Marks a request let in only because the caller is assigned some of the instance's work
-/// (not by a role): in a parallel stage that may be one branch's work, and a handler acting
-/// on a stage must check that the stage it acts on is the caller's
-/// ([`instances::check_own_work`]).
-#[derive(Debug, Clone, Copy)]
-pub struct AsAssignee;
 
 /// True when `access` lets an instance's assignee in and `caller` is the person the
 /// current work of the instance named in `path` (`/v1/instances/{id}/...`) is assigned to.

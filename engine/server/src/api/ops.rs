@@ -1,7 +1,7 @@
 //! Health, readiness and metrics.
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;

@@ -4,9 +4,11 @@ use super::error::ApiError;
 use super::extract::IdempotencyKey;
 use super::extract::{Path, Query};
 use super::params::{self, QueryParam, CURSOR, LIMIT, PAGE};
-use super::{reading, route, AppState, Body, Method, Route, OPERATOR, READ_INSTANCES};
+use super::state::AppState;
+use super::table::{reading, route, Body, Route, OPERATOR, READ_INSTANCES};
 use crate::auth::Caller;
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -17,7 +19,7 @@ use serde_json::{Map, Value};
 use waystation_runtime::OutboxError;
 use waystation_store::{OutboxRecord, OutboxStatus};
 
-/// The outbox routes, chained into [`super::routes`].
+/// The outbox routes, chained into the API's route table.
 pub(super) fn outbox_routes() -> Vec<(Route, MethodRouter<AppState>)> {
     use Method as M;
     vec![

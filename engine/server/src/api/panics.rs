@@ -7,7 +7,7 @@
 //! bounded in the core, and the threads it runs on have the stack size set in `main.rs`.
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,7 +30,8 @@ pub async fn contain(State(app): State<AppState>, req: Request, next: Next) -> R
 
 #[cfg(test)]
 mod tests {
-    use super::super::{AppState, Config};
+    use super::super::state::AppState;
+    use crate::config::Config;
     use axum::routing::get;
     use axum::Router;
     use std::io::{Read, Write};

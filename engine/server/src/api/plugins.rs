@@ -4,7 +4,7 @@
 use super::error::{ApiError, FieldError};
 use super::extract::Path;
 use super::extract::{first_answer, IdempotencyKey, JsonBody, WasmBody};
-use super::AppState;
+use super::state::AppState;
 use crate::auth::Caller;
 use axum::extract::State;
 use axum::http::StatusCode;

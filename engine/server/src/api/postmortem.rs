@@ -3,7 +3,7 @@
 //! breached, the first action and everyone who acted, read from the whole history.
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};

@@ -8,7 +8,7 @@
 //! `progress.html`) reads it.
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use crate::auth::Caller;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};

@@ -4,7 +4,7 @@
 use super::error::{ApiError, FieldError};
 use super::extract::Query;
 use super::params::{self, parse, QueryParam};
-use super::AppState;
+use super::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};

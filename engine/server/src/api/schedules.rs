@@ -3,8 +3,10 @@
 
 use super::error::{ApiError, FieldError};
 use super::extract::{JsonBody, Path};
-use super::{route, AppState, Body, Method, Route, ADMIN, READ_INSTANCES};
+use super::state::AppState;
+use super::table::{route, Body, Route, ADMIN, READ_INSTANCES};
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -12,7 +14,7 @@ use axum::Json;
 use serde::Serialize;
 use waystation_runtime::{RuntimeError, ScheduleSpec, ScheduleView};
 
-/// The schedule routes, chained into [`super::routes`].
+/// The schedule routes, chained into the API's route table.
 pub(super) fn schedule_routes() -> Vec<(Route, MethodRouter<AppState>)> {
     use Method as M;
     vec![

@@ -3,7 +3,7 @@
 use super::error::{ApiError, FieldError};
 use super::extract::Path;
 use super::extract::{first_answer, IdempotencyKey, JsonBody};
-use super::AppState;
+use super::state::AppState;
 use crate::auth;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -3,7 +3,7 @@
 //! by the same names in the OpenAPI document (`InstanceItem`, `Fields`; see `view_schemas`).
 
 use super::error::ApiError;
-use super::AppState;
+use super::state::AppState;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
