@@ -286,6 +286,17 @@ pub(crate) fn encode_moves(workflow: &str, moved: &Moves<'_>) -> Vec<u8> {
     out
 }
 
+/// The change a kind byte and its 8-byte value stand for (both record layouts); `None`
+/// for a kind no layout writes.
+fn change_of(kind: u8, word: [u8; 8]) -> Option<Change> {
+    match kind {
+        DELTA_COUNT => Some(Change::Count(i64::from_le_bytes(word))),
+        DELTA_DURATION => Some(Change::Duration(f64::from_le_bytes(word))),
+        DELTA_NUMBER => Some(Change::Number(f64::from_le_bytes(word))),
+        _ => None,
+    }
+}
+
 /// Reads an [`encode_moves`] record from the front.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -322,13 +333,7 @@ impl<'a> Reader<'a> {
         let metric = self.bytes()?;
         let kind = *self.take(1)?.first()?;
         let word = self.word()?;
-        let change = match kind {
-            DELTA_COUNT => Change::Count(i64::from_le_bytes(word)),
-            DELTA_DURATION => Change::Duration(f64::from_le_bytes(word)),
-            DELTA_NUMBER => Change::Number(f64::from_le_bytes(word)),
-            _ => return None,
-        };
-        Some((bucket, metric, change))
+        Some((bucket, metric, change_of(kind, word)?))
     }
 }
 
@@ -356,10 +361,11 @@ fn decode_moves(at: &[u8], bytes: &[u8], visit: &mut DeltaVisitor<'_>) -> Result
         };
         let (bucket, metric, change) = r.one_move().ok_or_else(bad)?;
         let digits = bucket_digits(bucket);
-        for g in one
-            .iter()
-            .chain(if one.is_none() { &groups[..] } else { &[] })
-        {
+        let spread_over = match &one {
+            Some(g) => std::slice::from_ref(g),
+            None => &groups[..],
+        };
+        for g in spread_over {
             key.clear();
             write_cell_key(&mut key, workflow, *g, &digits, metric);
             visit(&key, change)?;
@@ -385,13 +391,7 @@ fn decode_deltas(at: &[u8], bytes: &[u8], visit: &mut DeltaVisitor<'_>) -> Resul
         let k = r.bytes().ok_or_else(bad)?;
         let kind = *r.take(1).and_then(|b| b.first()).ok_or_else(bad)?;
         let word = r.word().ok_or_else(bad)?;
-        let change = match kind {
-            DELTA_COUNT => Change::Count(i64::from_le_bytes(word)),
-            DELTA_DURATION => Change::Duration(f64::from_le_bytes(word)),
-            DELTA_NUMBER => Change::Number(f64::from_le_bytes(word)),
-            _ => return Err(bad()),
-        };
-        visit(k, change)?;
+        visit(k, change_of(kind, word).ok_or_else(bad)?)?;
     }
     Ok(())
 }
