@@ -113,6 +113,7 @@ pub struct OutboundMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// When it happened.
+    #[serde(with = "crate::timestamp")]
     pub at: DateTime<Utc>,
     /// What happened.
     #[serde(flatten)]
@@ -232,6 +233,7 @@ pub enum HistoryEvent {
         /// Purpose.
         purpose: TimerPurpose,
         /// Due time.
+        #[serde(with = "crate::timestamp")]
         due: DateTime<Utc>,
     },
     /// An escalation step fired: its actions follow in the history; the stage stays.
@@ -241,6 +243,7 @@ pub enum HistoryEvent {
         /// The step's index in the stage's `escalation` list, from 0.
         step: u32,
         /// When it was due.
+        #[serde(with = "crate::timestamp")]
         due: DateTime<Utc>,
     },
     /// A reminder fired: its actions follow in the history; the stage stays.
@@ -254,6 +257,7 @@ pub enum HistoryEvent {
         /// How many rounds at most.
         times: u32,
         /// When it was due.
+        #[serde(with = "crate::timestamp")]
         due: DateTime<Utc>,
     },
     /// A timer fired after its stage was left; nothing changed.
@@ -331,6 +335,7 @@ pub enum HistoryEvent {
         error: Option<String>,
         /// When the next attempt is due (outcome `retrying`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(with = "crate::timestamp::option")]
         next_attempt_at: Option<DateTime<Utc>>,
         /// How long the attempt took.
         duration_ms: u64,

@@ -42,7 +42,7 @@ pub enum FieldValue {
     /// A finite number.
     Number(f64),
     /// A point in time.
-    Timestamp(DateTime<Utc>),
+    Timestamp(#[serde(with = "crate::timestamp")] DateTime<Utc>),
     /// True or false.
     Boolean(bool),
 }

@@ -29,6 +29,7 @@ pub mod report;
 pub mod sim;
 pub mod source;
 pub mod state;
+pub mod timestamp;
 pub mod validate;
 mod workflow;
 

@@ -64,9 +64,11 @@ pub struct Sla {
     pub state: SlaState,
     /// When the current stage is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::timestamp::option")]
     pub deadline: Option<DateTime<Utc>>,
     /// When the current stage turns at risk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::timestamp::option")]
     pub at_risk_at: Option<DateTime<Utc>>,
 }
 
@@ -91,6 +93,7 @@ pub struct Timer {
     /// `<instance id>.t<n>`.
     pub id: String,
     /// When it fires.
+    #[serde(with = "crate::timestamp")]
     pub due: DateTime<Utc>,
     /// What it does.
     pub purpose: TimerPurpose,
@@ -118,6 +121,7 @@ pub struct ApprovalTask {
     /// Who may decide it.
     pub approver: Approver,
     /// When it opened.
+    #[serde(with = "crate::timestamp")]
     pub opened_at: DateTime<Utc>,
 }
 
@@ -217,10 +221,13 @@ pub struct InstanceState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     /// When it started.
+    #[serde(with = "crate::timestamp")]
     pub started_at: DateTime<Utc>,
     /// When it entered the current stage.
+    #[serde(with = "crate::timestamp")]
     pub stage_entered_at: DateTime<Utc>,
     /// When anything last changed.
+    #[serde(with = "crate::timestamp")]
     pub updated_at: DateTime<Utc>,
     /// Counter for ids of timers, tasks, calls and messages.
     pub seq: u64,
@@ -238,10 +245,12 @@ pub struct InstanceState {
     /// changes, timers, plugin calls, deliveries) does not count: this is the board's
     /// "no update" clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::timestamp::option")]
     pub acted_at: Option<DateTime<Utc>>,
     /// When an event or decision was last accepted: work done. Work counts for the stage it
     /// was done in and for the stage it led into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::timestamp::option")]
     pub worked_at: Option<DateTime<Utc>>,
     /// The named person who owns the current stage's work; cleared when the stage is left.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -405,6 +414,7 @@ pub struct Assignment {
     /// Who assigned them (themselves when they claimed it).
     pub by: String,
     /// When.
+    #[serde(with = "crate::timestamp")]
     pub at: DateTime<Utc>,
     /// The stage the work belongs to.
     pub stage: String,
@@ -419,18 +429,23 @@ pub struct StageSla {
     /// The stage.
     pub stage: String,
     /// When the visit began.
+    #[serde(with = "crate::timestamp")]
     pub entered_at: DateTime<Utc>,
     /// The stage's deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::timestamp::option")]
     pub deadline: Option<DateTime<Utc>>,
     /// When it went at risk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::timestamp::option")]
     pub at_risk_at: Option<DateTime<Utc>>,
     /// When it breached (the deadline timer fired).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::timestamp::option")]
     pub breached_at: Option<DateTime<Utc>>,
     /// When the stage was left; absent while the instance is still there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::timestamp::option")]
     pub left_at: Option<DateTime<Utc>>,
     /// By how much the stage overran its deadline, in seconds, once left after breaching.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -526,6 +541,7 @@ pub struct Frame {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<Assignment>,
     /// When the stage was entered.
+    #[serde(with = "crate::timestamp")]
     pub stage_entered_at: DateTime<Utc>,
     /// True once the stage visit's timers were armed (see [`InstanceState::timers_armed`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -15,6 +15,7 @@ pub struct StoredDefinition {
     /// The definition JSON as uploaded.
     pub definition: Value,
     /// When this version was stored.
+    #[serde(with = "waystation_core::timestamp")]
     pub stored_at: DateTime<Utc>,
     /// Who uploaded it (the token behind the request); `None` for versions stored before
     /// uploads recorded it, and for uploads by the engine's own tools.
@@ -75,18 +76,22 @@ pub struct OutboxRecord {
     /// Attempts made since it was queued (or last put back by an operator).
     pub attempts: u32,
     /// When it was queued.
+    #[serde(with = "waystation_core::timestamp")]
     pub enqueued_at: DateTime<Utc>,
     /// The last failure, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// While pending: when the next attempt is due (`None`: at once, from `enqueued_at`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "waystation_core::timestamp::option")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// When the last attempt ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "waystation_core::timestamp::option")]
     pub last_attempt_at: Option<DateTime<Utc>>,
     /// When it was delivered or given up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "waystation_core::timestamp::option")]
     pub finished_at: Option<DateTime<Utc>>,
     /// How many times an operator put it back in the queue after it died.
     #[serde(default)]
@@ -161,5 +166,6 @@ pub struct IdempotencyRecord {
     /// When it was kept; it expires a configured time later (records written before
     /// expiry existed have none and are kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "waystation_core::timestamp::option")]
     pub at: Option<DateTime<Utc>>,
 }

@@ -18,6 +18,7 @@ pub struct TokenRecord {
     /// Hex SHA-256 of the secret.
     pub secret_sha256: String,
     /// When it was made.
+    #[serde(with = "waystation_core::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
