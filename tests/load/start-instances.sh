@@ -4,6 +4,7 @@
 # Every 201 is durable (flushed before the answer). Run as `bash tests/load/start-instances.sh`.
 #
 #   DURATION=30s CONNECTIONS=64 THREADS=2 bash tests/load/start-instances.sh
+#   WAYSTATION_BIN=/tmp/waystation-old bash tests/load/start-instances.sh   # another build, same run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,9 +15,13 @@ PORT=${PORT:-18480}
 ADMIN=ws_load_admin_token
 
 command -v wrk >/dev/null || { echo "needs wrk: apt-get install wrk" >&2; exit 1; }
-cargo build --release -p waystation-server
+BIN=${WAYSTATION_BIN:-}
+if [ -z "$BIN" ]; then
+    cargo build --release -p waystation-server
+    BIN=./target/release/waystation
+fi
 data=$(mktemp -d)
-WAYSTATION_BOOTSTRAP_TOKEN=$ADMIN RUST_LOG=warn ./target/release/waystation serve \
+WAYSTATION_BOOTSTRAP_TOKEN=$ADMIN RUST_LOG=warn "$BIN" serve \
     --listen 127.0.0.1:$PORT --data "$data" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT

@@ -2,14 +2,19 @@
 //! One flusher thread takes every waiter queued so far, flushes once, and answers them all,
 //! so concurrent commands share one fsync and no reply goes out before its data is on disk.
 //!
-//! Under concurrent load the flusher first collects for as long as the previous flush took.
-//! A sled flush holds sled's database-wide lock (the read side of the lock every
-//! `apply_batch` takes for writing) while it waits for the disk, so no command can apply
-//! its batch during a flush: flushing as soon as the first waiter arrives gives flushes of
-//! one or two batches, and the database spends most of its time locked for them. Collecting
-//! for one flush time first lets the commands that are ready apply, then flushes them
-//! together. When commands come one at a time (the last flush covered one), it flushes at
-//! once and adds no latency.
+//! How long to wait before a flush depends on the store
+//! ([`Store::flush_holds_commits`]):
+//! - A flush that lets commits go on (fjall syncs its journal outside its writer lock):
+//!   flush as soon as one command waits. The commands that apply during the sync queue up
+//!   and make up the next flush, so under load every flush covers what one sync time
+//!   brought, and a command waits at most for the sync under way and its own.
+//! - A flush that holds commits (sled's holds its database-wide lock, the read side of the
+//!   lock every `apply_batch` takes for writing, while it waits for the disk): flushing as
+//!   soon as the first waiter arrives gives flushes of one or two batches, and the database
+//!   spends most of its time locked for them. Under concurrent load the flusher first
+//!   collects for as long as the previous flush took, which lets the commands that are ready
+//!   apply, then flushes them together. When commands come one at a time (the last flush
+//!   covered one), it flushes at once and adds no latency.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -74,8 +79,9 @@ impl GroupCommit {
 
 /// The flusher thread's loop, until every sender is gone.
 fn flusher(store: &dyn Store, rx: &mpsc::Receiver<Waiter>) {
-    // How long to collect before the next flush: the last flush's duration when it covered
-    // more than one command, else nothing.
+    // How long to collect before the next flush: for a store whose flush holds commits, the
+    // last flush's duration when it covered more than one command; else nothing.
+    let holds = store.flush_holds_commits();
     let mut collect = Duration::ZERO;
     while let Ok(first) = rx.recv() {
         let until = Instant::now() + collect;
@@ -95,7 +101,7 @@ fn flusher(store: &dyn Store, rx: &mpsc::Receiver<Waiter>) {
         }
         let began = Instant::now();
         let result = store.flush();
-        collect = if waiters.len() > 1 {
+        collect = if holds && waiters.len() > 1 {
             began.elapsed().min(MAX_COLLECT)
         } else {
             Duration::ZERO

@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use waystation_server::cli::store::Location;
 
+/// mimalloc instead of glibc's malloc: the write path allocates and frees many small
+/// buffers across threads, where glibc's arenas cost a fifth of a durable command's CPU
+/// (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Waystation: a workflow engine with WebAssembly plugins.
 #[derive(Parser)]
 #[command(version, about)]

@@ -129,6 +129,10 @@ impl Kv for AnyKv {
     fn flush(&self) -> Result<(), StoreError> {
         self.kv().flush()
     }
+
+    fn flush_holds_commits(&self) -> bool {
+        self.kv().flush_holds_commits()
+    }
 }
 
 /// What [`copy`] did.

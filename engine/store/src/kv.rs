@@ -45,4 +45,14 @@ pub trait Kv: Send + Sync + 'static {
     /// [`StoreError::Backend`] when the engine cannot sync its files (an IO error, a full disk):
     /// the batches applied since the last flush may then not survive a crash.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// True when [`Kv::flush`] keeps batches from applying while it waits for the disk
+    /// (sled's flush holds the database lock every batch takes; redb's is a write
+    /// transaction). The group-commit flusher then lets the waiting commands apply before
+    /// it flushes; for an engine whose flush lets batches go on (fjall syncs its journal
+    /// outside the writer lock) it flushes as soon as one command waits, and what arrives
+    /// during the sync makes up the next flush.
+    fn flush_holds_commits(&self) -> bool {
+        false
+    }
 }

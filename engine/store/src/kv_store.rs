@@ -789,6 +789,10 @@ impl<B: Kv> Store for KvStore<B> {
     fn flush(&self) -> Result<(), StoreError> {
         self.kv.flush()
     }
+
+    fn flush_holds_commits(&self) -> bool {
+        self.kv.flush_holds_commits()
+    }
 }
 
 impl<B: Kv> ReportStore for KvStore<B> {

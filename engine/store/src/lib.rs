@@ -441,6 +441,13 @@ pub trait Store:
     /// what was committed since the last successful flush may then not survive a crash.
     fn flush(&self) -> Result<(), StoreError>;
 
+    /// True when [`Store::flush`] keeps commits from applying while it waits for the disk
+    /// (see [`Kv::flush_holds_commits`]); false for the stores whose flush does not
+    /// (fjall, memory, PostgreSQL, where a commit is durable when it returns).
+    fn flush_holds_commits(&self) -> bool {
+        false
+    }
+
     /// Checks that the store can serve requests, for `/readyz`: a round trip to the
     /// database for a shared store; an embedded store that opened is always ready.
     ///

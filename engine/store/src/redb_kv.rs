@@ -119,6 +119,10 @@ impl Kv for RedbKv {
         tx.commit().map_err(backend("commit"))
     }
 
+    fn flush_holds_commits(&self) -> bool {
+        true
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         let mut tx = self.db.begin_write().map_err(backend("begin"))?;
         tx.set_durability(Durability::Immediate)

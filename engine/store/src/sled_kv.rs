@@ -152,6 +152,10 @@ impl Kv for SledKv {
         self.db.apply_batch(b).map_err(backend)
     }
 
+    fn flush_holds_commits(&self) -> bool {
+        true
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(backend)?;
         // Blobs first: the log names them.

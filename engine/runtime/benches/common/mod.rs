@@ -6,6 +6,11 @@
 
 #![allow(dead_code)]
 
+/// Every benchmark runs with the allocator the server binary runs with, so that its
+/// figures are the server's (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chrono::Utc;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -406,6 +411,10 @@ impl<B: Kv> Kv for Probe<B> {
             self.fired_pending.lock().unwrap().extend(fired);
         }
         out
+    }
+
+    fn flush_holds_commits(&self) -> bool {
+        self.inner.flush_holds_commits()
     }
 
     fn flush(&self) -> Result<(), StoreError> {
