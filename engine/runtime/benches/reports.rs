@@ -100,6 +100,11 @@ fn write_step(
             idempotency: None,
         })
         .unwrap();
+    // As the runtime's report folder does (on its own thread there, here on this one, so
+    // the fold is counted in the command's cost).
+    if store.reports_pending() >= waystation_store::REPORT_FOLD_AT {
+        store.fold_reports().unwrap();
+    }
     next.state
 }
 

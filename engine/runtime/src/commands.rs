@@ -863,6 +863,7 @@ impl Runtime {
     /// firings too, so no change is missed by a live page.
     pub(crate) fn committed(&self, before: Option<&InstanceState>, step: &Step) {
         self.metrics.commands_ok.fetch_add(1, Ordering::Relaxed);
+        self.folder.nudge(self.store.as_ref());
         self.changes
             .publish(&step.state, crate::ChangeKind::State, step.state.updated_at);
         self.durations.observe(before, &step.state, &step.effects);

@@ -18,6 +18,7 @@ pub use changes::{Change, ChangeKind, CHANGE_BUFFER};
 pub use commands::Applied;
 mod error;
 mod firing;
+mod folder;
 mod group_commit;
 mod ids;
 mod locks;
@@ -149,6 +150,8 @@ pub struct Runtime {
     workflows: workflows::WorkflowCache,
     locks: locks::InstanceLocks,
     durability: group_commit::GroupCommit,
+    /// Folds the report rollups' pending records off the commands' threads.
+    folder: folder::Folder,
     ids: ids::IdGenerator,
     /// Wakes the scheduler when a timer is armed earlier than it planned to wake.
     timers_changed: Notify,
@@ -193,6 +196,7 @@ impl Runtime {
     ) -> Arc<Runtime> {
         Arc::new(Runtime {
             durability: group_commit::GroupCommit::start(store.clone()),
+            folder: folder::Folder::start(store.clone()),
             store,
             plugins,
             clock,

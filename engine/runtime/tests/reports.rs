@@ -19,7 +19,7 @@ use std::sync::Arc;
 use waystation_core::report::{spans, zone, PeriodKind, Row, StageFigures, RELATIVE_ERROR};
 use waystation_core::{Actor, ManualClock};
 use waystation_runtime::{NoPlugins, ReportBy, Runtime};
-use waystation_store::{FjallStore, ReportStore, Store};
+use waystation_store::{FjallStore, Kv, ReportStore, Store};
 
 fn disputes() -> Value {
     json!({"id": "disputes", "title": "Disputes", "start": "triage",
@@ -309,4 +309,54 @@ async fn figures_older_than_the_report_retention_are_purged_and_newer_ones_stay(
     assert_eq!(stage(&shanghai[0], "triage").entered, 0);
     assert_eq!((shanghai[1].started, shanghai[1].running), (1, 1));
     assert_eq!(rt.purge_expired().await.unwrap().report_cells, 0);
+}
+
+/// The report folder thread folds what commands leave pending, with no report read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rollups_of_a_busy_hour_are_folded_in_the_background_without_a_report_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FjallStore::open(dir.path()).unwrap());
+    let clock = Arc::new(ManualClock::new(at("2026-10-01T09:00:00Z")));
+    let rt = Runtime::new(store.clone(), Arc::new(NoPlugins), clock);
+    rt.put_definition(&disputes()).await.unwrap();
+    let starts = waystation_store::REPORT_FOLD_AT + 8;
+    for i in 0..starts {
+        rt.start("disputes", json!({"category": "delivery", "n": i}), None)
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.reports_pending() >= waystation_store::REPORT_FOLD_AT {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} records still pending after 30 s",
+            store.reports_pending()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The stored cells count every start, read as they are (a report read would fold
+    // what is pending first).
+    let mut started = 0;
+    let all =
+        waystation_store::keys::prefix(&[waystation_store::keys::part::ROLLUP, b"disputes", b""]);
+    let mut failed = None;
+    store
+        .backend()
+        .scan(&all, None, &mut |k, v| {
+            if k.ends_with(b"\0started") {
+                match waystation_core::report::Cell::decode(v) {
+                    Ok(cell) => started += cell.count(),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            true
+        })
+        .unwrap();
+    assert_eq!(failed, None);
+    let folded = starts as i64 - store.reports_pending() as i64;
+    assert!(
+        started >= folded,
+        "{started} starts in the cells, {folded} folded"
+    );
+    assert!(started >= waystation_store::REPORT_FOLD_AT as i64);
 }

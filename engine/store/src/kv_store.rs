@@ -732,12 +732,15 @@ impl<B: Kv> KvStore<B> {
         crate::rollups::purge(&self.kv, before, max)
     }
 
-    /// Folds the pending report delta records when enough are pending and no other fold
-    /// is under way. The commit that calls it is already applied, so a failure here must
+    /// Folds a chunk of the pending report delta records when the backlog reached
+    /// `rollups::FOLD_INLINE_AT` (the runtime's folder folds long before, off the command's
+    /// thread) and no other fold is under way. The commit that calls it is already applied, so a failure here must
     /// not fail it: the records stay pending, and the next fold (at the latest the one a
     /// report read runs, which returns its error) takes them.
     fn fold_if_due(&self, written: usize) {
-        if self.unfolded.fetch_add(written, Ordering::Relaxed) + written < crate::rollups::FOLD_AT {
+        if self.unfolded.fetch_add(written, Ordering::Relaxed) + written
+            < crate::rollups::FOLD_INLINE_AT
+        {
             return;
         }
         let mut cache = match self.rollups.try_lock() {
@@ -811,6 +814,10 @@ impl<B: Kv> ReportStore for KvStore<B> {
         let mut cache = self.rollups.lock().unwrap_or_else(PoisonError::into_inner);
         self.unfolded.store(0, Ordering::Relaxed);
         self.folding(&mut cache, |c| crate::rollups::fold_all(&self.kv, c))
+    }
+
+    fn reports_pending(&self) -> usize {
+        self.unfolded.load(Ordering::Relaxed)
     }
 
     fn reports_current(&self) -> Result<bool, StoreError> {

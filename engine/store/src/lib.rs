@@ -50,6 +50,7 @@ pub use records::{
 };
 pub use redb_kv::RedbKv;
 pub use rollups::Rebuilt;
+pub use rollups::FOLD_AT as REPORT_FOLD_AT;
 pub use schedules::{CatchUp, ScheduleRecord, ScheduleSpec, ScheduleStore};
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
@@ -375,14 +376,22 @@ pub trait ReportStore {
     fn reports_current(&self) -> Result<bool, StoreError>;
 
     /// Folds every pending delta record into the cells now, and says how many it folded.
-    /// Commits fold on their own every few hundred records and report reads fold first, so
-    /// only a caller that measures what the rollups cost in all needs this.
+    /// The runtime's report folder calls it on its own thread every [`REPORT_FOLD_AT`]
+    /// records; report reads fold first; commits fold themselves only past a large backlog.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend fails, or [`StoreError::Unreadable`] /
     /// [`StoreError::Corrupt`] for an unreadable record or cell; the records of the failing
     /// batch stay pending.
     fn fold_reports(&self) -> Result<usize, StoreError>;
+
+    /// About how many report delta records wait to be folded (those written since the last
+    /// fold began). The runtime's report folder folds when this reaches
+    /// [`REPORT_FOLD_AT`]. 0 for a store that keeps no such records (PostgreSQL moves its
+    /// cells in the commit).
+    fn reports_pending(&self) -> usize {
+        0
+    }
 
     /// Throws the rollups away and computes them again from every stored instance and its
     /// history; for an upgrade, on a store no server has open. Durable when it returns.

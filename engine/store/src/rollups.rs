@@ -14,9 +14,10 @@
 //! and commits never wait for each other on the rollups. A *fold* reads the pending delta
 //! records in `seq` order, adds them into their cells, and writes the cells and deletes the
 //! records it read in one batch: the busy cells of a bucket are read, merged and written
-//! once per fold instead of once per command. A fold runs when [`FOLD_AT`] records are
-//! pending (on the committing thread that crosses the mark, unless another fold is under
-//! way) and before every report read, so a report always includes every applied commit.
+//! once per fold instead of once per command. A fold runs on the runtime's report folder
+//! thread when [`FOLD_AT`] records are pending, on the committing thread only past
+//! [`FOLD_INLINE_AT`] (a backstop), and before every report read, so a report always
+//! includes every applied commit.
 
 use crate::keys::{part, prefix};
 use crate::kv::{Kv, Mutation};
@@ -503,10 +504,17 @@ fn decode_deltas(at: &[u8], bytes: &[u8], visit: &mut DeltaVisitor<'_>) -> Resul
     Ok(())
 }
 
-/// Pending delta records that make a commit fold them (a few hundred commands' worth:
-/// enough that a busy bucket's cells are merged many commands at a time, few enough that
-/// the commit that folds takes a millisecond or two longer, not tens).
-pub(crate) const FOLD_AT: usize = 512;
+/// Pending delta records at which a fold pays (a few hundred commands' worth: enough that
+/// a busy bucket's cells are merged many commands at a time, few enough that a fold takes
+/// milliseconds, not tens). The runtime's report folder folds on its own thread when this
+/// many are pending ([`crate::ReportStore::reports_pending`]).
+pub const FOLD_AT: usize = 512;
+
+/// Pending delta records at which a commit folds them itself, on its own thread: a backstop
+/// for a store used without the runtime's folder (tools, benchmarks of the store alone) or
+/// with a folder that cannot keep up, so the records never pile up without bound. A fold of
+/// this many runs for tens of milliseconds on the committing thread.
+pub(crate) const FOLD_INLINE_AT: usize = 64 * FOLD_AT;
 
 /// Delta records one fold batch takes at most.
 const FOLD_CHUNK: usize = 4096;
@@ -997,6 +1005,33 @@ mod tests {
             .collect();
         assert!(expected.len() > 20, "{} cells", expected.len());
         assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn commits_leave_their_records_to_the_report_folder_until_the_inline_backstop() {
+        use crate::{KvStore, ReportStore, Store};
+        let store = KvStore::new(MemoryKv::default());
+        let mut commits = 0;
+        for i in 0..(FOLD_AT as i64 / 3 + 10) {
+            for (before, step) in lifecycle_of(&format!("o{i}"), "gold", i) {
+                let before = before.map(|b| b.state);
+                store
+                    .commit(&Commit {
+                        before: before.as_ref(),
+                        after: &step.state,
+                        effects: &step.effects,
+                        fired_timer: None,
+                        idempotency: None,
+                    })
+                    .unwrap();
+                commits += 1;
+            }
+        }
+        assert!(commits > FOLD_AT && commits < FOLD_INLINE_AT);
+        // No fold on the committing thread: every record waits for the folder.
+        assert_eq!(store.reports_pending(), commits);
+        assert_eq!(store.fold_reports().unwrap(), commits);
+        assert_eq!(store.reports_pending(), 0);
     }
 
     #[test]
