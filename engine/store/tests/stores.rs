@@ -9,8 +9,24 @@ use waystation_store::{
     KvStore, MemoryStore, QueryStore, Store, TimerStore, TokenStore,
 };
 
+/// Opens `dir` with `engine`. A sled database just dropped in this process may still be
+/// locked for a moment by sled's IO threads finishing their work (the file lock goes with
+/// the last of its handles), so a reopen waits up to 5 s for that lock; any other error,
+/// or the lock still held after that, fails the test.
 fn open(engine: Engine, dir: &Path) -> DiskStore {
-    KvStore::new(engine.open(dir).unwrap())
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match engine.open(dir) {
+            Ok(kv) => return KvStore::new(kv),
+            Err(e)
+                if format!("{e:?}").contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot open {engine} at {}: {e:?}", dir.display()),
+        }
+    }
 }
 
 fn passes_the_shared_suite(engine: Engine) {
