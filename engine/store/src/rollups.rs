@@ -345,34 +345,9 @@ impl<'a> Reader<'a> {
 /// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record, or
 /// what `visit` returns.
 fn decode_moves(at: &[u8], bytes: &[u8], visit: &mut DeltaVisitor<'_>) -> Result<(), StoreError> {
-    let bad = || corrupt(at, "delta record");
-    let mut r = Reader { bytes };
-    let workflow = r.str().ok_or_else(bad)?;
-    let n = r.len().ok_or_else(bad)?;
-    let mut groups = Vec::with_capacity(n.min(64));
-    for _ in 0..n {
-        groups.push((r.str().ok_or_else(bad)?, r.str().ok_or_else(bad)?));
-    }
-    let mut key = Vec::with_capacity(128);
-    while let Some(scope) = r.take(1) {
-        let one = match scope {
-            [EVERY_GROUP] => None,
-            [ONE_GROUP] => Some((r.str().ok_or_else(bad)?, r.str().ok_or_else(bad)?)),
-            _ => return Err(bad()),
-        };
-        let (bucket, metric, change) = r.one_move().ok_or_else(bad)?;
-        let digits = bucket_digits(bucket);
-        let spread_over = match &one {
-            Some(g) => std::slice::from_ref(g),
-            None => &groups[..],
-        };
-        for g in spread_over {
-            key.clear();
-            write_cell_key(&mut key, workflow, *g, &digits, metric);
-            visit(&key, change)?;
-        }
-    }
-    Ok(())
+    let mut counts = Counts::default();
+    gather_moves(at, bytes, &mut counts, visit)?;
+    counts.spread(visit)
 }
 
 /// The count moves of one fold, summed per record head (workflow and the groups the
@@ -920,6 +895,17 @@ mod tests {
         out
     }
 
+    /// The commit of `step` from `before`.
+    fn commit_of<'a>(before: Option<&'a InstanceState>, step: &'a Step) -> Commit<'a> {
+        Commit {
+            before,
+            after: &step.state,
+            effects: &step.effects,
+            fired_timer: None,
+            idempotency: None,
+        }
+    }
+
     fn cells_of(record: &[u8], decode: &mut DeltaVisitor<'_>) -> Vec<(Vec<u8>, String)> {
         let mut out = Vec::new();
         decode_moves(b"test", record, &mut |k, c| {
@@ -935,13 +921,7 @@ mod tests {
     fn a_record_spreads_over_the_groups_to_exactly_the_cells_the_deltas_name() {
         for (before, step) in lifecycle() {
             let before = before.map(|b| b.state);
-            let commit = Commit {
-                before: before.as_ref(),
-                after: &step.state,
-                effects: &step.effects,
-                fired_timer: None,
-                idempotency: None,
-            };
+            let commit = commit_of(before.as_ref(), &step);
             let record = delta_record(&commit).expect("every step moves a figure");
             let spread = cells_of(&record, &mut |_, _| Ok(()));
             let history = history_of(&step.effects);
@@ -971,13 +951,7 @@ mod tests {
         for steps in orders {
             for (before, step) in steps {
                 let before = before.map(|b| b.state);
-                let commit = Commit {
-                    before: before.as_ref(),
-                    after: &step.state,
-                    effects: &step.effects,
-                    fired_timer: None,
-                    idempotency: None,
-                };
+                let commit = commit_of(before.as_ref(), &step);
                 let record = delta_record(&commit).unwrap();
                 kv.apply(vec![Mutation::Put(delta_key(seq), record)])
                     .unwrap();
@@ -1015,15 +989,7 @@ mod tests {
         for i in 0..(FOLD_AT as i64 / 3 + 10) {
             for (before, step) in lifecycle_of(&format!("o{i}"), "gold", i) {
                 let before = before.map(|b| b.state);
-                store
-                    .commit(&Commit {
-                        before: before.as_ref(),
-                        after: &step.state,
-                        effects: &step.effects,
-                        fired_timer: None,
-                        idempotency: None,
-                    })
-                    .unwrap();
+                store.commit(&commit_of(before.as_ref(), &step)).unwrap();
                 commits += 1;
             }
         }
@@ -1065,13 +1031,7 @@ mod tests {
         let mut cache = CellCache::default();
         for (seq, (before, step)) in lifecycle().into_iter().enumerate() {
             let before = before.map(|b| b.state);
-            let commit = Commit {
-                before: before.as_ref(),
-                after: &step.state,
-                effects: &step.effects,
-                fired_timer: None,
-                idempotency: None,
-            };
+            let commit = commit_of(before.as_ref(), &step);
             let record = delta_record(&commit).unwrap();
             kv.apply(vec![Mutation::Put(delta_key(seq as u64), record)])
                 .unwrap();
@@ -1106,14 +1066,7 @@ mod tests {
         let record = |i: usize| {
             let (before, step) = &steps[i];
             let before = before.as_ref().map(|b| b.state.clone());
-            delta_record(&Commit {
-                before: before.as_ref(),
-                after: &step.state,
-                effects: &step.effects,
-                fired_timer: None,
-                idempotency: None,
-            })
-            .unwrap()
+            delta_record(&commit_of(before.as_ref(), step)).unwrap()
         };
         let mut cache = CellCache::default();
         kv.apply(vec![Mutation::Put(delta_key(0), record(0))])
