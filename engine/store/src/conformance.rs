@@ -862,21 +862,34 @@ pub fn report_count(store: &dyn Store, figure: &str) -> i64 {
 }
 
 /// Report rollups: commits write what they move as delta records and folds add them into
-/// the cells, some on the committing thread (every few hundred records), the rest before a
-/// report reads. Whichever fold takes a record, and however commits interleave, every
-/// commit counts exactly once.
+/// the cells, some while commits go on (as the runtime's folder thread folds), the rest
+/// before a report reads. Whichever fold takes a record, and however commits interleave,
+/// every commit counts exactly once.
 pub fn report_rollups_count_every_commit_once(store: &dyn Store) {
     let wf = workflow();
-    // Four writers at once: enough records that commits fold while others commit.
+    // Four writers at once, and a folder folding while they commit.
+    let writing = std::sync::atomic::AtomicBool::new(true);
     std::thread::scope(|s| {
-        for w in 0..4 {
-            let wf = &wf;
-            s.spawn(move || {
-                for i in 0..200 {
-                    start(store, wf, &format!("w{w}-{i}"), t0());
-                }
-            });
+        s.spawn(|| {
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                store.fold_reports().unwrap();
+                std::thread::yield_now();
+            }
+        });
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let wf = &wf;
+                s.spawn(move || {
+                    for i in 0..200 {
+                        start(store, wf, &format!("w{w}-{i}"), t0());
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
         }
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
     });
     for i in 0..300 {
         apply(
