@@ -35,6 +35,8 @@ struct Located {
 #[derive(Debug)]
 struct Wire {
     status: u16,
+    /// The status line and headers, lower-cased.
+    head: String,
     content_type: String,
     body: String,
 }
@@ -95,6 +97,7 @@ fn raw(addr: &str, request: Vec<u8>) -> Wire {
         .unwrap_or_default();
     Wire {
         status,
+        head: head.to_ascii_lowercase(),
         content_type,
         body: body.to_owned(),
     }
@@ -186,6 +189,44 @@ fn a_cursor_the_server_did_not_hand_out_is_a_400_naming_the_cursor_never_a_dropp
             );
         }
     }
+    assert_alive(&server);
+}
+
+/// CI saw a kept-alive client's request after a 415 fail with "Peer disconnected": the
+/// server had refused the upload before its body arrived and closed the connection
+/// without saying so.
+#[test]
+fn a_request_refused_before_its_body_arrived_tells_the_client_to_close_the_connection() {
+    let server = Server::start();
+    let dev = server.token("dev", &["developer"]);
+    let secret = dev.token().unwrap().to_owned();
+    // Each refusal comes before the body is read: the wrong content type, no token, a
+    // role that may not upload. Only the head is sent; the body is still on its way.
+    let heads = [
+        (415, format!("PUT /v1/plugins/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n")),
+        (401, "PUT /v1/plugins/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/wasm\r\nContent-Length: 50\r\n\r\n".to_owned()),
+        (403, format!("PUT /v1/workflows/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n")),
+    ];
+    for (status, head) in heads {
+        let answer = raw(&server.addr, head.into_bytes());
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert!(
+            answer.head.contains("connection: close"),
+            "a {status} before the body must close the connection: {}",
+            answer.head
+        );
+        answer.problem();
+    }
+    // A body read to its end keeps the connection: two requests on one.
+    let ask =
+        format!("GET /v1/plugins HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\n\r\n");
+    let answer = raw(&server.addr, ask.into_bytes());
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        !answer.head.contains("connection: close"),
+        "{}",
+        answer.head
+    );
     assert_alive(&server);
 }
 

@@ -255,11 +255,16 @@ pub async fn run(
         })
     };
     state.set_ready(true);
-    // Outermost: a panic anywhere below (a handler, an extractor, the dashboard) answers
-    // 500 problem+json and the connection lives on.
-    let app = api::router(state.clone()).merge(dashboard::router()).layer(
-        axum::middleware::from_fn_with_state(state.clone(), api::panics::contain),
-    );
+    // A panic anywhere below (a handler, an extractor, the dashboard) answers 500
+    // problem+json and the connection lives on; outermost, any answer to a request whose
+    // body was left unread tells the client to close the connection.
+    let app = api::router(state.clone())
+        .merge(dashboard::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::panics::contain,
+        ))
+        .layer(axum::middleware::from_fn(api::unread::close_if_unread));
     let drained = state.clone();
     let result = axum::serve(api::wire::ProblemListener(listener), app)
         .with_graceful_shutdown(async move {

@@ -31,6 +31,7 @@ mod search;
 mod state;
 mod table;
 mod tokens;
+pub mod unread;
 pub mod view_schemas;
 pub mod views;
 pub mod wire;
