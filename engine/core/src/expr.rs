@@ -37,6 +37,7 @@
 
 mod budget;
 mod calendar;
+mod member_path;
 
 use budget::{bytes_left, charge_bytes, charge_iterations};
 pub use budget::{MAX_BUILT_BYTES, MAX_ITERATIONS};
@@ -368,6 +369,8 @@ pub struct Expr {
     roots: u8,
     /// How deep the evaluator will recurse, at most.
     depth: usize,
+    /// The member path the program reads, when that is all it does: evaluated on the JSON.
+    path: Option<member_path::MemberPath>,
 }
 
 impl fmt::Debug for Expr {
@@ -492,7 +495,19 @@ impl Expr {
         self.roots & (1 << root) != 0
     }
 
+    /// The value of a member-path expression found in the JSON (see `member_path`).
+    fn found(&self, scope: &Scope<'_>) -> Option<cel::Value> {
+        let value = self
+            .path
+            .as_ref()?
+            .find(scope.input, scope.vars, scope.event)?;
+        Some(json_to_cel(value))
+    }
+
     fn run(&self, scope: &Scope<'_>) -> Result<cel::Value, EvalError> {
+        if let Some(value) = self.found(scope) {
+            return Ok(value);
+        }
         if self.depth <= INLINE_EVAL_DEPTH {
             return self.run_here(scope);
         }
@@ -554,16 +569,26 @@ impl Expr {
     /// an evaluation's cost. Each expression has its own budget; one deeper than the inline
     /// limit runs on its own stack as in [`Expr::eval`].
     pub fn eval_all(exprs: &[&Expr], scope: &Scope<'_>) -> Vec<Result<Value, EvalError>> {
-        let roots = exprs.iter().fold(0, |r, e| r | e.roots);
-        let ctx = context(roots, scope);
+        let found: Vec<Option<cel::Value>> = exprs.iter().map(|e| e.found(scope)).collect();
+        // The roots of the expressions the JSON did not answer, converted only if any.
+        let roots = exprs
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .fold(0, |r, (e, _)| r | e.roots);
+        let ctx = found
+            .iter()
+            .any(Option::is_none)
+            .then(|| context(roots, scope));
         calendar::with_calendars(scope.calendars, || {
             exprs
                 .iter()
-                .map(|e| {
-                    let value = if e.depth <= INLINE_EVAL_DEPTH {
-                        e.resolve_in(&ctx)?
-                    } else {
-                        e.run(scope)?
+                .zip(found)
+                .map(|(e, found)| {
+                    let value = match (found, &ctx) {
+                        (Some(value), _) => value,
+                        (None, Some(ctx)) if e.depth <= INLINE_EVAL_DEPTH => e.resolve_in(ctx)?,
+                        (None, _) => e.run(scope)?,
                     };
                     cel_to_json(&value).map_err(|m| e.error(EvalErrorKind::Result, m))
                 })
@@ -735,11 +760,13 @@ fn compile_checked(source: &str) -> Result<Expr, String> {
     }
     rewrite(&mut expression);
     let depth = measure(&expression).depth;
+    let path = member_path::MemberPath::of(&expression);
     Ok(Expr {
         source: source.into(),
         program: Arc::new(expression),
         roots,
         depth,
+        path,
     })
 }
 
