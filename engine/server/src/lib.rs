@@ -160,7 +160,14 @@ fn open_store(
             config.plugin_dir().display()
         )
     })?;
-    Ok((Arc::new(KvStore::new(kv)), Box::new(registry), None))
+    let store = KvStore::new(kv);
+    let rewritten = store
+        .upgrade_layout()
+        .map_err(|e| anyhow::anyhow!("cannot upgrade the store's layout: {e}"))?;
+    if rewritten > 0 {
+        tracing::info!(rewritten, "running business keys rewritten as point keys");
+    }
+    Ok((Arc::new(store), Box::new(registry), None))
 }
 
 /// Refuses to start when a stored definition version names a business calendar the

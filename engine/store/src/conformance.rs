@@ -45,6 +45,18 @@ fn workflow() -> Workflow {
     wf
 }
 
+/// [`TICKET`] with a business key: the start payload's `n`.
+fn keyed_workflow() -> Workflow {
+    let text = TICKET.replacen(
+        r#""start": "triage","#,
+        r#""start": "triage", "key": "input.n","#,
+        1,
+    );
+    let mut wf = Workflow::from_text(&text, None).expect("the keyed ticket workflow is valid");
+    wf.version = 1;
+    wf
+}
+
 /// Starts instance `id` at `now` and commits it.
 fn start(store: &dyn Store, wf: &Workflow, id: &str, now: DateTime<Utc>) -> InstanceState {
     let step = start_until_quiet(wf, id.to_owned(), json!({"n": id}), now, &plugins()).unwrap();
@@ -1148,7 +1160,11 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
 /// One piece, though long: it is the table of the suite's cases, one row each.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 21] = [
+    let cases: [Case; 22] = [
+        (
+            "a_running_instance_holds_its_business_key_until_it_ends",
+            a_running_instance_holds_its_business_key_until_it_ends,
+        ),
         (
             "each_branch_of_a_parallel_stage_arms_its_own_deadline",
             each_branch_of_a_parallel_stage_arms_its_own_deadline,
@@ -1230,6 +1246,50 @@ pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
         eprintln!("conformance: {name}");
         case(store.as_ref());
     }
+}
+
+/// Starts instance `id` of [`TICKET`] with business key `key` and commits it.
+pub fn start_keyed_ticket(store: &dyn Store, id: &str, key: &str) -> InstanceState {
+    let step = start_until_quiet(
+        &keyed_workflow(),
+        id.to_owned(),
+        json!({"n": key}),
+        t0(),
+        &plugins(),
+    )
+    .unwrap();
+    commit(store, None, &step, None);
+    step.state
+}
+
+/// A running instance holds its business key, and only while it runs: the key is free
+/// again once it is closed, and a new instance may take it (the runtime asks before every
+/// keyed start).
+pub fn a_running_instance_holds_its_business_key_until_it_ends(store: &dyn Store) {
+    let wf = keyed_workflow();
+    let first = start(store, &wf, "ORDER-1", t0());
+    assert_eq!(first.key.as_deref(), Some("ORDER-1"));
+    assert_eq!(
+        store
+            .running_with_key("ticket", "ORDER-1")
+            .unwrap()
+            .as_deref(),
+        Some("ORDER-1")
+    );
+    assert_eq!(store.running_with_key("ticket", "ORDER-2").unwrap(), None);
+    assert_eq!(store.running_with_key("other", "ORDER-1").unwrap(), None);
+    let closed = apply(store, &wf, "ORDER-1", event("close"), t0());
+    assert_eq!(closed.status, Status::Completed);
+    assert_eq!(store.running_with_key("ticket", "ORDER-1").unwrap(), None);
+    // The same key again, on a new instance: held by it, not by the closed one.
+    start_keyed_ticket(store, "again", "ORDER-1");
+    assert_eq!(
+        store
+            .running_with_key("ticket", "ORDER-1")
+            .unwrap()
+            .as_deref(),
+        Some("again")
+    );
 }
 
 /// Two departments confirm side by side, each within an hour: both branches' deadlines are

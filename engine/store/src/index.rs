@@ -70,7 +70,7 @@ fn identity_keys(s: &InstanceState, keys: &mut BTreeSet<Vec<u8>>) {
         keys.insert(key(&[part::INDEX, ix::KEY, wf, k.as_bytes(), id]));
         if running {
             // Freed in the commit that ends the instance, so the key can start again.
-            keys.insert(key(&[part::INDEX, ix::RUNNING_KEY, wf, k.as_bytes(), id]));
+            keys.insert(key(&[part::INDEX, ix::KEY_HELD, wf, k.as_bytes()]));
         }
     }
     for (field, value) in &s.fields {

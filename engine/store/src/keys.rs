@@ -17,7 +17,8 @@
 //! | `done/{time}/{instance}` | (empty): finished instances by when they finished, for retention |
 //! | `ix/{index}/.../{instance}` | (empty): the query indexes |
 //! | `ix/key/{workflow}/{key}/{instance}` | (empty): every instance by business key |
-//! | `ix/rkey/{workflow}/{key}/{instance}` | (empty): running instances by business key (at most one per key) |
+//! | `ix/rk/{workflow}/{key}` | (empty): a running instance holds this business key (at most one does): read with a point lookup, which the LSM's bloom filters answer without a range scan |
+//! | `ix/rkey/{workflow}/{key}/{instance}` | the layout before `ix/rk`: rewritten as `ix/rk` when a store is opened ([`crate::KvStore::upgrade_layout`]) |
 //! | `ix/fk/{workflow}/{field}/{value}/{instance}` | (empty): keyword and boolean fields |
 //! | `ix/fn/{workflow}/{field}/{number}/{instance}` | (empty): number fields, [`number`] order |
 //! | `ix/ft/{workflow}/{field}/{time}/{instance}` | (empty): timestamp fields |
@@ -170,7 +171,10 @@ pub mod index_name {
     pub const UPDATED: &[u8] = b"upd";
     /// Every instance by workflow and business key.
     pub const KEY: &[u8] = b"key";
-    /// Running instances by workflow and business key.
+    /// The business keys running instances hold, by workflow: a point key per key.
+    pub const KEY_HELD: &[u8] = b"rk";
+    /// Running instances by workflow and business key, one range per key: the layout
+    /// before [`KEY_HELD`], rewritten when a store is opened.
     pub const RUNNING_KEY: &[u8] = b"rkey";
     /// Keyword and boolean fields.
     pub const KEYWORD: &[u8] = b"fk";

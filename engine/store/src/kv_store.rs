@@ -620,15 +620,40 @@ impl<B: Kv> QueryStore for KvStore<B> {
     }
 
     fn running_with_key(&self, workflow: &str, key: &str) -> Result<Option<String>, StoreError> {
-        let p = prefix(&[
+        // Every keyed start asks this, nearly always of a key nobody holds: a point lookup
+        // (bloom filters) answers that, where a range scan would seek into every table.
+        let held = keys::key(&[
             part::INDEX,
-            keys::index_name::RUNNING_KEY,
+            keys::index_name::KEY_HELD,
             workflow.as_bytes(),
             key.as_bytes(),
         ]);
-        match self.collect(&p, None, 1)?.first() {
-            Some((k, _)) => Ok(Some(utf8(&k[p.len()..])?)),
-            None => Ok(None),
+        if self.kv.get(&held)?.is_none() {
+            return Ok(None);
+        }
+        // Held: which instance holds it is among the few that ever had the key.
+        let p = prefix(&[
+            part::INDEX,
+            keys::index_name::KEY,
+            workflow.as_bytes(),
+            key.as_bytes(),
+        ]);
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let had = self.collect(&p, after.as_deref(), 64)?;
+            let Some((last, _)) = had.last() else {
+                return Ok(None);
+            };
+            after = Some(last.clone());
+            for (k, _) in &had {
+                let id = utf8(&k[p.len()..])?;
+                let running = self
+                    .instance(&id)?
+                    .is_some_and(|s| s.status == waystation_core::Status::Running);
+                if running {
+                    return Ok(Some(id));
+                }
+            }
         }
     }
 
@@ -648,7 +673,56 @@ impl<B: Kv> QueryStore for KvStore<B> {
     }
 }
 
+/// Index rows one batch of [`KvStore::upgrade_layout`] rewrites.
+const UPGRADE_BATCH: usize = 4096;
+
 impl<B: Kv> KvStore<B> {
+    /// Rewrites what a store written by an earlier version keeps in an earlier layout:
+    /// the running instances' business keys (`ix/rkey/{workflow}/{key}/{instance}`) as
+    /// point keys (`ix/rk/{workflow}/{key}`). Call it once after opening, before any
+    /// command: a store that was never in the old layout costs one empty range read. In
+    /// batches of 4,096 keys, each atomic; one interrupted is finished at the next open.
+    /// Returns how many keys it rewrote.
+    ///
+    /// # Errors
+    /// Backend errors; [`StoreError::Corrupt`] for an old key that is not
+    /// `{workflow}/{key}/{instance}`.
+    pub fn upgrade_layout(&self) -> Result<usize, StoreError> {
+        let p = prefix(&[part::INDEX, keys::index_name::RUNNING_KEY]);
+        let mut rewritten = 0;
+        // Each batch after the last key of the one before: not over its deletions.
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let old = self.collect(&p, after.as_deref(), UPGRADE_BATCH)?;
+            let Some((last, _)) = old.last() else {
+                return Ok(rewritten);
+            };
+            after = Some(last.clone());
+            let mut batch = Vec::with_capacity(2 * old.len());
+            for (k, _) in old {
+                let rest = &k[p.len()..];
+                // `{workflow} 0 {key} 0 {instance}`: a workflow id has no 0 byte, an
+                // instance id neither, so the key is what lies between.
+                let first = rest.iter().position(|b| *b == 0);
+                let last = rest.iter().rposition(|b| *b == 0);
+                let (Some(first), Some(last)) = (first, last.filter(|l| Some(*l) > first)) else {
+                    return Err(StoreError::Corrupt(format!(
+                        "running business key index entry {}",
+                        String::from_utf8_lossy(&k)
+                    )));
+                };
+                let (workflow, key) = (&rest[..first], &rest[first + 1..last]);
+                batch.push(Mutation::Put(
+                    keys::key(&[part::INDEX, keys::index_name::KEY_HELD, workflow, key]),
+                    Vec::new(),
+                ));
+                batch.push(Mutation::Delete(k));
+                rewritten += 1;
+            }
+            self.kv.apply(batch)?;
+        }
+    }
+
     /// Turns the report rollups off (or on again), for a benchmark measuring what they cost
     /// per command. A store that commits with them off answers reports wrongly until
     /// `waystation reports rebuild`: nothing else may turn them off.

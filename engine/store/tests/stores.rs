@@ -6,7 +6,7 @@ use std::path::Path;
 use waystation_core::Status;
 use waystation_store::{
     conformance, copy, DefinitionStore, DiskStore, Engine, HistoryStore, InstanceStore, Kv,
-    KvStore, MemoryStore, QueryStore, Store, TimerStore, TokenStore,
+    KvStore, MemoryStore, Mutation, QueryStore, Store, TimerStore, TokenStore,
 };
 
 /// Opens `dir` with `engine`. A sled database just dropped in this process may still be
@@ -149,6 +149,67 @@ fn report_delta_records_pending_at_a_reopen_count_once_and_new_ones_do_not_overw
 }
 
 /// Every key of a store, in order.
+/// A store written when running business keys were kept as `ix/rkey/{workflow}/{key}/{instance}`
+/// is rewritten when opened: the running order still holds its number (a second order
+/// with it is refused), and nothing of the earlier layout is left.
+#[test]
+fn running_business_keys_kept_in_the_earlier_layout_are_rewritten_when_the_store_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = |parts: &[&[u8]]| waystation_store::keys::key(parts);
+    {
+        let store = open(Engine::Fjall, dir.path());
+        conformance::start_keyed_ticket(&store, "first", "ORDER-1");
+        conformance::start_keyed_ticket(&store, "second", "ORDER-2");
+        // Back to the earlier layout, as the previous version wrote it.
+        let mut batch = Vec::new();
+        for (id, key) in [("first", "ORDER-1"), ("second", "ORDER-2")] {
+            batch.push(Mutation::Delete(old(&[
+                b"ix",
+                b"rk",
+                b"ticket",
+                key.as_bytes(),
+            ])));
+            batch.push(Mutation::Put(
+                old(&[b"ix", b"rkey", b"ticket", key.as_bytes(), id.as_bytes()]),
+                Vec::new(),
+            ));
+        }
+        store.backend().apply(batch).unwrap();
+        store.flush().unwrap();
+    }
+    let store = open(Engine::Fjall, dir.path());
+    assert_eq!(
+        store.running_with_key("ticket", "ORDER-1").unwrap(),
+        None,
+        "before the upgrade the point key is not there (what the upgrade is for)"
+    );
+    assert_eq!(store.upgrade_layout().unwrap(), 2);
+    assert_eq!(
+        store
+            .running_with_key("ticket", "ORDER-1")
+            .unwrap()
+            .as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        store
+            .running_with_key("ticket", "ORDER-2")
+            .unwrap()
+            .as_deref(),
+        Some("second")
+    );
+    let left: Vec<_> = dump(store.backend())
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(b"ix\0rkey\0"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        store.upgrade_layout().unwrap(),
+        0,
+        "an upgraded store is left alone"
+    );
+}
+
 fn dump(kv: &dyn Kv) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     kv.scan(b"", None, &mut |k, v| {
