@@ -1470,4 +1470,73 @@ mod tests {
             .unwrap();
         assert_eq!(v, json!({"at": "2024-05-01T01:00:00Z", "p": "high"}));
     }
+
+    /// Every path over every kind of value answers what CEL answers, to the bit and to the
+    /// error message: a timestamp string comes back as CEL's UTC form, a whole double as
+    /// an integer, a missing member or a member of a string as CEL's error.
+    #[test]
+    fn a_member_path_answers_exactly_what_cel_answers() {
+        let input = json!({
+            "request_id": "REQ-1",
+            "amount": 5000.0,
+            "ratio": 0.25,
+            "when": "2024-05-08T12:00:00+08:00",
+            "flag": true,
+            "none": null,
+            "list": [1, "a", {"b": 2}],
+            "order": {"total": 12, "customer": {"tier": "gold"}},
+            "text": "plain"
+        });
+        let vars: Map<String, Value> = json!({"order": {"total": 7}, "n": 3})
+            .as_object()
+            .unwrap()
+            .clone();
+        let event = json!({"type": "note", "data": {"reason": "late"}});
+        let tags = std::collections::BTreeSet::new();
+        let now = chrono::Utc::now();
+        let scope = Scope {
+            input: &input,
+            vars: &vars,
+            event: Some(&event),
+            now,
+            instance: InstanceView {
+                id: "i",
+                workflow: "w",
+                version: 1,
+                stage: "s",
+                started_at: now,
+                tags: &tags,
+            },
+            calendars: None,
+        };
+        let sources = [
+            "input.request_id",
+            "input.amount",
+            "input.ratio",
+            "input.when",
+            "input.flag",
+            "input.none",
+            "input.list",
+            "input.order",
+            "input.order.customer.tier",
+            "input.missing",
+            "input.text.size",
+            "input.order.customer.missing",
+            "vars.order.total",
+            "vars.n",
+            "vars.missing",
+            "event.data.reason",
+            "event.type",
+            "event.data.missing",
+        ];
+        for source in sources {
+            let fast = Expr::compile(source).unwrap();
+            assert!(fast.path.is_some(), "{source}");
+            let mut through_cel = fast.clone();
+            through_cel.path = None;
+            assert_eq!(fast.eval(&scope), through_cel.eval(&scope), "{source}");
+            let together = Expr::eval_all(&[&fast], &scope);
+            assert_eq!(together, vec![through_cel.eval(&scope)], "{source}");
+        }
+    }
 }
