@@ -1492,23 +1492,8 @@ mod tests {
             .unwrap()
             .clone();
         let event = json!({"type": "note", "data": {"reason": "late"}});
-        let tags = std::collections::BTreeSet::new();
-        let now = chrono::Utc::now();
-        let scope = Scope {
-            input: &input,
-            vars: &vars,
-            event: Some(&event),
-            now,
-            instance: InstanceView {
-                id: "i",
-                workflow: "w",
-                version: 1,
-                stage: "s",
-                started_at: now,
-                tags: &tags,
-            },
-            calendars: None,
-        };
+        let mut scope = scope(&input, &vars, Utc::now());
+        scope.event = Some(&event);
         let sources = [
             "input.request_id",
             "input.amount",

@@ -135,42 +135,35 @@ mod tests {
         (stream, reader)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_415_sent_before_the_body_arrived_tells_the_client_to_close_the_connection() {
-        let addr = serve().await;
-        let answer = tokio::task::spawn_blocking(move || {
+    /// Sends `request` on a fresh connection and reads the one answer.
+    async fn refused(addr: SocketAddr, request: String) -> Answer {
+        tokio::task::spawn_blocking(move || {
             let (mut stream, mut reader) = connect(addr);
-            // The head only: the body is still on its way when the server refuses.
-            write!(
-                stream,
-                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\n"
-            )
-            .unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
             read_answer(&mut reader)
         })
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_415_sent_before_the_body_arrived_tells_the_client_to_close_the_connection() {
+        // The head only: the body is still on its way when the server refuses.
+        let head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n\r\n";
+        let answer = refused(serve().await, head.to_owned()).await;
         assert_eq!(answer.status, 415, "{}", answer.head);
         assert!(answer.head.contains("connection: close"), "{}", answer.head);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_body_over_the_limit_is_a_413_that_closes_the_connection() {
-        let addr = serve().await;
-        let answer = tokio::task::spawn_blocking(move || {
-            let (mut stream, mut reader) = connect(addr);
-            // A megabyte announced, its first hundred bytes sent: the server stops reading
-            // at the limit, so the rest would be taken for the next request.
-            write!(
-                stream,
-                "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n\"{}",
-                "x".repeat(100)
-            )
-            .unwrap();
-            read_answer(&mut reader)
-        })
-        .await
-        .unwrap();
+        // A megabyte announced, its first hundred bytes sent: the server stops reading at
+        // the limit, so the rest would be taken for the next request.
+        let request = format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n\"{}",
+            "x".repeat(100)
+        );
+        let answer = refused(serve().await, request).await;
         assert_eq!(answer.status, 413, "{}", answer.head);
         assert!(answer.head.contains("connection: close"), "{}", answer.head);
     }
