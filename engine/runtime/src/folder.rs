@@ -10,6 +10,7 @@
 //! this thread falls behind, and a report read folds what is left first, so reports never
 //! miss an applied commit.
 
+use crate::owned_thread::OwnedThread;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,22 +19,12 @@ use waystation_store::{Store, REPORT_FOLD_AT};
 /// The longest pending records wait for a fold while fewer than [`REPORT_FOLD_AT`] are.
 pub const IDLE_FOLD: Duration = Duration::from_secs(1);
 
-/// The folder's wake-up channel and thread; the thread stops when this is dropped.
+/// The folder's wake-up channel and thread; the thread stops when this is dropped (and is
+/// joined, so the store is released when the runtime is).
 pub struct Folder {
     // A one-slot channel: a nudge while one is queued is dropped (the fold to come takes
     // everything pending), so sending never blocks.
-    wake: Option<mpsc::SyncSender<()>>,
-    // Joined on drop, so the store is released when the runtime is.
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Folder {
-    fn drop(&mut self) {
-        self.wake.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    folder: OwnedThread<mpsc::SyncSender<()>>,
 }
 
 impl Folder {
@@ -43,13 +34,10 @@ impl Folder {
     /// If the OS refuses to start a thread.
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (wake, rx) = mpsc::sync_channel::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("waystation-fold".into())
-            .spawn(move || fold_loop(store.as_ref(), &rx))
-            .expect("start the report folder thread");
         Folder {
-            wake: Some(wake),
-            thread: Some(thread),
+            folder: OwnedThread::spawn("waystation-fold", wake, move || {
+                fold_loop(store.as_ref(), &rx)
+            }),
         }
     }
 
@@ -57,7 +45,7 @@ impl Folder {
     /// records pending. Never blocks.
     pub fn nudge(&self, store: &dyn Store) {
         if store.reports_pending() >= REPORT_FOLD_AT {
-            if let Some(wake) = &self.wake {
+            if let Some(wake) = self.folder.sender() {
                 let _ = wake.try_send(());
             }
         }

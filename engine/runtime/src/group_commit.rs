@@ -16,6 +16,7 @@
 //!   apply, then flushes them together. When commands come one at a time (the last flush
 //!   covered one), it flushes at once and adds no latency.
 
+use crate::owned_thread::OwnedThread;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,21 +28,11 @@ type Waiter = oneshot::Sender<Result<(), StoreError>>;
 /// The longest the flusher collects before a flush, whatever the last flush took.
 const MAX_COLLECT: Duration = Duration::from_millis(10);
 
-/// The flusher's queue and thread.
+/// The flusher's queue and thread (joined on drop, so the store and sled's file lock are
+/// released when the engine is).
 pub struct GroupCommit {
     // std's channel, for `recv_timeout`; sending never blocks, so async code may send.
-    queue: Option<mpsc::Sender<Waiter>>,
-    // Joined on drop, so the store (and sled's file lock) is released when the engine is.
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for GroupCommit {
-    fn drop(&mut self) {
-        self.queue.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    flusher: OwnedThread<mpsc::Sender<Waiter>>,
 }
 
 impl GroupCommit {
@@ -51,13 +42,10 @@ impl GroupCommit {
     /// If the OS refuses to start a thread.
     pub fn start(store: Arc<dyn Store>) -> Self {
         let (queue, rx) = mpsc::channel::<Waiter>();
-        let thread = std::thread::Builder::new()
-            .name("waystation-flush".into())
-            .spawn(move || flusher(store.as_ref(), &rx))
-            .expect("start the flush thread");
         GroupCommit {
-            queue: Some(queue),
-            thread: Some(thread),
+            flusher: OwnedThread::spawn("waystation-flush", queue, move || {
+                flusher(store.as_ref(), &rx)
+            }),
         }
     }
 
@@ -67,8 +55,8 @@ impl GroupCommit {
     /// The flush's error; the commit is then visible but may not survive a crash.
     pub async fn durable(&self) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.queue
-            .as_ref()
+        self.flusher
+            .sender()
             .ok_or_else(|| StoreError::backend("the flusher has stopped"))?
             .send(tx)
             .map_err(|_| StoreError::backend("the flusher has stopped"))?;

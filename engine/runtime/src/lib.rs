@@ -26,6 +26,7 @@ pub mod metrics;
 mod once;
 mod options;
 mod outbox;
+mod owned_thread;
 mod progress;
 mod queries;
 mod reader;
