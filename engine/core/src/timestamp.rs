@@ -7,8 +7,8 @@
 //! fragment. A stored instance state holds a dozen timestamps, so that came to about a
 //! tenth of a durable command's CPU (BENCHMARKS.md, "Timestamps written in one piece").
 //! Formatting with chrono into a `String` and serialising it as one `str` writes the same
-//! bytes. Reading is unchanged (chrono's `Deserialize`), so stored data of either writer
-//! reads back alike.
+//! bytes. Reading tries chrono's strict RFC 3339 parser before the relaxed one chrono's
+//! `Deserialize` uses, so every string that read before reads alike, and cheaper.
 //!
 //! Use on a field: `#[serde(with = "crate::timestamp")]`, or `crate::timestamp::option`
 //! for an `Option<DateTime<Utc>>`.

@@ -160,13 +160,8 @@ fn open_store(
             config.plugin_dir().display()
         )
     })?;
-    let store = KvStore::new(kv);
-    let rewritten = store
-        .upgrade_layout()
+    let store = KvStore::opened(kv)
         .map_err(|e| anyhow::anyhow!("cannot upgrade the store's layout: {e}"))?;
-    if rewritten > 0 {
-        tracing::info!(rewritten, "running business keys rewritten as point keys");
-    }
     Ok((Arc::new(store), Box::new(registry), None))
 }
 

@@ -677,6 +677,17 @@ impl<B: Kv> QueryStore for KvStore<B> {
 const UPGRADE_BATCH: usize = 4096;
 
 impl<B: Kv> KvStore<B> {
+    /// Collections over `kv` opened on a store's files: [`KvStore::new`], then
+    /// [`KvStore::upgrade_layout`], so nothing reads a layout an earlier version wrote.
+    ///
+    /// # Errors
+    /// As [`KvStore::upgrade_layout`].
+    pub fn opened(kv: B) -> Result<Self, StoreError> {
+        let store = KvStore::new(kv);
+        store.upgrade_layout()?;
+        Ok(store)
+    }
+
     /// Rewrites what a store written by an earlier version keeps in an earlier layout:
     /// the running instances' business keys (`ix/rkey/{workflow}/{key}/{instance}`) as
     /// point keys (`ix/rk/{workflow}/{key}`). Call it once after opening, before any
@@ -916,9 +927,9 @@ impl KvStore<crate::SledKv> {
     /// Opens the sled store in directory `path`.
     ///
     /// # Errors
-    /// As [`crate::SledKv::open`].
+    /// As [`crate::SledKv::open`] and [`KvStore::upgrade_layout`].
     pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        Ok(KvStore::new(crate::SledKv::open(path)?))
+        KvStore::opened(crate::SledKv::open(path)?)
     }
 }
 
@@ -926,9 +937,9 @@ impl KvStore<crate::FjallKv> {
     /// Opens the fjall store in directory `path`.
     ///
     /// # Errors
-    /// As [`crate::FjallKv::open`].
+    /// As [`crate::FjallKv::open`] and [`KvStore::upgrade_layout`].
     pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        Ok(KvStore::new(crate::FjallKv::open(path)?))
+        KvStore::opened(crate::FjallKv::open(path)?)
     }
 }
 
@@ -936,8 +947,8 @@ impl KvStore<crate::RedbKv> {
     /// Opens the redb store in directory `path`.
     ///
     /// # Errors
-    /// As [`crate::RedbKv::open`].
+    /// As [`crate::RedbKv::open`] and [`KvStore::upgrade_layout`].
     pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
-        Ok(KvStore::new(crate::RedbKv::open(path)?))
+        KvStore::opened(crate::RedbKv::open(path)?)
     }
 }

@@ -507,13 +507,10 @@ fn pg_opened(store: std::sync::Arc<waystation_store::PgStore>) -> Opened {
 /// A data directory side: the store `kv` opened in it (described as `what`), and the
 /// plugin registry beside it.
 fn dir_opened(kv: AnyKv, data: &Path, what: String) -> Result<Opened, StoreSetupError> {
-    let store = KvStore::new(kv);
-    store
-        .upgrade_layout()
-        .map_err(|source| StoreSetupError::Store {
-            context: format!("cannot upgrade the layout of {what}"),
-            source,
-        })?;
+    let store = KvStore::opened(kv).map_err(|source| StoreSetupError::Store {
+        context: format!("cannot upgrade the layout of {what}"),
+        source,
+    })?;
     Ok(Opened {
         store: std::sync::Arc::new(store),
         registry: dir_registry(&plugin_dir(data))?,
