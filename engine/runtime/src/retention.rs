@@ -47,7 +47,8 @@ pub struct Purged {
     pub idempotency: usize,
     /// Finished instances looked at (and purged unless a message of theirs is pending).
     pub instances: usize,
-    /// Report cells deleted.
+    /// Report cells deleted (the embedded stores delete a group's cells of one 15-minute
+    /// bucket together and count them as one: see `ReportStore::purge_report_cells`).
     pub report_cells: usize,
 }
 

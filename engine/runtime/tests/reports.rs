@@ -295,11 +295,11 @@ async fn figures_older_than_the_report_retention_are_purged_and_newer_ones_stay(
     // dispute (started October 31st, 20:00 UTC) and drops every October 1-20 start.
     rt.set_retention(waystation_runtime::Retention {
         reports: TimeDelta::days(10),
-        batch: 1, // 128 cells per batch: many batches
+        batch: 1, // 128 bucket values (a group's figures of 15 minutes) per batch
         ..waystation_runtime::Retention::default()
     });
     let purged = rt.purge_expired().await.unwrap();
-    assert!(purged.report_cells > 128, "{purged:?}");
+    assert!(purged.report_cells > 64, "{purged:?}");
     assert_eq!(
         purged.instances, 0,
         "the instances themselves are kept 730 days"
@@ -334,20 +334,29 @@ async fn the_rollups_of_a_busy_hour_are_folded_in_the_background_without_a_repor
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    // The stored cells count every start, read as they are (a report read would fold
-    // what is pending first).
+    // The stored bucket values count every start, read as they are (a report read would
+    // fold what is pending first).
     let mut started = 0;
-    let all =
-        waystation_store::keys::prefix(&[waystation_store::keys::part::ROLLUP, b"disputes", b""]);
+    let all = waystation_store::keys::prefix(&[
+        waystation_store::keys::part::ROLLUP_BUCKET,
+        b"disputes",
+        b"",
+    ]);
     let mut failed = None;
     store
         .backend()
-        .scan(&all, None, &mut |k, v| {
-            if k.ends_with(b"\0started") {
-                match waystation_core::report::Cell::decode(v) {
-                    Ok(cell) => started += cell.count(),
-                    Err(e) => failed = Some(e),
-                }
+        .scan(&all, None, &mut |_, v| {
+            let read = waystation_store::ReportBucket::decode(v).and_then(|b| {
+                b.figures().try_for_each(|f| {
+                    let (figure, cell) = f?;
+                    if figure == "started" {
+                        started += cell.count();
+                    }
+                    Ok(())
+                })
+            });
+            if let Err(e) = read {
+                failed = Some(e.to_string());
             }
             true
         })

@@ -455,19 +455,23 @@ async fn many_instances_move_in_parallel_and_every_answer_is_durable() {
 }
 
 /// Every key of the store and their bytes, as the store holds them (live data), but the
-/// report rollups (`ru/`): those grow with time (cells per 15-minute bucket that saw work),
-/// not with the instances kept, and have their own retention (issue 15). Report delta
-/// records still to be folded (`rd/`) are left out too: at most a few hundred are pending
-/// before a commit folds them, whatever the instances.
+/// report rollups (`rb/`): those grow with time (a value per 15-minute bucket that saw
+/// work), not with the instances kept, and have their own retention (issue 15). Report
+/// delta records still to be folded (`rm/`) are left out too: at most a few hundred are
+/// pending before the folder folds them, whatever the instances.
 fn live(store: &waystation_store::FjallStore) -> (usize, usize) {
     use waystation_store::keys::{part, prefix};
     use waystation_store::Kv;
-    let (cells, deltas) = (prefix(&[part::ROLLUP]), prefix(&[part::DELTA]));
+    let skipped = [
+        prefix(&[part::ROLLUP_BUCKET]),
+        prefix(&[part::MOVES]),
+        prefix(&[part::DELTA]),
+    ];
     let (mut keys, mut bytes) = (0, 0);
     store
         .backend()
         .scan(b"", None, &mut |k, v| {
-            if k.starts_with(&cells) || k.starts_with(&deltas) {
+            if skipped.iter().any(|p| k.starts_with(p)) {
                 return true;
             }
             keys += 1;

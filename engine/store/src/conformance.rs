@@ -933,9 +933,17 @@ pub fn report_rollups_count_every_commit_once(store: &dyn Store) {
 /// from what it remembered.
 pub fn old_report_cells_are_purged_and_stay_purged(store: &dyn Store) {
     let wf = workflow();
+    // Each start in a 15-minute bucket of its own, so there is more to purge than one
+    // batch of two takes, whether a store keeps a cell per figure or per bucket.
     for i in 0..5 {
-        start(store, &wf, &format!("old{i}"), t0());
-        start(store, &wf, &format!("new{i}"), t0() + TimeDelta::days(10));
+        let later = TimeDelta::minutes(20 * i);
+        start(store, &wf, &format!("old{i}"), t0() + later);
+        start(
+            store,
+            &wf,
+            &format!("new{i}"),
+            t0() + TimeDelta::days(10) + later,
+        );
     }
     assert_eq!(report_count(store, "started"), 10, "read (and folded) once");
     let cut = waystation_core::report::bucket(t0() + TimeDelta::days(5));

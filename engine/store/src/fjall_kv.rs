@@ -160,9 +160,15 @@ impl Kv for FjallKv {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
         let iter = match after {
-            Some(a) => self
-                .items
-                .range::<&[u8], _>((Bound::Excluded(a), Bound::Unbounded)),
+            // Bounded by the prefix's end: see `prefix_end`.
+            Some(a) => {
+                let end = crate::kv::prefix_end(prefix);
+                if end.as_deref().is_some_and(|e| a >= e) {
+                    return Ok(());
+                }
+                let end = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+                self.items.range::<&[u8], _>((Bound::Excluded(a), end))
+            }
             None => self.items.prefix(prefix),
         };
         for guard in iter {

@@ -28,7 +28,8 @@
 //! | `ix/breachst/{workflow}/{stage}/{instance}` | (empty): instances by each stage they breached |
 //! | `ix/act/{time}/{instance}` | (empty): instances by when a person or system last acted |
 //! | `ix/asg/{user}/{instance}` | (empty): running instances by assignee |
-//! | `ru/{workflow}/{dim}/{bucket}/{value}/{figure}` | a report cell (see `rollups.rs`) |
+//! | `rb/{workflow}/{dim}/{bucket}/{value}` | every report cell of one group and bucket (see `rollups/bucket.rs`) |
+//! | `ru/{workflow}/{dim}/{bucket}/{value}/{figure}` | a report cell of the earlier layout, rewritten into `rb` when a store opens |
 //! | `rd/{seq}` | a report delta record of the first layout (one entry per cell), folded like `rm` (see `rollups.rs`) |
 //! | `rm/{seq}` | a report delta record: what one commit moves and the groups it counts in, until a fold adds it in (see `rollups.rs`) |
 //! | `rumeta/current` | (empty): the rollups cover every stored instance |
@@ -76,8 +77,12 @@ pub mod part {
     pub const FINISHED: &[u8] = b"done";
     /// `ix/{index}/...`: the query indexes (see [`super::index_name`]).
     pub const INDEX: &[u8] = b"ix";
-    /// `ru/{workflow}/{dim}/{bucket}/{value}/{figure}`: report cells.
+    /// `ru/{workflow}/{dim}/{bucket}/{value}/{figure}`: report cells of the earlier layout
+    /// (one key per figure), rewritten into [`ROLLUP_BUCKET`] values when a store opens.
     pub const ROLLUP: &[u8] = b"ru";
+    /// `rb/{workflow}/{dim}/{bucket}/{value}`: report buckets, every figure of one group
+    /// and 15-minute bucket in one value.
+    pub const ROLLUP_BUCKET: &[u8] = b"rb";
     /// `rd/{seq}`: report delta records of the first layout (one per cell moved), still
     /// folded when a store written before `rm` holds some.
     pub const DELTA: &[u8] = b"rd";

@@ -1,5 +1,5 @@
-//! The ordered key-value backend under every collection. Two implementations: in memory
-//! (a `BTreeMap`) and sled. Everything above this trait is written once.
+//! The ordered key-value backend under every collection: in memory (a `BTreeMap`), fjall,
+//! sled and redb. Everything above this trait is written once.
 
 use crate::StoreError;
 
@@ -10,6 +10,40 @@ pub enum Mutation {
     Put(Vec<u8>, Vec<u8>),
     /// Remove `key`.
     Delete(Vec<u8>),
+}
+
+/// The first key after every key that starts with `prefix`: the exclusive end of a scan
+/// of `prefix`, `None` when no key is (an empty prefix or one of `0xff` bytes only).
+///
+/// Why a scan needs its end: in an LSM engine (fjall) a deleted key stays as a tombstone
+/// until compaction, and an iterator without an end walks over every tombstone after the
+/// prefix's last live key to find the next live key past it, only to stop there. Behind
+/// the report delta records lie the timer index's deletions, thousands of them.
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let keep = prefix.iter().rposition(|b| *b != 0xff)?;
+    let mut end = prefix[..=keep].to_vec();
+    end[keep] += 1;
+    Some(end)
+}
+
+/// Up to `n` entries of `prefix` after `after` (exclusive), in key order: a chunk of a
+/// walk that resumes after the last key of the chunk before (in an LSM store, not over
+/// the deletions the chunks before made).
+///
+/// # Errors
+/// As [`Kv::scan`].
+pub(crate) fn collect<B: Kv + ?Sized>(
+    kv: &B,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    n: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    kv.scan(prefix, after, &mut |k, v| {
+        out.push((k.to_vec(), v.to_vec()));
+        out.len() < n
+    })?;
+    Ok(out)
 }
 
 /// An ordered map of bytes to bytes with atomic batches.
@@ -54,5 +88,19 @@ pub trait Kv: Send + Sync + 'static {
     /// during the sync makes up the next flush.
     fn flush_holds_commits(&self) -> bool {
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_before_the_first_key_that_does_not_start_with_it() {
+        assert_eq!(prefix_end(b"rm\0"), Some(b"rm\x01".to_vec()));
+        assert_eq!(prefix_end(b"a\xff\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+        assert!(b"rm\0\xff\xff".as_slice() < prefix_end(b"rm\0").unwrap().as_slice());
     }
 }

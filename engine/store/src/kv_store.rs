@@ -102,12 +102,7 @@ impl<B: Kv> KvStore<B> {
         after: Option<&[u8]>,
         n: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let mut out = Vec::new();
-        self.kv.scan(prefix, after, &mut |k, v| {
-            out.push((k.to_vec(), v.to_vec()));
-            out.len() < n
-        })?;
-        Ok(out)
+        crate::kv::collect(&self.kv, prefix, after, n)
     }
 
     /// A page of whatever `load` makes of each entry under `prefix`; `None` skips one.
@@ -690,15 +685,22 @@ impl<B: Kv> KvStore<B> {
 
     /// Rewrites what a store written by an earlier version keeps in an earlier layout:
     /// the running instances' business keys (`ix/rkey/{workflow}/{key}/{instance}`) as
-    /// point keys (`ix/rk/{workflow}/{key}`). Call it once after opening, before any
-    /// command: a store that was never in the old layout costs one empty range read. In
-    /// batches of 4,096 keys, each atomic; one interrupted is finished at the next open.
-    /// Returns how many keys it rewrote.
+    /// point keys (`ix/rk/{workflow}/{key}`), and the report cells (one key per figure,
+    /// `ru/...`) as bucket values (`rb/...`, see the `rollups` module). Call it once after
+    /// opening, before any command: a store that was never in an old layout costs two
+    /// empty range reads. In batches of 4,096 keys, each atomic; one interrupted is
+    /// finished at the next open. Returns how many keys it rewrote.
     ///
     /// # Errors
     /// Backend errors; [`StoreError::Corrupt`] for an old key that is not
-    /// `{workflow}/{key}/{instance}`.
+    /// `{workflow}/{key}/{instance}`, or an old report cell that does not decode.
     pub fn upgrade_layout(&self) -> Result<usize, StoreError> {
+        let keys = self.upgrade_running_keys()?;
+        Ok(keys + crate::rollups::upgrade_cells(&self.kv)?)
+    }
+
+    /// The running business keys of [`KvStore::upgrade_layout`].
+    fn upgrade_running_keys(&self) -> Result<usize, StoreError> {
         let p = prefix(&[part::INDEX, keys::index_name::RUNNING_KEY]);
         let mut rewritten = 0;
         // Each batch after the last key of the one before: not over its deletions.

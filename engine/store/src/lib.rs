@@ -51,6 +51,7 @@ pub use records::{
 pub use redb_kv::RedbKv;
 pub use rollups::Rebuilt;
 pub use rollups::FOLD_AT as REPORT_FOLD_AT;
+pub use rollups::{Bucket as ReportBucket, BucketError as ReportBucketError};
 pub use schedules::{CatchUp, ScheduleRecord, ScheduleSpec, ScheduleStore};
 pub use sled_kv::SledKv;
 pub use tokens::{TokenRecord, TokenStore};
@@ -335,7 +336,9 @@ pub trait RetentionStore {
 
     /// Removes up to `max` report cells of the 15-minute buckets before `before` (see
     /// [`waystation_core::report::bucket`]); returns how many (fewer than `max`: nothing
-    /// older is left). Reports over those periods then count nothing there.
+    /// older is left). Reports over those periods then count nothing there. The embedded
+    /// stores keep a group's cells of one bucket together (one bucket value, see the
+    /// `rollups` module) and remove and count them as one.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the backend fails; nothing was removed then.

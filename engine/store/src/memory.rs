@@ -29,7 +29,15 @@ impl Kv for MemoryKv {
             Some(a) => Bound::Excluded(a.to_vec()),
             None => Bound::Included(prefix.to_vec()),
         };
-        for (k, v) in map.range((start, Bound::Unbounded)) {
+        let end = crate::kv::prefix_end(prefix);
+        // `BTreeMap::range` panics on a start past its end: nothing lies between them.
+        if let (Some(a), Some(e)) = (after, &end) {
+            if a >= e.as_slice() {
+                return Ok(());
+            }
+        }
+        let end = end.map_or(Bound::Unbounded, Bound::Excluded);
+        for (k, v) in map.range((start, end)) {
             if !k.starts_with(prefix) || !visit(k, v) {
                 break;
             }

@@ -1,11 +1,14 @@
-//! Report rollups (issue 15): one cell per workflow, group, 15-minute UTC bucket and
-//! figure, so a report reads a period's buckets instead of its instances.
+//! Report rollups (issue 15): one value per workflow, group and 15-minute UTC bucket
+//! holding a cell per figure, so a report reads a period's buckets instead of its
+//! instances.
 //!
-//! Key: `ru/{workflow}/{dim}/{bucket}/{value}/{figure}` (parts joined by a 0 byte),
-//! `dim` empty with an empty `value` for all instances, else a keyword field's name and
-//! its value; `bucket` is 15-minute steps since the epoch as 12 decimal digits (instances
-//! before 1970 count in bucket 0). Value: [`Cell::encode`]. A figure's cells of one
-//! period are next to each other per `dim`, so a month is one range scan.
+//! Key: `rb/{workflow}/{dim}/{bucket}/{value}` (parts joined by a 0 byte), `dim` empty
+//! with an empty `value` for all instances, else a keyword field's name and its value;
+//! `bucket` is 15-minute steps since the epoch as 12 decimal digits (instances before 1970
+//! count in bucket 0). Value: every figure's cell, [`Bucket`]. The buckets of one period
+//! are next to each other per `dim`, so a month is one range scan. Stores written before
+//! kept one key per figure (`ru/{workflow}/{dim}/{bucket}/{value}/{figure}`); opening one
+//! rewrites them ([`upgrade_cells`]).
 //!
 //! **Blind writes, folded later.** A commit does not read the cells it moves: it writes one
 //! *delta record* `rm/{seq}` (what moves, once, and the groups it counts in: [`encode_moves`];
@@ -19,25 +22,28 @@
 //! [`FOLD_INLINE_AT`] (a backstop), and before every report read, so a report always
 //! includes every applied commit.
 
+mod bucket;
+
+pub(crate) use bucket::cell_of;
+pub use bucket::{Bucket, BucketError};
+
 use crate::keys::{part, prefix};
 use crate::kv::{Kv, Mutation};
 use crate::{Commit, StoreError};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use waystation_core::effect::history_of;
-use waystation_core::report::{deltas, moves, Cell, Change, Delta, Move, Moves, Numbers};
+use waystation_core::report::{deltas, moves, Change, Delta, Move, Moves};
 use waystation_core::{HistoryEntry, InstanceState};
 
-/// The key of one cell.
-fn cell_key(workflow: &str, d: &Delta) -> Vec<u8> {
-    let mut k = Vec::with_capacity(
-        2 + 5 + workflow.len() + d.group.dim.len() + 12 + d.group.value.len() + d.metric.len(),
-    );
-    write_cell_key(
+/// The key of the bucket value a delta moves (its figure is `d.metric` inside it).
+fn bucket_key(workflow: &str, d: &Delta) -> Vec<u8> {
+    let mut k =
+        Vec::with_capacity(2 + 4 + workflow.len() + d.group.dim.len() + 12 + d.group.value.len());
+    write_bucket_key(
         &mut k,
-        workflow,
-        (&d.group.dim, &d.group.value),
+        workflow.as_bytes(),
+        (d.group.dim.as_bytes(), d.group.value.as_bytes()),
         &bucket_digits(d.bucket),
-        d.metric.as_bytes(),
     );
     k
 }
@@ -53,65 +59,61 @@ fn bucket_digits(bucket: i64) -> [u8; 12] {
     digits
 }
 
-/// Appends a cell's key to `out` without allocating (`digits`: [`bucket_digits`]): this
-/// runs for every cell of every command a fold takes.
-fn write_cell_key(
+/// Appends a bucket value's key to `out` without allocating (`digits`:
+/// [`bucket_digits`]): this runs for every group of every move a fold takes.
+fn write_bucket_key(
     out: &mut Vec<u8>,
-    workflow: &str,
-    (dim, value): (&str, &str),
+    workflow: &[u8],
+    (dim, value): (&[u8], &[u8]),
     digits: &[u8; 12],
-    metric: &[u8],
 ) {
-    out.extend_from_slice(part::ROLLUP);
+    out.extend_from_slice(part::ROLLUP_BUCKET);
     out.push(0);
-    out.extend_from_slice(workflow.as_bytes());
+    out.extend_from_slice(workflow);
     out.push(0);
-    out.extend_from_slice(dim.as_bytes());
+    out.extend_from_slice(dim);
     out.push(0);
     out.extend_from_slice(digits);
     out.push(0);
-    out.extend_from_slice(value.as_bytes());
-    out.push(0);
-    out.extend_from_slice(metric);
+    out.extend_from_slice(value);
 }
 
-pub(crate) fn cell_of(change: Change) -> Cell {
-    match change {
-        Change::Count(n) => Cell::Count(n),
-        Change::Duration(s) => Cell::duration(s),
-        Change::Number(v) => Cell::Numbers(Numbers::one(v)),
-    }
+/// A cell key of the earlier layout (`ru/{workflow}/{dim}/{bucket}/{value}/{figure}`) as
+/// the key of its bucket value and its figure; `None` when it has no figure part.
+fn split_cell_key(k: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let rest = k.strip_prefix(part::ROLLUP)?.strip_prefix(&[0])?;
+    let split = rest.iter().rposition(|b| *b == 0)?;
+    let mut key = prefix(&[part::ROLLUP_BUCKET]);
+    key.extend_from_slice(&rest[..split]);
+    Some((key, &rest[split + 1..]))
 }
 
 fn corrupt(k: &[u8], e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("report cell {}: {e}", String::from_utf8_lossy(k)))
+    StoreError::Corrupt(format!("report bucket {}: {e}", String::from_utf8_lossy(k)))
 }
 
-/// Adds `changes` (cell key, how it moves) into `pending` (cell key -> the change to
-/// apply), for a rebuild.
+/// Adds `changes` (bucket key, figure, how it moves) into `pending`, for a rebuild.
 fn gather(
-    pending: &mut BTreeMap<Vec<u8>, Cell>,
-    changes: impl IntoIterator<Item = (Vec<u8>, Change)>,
+    pending: &mut BTreeMap<Vec<u8>, Bucket>,
+    changes: impl IntoIterator<Item = (Vec<u8>, String, Change)>,
 ) -> Result<(), StoreError> {
-    for (k, change) in changes {
-        match pending.get_mut(&k) {
-            Some(old) => old.add(change).map_err(|e| corrupt(&k, e))?,
-            None => {
-                pending.insert(k, cell_of(change));
-            }
+    for (k, figure, change) in changes {
+        let b = pending.entry(k).or_default();
+        if let Err(e) = b.add(figure.as_bytes(), change) {
+            return Err(corrupt(figure.as_bytes(), e));
         }
     }
     Ok(())
 }
 
-/// The cells most recently written, decoded, so that the folds of one busy bucket do not
-/// read and decode the same cells again: at most [`CACHED`] of them, the oldest written
-/// forgotten first. Only the holder of the rollup lock touches it. A fold takes the cells
+/// The bucket values most recently written, read, so that the folds of one busy bucket do
+/// not read and decode them again: at most [`CACHED`] of them, the oldest written
+/// forgotten first. Only the holder of the rollup lock touches it. A fold takes the buckets
 /// it moves out and puts them back only once its batch is applied, so the cache never
 /// holds a value the store does not.
 #[derive(Debug, Default)]
 pub(crate) struct CellCache {
-    cells: HashMap<Vec<u8>, Cell>,
+    cells: HashMap<Vec<u8>, Bucket>,
     order: VecDeque<Vec<u8>>,
     /// The number of the newest record folded: the next fold scans after it, not over
     /// the deletions of every record folded since the store's memtable was last flushed.
@@ -125,8 +127,8 @@ pub(crate) struct CellCache {
     legacy_done: bool,
 }
 
-/// Most cells the cache holds (a few MB).
-const CACHED: usize = 16_384;
+/// Most bucket values the cache holds (a few MB: a bucket holds a few dozen figures).
+const CACHED: usize = 4_096;
 
 impl CellCache {
     /// Forgets the cells (after a purge of old cells).
@@ -153,7 +155,7 @@ impl CellCache {
             if !slot.cached {
                 self.order.push_back(k.clone());
             }
-            self.cells.insert(k, slot.cell);
+            self.cells.insert(k, slot.bucket);
         }
         while self.order.len() > CACHED {
             if let Some(old) = self.order.pop_front() {
@@ -163,59 +165,54 @@ impl CellCache {
     }
 }
 
-/// A cell a fold moves: its value with every change so far added.
+/// A bucket value a fold moves, with every change so far added.
 struct Slot {
-    cell: Cell,
+    bucket: Bucket,
     /// Taken out of the cache (its key is still in the cache's order).
     cached: bool,
 }
 
-/// The cells one fold moves, each read once (from the cache, else the store) on its
-/// first change and changed in place after that.
+/// The bucket values one fold moves, each read once (from the cache, else the store) on
+/// its first change and changed in place after that.
 struct Folding<'a, B: Kv> {
     kv: &'a B,
     cache: &'a mut CellCache,
     cells: CellMap,
 }
 
-/// The cells of one fold by key.
+/// The bucket values of one fold by key.
 type CellMap = HashMap<Vec<u8>, Slot, foldhash::fast::RandomState>;
 
 impl<B: Kv> Folding<'_, B> {
-    /// Adds `change` into cell `k`.
-    fn add(&mut self, k: &[u8], change: Change) -> Result<(), StoreError> {
+    /// Adds `change` into `figure` of bucket value `k`.
+    fn add(&mut self, k: &[u8], figure: &[u8], change: Change) -> Result<(), StoreError> {
         if let Some(slot) = self.cells.get_mut(k) {
-            return slot.cell.add(change).map_err(|e| corrupt(k, e));
+            return slot.bucket.add(figure, change).map_err(|e| corrupt(k, e));
         }
-        let (old, cached) = match self.cache.cells.remove(k) {
-            Some(c) => (Some(c), true),
+        let (mut bucket, cached) = match self.cache.cells.remove(k) {
+            Some(b) => (b, true),
             None => {
                 let stored = self.kv.get(k)?;
                 let old = stored
-                    .map(|bytes| Cell::decode(&bytes).map_err(|e| corrupt(k, e)))
+                    .map(|bytes| Bucket::decode(&bytes).map_err(|e| corrupt(k, e)))
                     .transpose()?;
-                (old, false)
+                (old.unwrap_or_default(), false)
             }
         };
-        let cell = match old {
-            Some(mut c) => {
-                c.add(change).map_err(|e| corrupt(k, e))?;
-                c
-            }
-            None => cell_of(change),
-        };
-        self.cells.insert(k.to_vec(), Slot { cell, cached });
+        bucket.add(figure, change).map_err(|e| corrupt(k, e))?;
+        self.cells.insert(k.to_vec(), Slot { bucket, cached });
         Ok(())
     }
 
-    /// Writes the moved cells (a count that reached zero is removed) and deletes
-    /// `records` in one batch, then puts the cells back into the cache.
-    fn apply(self, records: Vec<Vec<u8>>) -> Result<(), StoreError> {
+    /// Writes the moved bucket values (one whose counts all came back to zero is
+    /// removed) and deletes `records` in one batch, then puts the values back into the
+    /// cache.
+    fn apply(mut self, records: Vec<Vec<u8>>) -> Result<(), StoreError> {
         let mut batch = Vec::with_capacity(self.cells.len() + records.len());
-        for (k, slot) in &self.cells {
-            batch.push(match slot.cell.is_zero() {
-                true => Mutation::Delete(k.clone()),
-                false => Mutation::Put(k.clone(), slot.cell.encode()),
+        for (k, slot) in &mut self.cells {
+            batch.push(match slot.bucket.encode() {
+                None => Mutation::Delete(k.clone()),
+                Some(bytes) => Mutation::Put(k.clone(), bytes),
             });
         }
         batch.extend(records.into_iter().map(Mutation::Delete));
@@ -324,10 +321,6 @@ impl<'a> Reader<'a> {
         self.take(n)
     }
 
-    fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes()?).ok()
-    }
-
     /// A move's bucket, figure name and change.
     fn one_move(&mut self) -> Option<(i64, &'a [u8], Change)> {
         let bucket = i64::from_le_bytes(self.word()?);
@@ -338,8 +331,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The inverse of [`encode_moves`], spread over the groups: `visit(cell key, change)` for
-/// each cell that moves.
+/// The inverse of [`encode_moves`], spread over the groups: `visit(bucket key, figure,
+/// change)` for each figure of each group's bucket that moves.
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record, or
@@ -369,15 +362,17 @@ struct Counts<'r> {
 }
 
 /// A record head: its workflow and the groups its instance is in.
-type Head<'r> = (&'r str, Vec<(&'r str, &'r str)>);
+/// Taken as bytes: they go into keys as they are, and the record was written from
+/// strings (no UTF-8 check per record).
+type Head<'r> = (&'r [u8], Vec<(&'r [u8], &'r [u8])>);
 
 /// Where a summed count goes: a head, the one group a cohort move names (else every group
 /// of the head), a bucket and a figure.
-type CountKey<'r> = (usize, Option<(&'r str, &'r str)>, i64, &'r [u8]);
+type CountKey<'r> = (usize, Option<(&'r [u8], &'r [u8])>, i64, &'r [u8]);
 
 impl<'r> Counts<'r> {
-    /// Spreads every sum over its groups: `visit(cell key, change)` once per cell; a sum
-    /// of zero moves nothing.
+    /// Spreads every sum over its groups: `visit(bucket key, figure, change)` once per
+    /// group's figure; a sum of zero moves nothing.
     fn spread(self, visit: &mut DeltaVisitor<'_>) -> Result<(), StoreError> {
         let mut key = Vec::with_capacity(128);
         for ((head, one, bucket, metric), n) in self.sums {
@@ -394,8 +389,8 @@ impl<'r> Counts<'r> {
             };
             for g in spread_over {
                 key.clear();
-                write_cell_key(&mut key, workflow, *g, &digits, metric);
-                visit(&key, Change::Count(n))?;
+                write_bucket_key(&mut key, workflow, *g, &digits);
+                visit(&key, metric, Change::Count(n))?;
             }
         }
         Ok(())
@@ -403,7 +398,7 @@ impl<'r> Counts<'r> {
 }
 
 /// Reads an [`encode_moves`] record: its count moves are summed into `counts`, its other
-/// moves spread over the groups at once, `visit(cell key, change)`.
+/// moves spread over the groups at once, `visit(bucket key, figure, change)`.
 ///
 /// # Errors
 /// As [`decode_moves`].
@@ -415,11 +410,11 @@ fn gather_moves<'r>(
 ) -> Result<(), StoreError> {
     let bad = || corrupt(at, "delta record");
     let mut r = Reader { bytes };
-    let workflow = r.str().ok_or_else(bad)?;
+    let workflow = r.bytes().ok_or_else(bad)?;
     let n = r.len().ok_or_else(bad)?;
     let mut groups = Vec::with_capacity(n.min(64));
     for _ in 0..n {
-        groups.push((r.str().ok_or_else(bad)?, r.str().ok_or_else(bad)?));
+        groups.push((r.bytes().ok_or_else(bad)?, r.bytes().ok_or_else(bad)?));
     }
     let head_bytes = bytes.get(..bytes.len() - r.bytes.len()).ok_or_else(bad)?;
     let head = match counts.heads.get(head_bytes) {
@@ -435,7 +430,7 @@ fn gather_moves<'r>(
     while let Some(scope) = r.take(1) {
         let one = match scope {
             [EVERY_GROUP] => None,
-            [ONE_GROUP] => Some((r.str().ok_or_else(bad)?, r.str().ok_or_else(bad)?)),
+            [ONE_GROUP] => Some((r.bytes().ok_or_else(bad)?, r.bytes().ok_or_else(bad)?)),
             _ => return Err(bad()),
         };
         let (bucket, metric, change) = r.one_move().ok_or_else(bad)?;
@@ -450,19 +445,20 @@ fn gather_moves<'r>(
         };
         for g in spread_over {
             key.clear();
-            write_cell_key(&mut key, workflow, *g, &digits, metric);
-            visit(&key, change)?;
+            write_bucket_key(&mut key, workflow, *g, &digits);
+            visit(&key, metric, change)?;
         }
     }
     Ok(())
 }
 
-/// What [`decode_deltas`] and [`decode_moves`] call per cell: `(cell key, change)`.
-type DeltaVisitor<'a> = dyn FnMut(&[u8], Change) -> Result<(), StoreError> + 'a;
+/// What [`decode_deltas`] and [`decode_moves`] call per figure moved: `(bucket key,
+/// figure, change)`.
+type DeltaVisitor<'a> = dyn FnMut(&[u8], &[u8], Change) -> Result<(), StoreError> + 'a;
 
 /// Reads a delta record of the first layout (`rd/{seq}`, written before the `rm` records):
-/// per delta, the cell key's length (u32 little-endian), the key, a kind byte and its
-/// 8-byte value; `visit(cell key, change)` for each.
+/// per delta, the cell key's length (u32 little-endian), the key (of the one-key-per-figure
+/// layout), a kind byte and its 8-byte value; `visit(bucket key, figure, change)` for each.
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record, or
@@ -472,9 +468,10 @@ fn decode_deltas(at: &[u8], bytes: &[u8], visit: &mut DeltaVisitor<'_>) -> Resul
     let mut r = Reader { bytes };
     while !r.bytes.is_empty() {
         let k = r.bytes().ok_or_else(bad)?;
+        let (bucket, figure) = split_cell_key(k).ok_or_else(bad)?;
         let kind = *r.take(1).and_then(|b| b.first()).ok_or_else(bad)?;
         let word = r.word().ok_or_else(bad)?;
-        visit(k, change_of(kind, word).ok_or_else(bad)?)?;
+        visit(&bucket, figure, change_of(kind, word).ok_or_else(bad)?)?;
     }
     Ok(())
 }
@@ -592,14 +589,16 @@ fn fold_layout<B: Kv>(
     if current {
         let mut counts = Counts::default();
         for (k, v) in &records {
-            gather_moves(k, v, &mut counts, &mut |cell, change| {
-                folding.add(cell, change)
+            gather_moves(k, v, &mut counts, &mut |bucket, figure, change| {
+                folding.add(bucket, figure, change)
             })?;
         }
-        counts.spread(&mut |cell, change| folding.add(cell, change))?;
+        counts.spread(&mut |bucket, figure, change| folding.add(bucket, figure, change))?;
     } else {
         for (k, v) in &records {
-            decode(k, v, &mut |cell, change| folding.add(cell, change))?;
+            decode(k, v, &mut |bucket, figure, change| {
+                folding.add(bucket, figure, change)
+            })?;
         }
     }
     let n = records.len();
@@ -637,7 +636,7 @@ pub(crate) fn scan<B: Kv>(
     (from, to): (i64, i64),
     visit: &mut crate::CellVisitor<'_>,
 ) -> Result<(), StoreError> {
-    let p = prefix(&[part::ROLLUP, workflow.as_bytes(), dim.as_bytes()]);
+    let p = prefix(&[part::ROLLUP_BUCKET, workflow.as_bytes(), dim.as_bytes()]);
     // Start just before bucket `from`: its keys sort after `p + digits(from - 1) + 0xff`.
     let mut after = p.clone();
     after.extend_from_slice(format!("{:012}", (from - 1).max(0)).as_bytes());
@@ -648,22 +647,22 @@ pub(crate) fn scan<B: Kv>(
         let rest = &k[p.len()..];
         let parsed = (|| {
             let bucket: i64 = std::str::from_utf8(rest.get(..12)?).ok()?.parse().ok()?;
-            let tail = rest.get(13..)?;
-            let split = tail.iter().rposition(|b| *b == 0)?;
-            let value = std::str::from_utf8(&tail[..split]).ok()?;
-            let figure = std::str::from_utf8(&tail[split + 1..]).ok()?;
-            Some((bucket, value, figure))
+            let value = std::str::from_utf8(rest.get(13..)?).ok()?;
+            Some((bucket, value))
         })();
-        let Some((bucket, value, figure)) = parsed else {
+        let Some((bucket, value)) = parsed else {
             failed = Some(corrupt(k, "key"));
             return false;
         };
         if bucket >= to {
             return false;
         }
-        let r = Cell::decode(v)
-            .map_err(|e| corrupt(k, e))
-            .and_then(|c| visit(bucket, value, figure, c));
+        let r = Bucket::decode(v).map_err(|e| corrupt(k, e)).and_then(|b| {
+            b.figures().try_for_each(|figure| {
+                let (figure, cell) = figure.map_err(|e| corrupt(k, e))?;
+                visit(bucket, value, figure, cell)
+            })
+        });
         match r {
             Ok(()) => true,
             Err(e) => {
@@ -730,6 +729,7 @@ pub(crate) fn rebuild<B: Kv>(
     let mut old = Vec::new();
     for p in [
         prefix(&[part::ROLLUP]),
+        prefix(&[part::ROLLUP_BUCKET]),
         prefix(&[part::DELTA]),
         prefix(&[part::MOVES]),
     ] {
@@ -745,11 +745,7 @@ pub(crate) fn rebuild<B: Kv>(
     let mut cursor: Option<Vec<u8>> = None;
     loop {
         // A chunk of instances at a time: histories are read outside the scan.
-        let mut chunk = Vec::new();
-        kv.scan(&p, cursor.as_deref(), &mut |k, v| {
-            chunk.push((k.to_vec(), v.to_vec()));
-            chunk.len() < REBUILD_BATCH
-        })?;
+        let chunk = crate::kv::collect(kv, &p, cursor.as_deref(), REBUILD_BATCH)?;
         let Some((last, _)) = chunk.last() else {
             break;
         };
@@ -763,32 +759,89 @@ pub(crate) fn rebuild<B: Kv>(
             let moved = deltas(None, &s, &refs);
             gather(
                 &mut pending,
-                moved.iter().map(|d| (cell_key(&s.workflow, d), d.change)),
+                moved
+                    .into_iter()
+                    .map(|d| (bucket_key(&s.workflow, &d), d.metric, d.change)),
             )?;
             done.instances += 1;
         }
     }
-    let writes: Vec<Mutation> = pending
-        .into_iter()
-        .filter(|(_, c)| !c.is_zero())
-        .map(|(k, c)| Mutation::Put(k, c.encode()))
-        .collect();
-    done.cells = writes.len() as u64;
+    let mut writes = Vec::with_capacity(pending.len());
+    for (k, mut b) in pending {
+        if let Some(bytes) = b.encode() {
+            done.cells += b.len() as u64;
+            writes.push(Mutation::Put(k, bytes));
+        }
+    }
     apply_chunked(kv, writes)?;
     kv.apply(vec![Mutation::Put(current_key(), Vec::new())])?;
     kv.flush()?;
     Ok(done)
 }
 
-/// Deletes up to `max` cells of buckets before `before` (a 15-minute bucket number), and
-/// says how many. Walks one `(workflow, dim)` range at a time from its oldest bucket, and
-/// skips to the next range at the first cell that is recent enough, so it reads only the
-/// cells it deletes and one more per range.
+/// Cells of the earlier layout rewritten per batch of an upgrade.
+const UPGRADE_BATCH: usize = 4096;
+
+/// Rewrites the report cells of the one-key-per-figure layout
+/// (`ru/{workflow}/{dim}/{bucket}/{value}/{figure}`) into bucket values
+/// (`rb/{workflow}/{dim}/{bucket}/{value}`), [`UPGRADE_BATCH`] cells per atomic batch (the
+/// old keys deleted in the batch that writes them anew; a bucket split over two batches is
+/// read back and merged by the second), and says how many cells it moved. Runs when a
+/// store opens, before any fold: a crash between two batches leaves every cell in exactly
+/// one of the layouts, and the next open goes on from there.
+///
+/// # Errors
+/// Backend errors, or an old cell that does not decode; nothing of that batch was written.
+pub(crate) fn upgrade_cells<B: Kv>(kv: &B) -> Result<usize, StoreError> {
+    use std::collections::btree_map::Entry;
+    let p = prefix(&[part::ROLLUP]);
+    let mut moved = 0;
+    // Each batch after the last key of the one before: not over its deletions.
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let old = crate::kv::collect(kv, &p, after.as_deref(), UPGRADE_BATCH)?;
+        let Some((last, _)) = old.last() else {
+            return Ok(moved);
+        };
+        after = Some(last.clone());
+        let mut buckets: BTreeMap<Vec<u8>, Bucket> = BTreeMap::new();
+        let mut batch = Vec::with_capacity(old.len() + old.len() / 8);
+        for (k, v) in &old {
+            let (key, figure) = split_cell_key(k).ok_or_else(|| corrupt(k, "key"))?;
+            let cell = waystation_core::report::Cell::decode(v).map_err(|e| corrupt(k, e))?;
+            let b = match buckets.entry(key) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let stored = kv.get(e.key())?;
+                    let b = stored
+                        .map(|bytes| Bucket::decode(&bytes).map_err(|err| corrupt(e.key(), err)))
+                        .transpose()?;
+                    e.insert(b.unwrap_or_default())
+                }
+            };
+            b.merge(figure, cell).map_err(|e| corrupt(k, e))?;
+            batch.push(Mutation::Delete(k.clone()));
+        }
+        for (k, mut b) in buckets {
+            batch.push(match b.encode() {
+                Some(bytes) => Mutation::Put(k, bytes),
+                None => Mutation::Delete(k),
+            });
+        }
+        kv.apply(batch)?;
+        moved += old.len();
+    }
+}
+
+/// Deletes up to `max` bucket values of buckets before `before` (a 15-minute bucket
+/// number), and says how many. Walks one `(workflow, dim)` range at a time from its oldest
+/// bucket, and skips to the next range at the first value that is recent enough, so it
+/// reads only the values it deletes and one more per range.
 ///
 /// # Errors
 /// Backend errors, or a cell key that does not have the layout; nothing was deleted then.
 pub(crate) fn purge<B: Kv>(kv: &B, before: i64, max: usize) -> Result<usize, StoreError> {
-    let root = prefix(&[part::ROLLUP]);
+    let root = prefix(&[part::ROLLUP_BUCKET]);
     let mut doomed = Vec::new();
     let mut after: Option<Vec<u8>> = None;
     while doomed.len() < max {
@@ -798,7 +851,7 @@ pub(crate) fn purge<B: Kv>(kv: &B, before: i64, max: usize) -> Result<usize, Sto
             false
         })?;
         let Some(first) = first else { break };
-        // `ru/{workflow}/{dim}/`: the range of one workflow and dim.
+        // `rb/{workflow}/{dim}/`: the range of one workflow and dim.
         let mut seps = first
             .iter()
             .enumerate()
@@ -906,15 +959,44 @@ mod tests {
         }
     }
 
-    fn cells_of(record: &[u8], decode: &mut DeltaVisitor<'_>) -> Vec<(Vec<u8>, String)> {
+    /// `(bucket key, figure, change)` per figure a record moves, sorted.
+    fn cells_of(record: &[u8]) -> Vec<(Vec<u8>, String, String)> {
         let mut out = Vec::new();
-        decode_moves(b"test", record, &mut |k, c| {
-            out.push((k.to_vec(), format!("{c:?}")));
-            decode(k, c)
+        decode_moves(b"test", record, &mut |k, figure, c| {
+            let figure = String::from_utf8(figure.to_vec()).unwrap();
+            out.push((k.to_vec(), figure, format!("{c:?}")));
+            Ok(())
         })
         .unwrap();
         out.sort();
         out
+    }
+
+    /// The bucket value stored under `k`.
+    fn stored_bucket(kv: &MemoryKv, k: &[u8]) -> Option<Bucket> {
+        kv.get(k).unwrap().map(|b| Bucket::decode(&b).unwrap())
+    }
+
+    /// The count of `figure` in `b` (0 when it is not there).
+    fn count_of(b: &Bucket, figure: &str) -> i64 {
+        b.figures()
+            .map(Result::unwrap)
+            .find(|(n, _)| *n == figure)
+            .map_or(0, |(_, c)| c.count())
+    }
+
+    /// The key of `d`'s cell in the earlier one-key-per-figure layout.
+    fn old_cell_key(d: &Delta) -> Vec<u8> {
+        let digits = format!("{:012}", d.bucket);
+        let parts: [&[u8]; 6] = [
+            part::ROLLUP,
+            b"orders",
+            d.group.dim.as_bytes(),
+            digits.as_bytes(),
+            d.group.value.as_bytes(),
+            d.metric.as_bytes(),
+        ];
+        crate::keys::key(&parts)
     }
 
     #[test]
@@ -923,12 +1005,15 @@ mod tests {
             let before = before.map(|b| b.state);
             let commit = commit_of(before.as_ref(), &step);
             let record = delta_record(&commit).expect("every step moves a figure");
-            let spread = cells_of(&record, &mut |_, _| Ok(()));
+            let spread = cells_of(&record);
             let history = history_of(&step.effects);
-            let mut expected: Vec<(Vec<u8>, String)> =
+            let mut expected: Vec<(Vec<u8>, String, String)> =
                 deltas(before.as_ref(), &step.state, &history)
                     .iter()
-                    .map(|d| (cell_key("orders", d), format!("{:?}", d.change)))
+                    .map(|d| {
+                        let change = format!("{:?}", d.change);
+                        (bucket_key("orders", d), d.metric.clone(), change)
+                    })
                     .collect();
             expected.sort();
             assert_eq!(spread, expected);
@@ -960,24 +1045,27 @@ mod tests {
                 let moved = deltas(before.as_ref(), &step.state, &history);
                 gather(
                     &mut expected,
-                    moved.iter().map(|d| (cell_key("orders", d), d.change)),
+                    moved
+                        .into_iter()
+                        .map(|d| (bucket_key("orders", &d), d.metric, d.change)),
                 )
                 .unwrap();
             }
         }
         assert_eq!(fold_all(&kv, &mut CellCache::default()).unwrap(), 36);
         let mut written = Vec::new();
-        kv.scan(&prefix(&[part::ROLLUP]), None, &mut |k, v| {
+        kv.scan(&prefix(&[part::ROLLUP_BUCKET]), None, &mut |k, v| {
             written.push((k.to_vec(), v.to_vec()));
             true
         })
         .unwrap();
+        let figures: usize = expected.values().map(Bucket::len).sum();
         let expected: Vec<(Vec<u8>, Vec<u8>)> = expected
             .into_iter()
-            .filter(|(_, c)| !c.is_zero())
-            .map(|(k, c)| (k, c.encode()))
+            .filter_map(|(k, mut b)| b.encode().map(|bytes| (k, bytes)))
             .collect();
-        assert!(expected.len() > 20, "{} cells", expected.len());
+        assert!(figures > 20, "{figures} figures");
+        assert!(expected.len() > 4, "{} bucket values", expected.len());
         assert_eq!(written, expected);
     }
 
@@ -1009,7 +1097,7 @@ mod tests {
             metric: "started".into(),
             change: Change::Count(3),
         };
-        let k = cell_key("orders", &d);
+        let k = old_cell_key(&d);
         // Per delta: key length (u32 LE), key, kind byte, 8-byte value.
         let mut old = (k.len() as u32).to_le_bytes().to_vec();
         old.extend_from_slice(&k);
@@ -1020,8 +1108,8 @@ mod tests {
         kv.apply(vec![Mutation::Put(record_key, old)]).unwrap();
         let mut cache = CellCache::default();
         assert_eq!(fold_all(&kv, &mut cache).unwrap(), 1);
-        let cell = Cell::decode(&kv.get(&k).unwrap().expect("the cell was written")).unwrap();
-        assert_eq!(cell.count(), 3);
+        let b = stored_bucket(&kv, &bucket_key("orders", &d)).expect("the bucket was written");
+        assert_eq!(count_of(&b, "started"), 3);
         assert_eq!(fold_all(&kv, &mut cache).unwrap(), 0, "the record is gone");
     }
 
@@ -1047,15 +1135,11 @@ mod tests {
             metric: "stage/todo/entered".into(),
             change: Change::Count(0),
         };
-        let entered = kv.get(&cell_key("orders", &all)).unwrap().unwrap();
-        assert_eq!(Cell::decode(&entered).unwrap().count(), 1);
-        let started = Delta {
-            metric: "running".into(),
-            ..all
-        };
+        let b = stored_bucket(&kv, &bucket_key("orders", &all)).unwrap();
+        assert_eq!(count_of(&b, "stage/todo/entered"), 1);
         assert!(
-            kv.get(&cell_key("orders", &started)).unwrap().is_none(),
-            "an order that finished left the running count (zero cells are removed)"
+            b.figures().all(|f| f.unwrap().0 != "running"),
+            "an order that finished left the running count (zero counts are removed)"
         );
     }
 
@@ -1118,5 +1202,95 @@ mod tests {
         assert!(cache.needs_quiet_scan());
         assert_eq!(fold_all(&kv, &mut cache).unwrap(), 3);
         assert!(!cache.needs_quiet_scan());
+    }
+
+    #[test]
+    fn report_cells_of_the_earlier_layout_become_bucket_values_when_the_store_opens() {
+        use crate::{KvStore, ReportStore};
+        use waystation_core::report::{Cell, Group};
+        let kv = MemoryKv::default();
+        let gold = Group {
+            dim: "tier".into(),
+            value: "gold".into(),
+        };
+        let delta = |group: &Group, metric: &str| Delta {
+            group: group.clone(),
+            bucket: 1_978_000,
+            metric: metric.into(),
+            change: Change::Count(0),
+        };
+        let mut old = Vec::new();
+        for (group, metric, n) in [
+            (Group::all(), "started", 5),
+            (Group::all(), "running", 2),
+            (gold.clone(), "started", 3),
+        ] {
+            old.push(Mutation::Put(
+                old_cell_key(&delta(&group, metric)),
+                Cell::Count(n).encode(),
+            ));
+        }
+        let mut cycle = Cell::duration(600.0);
+        cycle.add(Change::Duration(1200.0)).unwrap();
+        old.push(Mutation::Put(
+            old_cell_key(&delta(&Group::all(), "cycle")),
+            cycle.encode(),
+        ));
+        // A bucket value written already (an upgrade interrupted after its first batch):
+        // the cells of the same bucket left in the old layout join it.
+        let mut half = Bucket::default();
+        half.add(b"ended/completed", Change::Count(1)).unwrap();
+        old.push(Mutation::Put(
+            bucket_key("orders", &delta(&gold, "")),
+            half.encode().unwrap(),
+        ));
+        kv.apply(old).unwrap();
+
+        let store = KvStore::opened(kv).unwrap();
+        let mut left = 0;
+        let backend = store.backend();
+        backend
+            .scan(&prefix(&[part::ROLLUP]), None, &mut |_, _| {
+                left += 1;
+                true
+            })
+            .unwrap();
+        assert_eq!(left, 0, "no cell is left in the old layout");
+        let all = stored_bucket(backend, &bucket_key("orders", &delta(&Group::all(), ""))).unwrap();
+        assert_eq!(
+            (count_of(&all, "started"), count_of(&all, "running")),
+            (5, 2)
+        );
+        let Some(Ok((_, Cell::Sketch(s)))) = all
+            .figures()
+            .find(|f| f.as_ref().is_ok_and(|(n, _)| *n == "cycle"))
+        else {
+            panic!("the cycle sketch moved with the counts")
+        };
+        assert_eq!((s.count(), s.max()), (2, Some(1200.0)));
+        let gold_bucket = stored_bucket(backend, &bucket_key("orders", &delta(&gold, ""))).unwrap();
+        assert_eq!(
+            (
+                count_of(&gold_bucket, "started"),
+                count_of(&gold_bucket, "ended/completed")
+            ),
+            (3, 1)
+        );
+        // And a report reads them.
+        let mut started = 0;
+        store
+            .report_cells(
+                "orders",
+                "",
+                (1_977_999, 1_978_001),
+                &mut |_, _, figure, cell| {
+                    if figure == "started" {
+                        started += cell.count();
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+        assert_eq!(started, 5);
     }
 }

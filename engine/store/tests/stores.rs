@@ -210,6 +210,77 @@ fn running_business_keys_kept_in_the_earlier_layout_are_rewritten_when_the_store
     );
 }
 
+/// The keys `kv.scan(prefix, after)` visits.
+fn scanned(kv: &dyn Kv, prefix: &[u8], after: Option<&[u8]>) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    kv.scan(prefix, after, &mut |k, _| {
+        out.push(k.to_vec());
+        true
+    })
+    .unwrap();
+    out
+}
+
+/// A scan that resumes after a key (a page of a query, a fold after its last record)
+/// visits the rest of its prefix and nothing else, on every engine: with deleted keys
+/// right behind the prefix (an LSM's tombstones) and with a resume point at or past the
+/// prefix's end.
+#[test]
+fn a_scan_resumed_after_a_key_stays_within_its_prefix_on_every_engine() {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let kvs: Vec<(String, Box<dyn Kv>)> = vec![
+        (
+            "memory".into(),
+            Box::new(waystation_store::MemoryKv::default()),
+        ),
+        (
+            "fjall".into(),
+            Box::new(Engine::Fjall.open(dirs[0].path()).unwrap()),
+        ),
+        (
+            "sled".into(),
+            Box::new(Engine::Sled.open(dirs[1].path()).unwrap()),
+        ),
+        (
+            "redb".into(),
+            Box::new(Engine::Redb.open(dirs[2].path()).unwrap()),
+        ),
+    ];
+    for (engine, kv) in &kvs {
+        let mut batch: Vec<Mutation> = [&b"rm\0\x01"[..], b"rm\0\x02", b"rm\0\x03", b"ru\0x"]
+            .iter()
+            .map(|k| Mutation::Put(k.to_vec(), b"v".to_vec()))
+            .collect();
+        batch.extend((0..100u8).map(|i| Mutation::Put(vec![b'r', b'n', 0, i], Vec::new())));
+        kv.apply(batch).unwrap();
+        kv.apply(
+            (0..100u8)
+                .map(|i| Mutation::Delete(vec![b'r', b'n', 0, i]))
+                .collect(),
+        )
+        .unwrap();
+        let p = b"rm\0";
+        assert_eq!(
+            scanned(kv.as_ref(), p, Some(b"rm\0\x01")),
+            [b"rm\0\x02".to_vec(), b"rm\0\x03".to_vec()],
+            "{engine}"
+        );
+        assert!(
+            scanned(kv.as_ref(), p, Some(b"rm\0\x03")).is_empty(),
+            "{engine}"
+        );
+        assert!(
+            scanned(kv.as_ref(), p, Some(b"rm\x01")).is_empty(),
+            "{engine}: at the end"
+        );
+        assert!(
+            scanned(kv.as_ref(), p, Some(b"ru\0x")).is_empty(),
+            "{engine}: past the end"
+        );
+        assert_eq!(scanned(kv.as_ref(), p, None).len(), 3, "{engine}");
+    }
+}
+
 fn dump(kv: &dyn Kv) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     kv.scan(b"", None, &mut |k, v| {
