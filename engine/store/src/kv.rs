@@ -26,6 +26,9 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     Some(end)
 }
 
+/// A key and its value, as read.
+pub(crate) type Entry = (Vec<u8>, Vec<u8>);
+
 /// Up to `n` entries of `prefix` after `after` (exclusive), in key order: a chunk of a
 /// walk that resumes after the last key of the chunk before (in an LSM store, not over
 /// the deletions the chunks before made).
@@ -37,7 +40,7 @@ pub(crate) fn collect<B: Kv + ?Sized>(
     prefix: &[u8],
     after: Option<&[u8]>,
     n: usize,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+) -> Result<Vec<Entry>, StoreError> {
     let mut out = Vec::new();
     kv.scan(prefix, after, &mut |k, v| {
         out.push((k.to_vec(), v.to_vec()));

@@ -4,7 +4,7 @@
 use crate::commit::{delivery_mutations, mutations, Commit};
 use crate::keys::index_name as name;
 use crate::keys::{self, parse_time, part, prefix, time};
-use crate::kv::{Kv, Mutation};
+use crate::kv::{Entry, Kv, Mutation};
 use crate::query::{Counts, InstanceQuery, Page};
 use crate::records::{
     DeliveryUpdate, DueMessage, DueTimer, IdempotencyRecord, OutboxRecord, OutboxStatus,
@@ -23,9 +23,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError, TryLockError};
 use waystation_core::definition::Approver;
 use waystation_core::{ApprovalTask, HistoryEntry, InstanceState};
-
-/// A key and its value.
-type Entry = (Vec<u8>, Vec<u8>);
 
 /// The collections over one backend.
 pub struct KvStore<B: Kv> {
