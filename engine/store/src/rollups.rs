@@ -106,8 +106,8 @@ fn gather(
     Ok(())
 }
 
-/// The bucket values most recently written, read, so that the folds of one busy bucket do
-/// not read and decode them again: at most [`CACHED`] of them, the oldest written
+/// The bucket values most recently written, so that the folds of one busy bucket do not
+/// read them from the store again: at most [`CACHED`] of them, the oldest written
 /// forgotten first. Only the holder of the rollup lock touches it. A fold takes the buckets
 /// it moves out and puts them back only once its batch is applied, so the cache never
 /// holds a value the store does not.
@@ -127,8 +127,9 @@ pub(crate) struct CellCache {
     legacy_done: bool,
 }
 
-/// Most bucket values the cache holds (a few MB: a bucket holds a few dozen figures).
-const CACHED: usize = 4_096;
+/// Most bucket values the cache holds, as their stored bytes (a bucket holds a few dozen
+/// figures in a few KB: a few MB in all, tens of MB for workflows of many stages).
+const CACHED: usize = 2_048;
 
 impl CellCache {
     /// Forgets the cells (after a purge of old cells).
@@ -151,10 +152,11 @@ impl CellCache {
     /// Puts back the cells of an applied fold: a cell taken out keeps its place in the
     /// order, a new one goes last.
     fn put_back(&mut self, cells: CellMap) {
-        for (k, slot) in cells {
+        for (k, mut slot) in cells {
             if !slot.cached {
                 self.order.push_back(k.clone());
             }
+            slot.bucket.release_cells();
             self.cells.insert(k, slot.bucket);
         }
         while self.order.len() > CACHED {

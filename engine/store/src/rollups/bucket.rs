@@ -205,6 +205,16 @@ impl Bucket {
         Some(out)
     }
 
+    /// Drops the decoded cells of figures whose stored bytes are current (after
+    /// [`Bucket::encode`]): a decoded duration sketch keeps its bins dense (up to 2,048
+    /// of 8 bytes), its stored form only the ones in use, so a cache of buckets holds
+    /// them stored.
+    pub fn release_cells(&mut self) {
+        for f in self.figures.iter_mut().filter(|f| !f.moved) {
+            f.cell = None;
+        }
+    }
+
     /// Every figure with its cell, in name order.
     ///
     /// # Errors
