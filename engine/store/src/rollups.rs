@@ -186,10 +186,16 @@ struct Folding<'a, B: Kv> {
 type CellMap = HashMap<Vec<u8>, Slot, foldhash::fast::RandomState>;
 
 impl<B: Kv> Folding<'_, B> {
-    /// Adds `change` into `figure` of bucket value `k`.
-    fn add(&mut self, k: &[u8], figure: &[u8], change: Change) -> Result<(), StoreError> {
+    /// Adds each `(figure, change)` into bucket value `k`, in order.
+    fn add(&mut self, k: &[u8], figures: &[(&[u8], Change)]) -> Result<(), StoreError> {
+        let add_all = |b: &mut Bucket| {
+            figures
+                .iter()
+                .try_for_each(|(figure, change)| b.add(figure, *change))
+                .map_err(|e| corrupt(k, e))
+        };
         if let Some(slot) = self.cells.get_mut(k) {
-            return slot.bucket.add(figure, change).map_err(|e| corrupt(k, e));
+            return add_all(&mut slot.bucket);
         }
         let (mut bucket, cached) = match self.cache.cells.remove(k) {
             Some(b) => (b, true),
@@ -201,7 +207,7 @@ impl<B: Kv> Folding<'_, B> {
                 (old.unwrap_or_default(), false)
             }
         };
-        bucket.add(figure, change).map_err(|e| corrupt(k, e))?;
+        add_all(&mut bucket)?;
         self.cells.insert(k.to_vec(), Slot { bucket, cached });
         Ok(())
     }
@@ -333,8 +339,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The inverse of [`encode_moves`], spread over the groups: `visit(bucket key, figure,
-/// change)` for each figure of each group's bucket that moves.
+/// The inverse of [`encode_moves`], spread over the groups: `visit(bucket key, figures)`
+/// for each group's bucket that moves, with each of its figures that moves and how.
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record, or
@@ -373,17 +379,23 @@ type Head<'r> = (&'r [u8], Vec<(&'r [u8], &'r [u8])>);
 type CountKey<'r> = (usize, Option<(&'r [u8], &'r [u8])>, i64, &'r [u8]);
 
 impl<'r> Counts<'r> {
-    /// Spreads every sum over its groups: `visit(bucket key, figure, change)` once per
-    /// group's figure; a sum of zero moves nothing.
+    /// Spreads every sum over its groups: `visit(bucket key, figures)` once per group's
+    /// bucket, with every figure of it that moves; a sum of zero moves nothing.
     fn spread(self, visit: &mut DeltaVisitor<'_>) -> Result<(), StoreError> {
+        let mut sums: Vec<(CountKey<'r>, i64)> =
+            self.sums.into_iter().filter(|(_, n)| *n != 0).collect();
+        // The sums of one head, scope and bucket together: one key per group for them all.
+        let place = |k: &CountKey<'r>| (k.0, k.1, k.2);
+        sums.sort_unstable_by(|a, b| place(&a.0).cmp(&place(&b.0)));
         let mut key = Vec::with_capacity(128);
-        for ((head, one, bucket, metric), n) in self.sums {
-            if n == 0 {
-                continue;
-            }
+        let mut figures = Vec::new();
+        for run in sums.chunk_by(|a, b| place(&a.0) == place(&b.0)) {
+            let (head, one, bucket, _) = run[0].0;
             let Some((workflow, groups)) = self.parsed.get(head) else {
                 continue;
             };
+            figures.clear();
+            figures.extend(run.iter().map(|(k, n)| (k.3, Change::Count(*n))));
             let digits = bucket_digits(bucket);
             let spread_over = match &one {
                 Some(g) => std::slice::from_ref(g),
@@ -392,7 +404,7 @@ impl<'r> Counts<'r> {
             for g in spread_over {
                 key.clear();
                 write_bucket_key(&mut key, workflow, *g, &digits);
-                visit(&key, metric, Change::Count(n))?;
+                visit(&key, &figures)?;
             }
         }
         Ok(())
@@ -400,7 +412,8 @@ impl<'r> Counts<'r> {
 }
 
 /// Reads an [`encode_moves`] record: its count moves are summed into `counts`, its other
-/// moves spread over the groups at once, `visit(bucket key, figure, change)`.
+/// moves spread over the groups at once, `visit(bucket key, figures)` per group's bucket
+/// (in record order within a figure, so floating sums do not depend on the grouping).
 ///
 /// # Errors
 /// As [`decode_moves`].
@@ -428,7 +441,8 @@ fn gather_moves<'r>(
             h
         }
     };
-    let mut key = Vec::with_capacity(128);
+    // The record's moves other than counts: (scope, bucket, figure, change).
+    let mut others = Vec::new();
     while let Some(scope) = r.take(1) {
         let one = match scope {
             [EVERY_GROUP] => None,
@@ -436,27 +450,37 @@ fn gather_moves<'r>(
             _ => return Err(bad()),
         };
         let (bucket, metric, change) = r.one_move().ok_or_else(bad)?;
-        if let Change::Count(n) = change {
-            *counts.sums.entry((head, one, bucket, metric)).or_insert(0) += n;
-            continue;
+        match change {
+            Change::Count(n) => *counts.sums.entry((head, one, bucket, metric)).or_insert(0) += n,
+            _ => others.push((one, bucket, metric, change)),
         }
+    }
+    // Each scope and bucket once (a record's moves mostly share one bucket); the sort is
+    // stable, so a figure's moves stay in record order.
+    others.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let groups = &counts.parsed.get(head).ok_or_else(bad)?.1;
+    let (mut key, mut figures) = (Vec::with_capacity(128), Vec::new());
+    for run in others.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let (one, bucket, _, _) = run[0];
+        figures.clear();
+        figures.extend(run.iter().map(|m| (m.2, m.3)));
         let digits = bucket_digits(bucket);
         let spread_over = match &one {
             Some(g) => std::slice::from_ref(g),
-            None => &counts.parsed.get(head).ok_or_else(bad)?.1[..],
+            None => &groups[..],
         };
         for g in spread_over {
             key.clear();
             write_bucket_key(&mut key, workflow, *g, &digits);
-            visit(&key, metric, change)?;
+            visit(&key, &figures)?;
         }
     }
     Ok(())
 }
 
-/// What [`decode_deltas`] and [`decode_moves`] call per figure moved: `(bucket key,
-/// figure, change)`.
-type DeltaVisitor<'a> = dyn FnMut(&[u8], &[u8], Change) -> Result<(), StoreError> + 'a;
+/// What [`decode_deltas`] and [`decode_moves`] call per bucket value moved: `(bucket key,
+/// [(figure, change)])`, so a fold looks each bucket up once for all its figures.
+type DeltaVisitor<'a> = dyn FnMut(&[u8], &[(&[u8], Change)]) -> Result<(), StoreError> + 'a;
 
 /// Reads a delta record of the first layout (`rd/{seq}`, written before the `rm` records):
 /// per delta, the cell key's length (u32 little-endian), the key (of the one-key-per-figure
@@ -473,7 +497,7 @@ fn decode_deltas(at: &[u8], bytes: &[u8], visit: &mut DeltaVisitor<'_>) -> Resul
         let (bucket, figure) = split_cell_key(k).ok_or_else(bad)?;
         let kind = *r.take(1).and_then(|b| b.first()).ok_or_else(bad)?;
         let word = r.word().ok_or_else(bad)?;
-        visit(&bucket, figure, change_of(kind, word).ok_or_else(bad)?)?;
+        visit(&bucket, &[(figure, change_of(kind, word).ok_or_else(bad)?)])?;
     }
     Ok(())
 }
@@ -591,16 +615,14 @@ fn fold_layout<B: Kv>(
     if current {
         let mut counts = Counts::default();
         for (k, v) in &records {
-            gather_moves(k, v, &mut counts, &mut |bucket, figure, change| {
-                folding.add(bucket, figure, change)
+            gather_moves(k, v, &mut counts, &mut |bucket, figures| {
+                folding.add(bucket, figures)
             })?;
         }
-        counts.spread(&mut |bucket, figure, change| folding.add(bucket, figure, change))?;
+        counts.spread(&mut |bucket, figures| folding.add(bucket, figures))?;
     } else {
         for (k, v) in &records {
-            decode(k, v, &mut |bucket, figure, change| {
-                folding.add(bucket, figure, change)
-            })?;
+            decode(k, v, &mut |bucket, figures| folding.add(bucket, figures))?;
         }
     }
     let n = records.len();
@@ -964,9 +986,11 @@ mod tests {
     /// `(bucket key, figure, change)` per figure a record moves, sorted.
     fn cells_of(record: &[u8]) -> Vec<(Vec<u8>, String, String)> {
         let mut out = Vec::new();
-        decode_moves(b"test", record, &mut |k, figure, c| {
-            let figure = String::from_utf8(figure.to_vec()).unwrap();
-            out.push((k.to_vec(), figure, format!("{c:?}")));
+        decode_moves(b"test", record, &mut |k, figures| {
+            for (figure, c) in figures {
+                let figure = String::from_utf8(figure.to_vec()).unwrap();
+                out.push((k.to_vec(), figure, format!("{c:?}")));
+            }
             Ok(())
         })
         .unwrap();
