@@ -5,8 +5,9 @@
 //! several of its figures at once (a stage left is `left`, `time` and the next stage's
 //! `entered`), and in an LSM store each key written costs a memtable insert (a skiplist
 //! search over keys with long shared prefixes) and a journal entry, whatever its size. One
-//! value per group and bucket writes about a tenth of the keys; a report reads a period's
-//! buckets with one key per group and bucket instead of one per figure.
+//! value per group and bucket wrote a seventh of the keys in the reports benchmark; a
+//! report reads a period's buckets with one key per group and bucket instead of one per
+//! figure.
 //!
 //! Stored form, figures in the byte order of their names: per figure the name's length
 //! (u16 little-endian), the name, the cell's length (u32 little-endian) and the cell
