@@ -98,10 +98,9 @@ fn gather(
     changes: impl IntoIterator<Item = (Vec<u8>, String, Change)>,
 ) -> Result<(), StoreError> {
     for (k, figure, change) in changes {
-        let b = pending.entry(k).or_default();
-        if let Err(e) = b.add(figure.as_bytes(), change) {
-            return Err(corrupt(figure.as_bytes(), e));
-        }
+        let b = pending.entry(k.clone()).or_default();
+        b.add(figure.as_bytes(), change)
+            .map_err(|e| corrupt(&k, e))?;
     }
     Ok(())
 }
@@ -484,7 +483,8 @@ type DeltaVisitor<'a> = dyn FnMut(&[u8], &[(&[u8], Change)]) -> Result<(), Store
 
 /// Reads a delta record of the first layout (`rd/{seq}`, written before the `rm` records):
 /// per delta, the cell key's length (u32 little-endian), the key (of the one-key-per-figure
-/// layout), a kind byte and its 8-byte value; `visit(bucket key, figure, change)` for each.
+/// layout), a kind byte and its 8-byte value; `visit(bucket key, [(figure, change)])` for
+/// each.
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] naming the record `at` when the bytes are not such a record, or

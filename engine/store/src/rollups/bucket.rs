@@ -10,7 +10,7 @@
 //! figure.
 //!
 //! Stored form, figures in the byte order of their names: per figure the name's length
-//! (u16 little-endian), the name, the cell's length (u32 little-endian) and the cell
+//! (u32 little-endian), the name, the cell's length (u32 little-endian) and the cell
 //! ([`Cell::encode`]). A figure is decoded only when a fold moves it or a report reads it;
 //! one the fold did not move is written back as the bytes it was read as.
 
@@ -31,9 +31,9 @@ pub enum BucketError {
     /// The bytes end inside a figure.
     #[error("bucket value cut short at byte {0}")]
     Truncated(usize),
-    /// A figure's name is not UTF-8 (every figure name is).
-    #[error("figure name at byte {0} is not UTF-8")]
-    Name(usize),
+    /// A figure's name is not UTF-8 (every figure name is): shown lossily.
+    #[error("figure name {0:?} is not UTF-8")]
+    Name(String),
     /// A figure's cell does not decode, or cannot take the change moved into it.
     #[error("figure {figure}: {source}")]
     Cell {
@@ -47,7 +47,7 @@ pub enum BucketError {
 /// One figure of a bucket: its stored bytes, and its cell once decoded.
 #[derive(Debug, Clone)]
 struct Figure {
-    name: Box<[u8]>,
+    name: Box<str>,
     /// [`Cell::encode`] of the cell as last read or written.
     stored: Vec<u8>,
     /// The decoded cell, once a fold moved it: kept decoded while the bucket is cached, so
@@ -61,7 +61,7 @@ struct Figure {
 impl Figure {
     fn cell_error(&self, source: CellError) -> BucketError {
         BucketError::Cell {
-            figure: String::from_utf8_lossy(&self.name).into_owned(),
+            figure: self.name.to_string(),
             source,
         }
     }
@@ -72,6 +72,11 @@ impl Figure {
 pub struct Bucket {
     /// By name, in byte order.
     figures: Vec<Figure>,
+}
+
+/// A figure's name as text.
+fn figure_name(name: &[u8]) -> Result<&str, BucketError> {
+    std::str::from_utf8(name).map_err(|_| BucketError::Name(String::from_utf8_lossy(name).into()))
 }
 
 /// Reads a little-endian length of `N` bytes at `at`.
@@ -95,11 +100,11 @@ impl Bucket {
         let mut figures = Vec::new();
         let mut at = 0;
         while at < bytes.len() {
-            let (n, name_at) = length::<2>(bytes, at)?;
+            let (n, name_at) = length::<4>(bytes, at)?;
             let name = bytes
                 .get(name_at..name_at + n)
                 .ok_or(BucketError::Truncated(name_at))?;
-            std::str::from_utf8(name).map_err(|_| BucketError::Name(name_at))?;
+            let name = figure_name(name)?;
             let (len, cell_at) = length::<4>(bytes, name_at + n)?;
             let stored = bytes
                 .get(cell_at..cell_at + len)
@@ -118,15 +123,19 @@ impl Bucket {
     /// Moves figure `name` by `change` (a figure not there yet starts from the change).
     ///
     /// # Errors
-    /// [`BucketError::Cell`] when the stored cell does not decode or is of another kind.
+    /// [`BucketError::Cell`] when the stored cell does not decode or is of another kind;
+    /// [`BucketError::Name`] for a new figure whose name is not UTF-8.
     pub fn add(&mut self, name: &[u8], change: Change) -> Result<(), BucketError> {
-        let i = match self.figures.binary_search_by(|f| f.name.as_ref().cmp(name)) {
+        let i = match self
+            .figures
+            .binary_search_by(|f| f.name.as_bytes().cmp(name))
+        {
             Ok(i) => i,
             Err(i) => {
                 self.figures.insert(
                     i,
                     Figure {
-                        name: name.into(),
+                        name: figure_name(name)?.into(),
                         stored: Vec::new(),
                         cell: Some(cell_of(change)),
                         moved: true,
@@ -136,16 +145,14 @@ impl Bucket {
             }
         };
         let f = &mut self.figures[i];
-        let cell = match f.cell.take() {
+        let mut cell = match f.cell.take() {
             Some(c) => c,
             None => Cell::decode(&f.stored).map_err(|e| f.cell_error(e))?,
         };
+        let added = cell.add(change).map_err(|e| f.cell_error(e));
+        f.cell = Some(cell);
         f.moved = true;
-        let cell = f.cell.insert(cell);
-        cell.add(change).map_err(|e| BucketError::Cell {
-            figure: String::from_utf8_lossy(name).into_owned(),
-            source: e,
-        })
+        added
     }
 
     /// Merges `cell` into figure `name` (a figure not there yet takes it as it is).
@@ -153,7 +160,10 @@ impl Bucket {
     /// # Errors
     /// As [`Bucket::add`].
     pub fn merge(&mut self, name: &[u8], cell: Cell) -> Result<(), BucketError> {
-        match self.figures.binary_search_by(|f| f.name.as_ref().cmp(name)) {
+        match self
+            .figures
+            .binary_search_by(|f| f.name.as_bytes().cmp(name))
+        {
             Ok(i) => {
                 let f = &mut self.figures[i];
                 let mut mine = match f.cell.take() {
@@ -169,7 +179,7 @@ impl Bucket {
                 self.figures.insert(
                     i,
                     Figure {
-                        name: name.into(),
+                        name: figure_name(name)?.into(),
                         stored: Vec::new(),
                         cell: Some(cell),
                         moved: true,
@@ -194,12 +204,12 @@ impl Bucket {
                 f.stored = c.encode();
                 f.moved = false;
             }
-            size += 6 + f.name.len() + f.stored.len();
+            size += 8 + f.name.len() + f.stored.len();
         }
         let mut out = Vec::with_capacity(size);
         for f in &self.figures {
-            out.extend_from_slice(&(f.name.len() as u16).to_le_bytes());
-            out.extend_from_slice(&f.name);
+            out.extend_from_slice(&(f.name.len() as u32).to_le_bytes());
+            out.extend_from_slice(f.name.as_bytes());
             out.extend_from_slice(&(f.stored.len() as u32).to_le_bytes());
             out.extend_from_slice(&f.stored);
         }
@@ -222,13 +232,11 @@ impl Bucket {
     /// [`BucketError::Cell`] for a cell that does not decode.
     pub fn figures(&self) -> impl Iterator<Item = Result<(&str, Cell), BucketError>> {
         self.figures.iter().map(|f| {
-            // Names were checked when read, and moved names come from figure names.
-            let name = std::str::from_utf8(&f.name).map_err(|_| BucketError::Name(0))?;
             let cell = match &f.cell {
                 Some(c) => c.clone(),
                 None => Cell::decode(&f.stored).map_err(|e| f.cell_error(e))?,
             };
-            Ok((name, cell))
+            Ok((&*f.name, cell))
         })
     }
 
@@ -308,5 +316,27 @@ mod tests {
         let mut back = Bucket::decode(&bytes).unwrap();
         let e = back.add(b"started", Change::Duration(1.0)).unwrap_err();
         assert!(e.to_string().starts_with("figure started:"), "{e}");
+    }
+
+    #[test]
+    fn a_figure_name_of_any_length_round_trips_and_one_not_utf8_is_refused_by_name() {
+        // A stage or tag name longer than a u16 could count: its length still fits.
+        let long = "stage/".to_owned() + &"x".repeat(70_000) + "/entered";
+        let mut b = Bucket::default();
+        b.add(long.as_bytes(), Change::Count(2)).unwrap();
+        let back = Bucket::decode(&b.encode().unwrap()).unwrap();
+        assert_eq!(counts(&back), [(long, 2)]);
+
+        let e = b.add(b"tag/\xff", Change::Count(1)).unwrap_err();
+        assert!(
+            matches!(e, BucketError::Name(ref n) if n.starts_with("tag/")),
+            "{e}"
+        );
+        let mut bytes = 5u32.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"tag/\xff");
+        bytes.extend_from_slice(&9u32.to_le_bytes());
+        bytes.extend_from_slice(&Cell::Count(1).encode());
+        let e = Bucket::decode(&bytes).unwrap_err();
+        assert!(e.to_string().contains("is not UTF-8"), "{e}");
     }
 }
