@@ -297,7 +297,8 @@ impl Sandbox {
 
     /// A fresh store for one call: limiter, epoch deadline, hostcall fuel.
     pub(crate) fn store(&self, limits: &Limits, label: Arc<str>) -> Store<State> {
-        let state = State::new(&self.inner.config, limits, label);
+        let ticking = self.inner.ticker.ticking();
+        let state = State::new(&self.inner.config, limits, label, ticking);
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
         let tick = self.inner.config.epoch_tick.as_nanos().max(1);

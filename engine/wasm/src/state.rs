@@ -1,10 +1,12 @@
 //! What one call's `Store` holds: a WASI context that grants nothing, the memory
-//! limiter, the log buffer, captured stdio, and the call's deadline.
+//! limiter, the log buffer, captured stdio, the call's deadline, and the guard that keeps
+//! the epoch ticker ticking while the store exists.
 
 use crate::clocks::{CallClock, CallTime, FrozenWallClock};
 use crate::config::HostConfig;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::logs::LogBuffer;
+use crate::ticker::Ticking;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
@@ -24,11 +26,18 @@ pub(crate) struct State {
     pub(crate) deadline: Instant,
     pub(crate) stdout: MemoryOutputPipe,
     pub(crate) stderr: MemoryOutputPipe,
+    /// The epoch advances (and the deadline can trap) while this store exists.
+    _ticking: Ticking,
 }
 
 impl State {
     /// A fresh state for a call of `plugin` under `limits`, starting now.
-    pub(crate) fn new(config: &HostConfig, limits: &Limits, plugin: Arc<str>) -> State {
+    pub(crate) fn new(
+        config: &HostConfig,
+        limits: &Limits,
+        plugin: Arc<str>,
+        ticking: Ticking,
+    ) -> State {
         let started = Instant::now();
         State {
             wasi: None,
@@ -39,6 +48,7 @@ impl State {
             deadline: started + limits.time_budget(),
             stdout: MemoryOutputPipe::new(config.stdio_capture_bytes),
             stderr: MemoryOutputPipe::new(config.stdio_capture_bytes),
+            _ticking: ticking,
         }
     }
 }
