@@ -338,6 +338,82 @@ fn a_rebuild_after_an_upgrade_gives_the_same_figures_and_never_doubles_them() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("holds no store"));
 }
 
+/// The keys of the store in `data` under `part` (its files read as they are: no layout
+/// upgrade on this open).
+fn keys_under(data: &std::path::Path, part: &[u8]) -> usize {
+    use waystation_store::Kv;
+    let kv = waystation_store::FjallKv::open(&data.join("store")).unwrap();
+    let mut n = 0;
+    kv.scan(
+        &waystation_store::keys::prefix(&[part]),
+        None,
+        &mut |_, _| {
+            n += 1;
+            true
+        },
+    )
+    .unwrap();
+    n
+}
+
+/// Rewrites the report bucket values of the store in `data` as the cells an earlier
+/// release kept, one key per figure (`ru/{workflow}/{dim}/{bucket}/{value}/{figure}`).
+fn back_to_a_key_per_figure(data: &std::path::Path) {
+    use waystation_store::keys::{part, prefix};
+    use waystation_store::{Kv, Mutation, ReportBucket};
+    let kv = waystation_store::FjallKv::open(&data.join("store")).unwrap();
+    let buckets = prefix(&[part::ROLLUP_BUCKET]);
+    let mut batch = Vec::new();
+    kv.scan(&buckets, None, &mut |k, v| {
+        let bucket = ReportBucket::decode(v).unwrap();
+        for figure in bucket.figures() {
+            let (name, cell) = figure.unwrap();
+            let mut old = prefix(&[part::ROLLUP]);
+            old.extend_from_slice(&k[buckets.len()..]);
+            old.push(0);
+            old.extend_from_slice(name.as_bytes());
+            batch.push(Mutation::Put(old, cell.encode()));
+        }
+        batch.push(Mutation::Delete(k.to_vec()));
+        true
+    })
+    .unwrap();
+    kv.apply(batch).unwrap();
+    kv.flush().unwrap();
+}
+
+#[test]
+fn a_data_directory_keeping_a_key_per_figure_answers_the_same_figures_once_served() {
+    let (mut server, dir) = seeded_server();
+    let admin = server.admin();
+    let paths = [
+        format!("{MONTHS}&tz=Asia/Shanghai"),
+        format!("{MONTHS}&tz=Asia/Shanghai&by=field.category"),
+        format!("{MONTHS}&by=role"),
+        "/v1/reports/disputes?from=2026-10-01&to=2026-11-05&period=day".to_owned(),
+    ];
+    let before: Vec<Value> = paths.iter().map(|p| admin.get(p).1).collect();
+    assert_eq!(row(&before[0], "2026-10", None)["started"], 2);
+    server.terminate();
+    back_to_a_key_per_figure(&dir.0);
+    assert!(keys_under(&dir.0, waystation_store::keys::part::ROLLUP) > 20);
+    assert_eq!(
+        keys_under(&dir.0, waystation_store::keys::part::ROLLUP_BUCKET),
+        0
+    );
+
+    server.restart();
+    let admin = server.admin();
+    let after: Vec<Value> = paths.iter().map(|p| admin.get(p).1).collect();
+    assert_eq!(after, before);
+    server.terminate();
+    assert_eq!(
+        keys_under(&dir.0, waystation_store::keys::part::ROLLUP),
+        0,
+        "the server rewrote every cell when it opened the store"
+    );
+}
+
 const TICKETS: &str = r#"{"id": "tickets", "title": "Tickets", "start": "open",
   "stages": {
     "open": {"kind": "wait", "owner": "agent", "on": {"work": {"to": "working"}}},
