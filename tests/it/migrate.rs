@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::process::Command;
 use waystation_tests::server::Server;
-use waystation_tests::waystation_bin;
+use waystation_tests::{serve_refused, waystation_bin};
 
 #[derive(Serialize)]
 struct Start {
@@ -129,14 +129,7 @@ fn a_sled_data_directory_is_refused_by_a_fjall_server_and_migrated_whole() {
     old.terminate();
 
     // Configured for fjall, the server refuses the sled directory and says what to run.
-    let out = Command::new(waystation_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .env("WAYSTATION_STORE_ENGINE", "fjall")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = serve_refused(&data, &[("WAYSTATION_STORE_ENGINE", "fjall")]);
     assert!(
         stderr.contains("holds a sled store")
             && stderr.contains(&format!(
@@ -437,13 +430,7 @@ fn an_embedded_store_moves_into_postgresql_and_back_with_its_plugins() {
             && stderr.contains(&format!("rm -r {}", partial.display())),
         "{stderr}"
     );
-    let out = Command::new(waystation_bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&partial)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = serve_refused(&partial, &[]);
     assert!(stderr.contains("unfinished copy"), "{stderr}");
     let _ = std::fs::remove_dir_all(&partial);
 

@@ -414,6 +414,41 @@ fn a_data_directory_keeping_a_key_per_figure_answers_the_same_figures_once_serve
     );
 }
 
+#[test]
+fn a_report_cell_of_the_earlier_layout_that_does_not_decode_stops_the_start_naming_it() {
+    use waystation_store::keys::{key, part};
+    use waystation_store::{Kv, Mutation};
+    let dir = tempdir::Dir::new("bad-cell");
+    seed(&dir.0);
+    let bad = key(&[
+        part::ROLLUP,
+        b"disputes",
+        b"",
+        b"000001978000",
+        b"",
+        b"started",
+    ]);
+    {
+        let kv = waystation_store::FjallKv::open(&dir.0.join("store")).unwrap();
+        kv.apply(vec![Mutation::Put(bad, b"not a cell".to_vec())])
+            .unwrap();
+        kv.flush().unwrap();
+    }
+    let stderr = waystation_tests::serve_refused(
+        &dir.0,
+        &[("WAYSTATION_BOOTSTRAP_TOKEN", "ws_bad_cell_admin")],
+    );
+    // What was being done, where, and what was wrong with which key.
+    assert!(
+        stderr.contains("cannot upgrade the layout of the store in"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("report bucket ru/disputes//000001978000//started"),
+        "{stderr}"
+    );
+}
+
 const TICKETS: &str = r#"{"id": "tickets", "title": "Tickets", "start": "open",
   "stages": {
     "open": {"kind": "wait", "owner": "agent", "on": {"work": {"to": "working"}}},

@@ -54,3 +54,20 @@ pub fn waystation_bin() -> &'static Path {
         bin
     })
 }
+
+/// Runs `waystation serve` on data directory `data` (with `env` set) where it must refuse
+/// to start: asserts it exits with 2, and gives what it printed on stderr.
+///
+/// # Panics
+/// If the binary cannot be run, or it exits otherwise.
+pub fn serve_refused(data: &Path, env: &[(&str, &str)]) -> String {
+    let out = Command::new(waystation_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run waystation serve");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod progress_key;
 pub mod shared_plugins;
 
+use anyhow::Context;
 use api::AppState;
 use config::Config;
 use std::future::Future;
@@ -154,14 +155,18 @@ fn open_store(
     }
     let kv = cli::store::open_store(&config.data, config.store.embedded())?;
     tracing::info!(engine = %kv.engine(), dir = %config.store_dir().display(), "store open");
-    let registry = waystation_wasm::DirStorage::open(&config.plugin_dir()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the plugin registry in {}: {e}",
+    let registry = waystation_wasm::DirStorage::open(&config.plugin_dir()).with_context(|| {
+        format!(
+            "cannot open the plugin registry in {}",
             config.plugin_dir().display()
         )
     })?;
-    let store = KvStore::opened(kv)
-        .map_err(|e| anyhow::anyhow!("cannot upgrade the store's layout: {e}"))?;
+    let store = KvStore::opened(kv).with_context(|| {
+        format!(
+            "cannot upgrade the layout of the store in {}",
+            config.store_dir().display()
+        )
+    })?;
     Ok((Arc::new(store), Box::new(registry), None))
 }
 

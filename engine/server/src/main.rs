@@ -300,7 +300,8 @@ fn serve(
         match waystation_server::open(&config, std::env::var("WAYSTATION_BOOTSTRAP_TOKEN").ok()) {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("waystation: {e}");
+                // `:#`: what was being done, then each cause (the OS's or the store's).
+                eprintln!("waystation: {e:#}");
                 return Ok(ExitCode::from(2));
             }
         };

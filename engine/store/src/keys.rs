@@ -102,6 +102,13 @@ pub mod part {
     pub const SCHEDULE: &[u8] = b"sched";
 }
 
+/// `k` as the layout table above writes keys (parts joined by `/`, bytes that are not
+/// UTF-8 replaced), for error messages: the raw separator is a 0 byte, which a terminal
+/// or a log line does not show.
+pub fn shown(k: &[u8]) -> String {
+    String::from_utf8_lossy(k).replace('\0', "/")
+}
+
 /// Joins parts with the separator.
 pub fn key(parts: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());

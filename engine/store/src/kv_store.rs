@@ -202,7 +202,7 @@ fn decode_cursor(cursor: &str, prefix: &[u8]) -> Result<Vec<u8>, StoreError> {
 
 fn decode<T: DeserializeOwned>(k: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| {
-        let at = String::from_utf8_lossy(k).replace('\0', "/");
+        let at = keys::shown(k);
         StoreError::unreadable(format!("record at {at}"), e)
     })
 }
@@ -718,7 +718,7 @@ impl<B: Kv> KvStore<B> {
                 let (Some(first), Some(last)) = (first, last.filter(|l| Some(*l) > first)) else {
                     return Err(StoreError::Corrupt(format!(
                         "running business key index entry {}",
-                        String::from_utf8_lossy(&k)
+                        keys::shown(&k)
                     )));
                 };
                 let (workflow, key) = (&rest[..first], &rest[first + 1..last]);

@@ -130,7 +130,7 @@ impl<B: Kv> KvStore<B> {
             match serde_json::from_slice(v) {
                 Ok(r) => out.push(r),
                 Err(e) => {
-                    let at = String::from_utf8_lossy(k);
+                    let at = crate::keys::shown(k);
                     bad = Some(StoreError::unreadable(format!("outbox record at {at}"), e));
                 }
             }

@@ -89,7 +89,7 @@ fn split_cell_key(k: &[u8]) -> Option<(Vec<u8>, &[u8])> {
 }
 
 fn corrupt(k: &[u8], e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("report bucket {}: {e}", String::from_utf8_lossy(k)))
+    StoreError::Corrupt(format!("report bucket {}: {e}", crate::keys::shown(k)))
 }
 
 /// Adds `changes` (bucket key, figure, how it moves) into `pending`, for a rebuild.
@@ -776,7 +776,7 @@ pub(crate) fn rebuild<B: Kv>(
         cursor = Some(last.clone());
         for (k, v) in chunk {
             let s: InstanceState = serde_json::from_slice(&v).map_err(|e| {
-                StoreError::unreadable(format!("record at {}", String::from_utf8_lossy(&k)), e)
+                StoreError::unreadable(format!("record at {}", crate::keys::shown(&k)), e)
             })?;
             let entries = history(&s.id)?;
             let refs: Vec<&HistoryEntry> = entries.iter().collect();
