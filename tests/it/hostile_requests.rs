@@ -420,6 +420,21 @@ fn a_retried_token_creation_gets_the_first_answer_and_mints_one_token() {
         "mint-1",
     );
     assert_eq!(status, 422, "{other}");
+    // Two keys on one request: neither is taken, nothing is minted.
+    let body = r#"{"name":"twice","roles":["developer"]}"#;
+    let twice = format!(
+        "POST /v1/tokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nIdempotency-Key: a\r\nIdempotency-Key: b\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = raw(&server.addr, twice.into_bytes());
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(
+        answer.problem().errors[0].parameter.as_deref(),
+        Some("Idempotency-Key")
+    );
+    assert_eq!(count(&admin), before + 1, "nothing minted");
     // The token works, and the key still answers the same after a restart.
     assert_eq!(server.client(Some(&first.token)).get("/v1/plugins").0, 200);
     server.terminate();

@@ -22,5 +22,6 @@ mod progress;
 mod reports;
 mod retry;
 mod schedules;
+mod stalled_clients;
 mod subworkflows;
 mod who_did_what;

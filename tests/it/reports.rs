@@ -278,6 +278,10 @@ fn the_csv_answer_has_one_quoted_figure_per_line() {
     // The same figures as the JSON answer: one started line per row.
     let started = all.iter().filter(|l| l.contains(",,started,")).count();
     assert_eq!(started, 6);
+    // CSV refused with q=0 is not CSV.
+    let (status, kind, body) = ops.get_text(&path, &[("Accept", "text/csv;q=0, application/json")]);
+    assert_eq!(status, 200, "{body}");
+    assert!(kind.starts_with("application/json"), "{kind}");
 }
 
 #[test]
@@ -294,6 +298,12 @@ fn bad_report_parameters_are_400s_naming_the_parameter() {
         ("from=2026-10&by=field.satisfaction", "by"),
         ("from=2026-10&by=owner", "by"),
         ("from=2026-10&colour=red", "colour"),
+        // Years outside 0001-9999 (chrono alone reads signed and five-digit years, and
+        // the week around the first of them left the calendar: a 500).
+        ("from=-262143-01-01&period=week", "from"),
+        ("from=10000-01", "from"),
+        ("from=0000-01&tz=America/New_York", "from"),
+        ("from=2026-10&to=%2B2026-11", "to"),
     ] {
         let (status, body) = ops.get(&format!("/v1/reports/disputes?{query}"));
         assert_eq!(status, 400, "{query}: {body}");

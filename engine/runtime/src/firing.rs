@@ -29,6 +29,10 @@ impl Runtime {
     /// batch itself is refused by the store, each ready timer is committed alone, so one
     /// bad commit cannot hold back the others.
     ///
+    /// What it commits is applied, not yet durable: the caller waits for a group flush
+    /// begun after it returns (the scheduler does once per round, while the next round's
+    /// steps are computed).
+    ///
     /// # Errors
     /// Store errors reading an instance, or recording a failure; the scheduler backs off.
     pub(crate) async fn fire_timers_together(
@@ -41,7 +45,6 @@ impl Runtime {
         let now = self.now();
         let mut alone = Vec::new();
         let mut ready = Vec::with_capacity(timers.len());
-        let mut failed = 0;
         for timer in timers {
             let Some(before) = self.store.instance(&timer.instance_id)? else {
                 tracing::warn!(timer = %timer.timer_id, instance = %timer.instance_id, "timer of an unknown instance");
@@ -65,7 +68,6 @@ impl Runtime {
                 }),
                 Err(e) => {
                     self.timer_failed(&before, &timer, now, &e)?;
-                    failed += 1;
                 }
             }
         }
@@ -103,9 +105,6 @@ impl Runtime {
             }
         }
         drop(guards);
-        if !ready.is_empty() || failed > 0 {
-            self.durability.durable().await?;
-        }
         Ok(alone)
     }
 }

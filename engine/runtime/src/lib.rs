@@ -49,7 +49,7 @@ pub use outbox::{
 };
 pub use progress::{ProgressLinks, ProgressPage};
 pub use reader::StoreReader;
-pub use reports::{NotAKeywordField, ReportBy};
+pub use reports::{NotAKeywordField, ReportBy, ReportError};
 pub use retention::{Purged, Retention};
 pub use schedules::{ScheduleSpec, ScheduleView, MAX_SLOTS_PER_ROUND};
 pub use waystation_store::CatchUp;

@@ -4,7 +4,7 @@
 use crate::{Runtime, RuntimeError};
 use std::collections::BTreeMap;
 use waystation_core::definition::FieldType;
-use waystation_core::report::{Builder, Row, Span};
+use waystation_core::report::{BuildError, Builder, Row, Span, MAX_ROWS};
 use waystation_core::Workflow;
 use waystation_store::StoreError;
 
@@ -53,18 +53,32 @@ impl ReportBy {
     }
 }
 
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// It would have more than [`MAX_ROWS`] rows (periods times groups); the read stopped
+    /// there.
+    #[error("the report would have more than {MAX_ROWS} rows (periods x groups)")]
+    TooManyRows,
+    /// The store failed, or a rollup cell is unreadable.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
 impl Runtime {
     /// The figures of `wf` for `spans`, grouped `by`. Reads the store: call it from the
     /// blocking pool.
     ///
     /// # Errors
-    /// Store errors, unreadable rollup cells.
+    /// [`ReportError::TooManyRows`] past [`MAX_ROWS`] rows (the read stops there: a
+    /// grouping by a field of many values costs no more than that); store errors and
+    /// unreadable rollup cells.
     pub fn report(
         &self,
         wf: &Workflow,
         spans: Vec<Span>,
         by: &ReportBy,
-    ) -> Result<Vec<Row>, RuntimeError> {
+    ) -> Result<Vec<Row>, ReportError> {
         let stages: Vec<(String, Option<String>)> = wf
             .definition
             .stages
@@ -95,16 +109,22 @@ impl Runtime {
         };
         let mut builder = Builder::new(spans, matches!(by, ReportBy::Field(_)), rename, order);
         let range = builder.bucket_range();
-        self.store.report_cells(
+        let mut too_many = false;
+        let read = self.store.report_cells(
             &wf.definition.id,
             dim,
             range,
             &mut |bucket, group, figure, cell| {
-                builder
-                    .add(bucket, group, figure, cell)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+                builder.add(bucket, group, figure, cell).map_err(|e| {
+                    too_many = e == BuildError::TooManyRows;
+                    StoreError::Corrupt(e.to_string())
+                })
             },
-        )?;
-        Ok(builder.rows())
+        );
+        match read {
+            Err(_) if too_many => Err(ReportError::TooManyRows),
+            Err(e) => Err(RuntimeError::from(e).into()),
+            Ok(()) => Ok(builder.rows()),
+        }
     }
 }

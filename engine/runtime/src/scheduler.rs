@@ -29,6 +29,22 @@ pub(crate) const TIMER_LEASE: Duration = Duration::from_secs(3);
 /// hear of, and take over a dead node's, so it looks again at least this often.
 pub(crate) const SHARED_POLL: Duration = Duration::from_secs(1);
 
+/// The group flush of a round of timers, under way.
+type Flushing = tokio::task::JoinHandle<Result<(), waystation_store::StoreError>>;
+
+/// Waits for `flushing` (if any): the round it follows is durable when this returns `Ok`.
+async fn wait(flushing: Option<Flushing>) -> Result<(), RuntimeError> {
+    match flushing {
+        None => Ok(()),
+        Some(f) => match f.await {
+            Ok(done) => done.map_err(RuntimeError::from),
+            Err(e) => Err(RuntimeError::Engine(format!(
+                "a group flush task failed: {e}"
+            ))),
+        },
+    }
+}
+
 /// Due timers grouped by instance, each group in due order (the index's order). Instances
 /// fire together; the timers of one instance fire one after another, so after downtime
 /// an escalation step due before the deadline is recorded before the breach.
@@ -57,10 +73,15 @@ impl Runtime {
     /// that fails in the engine is not an error here: [`Runtime::fire_timer`] records it.
     pub async fn fire_due_timers(self: &Arc<Self>) -> Result<usize, RuntimeError> {
         let mut fired = 0;
-        loop {
-            let due = self
-                .store
-                .claim_due_timers(self.now(), ROUND, TIMER_LEASE)?;
+        // The group flush that makes a round durable runs while the next round reads its
+        // timers and computes its steps: the CPU work of one round and the disk sync of the
+        // one before overlap, and at most one round waits to be durable.
+        let mut flushing: Option<Flushing> = None;
+        let outcome = loop {
+            let due = match self.store.claim_due_timers(self.now(), ROUND, TIMER_LEASE) {
+                Ok(due) => due,
+                Err(e) => break Err(e.into()),
+            };
             let count = due.len();
             let mut queues: Vec<VecDeque<DueTimer>> =
                 by_instance(due).into_iter().map(VecDeque::from).collect();
@@ -76,15 +97,25 @@ impl Runtime {
                 stuck += self.fire_pass(next).await;
             }
             fired += count;
+            if let Err(e) = wait(flushing.take()).await {
+                break Err(e);
+            }
+            if count > 0 {
+                let rt = self.clone();
+                flushing = Some(tokio::spawn(async move { rt.durability.durable().await }));
+            }
             if stuck > 0 {
-                return Err(RuntimeError::Engine(format!(
+                break Err(RuntimeError::Engine(format!(
                     "firing timers: {stuck} of {count} could not be fired nor their failure recorded"
                 )));
             }
             if count < ROUND {
-                return Ok(fired);
+                break Ok(fired);
             }
-        }
+        };
+        // Whatever happened, what was applied is durable before the scheduler goes on.
+        wait(flushing).await?;
+        outcome
     }
 
     /// Fires `timers` (one per instance): in batches of [`TOGETHER`], the batches

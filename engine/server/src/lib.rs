@@ -10,6 +10,7 @@ pub mod config;
 pub mod dashboard;
 pub mod delivery;
 pub mod progress_key;
+pub mod serving;
 pub mod shared_plugins;
 
 use anyhow::Context;
@@ -271,16 +272,15 @@ pub async fn run(
             state.clone(),
             api::panics::contain,
         ))
+        .layer(axum::middleware::from_fn(api::body_deadline::limit))
         .layer(axum::middleware::from_fn(api::unread::close_if_unread));
     let drained = state.clone();
-    let result = axum::serve(api::wire::ProblemListener(listener), app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            drained.set_ready(false);
-            drained.close_streams();
-            tracing::info!("shutting down: draining requests in flight");
-        })
-        .await;
+    let result = serving::serve(listener, app, async move {
+        shutdown.await;
+        drained.set_ready(false);
+        drained.close_streams();
+    })
+    .await;
     stop_counting.store(true, Ordering::Relaxed);
     let _ = counting.await;
     let _ = stop_scheduler.send(());

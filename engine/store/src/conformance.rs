@@ -1034,6 +1034,32 @@ pub fn timers_of_many_instances_fire_in_one_batch(store: &dyn Store) {
     assert_eq!(c.by_sla.get("at_risk"), Some(&5));
 }
 
+/// The due scan starts past the timers already fired (their keys are tombstones an LSM
+/// scan from the front would walk), yet a timer armed afterwards that is due before them
+/// (a deadline already past when it was armed) is found, by the scan and by `next_due`.
+pub fn a_timer_armed_due_before_those_already_fired_is_still_found(store: &dyn Store) {
+    let wf = workflow();
+    let horizon = t0() + TimeDelta::hours(3);
+    for i in 0..3 {
+        start(store, &wf, &format!("f{i}"), t0());
+    }
+    let due = store.due_timers(horizon, 100).unwrap();
+    assert_eq!(due.len(), 3, "{due:?}");
+    for t in &due {
+        fire(store, &wf, t);
+    }
+    assert!(store.due_timers(horizon, 100).unwrap().is_empty());
+    // Armed now, due a day before every timer fired above.
+    start(store, &wf, "late", t0() - TimeDelta::days(1));
+    let due = store.due_timers(horizon, 100).unwrap();
+    assert!(
+        due.iter().any(|t| t.instance_id == "late"),
+        "the earlier timer is due: {due:?}"
+    );
+    let next = store.next_due().unwrap().expect("a timer is armed");
+    assert!(next < t0(), "next due {next} is the earlier timer's");
+}
+
 /// A parent whose sub-workflow stage starts a ticket as its child.
 const CALLER: &str = r#"{
   "id": "caller", "title": "Caller", "start": "call",
@@ -1168,7 +1194,11 @@ pub fn child_ends_and_cancellations_are_relayed_through_the_timer_index(store: &
 /// One piece, though long: it is the table of the suite's cases, one row each.
 pub fn run_all(fresh: &mut dyn FnMut() -> Box<dyn Store>) {
     type Case = (&'static str, fn(&dyn Store));
-    let cases: [Case; 22] = [
+    let cases: [Case; 23] = [
+        (
+            "a_timer_armed_due_before_those_already_fired_is_still_found",
+            a_timer_armed_due_before_those_already_fired_is_still_found,
+        ),
         (
             "a_running_instance_holds_its_business_key_until_it_ends",
             a_running_instance_holds_its_business_key_until_it_ends,

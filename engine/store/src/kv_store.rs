@@ -44,6 +44,8 @@ pub struct KvStore<B: Kv> {
     unfolded: AtomicUsize,
     /// False only in a benchmark measuring what the rollups cost.
     rollups_on: std::sync::atomic::AtomicBool,
+    /// Where the due-timer scan may begin (past the timers already fired).
+    timer_floor: crate::timer_floor::TimerFloor,
 }
 
 impl<B: Kv + Default> Default for KvStore<B> {
@@ -63,6 +65,7 @@ impl<B: Kv> KvStore<B> {
             next_delta: std::sync::OnceLock::new(),
             unfolded: AtomicUsize::new(0),
             rollups_on: std::sync::atomic::AtomicBool::new(true),
+            timer_floor: crate::timer_floor::TimerFloor::default(),
         }
     }
 
@@ -336,20 +339,29 @@ impl<B: Kv> TimerStore for KvStore<B> {
         let until = time(until);
         let mut out = Vec::new();
         let mut corrupt = None;
-        self.kv.scan(&p, None, &mut |k, v| {
-            let rest = &k[p.len()..];
-            if rest.len() < 9 || rest[..8] > until[..] {
-                return false;
-            }
-            match (parse_time(rest), utf8(&rest[9..]), utf8(v)) {
-                (Some(due), Ok(timer_id), Ok(instance_id)) => out.push(DueTimer {
-                    due,
-                    timer_id,
-                    instance_id,
-                }),
-                _ => corrupt = Some(StoreError::Corrupt("a timer key".into())),
-            }
-            out.len() < limit && corrupt.is_none()
+        // From the low-water mark, not the front: the fired timers before it are
+        // tombstones a scan from the front would walk (see `timer_floor.rs`).
+        self.timer_floor.scanning(|after| {
+            let mut first = None;
+            self.kv.scan(&p, after, &mut |k, v| {
+                if first.is_none() {
+                    first = Some(k.to_vec());
+                }
+                let rest = &k[p.len()..];
+                if rest.len() < 9 || rest[..8] > until[..] {
+                    return false;
+                }
+                match (parse_time(rest), utf8(&rest[9..]), utf8(v)) {
+                    (Some(due), Ok(timer_id), Ok(instance_id)) => out.push(DueTimer {
+                        due,
+                        timer_id,
+                        instance_id,
+                    }),
+                    _ => corrupt = Some(StoreError::Corrupt("a timer key".into())),
+                }
+                out.len() < limit && corrupt.is_none()
+            })?;
+            Ok::<_, StoreError>(first)
         })?;
         match corrupt {
             Some(e) => Err(e),
@@ -360,7 +372,8 @@ impl<B: Kv> TimerStore for KvStore<B> {
     fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         let p = prefix(&[part::TIMER]);
         let mut next = None;
-        self.kv.scan(&p, None, &mut |k, _| {
+        let after = self.timer_floor.after();
+        self.kv.scan(&p, after.as_deref(), &mut |k, _| {
             next = parse_time(&k[p.len()..]);
             false
         })?;
@@ -766,7 +779,11 @@ impl<B: Kv> KvStore<B> {
         for (seq, record) in (first..).zip(records) {
             batch.push(Mutation::Put(crate::rollups::delta_key(seq), record));
         }
+        let armed = earliest_timer(&batch);
         self.kv.apply(batch)?;
+        if let Some(k) = armed {
+            self.timer_floor.armed(&k);
+        }
         // Only now: a batch that failed leaves no gap in the numbering.
         if let Some(n) = numbers {
             n.store(first + recorded, Ordering::Relaxed);
@@ -776,7 +793,26 @@ impl<B: Kv> KvStore<B> {
     }
 }
 
+/// The smallest timer key `batch` puts, if it puts any.
+fn earliest_timer(batch: &[Mutation]) -> Option<Vec<u8>> {
+    let p = prefix(&[part::TIMER]);
+    batch
+        .iter()
+        .filter_map(|m| match m {
+            Mutation::Put(k, _) if k.starts_with(&p) => Some(k),
+            _ => None,
+        })
+        .min()
+        .cloned()
+}
+
 impl<B: Kv> KvStore<B> {
+    /// A timer key was put outside a commit (a restore): the due scan's mark goes below
+    /// it.
+    pub(crate) fn timer_armed(&self, k: &[u8]) {
+        self.timer_floor.armed(k);
+    }
+
     /// The report delta record numbering: the number of the next record.
     fn delta_numbers(&self) -> Result<&AtomicU64, StoreError> {
         if let Some(n) = self.next_delta.get() {

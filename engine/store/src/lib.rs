@@ -32,6 +32,7 @@ mod schedules;
 mod search;
 mod sled_kv;
 mod tally;
+mod timer_floor;
 mod tokens;
 mod transfer;
 

@@ -310,10 +310,13 @@ impl<B: Kv> TransferStore for KvStore<B> {
     }
 
     fn restore_timer(&self, timer: &DueTimer) -> Result<(), StoreError> {
+        let k = keys::timer(timer.due, &timer.timer_id);
         self.backend().apply(vec![Mutation::Put(
-            keys::timer(timer.due, &timer.timer_id),
+            k.clone(),
             timer.instance_id.as_bytes().to_vec(),
-        )])
+        )])?;
+        self.timer_armed(&k);
+        Ok(())
     }
 
     fn restore_message(&self, record: &OutboxRecord) -> Result<(), StoreError> {

@@ -125,6 +125,23 @@ pub struct Row {
     pub stages: Vec<StageFigures>,
 }
 
+/// Most rows (period and group pairs) one report answers with: a caller asking for more
+/// (a year of days grouped by a field with many values) gets a 400 naming `by` or `to`
+/// instead of an answer of hundreds of megabytes. Ten thousand rows are a year of days for
+/// 27 groups, or ten years of months for 83.
+pub const MAX_ROWS: usize = 10_000;
+
+/// Why a cell could not be added to a report.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    /// A stored cell does not merge with the one already there.
+    #[error(transparent)]
+    Cell(#[from] CellError),
+    /// The report would have more than [`MAX_ROWS`] rows.
+    #[error("more than {MAX_ROWS} rows (periods x groups); ask for fewer periods, a longer period, or no grouping")]
+    TooManyRows,
+}
+
 /// Merges bucket cells into the periods of a report.
 #[derive(Debug)]
 pub struct Builder {
@@ -173,7 +190,7 @@ impl Builder {
         group: &str,
         metric: &str,
         cell: Cell,
-    ) -> Result<(), CellError> {
+    ) -> Result<(), BuildError> {
         let i = self.spans.partition_point(|s| s.end_bucket() <= bucket);
         if i == self.spans.len() || bucket < self.spans[i].first_bucket() {
             return Ok(());
@@ -188,7 +205,11 @@ impl Builder {
             },
             _ => metric.to_owned(),
         };
-        let cells = self.cells.entry((i, group.to_owned())).or_default();
+        let row = (i, group.to_owned());
+        if self.cells.len() >= MAX_ROWS && !self.cells.contains_key(&row) {
+            return Err(BuildError::TooManyRows);
+        }
+        let cells = self.cells.entry(row).or_default();
         match cells.get_mut(&metric) {
             Some(c) => c.merge(&cell)?,
             None => {
@@ -300,4 +321,45 @@ fn stages(cells: &BTreeMap<String, Cell>, order: &[String]) -> Vec<StageFigures>
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BuildError, Builder, Cell, MAX_ROWS};
+    use crate::report::{spans, zone, PeriodKind};
+
+    #[test]
+    fn a_year_of_days_grouped_by_a_field_of_many_values_stops_at_the_row_limit() {
+        // 2026 by day: 365 periods; 28 customers each day is 10,220 rows.
+        let days = spans(
+            PeriodKind::Day,
+            zone("UTC").unwrap(),
+            "2026-01-01",
+            Some("2026-12-31"),
+        )
+        .unwrap();
+        let buckets: Vec<i64> = days.iter().map(|s| s.first_bucket()).collect();
+        let mut b = Builder::new(days, true, None, Vec::new());
+        let mut added = 0;
+        let mut refused = None;
+        'all: for customer in 0..28 {
+            for &bucket in &buckets {
+                let group = format!("customer-{customer}");
+                match b.add(bucket, &group, "started", Cell::Count(1)) {
+                    Ok(()) => added += 1,
+                    Err(e) => {
+                        refused = Some(e);
+                        break 'all;
+                    }
+                }
+            }
+        }
+        assert_eq!(refused, Some(BuildError::TooManyRows));
+        assert_eq!(added, MAX_ROWS);
+        // A row already there still takes more figures.
+        assert_eq!(
+            b.add(buckets[0], "customer-0", "started", Cell::Count(1)),
+            Ok(())
+        );
+    }
 }

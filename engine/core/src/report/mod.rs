@@ -30,6 +30,8 @@ pub use delta::{
     bucket, deltas, group_refs, groups, moves, Change, Delta, Group, GroupRef, Metric, Move, Moves,
     StageFigure, BUCKET_SECONDS,
 };
-pub use figures::{Builder, NumberFigures, Row, StageFigures, Summary, TagFigures};
+pub use figures::{
+    BuildError, Builder, NumberFigures, Row, StageFigures, Summary, TagFigures, MAX_ROWS,
+};
 pub use period::{spans, zone, PeriodError, PeriodKind, Span, MAX_PERIODS};
 pub use postmortem::{visits, Act, Visit};

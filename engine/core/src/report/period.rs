@@ -81,23 +81,40 @@ pub fn zone(name: &str) -> Result<Tz, PeriodError> {
         .map_err(|_| bad("tz", format!("'{name}' is not an IANA time zone name")))
 }
 
-/// A day as `YYYY-MM-DD`, or the first day of a month as `YYYY-MM`.
+/// A day as `YYYY-MM-DD`, or the first day of a month as `YYYY-MM`: four-digit years
+/// 0001 to 9999, as everywhere else in the engine (chrono's own parser would take signed
+/// and five-digit years, whose periods leave the calendar).
 fn parse_day(parameter: &'static str, s: &str) -> Result<NaiveDate, PeriodError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d"))
-        .map_err(|_| {
-            bad(
-                parameter,
-                format!("'{s}' is not a date (YYYY-MM-DD) or a month (YYYY-MM)"),
-            )
-        })
+    let refuse = || {
+        bad(
+            parameter,
+            format!(
+                "'{s}' is not a date (YYYY-MM-DD) or a month (YYYY-MM) of the years 0001 to 9999"
+            ),
+        )
+    };
+    let parts: Vec<&str> = s.split('-').collect();
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    let (year, month, day) = match parts[..] {
+        [y, m] if digits(y, 4) && digits(m, 2) => (y, m, "01"),
+        [y, m, d] if digits(y, 4) && digits(m, 2) && digits(d, 2) => (y, m, d),
+        _ => return Err(refuse()),
+    };
+    let number = |p: &str| p.parse::<u32>().map_err(|_| refuse());
+    let year = i32::try_from(number(year)?).map_err(|_| refuse())?;
+    if year == 0 {
+        return Err(refuse());
+    }
+    NaiveDate::from_ymd_opt(year, number(month)?, number(day)?).ok_or_else(refuse)
 }
 
 /// The period of `kind` holding day `d`: its first day and the first day after it.
 fn around(kind: PeriodKind, d: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
     let first = match kind {
         PeriodKind::Day => d,
-        PeriodKind::Week => d - Days::new(u64::from(d.weekday().num_days_from_monday())),
+        PeriodKind::Week => {
+            d.checked_sub_days(Days::new(u64::from(d.weekday().num_days_from_monday())))?
+        }
         PeriodKind::Month => d.with_day(1)?,
     };
     let next = match kind {
@@ -231,5 +248,42 @@ mod tests {
                 .parameter,
             "to"
         );
+    }
+
+    #[test]
+    fn a_date_outside_the_years_0001_to_9999_is_refused_by_parameter_not_a_crash() {
+        for bad in [
+            "-262143-01-01",
+            "-0001-01",
+            "0000-01",
+            "10000-01",
+            "+2026-10",
+            "2026-1",
+            "2026-10-5",
+            "2026-13",
+            "2026-02-30",
+            "2026-10-05-01",
+        ] {
+            for kind in [PeriodKind::Day, PeriodKind::Week, PeriodKind::Month] {
+                let e = spans(kind, zone("UTC").unwrap(), bad, None).unwrap_err();
+                assert_eq!(e.parameter, "from", "{bad}");
+                let e = spans(kind, zone("UTC").unwrap(), "2026-10", Some(bad)).unwrap_err();
+                assert_eq!(e.parameter, "to", "{bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_and_last_weeks_of_the_calendar_answer_without_leaving_it() {
+        // 0001-01-01 is a Monday; 9999-12-31 a Friday whose week ends in year 10000.
+        let first = spans(PeriodKind::Week, zone("UTC").unwrap(), "0001-01-03", None).unwrap();
+        assert_eq!(first[0].label, "0001-01-01");
+        let last = spans(
+            PeriodKind::Month,
+            zone("Asia/Shanghai").unwrap(),
+            "9999-12",
+            None,
+        );
+        assert!(last.is_ok(), "{last:?}");
     }
 }

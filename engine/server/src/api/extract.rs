@@ -43,9 +43,20 @@ async fn body_of(req: Request, accepted: &[&str], state: &()) -> Result<Bytes, A
     Bytes::from_request(req, state).await.map_err(unread)
 }
 
-/// The problem for a body that could not be read: 413 `too-large` past the size limit.
+/// The problem for a body that could not be read: 413 `too-large` past the size limit,
+/// 408 `request-timeout` past the body's deadline.
 fn unread(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    if super::body_deadline::timed_out(&rejection) {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request-timeout",
+            "The body did not arrive in time",
+            format!(
+                "the request body must arrive within {} s of the request; send it at once",
+                super::body_deadline::BODY_DEADLINE.as_secs()
+            ),
+        )
+    } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too-large",
@@ -158,16 +169,29 @@ impl<S: Send + Sync> FromRequest<S> for WasmBody {
     }
 }
 
-/// The optional `Idempotency-Key` header.
+/// The optional `Idempotency-Key` header: one, of 1 to 255 visible ASCII characters (else
+/// a 400 naming it).
 pub struct IdempotencyKey(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get("idempotency-key") else {
+        let mut values = parts.headers.get_all("idempotency-key").iter();
+        let Some(value) = values.next() else {
             return Ok(IdempotencyKey(None));
         };
+        // Two keys on one request: which one the caller meant to retry under is unknown,
+        // so neither is taken.
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(
+                "Idempotency-Key is given more than once; send one key per request",
+            )
+            .with_errors(vec![FieldError::param(
+                "Idempotency-Key",
+                "given more than once",
+            )]));
+        }
         let key = value.to_str().ok().filter(|k| {
             !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b))
         });

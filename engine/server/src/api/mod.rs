@@ -6,6 +6,7 @@
 
 mod approvals;
 mod assignments;
+pub mod body_deadline;
 pub mod branch_view;
 pub mod error;
 mod export;

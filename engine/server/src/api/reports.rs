@@ -10,8 +10,10 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use waystation_core::report::{spans, zone, PeriodError, PeriodKind, Row, Summary, RELATIVE_ERROR};
-use waystation_runtime::ReportBy;
+use waystation_core::report::{
+    spans, zone, PeriodError, PeriodKind, Row, Summary, MAX_ROWS, RELATIVE_ERROR,
+};
+use waystation_runtime::{ReportBy, ReportError};
 
 /// The parameters of `GET /v1/reports/{workflow}`.
 pub const REPORT_QUERY: &[QueryParam] = &[
@@ -70,18 +72,38 @@ fn period_error(e: PeriodError) -> ApiError {
     bad(e.parameter, e.message)
 }
 
-/// True when the caller asked for CSV.
+/// True when the caller asked for CSV: `text/csv` among the media ranges of `Accept`,
+/// with a quality above zero (`text/csv;q=0` means "not CSV", RFC 9110 section 12.5.1).
 fn wants_csv(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|v| {
-            v.split(';')
+        .any(|range| {
+            let mut parts = range.split(';');
+            let csv = parts
                 .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"));
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            csv && !refused
         })
+}
+
+/// A text cell as a spreadsheet may safely open it: one that begins with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return (a formula to Excel and LibreOffice) gets a leading `'`
+/// (OWASP's advice for CSV injection). Group values come from whoever starts instances,
+/// so an operator opening the file must not run what they wrote.
+fn text_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}").into(),
+        _ => s.into(),
+    }
 }
 
 /// `GET /v1/reports/{workflow}?from=&to=&period=&tz=&by=`.
@@ -104,8 +126,18 @@ pub async fn report(
     let wf = app.runtime.workflow(&workflow, None).await?;
     let by_param = params.get("by").cloned();
     let by = ReportBy::parse(by_param.as_deref(), &wf).map_err(|e| bad("by", e.to_string()))?;
+    let grouped = by_param.is_some();
     let rows = app
-        .blocking(move |rt| Ok(rt.report(&wf, spans, &by)?))
+        .blocking(move |rt| match rt.report(&wf, spans, &by) {
+            Ok(rows) => Ok(rows),
+            Err(ReportError::TooManyRows) => Err(bad(
+                if grouped { "by" } else { "to" },
+                format!(
+                    "the report would have more than {MAX_ROWS} rows (periods x groups); ask for fewer periods, a longer period, or no grouping"
+                ),
+            )),
+            Err(ReportError::Runtime(e)) => Err(e.into()),
+        })
         .await?;
     let report = Report {
         workflow,
@@ -125,6 +157,7 @@ pub async fn report(
 /// The report as CSV (RFC 4180), one figure per line:
 /// `period,start,end,group,stage,figure,value`; `stage` is empty for instance figures
 /// (and holds the owner role with `by=role`), `value` is a number (seconds for times).
+/// A text cell that a spreadsheet would take for a formula starts with `'` ([`text_cell`]).
 ///
 /// # Errors
 /// Only if the CSV writer fails on memory.
@@ -136,9 +169,17 @@ pub fn csv(report: &Report) -> Result<Vec<u8>, csv::Error> {
     for row in &report.rows {
         let start = row.start.to_rfc3339();
         let end = row.end.to_rfc3339();
-        let group = row.group.clone().unwrap_or_default();
+        let group = text_cell(row.group.as_deref().unwrap_or_default()).into_owned();
         let mut line = |stage: &str, figure: &str, value: String| {
-            w.write_record([&row.period, &start, &end, &group, stage, figure, &value])
+            w.write_record([
+                row.period.as_str(),
+                &start,
+                &end,
+                &group,
+                &text_cell(stage),
+                &text_cell(figure),
+                &value,
+            ])
         };
         line("", "started", row.started.to_string())?;
         line("", "running", row.running.to_string())?;
@@ -243,4 +284,44 @@ pub fn schemas() -> serde_json::Value {
             "rows": array(component("ReportRow"))}),
             json!({"by": text()})),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{text_cell, wants_csv};
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    fn accept(v: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_static(v));
+        h
+    }
+
+    #[test]
+    fn csv_is_what_accept_asks_for_unless_its_quality_is_zero() {
+        assert!(wants_csv(&accept("text/csv")));
+        assert!(wants_csv(&accept("application/json;q=0.5, text/csv;q=0.9")));
+        assert!(wants_csv(&accept("TEXT/CSV; charset=utf-8")));
+        assert!(!wants_csv(&accept("text/csv;q=0, application/json")));
+        assert!(!wants_csv(&accept("text/csv; q=0.0")));
+        assert!(!wants_csv(&accept("application/json")));
+        assert!(!wants_csv(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_group_value_a_spreadsheet_would_run_as_a_formula_is_written_as_text() {
+        for formula in [
+            "=cmd|' /C calc'!A0",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            assert_eq!(text_cell(formula), format!("'{formula}"));
+        }
+        for plain in ["delivery", "price, refund", "", "a=b"] {
+            assert_eq!(text_cell(plain), plain);
+        }
+    }
 }

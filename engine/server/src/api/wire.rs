@@ -4,8 +4,8 @@
 //! hyper refuses a request it cannot parse with a bare status and no body: 414 for a
 //! request target over 65,534 bytes (a constant inside hyper), 431 for request headers
 //! over its read buffer (about 400 KiB), 400 for a malformed request line or header, 505
-//! for an unknown HTTP version. There is no hook for those answers, so [`ProblemListener`]
-//! hands hyper connections whose write side recognises exactly such an answer - a status
+//! for an unknown HTTP version. There is no hook for those answers, so the server
+//! (`serving.rs`) hands hyper connections ([`ProblemIo`]) whose write side recognises exactly such an answer - a status
 //! line with one of those codes and `content-length: 0`, written as one whole head - and
 //! writes a problem+json answer in its place. The handlers never answer those codes with an
 //! empty body, so nothing they write is touched. hyper closes the connection after a parse
@@ -13,30 +13,10 @@
 
 use super::error::Problem;
 use axum::http::StatusCode;
-use axum::serve::Listener;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A TCP listener whose connections turn hyper's bare parse-error answers into
-/// problem+json.
-pub struct ProblemListener(pub TcpListener);
-
-impl Listener for ProblemListener {
-    type Io = ProblemIo<TcpStream>;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = Listener::accept(&mut self.0).await;
-        (ProblemIo::new(stream), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Listener::local_addr(&self.0)
-    }
-}
 
 /// A connection that rewrites hyper's own error answers (see the module docs).
 pub struct ProblemIo<S> {
