@@ -740,6 +740,7 @@ fn compile_checked(source: &str) -> Result<Expr, String> {
             shape.comprehensions
         ));
     }
+    check_patterns(source, &expression)?;
     let mut free = std::collections::BTreeSet::new();
     free_variables(&expression, &mut Vec::new(), &mut free);
     let mut roots = 0u8;
@@ -884,6 +885,70 @@ fn skip_string(b: &[u8], mut i: usize, raw: bool) -> usize {
         }
         i += 1;
     }
+}
+
+/// Compiles every pattern written as a literal in a `matches()` call (`s.matches('p')`,
+/// `matches(s, 'p')`) as CEL will when it runs: a pattern the regex engine refuses (a
+/// look-around, a repetition that compiles past its size limit) is refused at upload,
+/// naming it, instead of failing every evaluation later as if the data were at fault.
+/// Patterns built at run time are checked when they run.
+///
+/// # Errors
+/// The expression, the pattern and the regex engine's reason.
+fn check_patterns(source: &str, expr: &IdedExpr) -> Result<(), String> {
+    use cel::common::ast::LiteralValue;
+    let mut stack: Vec<&IdedExpr> = vec![expr];
+    while let Some(e) = stack.pop() {
+        match &e.expr {
+            E::Unspecified | E::Literal(_) | E::Ident(_) => {}
+            E::Select(s) => stack.push(&s.operand),
+            E::Call(call) => {
+                let pattern = match (&call.target, call.args.as_slice()) {
+                    (Some(_), [p]) | (None, [_, p]) if call.func_name == "matches" => Some(p),
+                    _ => None,
+                };
+                if let Some(IdedExpr {
+                    expr: E::Literal(LiteralValue::String(p)),
+                    ..
+                }) = pattern
+                {
+                    if let Err(err) = regex::Regex::new(p.inner()) {
+                        return Err(format!(
+                            "`{}`: '{}' is not a pattern matches() can run: {}",
+                            abbreviate(source),
+                            p.inner(),
+                            one_line(&err.to_string())
+                        ));
+                    }
+                }
+                stack.extend(call.target.as_deref());
+                stack.extend(call.args.iter());
+            }
+            E::List(list) => stack.extend(list.elements.iter()),
+            E::Map(cel::common::ast::MapExpr { entries })
+            | E::Struct(cel::common::ast::StructExpr { entries, .. }) => {
+                for entry in entries {
+                    match &entry.expr {
+                        EntryExpr::StructField(f) => stack.push(&f.value),
+                        EntryExpr::MapEntry(m) => {
+                            stack.push(&m.key);
+                            stack.push(&m.value);
+                        }
+                    }
+                }
+            }
+            E::Comprehension(c) => {
+                stack.extend([
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ]);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The shape of a parsed expression, for the limits.

@@ -504,3 +504,70 @@ fn a_plan_due_twice_the_response_hours_from_now_is_two_hours_for_high_priority()
     .unwrap();
     assert_eq!(due, json!("2024-05-01T02:00:00Z"));
 }
+
+#[test]
+fn a_pattern_the_regex_engine_refuses_is_refused_at_upload_naming_it() {
+    for (source, pattern) in [
+        ("event.data.s.matches('(?=x)')", "(?=x)"),
+        (
+            "matches(input.s, 'a{1000}{1000}{1000}')",
+            "a{1000}{1000}{1000}",
+        ),
+        ("input.list.exists(x, x.matches('(?<!y)z'))", "(?<!y)z"),
+        ("[input.s.matches('[')].size() > 0", "["),
+    ] {
+        let message = compile_error(source);
+        assert!(message.contains(pattern), "{source}: {message}");
+        assert!(message.contains("matches()"), "{source}: {message}");
+    }
+    // Patterns the engine runs compile; a pattern built at run time is checked when run.
+    for fine in [
+        "input.s.matches('^[A-Z]{2}-[0-9]+$')",
+        "matches(input.s, '(?i)refund')",
+        "input.s.matches(input.pattern)",
+    ] {
+        assert!(Expr::compile(fine).is_ok(), "{fine}");
+    }
+}
+
+/// A definition of `n` task stages in a row (`s0` to `s{n-1}`, each moving on at once),
+/// then an end; with `back`, the last task stage goes back to `s0` instead.
+fn task_chain(n: usize, back: bool) -> Workflow {
+    let mut stages = Map::new();
+    for i in 0..n {
+        let transitions = if i + 1 < n {
+            json!([{"to": format!("s{}", i + 1)}])
+        } else if back {
+            // An end the data never takes, so the definition is valid.
+            json!([{"to": "done", "when": "1 == 2"}, {"to": "s0"}])
+        } else {
+            json!([{"to": "done"}])
+        };
+        stages.insert(
+            format!("s{i}"),
+            json!({"kind": "task", "transitions": transitions}),
+        );
+    }
+    stages.insert("done".into(), json!({"kind": "end", "outcome": "done"}));
+    let def = json!({"id": "chain", "title": "Chain", "start": "s0", "stages": stages});
+    Workflow::from_text(&def.to_string(), None).unwrap()
+}
+
+#[test]
+fn a_step_through_more_stages_than_allowed_says_whether_it_looped_or_ran_too_long() {
+    let now = at("2026-10-01T00:00:00Z");
+    let long = start(&task_chain(300, false), "c-1".into(), json!({}), now).unwrap();
+    assert_eq!(long.state.status, Status::Failed);
+    let why = long.state.failure.unwrap();
+    assert!(
+        why.contains("at most 256 stages") && !why.contains("loop"),
+        "{why}"
+    );
+    let looped = start(&task_chain(3, true), "c-2".into(), json!({}), now).unwrap();
+    assert_eq!(looped.state.status, Status::Failed);
+    let why = looped.state.failure.unwrap();
+    assert!(why.contains("part of a loop of task stages"), "{why}");
+    // 200 in a row fit in one step.
+    let fits = start(&task_chain(200, false), "c-3".into(), json!({}), now).unwrap();
+    assert_eq!(fits.state.status, Status::Completed);
+}

@@ -2,7 +2,7 @@
 //! cancel its timers and close its tasks. Failing: park the instance with the reason.
 
 use super::{Run, MAX_ENTRIES_PER_STEP};
-use crate::effect::{Cause, Effect, HistoryEvent, PluginCall};
+use crate::effect::{Cause, Effect, HistoryEntry, HistoryEvent, PluginCall};
 use crate::expr::EvalError;
 use crate::plugin::World;
 use crate::state::{ActionList, PendingCall, Sla, Status};
@@ -70,10 +70,22 @@ impl<'w> Run<'w> {
         }
         self.entries += 1;
         if self.entries > MAX_ENTRIES_PER_STEP {
-            return self.fail(format!(
-                "entered {MAX_ENTRIES_PER_STEP} stages in one step without resting; stage '{}' is part of a loop of task stages",
-                stage.name
-            ));
+            // Said as it is: a loop (this stage was entered before in the step) or a chain
+            // of task stages longer than one step may pass through.
+            let looped = self.effects.iter().any(|e| {
+                matches!(e, Effect::History(HistoryEntry { event: HistoryEvent::Entered { stage: s }, .. }) if *s == stage.name)
+            });
+            return self.fail(if looped {
+                format!(
+                    "entered {MAX_ENTRIES_PER_STEP} stages in one step without resting; stage '{}' is part of a loop of task stages",
+                    stage.name
+                )
+            } else {
+                format!(
+                    "a step may pass through at most {MAX_ENTRIES_PER_STEP} stages without resting, and this one reached stage '{}' still going; put a wait or approval stage on the way, or fewer task stages in a row",
+                    stage.name
+                )
+            });
         }
         self.history(HistoryEvent::Entered {
             stage: stage.name.clone(),
