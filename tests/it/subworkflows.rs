@@ -325,6 +325,23 @@ fn an_investigation_that_cannot_start_is_a_failed_child_and_the_emergency_takes_
             && why.contains("severity"),
         "{body}"
     );
+    // A newer investigation whose ends are renamed would send every child's end through
+    // the emergency's on_error: refused too, naming the outcome the caller routes.
+    let mut renamed = investigation();
+    renamed["stages"]["resolved"]["outcome"] = json!("answered");
+    let (status, body) = desk
+        .server
+        .admin()
+        .put("/v1/workflows/investigation", &renamed);
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/stages", "{body}");
+    let why = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains("stored workflow 'delay-emergency-lite' calls this one")
+            && why.contains("/on_outcome/resolved")
+            && why.contains("never ends with outcome 'resolved'"),
+        "{body}"
+    );
     // One whose constraints only the values can break is taken: the emergency's problem
     // texts are shorter than it now asks, so the child's start is refused at run time.
     let mut stricter = investigation();

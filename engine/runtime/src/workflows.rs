@@ -213,7 +213,8 @@ impl Runtime {
             for problem in waystation_core::validate::calls::call_problems(&caller, &lookup) {
                 use waystation_core::validate::calls::CallKind;
                 // The part of the new version at fault: its input_schema when the caller's
-                // mapping no longer fits it, else its stages (it now calls too deep or back).
+                // mapping no longer fits it, else its stages (it now calls too deep or back,
+                // or no longer ends with an outcome the caller routes).
                 let at = match problem.kind {
                     CallKind::Input => "/input_schema",
                     _ => "/stages",

@@ -5,6 +5,7 @@
 //! - the called workflow (or the pinned version) exists;
 //! - the stage's `input` mapping gives every member the child's `input_schema` requires,
 //!   and no member a closed schema (`additionalProperties: false`) does not take;
+//! - every outcome the stage's `on_outcome` routes is one the called workflow ends with;
 //! - calls do not go round (`a` calls `b` calls `a`) nor nest deeper than
 //!   [`MAX_SUBWORKFLOW_DEPTH`] below the instance a person starts.
 
@@ -32,6 +33,8 @@ pub enum CallKind {
     Input,
     /// Calls go round, or nest deeper than [`MAX_SUBWORKFLOW_DEPTH`].
     Depth,
+    /// The stage routes an outcome (`on_outcome`) the called workflow never ends with.
+    Outcome,
 }
 
 /// One problem [`check_calls`] finds, with its kind.
@@ -57,7 +60,13 @@ pub fn call_problems(workflow: &Workflow, lookup: &Lookup<'_>) -> Vec<CallProble
     let mut errors = Vec::new();
     let root = workflow.id();
     for (name, stage) in workflow.definition.stages.iter() {
-        let StageKind::Subworkflow { child, input, .. } = &stage.kind else {
+        let StageKind::Subworkflow {
+            child,
+            input,
+            on_outcome,
+            ..
+        } = &stage.kind
+        else {
             continue;
         };
         let p = format!("/stages/{}", escape_pointer_segment(name));
@@ -73,6 +82,11 @@ pub fn call_problems(workflow: &Workflow, lookup: &Lookup<'_>) -> Vec<CallProble
             errors.push(problem(CallKind::Missing, missing(&p, child)));
             continue;
         };
+        errors.extend(
+            unknown_outcomes(&p, child, on_outcome, &called)
+                .into_iter()
+                .map(|e| problem(CallKind::Outcome, e)),
+        );
         let mut input_errors = Vec::new();
         check_input(&p, child, input, &called, &mut input_errors);
         errors.extend(
@@ -89,6 +103,41 @@ pub fn call_problems(workflow: &Workflow, lookup: &Lookup<'_>) -> Vec<CallProble
         }
     }
     errors
+}
+
+/// The outcomes `on_outcome` routes that `called` never ends with (an end stage of its
+/// own, not a branch's, records the instance's outcome): a renamed outcome would otherwise
+/// send every child's end through `on_error` without a word at upload.
+fn unknown_outcomes(
+    p: &str,
+    child: &ChildWorkflow,
+    on_outcome: &BTreeMap<String, crate::definition::Branches>,
+    called: &Workflow,
+) -> Vec<ValidationError> {
+    let outcomes: std::collections::BTreeSet<&str> = called
+        .definition
+        .stages
+        .iter()
+        .filter_map(|(_, s)| match &s.kind {
+            StageKind::End { outcome } => Some(outcome.as_str()),
+            _ => None,
+        })
+        .collect();
+    on_outcome
+        .keys()
+        .filter(|o| !outcomes.contains(o.as_str()))
+        .map(|o| {
+            let listed: Vec<&str> = outcomes.iter().copied().collect();
+            ValidationError::new(
+                format!("{p}/on_outcome/{}", escape_pointer_segment(o)),
+                format!(
+                    "workflow '{}' never ends with outcome '{o}' (its outcomes: {}); route the outcomes it has",
+                    child.workflow,
+                    listed.join(", ")
+                ),
+            )
+        })
+        .collect()
 }
 
 fn missing(p: &str, child: &ChildWorkflow) -> ValidationError {
