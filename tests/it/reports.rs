@@ -311,6 +311,9 @@ fn bad_report_parameters_are_400s_naming_the_parameter() {
     }
     let (status, _) = ops.get("/v1/reports/nothing-here?from=2026-10");
     assert_eq!(status, 404);
+    // Its counts too: an unknown workflow is a 404 everywhere, not an empty answer.
+    let (status, body) = ops.get("/v1/stats/nothing-here");
+    assert_eq!(status, 404, "{body}");
     let approver = server.token("approver-li", &["approver:lead"]);
     let (status, _) = approver.get("/v1/reports/disputes?from=2026-10");
     assert_eq!(status, 403);

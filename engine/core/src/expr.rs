@@ -192,6 +192,28 @@ fn arithmetic<'b, 'v>(
             ),
         )
     };
+    // CEL's own errors print its values as Rust debug text (`Int(1)`, `TimeDelta { secs: ..
+    // }`); said in the engine's words instead.
+    let involves = |t: fn(&dyn Val) -> bool| t(&*lhs) || t(&*rhs);
+    let plain = |e: ExecutionError| match e {
+        ExecutionError::DivisionByZero(_) => {
+            ExecutionError::function_error(op, "division by zero".to_owned())
+        }
+        ExecutionError::RemainderByZero(_) => {
+            ExecutionError::function_error(op, "remainder of a division by zero".to_owned())
+        }
+        ExecutionError::Overflow(..) => ExecutionError::function_error(
+            op,
+            if involves(|v| v.downcast_ref::<CelTimestamp>().is_some()) {
+                "the resulting time falls outside the years 0001-9999".to_owned()
+            } else if involves(|v| v.downcast_ref::<CelDuration>().is_some()) {
+                "the resulting duration is out of range".to_owned()
+            } else {
+                "the result does not fit a 64-bit integer".to_owned()
+            },
+        ),
+        other => other,
+    };
     let out = match op {
         "+" => {
             if lhs.downcast_ref::<CelString>().is_some()
@@ -204,28 +226,33 @@ fn arithmetic<'b, 'v>(
             }
             lhs.as_adder()
                 .ok_or_else(unsupported)?
-                .add(&*rhs)?
+                .add(&*rhs)
+                .map_err(plain)?
                 .into_owned()
         }
         "-" => lhs
             .as_subtractor()
             .ok_or_else(unsupported)?
-            .sub(&*rhs)?
+            .sub(&*rhs)
+            .map_err(plain)?
             .into_owned(),
         "*" => lhs
             .as_multiplier()
             .ok_or_else(unsupported)?
-            .mul(&*rhs)?
+            .mul(&*rhs)
+            .map_err(plain)?
             .into_owned(),
         "/" => lhs
             .as_divider()
             .ok_or_else(unsupported)?
-            .div(&*rhs)?
+            .div(&*rhs)
+            .map_err(plain)?
             .into_owned(),
         _ => lhs
             .as_modder()
             .ok_or_else(unsupported)?
-            .modulo(&*rhs)?
+            .modulo(&*rhs)
+            .map_err(plain)?
             .into_owned(),
     };
     Ok(CowVal::Owned(out))

@@ -571,3 +571,23 @@ fn a_step_through_more_stages_than_allowed_says_whether_it_looped_or_ran_too_lon
     let fits = start(&task_chain(200, false), "c-3".into(), json!({}), now).unwrap();
     assert_eq!(fits.state.status, Status::Completed);
 }
+
+#[test]
+fn arithmetic_errors_are_said_in_words_not_as_rust_debug_text() {
+    for (source, words) in [
+        ("1 / 0", "division by zero"),
+        ("7 % 0", "remainder of a division by zero"),
+        ("9223372036854775807 + 1", "does not fit a 64-bit integer"),
+        (
+            "timestamp('9999-12-31T23:00:00Z') + duration('2h')",
+            "outside the years 0001-9999",
+        ),
+    ] {
+        let e = eval(source, json!({})).expect_err(source);
+        let message = e.to_string();
+        assert!(message.contains(words), "{source}: {message}");
+        for debug in ["Int(", "Timestamp(", "TimeDelta", "Duration("] {
+            assert!(!message.contains(debug), "{source}: {message}");
+        }
+    }
+}

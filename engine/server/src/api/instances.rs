@@ -511,8 +511,13 @@ pub async fn stats(
         let workflow = workflow.clone();
         app.blocking(move |rt| Ok(rt.counts(&workflow)?)).await?
     };
-    // A workflow never uploaded has no counts and declares nothing.
-    let declared = app.runtime.workflow(&workflow, None).await.ok();
+    // A workflow never uploaded is a 404, as for its reports; one whose stored definition
+    // no longer loads still has its counts (it declares nothing then).
+    let declared = match app.runtime.workflow(&workflow, None).await {
+        Ok(wf) => Some(wf),
+        Err(e @ waystation_runtime::RuntimeError::NotFound { .. }) => return Err(e.into()),
+        Err(_) => None,
+    };
     Ok(Json(Stats {
         by_stage: counts.by_stage,
         by_sla: counts.by_sla,
