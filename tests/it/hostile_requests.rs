@@ -435,6 +435,14 @@ fn a_retried_token_creation_gets_the_first_answer_and_mints_one_token() {
         Some("Idempotency-Key")
     );
     assert_eq!(count(&admin), before + 1, "nothing minted");
+    // A name that would read as another in a history (right-to-left override: "nimda"
+    // shown as "admin"), or with an invisible character, is refused at /name.
+    for sly in ["\u{202E}nimda", "ops\u{200B}", "\u{FEFF}ops"] {
+        let (status, body) = admin.post("/v1/tokens", &json!({"name": sly, "roles": ["operator"]}));
+        assert_eq!(status, 422, "{sly:?}: {body}");
+        assert_eq!(body["errors"][0]["pointer"], "/name", "{body}");
+    }
+    assert_eq!(count(&admin), before + 1, "nothing minted");
     // The token works, and the key still answers the same after a restart.
     assert_eq!(server.client(Some(&first.token)).get("/v1/plugins").0, 200);
     server.terminate();

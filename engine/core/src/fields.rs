@@ -179,7 +179,7 @@ pub fn words(text: &str) -> BTreeSet<String> {
 }
 
 /// Reads a computed key: a non-empty string (or a whole number, written out) of at most
-/// [`MAX_KEY_BYTES`] without control characters.
+/// [`MAX_KEY_BYTES`] without control or invisible characters ([`unseen`]).
 ///
 /// # Errors
 /// The reason in words.
@@ -203,10 +203,32 @@ pub fn key_from_json(v: &Value) -> Result<String, String> {
             key.len()
         ));
     }
-    if key.chars().any(char::is_control) {
-        return Err("the key may not contain control characters".to_owned());
+    if key.chars().any(unseen) {
+        return Err(
+            "the key may not contain control characters, nor invisible or direction-changing ones (U+200B-U+200F, U+202A-U+202E, U+2060-U+2069, U+FEFF, ...)"
+                .to_owned(),
+        );
     }
     Ok(key)
+}
+
+/// True for a character a person reading a name or key cannot see or that changes how the
+/// rest reads: control characters, bidirectional controls (U+202E turns `nimda` into what
+/// reads as `admin`), zero-width spaces and joiners, the byte order mark, the soft hyphen.
+/// Names in histories and business keys are compared by people, so two that look alike
+/// must be equal.
+pub fn unseen(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
 }
 
 /// One compiled field.
@@ -327,6 +349,23 @@ pub(crate) fn scope<'a>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_order_number_that_reads_differently_from_what_it_is_is_refused() {
+        for sly in [
+            "SO-\u{202E}1002",
+            "SO-1002\u{200B}",
+            "\u{FEFF}SO-1002",
+            "SO-10\u{2066}02",
+            "SO-\u{00AD}1002",
+            "SO-1002\n",
+        ] {
+            let e = key_from_json(&json!(sly)).unwrap_err();
+            assert!(e.contains("invisible"), "{sly:?}: {e}");
+        }
+        assert_eq!(key_from_json(&json!("订单-1002")).unwrap(), "订单-1002");
+        assert_eq!(key_from_json(&json!("SO-1002")).unwrap(), "SO-1002");
+    }
 
     #[test]
     fn an_amount_reads_as_a_number_and_shows_as_the_whole_number_it_was() {

@@ -8,7 +8,7 @@
 //! connections used every descriptor the process had, and a SIGTERM waited for them. Here
 //! hyper gets tokio's timer, so a request head (and, on a kept-alive connection, the wait
 //! for the next one) must arrive within [`HEADER_READ_TIMEOUT`]; the body's own deadline
-//! is [`crate::api::body_deadline`].
+//! is in `api/body_deadline.rs`.
 
 use crate::api::wire::ProblemIo;
 use axum::Router;

@@ -1,7 +1,7 @@
 //! A request body must arrive within [`BODY_DEADLINE`] of its request reaching the
 //! handlers.
 //!
-//! Why: the head has hyper's timeout ([`crate::serving::HEADER_READ_TIMEOUT`]), the body
+//! Why: the head has hyper's timeout (`HEADER_READ_TIMEOUT` in `serving.rs`), the body
 //! none. A client that declared `Content-Length: 100` and sent five bytes held the handler
 //! reading it, the connection and its memory for as long as it kept the socket open. Past
 //! the deadline the read fails, the route answers 408 `request-timeout` problem+json, and

@@ -105,7 +105,7 @@ pub async fn create(
 static TOKEN_WRITES: Mutex<()> = Mutex::const_new(());
 
 /// Why `name` cannot name a person in histories: names are compared by people, so two that
-/// look alike ("ops" and "ops ", or one with an invisible control character) would be two
+/// look alike ("ops" and "ops ", or one with an invisible or right-to-left character) would be two
 /// tokens that read as one.
 fn fit_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() || name.len() > 100 {
@@ -114,8 +114,10 @@ fn fit_name(name: &str) -> Result<(), &'static str> {
     if name.trim() != name {
         return Err("no spaces before or after the name");
     }
-    if name.chars().any(char::is_control) {
-        return Err("no control characters");
+    if name.chars().any(waystation_core::fields::unseen) {
+        return Err(
+            "no control, invisible or direction-changing characters (U+202E, U+200B and the like)",
+        );
     }
     Ok(())
 }
