@@ -147,6 +147,35 @@ fn a_retry_that_fails_again_leaves_the_order_failed_and_retryable() {
 }
 
 #[test]
+fn an_order_that_failed_for_good_can_be_closed_by_a_cancel_and_then_not_retried() {
+    let wf = orders();
+    let mut sim = Simulation::new(&wf, plugins(Arc::new(AtomicBool::new(true))), t0());
+    let id = sim.start(json!({"order_no": "202405-004"})).unwrap();
+    assert_eq!(sim.state(&id).status, Status::Failed);
+    sim.cancel(&id, "olga").unwrap();
+    let closed = sim.state(&id);
+    assert_eq!(closed.status, Status::Cancelled);
+    assert_eq!(closed.retry_from, None, "nothing left to retry");
+    let events = events(&sim, &id);
+    let failed = events
+        .iter()
+        .position(|e| matches!(e, HistoryEvent::Failed { .. }));
+    let cancelled = events
+        .iter()
+        .position(|e| matches!(e, HistoryEvent::Cancelled { .. }));
+    assert!(failed < cancelled && failed.is_some(), "{events:?}");
+    assert_eq!(
+        sim.retry(&id, "olga").map_err(|r| r.code()),
+        Err("not-failed")
+    );
+    assert_eq!(
+        sim.cancel(&id, "olga").map_err(|r| r.code()),
+        Err("not-running"),
+        "a cancelled order is not cancelled twice"
+    );
+}
+
+#[test]
 fn only_a_failed_instance_can_be_retried() {
     let wf = orders();
     let mut sim = Simulation::new(&wf, plugins(Arc::new(AtomicBool::new(false))), t0());

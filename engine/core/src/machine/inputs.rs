@@ -61,14 +61,19 @@ impl<'w> Run<'w> {
         Ok(())
     }
 
+    /// Cancels a running instance, or closes a failed one nobody will retry (its failure
+    /// stays in the history; failing already left its stage, so there is nothing to leave).
     pub(super) fn cancel(&mut self, by: String, reason: Option<String>) -> Result<(), Rejection> {
-        if self.state.status != Status::Running {
-            return Err(Rejection::NotRunning(self.state.status));
+        match self.state.status {
+            Status::Running => {
+                let stage = self.state.stage.clone();
+                self.leave_stage();
+                self.state.stage = stage;
+            }
+            Status::Failed => self.state.retry_from = None,
+            other => return Err(Rejection::NotRunning(other)),
         }
-        let stage = self.state.stage.clone();
         self.state.acted_at = Some(self.now);
-        self.leave_stage();
-        self.state.stage = stage;
         self.state.status = Status::Cancelled;
         self.history(HistoryEvent::Cancelled { by, reason });
         Ok(())

@@ -310,7 +310,7 @@ pub fn routes() -> Vec<(Route, MethodRouter<AppState>)> {
         route(
             M::POST,
             "/v1/instances/{id}/cancel",
-            "Cancel an instance",
+            "Cancel a running instance, or close a failed one nobody will retry",
             "instances",
             OPERATOR,
             Body::Json("Cancel"),
