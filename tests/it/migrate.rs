@@ -467,3 +467,20 @@ fn nodes_started_together_on_a_new_database_all_come_up() {
         assert_eq!(node.client(None).get("/readyz").0, 200);
     }
 }
+
+#[test]
+fn a_second_server_on_a_served_directory_is_refused_saying_why_once() {
+    let server = waystation_tests::server::Server::start();
+    let stderr = serve_refused(server.data(), &[]);
+    assert!(
+        stderr.contains("is another waystation serving or migrating this directory?"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("Locked").count(),
+        1,
+        "each cause once: {stderr}"
+    );
+    // The first server goes on.
+    assert_eq!(server.client(None).get("/healthz").0, 200);
+}

@@ -300,8 +300,7 @@ fn serve(
         match waystation_server::open(&config, std::env::var("WAYSTATION_BOOTSTRAP_TOKEN").ok()) {
             Ok(e) => e,
             Err(e) => {
-                // `:#`: what was being done, then each cause (the OS's or the store's).
-                eprintln!("waystation: {e:#}");
+                eprintln!("waystation: {}", open_error(&e));
                 return Ok(ExitCode::from(2));
             }
         };
@@ -322,6 +321,28 @@ fn serve(
     drop(engine);
     tracing::info!("waystation stopped; everything acknowledged is on disk");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why the store did not open, for the operator: what was being done, then each cause
+/// once (a store error's text already holds its source's, which the chain would repeat),
+/// and the likely reason when the store's lock is held.
+fn open_error(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut previous = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        previous = text;
+    }
+    if out.contains("Locked") {
+        out.push_str(" (is another waystation serving or migrating this directory? stop it first)");
+    }
+    out
 }
 
 /// Completes on ctrl-c or SIGTERM.
