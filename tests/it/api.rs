@@ -241,6 +241,22 @@ fn bad_requests_get_problem_details_with_a_fitting_status_and_change_nothing() {
     );
     assert_eq!(s, 415);
 
+    // A body of the wrong JSON kind is named in JSON's words, not the server's types.
+    for (body, kind) in [
+        (json!([]), "an array"),
+        (json!("go"), "a string"),
+        (json!(null), "null"),
+    ] {
+        let (s, p) = ops.post("/v1/workflows/approval-flow/instances", &body);
+        assert_eq!(s, 422, "{p}");
+        let message = p["errors"][0]["message"].as_str().unwrap();
+        assert_eq!(
+            message,
+            format!("the body must be a JSON object ({{...}}), not {kind}")
+        );
+        assert_eq!(p["errors"][0]["pointer"], "", "{p}");
+    }
+
     let big = json!({"input": {"request_id": "x".repeat(5000), "amount": 1}});
     let (s, p) = ops.post("/v1/workflows/approval-flow/instances", &big);
     assert_eq!(s, 413, "{p}");

@@ -117,11 +117,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let JsonValue(value) = JsonValue::from_request(req, state).await?;
+        // Every typed body is an object; serde would say "invalid length 0, expected struct
+        // StartInstance with 1 element" for `[]`, naming a Rust type.
+        let kind = match &value {
+            Value::Object(_) => None,
+            Value::Array(_) => Some("an array"),
+            Value::String(_) => Some("a string"),
+            Value::Number(_) => Some("a number"),
+            Value::Bool(_) => Some("a boolean"),
+            Value::Null => Some("null"),
+        };
         serde_path_to_error::deserialize(value)
             .map(JsonBody)
             .map_err(|e| {
                 let pointer = waystation_core::source::pointer_of_path(e.path());
-                let message = e.inner().to_string();
+                let message = match kind {
+                    Some(kind) if pointer.is_empty() => {
+                        format!("the body must be a JSON object ({{...}}), not {kind}")
+                    }
+                    _ => e.inner().to_string(),
+                };
                 ApiError::invalid(
                     format!("the body does not have the expected shape: {message}"),
                     vec![FieldError::at(pointer, message)],
