@@ -49,6 +49,38 @@ fn a_bad_cron_and_zone_are_reported_at_their_pointers() {
 }
 
 #[test]
+fn a_crontab_field_out_of_range_is_named_in_crontab_terms() {
+    for (cron, says) in [
+        ("99 99 * * *", "the minute field holds 99, outside 0 to 59"),
+        ("0 24 * * *", "the hour field holds 24, outside 0 to 23"),
+        (
+            "0 7 0 * *",
+            "the day of month field holds 0, outside 1 to 31",
+        ),
+        (
+            "0 7 1-40 * *",
+            "the day of month field holds 40, outside 1 to 31",
+        ),
+        ("0 7 * 13 *", "the month field holds 13, outside 1 to 12"),
+    ] {
+        let errors = compile(&spec(cron)).err().unwrap();
+        assert_eq!(errors[0].pointer, "/cron");
+        assert!(
+            errors[0].message.contains(says),
+            "{cron}: {}",
+            errors[0].message
+        );
+        assert!(
+            !errors[0].message.contains("0 99 99"),
+            "{}",
+            errors[0].message
+        );
+    }
+    // Steps and names are the parser's: `*/15` and `JAN` still read.
+    assert!(compile(&spec("*/15 8-18 * JAN-MAR Mon-Fri")).is_ok());
+}
+
+#[test]
 fn crontab_weekday_numbers_mean_what_crontab_means_zero_and_seven_are_sunday() {
     // 2026-05-11 is a Monday; the next 07:00 Berlin on each crontab weekday number.
     let from = DateTime::parse_from_rfc3339("2026-05-11T00:00:00Z")

@@ -43,6 +43,20 @@ pub(super) struct Compiled {
 pub(super) fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
     let fields: Vec<&str> = text.split_whitespace().collect();
     let full = if let [minute, hour, day, month, weekday] = fields.as_slice() {
+        // The `cron` crate's own range errors name its internal six-field form and say
+        // "less than" for "at most": checked here in crontab's terms first.
+        for (name, field, lo, hi) in [
+            ("minute", minute, 0, 59),
+            ("hour", hour, 0, 23),
+            ("day of month", day, 1, 31),
+            ("month", month, 1, 12),
+        ] {
+            if let Some(n) = out_of_range(field, lo, hi) {
+                return Err(format!(
+                    "'{text}' is not a cron expression: the {name} field holds {n}, outside {lo} to {hi}"
+                ));
+            }
+        }
         let weekday = crontab_weekdays(weekday)
             .map_err(|e| format!("'{text}' is not a cron expression: the weekday field {e}"))?;
         format!("0 {minute} {hour} {day} {month} {weekday}")
@@ -52,6 +66,18 @@ pub(super) fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
     cron::Schedule::from_str(&full).map_err(|e| {
         format!("'{text}' is not a cron expression (minute hour day month weekday, or with seconds first): {e}")
     })
+}
+
+/// The first number of a crontab field (`5`, `1-5`, `*/15`, `0,30`) outside `lo..=hi`;
+/// step values (after `/`) and names (`JAN`) are left to the parser.
+fn out_of_range(field: &str, lo: u32, hi: u32) -> Option<String> {
+    field
+        .split(',')
+        .filter_map(|item| item.split('/').next())
+        .flat_map(|base| base.split('-'))
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .find(|n| n.parse::<u32>().map_or(true, |v| v < lo || v > hi))
+        .map(str::to_owned)
 }
 
 /// A crontab weekday field with its numbers written as day names, which the `cron` crate
