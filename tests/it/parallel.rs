@@ -322,6 +322,16 @@ fn each_shipment_gets_its_own_branch_and_a_late_carrier_escalates_while_the_othe
         refused["type"],
         "https://waystation.dev/problems/stage-not-current"
     );
+    // An event no current branch takes points at the event's type, listing what they take.
+    let (status, refused) = ops.post(&events, &json!({"type": "teleported"}));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(
+        refused["type"],
+        "https://waystation.dev/problems/event-not-accepted"
+    );
+    assert_eq!(refused["errors"][0]["pointer"], "/type", "{refused}");
+    let hint = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(hint.contains("confirmed"), "{refused}");
 
     for branch in ["shipment[0]", "shipment[2]"] {
         let (status, body) = ops.post(

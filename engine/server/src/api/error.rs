@@ -291,6 +291,15 @@ fn rejection(r: Rejection) -> ApiError {
                 ),
             )])
         }
+        Rejection::EventNotAccepted { accepted, .. } => conflict("event-not-accepted", detail)
+            .with_errors(vec![FieldError::at(
+                "/type",
+                if accepted.is_empty() {
+                    "no current stage takes an event now".to_owned()
+                } else {
+                    format!("the current stages take: {}", accepted.join(", "))
+                },
+            )]),
         Rejection::StageNotCurrent { current, .. } => conflict("stage-not-current", detail)
             .with_errors(vec![FieldError::at(
                 "/stage",
