@@ -926,56 +926,64 @@ fn check_patterns(source: &str, expr: &IdedExpr) -> Result<(), String> {
     use cel::common::ast::LiteralValue;
     let mut stack: Vec<&IdedExpr> = vec![expr];
     while let Some(e) = stack.pop() {
-        match &e.expr {
-            E::Unspecified | E::Literal(_) | E::Ident(_) => {}
-            E::Select(s) => stack.push(&s.operand),
-            E::Call(call) => {
-                let pattern = match (&call.target, call.args.as_slice()) {
-                    (Some(_), [p]) | (None, [_, p]) if call.func_name == "matches" => Some(p),
-                    _ => None,
-                };
-                if let Some(IdedExpr {
-                    expr: E::Literal(LiteralValue::String(p)),
-                    ..
-                }) = pattern
-                {
-                    if let Err(err) = regex::Regex::new(p.inner()) {
-                        return Err(format!(
-                            "`{}`: '{}' is not a pattern matches() can run: {}",
-                            abbreviate(source),
-                            p.inner(),
-                            one_line(&err.to_string())
-                        ));
-                    }
+        if let E::Call(call) = &e.expr {
+            let pattern = match (&call.target, call.args.as_slice()) {
+                (Some(_), [p]) | (None, [_, p]) if call.func_name == "matches" => Some(p),
+                _ => None,
+            };
+            if let Some(IdedExpr {
+                expr: E::Literal(LiteralValue::String(p)),
+                ..
+            }) = pattern
+            {
+                if let Err(err) = regex::Regex::new(p.inner()) {
+                    return Err(format!(
+                        "`{}`: '{}' is not a pattern matches() can run: {}",
+                        abbreviate(source),
+                        p.inner(),
+                        one_line(&err.to_string())
+                    ));
                 }
-                stack.extend(call.target.as_deref());
-                stack.extend(call.args.iter());
-            }
-            E::List(list) => stack.extend(list.elements.iter()),
-            E::Map(cel::common::ast::MapExpr { entries })
-            | E::Struct(cel::common::ast::StructExpr { entries, .. }) => {
-                for entry in entries {
-                    match &entry.expr {
-                        EntryExpr::StructField(f) => stack.push(&f.value),
-                        EntryExpr::MapEntry(m) => {
-                            stack.push(&m.key);
-                            stack.push(&m.value);
-                        }
-                    }
-                }
-            }
-            E::Comprehension(c) => {
-                stack.extend([
-                    &c.iter_range,
-                    &c.accu_init,
-                    &c.loop_cond,
-                    &c.loop_step,
-                    &c.result,
-                ]);
             }
         }
+        each_child(e, |child, _| stack.push(child));
     }
     Ok(())
+}
+
+/// Calls `visit(child, in_loop)` for each direct child of `e`, `in_loop` true for the parts
+/// of a comprehension that run once per element (its condition, step and result).
+fn each_child<'a>(e: &'a IdedExpr, mut visit: impl FnMut(&'a IdedExpr, bool)) {
+    match &e.expr {
+        E::Unspecified | E::Literal(_) | E::Ident(_) => {}
+        E::Select(s) => visit(&s.operand, false),
+        E::Call(call) => {
+            if let Some(t) = &call.target {
+                visit(t, false);
+            }
+            call.args.iter().for_each(|a| visit(a, false));
+        }
+        E::List(list) => list.elements.iter().for_each(|a| visit(a, false)),
+        E::Map(cel::common::ast::MapExpr { entries })
+        | E::Struct(cel::common::ast::StructExpr { entries, .. }) => {
+            for entry in entries {
+                match &entry.expr {
+                    EntryExpr::StructField(f) => visit(&f.value, false),
+                    EntryExpr::MapEntry(m) => {
+                        visit(&m.key, false);
+                        visit(&m.value, false);
+                    }
+                }
+            }
+        }
+        E::Comprehension(c) => {
+            visit(&c.iter_range, false);
+            visit(&c.accu_init, false);
+            visit(&c.loop_cond, true);
+            visit(&c.loop_step, true);
+            visit(&c.result, true);
+        }
+    }
 }
 
 /// The shape of a parsed expression, for the limits.
@@ -998,39 +1006,11 @@ fn measure(expr: &IdedExpr) -> Shape {
         shape.nodes += 1;
         shape.depth = shape.depth.max(depth);
         shape.comprehensions = shape.comprehensions.max(loops);
-        let d = depth + 1;
-        match &e.expr {
-            E::Unspecified | E::Literal(_) | E::Ident(_) => {}
-            E::Select(s) => stack.push((&s.operand, d, loops)),
-            E::Call(call) => {
-                if let Some(t) = &call.target {
-                    stack.push((t, d, loops));
-                }
-                stack.extend(call.args.iter().map(|a| (a, d, loops)));
-            }
-            E::List(list) => stack.extend(list.elements.iter().map(|a| (a, d, loops))),
-            E::Map(cel::common::ast::MapExpr { entries })
-            | E::Struct(cel::common::ast::StructExpr { entries, .. }) => {
-                for entry in entries {
-                    match &entry.expr {
-                        EntryExpr::StructField(f) => stack.push((&f.value, d, loops)),
-                        EntryExpr::MapEntry(m) => {
-                            stack.push((&m.key, d, loops));
-                            stack.push((&m.value, d, loops));
-                        }
-                    }
-                }
-            }
-            E::Comprehension(c) => {
-                // A macro's expansion is one construct as written: its parts count one
-                // level deeper, its body one comprehension deeper.
-                stack.push((&c.iter_range, d, loops));
-                stack.push((&c.accu_init, d, loops));
-                stack.push((&c.loop_cond, d, loops + 1));
-                stack.push((&c.loop_step, d, loops + 1));
-                stack.push((&c.result, d, loops + 1));
-            }
-        }
+        // A macro's expansion is one construct as written: its parts count one level
+        // deeper, its body one comprehension deeper.
+        each_child(e, |child, in_loop| {
+            stack.push((child, depth + 1, loops + usize::from(in_loop)));
+        });
     }
     shape
 }

@@ -210,16 +210,14 @@ fn missing_calendars(
 }
 
 /// Serves the API on `listener` and runs the scheduler until `shutdown` completes; then
-/// stops taking requests, drains the ones in flight, and stops the scheduler.
-///
-/// # Errors
-/// IO errors from accepting connections.
+/// stops taking requests, drains the ones in flight (see `serving.rs` for the limits), and
+/// stops the scheduler.
 pub async fn run(
     listener: TcpListener,
     engine: &Engine,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let runtime = engine.runtime.clone();
     let state = AppState::new(runtime.clone(), engine.plugins.clone(), config);
     let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -275,7 +273,7 @@ pub async fn run(
         .layer(axum::middleware::from_fn(api::body_deadline::limit))
         .layer(axum::middleware::from_fn(api::unread::close_if_unread));
     let drained = state.clone();
-    let result = serving::serve(listener, app, async move {
+    serving::serve(listener, app, async move {
         shutdown.await;
         drained.set_ready(false);
         drained.close_streams();
@@ -291,5 +289,4 @@ pub async fn run(
     let _ = schedules.await;
     let _ = stop_dispatcher.send(());
     let _ = dispatcher.await;
-    result
 }

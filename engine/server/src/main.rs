@@ -315,7 +315,7 @@ fn serve(
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         tracing::info!(address = %listener.local_addr()?, data = %config.data.display(), "waystation listening");
-        waystation_server::run(listener, &engine, config.clone(), shutdown_signal()).await?;
+        waystation_server::run(listener, &engine, config.clone(), shutdown_signal()).await;
         Ok::<_, std::io::Error>(())
     })?;
     drop(engine);
@@ -324,8 +324,7 @@ fn serve(
 }
 
 /// Why the store did not open, for the operator: what was being done, then each cause
-/// once (a store error's text already holds its source's, which the chain would repeat),
-/// and the likely reason when the store's lock is held.
+/// once (a store error's text already holds its source's, which the chain would repeat).
 fn open_error(e: &anyhow::Error) -> String {
     let mut out = String::new();
     let mut previous = String::new();
@@ -338,9 +337,6 @@ fn open_error(e: &anyhow::Error) -> String {
             out.push_str(&text);
         }
         previous = text;
-    }
-    if out.contains("Locked") {
-        out.push_str(" (is another waystation serving or migrating this directory? stop it first)");
     }
     out
 }

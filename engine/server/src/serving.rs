@@ -40,16 +40,9 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting, lets the
 /// requests in flight finish for up to [`DRAIN_DEADLINE`], and closes what is left.
-///
-/// # Errors
-/// None today: a failed `accept` (out of descriptors, a connection reset before it was
-/// taken) is logged and retried, as `axum::serve` does; the signature leaves room for
-/// listener errors that should stop the server.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+/// A failed `accept` (out of descriptors, a connection reset before it was taken) is
+/// logged and retried after a second, as `axum::serve` does: it never stops the server.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -110,7 +103,6 @@ pub async fn serve(
     }
     connections.abort_all();
     while connections.join_next().await.is_some() {}
-    Ok(())
 }
 
 /// Errors of one connection that has not been taken yet (the client gave up), as opposed

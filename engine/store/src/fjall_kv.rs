@@ -124,8 +124,15 @@ impl FjallKv {
             .manual_journal_persist(true)
             .open()
             .map_err(|e| {
+                // The lock is the usual reason, and the operator's fix is elsewhere: say so.
+                let hint = match e {
+                    fjall::Error::Locked => {
+                        " (is another waystation serving or migrating this directory? stop it first)"
+                    }
+                    _ => "",
+                };
                 StoreError::backend_from(
-                    format!("cannot open the fjall store at {}", path.display()),
+                    format!("cannot open the fjall store at {}{hint}", path.display()),
                     e,
                 )
             })?;

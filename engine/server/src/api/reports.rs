@@ -126,12 +126,13 @@ pub async fn report(
     let wf = app.runtime.workflow(&workflow, None).await?;
     let by_param = params.get("by").cloned();
     let by = ReportBy::parse(by_param.as_deref(), &wf).map_err(|e| bad("by", e.to_string()))?;
-    let grouped = by_param.is_some();
     let rows = app
         .blocking(move |rt| match rt.report(&wf, spans, &by) {
             Ok(rows) => Ok(rows),
+            // Only a grouping gets past MAX_ROWS: without one a row is a period (at most
+            // MAX_PERIODS).
             Err(ReportError::TooManyRows) => Err(bad(
-                if grouped { "by" } else { "to" },
+                "by",
                 format!(
                     "the report would have more than {MAX_ROWS} rows (periods x groups); ask for fewer periods, a longer period, or no grouping"
                 ),
